@@ -1,0 +1,48 @@
+"""dualgraph: one operator set, two ways to run it (PyTorch-style eager, TF1-style graphs).
+
+This module only gathers the public names; see ../DESIGN.md for where each piece lives.
+"""
+from .errors import DualGraphError, ShapeError
+from . import dtypes as _dtypes
+from .dtypes import (DType as dtype, float32, float64, float16, int64, int32, int16, int8, uint8,
+                     float, double, half, long, int)
+from .dtypes import bool_ as bool  # noqa: A001  (dg.bool, as torch.bool)
+from . import eager as _eager  # installs the eager interpreter as the default mode
+from .tensor import (Tensor, tensor, as_tensor, from_numpy, FloatTensor, DoubleTensor, LongTensor,
+                     IntTensor, BoolTensor)
+from .tensor_methods import Size
+from .device import device, cuda
+from .random import manual_seed, seed, get_rng_state, set_rng_state
+from .ops import OPS
+from .ops.elementwise import (add, sub, mul, div, pow, neg, abs, sign, exp, log, log1p, sqrt,
+                              rsqrt, sin, cos, tanh, sigmoid, relu, clamp, clip, maximum, minimum,
+                              where, masked_fill, floor_divide, remainder, eq, ne, lt, le, gt, ge,
+                              logical_and, logical_or, logical_not)
+from .ops.reductions import (sum, mean, prod, max, min, amax, amin, argmax, argmin, var, std,
+                             logsumexp, softmax, log_softmax)
+from .ops.shape import (reshape, transpose, permute, squeeze, unsqueeze, flatten, cat, concat,
+                        stack, gather, narrow, split, chunk, unbind, t, cartesian_prod)
+from .ops.linalg import mm, bmm, dot, matmul, outer
+from .ops.creation import (zeros, ones, empty, full, arange, linspace, eye, zeros_like,
+                           ones_like, empty_like, full_like, rand, randn, randint, rand_like,
+                           randn_like)
+from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
+from . import autograd
+from .mode import executing_eagerly, eager_mode
+from .compare_values import allclose, equal, isclose
+from . import nn
+
+__version__ = "0.1.0"
+
+
+def is_tensor(obj):
+    from .tensor_methods import TensorMethods
+    return isinstance(obj, TensorMethods)
+
+
+def numel(t):
+    return t.numel()
+
+
+def get_default_dtype():
+    return float32

@@ -1,0 +1,94 @@
+"""backward() and autograd.grad(): the eager entry points into the shared reverse pass."""
+import numpy as np
+
+from ..errors import DGRuntimeError
+from ..tensor import Tensor, _wrap
+from .engine import reverse_pass
+
+
+def _seeds(outputs, grad_outputs):
+    seeds = []
+    for i, out in enumerate(outputs):
+        g = grad_outputs[i] if grad_outputs is not None and i < len(grad_outputs) else None
+        if not out.requires_grad:
+            raise DGRuntimeError(
+                f"element {i} of tensors does not require grad and does not have a grad_fn")
+        if g is None:
+            if out.numel() != 1:
+                raise DGRuntimeError("grad can be implicitly created only for scalar outputs")
+            g = _wrap(np.ones(out._data.shape, dtype=out._data.dtype))
+        else:
+            if not isinstance(g, Tensor):
+                g = _wrap(np.asarray(g, dtype=out._data.dtype))
+            if tuple(g.shape) != tuple(out.shape):
+                raise DGRuntimeError(
+                    f"Mismatch in shape: grad_output[{i}] has a shape of dualgraph.Size({list(g.shape)}) "
+                    f"and output[{i}] has a shape of dualgraph.Size({list(out.shape)}).")
+        seeds.append(g)
+    return seeds
+
+
+def _requires(x):
+    return x._rg
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate d(tensors)/d(leaf) into every leaf's .grad (or only `inputs`' when given)."""
+    if isinstance(tensors, Tensor):
+        tensors = [tensors]
+    if isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors]
+    if retain_graph is None:
+        retain_graph = create_graph
+    seeds = _seeds(tensors, grad_tensors)
+    only = None if inputs is None else {id(t) for t in (inputs if isinstance(inputs, (list, tuple)) else [inputs])}
+    stored = set()
+
+    def accumulate(leaf, g):
+        if not leaf._rg or (only is not None and id(leaf) not in only):
+            return
+        if not create_graph:
+            g = g.detach()
+        if leaf._grad is None:
+            # the same gradient object may reach two leaves (x + x, add's rule): never alias
+            if id(g._data) in stored or any(g._data is s._data for s in seeds):
+                g = _wrap(g._data.copy())
+            stored.add(id(g._data))
+            leaf._grad = g
+        else:
+            leaf._grad = leaf._grad + g
+
+    reverse_pass(tensors, seeds, requires=_requires, retain_graph=retain_graph,
+                 create_graph=create_graph, accumulate=accumulate)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=None, materialize_grads=False):
+    """d(outputs)/d(inputs) returned as a tuple; leaves' .grad are left untouched."""
+    if isinstance(outputs, Tensor):
+        outputs = [outputs]
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    if retain_graph is None:
+        retain_graph = create_graph
+    for t in inputs:
+        if not t.requires_grad:
+            raise DGRuntimeError("One of the differentiated Tensors does not require grad")
+    seeds = _seeds(outputs, grad_outputs)
+    got = reverse_pass(outputs, seeds, requires=_requires, retain_graph=retain_graph,
+                       create_graph=create_graph, capture=inputs)
+    out = []
+    for t, g in zip(inputs, got):
+        if g is None:
+            if materialize_grads:
+                g = _wrap(np.zeros(t._data.shape, t._data.dtype))
+            elif not allow_unused:
+                raise DGRuntimeError(
+                    "One of the differentiated Tensors appears to not have been used in the graph. "
+                    "Set allow_unused=True if this is the desired behavior.")
+        elif not create_graph:
+            g = g.detach()
+        out.append(g)
+    return tuple(out)

@@ -1,0 +1,46 @@
+"""no_grad / enable_grad / set_grad_enabled: a thread-local flag the eager interpreter reads."""
+import functools
+
+from ..state import _state
+
+
+class _GradMode:
+    _value = None
+
+    def __enter__(self):
+        self._prev = _state.grad_enabled
+        _state.grad_enabled = self._value
+        return self
+
+    def __exit__(self, *exc):
+        _state.grad_enabled = self._prev
+        return False
+
+    def __call__(self, fn):  # usable as a decorator, as in PyTorch
+        @functools.wraps(fn)
+        def wrapper(*a, **k):
+            with self.__class__() if not isinstance(self, set_grad_enabled) else set_grad_enabled(self._value):
+                return fn(*a, **k)
+        return wrapper
+
+
+class no_grad(_GradMode):
+    _value = False
+
+
+class enable_grad(_GradMode):
+    _value = True
+
+
+class set_grad_enabled(_GradMode):
+    def __init__(self, mode):
+        self._value = bool(mode)
+        self._prev = _state.grad_enabled
+        _state.grad_enabled = self._value  # takes effect when called, as in PyTorch
+
+    def __enter__(self):
+        return self
+
+
+def is_grad_enabled():
+    return _state.grad_enabled

@@ -1,0 +1,139 @@
+"""The eager interpreter: run the numpy kernel now, record a tape node if grad is needed."""
+import itertools
+
+import numpy as np
+
+from .errors import DualGraphError, DGRuntimeError, DGTypeError
+from .ops.registry import Spec
+from .state import _state, set_default_mode
+from . import tensor as _tensor_mod
+
+_seq = itertools.count()
+_nd = np.ndarray
+
+
+class Node:
+    """A tape node: the uniform view a vjp rule gets (inputs, out, attrs), eager flavour."""
+
+    __slots__ = ("op", "inputs", "attrs", "seq", "versions", "out_version", "_out", "_meta",
+                 "hooks", "retained", "freed", "needs_grad", "__weakref__")
+
+    def __init__(self, op, inputs, attrs, out):
+        self.op = op
+        self.inputs = inputs
+        self.attrs = attrs
+        self.seq = next(_seq)
+        self.hooks = None
+        self.retained = None
+        self.freed = False
+        self.needs_grad = None
+        saves = op.saves
+        if saves is None:
+            self.versions = tuple(x._version if isinstance(x, Tensor) else None for x in inputs)
+        elif saves:
+            self.versions = tuple(x._version if i in saves and isinstance(x, Tensor) else None
+                                  for i, x in enumerate(inputs))
+        else:
+            self.versions = None
+        if op.saves_output:
+            self._out = out
+            self.out_version = out._version
+        else:
+            self._out = None
+            self.out_version = None
+        self._meta = out._data  # shape/dtype for rules that need only those
+
+    @property
+    def out(self):
+        if self._out is not None:
+            return self._out
+        if self.freed:
+            from .autograd.engine import FREED
+            raise DGRuntimeError(FREED)
+        a = self._meta
+        return Spec(a.shape, a.dtype)
+
+    def release(self):
+        op = self.op
+        if op.saves is None or op.saves or op.saves_output:
+            self.freed = True
+            self._out = None
+
+    def name(self):
+        return f"{self.op.torch_name}Backward0"
+
+    def __repr__(self):
+        return f"<{self.name()} object>"
+
+    # PyTorch users poke at grad_fn.next_functions
+    @property
+    def next_functions(self):
+        return tuple(((x.grad_fn if x.grad_fn is not None else (_AccumulateGrad(x) if x.requires_grad else None)), 0)
+                     for x in self.inputs if isinstance(x, Tensor))
+
+
+class _AccumulateGrad:
+    def __init__(self, t):
+        self.variable = t
+
+    def name(self):
+        return "AccumulateGrad"
+
+    def __repr__(self):
+        return "<AccumulateGrad object>"
+
+
+Tensor = _tensor_mod.Tensor
+_wrap = _tensor_mod._wrap
+
+
+def _explain(op, inputs, args, attrs, exc):
+    """A kernel failed: re-run the shape rule to raise PyTorch's error, else wrap numpy's."""
+    for x in inputs:
+        if not isinstance(x, Tensor) and hasattr(x, "graph"):
+            raise DGTypeError(
+                f"{op.name}: got a graph-mode (symbolic) tensor {x.name!r} in eager mode. Build "
+                "the op inside the graph's `with dg.graph_mode(g):` block, or run the graph "
+                "(dg.Session(g).run / g.compile) to get a value.") from None
+    specs = [Spec(a.shape, a.dtype) if type(a) is _nd else a for a in args]
+    op.infer(*specs, **attrs)
+    if isinstance(exc, DualGraphError):
+        raise exc
+    raise DGRuntimeError(f"{op.name}: {exc}") from None
+
+
+class EagerInterpreter:
+    def apply(self, op, inputs, attrs):
+        try:
+            args = [x._data if isinstance(x, Tensor) else x for x in inputs]
+        except AttributeError:
+            args = list(inputs)
+            _explain(op, inputs, args, attrs, DGTypeError("bad input"))
+        if op.check_eager:
+            op.infer(*[Spec(a.shape, a.dtype) if type(a) is _nd else a for a in args], **attrs)
+        try:
+            out = op.forward(*args, **attrs)
+        except Exception as e:  # noqa: BLE001 - every kernel failure becomes a dualgraph error
+            _explain(op, inputs, args, attrs, e)
+        if type(out) is not _nd:
+            out = np.asarray(out)
+        t = _wrap(out)
+        if op.view:
+            x = inputs[0]
+            if np.may_share_memory(out, x._data):
+                vc = x._vc
+                if vc is None:
+                    vc = x._vc = [0]
+                t._vc = vc
+                t._base = x._base if x._base is not None else x
+        if _state.grad_enabled and op.differentiable and out.dtype.kind == "f":
+            for x in inputs:
+                if isinstance(x, Tensor) and x._rg:
+                    t.grad_fn = Node(op, inputs, attrs, t)
+                    t._rg = True
+                    break
+        return t
+
+
+EAGER = EagerInterpreter()
+set_default_mode(EAGER)

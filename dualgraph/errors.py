@@ -1,0 +1,29 @@
+"""dualgraph's errors: each is a DualGraphError *and* the built-in type PyTorch raises.
+
+So `except RuntimeError:` written for PyTorch keeps working, and `except dg.DualGraphError:`
+catches everything the library itself raises.
+"""
+
+
+class DualGraphError(Exception):
+    """Base class of every error dualgraph raises on purpose."""
+
+
+class DGRuntimeError(DualGraphError, RuntimeError):
+    pass
+
+
+class DGTypeError(DualGraphError, TypeError):
+    pass
+
+
+class DGValueError(DualGraphError, ValueError):
+    pass
+
+
+class DGIndexError(DualGraphError, IndexError):
+    pass
+
+
+class ShapeError(DGRuntimeError):
+    """A shape rule refused its inputs (raised at build time in graph mode)."""

@@ -1,0 +1,2 @@
+"""dg.nn: modules, parameters and the functional API."""
+from . import functional

@@ -1,0 +1,115 @@
+"""Shared pieces of shape/dtype rules: dim normalisation, broadcasting with unknown dims."""
+import numpy as np
+
+from ..dtypes import result_type, F32, BOOL, category
+from ..errors import DGIndexError, DGRuntimeError, DGTypeError, ShapeError
+from .registry import Spec
+
+SCALARS = (int, float, bool, np.number, np.bool_)
+
+
+def is_spec(x):
+    return isinstance(x, Spec)
+
+
+def operand(x):
+    """What dtypes.result_type wants: (dtype, ndim) for tensors, the scalar itself otherwise."""
+    return (x.dtype, len(x.shape)) if isinstance(x, Spec) else x
+
+
+def norm_dim(dim, ndim):
+    """Wrap a negative dim; PyTorch's IndexError when out of range (0-d accepts -1 and 0)."""
+    n = max(ndim, 1)
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise DGTypeError(f"dim must be an int, got {type(dim).__name__}")
+    if dim < -n or dim >= n:
+        raise DGIndexError(
+            f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return dim % n
+
+
+def norm_dims(dim, ndim):
+    """None -> all dims; int or sequence -> sorted tuple of non-negative dims."""
+    if dim is None:
+        return tuple(range(ndim))
+    if isinstance(dim, (list, tuple)):
+        out = tuple(sorted(norm_dim(d, ndim) for d in dim))
+        if len(set(out)) != len(out):
+            raise DGRuntimeError(f"dim {out} appears multiple times in the list of dims")
+        return out if ndim else ()
+    d = norm_dim(dim, ndim)
+    return (d,) if ndim else ()
+
+
+def broadcast_shapes(*shapes):
+    """NumPy/PyTorch broadcasting of static shapes; None is an unknown dimension."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for i in range(-ndim, 0):
+        size = 1
+        for s in shapes:
+            if len(s) < -i:
+                continue
+            d = s[i]
+            if d == 1:
+                continue
+            if d is None:
+                size = None if size == 1 else size
+            elif size == 1 or size is None:
+                size = d
+            elif size != d:
+                raise ShapeError(_broadcast_msg(shapes, i))
+        out.append(size)
+    return tuple(out)
+
+
+def _broadcast_msg(shapes, i):
+    a, b = [s for s in shapes if len(s) >= -i and s[i] not in (1, None)][:2]
+    ndim = max(len(s) for s in shapes)
+    return (f"The size of tensor a ({a[i]}) must match the size of tensor b ({b[i]}) "
+            f"at non-singleton dimension {ndim + i}")
+
+
+def shape_of(x):
+    return x.shape if isinstance(x, Spec) else ()
+
+
+def binary_infer(a, b):
+    """Elementwise binary arithmetic: broadcast shapes, PyTorch's dtype promotion."""
+    return Spec(broadcast_shapes(shape_of(a), shape_of(b)), result_type(operand(a), operand(b)))
+
+
+def float_binary_infer(a, b):
+    """True division and the like: integers promote to the default float."""
+    s = binary_infer(a, b)
+    if category(s.dtype) < 2:
+        s.dtype = F32
+    return s
+
+
+def compare_infer(a, b):
+    binary_infer(a, b)  # same broadcasting errors
+    return Spec(broadcast_shapes(shape_of(a), shape_of(b)), BOOL)
+
+
+def same_infer(x, **_):
+    return Spec(x.shape, x.dtype)
+
+
+def float_unary_infer(x, **_):
+    """exp, log, sin...: integer inputs give the default float dtype, as in PyTorch."""
+    return Spec(x.shape, x.dtype if category(x.dtype) == 2 else F32)
+
+
+def require_float(name, x):
+    if category(x.dtype) != 2:
+        raise DGRuntimeError(f"{name}: expected a floating point tensor, got {x.dtype}")
+
+
+def numel(shape):
+    n = 1
+    for d in shape:
+        if d is None:
+            return None
+        n *= d
+    return n

@@ -1,0 +1,435 @@
+"""Elementwise operators: arithmetic, comparisons, unary math, where/masked_fill, casts."""
+import numpy as np
+
+from ..dtypes import result_type, F32, category, to_np
+from .common import (Spec, binary_infer, compare_infer, float_binary_infer, float_unary_infer,
+                     same_infer, broadcast_shapes, shape_of, operand)
+from .dispatch import apply
+from .registry import defop
+from .unbroadcast import unbroadcast
+
+_nd = np.ndarray
+
+
+def _operand(x):
+    if type(x) is _nd:
+        return (x.dtype, x.ndim)
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def _binary_kernel(ufunc, floating=False):
+    """Wrap a numpy ufunc with PyTorch's dtype promotion (numpy's differs across kinds)."""
+    def kernel(a, b):
+        da = a.dtype if type(a) is _nd else None
+        if da is not None and type(b) is _nd and da is b.dtype and (not floating or da.kind == "f"):
+            return ufunc(a, b)  # one dtype on both sides: numpy and PyTorch agree
+        want = result_type(_operand(a), _operand(b))
+        if floating and want.kind != "f":
+            want = F32
+        return ufunc(a, b, dtype=want)
+    kernel.__name__ = ufunc.__name__
+    return kernel
+
+
+def _quiet(fn):
+    """PyTorch returns inf/nan silently where numpy warns (log(0), x/0)."""
+    def kernel(*args, **kw):
+        with np.errstate(all="ignore"):
+            return fn(*args, **kw)
+    kernel.__name__ = getattr(fn, "__name__", "kernel")
+    return kernel
+
+
+def _needs(node, i):
+    ng = getattr(node, "needs_grad", None)
+    return ng is None or ng[i]
+
+
+# ---------------------------------------------------------------- binary arithmetic
+def _add_vjp(g, n):
+    a, b = n.inputs
+    return unbroadcast(g, a), unbroadcast(g, b)
+
+
+def _sub_vjp(g, n):
+    a, b = n.inputs
+    return unbroadcast(g, a), (unbroadcast(-g, b) if _needs(n, 1) else None)
+
+
+def _mul_vjp(g, n):
+    a, b = n.inputs
+    return (unbroadcast(g * b, a) if _needs(n, 0) else None,
+            unbroadcast(g * a, b) if _needs(n, 1) else None)
+
+
+def _div_vjp(g, n):
+    a, b = n.inputs
+    return (unbroadcast(g / b, a) if _needs(n, 0) else None,
+            unbroadcast(-g * a / (b * b), b) if _needs(n, 1) else None)
+
+
+def _pow_vjp(g, n):
+    a, b = n.inputs
+    ga = unbroadcast(g * b * a ** (b - 1), a) if _needs(n, 0) else None
+    gb = None
+    if _needs(n, 1) and not isinstance(b, (int, float)):
+        gb = unbroadcast(g * n.out * where(a > 0, log(a), 0.0), b)
+    return ga, gb
+
+
+def _maxmin_vjp(cmp):
+    def vjp(g, n):
+        a, b = n.inputs
+        half = g * 0.5
+        ties = a == b
+        return (unbroadcast(where(cmp(a, b), g, where(ties, half, 0.0)), a),
+                unbroadcast(where(cmp(b, a), g, where(ties, half, 0.0)), b))
+    return vjp
+
+
+def _remainder_vjp(g, n):
+    a, b = n.inputs
+    gb = unbroadcast(-g * apply(floor_divide_op, a, b), b) if _needs(n, 1) else None
+    return unbroadcast(g, a), gb
+
+
+add_op = defop("add", _binary_kernel(np.add), binary_infer, _add_vjp, elementwise=True,
+               saves=(), ufunc=np.add)
+sub_op = defop("sub", _binary_kernel(np.subtract), binary_infer, _sub_vjp, elementwise=True,
+               saves=(), ufunc=np.subtract)
+mul_op = defop("mul", _binary_kernel(np.multiply), binary_infer, _mul_vjp, elementwise=True,
+               ufunc=np.multiply)
+div_op = defop("div", _quiet(_binary_kernel(np.true_divide, floating=True)), float_binary_infer,
+               _div_vjp, elementwise=True, ufunc=np.true_divide)
+pow_op = defop("pow", _quiet(_binary_kernel(np.power)), binary_infer, _pow_vjp,
+               elementwise=True, saves_output=True, ufunc=np.power)
+maximum_op = defop("maximum", _binary_kernel(np.maximum), binary_infer,
+                   _maxmin_vjp(lambda a, b: a > b), elementwise=True, ufunc=np.maximum)
+minimum_op = defop("minimum", _binary_kernel(np.minimum), binary_infer,
+                   _maxmin_vjp(lambda a, b: a < b), elementwise=True, ufunc=np.minimum)
+floor_divide_op = defop("floor_divide", _quiet(_binary_kernel(np.floor_divide)), binary_infer,
+                        elementwise=True, ufunc=np.floor_divide)
+remainder_op = defop("remainder", _quiet(_binary_kernel(np.remainder)), binary_infer,
+                     _remainder_vjp, elementwise=True, ufunc=np.remainder)
+
+# ---------------------------------------------------------------- comparisons (bool results)
+eq_op = defop("eq", np.equal, compare_infer, elementwise=True, ufunc=np.equal)
+ne_op = defop("ne", np.not_equal, compare_infer, elementwise=True, ufunc=np.not_equal)
+lt_op = defop("lt", np.less, compare_infer, elementwise=True, ufunc=np.less)
+le_op = defop("le", np.less_equal, compare_infer, elementwise=True, ufunc=np.less_equal)
+gt_op = defop("gt", np.greater, compare_infer, elementwise=True, ufunc=np.greater)
+ge_op = defop("ge", np.greater_equal, compare_infer, elementwise=True, ufunc=np.greater_equal)
+logical_and_op = defop("logical_and", np.logical_and, compare_infer, elementwise=True,
+                       ufunc=np.logical_and)
+logical_or_op = defop("logical_or", np.logical_or, compare_infer, elementwise=True,
+                      ufunc=np.logical_or)
+logical_not_op = defop("logical_not", np.logical_not, lambda x: Spec(x.shape, np.dtype(bool)),
+                       elementwise=True, ufunc=np.logical_not)
+
+
+# ---------------------------------------------------------------- unary math
+def _float_kernel(ufunc):
+    """exp, log, ...: integer tensors compute in the default float dtype, as in PyTorch."""
+    def kernel(x):
+        if x.dtype.kind != "f":
+            return ufunc(x, dtype=F32)
+        return ufunc(x)
+    kernel.__name__ = ufunc.__name__
+    return kernel
+
+
+def _sigmoid(x):
+    if x.dtype.kind != "f":
+        x = x.astype(F32)
+    r = np.multiply(x, 0.5)
+    np.tanh(r, out=r)
+    r += 1
+    r *= 0.5
+    return r
+
+
+def _rsqrt(x):
+    if x.dtype.kind != "f":
+        x = x.astype(F32)
+    r = np.sqrt(x)
+    return np.reciprocal(r, out=r)
+
+
+def _relu(x):
+    return np.maximum(x, 0, dtype=x.dtype)
+
+
+neg_op = defop("neg", np.negative, same_infer, lambda g, n: (-g,), elementwise=True, saves=(),
+               ufunc=np.negative)
+abs_op = defop("abs", np.abs, same_infer, lambda g, n: (g * sign(n.inputs[0]),),
+               elementwise=True, ufunc=np.abs)
+sign_op = defop("sign", np.sign, same_infer, elementwise=True, ufunc=np.sign)
+exp_op = defop("exp", _float_kernel(np.exp), float_unary_infer, lambda g, n: (g * n.out,),
+               elementwise=True, saves=(), saves_output=True, ufunc=np.exp)
+log_op = defop("log", _quiet(_float_kernel(np.log)), float_unary_infer,
+               lambda g, n: (g / n.inputs[0],), elementwise=True, ufunc=np.log)
+log1p_op = defop("log1p", _quiet(_float_kernel(np.log1p)), float_unary_infer,
+                 lambda g, n: (g / (n.inputs[0] + 1),), elementwise=True, ufunc=np.log1p)
+sqrt_op = defop("sqrt", _quiet(_float_kernel(np.sqrt)), float_unary_infer,
+                lambda g, n: (g / (n.out * 2),), elementwise=True, saves=(),
+                saves_output=True, ufunc=np.sqrt)
+rsqrt_op = defop("rsqrt", _quiet(_rsqrt), float_unary_infer,
+                 lambda g, n: (g * (n.out ** 3) * -0.5,), elementwise=True, saves=(),
+                 saves_output=True)
+sin_op = defop("sin", _float_kernel(np.sin), float_unary_infer,
+               lambda g, n: (g * cos(n.inputs[0]),), elementwise=True, ufunc=np.sin)
+cos_op = defop("cos", _float_kernel(np.cos), float_unary_infer,
+               lambda g, n: (-g * sin(n.inputs[0]),), elementwise=True, ufunc=np.cos)
+tanh_op = defop("tanh", _float_kernel(np.tanh), float_unary_infer,
+                lambda g, n: (g * (1 - n.out * n.out),), elementwise=True, saves=(),
+                saves_output=True, ufunc=np.tanh)
+sigmoid_op = defop("sigmoid", _sigmoid, float_unary_infer,
+                   lambda g, n: (g * n.out * (1 - n.out),), elementwise=True, saves=(),
+                   saves_output=True)
+relu_op = defop("relu", _relu, same_infer, lambda g, n: (g * (n.out > 0),), elementwise=True,
+                saves=(), saves_output=True)
+
+
+def _clamp_kernel(x, min=None, max=None):
+    return np.clip(x, min, max)
+
+
+def _clamp_infer(x, min=None, max=None):
+    if min is None and max is None:
+        from ..errors import DGRuntimeError
+        raise DGRuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    return Spec(x.shape, result_type((x.dtype, len(x.shape)), *(v for v in (min, max) if v is not None)))
+
+
+def _clamp_vjp(g, n):
+    x = n.inputs[0]
+    lo, hi = n.attrs.get("min"), n.attrs.get("max")
+    mask = None
+    if lo is not None:
+        mask = x >= lo
+    if hi is not None:
+        m2 = x <= hi
+        mask = m2 if mask is None else apply(logical_and_op, mask, m2)
+    return (g * mask,)
+
+
+clamp_op = defop("clamp", _clamp_kernel, _clamp_infer, _clamp_vjp, elementwise=True,
+                 check_eager=True)
+
+
+# ---------------------------------------------------------------- selection
+def _where_kernel(c, x, y):
+    want = result_type(_operand(x), _operand(y))
+    r = np.where(c, x, y)
+    return r if r.dtype == want else r.astype(want)
+
+
+def _where_infer(c, x, y):
+    shape = broadcast_shapes(shape_of(c), shape_of(x), shape_of(y))
+    return Spec(shape, result_type(operand(x), operand(y)))
+
+
+def _where_vjp(g, n):
+    c, x, y = n.inputs
+    return (None,
+            unbroadcast(where(c, g, 0.0), x) if _needs(n, 1) else None,
+            unbroadcast(where(c, 0.0, g), y) if _needs(n, 2) else None)
+
+
+where_op = defop("where", _where_kernel, _where_infer, _where_vjp, elementwise=True,
+                 saves=(0,))
+
+
+def _masked_fill_kernel(x, mask, value):
+    return np.where(mask, value, x).astype(x.dtype, copy=False)
+
+
+def _masked_fill_infer(x, mask, value):
+    from ..errors import DGRuntimeError
+    if mask.dtype.kind != "b":
+        raise DGRuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
+    broadcast_shapes(x.shape, mask.shape)
+    return Spec(x.shape, x.dtype)
+
+
+def _masked_fill_vjp(g, n):
+    x, mask, value = n.inputs
+    gv = None
+    if _needs(n, 2) and not isinstance(value, (int, float, bool)):
+        gv = where(mask, g, 0.0).sum()
+    return where(mask, 0.0, g), None, gv
+
+
+masked_fill_op = defop("masked_fill", _masked_fill_kernel, _masked_fill_infer, _masked_fill_vjp,
+                       check_eager=True, saves=(1,))
+
+
+# ---------------------------------------------------------------- dtype casts
+def _cast_kernel(x, dtype):
+    return x.astype(dtype, copy=False) if x.dtype != dtype else x.copy()
+
+
+def _cast_vjp(g, n):
+    x = n.inputs[0]
+    return (apply(cast_op, g, dtype=x.dtype) if x.dtype.kind == "f" else None,)
+
+
+cast_op = defop("cast", _cast_kernel, lambda x, dtype: Spec(x.shape, dtype), _cast_vjp,
+                elementwise=True, saves=(), torch_name="ToCopy")
+
+
+# ---------------------------------------------------------------- public functions
+def add(input, other, *, alpha=1):
+    return apply(add_op, input, other if alpha == 1 else other * alpha)
+
+
+def sub(input, other, *, alpha=1):
+    return apply(sub_op, input, other if alpha == 1 else other * alpha)
+
+
+def mul(input, other):
+    return apply(mul_op, input, other)
+
+
+def div(input, other, *, rounding_mode=None):
+    if rounding_mode == "floor":
+        return apply(floor_divide_op, input, other)
+    if rounding_mode == "trunc":
+        return trunc_div(input, other)
+    return apply(div_op, input, other)
+
+
+def trunc_div(input, other):
+    q = apply(div_op, input, other)
+    r = sign(q) * apply(floor_divide_op, abs(q), 1)
+    a_dt = getattr(input, "dtype", None)
+    if a_dt is not None and not a_dt.is_floating_point:
+        r = r.to(a_dt)
+    return r
+
+
+def pow(input, exponent):
+    return apply(pow_op, input, exponent)
+
+
+def neg(input):
+    return apply(neg_op, input)
+
+
+def abs(input):
+    return apply(abs_op, input)
+
+
+def sign(input):
+    return apply(sign_op, input)
+
+
+def exp(input):
+    return apply(exp_op, input)
+
+
+def log(input):
+    return apply(log_op, input)
+
+
+def log1p(input):
+    return apply(log1p_op, input)
+
+
+def sqrt(input):
+    return apply(sqrt_op, input)
+
+
+def rsqrt(input):
+    return apply(rsqrt_op, input)
+
+
+def sin(input):
+    return apply(sin_op, input)
+
+
+def cos(input):
+    return apply(cos_op, input)
+
+
+def tanh(input):
+    return apply(tanh_op, input)
+
+
+def sigmoid(input):
+    return apply(sigmoid_op, input)
+
+
+def relu(input):
+    return apply(relu_op, input)
+
+
+def clamp(input, min=None, max=None):
+    return apply(clamp_op, input, min=min, max=max)
+
+
+clip = clamp
+
+
+def maximum(input, other):
+    return apply(maximum_op, input, other)
+
+
+def minimum(input, other):
+    return apply(minimum_op, input, other)
+
+
+def where(condition, input, other):
+    return apply(where_op, condition, input, other)
+
+
+def masked_fill(input, mask, value):
+    return apply(masked_fill_op, input, mask, value)
+
+
+def floor_divide(input, other):
+    return apply(floor_divide_op, input, other)
+
+
+def remainder(input, other):
+    return apply(remainder_op, input, other)
+
+
+def eq(a, b):
+    return apply(eq_op, a, b)
+
+
+def ne(a, b):
+    return apply(ne_op, a, b)
+
+
+def lt(a, b):
+    return apply(lt_op, a, b)
+
+
+def le(a, b):
+    return apply(le_op, a, b)
+
+
+def gt(a, b):
+    return apply(gt_op, a, b)
+
+
+def ge(a, b):
+    return apply(ge_op, a, b)
+
+
+def logical_and(a, b):
+    return apply(logical_and_op, a, b)
+
+
+def logical_or(a, b):
+    return apply(logical_or_op, a, b)
+
+
+def logical_not(a):
+    return apply(logical_not_op, a)
+
+
+def cast(input, dtype):
+    return apply(cast_op, input, dtype=to_np(dtype))

@@ -1,0 +1,219 @@
+"""Products: mm (2-D only), bmm (3-D only), dot (1-D only), matmul (broadcasting), outer.
+
+The three products differ on purpose, as in PyTorch; each rule raises PyTorch's error.
+"""
+import numpy as np
+
+from ..dtypes import scalar_name, result_type
+from ..errors import DGRuntimeError
+from .common import Spec, broadcast_shapes
+from .dispatch import apply
+from .registry import defop
+from .unbroadcast import unbroadcast
+
+
+def _dims(s):
+    return "x".join("?" if d is None else str(d) for d in s)
+
+
+def _same_dtype(name, a, b):
+    if a.dtype != b.dtype:
+        raise DGRuntimeError(
+            f"expected {name} to have the same dtype, but got: {scalar_name(a.dtype)} != {scalar_name(b.dtype)}")
+
+
+def _compatible(k1, k2):
+    return k1 is None or k2 is None or k1 == k2
+
+
+def _mm_infer(a, b):
+    if len(a.shape) != 2:
+        raise DGRuntimeError("self must be a matrix")
+    if len(b.shape) != 2:
+        raise DGRuntimeError("mat2 must be a matrix")
+    if not _compatible(a.shape[1], b.shape[0]):
+        raise DGRuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({_dims(a.shape)} and {_dims(b.shape)})")
+    _same_dtype("m1 and m2", a, b)
+    return Spec((a.shape[0], b.shape[1]), a.dtype)
+
+
+def _mm_kernel(a, b):
+    if a.ndim != 2 or b.ndim != 2 or a.dtype is not b.dtype:
+        raise ValueError("mm")
+    return np.matmul(a, b)
+
+
+def _needs(n, i):
+    ng = getattr(n, "needs_grad", None)
+    return ng is None or ng[i]
+
+
+def _mm_vjp(g, n):
+    a, b = n.inputs
+    return (apply(mm_op, g, b.mT) if _needs(n, 0) else None,
+            apply(mm_op, a.mT, g) if _needs(n, 1) else None)
+
+
+mm_op = defop("mm", _mm_kernel, _mm_infer, _mm_vjp)
+
+
+def _bmm_infer(a, b):
+    if len(a.shape) != 3:
+        raise DGRuntimeError("batch1 must be a 3D tensor")
+    if len(b.shape) != 3:
+        raise DGRuntimeError("batch2 must be a 3D tensor")
+    if not (_compatible(a.shape[0], b.shape[0]) and _compatible(a.shape[2], b.shape[1])):
+        raise DGRuntimeError(
+            f"Expected size for first two dimensions of batch2 tensor to be: [{a.shape[0]}, "
+            f"{a.shape[2]}] but got: [{b.shape[0]}, {b.shape[1]}].")
+    _same_dtype("batch1 and batch2", a, b)
+    return Spec((a.shape[0], a.shape[1], b.shape[2]), a.dtype)
+
+
+def _bmm_kernel(a, b):
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.dtype is not b.dtype:
+        raise ValueError("bmm")
+    return np.matmul(a, b)
+
+
+def _bmm_vjp(g, n):
+    a, b = n.inputs
+    return (apply(bmm_op, g, b.mT) if _needs(n, 0) else None,
+            apply(bmm_op, a.mT, g) if _needs(n, 1) else None)
+
+
+bmm_op = defop("bmm", _bmm_kernel, _bmm_infer, _bmm_vjp)
+
+
+def _dot_infer(a, b):
+    if len(a.shape) != 1 or len(b.shape) != 1:
+        raise DGRuntimeError(
+            f"1D tensors expected, but got {len(a.shape)}D and {len(b.shape)}D tensors")
+    if not _compatible(a.shape[0], b.shape[0]):
+        raise DGRuntimeError(
+            f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src [{b.shape[0]}] to "
+            f"have the same number of elements, but got {a.shape[0]} and {b.shape[0]} elements respectively")
+    if a.dtype != b.dtype:
+        raise DGRuntimeError(
+            f"dot : expected both vectors to have same dtype, but found {scalar_name(a.dtype)} and {scalar_name(b.dtype)}")
+    return Spec((), a.dtype)
+
+
+def _dot_kernel(a, b):
+    if a.ndim != 1 or b.ndim != 1 or a.dtype is not b.dtype:
+        raise ValueError("dot")
+    return np.asarray(np.dot(a, b))
+
+
+dot_op = defop("dot", _dot_kernel, _dot_infer,
+               lambda g, n: (g * n.inputs[1] if _needs(n, 0) else None,
+                             g * n.inputs[0] if _needs(n, 1) else None))
+
+
+def _matmul_infer(a, b):
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    if not sa or not sb:
+        raise DGRuntimeError(
+            f"both arguments to matmul need to be at least 1D, but they are {len(sa)}D and {len(sb)}D")
+    if len(sa) == 1 and len(sb) == 1:
+        return _dot_infer(a, b)
+    if len(sa) == 2 and len(sb) == 2:
+        return _mm_infer(a, b)
+    ka = sa[-1]
+    kb = sb[0] if len(sb) == 1 else sb[-2]
+    if not _compatible(ka, kb):
+        if len(sb) == 1:
+            raise DGRuntimeError(
+                f"size mismatch, got input ({sa[-2] if len(sa) > 1 else 1}), mat "
+                f"({_dims(sa)}), vec ({sb[0]})")
+        raise DGRuntimeError(
+            f"Expected size for first two dimensions of batch2 tensor to be: [{_bat(sa)}, {ka}] "
+            f"but got: [{_bat(sb)}, {kb}].")
+    _same_dtype("both arguments", a, b) if a.dtype != b.dtype else None
+    batch = broadcast_shapes(sa[:-2], sb[:-2]) if len(sa) > 1 and len(sb) > 1 else (
+        sa[:-2] if len(sb) == 1 else sb[:-2])
+    out = batch + ((sa[-2],) if len(sa) > 1 else ()) + ((sb[-1],) if len(sb) > 1 else ())
+    return Spec(out, a.dtype)
+
+
+def _bat(s):
+    n = 1
+    for d in s[:-2]:
+        n = None if d is None or n is None else n * d
+    return n
+
+
+def _matmul_kernel(a, b):
+    if a.dtype is not b.dtype:
+        raise ValueError("matmul dtypes")
+    return np.matmul(a, b)
+
+
+def _matmul_vjp(g, n):
+    a, b = n.inputs
+    ga = gb = None
+    if a.ndim == 1 and b.ndim == 1:
+        return (g * b if _needs(n, 0) else None, g * a if _needs(n, 1) else None)
+    if b.ndim == 1:          # (..., m, k) @ (k,) -> (..., m)
+        if _needs(n, 0):
+            ga = g.unsqueeze(-1) * b
+        if _needs(n, 1):
+            gb = unbroadcast(apply(matmul_op, a.mT, g.unsqueeze(-1)).squeeze(-1), b)
+        return ga, gb
+    if a.ndim == 1:          # (k,) @ (..., k, m) -> (..., m)
+        if _needs(n, 0):
+            ga = unbroadcast(apply(matmul_op, b, g.unsqueeze(-1)).squeeze(-1), a)
+        if _needs(n, 1):
+            gb = unbroadcast(a.unsqueeze(-1) * g.unsqueeze(-2), b)
+        return ga, gb
+    if _needs(n, 0):
+        ga = unbroadcast(apply(matmul_op, g, b.mT), a)
+    if _needs(n, 1):
+        gb = unbroadcast(apply(matmul_op, a.mT, g), b)
+    return ga, gb
+
+
+matmul_op = defop("matmul", _matmul_kernel, _matmul_infer, _matmul_vjp, torch_name="Mm")
+
+
+def _outer_infer(a, b):
+    if len(a.shape) != 1 or len(b.shape) != 1:
+        raise DGRuntimeError(
+            f"outer: Expected 1-D argument self, but got {len(a.shape)}-D" if len(a.shape) != 1
+            else f"outer: Expected 1-D argument vec2, but got {len(b.shape)}-D")
+    return Spec((a.shape[0], b.shape[0]), result_type((a.dtype, 1), (b.dtype, 1)))
+
+
+def _outer_kernel(a, b):
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError("outer")
+    return np.multiply.outer(a, b).astype(result_type((a.dtype, 1), (b.dtype, 1)), copy=False)
+
+
+outer_op = defop("outer", _outer_kernel, _outer_infer,
+                 lambda g, n: (apply(matmul_op, g, n.inputs[1]) if _needs(n, 0) else None,
+                               apply(matmul_op, n.inputs[0], g) if _needs(n, 1) else None))
+
+
+def mm(input, mat2):
+    return apply(mm_op, input, mat2)
+
+
+def bmm(input, mat2):
+    return apply(bmm_op, input, mat2)
+
+
+def dot(input, other):
+    return apply(dot_op, input, other)
+
+
+def matmul(input, other):
+    return apply(matmul_op, input, other)
+
+
+def outer(input, vec2):
+    return apply(outer_op, input, vec2)
+
+
+ger = outer

@@ -1,0 +1,384 @@
+"""Reductions and the softmax family: sum, mean, prod, amax/amin, argmax/argmin, var/std,
+logsumexp, softmax, log_softmax."""
+import numpy as np
+
+from ..dtypes import I64, F32, scalar_name
+from ..errors import DGRuntimeError, DGIndexError
+from .common import Spec, norm_dims, norm_dim, numel
+from .dispatch import apply
+from .registry import defop
+from .unbroadcast import broadcast_like
+
+
+def _axis(dim):
+    return tuple(dim) if isinstance(dim, list) else dim
+
+
+def _reduced_shape(shape, dims, keepdim):
+    if keepdim:
+        return tuple(1 if i in dims else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in dims)
+
+
+def _reduce_infer(dtype_rule):
+    def infer(x, dim=None, keepdim=False, **kw):
+        dims = norm_dims(_axis(dim), len(x.shape))
+        return Spec(_reduced_shape(x.shape, dims, keepdim), dtype_rule(x, **kw))
+    return infer
+
+
+def _keep(t, x, dim, keepdim):
+    """Re-insert the reduced dims (size 1) so t broadcasts against x."""
+    if keepdim:
+        return t
+    for d in norm_dims(_axis(dim), x.ndim):
+        t = t.unsqueeze(d)
+    return t
+
+
+def _count(x, out):
+    """Number of elements reduced into each output element (static when shapes are known)."""
+    nx, no = numel(tuple(x.shape)), numel(tuple(out.shape))
+    if nx is not None and no is not None:
+        return nx // no if no else 0
+    return apply(count_ratio_op, x, out)
+
+
+count_ratio_op = defop(
+    "count_ratio", lambda x, out: np.asarray(x.size // max(out.size, 1), dtype=np.float32),
+    lambda x, out: Spec((), F32), doc="elements of x per element of out (dynamic shapes)")
+
+
+# ---------------------------------------------------------------- sum / mean / prod
+def _sum_dtype(x, dtype=None):
+    if dtype is not None:
+        return dtype
+    return I64 if x.dtype.kind in "biu" else x.dtype
+
+
+def _sum_kernel(x, dim=None, keepdim=False, dtype=None):
+    return np.sum(x, axis=_axis(dim), keepdims=keepdim, dtype=_sum_dtype(x, dtype))
+
+
+def _sum_vjp(g, n):
+    x = n.inputs[0]
+    return (broadcast_like(_keep(g, x, n.attrs.get("dim"), n.attrs.get("keepdim", False)), x),)
+
+
+def _mean_dtype(x, dtype=None):
+    d = dtype or x.dtype
+    if d.kind != "f":
+        raise DGRuntimeError(
+            "mean(): could not infer output dtype. Input dtype must be either a floating point "
+            f"or complex dtype. Got: {scalar_name(d)}")
+    return d
+
+
+def _mean_kernel(x, dim=None, keepdim=False, dtype=None):
+    if (dtype or x.dtype).kind != "f":
+        raise TypeError("integer mean")
+    return np.mean(x, axis=_axis(dim), keepdims=keepdim, dtype=dtype)
+
+
+def _mean_vjp(g, n):
+    x = n.inputs[0]
+    gb = broadcast_like(_keep(g, x, n.attrs.get("dim"), n.attrs.get("keepdim", False)), x)
+    return (gb / _count(x, n.out),)
+
+
+def _prod_kernel(x, dim=None, keepdim=False, dtype=None):
+    return np.prod(x, axis=dim, keepdims=keepdim, dtype=_sum_dtype(x, dtype))
+
+
+def _prod_vjp(g, n):
+    x = n.inputs[0]
+    dim, keep = n.attrs.get("dim"), n.attrs.get("keepdim", False)
+    return (broadcast_like(_keep(g * n.out, x, dim, keep), x) / x,)
+
+
+sum_op = defop("sum", _sum_kernel, _reduce_infer(_sum_dtype), _sum_vjp, saves=())
+mean_op = defop("mean", _mean_kernel, _reduce_infer(_mean_dtype), _mean_vjp, saves=())
+prod_op = defop("prod", _prod_kernel, _reduce_infer(_sum_dtype), _prod_vjp, saves_output=True)
+
+
+# ---------------------------------------------------------------- amax / amin / arg*
+def _nonempty(name):
+    def infer(x, dim=None, keepdim=False):
+        dims = norm_dims(_axis(dim), len(x.shape))
+        if any(x.shape[d] == 0 for d in dims) or (not x.shape and False):
+            raise DGIndexError(
+                f"{name}(): Expected reduction dim {dims[0] if dims else ''} to have non-zero size.")
+        return Spec(_reduced_shape(x.shape, dims, keepdim), x.dtype)
+    return infer
+
+
+def _extreme_vjp(g, n):
+    x = n.inputs[0]
+    dim, keep = n.attrs.get("dim"), n.attrs.get("keepdim", False)
+    mask = x == broadcast_like(_keep(n.out, x, dim, keep), x)
+    count = apply(sum_op, mask, dim=dim, keepdim=True)
+    return (broadcast_like(_keep(g, x, dim, keep), x) * mask / count,)
+
+
+amax_op = defop("amax", lambda x, dim=None, keepdim=False: np.amax(x, axis=_axis(dim), keepdims=keepdim),
+                _nonempty("amax"), _extreme_vjp, saves_output=True)
+amin_op = defop("amin", lambda x, dim=None, keepdim=False: np.amin(x, axis=_axis(dim), keepdims=keepdim),
+                _nonempty("amin"), _extreme_vjp, saves_output=True)
+
+
+def _arg_infer(name):
+    def infer(x, dim=None, keepdim=False):
+        if dim is None:
+            if numel(x.shape) == 0:
+                raise DGRuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
+            return Spec((1,) * len(x.shape) if keepdim else (), I64)
+        d = norm_dim(dim, len(x.shape))
+        if x.shape and x.shape[d] == 0:
+            raise DGIndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
+        return Spec(_reduced_shape(x.shape, (d,) if x.shape else (), keepdim), I64)
+    return infer
+
+
+def _arg_kernel(fn):
+    def kernel(x, dim=None, keepdim=False):
+        if dim is None:
+            r = fn(x)
+            return np.asarray(r, dtype=I64).reshape((1,) * x.ndim if keepdim else ())
+        if x.ndim == 0:
+            return np.asarray(0, dtype=I64)
+        return fn(x, axis=dim, keepdims=keepdim).astype(I64, copy=False)
+    return kernel
+
+
+argmax_op = defop("argmax", _arg_kernel(np.argmax), _arg_infer("argmax"))
+argmin_op = defop("argmin", _arg_kernel(np.argmin), _arg_infer("argmin"))
+
+
+# ---------------------------------------------------------------- var / std
+def _float_only(name):
+    def rule(x, correction=1):
+        if x.dtype.kind != "f":
+            raise DGRuntimeError(f"{name}(): input dtype should be either floating point or complex. Got {scalar_name(x.dtype)} instead.")
+        return x.dtype
+    return rule
+
+
+def _var_kernel(x, dim=None, keepdim=False, correction=1):
+    if x.dtype.kind != "f":
+        raise TypeError("integer var")
+    with np.errstate(all="ignore"):
+        return np.var(x, axis=_axis(dim), ddof=correction, keepdims=keepdim)
+
+
+def _std_kernel(x, dim=None, keepdim=False, correction=1):
+    return np.sqrt(_var_kernel(x, dim, keepdim, correction))
+
+
+def _centered(n):
+    x = n.inputs[0]
+    dim = n.attrs.get("dim")
+    m = apply(mean_op, x, dim=dim, keepdim=True)
+    return x - broadcast_like(m, x), x, dim, n.attrs.get("keepdim", False), n.attrs.get("correction", 1)
+
+
+def _var_vjp(g, n):
+    xc, x, dim, keep, c = _centered(n)
+    return (broadcast_like(_keep(g, x, dim, keep), x) * xc * (2.0 / (_count(x, n.out) - c)),)
+
+
+def _std_vjp(g, n):
+    xc, x, dim, keep, c = _centered(n)
+    gs = _keep(g / n.out, x, dim, keep)
+    return (broadcast_like(gs, x) * xc * (1.0 / (_count(x, n.out) - c)),)
+
+
+var_op = defop("var", _var_kernel, _reduce_infer(_float_only("var")), _var_vjp)
+std_op = defop("std", _std_kernel, _reduce_infer(_float_only("std")), _std_vjp, saves_output=True)
+
+
+# ---------------------------------------------------------------- logsumexp / softmax family
+def _lse_kernel(x, dim=None, keepdim=False):
+    if x.dtype.kind != "f":
+        x = x.astype(F32)
+    m = np.amax(x, axis=_axis(dim), keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    with np.errstate(all="ignore"):
+        r = np.log(np.sum(np.exp(x - m), axis=_axis(dim), keepdims=True)) + m
+    if not keepdim:
+        r = np.squeeze(r, axis=_axis(dim) if dim is not None else None)
+    return r
+
+
+def _lse_vjp(g, n):
+    x = n.inputs[0]
+    dim, keep = n.attrs.get("dim"), n.attrs.get("keepdim", False)
+    return (broadcast_like(_keep(g, x, dim, keep), x) * exp(x - broadcast_like(_keep(n.out, x, dim, keep), x)),)
+
+
+def _float_dtype(x, **_):
+    return x.dtype if x.dtype.kind == "f" else F32
+
+
+logsumexp_op = defop("logsumexp", _lse_kernel, _reduce_infer(_float_dtype), _lse_vjp,
+                     saves_output=True)
+
+
+def _softmax_kernel(x, dim):
+    if x.dtype.kind != "f":
+        raise TypeError("softmax of integers")
+    e = x - np.amax(x, axis=dim, keepdims=True)
+    np.exp(e, out=e)
+    e /= np.sum(e, axis=dim, keepdims=True)
+    return e
+
+
+def _log_softmax_kernel(x, dim):
+    if x.dtype.kind != "f":
+        raise TypeError("log_softmax of integers")
+    s = x - np.amax(x, axis=dim, keepdims=True)
+    s -= np.log(np.sum(np.exp(s), axis=dim, keepdims=True))
+    return s
+
+
+def _softmax_infer(name):
+    def infer(x, dim):
+        norm_dim(dim, len(x.shape))
+        if x.dtype.kind != "f":
+            raise DGRuntimeError(f'"{name}_lastdim_kernel_impl" not implemented for \'{scalar_name(x.dtype)}\'')
+        return Spec(x.shape, x.dtype)
+    return infer
+
+
+def _softmax_vjp(g, n):
+    y = n.out
+    dim = n.attrs["dim"]
+    s = apply(sum_op, g * y, dim=dim, keepdim=True)
+    return (y * (g - broadcast_like(s, y)),)
+
+
+def _log_softmax_vjp(g, n):
+    y = n.out
+    dim = n.attrs["dim"]
+    s = apply(sum_op, g, dim=dim, keepdim=True)
+    return (g - exp(y) * broadcast_like(s, y),)
+
+
+softmax_op = defop("softmax", _softmax_kernel, _softmax_infer("softmax"), _softmax_vjp,
+                   saves=(), saves_output=True)
+log_softmax_op = defop("log_softmax", _log_softmax_kernel, _softmax_infer("log_softmax"),
+                       _log_softmax_vjp, saves=(), saves_output=True, torch_name="LogSoftmax")
+
+
+def exp(x):
+    from .elementwise import exp_op
+    return apply(exp_op, x)
+
+
+# ---------------------------------------------------------------- public functions
+class MinMax(tuple):
+    """(values, indices), as torch.return_types.max."""
+
+    @property
+    def values(self):
+        return self[0]
+
+    @property
+    def indices(self):
+        return self[1]
+
+    def __repr__(self):
+        return f"return_types(values={self[0]!r}, indices={self[1]!r})"
+
+
+def _dims(dim):
+    return tuple(dim) if isinstance(dim, (list, tuple)) else dim
+
+
+def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None):
+    from ..dtypes import to_np
+    return apply(sum_op, input, dim=_dims(dim if axis is None else axis), keepdim=keepdim,
+                 dtype=to_np(dtype))
+
+
+def mean(input, dim=None, keepdim=False, *, dtype=None, axis=None):
+    from ..dtypes import to_np
+    return apply(mean_op, input, dim=_dims(dim if axis is None else axis), keepdim=keepdim,
+                 dtype=to_np(dtype))
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    from ..dtypes import to_np
+    return apply(prod_op, input, dim=dim, keepdim=keepdim, dtype=to_np(dtype))
+
+
+def amax(input, dim=None, keepdim=False):
+    return apply(amax_op, input, dim=_dims(dim), keepdim=keepdim)
+
+
+def amin(input, dim=None, keepdim=False):
+    return apply(amin_op, input, dim=_dims(dim), keepdim=keepdim)
+
+
+def argmax(input, dim=None, keepdim=False):
+    return apply(argmax_op, input, dim=dim, keepdim=keepdim)
+
+
+def argmin(input, dim=None, keepdim=False):
+    return apply(argmin_op, input, dim=dim, keepdim=keepdim)
+
+
+def _is_tensorlike(x):
+    return hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, np.ndarray)
+
+
+def max(input, dim=None, keepdim=False):
+    """max(x) -> 0-d; max(x, dim) -> (values, indices); max(x, other) -> elementwise maximum."""
+    if _is_tensorlike(dim):
+        from .elementwise import maximum
+        return maximum(input, dim)
+    if dim is None:
+        return apply(amax_op, input, dim=None, keepdim=False)
+    return MinMax((apply(amax_op, input, dim=dim, keepdim=keepdim),
+                   apply(argmax_op, input, dim=dim, keepdim=keepdim)))
+
+
+def min(input, dim=None, keepdim=False):
+    if _is_tensorlike(dim):
+        from .elementwise import minimum
+        return minimum(input, dim)
+    if dim is None:
+        return apply(amin_op, input, dim=None, keepdim=False)
+    return MinMax((apply(amin_op, input, dim=dim, keepdim=keepdim),
+                   apply(argmin_op, input, dim=dim, keepdim=keepdim)))
+
+
+def _correction(unbiased, correction):
+    if correction is not None:
+        return correction
+    return 1 if unbiased is None or unbiased else 0
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return apply(var_op, input, dim=_dims(dim), keepdim=keepdim,
+                 correction=_correction(unbiased, correction))
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return apply(std_op, input, dim=_dims(dim), keepdim=keepdim,
+                 correction=_correction(unbiased, correction))
+
+
+def logsumexp(input, dim, keepdim=False):
+    return apply(logsumexp_op, input, dim=_dims(dim), keepdim=keepdim)
+
+
+def softmax(input, dim, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    return apply(softmax_op, input, dim=dim)
+
+
+def log_softmax(input, dim, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    return apply(log_softmax_op, input, dim=dim)

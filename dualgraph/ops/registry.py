@@ -1,0 +1,74 @@
+"""The operator registry: every operator is one `Op` record, defined once.
+
+An Op holds
+  forward(*arrays, **attrs) -> ndarray   the numpy kernel (no dualgraph types inside)
+  infer(*specs, **attrs) -> Spec         the shape/dtype rule; specs may hold None dims.
+                                         Graph mode runs it at build time; eager mode runs it
+                                         only to explain a kernel failure, or always when the
+                                         numpy kernel is laxer than PyTorch (check_eager=True).
+  vjp(g, node) -> tuple                  the backward rule, written with dualgraph ops, given one
+                                         uniform view of its node: node.inputs, node.out,
+                                         node.attrs (eager tape node or graph node alike).
+and flags the autograd engine and the compiler read.
+"""
+from ..errors import DGRuntimeError
+
+OPS = {}
+
+
+class Spec:
+    """Static description of a tensor: shape (tuple, None = unknown dim) and numpy dtype."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape, dtype):
+        self.shape = tuple(shape)
+        self.dtype = dtype
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"Spec({list(self.shape)}, {self.dtype})"
+
+
+class Op:
+    __slots__ = (
+        "name", "forward", "infer", "vjp", "elementwise", "view", "inplace", "random",
+        "stateful", "differentiable", "saves", "saves_output", "check_eager", "ufunc",
+        "torch_name", "doc",
+    )
+
+    def __init__(self, name, forward, infer, vjp=None, *, elementwise=False, view=False,
+                 inplace=False, random=False, stateful=False, differentiable=True, saves=None,
+                 saves_output=False, check_eager=False, ufunc=None, torch_name=None, doc=""):
+        self.name = name
+        self.forward = forward
+        self.infer = infer
+        self.vjp = vjp
+        self.elementwise = elementwise   # same-shape elementwise map: fusable, out= capable
+        self.view = view                 # result aliases its first input's memory
+        self.inplace = inplace
+        self.random = random             # samples anew at each run
+        self.stateful = stateful         # reads/writes state outside its inputs (variables)
+        self.differentiable = differentiable and vjp is not None
+        # which inputs the backward rule reads the *values* of (None = all); used for the
+        # version-counter check that refuses a backward through a tensor modified in place
+        self.saves = saves
+        self.saves_output = saves_output
+        self.check_eager = check_eager
+        self.ufunc = ufunc               # the numpy ufunc, when the kernel is one (out= reuse)
+        self.torch_name = torch_name or "".join(p.capitalize() for p in name.split("_"))
+        self.doc = doc
+
+    def __repr__(self):
+        return f"<op {self.name}>"
+
+
+def defop(name, forward, infer, vjp=None, **flags):
+    if name in OPS:
+        raise DGRuntimeError(f"operator {name!r} defined twice")
+    op = Op(name, forward, infer, vjp, **flags)
+    OPS[name] = op
+    return op

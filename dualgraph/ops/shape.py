@@ -1,0 +1,648 @@
+"""Shape and view operators: view/reshape, transpose/permute, expand, squeeze/unsqueeze,
+indexing (getitem/index_put), repeat, cat/stack, gather, contiguous/clone.
+
+View ops (flag view=True) return numpy views, so eager results share memory with their base
+exactly as PyTorch views do; reshape views when numpy can and copies when it must.
+"""
+import numpy as np
+
+from ..dtypes import I64, result_type
+from ..errors import DGRuntimeError, DGIndexError, DGTypeError
+from .common import Spec, norm_dim, numel, broadcast_shapes
+from .dispatch import apply
+from .registry import defop
+from .unbroadcast import unbroadcast
+
+
+def _fmt(shape):
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def resolve_shape(shape, n):
+    """Fill a -1 in `shape` for an input of n elements (n None = unknown); PyTorch's errors."""
+    shape = tuple(shape)
+    neg = [i for i, d in enumerate(shape) if d == -1]
+    if len(neg) > 1:
+        raise DGRuntimeError("only one dimension can be inferred")
+    for d in shape:
+        if d is not None and d < -1:
+            raise DGRuntimeError(f"invalid shape dimension {d}")
+    known = numel(tuple(d for d in shape if d != -1))
+    if n is None or known is None:
+        if neg and known not in (None,) and n is not None and known:
+            pass
+        return tuple(None if d == -1 else d for d in shape)
+    if neg:
+        if known == 0 or n % known:
+            raise DGRuntimeError(f"shape '{_fmt(shape)}' is invalid for input of size {n}")
+        return tuple(n // known if d == -1 else d for d in shape)
+    if known != n:
+        raise DGRuntimeError(f"shape '{_fmt(shape)}' is invalid for input of size {n}")
+    return shape
+
+
+def _reshape_infer(x, shape):
+    return Spec(resolve_shape(shape, numel(x.shape)), x.dtype)
+
+
+def _reshape_like(g, x):
+    """Reshape a gradient back to x's shape (a dynamic op when x has several unknown dims)."""
+    xs = tuple(x.shape)
+    if tuple(g.shape) == xs and None not in xs:
+        return g
+    if xs.count(None) <= 1:
+        return apply(reshape_op, g, shape=tuple(-1 if d is None else d for d in xs))
+    return apply(reshape_like_op, g, x)
+
+
+def _reshape_vjp(g, n):
+    return (_reshape_like(g, n.inputs[0]),)
+
+
+def _view_kernel(x, shape):
+    try:
+        return np.reshape(x, shape, copy=False)
+    except ValueError:
+        resolve_shape(shape, x.size)  # the size message first, as PyTorch
+        raise DGRuntimeError(
+            "view size is not compatible with input tensor's size and stride (at least one "
+            "dimension spans across two contiguous subspaces). Use .reshape(...) instead.") from None
+
+
+reshape_op = defop("reshape", lambda x, shape: np.reshape(x, shape), _reshape_infer,
+                   _reshape_vjp, view=True, saves=(), torch_name="View")
+view_op = defop("view", _view_kernel, _reshape_infer, _reshape_vjp, view=True, saves=())
+reshape_like_op = defop("reshape_like", lambda x, like: np.reshape(x, like.shape),
+                        lambda x, like: Spec(like.shape, x.dtype),
+                        lambda g, n: (_reshape_like(g, n.inputs[0]), None), view=True, saves=())
+
+
+# ---------------------------------------------------------------- transpose / permute
+def _transpose_infer(x, dim0, dim1):
+    nd = len(x.shape)
+    a, b = norm_dim(dim0, nd), norm_dim(dim1, nd)
+    s = list(x.shape)
+    if nd:
+        s[a], s[b] = s[b], s[a]
+    return Spec(s, x.dtype)
+
+
+def _transpose_kernel(x, dim0, dim1):
+    return np.swapaxes(x, dim0, dim1) if x.ndim else x.view()
+
+
+transpose_op = defop("transpose", _transpose_kernel, _transpose_infer,
+                     lambda g, n: (apply(transpose_op, g, **n.attrs),), view=True, saves=())
+
+
+def _permute_infer(x, dims):
+    nd = len(x.shape)
+    if len(dims) != nd:
+        raise DGRuntimeError(
+            "permute(sparse_coo): number of dimensions in the tensor input does not match the "
+            f"length of the desired ordering of dimensions i.e. input.dim() = {nd} is not equal "
+            f"to len(dims) = {len(dims)}")
+    d = [norm_dim(i, nd) for i in dims]
+    if len(set(d)) != nd:
+        raise DGRuntimeError("permute(): duplicate dims are not allowed.")
+    return Spec([x.shape[i] for i in d], x.dtype)
+
+
+def _permute_vjp(g, n):
+    dims = [d % max(len(n.attrs["dims"]), 1) for d in n.attrs["dims"]]
+    return (apply(permute_op, g, dims=tuple(int(i) for i in np.argsort(dims))),)
+
+
+permute_op = defop("permute", lambda x, dims: np.transpose(x, dims), _permute_infer,
+                   _permute_vjp, view=True, saves=(), check_eager=True)
+
+
+# ---------------------------------------------------------------- expand / squeeze / unsqueeze
+def _expand_shape(xshape, sizes):
+    sizes = tuple(sizes)
+    if len(sizes) < len(xshape):
+        raise DGRuntimeError(
+            f"expand(torch.FloatTensor{{{_fmt(xshape)}}}, size={_fmt(sizes)}): the number of sizes "
+            "provided (%d) must be greater or equal to the number of dimensions in the tensor (%d)"
+            % (len(sizes), len(xshape)))
+    lead = len(sizes) - len(xshape)
+    out = []
+    for i, s in enumerate(sizes):
+        if i < lead:
+            if s == -1:
+                raise DGRuntimeError(
+                    f"The expanded size of the tensor (-1) isn't allowed in a leading, non-existing dimension {i}")
+            out.append(s)
+            continue
+        d = xshape[i - lead]
+        if s == -1:
+            out.append(d)
+        elif d == 1 or d is None or d == s:
+            out.append(s)
+        else:
+            raise DGRuntimeError(
+                f"The expanded size of the tensor ({s}) must match the existing size ({d}) at "
+                f"non-singleton dimension {i}.  Target sizes: {_fmt(sizes)}.  Tensor sizes: {_fmt(xshape)}")
+    return tuple(out)
+
+
+expand_op = defop("expand", lambda x, size: np.broadcast_to(x, _expand_shape(x.shape, size)),
+                  lambda x, size: Spec(_expand_shape(x.shape, size), x.dtype),
+                  lambda g, n: (unbroadcast(g, n.inputs[0]),), view=True, saves=())
+
+
+def _squeeze_dims(shape, dim):
+    nd = len(shape)
+    if dim is None:
+        return tuple(i for i, d in enumerate(shape) if d == 1)
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    return tuple(i for i in (norm_dim(d, nd) for d in dims) if nd and shape[i] == 1)
+
+
+def _squeeze_kernel(x, dim=None):
+    return np.squeeze(x, axis=_squeeze_dims(x.shape, dim)) if x.ndim else x.view()
+
+
+def _squeeze_infer(x, dim=None):
+    drop = _squeeze_dims(x.shape, dim)
+    return Spec([d for i, d in enumerate(x.shape) if i not in drop], x.dtype)
+
+
+squeeze_op = defop("squeeze", _squeeze_kernel, _squeeze_infer, _reshape_vjp, view=True,
+                   saves=())
+
+
+def _unsqueeze_infer(x, dim):
+    d = norm_dim(dim, len(x.shape) + 1)
+    s = list(x.shape)
+    s.insert(d, 1)
+    return Spec(s, x.dtype)
+
+
+unsqueeze_op = defop("unsqueeze", lambda x, dim: np.expand_dims(x, dim), _unsqueeze_infer,
+                     lambda g, n: (apply(squeeze_op, g, dim=n.attrs["dim"]),), view=True,
+                     saves=(), check_eager=True)
+
+
+# ---------------------------------------------------------------- contiguous / clone
+contiguous_op = defop("contiguous", np.ascontiguousarray, lambda x: Spec(x.shape, x.dtype),
+                      lambda g, n: (g,), saves=())
+clone_op = defop("clone", np.array, lambda x: Spec(x.shape, x.dtype), lambda g, n: (g,),
+                 saves=())
+
+
+# ---------------------------------------------------------------- indexing
+class Slot:
+    """Stands in an index for the i-th tensor input (keeps attrs free of tensors)."""
+
+    __slots__ = ("i",)
+
+    def __init__(self, i):
+        self.i = i
+
+    def __repr__(self):
+        return f"Slot({self.i})"
+
+    def __eq__(self, other):
+        return isinstance(other, Slot) and other.i == self.i
+
+    def __hash__(self):
+        return hash(("slot", self.i))
+
+
+def _key(index, idx):
+    return tuple(idx[k.i] if isinstance(k, Slot) else k for k in index)
+
+
+def _is_basic(index):
+    return not any(isinstance(k, Slot) for k in index)
+
+
+def _getitem_kernel(x, *idx, index):
+    if _is_basic(index):
+        try:
+            return x[index + (Ellipsis,)] if Ellipsis not in index else x[index]
+        except IndexError as e:
+            raise DGIndexError(str(e)) from None
+    key = _key(index, idx)
+    for k in idx:
+        if k.dtype.kind not in "biu":
+            raise DGIndexError("tensors used as indices must be long, int, byte or bool tensors")
+    try:
+        return x[key]
+    except IndexError as e:
+        raise DGIndexError(str(e)) from None
+
+
+def _getitem_infer(x, *idx, index):
+    shape = list(x.shape)
+    out, pos = [], 0
+    adv_shapes, adv_at = [], None
+    n_consumed = sum(1 if not isinstance(k, Slot) or idx[k.i].dtype.kind != "b" else len(idx[k.i].shape)
+                     for k in index if k is not None and k is not Ellipsis)
+    if n_consumed > len(shape):
+        raise DGIndexError(f"too many indices for tensor of dimension {len(shape)}")
+    for k in index:
+        if k is Ellipsis:
+            skip = len(shape) - n_consumed
+            out.extend(shape[pos:pos + skip])
+            pos += skip
+        elif k is None:
+            out.append(1)
+        elif isinstance(k, slice):
+            d = shape[pos]
+            out.append(None if d is None else len(range(*k.indices(d))))
+            pos += 1
+        elif isinstance(k, Slot):
+            s = idx[k.i]
+            if s.dtype.kind == "b":
+                adv_shapes.append((None,) if numel(s.shape) is not None or True else (None,))
+                pos += len(s.shape)
+            else:
+                if s.dtype.kind not in "iu":
+                    raise DGIndexError("tensors used as indices must be long, int, byte or bool tensors")
+                adv_shapes.append(s.shape)
+                pos += 1
+            if adv_at is None:
+                adv_at = len(out)
+            out.append("ADV")
+        else:
+            d = shape[pos]
+            if d is not None and not -d <= k < d:
+                raise DGIndexError(f"index {k} is out of bounds for dimension {pos} with size {d}")
+            pos += 1
+    out.extend(shape[pos:])
+    if adv_shapes:
+        adv = list(broadcast_shapes(*adv_shapes))
+        marks = [i for i, v in enumerate(out) if v == "ADV"]
+        contiguous = marks == list(range(marks[0], marks[0] + len(marks)))
+        rest = [v for v in out if v != "ADV"]
+        at = marks[0] if contiguous else 0
+        out = rest[:at] + adv + rest[at:]
+    return Spec(out, x.dtype)
+
+
+def _getitem_vjp(g, n):
+    x, *idx = n.inputs
+    return (apply(getitem_grad_op, g, x, *idx, index=n.attrs["index"]),) + (None,) * len(idx)
+
+
+def _getitem_grad_kernel(g, x, *idx, index):
+    z = np.zeros(x.shape, dtype=g.dtype)
+    if _is_basic(index):
+        z[index] = g
+    else:
+        np.add.at(z, _key(index, idx), g)
+    return z
+
+
+getitem_op = defop("getitem", _getitem_kernel, _getitem_infer, _getitem_vjp, view=True,
+                   saves=(), torch_name="Select")
+getitem_grad_op = defop(
+    "getitem_grad", _getitem_grad_kernel, lambda g, x, *idx, index: Spec(x.shape, g.dtype),
+    lambda gg, n: (apply(getitem_op, gg, *n.inputs[2:], index=n.attrs["index"]),) + (None,) * (len(n.inputs) - 1),
+    saves=(), doc="scatter a gradient back into the indexed positions (backward of getitem)")
+
+
+def _index_put_kernel(x, v, *idx, index):
+    r = x.copy()
+    key = _key(index, idx)
+    try:
+        r[key] = v
+    except (ValueError, IndexError) as e:
+        raise DGRuntimeError(f"index_put: {e}") from None
+    return r
+
+
+def _index_put_vjp(g, n):
+    x, v, *idx = n.inputs
+    index = n.attrs["index"]
+    gx = apply(index_put_op, g, 0.0, *idx, index=index)
+    gv = unbroadcast(apply(getitem_op, g, *idx, index=index), v)
+    return (gx, gv) + (None,) * len(idx)
+
+
+index_put_op = defop("index_put", _index_put_kernel,
+                     lambda x, v, *idx, index: Spec(x.shape, x.dtype), _index_put_vjp,
+                     saves=(), torch_name="IndexPut")
+
+
+def split_index(key, is_tensor):
+    """A user's index -> (template with Slots, list of tensor/array indices)."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    index, tensors = [], []
+    for k in key:
+        if isinstance(k, (list, np.ndarray)) or is_tensor(k):
+            index.append(Slot(len(tensors)))
+            tensors.append(k)
+        elif isinstance(k, (bool, np.bool_)):
+            raise DGIndexError("indexing with a Python bool is not supported")
+        elif isinstance(k, (int, np.integer)):
+            index.append(int(k))
+        elif isinstance(k, slice):
+            index.append(slice(*(None if v is None else int(v) for v in (k.start, k.stop, k.step))))
+            if k.step is not None and k.step <= 0:
+                raise DGValueError("step must be greater than zero")
+        elif k is None or k is Ellipsis:
+            index.append(k)
+        else:
+            raise DGIndexError(
+                "only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables "
+                f"are valid indices (got {type(k).__name__})")
+    return tuple(index), tensors
+
+
+from ..errors import DGValueError  # noqa: E402
+
+
+# ---------------------------------------------------------------- repeat / cat / stack
+def _repeat_infer(x, sizes):
+    if len(sizes) < len(x.shape):
+        raise DGRuntimeError(
+            "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
+    lead = len(sizes) - len(x.shape)
+    xs = (1,) * lead + tuple(x.shape)
+    return Spec([None if d is None else d * s for d, s in zip(xs, sizes)], x.dtype)
+
+
+def _repeat_kernel(x, sizes):
+    if len(sizes) < x.ndim:
+        raise ValueError("repeat dims")
+    return np.tile(x, sizes)
+
+
+def _repeat_vjp(g, n):
+    x = n.inputs[0]
+    sizes = n.attrs["sizes"]
+    lead = len(sizes) - x.ndim
+    xs = (1,) * lead + tuple(x.shape)
+    split = []
+    for s, d in zip(sizes, xs):
+        split += [s, d]
+    r = apply(reshape_op, g, shape=tuple(split))
+    r = apply(_sum(), r, dim=tuple(range(0, 2 * len(sizes), 2)), keepdim=False, dtype=None)
+    return (_reshape_like(r, x),)
+
+
+def _sum():
+    from .reductions import sum_op
+    return sum_op
+
+
+repeat_op = defop("repeat", _repeat_kernel, _repeat_infer, _repeat_vjp, saves=())
+
+
+def _cat_infer(*xs, dim):
+    xs = [x for x in xs if not (len(x.shape) == 1 and x.shape[0] == 0)] or list(xs[:1])
+    ref = xs[0]
+    d = norm_dim(dim, len(ref.shape))
+    total = 0
+    for i, x in enumerate(xs):
+        if len(x.shape) != len(ref.shape):
+            raise DGRuntimeError(
+                f"Tensors must have same number of dimensions: got {len(ref.shape)} and {len(x.shape)}")
+        for j, (a, b) in enumerate(zip(ref.shape, x.shape)):
+            if j != d and a is not None and b is not None and a != b:
+                raise DGRuntimeError(
+                    f"Sizes of tensors must match except in dimension {d}. Expected size {a} but "
+                    f"got size {b} for tensor number {i} in the list.")
+        total = None if total is None or x.shape[d] is None else total + x.shape[d]
+    s = list(ref.shape)
+    s[d] = total
+    return Spec(s, result_type(*((x.dtype, len(x.shape)) for x in xs)))
+
+
+def _cat_kernel(*xs, dim):
+    want = result_type(*((x.dtype, x.ndim) for x in xs))
+    xs = [x for x in xs if not (x.ndim == 1 and x.shape[0] == 0)] or xs[:1]
+    return np.concatenate(xs, axis=dim, dtype=want)
+
+
+def _cat_vjp(g, n):
+    dim = n.attrs["dim"] % g.ndim
+    out, start = [], 0
+    for x in n.inputs:
+        size = x.shape[dim] if x.ndim == g.ndim else 0
+        if size is None:
+            raise DGRuntimeError("cat backward needs static sizes along the concatenated dim")
+        idx = (slice(None),) * dim + (slice(start, start + size),)
+        out.append(apply(getitem_op, g, index=idx) if size else None)
+        start += size
+    return tuple(out)
+
+
+cat_op = defop("cat", _cat_kernel, _cat_infer, _cat_vjp, saves=(), check_eager=True)
+
+
+def _stack_infer(*xs, dim):
+    ref = xs[0]
+    for i, x in enumerate(xs):
+        if tuple(x.shape) != tuple(ref.shape):
+            raise DGRuntimeError(
+                f"stack expects each tensor to be equal size, but got {_fmt(ref.shape)} at entry 0 "
+                f"and {_fmt(x.shape)} at entry {i}")
+    d = norm_dim(dim, len(ref.shape) + 1)
+    s = list(ref.shape)
+    s.insert(d, len(xs))
+    return Spec(s, result_type(*((x.dtype, len(x.shape)) for x in xs)))
+
+
+def _stack_kernel(*xs, dim):
+    want = result_type(*((x.dtype, x.ndim) for x in xs))
+    return np.stack(xs, axis=dim, dtype=want)
+
+
+def _stack_vjp(g, n):
+    dim = n.attrs["dim"] % g.ndim
+    return tuple(apply(getitem_op, g, index=(slice(None),) * dim + (i,))
+                 for i in range(len(n.inputs)))
+
+
+stack_op = defop("stack", _stack_kernel, _stack_infer, _stack_vjp, saves=(), check_eager=True)
+
+
+# ---------------------------------------------------------------- gather
+def _gather_infer(x, index, dim):
+    d = norm_dim(dim, len(x.shape))
+    if index.dtype != I64:
+        raise DGRuntimeError("gather(): Expected dtype int64 for index")
+    if len(index.shape) != len(x.shape):
+        raise DGRuntimeError("Index tensor must have the same number of dimensions as input tensor")
+    for i, (a, b) in enumerate(zip(index.shape, x.shape)):
+        if i != d and a is not None and b is not None and a > b:
+            raise DGRuntimeError(
+                f"Size does not match at dimension {i} expected index {_fmt(index.shape)} to be "
+                f"smaller than self {_fmt(x.shape)} apart from dimension {d}")
+    return Spec(index.shape, x.dtype)
+
+
+def _gather_kernel(x, index, dim):
+    d = dim % x.ndim
+    sub = tuple(slice(None) if i == d else slice(0, s) for i, s in enumerate(index.shape))
+    try:
+        return np.take_along_axis(x[sub], index, axis=d)
+    except IndexError as e:
+        raise DGRuntimeError(f"index out of range in gather: {e}") from None
+
+
+def _gather_vjp(g, n):
+    x, index = n.inputs
+    return apply(scatter_add_zeros_op, g, index, x, dim=n.attrs["dim"]), None
+
+
+def _scatter_add_zeros(g, index, like, dim):
+    d = dim % like.ndim
+    z = np.zeros(like.shape, dtype=g.dtype)
+    grids = np.indices(index.shape, sparse=True)
+    key = tuple(index if i == d else grids[i] for i in range(like.ndim))
+    np.add.at(z, key, g)
+    return z
+
+
+gather_op = defop("gather", _gather_kernel, _gather_infer, _gather_vjp, saves=(1,),
+                  check_eager=True)
+scatter_add_zeros_op = defop(
+    "scatter_add_zeros", _scatter_add_zeros, lambda g, index, like, dim: Spec(like.shape, g.dtype),
+    lambda gg, n: (apply(gather_op, gg, n.inputs[1], dim=n.attrs["dim"]), None, None),
+    saves=(1,), doc="backward of gather: add g into zeros at the gathered positions")
+
+
+# ---------------------------------------------------------------- public functions
+def reshape(input, *shape):
+    return apply(reshape_op, input, shape=_shape_args(shape))
+
+
+def _shape_args(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    if len(shape) == 1 and hasattr(shape[0], "__iter__"):
+        shape = tuple(shape[0])
+    out = []
+    for d in shape:
+        if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
+            raise DGTypeError(f"shape must be a sequence of ints, got {type(d).__name__}")
+        out.append(int(d))
+    return tuple(out)
+
+
+def transpose(input, dim0, dim1):
+    return apply(transpose_op, input, dim0=dim0, dim1=dim1)
+
+
+def permute(input, *dims):
+    return apply(permute_op, input, dims=_shape_args(dims))
+
+
+def squeeze(input, dim=None):
+    return apply(squeeze_op, input, dim=tuple(dim) if isinstance(dim, list) else dim)
+
+
+def unsqueeze(input, dim):
+    return apply(unsqueeze_op, input, dim=dim)
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    nd = input.ndim
+    if nd == 0:
+        return apply(reshape_op, input, shape=(1,))
+    s, e = norm_dim(start_dim, nd), norm_dim(end_dim, nd)
+    if s > e:
+        raise DGRuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    if s == e:
+        return apply(reshape_op, input, shape=tuple(-1 if d is None else d for d in input.shape)) \
+            if list(input.shape).count(None) <= 1 else input
+    shape = tuple(input.shape)
+    mid = numel(shape[s:e + 1])
+    new = shape[:s] + (-1 if mid is None else mid,) + shape[e + 1:]
+    if new.count(None) + new.count(-1) > 1:
+        raise DGRuntimeError("flatten with several unknown dimensions needs a static shape")
+    return apply(reshape_op, input, shape=tuple(-1 if d is None else d for d in new))
+
+
+def cat(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise DGRuntimeError("torch.cat(): expected a non-empty list of Tensors")
+    return apply(cat_op, *tensors, dim=dim)
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise DGRuntimeError("stack expects a non-empty TensorList")
+    return apply(stack_op, *tensors, dim=dim)
+
+
+def gather(input, dim, index):
+    return apply(gather_op, input, index, dim=dim)
+
+
+def narrow(input, dim, start, length):
+    d = norm_dim(dim, input.ndim)
+    return apply(getitem_op, input, index=(slice(None),) * d + (slice(start, start + length),))
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    d = norm_dim(dim, tensor.ndim)
+    size = tensor.shape[d]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        sizes = [min(step, size - s) for s in range(0, size, step)] or [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if builtins_sum(sizes) != size:
+            raise DGRuntimeError(
+                f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's "
+                f"size at dimension {d}), but got split_sizes={sizes}")
+    out, start = [], 0
+    for s in sizes:
+        out.append(narrow(tensor, d, start, s))
+        start += s
+    return tuple(out)
+
+
+import builtins as _builtins  # noqa: E402
+
+builtins_sum = _builtins.sum
+
+
+def chunk(input, chunks, dim=0):
+    if chunks <= 0:
+        raise DGRuntimeError("chunk expects `chunks` to be greater than 0, got: %d" % chunks)
+    size = input.shape[norm_dim(dim, input.ndim)]
+    step = -(-size // chunks) if size else 1
+    return split(input, step, dim)
+
+
+def unbind(input, dim=0):
+    d = norm_dim(dim, input.ndim)
+    return tuple(apply(getitem_op, input, index=(slice(None),) * d + (i,))
+                 for i in range(input.shape[d]))
+
+
+def t(input):
+    if input.ndim > 2:
+        raise DGRuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D")
+    return input if input.ndim < 2 else apply(transpose_op, input, dim0=0, dim1=1)
+
+
+def cartesian_prod(*tensors):
+    """Rows in itertools.product order, built from differentiable view ops."""
+    for x in tensors:
+        if x.ndim != 1:
+            raise DGRuntimeError(f"Expect a 1D vector, but got shape {list(x.shape)}")
+    if len(tensors) == 1:
+        return tensors[0]
+    sizes = tuple(x.shape[0] for x in tensors)
+    cols = []
+    for i, x in enumerate(tensors):
+        shape = [1] * len(tensors)
+        shape[i] = sizes[i]
+        g = apply(reshape_op, x, shape=tuple(shape))
+        g = apply(expand_op, g, size=sizes)
+        cols.append(apply(reshape_op, g, shape=(-1,)))
+    return stack(cols, dim=1)

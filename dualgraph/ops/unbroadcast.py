@@ -1,0 +1,74 @@
+"""The one place where broadcasting is undone in backward rules (HIPS autograd's `unbroadcast`).
+
+`unbroadcast(g, x)` sums `g` down to the shape of input `x`. With fully known shapes the target
+is a static attribute; with unknown (None) dims in graph mode it reads `x`'s shape at run time.
+"""
+import numpy as np
+
+from .common import Spec, numel
+from .dispatch import apply
+from .registry import defop
+
+
+def _sum_to_shape(g, shape):
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, d in enumerate(shape) if d == 1 and g.shape[i + lead] != 1)
+    r = g.sum(axis=axes, keepdims=True) if axes else g
+    return r.reshape(shape) if lead or r.shape != shape else r
+
+
+def _sum_to_forward(g, like=None, shape=None):
+    return _sum_to_shape(g, like.shape if like is not None else shape)
+
+
+def _sum_to_infer(g, like=None, shape=None):
+    return Spec(like.shape if like is not None else shape, g.dtype)
+
+
+def _sum_to_vjp(gg, node):
+    return (broadcast_like(gg, node.inputs[0]),) + (None,) * (len(node.inputs) - 1)
+
+
+sum_to = defop("sum_to", _sum_to_forward, _sum_to_infer, _sum_to_vjp, saves=(),
+               doc="sum a broadcast gradient back down to a shape (backward of broadcasting)")
+
+
+def _broadcast_like_forward(x, like=None, shape=None):
+    return np.broadcast_to(x, like.shape if like is not None else shape)
+
+
+broadcast_like = None  # the public helper below; the op is named broadcast_to
+
+
+def _bt_vjp(g, node):
+    return (unbroadcast(g, node.inputs[0]),) + (None,) * (len(node.inputs) - 1)
+
+
+broadcast_to_op = defop(
+    "broadcast_to", _broadcast_like_forward, _sum_to_infer, _bt_vjp, view=True, saves=(),
+    doc="broadcast to a shape (backward of sum-like reductions); a read-only view")
+
+
+def _static(shape):
+    return numel(shape) is not None
+
+
+def unbroadcast(g, x):
+    """Sum gradient g down to x's shape; None when x is not a tensor (a Python scalar)."""
+    if g is None or isinstance(x, (int, float, bool, np.number)):
+        return None
+    xs = tuple(x.shape)
+    if _static(xs):
+        return g if tuple(g.shape) == xs else apply(sum_to, g, shape=xs)
+    return apply(sum_to, g, x)
+
+
+def broadcast_like(g, x):
+    """Broadcast g (reduced with keepdim) back up to x's shape."""
+    xs = tuple(x.shape)
+    if _static(xs):
+        return g if tuple(g.shape) == xs else apply(broadcast_to_op, g, shape=xs)
+    return apply(broadcast_to_op, g, x)

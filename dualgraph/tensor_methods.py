@@ -1,0 +1,248 @@
+"""Methods and operators shared by eager `Tensor` and graph-mode `SymbolicTensor`.
+
+Every method is a thin call into the public functions (which go through the one dispatch
+door), so model code does not care which mode it runs in.
+"""
+import numpy as np
+
+from . import dtypes as _dt
+from .ops import elementwise as E, reductions as R, shape as S, linalg as L, creation as C
+from .ops.dispatch import apply
+from .errors import DGTypeError
+
+
+class Size(tuple):
+    """torch.Size: a tuple of dims (None marks an unknown dim of a symbolic tensor)."""
+
+    def __repr__(self):
+        return f"dualgraph.Size({list(self)})"
+
+    def numel(self):
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+
+class TensorMethods:
+    __slots__ = ()
+    __array_ufunc__ = None  # numpy defers to our operators instead of looping over objects
+    __array_priority__ = 1000
+
+    # ---- arithmetic operators
+    def __add__(self, o): return apply(E.add_op, self, o)
+    def __radd__(self, o): return apply(E.add_op, o, self)
+    def __sub__(self, o): return apply(E.sub_op, self, o)
+    def __rsub__(self, o): return apply(E.sub_op, o, self)
+    def __mul__(self, o): return apply(E.mul_op, self, o)
+    def __rmul__(self, o): return apply(E.mul_op, o, self)
+    def __truediv__(self, o): return apply(E.div_op, self, o)
+    def __rtruediv__(self, o): return apply(E.div_op, o, self)
+    def __floordiv__(self, o): return apply(E.floor_divide_op, self, o)
+    def __rfloordiv__(self, o): return apply(E.floor_divide_op, o, self)
+    def __mod__(self, o): return apply(E.remainder_op, self, o)
+    def __rmod__(self, o): return apply(E.remainder_op, o, self)
+    def __pow__(self, o): return apply(E.pow_op, self, o)
+    def __rpow__(self, o): return apply(E.pow_op, o, self)
+    def __matmul__(self, o): return apply(L.matmul_op, self, o)
+    def __rmatmul__(self, o): return apply(L.matmul_op, o, self)
+    def __neg__(self): return apply(E.neg_op, self)
+    def __pos__(self): return self
+    def __abs__(self): return apply(E.abs_op, self)
+    def __eq__(self, o): return apply(E.eq_op, self, o)
+    def __ne__(self, o): return apply(E.ne_op, self, o)
+    def __lt__(self, o): return apply(E.lt_op, self, o)
+    def __le__(self, o): return apply(E.le_op, self, o)
+    def __gt__(self, o): return apply(E.gt_op, self, o)
+    def __ge__(self, o): return apply(E.ge_op, self, o)
+    def __and__(self, o): return apply(E.logical_and_op, self, o)
+    def __or__(self, o): return apply(E.logical_or_op, self, o)
+    def __invert__(self): return apply(E.logical_not_op, self)
+    __hash__ = object.__hash__
+
+    # ---- math methods
+    def add(self, other, *, alpha=1): return E.add(self, other, alpha=alpha)
+    def sub(self, other, *, alpha=1): return E.sub(self, other, alpha=alpha)
+    def mul(self, other): return E.mul(self, other)
+    def div(self, other, *, rounding_mode=None): return E.div(self, other, rounding_mode=rounding_mode)
+    def pow(self, e): return E.pow(self, e)
+    def neg(self): return E.neg(self)
+    def abs(self): return E.abs(self)
+    def sign(self): return E.sign(self)
+    def exp(self): return E.exp(self)
+    def log(self): return E.log(self)
+    def log1p(self): return E.log1p(self)
+    def sqrt(self): return E.sqrt(self)
+    def rsqrt(self): return E.rsqrt(self)
+    def sin(self): return E.sin(self)
+    def cos(self): return E.cos(self)
+    def tanh(self): return E.tanh(self)
+    def sigmoid(self): return E.sigmoid(self)
+    def relu(self): return E.relu(self)
+    def clamp(self, min=None, max=None): return E.clamp(self, min, max)
+    clip = clamp
+    def maximum(self, other): return E.maximum(self, other)
+    def minimum(self, other): return E.minimum(self, other)
+    def where(self, condition, other): return E.where(condition, self, other)
+    def masked_fill(self, mask, value): return E.masked_fill(self, mask, value)
+    def eq(self, o): return E.eq(self, o)
+    def ne(self, o): return E.ne(self, o)
+    def lt(self, o): return E.lt(self, o)
+    def le(self, o): return E.le(self, o)
+    def gt(self, o): return E.gt(self, o)
+    def ge(self, o): return E.ge(self, o)
+    def sum(self, dim=None, keepdim=False, *, dtype=None): return R.sum(self, dim, keepdim, dtype=dtype)
+    def mean(self, dim=None, keepdim=False, *, dtype=None): return R.mean(self, dim, keepdim, dtype=dtype)
+    def prod(self, dim=None, keepdim=False, *, dtype=None): return R.prod(self, dim, keepdim, dtype=dtype)
+    def max(self, dim=None, keepdim=False): return R.max(self, dim, keepdim)
+    def min(self, dim=None, keepdim=False): return R.min(self, dim, keepdim)
+    def amax(self, dim=None, keepdim=False): return R.amax(self, dim, keepdim)
+    def amin(self, dim=None, keepdim=False): return R.amin(self, dim, keepdim)
+    def argmax(self, dim=None, keepdim=False): return R.argmax(self, dim, keepdim)
+    def argmin(self, dim=None, keepdim=False): return R.argmin(self, dim, keepdim)
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return R.var(self, dim, unbiased, keepdim, correction=correction)
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return R.std(self, dim, unbiased, keepdim, correction=correction)
+    def logsumexp(self, dim, keepdim=False): return R.logsumexp(self, dim, keepdim)
+    def softmax(self, dim, dtype=None): return R.softmax(self, dim, dtype)
+    def log_softmax(self, dim, dtype=None): return R.log_softmax(self, dim, dtype)
+    def mm(self, other): return L.mm(self, other)
+    def bmm(self, other): return L.bmm(self, other)
+    def matmul(self, other): return L.matmul(self, other)
+    def dot(self, other): return L.dot(self, other)
+    def outer(self, other): return L.outer(self, other)
+    def gather(self, dim, index): return S.gather(self, dim, index)
+
+    # ---- shape and views
+    def view(self, *shape):
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer, tuple, list)) and shape[0] is not None:
+            return self.to(shape[0])  # view(dtype) reinterpretation is not supported; cast
+        return apply(S.view_op, self, shape=S._shape_args(shape))
+    def view_as(self, other): return self.view(*other.shape)
+    def reshape(self, *shape): return S.reshape(self, *shape)
+    def reshape_as(self, other): return S.reshape(self, *other.shape)
+    def flatten(self, start_dim=0, end_dim=-1): return S.flatten(self, start_dim, end_dim)
+    def squeeze(self, dim=None): return S.squeeze(self, dim)
+    def unsqueeze(self, dim): return S.unsqueeze(self, dim)
+    def t(self): return S.t(self)
+    def transpose(self, dim0, dim1): return S.transpose(self, dim0, dim1)
+    swapaxes = transpose
+    def permute(self, *dims): return S.permute(self, *dims)
+    def expand(self, *sizes): return apply(S.expand_op, self, size=S._shape_args(sizes))
+    def expand_as(self, other): return self.expand(*other.shape)
+    def repeat(self, *sizes): return apply(S.repeat_op, self, sizes=S._shape_args(sizes))
+    def chunk(self, chunks, dim=0): return S.chunk(self, chunks, dim)
+    def split(self, split_size, dim=0): return S.split(self, split_size, dim)
+    def unbind(self, dim=0): return S.unbind(self, dim)
+    def narrow(self, dim, start, length): return S.narrow(self, dim, start, length)
+    def contiguous(self): return self if self.is_contiguous() else apply(S.contiguous_op, self)
+    def clone(self): return apply(S.clone_op, self)
+
+    @property
+    def T(self):
+        return self if self.ndim < 2 else apply(S.permute_op, self, dims=tuple(range(self.ndim - 1, -1, -1)))
+
+    @property
+    def mT(self):
+        if self.ndim < 2:
+            from .errors import DGRuntimeError
+            raise DGRuntimeError("tensor.mT is only supported on matrices or batches of matrices. Got 1-D tensor.")
+        return apply(S.transpose_op, self, dim0=-2, dim1=-1)
+
+    def __getitem__(self, key):
+        index, tensors = S.split_index(key, _is_tensor)
+        tensors = [t if _is_tensor(t) else _index_tensor(t) for t in tensors]
+        return apply(S.getitem_op, self, *tensors, index=index)
+
+    # ---- sizes
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def dim(self):
+        return len(self.shape)
+
+    ndimension = dim
+
+    def size(self, dim=None):
+        if dim is None:
+            return self.shape
+        from .ops.common import norm_dim
+        return self.shape[norm_dim(dim, self.ndim)]
+
+    def numel(self):
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    nelement = numel
+
+    def element_size(self):
+        return self._np_dtype().itemsize
+
+    @property
+    def is_floating_point_(self):
+        return self._np_dtype().kind == "f"
+
+    def is_floating_point(self):
+        return self._np_dtype().kind == "f"
+
+    # ---- dtype conversion
+    def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False):
+        for a in args:
+            if isinstance(a, (_dt.DType, type)) or (isinstance(a, str) and a in _dt._BY_NAME):
+                dtype = a
+            elif isinstance(a, TensorMethods):
+                dtype = a.dtype
+            else:
+                device = a
+        if device is not None:
+            from .device import check_device
+            check_device(device)
+        if dtype is None or _dt.to_np(dtype) == self._np_dtype():
+            return self.clone() if copy else self
+        return E.cast(self, dtype)
+
+    def type(self, dtype=None):
+        if dtype is None:
+            return "dualgraph." + _dt.torch_name(self._np_dtype())
+        return self.to(dtype)
+
+    def float(self): return self.to(_dt.float32)
+    def double(self): return self.to(_dt.float64)
+    def half(self): return self.to(_dt.float16)
+    def long(self): return self.to(_dt.int64)
+    def int(self): return self.to(_dt.int32)
+    def bool(self): return self.to(_dt.bool_)
+    def cpu(self): return self
+    def cuda(self, *a, **k):
+        from .device import check_device
+        check_device("cuda")
+
+    @property
+    def device(self):
+        from .device import CPU
+        return CPU
+
+    @property
+    def is_cuda(self):
+        return False
+
+    @property
+    def dtype(self):
+        return _dt.from_np(self._np_dtype())
+
+
+def _is_tensor(x):
+    return isinstance(x, TensorMethods)
+
+
+def _index_tensor(k):
+    from .tensor import tensor
+    return tensor(np.asarray(k))
+
+
+def _no_iter(*a):
+    raise DGTypeError("iteration over a 0-d tensor")
