@@ -46,3 +46,5 @@ def numel(t):
 
 def get_default_dtype():
     return float32
+from .mode import graph_mode, get_default_graph, reset_default_graph, name_scope
+from .graph import Graph, SymbolicTensor, placeholder, constant, Variable, gradients, Session

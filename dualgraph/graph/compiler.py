@@ -1,0 +1,96 @@
+"""graph.compile(fetches, feeds, optimize): the passes, in order, then a Plan.
+
+    to_networkx -> prune -> [constant_fold -> cse -> simplify -> prune] -> schedule -> Plan
+(bracketed passes only with optimize=True; liveness/buffer reuse happen when the plan is first
+specialised to concrete feed shapes, also only with optimize=True).
+"""
+import time
+
+from ..errors import DGTypeError, DGValueError
+from .core import SymbolicTensor, PLACEHOLDER, Graph
+from .networkx_view import to_networkx
+from .passes import prune, constant_fold, cse, simplify, schedule
+from .plan import Plan, Step
+
+
+class _Ctx:
+    def __init__(self, roots, protected, optimize):
+        self.roots = roots
+        self.protected = protected
+        self.optimize = optimize
+
+
+def flatten_fetches(fetches, graph):
+    """Nested list/tuple/dict of tensors or names -> (flat list of tensors, rebuild function)."""
+    flat = []
+
+    def walk(x):
+        if isinstance(x, (list, tuple)):
+            parts = [walk(v) for v in x]
+            kind = type(x)
+            return lambda vals: kind(p(vals) for p in parts) if kind in (list, tuple) else kind(*(p(vals) for p in parts))
+        if isinstance(x, dict):
+            parts = {k: walk(v) for k, v in x.items()}
+            return lambda vals: {k: p(vals) for k, p in parts.items()}
+        t = resolve(x, graph, "fetch")
+        i = len(flat)
+        flat.append(t)
+        return lambda vals: vals[i]
+
+    rebuild = walk(fetches)
+    return flat, rebuild
+
+
+def resolve(x, graph, what):
+    if isinstance(x, str):
+        return graph.get_tensor_by_name(x)
+    if isinstance(x, SymbolicTensor):
+        if x.graph is not graph:
+            raise DGValueError(
+                f"Cannot {what} {x.name!r}: it belongs to {x.graph!r}, not to {graph!r} (the graph being run).")
+        return x
+    raise DGTypeError(
+        f"cannot {what} {type(x).__name__} {x!r}: expected a graph tensor or its name")
+
+
+def compile_graph(graph, fetches, feeds=None, optimize=True, updates=()):
+    t0 = time.perf_counter()
+    flat, rebuild = flatten_fetches(fetches, graph)
+    upd = [resolve(u, graph, "run") for u in updates]
+    G = to_networkx(graph)
+    fetch_names = [t.name for t in flat]
+    roots = list(dict.fromkeys(fetch_names + [u.name for u in upd]))
+    if feeds is not None:
+        feed_ts = [resolve(f, graph, "feed") for f in (feeds if isinstance(feeds, (list, tuple)) else [feeds])]
+        for f in feed_ts:
+            if f.node.op is not PLACEHOLDER:
+                raise DGTypeError(f"{f.name!r} is not a placeholder and cannot be fed")
+    else:
+        feed_ts = None
+    ctx = _Ctx(roots, set(roots) | {f.name for f in (feed_ts or [])}, optimize)
+    stats = {"nodes_in": G.number_of_nodes()}
+    stats["prune"] = prune(G, ctx)
+    if optimize:
+        stats["constant_fold"] = constant_fold(G, ctx)
+        stats["cse"] = cse(G, ctx)
+        stats["simplify"] = simplify(G, ctx)
+        stats["prune_after"] = prune(G, ctx)
+    order = schedule(G, ctx)["order"]
+    steps = [Step(n, G.nodes[n]["op"], G.nodes[n]["args"], G.nodes[n]["attrs"], G.nodes[n]["shape"],
+                  G.nodes[n]["dtype"]) for n in order]
+    by_name = {s.name: s for s in steps}
+    if feed_ts is None:
+        feed_steps = [s for s in steps if s.op is PLACEHOLDER]
+    else:
+        feed_steps = [by_name.get(f.name) or Step(f.name, PLACEHOLDER, (), f.node.attrs, f.shape, f._dtype)
+                      for f in feed_ts]
+    stats["nodes_out"] = len(steps)
+    stats["steps"] = sum(1 for s in steps if s.op is not PLACEHOLDER)
+    stats["compile_ms"] = (time.perf_counter() - t0) * 1e3
+    plan = Plan(steps, feed_steps, fetch_names + [r for r in roots if r not in fetch_names],
+                lambda vals: rebuild(vals), stats, optimize)
+    plan.graph = graph
+    return plan
+
+
+Graph.compile_graph = compile_graph

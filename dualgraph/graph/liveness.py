@@ -1,0 +1,114 @@
+"""Liveness analysis and buffer reuse on a flat schedule.
+
+For each buffer: the step after which nothing reads it or any view of it (its last use). A value
+that owns its memory (not a view, not a feed/variable/constant, not fetched) is released there.
+A later op that can write into a given array (`out=`: ufuncs and matmul) and needs the same shape
+and dtype takes a released buffer instead of allocating; an elementwise op may even write into an
+input that dies at that very step. Released buffers that no later step could use are dropped.
+"""
+from collections import defaultdict
+
+import numpy as np
+
+from .core import SOURCE_OPS, ASSIGN
+
+# ops whose result may share memory with their first input although they are not flagged views
+_MAY_ALIAS = {"sum_to", "contiguous"}
+
+
+def aliases_input(op):
+    return op.view or op.name in _MAY_ALIAS or op is ASSIGN
+
+
+def _bytes(shape, dtype):
+    return int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+
+
+def plan_memory(steps, fetch_ids, reuse):
+    """steps: dicts with id, op, in_ids, shape, dtype, out_capable, elementwise (schedule order).
+
+    Returns a dict: out (per step: id of the buffer to write into, or None), drop (per step: ids
+    whose references are deleted after it), peak_bytes, reused, allocated.
+    """
+    n = len(steps)
+    root, owned = {}, {}
+    for s in steps:
+        v = s["id"]
+        if s["op"] in SOURCE_OPS:
+            root[v], owned[v] = v, False
+        elif aliases_input(s["op"]) and s["in_ids"]:
+            root[v], owned[v] = root[s["in_ids"][0]], False
+        else:
+            root[v], owned[v] = v, True
+    last = {}
+    for i, s in enumerate(steps):
+        last[s["id"]] = max(last.get(s["id"], i), i)
+        for v in s["in_ids"]:
+            last[v] = i
+            last[root[v]] = max(last.get(root[v], i), i)
+    for v in fetch_ids:
+        last[v] = last[root[v]] = n
+    # which later steps could take a released buffer of a given (shape, dtype)
+    demand = defaultdict(list)
+    for i, s in enumerate(steps):
+        if owned[s["id"]] and s["out_capable"]:
+            demand[(s["shape"], s["dtype"])].append(i)
+
+    out = [None] * n
+    drop = [[] for _ in range(n)]
+    if not reuse:
+        total = sum(_bytes(s["shape"], s["dtype"]) for s in steps if owned[s["id"]])
+        return {"out": out, "drop": drop, "peak_bytes": total, "reused": 0,
+                "allocated": sum(1 for s in steps if owned[s["id"]])}
+
+    dies_at = defaultdict(list)
+    for v, i in last.items():
+        if i < n:
+            dies_at[i].append(v)
+    pool = defaultdict(list)
+    live = peak = reused = allocated = 0
+    held = {}  # buffer id -> bytes, for owned buffers currently allocated
+    for i, s in enumerate(steps):
+        v = s["id"]
+        key = (s["shape"], s["dtype"])
+        if owned[v]:
+            buf = None
+            if s["out_capable"] and s["elementwise"]:
+                for x in s["in_ids"]:
+                    r = root[x]
+                    if owned.get(r) and last.get(r) == i and r in held and x == r \
+                            and (steps_by_id(steps, r)["shape"], steps_by_id(steps, r)["dtype"]) == key:
+                        buf = r
+                        break
+            if buf is None and s["out_capable"] and pool[key]:
+                buf = pool[key].pop()
+            if buf is not None:
+                out[i] = buf
+                held[v] = held.pop(buf)
+                reused += 1
+            else:
+                held[v] = _bytes(*key)
+                live += held[v]
+                allocated += 1
+                peak = max(peak, live)
+        for d in dies_at.get(i, ()):
+            drop[i].append(d)
+            if root.get(d) == d and d in held:
+                k = (steps_by_id(steps, d)["shape"], steps_by_id(steps, d)["dtype"])
+                if any(j > i for j in demand[k]):
+                    pool[k].append(d)
+                    drop[i].remove(d)
+                else:
+                    live -= held.pop(d)
+    return {"out": out, "drop": drop, "peak_bytes": peak, "reused": reused, "allocated": allocated}
+
+
+_index = {}
+
+
+def steps_by_id(steps, vid):
+    m = _index.get(id(steps))
+    if m is None or m[0] is not steps:
+        _index.clear()
+        m = _index[id(steps)] = (steps, {s["id"]: s for s in steps})
+    return m[1][vid]

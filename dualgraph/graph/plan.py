@@ -1,0 +1,241 @@
+"""The executable plan: a flat list of steps, turned into straight-line Python.
+
+`Plan` holds the optimised schedule. The first call with a new set of feed shapes specialises
+it: concrete shapes are inferred once, liveness and buffer reuse are planned, and the steps are
+emitted as the body of one generated function (`vN = kernel(vA, vB, out=vC)`, `del vM` after
+last use). Later calls with the same shapes run that function: no graph walking, no dict lookups
+by name, no shape inference.
+"""
+import numpy as np
+
+from ..errors import DGRuntimeError, DGTypeError, DGValueError, DualGraphError
+from ..ops.registry import Spec
+from .core import PLACEHOLDER, VARIABLE, CONSTANT, ASSIGN
+from .liveness import plan_memory
+
+_MATMUL = {"mm", "bmm", "matmul"}
+
+
+class Step:
+    __slots__ = ("name", "op", "args", "attrs", "shape", "dtype")
+
+    def __init__(self, name, op, args, attrs, shape, dtype):
+        self.name, self.op, self.args, self.attrs = name, op, args, attrs
+        self.shape, self.dtype = shape, dtype
+
+    def __repr__(self):
+        a = ", ".join(x if k == "node" else repr(x) for k, x in self.args)
+        return f"{self.name} = {self.op.name}({a})"
+
+
+def _fmt_shape(shape):
+    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def _fast_kernel(step, in_dtypes):
+    """(callable, takes_out): call the bare numpy function when static dtypes allow it."""
+    op = step.op
+    uf = op.ufunc
+    if uf is not None and step.dtype.kind == "f" and all(d == step.dtype for d in in_dtypes) \
+            and not step.attrs and all(k == "node" or isinstance(a, (int, float)) for k, a in step.args):
+        return uf, True
+    if op.name in _MATMUL and all(d == step.dtype for d in in_dtypes):
+        return np.matmul, True
+    return op.forward, False
+
+
+class Plan:
+    """Callable: plan(*arrays) in feed order, or plan(**{placeholder_name: array})."""
+
+    def __init__(self, steps, feeds, fetches, structure, stats, optimize):
+        self.steps = steps              # flat schedule (list of Step)
+        self.feeds = feeds              # placeholder Steps in positional order
+        self.fetches = fetches          # value names returned
+        self._structure = structure     # rebuilds nested fetches
+        self.stats = stats
+        self.optimize = optimize
+        self._feed_index = {f.name: i for i, f in enumerate(feeds)}
+        self._compiled = {}
+        self.source = None
+
+    # ---- calling
+    def __call__(self, *args, **kwargs):
+        arrays = self._bind(args, kwargs)
+        sig = tuple(a.shape for a in arrays)
+        fn = self._compiled.get(sig)
+        if fn is None:
+            fn = self._compiled[sig] = self._specialise(arrays)
+        try:
+            with np.errstate(all="ignore"):
+                out = fn(*arrays)
+        except DualGraphError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            self._locate_failure(arrays, e)
+        return self._structure(out)
+
+    def _bind(self, args, kwargs):
+        feeds = self.feeds
+        if len(args) > len(feeds):
+            raise DGTypeError(f"plan takes {len(feeds)} feeds ({', '.join(f.name for f in feeds)}), got {len(args)}")
+        values = list(args) + [None] * (len(feeds) - len(args))
+        for k, v in kwargs.items():
+            k = k[:-2] if k.endswith(":0") else k
+            i = self._feed_index.get(k)
+            if i is None:
+                raise DGValueError(f"{k!r} is not a placeholder this plan reads; it reads {[f.name for f in feeds]}")
+            values[i] = v
+        return [check_feed(f, v) for f, v in zip(feeds, values)]
+
+    # ---- specialisation: shapes -> straight-line code
+    def _specialise(self, arrays):
+        shapes = {f.name: (a.shape, a.dtype) for f, a in zip(self.feeds, arrays)}
+        info = []
+        known = {}
+        for s in self.steps:
+            if s.op is PLACEHOLDER:
+                shape, dtype = shapes[s.name]
+            elif s.op is VARIABLE:
+                shape, dtype = s.attrs["ref"]._data.shape, s.attrs["ref"]._data.dtype
+            elif s.op is CONSTANT:
+                shape, dtype = s.attrs["value"].shape, s.attrs["value"].dtype
+            else:
+                specs = [Spec(*known[a]) if k == "node" else a for k, a in s.args]
+                try:
+                    sp = s.op.infer(*specs, **s.attrs)
+                except DualGraphError as e:
+                    raise type(e)(f"{e}\n  while running node '{s.name}' ({s.op.name}) with the fed shapes") from None
+                shape, dtype = tuple(sp.shape), sp.dtype
+            known[s.name] = (shape, dtype)
+            # a data-dependent shape (boolean mask) is unknown until run: no buffer planning
+            info.append((None if None in shape else shape, dtype))
+        rows = []
+        kernels = []
+        for s, (shape, dtype) in zip(self.steps, info):
+            in_ids = [a for k, a in s.args if k == "node"]
+            fn, takes_out = _fast_kernel(s, [known[a][1] for a in in_ids])
+            kernels.append((fn, takes_out))
+            rows.append({"id": s.name, "op": s.op, "in_ids": in_ids, "shape": shape, "dtype": dtype,
+                         "out_capable": takes_out and shape is not None and self.optimize,
+                         "elementwise": s.op.elementwise and s.op.ufunc is not None})
+        mem = plan_memory(rows, self.fetches, reuse=self.optimize)
+        self.stats["peak_bytes"] = mem["peak_bytes"]
+        self.stats["buffers_reused"] = mem["reused"]
+        self.stats["buffers_allocated"] = mem["allocated"]
+        fn, src = _generate(self.steps, kernels, mem, self.feeds, self.fetches)
+        self.source = src
+        return fn
+
+    def _locate_failure(self, arrays, exc):
+        """Re-run step by step to name the node whose kernel failed."""
+        env = {f.name: a for f, a in zip(self.feeds, arrays)}
+        for s in self.steps:
+            if s.name in env:
+                continue
+            if s.op is VARIABLE:
+                env[s.name] = s.attrs["ref"]._data
+                continue
+            if s.op is CONSTANT:
+                env[s.name] = s.attrs["value"]
+                continue
+            vals = [env[a] if k == "node" else a for k, a in s.args]
+            try:
+                env[s.name] = s.op.forward(*vals, **s.attrs)
+            except Exception as e:  # noqa: BLE001
+                shapes = ", ".join(str(list(np.shape(v))) for v in vals)
+                raise DGRuntimeError(
+                    f"while running node '{s.name}' ({s.op.name}) on inputs of shapes {shapes}: {e}") from None
+        raise DGRuntimeError(f"plan failed: {exc}") from exc
+
+    def __repr__(self):
+        return f"<dualgraph Plan: {len(self.steps)} steps, feeds={[f.name for f in self.feeds]}>"
+
+
+def check_feed(ph, value):
+    """A feed must match its placeholder's dtype kind and known dimensions."""
+    if value is None:
+        raise DGValueError(
+            f"You must feed a value for placeholder tensor '{ph.name}' with dtype "
+            f"{ph.attrs['dtype']} and shape {_fmt_shape(ph.attrs['shape'])}")
+    if hasattr(value, "_data") and not isinstance(value, np.ndarray):
+        try:
+            value = value._data
+        except DualGraphError:
+            raise DGTypeError(f"cannot feed symbolic tensor {value.name!r} into '{ph.name}': feed values (numpy arrays, lists, eager tensors)") from None
+    want = ph.attrs["dtype"]
+    if not isinstance(value, np.ndarray):
+        value = np.asarray(value)
+        if value.dtype.kind in "iufb" and (value.dtype.kind == want.kind or (value.dtype.kind in "iu" and want.kind == "f")):
+            value = value.astype(want)
+    if value.dtype != want:
+        if value.dtype.kind == want.kind and np.can_cast(value.dtype, want, "same_kind"):
+            value = value.astype(want)
+        else:
+            raise DGTypeError(
+                f"Cannot feed value of dtype {value.dtype} for placeholder '{ph.name}', which has "
+                f"dtype {want}")
+    shape = ph.attrs["shape"]
+    if len(shape) != value.ndim or any(d is not None and d != v for d, v in zip(shape, value.shape)):
+        raise DGValueError(
+            f"Cannot feed value of shape {list(value.shape)} for placeholder '{ph.name}', which has "
+            f"shape {_fmt_shape(shape)}")
+    return value
+
+
+def _generate(steps, kernels, mem, feeds, fetches):
+    """Emit the schedule as one Python function body."""
+    ns = {}
+    local = {}
+    for i, s in enumerate(steps):
+        local[s.name] = f"v{i}"
+    lines = [f"def run({', '.join(local[f.name] for f in feeds)}):"]
+    for i, (s, (fn, takes_out)) in enumerate(zip(steps, kernels)):
+        me = local[s.name]
+        if s.op is PLACEHOLDER:
+            pass
+        elif s.op is VARIABLE:
+            ns[f"r{i}"] = s.attrs["ref"]
+            lines.append(f"    {me} = r{i}._data")
+        elif s.op is CONSTANT:
+            ns[f"c{i}"] = s.attrs["value"]
+            lines.append(f"    {me} = c{i}")
+        else:
+            args = []
+            for j, (k, a) in enumerate(s.args):
+                if k == "node":
+                    args.append(local[a])
+                elif type(a) in (int, float, bool) and np.isfinite(a):
+                    args.append(repr(a))
+                else:
+                    ns[f"l{i}_{j}"] = a
+                    args.append(f"l{i}_{j}")
+            ns[f"k{i}"] = fn
+            call_kw = ""
+            if s.attrs and not (takes_out and fn is not s.op.forward):
+                ns[f"a{i}"] = s.attrs
+                call_kw = f", **a{i}" if args else f"**a{i}"
+            out = mem["out"][i]
+            if out is not None:
+                args.append(f"out={local[out]}")
+            lines.append(f"    {me} = k{i}({', '.join(args)}{call_kw})")
+        for d in mem["drop"][i]:
+            if d not in fetches:
+                lines.append(f"    del {local[d]}")
+    # results never alias memory a later run overwrites (variables, constants, feeds)
+    by_name = {s.name: s for s in steps}
+    rets = []
+    for f in fetches:
+        s = by_name[f]
+        if s.op in (VARIABLE, CONSTANT, ASSIGN, PLACEHOLDER) or s.op.view:
+            rets.append(f"_copy({local[f]})")
+        else:
+            rets.append(local[f])
+    ns["_copy"] = _copy
+    lines.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})")
+    src = "\n".join(lines)
+    exec(compile(src, "<dualgraph plan>", "exec"), ns)  # noqa: S102 - our own generated code
+    return ns["run"], src
+
+
+def _copy(x):
+    return np.array(x) if isinstance(x, np.ndarray) else x

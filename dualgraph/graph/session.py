@@ -1,0 +1,39 @@
+"""dg.Session: TensorFlow 1.x's way to run a graph (`sess.run(fetches, feed_dict)`)."""
+from ..errors import DGTypeError
+from .compiler import compile_graph, flatten_fetches, resolve
+
+
+class Session:
+    def __init__(self, graph=None, optimize=True):
+        from ..mode import get_default_graph
+        self.graph = graph if graph is not None else get_default_graph()
+        self.optimize = optimize
+        self._plans = {}
+
+    def run(self, fetches, feed_dict=None):
+        feed_dict = feed_dict or {}
+        flat, _ = flatten_fetches(fetches, self.graph)
+        feed_ts = [resolve(k, self.graph, "feed") for k in feed_dict]
+        key = (tuple(t.name for t in flat), tuple(t.name for t in feed_ts), _shape_key(fetches))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = compile_graph(self.graph, fetches, feeds=feed_ts,
+                                                    optimize=self.optimize)
+        return plan(*feed_dict.values())
+
+    def close(self):
+        self._plans.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _shape_key(x):
+    if isinstance(x, (list, tuple)):
+        return (type(x).__name__,) + tuple(_shape_key(v) for v in x)
+    if isinstance(x, dict):
+        return ("dict",) + tuple((k, _shape_key(v)) for k, v in x.items())
+    return "."
