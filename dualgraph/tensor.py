@@ -93,6 +93,9 @@ class Tensor(TensorMethods):
 
     @property
     def grad(self):
+        g = _building()
+        if g is not None:  # while building a graph, .grad is the graph's symbolic gradient
+            return g.grads.get(id(self))
         if self.grad_fn is not None and self._grad is None:
             from .autograd.engine import warn_non_leaf_grad
             warn_non_leaf_grad()
@@ -100,6 +103,13 @@ class Tensor(TensorMethods):
 
     @grad.setter
     def grad(self, value):
+        g = _building()
+        if g is not None:
+            if value is None:
+                g.grads.pop(id(self), None)
+            else:
+                g.grads[id(self)] = value
+            return
         if value is not None and tuple(value.shape) != tuple(self.shape):
             raise DGRuntimeError(
                 f"assigned grad has data of a different size: {list(value.shape)} vs {list(self.shape)}")
@@ -293,6 +303,10 @@ class Tensor(TensorMethods):
 
     def _inplace_op(self, op, *others, **attrs):
         self._check_inplace()
+        g = _building()
+        if g is not None:  # graph mode: an assign op on this tensor, captured as a variable
+            g.assign(self, apply(op, g.capture(self), *others, **attrs))
+            return self
         old = self._alias() if self._rg else self
         return self._inplace(apply(op, old, *others, **attrs))
 
@@ -329,6 +343,10 @@ class Tensor(TensorMethods):
                 raise DGRuntimeError(
                     f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions.")
             value = value.item()
+        g = _building()
+        if g is not None:
+            g.assign(self, C.full_like(g.capture(self), value))
+            return self
         self._data[...] = value
         if self.grad_fn is not None:
             self.grad_fn = None  # the old history no longer reaches this value
@@ -341,6 +359,10 @@ class Tensor(TensorMethods):
 
     def copy_(self, src, non_blocking=False):
         self._check_inplace()
+        g = _building()
+        if g is not None:
+            g.assign(self, src)
+            return self
         if not isinstance(src, Tensor):
             src = tensor(src)
         try:
@@ -357,12 +379,20 @@ class Tensor(TensorMethods):
 
     def normal_(self, mean=0.0, std=1.0):
         self._check_inplace()
+        g = _building()
+        if g is not None:
+            g.assign(self, apply(C.normal_like_op, g.capture(self), mean=mean, std=std))
+            return self
         self._data[...] = apply(C.normal_like_op, self.detach(), mean=mean, std=std)._data
         self._bump()
         return self
 
     def uniform_(self, a=0.0, b=1.0):
         self._check_inplace()
+        g = _building()
+        if g is not None:
+            g.assign(self, apply(C.uniform_like_op, g.capture(self), low=a, high=b))
+            return self
         self._data[...] = apply(C.uniform_like_op, self.detach(), low=a, high=b)._data
         self._bump()
         return self
@@ -371,6 +401,10 @@ class Tensor(TensorMethods):
         self._check_inplace()
         index, tensors = S.split_index(key, lambda k: isinstance(k, Tensor))
         tensors = [t if isinstance(t, Tensor) else tensor(np.asarray(t)) for t in tensors]
+        g = _building()
+        if g is not None:
+            g.assign(self, apply(S.index_put_op, g.capture(self), value, *tensors, index=index))
+            return
         if not (self._rg or (isinstance(value, Tensor) and value._rg and _state.grad_enabled)):
             v = value._data if isinstance(value, Tensor) else value
             key = S._key(index, [t._data for t in tensors])
@@ -394,6 +428,11 @@ class Tensor(TensorMethods):
 
     def __itruediv__(self, o):
         return self.div_(o)
+
+
+def _building():
+    """The graph being built, or None when executing eagerly."""
+    return getattr(_state.mode, "graph", None)
 
 
 def _init(t, arr):

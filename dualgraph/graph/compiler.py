@@ -56,7 +56,7 @@ def resolve(x, graph, what):
 def compile_graph(graph, fetches, feeds=None, optimize=True, updates=()):
     t0 = time.perf_counter()
     flat, rebuild = flatten_fetches(fetches, graph)
-    upd = [resolve(u, graph, "run") for u in updates]
+    upd = [resolve(u.out if hasattr(u, "op") and not isinstance(u, SymbolicTensor) else u, graph, "run") for u in updates]
     G = to_networkx(graph)
     fetch_names = [t.name for t in flat]
     roots = list(dict.fromkeys(fetch_names + [u.name for u in upd]))
@@ -87,8 +87,7 @@ def compile_graph(graph, fetches, feeds=None, optimize=True, updates=()):
     stats["nodes_out"] = len(steps)
     stats["steps"] = sum(1 for s in steps if s.op is not PLACEHOLDER)
     stats["compile_ms"] = (time.perf_counter() - t0) * 1e3
-    plan = Plan(steps, feed_steps, fetch_names + [r for r in roots if r not in fetch_names],
-                lambda vals: rebuild(vals), stats, optimize)
+    plan = Plan(steps, feed_steps, fetch_names, rebuild, stats, optimize)
     plan.graph = graph
     return plan
 

@@ -142,7 +142,7 @@ class Graph:
             value = current().lift(value)
         if tuple(value.shape) != tuple(cur.shape):
             value = apply(_broadcast_op(), value, shape=tuple(cur.shape))
-        node = self.add_node(ASSIGN, (cur, value), {"ref": ref}, Spec(cur.shape, cur.dtype),
+        node = self.add_node(ASSIGN, (cur, value), {"ref": ref}, Spec(cur.shape, cur._dtype),
                              name="assign")
         self.updates.append(node)
         out = node.out

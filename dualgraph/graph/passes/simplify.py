@@ -12,8 +12,10 @@ def _lit(G, kind, a):
     if kind == "lit":
         return a if isinstance(a, (int, float)) else None
     d = G.nodes[a]
-    if d["op"] is CONSTANT and d["attrs"]["value"].ndim == 0:
-        return d["attrs"]["value"].item()
+    if d["op"] is CONSTANT:
+        v = d["attrs"]["value"]
+        if v.size and v.size <= 1 << 16 and (v == v.flat[0]).all():
+            return v.flat[0].item()  # a uniform constant (a seed of ones broadcast, say)
     return None
 
 

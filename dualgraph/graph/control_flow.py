@@ -1,0 +1,95 @@
+"""dg.cond and dg.while_loop: Python control flow in eager mode, graph ops in graph mode.
+
+In a graph, `cond` builds both branches and selects with `where` (so both branches' values are
+computed; gradients flow through the taken one). `while_loop` traces cond and body into their own
+graphs, compiles them, and adds one node whose kernel loops over the two plans at run time.
+"""
+import numpy as np
+
+from ..errors import DGTypeError, DGRuntimeError
+from ..mode import executing_eagerly, graph_mode, current
+from ..ops.dispatch import apply
+from ..ops.registry import Op, Spec
+from ..ops.elementwise import where
+from .core import Graph, SymbolicTensor, placeholder
+
+
+def _map(fn, *trees):
+    t0 = trees[0]
+    if isinstance(t0, (list, tuple)):
+        return type(t0)(_map(fn, *xs) for xs in zip(*trees))
+    if isinstance(t0, dict):
+        return {k: _map(fn, *(t[k] for t in trees)) for k in t0}
+    return fn(*trees)
+
+
+def cond(pred, true_fn, false_fn):
+    if executing_eagerly() and not isinstance(pred, SymbolicTensor):
+        return true_fn() if bool(pred) else false_fn()
+    interp = current()
+    pred = interp.lift(pred)
+    if isinstance(pred, SymbolicTensor) and pred.ndim != 0 and pred.shape != (1,):
+        raise DGTypeError(f"dg.cond needs a scalar predicate, got shape {list(pred.shape)}")
+    t, f = true_fn(), false_fn()
+    return _map(lambda a, b: where(pred, a, b), t, f)
+
+
+def _flat(xs):
+    return list(xs) if isinstance(xs, (list, tuple)) else [xs]
+
+
+def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None):
+    single = not isinstance(loop_vars, (list, tuple))
+    lv = _flat(loop_vars)
+    if executing_eagerly() and not any(isinstance(v, SymbolicTensor) for v in lv):
+        n = 0
+        while bool(cond_fn(*lv)) and (maximum_iterations is None or n < maximum_iterations):
+            lv = _flat(body_fn(*lv))
+            n += 1
+        return lv[0] if single else type(loop_vars)(lv)
+    interp = current()
+    lv = [interp.lift(v) if isinstance(v, SymbolicTensor) else interp.lift(_as_const(v)) for v in lv]
+    specs = [(tuple(v.shape), v._dtype) for v in lv]
+    cg, bg = Graph("while_cond"), Graph("while_body")
+    with graph_mode(cg):
+        ps = [placeholder(s, d, name=f"loop_var{i}") for i, (s, d) in enumerate(specs)]
+        c = cond_fn(*ps)
+    with graph_mode(bg):
+        ps2 = [placeholder(s, d, name=f"loop_var{i}") for i, (s, d) in enumerate(specs)]
+        out = _flat(body_fn(*ps2))
+        out = [o if isinstance(o, SymbolicTensor) else bg.capture(o) if hasattr(o, "_data") else o for o in out]
+    for (s, d), o in zip(specs, out):
+        if not isinstance(o, SymbolicTensor) or o._dtype != d or len(o.shape) != len(s):
+            raise DGTypeError(
+                "dg.while_loop: body must return loop variables with the same dtypes and ranks "
+                f"as loop_vars; got {o!r} for {d} of rank {len(s)}")
+    cplan = cg.compile(c, feeds=ps)
+    bplan = bg.compile(out, feeds=ps2, updates=bg.updates)
+
+    def kernel(*vals, n_iter=maximum_iterations):
+        i = 0
+        vals = list(vals)
+        while bool(cplan(*vals)) and (n_iter is None or i < n_iter):
+            vals = [np.asarray(v) for v in bplan(*vals)]
+            i += 1
+        return tuple(vals)
+
+    node_op = Op("while_loop", kernel, lambda *a, **k: Spec((), np.dtype(object)), None,
+                 stateful=bool(bg.updates), doc="runs compiled cond/body plans until cond is false")
+    packed = apply(node_op, *lv)
+    res = [apply(_TUPLE_GET, packed, index=i, shape=s, dtype=d) for i, (s, d) in enumerate(specs)]
+    return res[0] if single else type(loop_vars)(res)
+
+
+def _as_const(v):
+    return np.asarray(v)
+
+
+def _tuple_get_vjp(g, n):
+    raise DGRuntimeError("gradients through dg.while_loop are not supported in graph mode; "
+                         "differentiate the loop eagerly (it is plain Python there)")
+
+
+_TUPLE_GET = Op("tuple_get", lambda packed, index, shape, dtype: packed[index],
+                lambda packed, index, shape, dtype: Spec(shape, dtype), _tuple_get_vjp,
+                doc="element `index` of a multi-valued node (while_loop)")

@@ -1,0 +1,471 @@
+"""Neural-network operators: conv2d, max_pool2d, constant padding, and their backward helpers.
+
+Each is an ordinary registry op (numpy kernel, shape rule with None dims allowed, vjp written
+with dualgraph ops). The backward of a convolution is itself a pair of registry ops
+(`conv2d_input_grad`, `conv2d_weight_grad`) whose own vjps are convolutions again, so
+gradients of any order stay inside the registry; likewise `max_pool2d_backward` and its adjoint
+`max_pool2d_select`.
+
+Kernels are vectorised: windows are read with `numpy.lib.stride_tricks.as_strided` (no copy),
+contracted with `tensordot`/`einsum` (im2col); the only Python loop is over the kh*kw kernel
+offsets when folding gradients back (col2im), never over pixels.
+
+Layout is PyTorch's NCHW; weights are (out_channels, in_channels / groups, kh, kw).
+Padding attrs are always 4-tuples (top, bottom, left, right), so 'same' padding with an even
+kernel (PyTorch pads the extra row/column at the end) is just another padding.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..dtypes import scalar_name
+from ..errors import DGRuntimeError, DGValueError
+from .common import Spec
+from .dispatch import apply
+from .registry import defop
+
+
+def _needs(node, i):
+    ng = getattr(node, "needs_grad", None)
+    return ng is None or ng[i]
+
+
+def _fmt(shape):
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+_CTYPE = {"float32": "float", "float64": "double", "float16": "c10::Half"}
+
+
+def _ctype(dtype):
+    return _CTYPE.get(np.dtype(dtype).name, np.dtype(dtype).name)
+
+
+def _out_len(size, pad_lo, pad_hi, k, stride, dilation):
+    """Output length of a convolution/pooling window sweep; None when size is unknown."""
+    if size is None:
+        return None
+    return (size + pad_lo + pad_hi - dilation * (k - 1) - 1) // stride + 1
+
+
+def _windows(xp, oh, ow, kh, kw, stride, dilation):
+    """(N, C, OH, OW, kh, kw) read-only strided view of a padded NCHW array (no copy)."""
+    n, c = xp.shape[:2]
+    s0, s1, s2, s3 = xp.strides
+    sh, sw = stride
+    dh, dw = dilation
+    return as_strided(xp, (n, c, oh, ow, kh, kw),
+                      (s0, s1, s2 * sh, s3 * sw, s2 * dh, s3 * dw), writeable=False)
+
+
+def _pad(x, padding, value=0):
+    pt, pb, pl, pr = padding
+    if not (pt or pb or pl or pr):
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=value)
+
+
+# ================================================================ conv2d
+def _conv_out_hw(h, w, kh, kw, stride, padding, dilation):
+    pt, pb, pl, pr = padding
+    return (_out_len(h, pt, pb, kh, stride[0], dilation[0]),
+            _out_len(w, pl, pr, kw, stride[1], dilation[1]))
+
+
+def _check_conv_args(stride, padding, dilation, groups):
+    if any(s <= 0 for s in stride):
+        raise DGRuntimeError("non-positive stride is not supported")
+    if any(p < 0 for p in padding):
+        raise DGRuntimeError("negative padding is not supported")
+    if any(d <= 0 for d in dilation):
+        raise DGRuntimeError("dilation should be greater than zero")
+    if groups <= 0:
+        raise DGRuntimeError("non-positive groups is not supported")
+
+
+def _conv2d_infer(x, w, *b, stride, padding, dilation, groups):
+    _check_conv_args(stride, padding, dilation, groups)
+    if len(x.shape) != 4:
+        raise DGRuntimeError(
+            "Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: "
+            f"{_fmt(x.shape)}")
+    if len(w.shape) != 4:
+        raise DGRuntimeError(
+            f"Expected 4D weight for conv2d (out_channels, in_channels/groups, kH, kW), but got "
+            f"weight of size {_fmt(w.shape)}")
+    if x.dtype.kind != "f":
+        raise DGRuntimeError(f'"slow_conv2d_cpu" not implemented for \'{scalar_name(x.dtype)}\'')
+    if x.dtype != w.dtype:
+        raise DGRuntimeError(
+            f"expected scalar type {scalar_name(x.dtype)} but found {scalar_name(w.dtype)}")
+    o, cg, kh, kw = w.shape
+    if o is not None and o % groups:
+        raise DGRuntimeError(
+            f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
+            f"but got weight of size [{_fmt(w.shape)}] instead")
+    c = x.shape[1]
+    if c is not None and cg is not None and c != cg * groups:
+        raise DGRuntimeError(
+            f"Given groups={groups}, weight of size {_fmt(w.shape)}, expected input"
+            f"{_fmt(x.shape)} to have {cg * groups} channels, but got {c} channels instead")
+    if b:
+        bs = b[0]
+        if len(bs.shape) != 1 or (o is not None and bs.shape[0] is not None and bs.shape[0] != o):
+            raise DGRuntimeError(
+                f"Given weight of size {_fmt(w.shape)}, expected bias to be 1-dimensional with "
+                f"{o} elements, but got bias of size {_fmt(bs.shape)} instead")
+        if bs.dtype != x.dtype:
+            raise DGRuntimeError(
+                f"Input type ({_ctype(x.dtype)}) and bias type ({_ctype(bs.dtype)}) should be the same")
+    pt, pb, pl, pr = padding
+    h, wd = x.shape[2], x.shape[3]
+    if None not in (h, wd, kh, kw):
+        ph, pw = h + pt + pb, wd + pl + pr
+        ekh, ekw = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
+        if ph < ekh or pw < ekw:
+            raise DGRuntimeError(
+                f"Calculated padded input size per channel: ({ph} x {pw}). Kernel size: "
+                f"({ekh} x {ekw}). Kernel size can't be greater than actual input size")
+    oh, ow = (None, None) if kh is None or kw is None else _conv_out_hw(
+        h, wd, kh, kw, stride, padding, dilation)
+    return Spec((x.shape[0], o, oh, ow), x.dtype)
+
+
+def _conv2d_kernel(x, w, *b, stride, padding, dilation, groups):
+    if x.ndim != 4 or w.ndim != 4 or x.dtype != w.dtype or x.dtype.kind != "f" or (
+            b and (b[0].dtype != x.dtype or b[0].shape != (w.shape[0],))):
+        raise ValueError("conv2d arguments")
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    if c != cg * groups or o % groups:
+        raise ValueError("conv2d channels")
+    oh, ow = _conv_out_hw(h, wd, kh, kw, stride, padding, dilation)
+    if oh <= 0 or ow <= 0:
+        raise ValueError("conv2d kernel larger than input")
+    win = _windows(_pad(x, padding), oh, ow, kh, kw, stride, dilation)
+    if groups == 1:
+        out = np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3]))      # (N, OH, OW, O)
+        out = out.transpose(0, 3, 1, 2)
+    else:
+        wg = w.reshape(groups, o // groups, cg, kh, kw)
+        win = win.reshape(n, groups, cg, oh, ow, kh, kw)
+        out = np.einsum("ngcijkl,gockl->ngoij", win, wg, optimize=True).reshape(n, o, oh, ow)
+    out = np.ascontiguousarray(out, dtype=x.dtype)
+    if b:
+        out += b[0].reshape(1, -1, 1, 1)
+    return out
+
+
+def _conv_attrs(node):
+    a = node.attrs
+    return dict(stride=a["stride"], padding=a["padding"], dilation=a["dilation"],
+                groups=a["groups"])
+
+
+def _conv2d_vjp(g, node):
+    x, w = node.inputs[:2]
+    attrs = _conv_attrs(node)
+    gx = apply(conv2d_input_grad_op, g, w, x, **attrs) if _needs(node, 0) else None
+    gw = apply(conv2d_weight_grad_op, x, g, kernel_size=tuple(w.shape[2:]), **attrs) \
+        if _needs(node, 1) else None
+    out = (gx, gw)
+    if len(node.inputs) == 3:
+        gb = g.sum(dim=(0, 2, 3)) if _needs(node, 2) else None
+        out = out + (gb,)
+    return out
+
+
+conv2d_op = defop("conv2d", _conv2d_kernel, _conv2d_infer, _conv2d_vjp, torch_name="Convolution",
+                  doc="2-D cross-correlation, NCHW, with stride/padding/dilation/groups and optional bias")
+
+
+# ---------------------------------------------------------------- conv2d backward helpers
+def _fold(cols, out_shape, stride, dilation, dtype):
+    """col2im: add cols (N, C, OH, OW, kh, kw) back into a padded (N, C, Hp, Wp) array."""
+    n, c, oh, ow, kh, kw = cols.shape
+    sh, sw = stride
+    dh, dw = dilation
+    out = np.zeros(out_shape, dtype=dtype)
+    for i in range(kh):          # loops over kernel offsets only, never over pixels
+        r0 = i * dh
+        for j in range(kw):
+            c0 = j * dw
+            out[:, :, r0:r0 + sh * (oh - 1) + 1:sh, c0:c0 + sw * (ow - 1) + 1:sw] += cols[..., i, j]
+    return out
+
+
+def _conv2d_input_grad_kernel(g, w, like, stride, padding, dilation, groups):
+    """J_x^T g for y = conv2d(x, w): a transposed convolution of g with w."""
+    n, o, oh, ow = g.shape
+    _, cg, kh, kw = w.shape
+    h, wd = like.shape[2], like.shape[3]
+    if groups == 1:
+        cols = np.tensordot(g, w, axes=([1], [0]))             # (N, OH, OW, C, kh, kw)
+        cols = cols.transpose(0, 3, 1, 2, 4, 5)
+    else:
+        gg = g.reshape(n, groups, o // groups, oh, ow)
+        wg = w.reshape(groups, o // groups, cg, kh, kw)
+        cols = np.einsum("ngoij,gockl->ngcijkl", gg, wg, optimize=True).reshape(
+            n, groups * cg, oh, ow, kh, kw)
+    pt, pb, pl, pr = padding
+    full = _fold(cols, (n, groups * cg, h + pt + pb, wd + pl + pr), stride, dilation, g.dtype)
+    return np.ascontiguousarray(full[:, :, pt:pt + h, pl:pl + wd])
+
+
+def _conv2d_input_grad_infer(g, w, like, stride, padding, dilation, groups):
+    return Spec(like.shape, g.dtype)
+
+
+def _conv2d_input_grad_vjp(gg, node):
+    g, w, like = node.inputs
+    attrs = _conv_attrs(node)
+    # input_grad(g, w) is bilinear: <gg, B(g, w)> = <conv2d(gg, w), g>
+    dg_ = apply(conv2d_op, gg, w, **attrs) if _needs(node, 0) else None
+    dw = apply(conv2d_weight_grad_op, gg, g, kernel_size=tuple(w.shape[2:]), **attrs) \
+        if _needs(node, 1) else None
+    return dg_, dw, None
+
+
+conv2d_input_grad_op = defop(
+    "conv2d_input_grad", _conv2d_input_grad_kernel, _conv2d_input_grad_infer,
+    _conv2d_input_grad_vjp, saves=(0, 1), torch_name="ConvolutionBackwardInput",
+    doc="gradient of conv2d w.r.t. its input (a transposed convolution); the third input "
+        "only gives the input's shape")
+
+
+def _conv2d_weight_grad_kernel(x, g, kernel_size, stride, padding, dilation, groups):
+    """J_w^T g for y = conv2d(x, w)."""
+    n, c, h, wd = x.shape
+    _, o, oh, ow = g.shape
+    kh, kw = kernel_size
+    win = _windows(_pad(x, padding), oh, ow, kh, kw, stride, dilation)
+    if groups == 1:
+        gw = np.tensordot(g, win, axes=([0, 2, 3], [0, 2, 3]))   # (O, C, kh, kw)
+    else:
+        cg = c // groups
+        gg = g.reshape(n, groups, o // groups, oh, ow)
+        wg = win.reshape(n, groups, cg, oh, ow, kh, kw)
+        gw = np.einsum("ngoij,ngcijkl->gockl", gg, wg, optimize=True).reshape(o, cg, kh, kw)
+    return np.ascontiguousarray(gw, dtype=x.dtype)
+
+
+def _conv2d_weight_grad_infer(x, g, kernel_size, stride, padding, dilation, groups):
+    c = x.shape[1]
+    return Spec((g.shape[1], None if c is None else c // groups) + tuple(kernel_size), x.dtype)
+
+
+def _conv2d_weight_grad_vjp(gg, node):
+    x, g = node.inputs
+    attrs = _conv_attrs(node)
+    # <gg, Wgrad(x, g)> = <conv2d(x, gg), g>
+    dx = apply(conv2d_input_grad_op, g, gg, x, **attrs) if _needs(node, 0) else None
+    dg_ = apply(conv2d_op, x, gg, **attrs) if _needs(node, 1) else None
+    return dx, dg_
+
+
+conv2d_weight_grad_op = defop(
+    "conv2d_weight_grad", _conv2d_weight_grad_kernel, _conv2d_weight_grad_infer,
+    _conv2d_weight_grad_vjp, torch_name="ConvolutionBackwardWeight",
+    doc="gradient of conv2d w.r.t. its weight")
+
+
+# ================================================================ max_pool2d
+def pool_out_len(size, k, stride, pad, dilation, ceil_mode):
+    """PyTorch's pooling_output_shape (symmetric padding `pad`)."""
+    if size is None:
+        return None
+    num = size + 2 * pad - dilation * (k - 1) - 1 + (stride - 1 if ceil_mode else 0)
+    out = num // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def _pool_geometry(h, w, kernel_size, stride, padding, dilation, ceil_mode):
+    kh, kw = kernel_size
+    sh, sw = stride
+    ph, pw = padding
+    dh, dw = dilation
+    oh = pool_out_len(h, kh, sh, ph, dh, ceil_mode)
+    ow = pool_out_len(w, kw, sw, pw, dw, ceil_mode)
+    # bottom/right padding so that every window lies inside the padded array
+    pb = max(ph, (oh - 1) * sh + dh * (kh - 1) + 1 - h - ph)
+    pr = max(pw, (ow - 1) * sw + dw * (kw - 1) + 1 - w - pw)
+    return oh, ow, (ph, pb, pw, pr)
+
+
+def _max_pool2d_infer(x, kernel_size, stride, padding, dilation, ceil_mode):
+    kh, kw = kernel_size
+    if kh <= 0 or kw <= 0:
+        raise DGRuntimeError(f"kernel size should be greater than zero, but got kH: {kh} kW: {kw}")
+    if stride[0] <= 0 or stride[1] <= 0:
+        raise DGRuntimeError("stride should not be zero")
+    if dilation[0] <= 0 or dilation[1] <= 0:
+        raise DGRuntimeError(
+            f"dilation should be greater than zero, but got dilationH: {dilation[0]} "
+            f"dilationW: {dilation[1]}")
+    if padding[0] < 0 or padding[1] < 0:
+        raise DGRuntimeError("pad must be non-negative")
+    if padding[0] > kh // 2 or padding[1] > kw // 2:
+        p, k = (padding[0], kh) if padding[0] > kh // 2 else (padding[1], kw)
+        raise DGRuntimeError(
+            f"pad should be at most half of effective kernel size, but got pad={p}, "
+            f"kernel_size={k} and dilation={dilation[0]}")
+    if len(x.shape) != 4 or 0 in x.shape[1:]:
+        raise DGRuntimeError("non-empty 3D or 4D (batch mode) tensor expected for input")
+    if x.dtype.kind != "f":
+        raise DGRuntimeError(f'"max_pool2d" not implemented for \'{scalar_name(x.dtype)}\'')
+    n, c, h, w = x.shape
+    oh = pool_out_len(h, kh, stride[0], padding[0], dilation[0], ceil_mode)
+    ow = pool_out_len(w, kw, stride[1], padding[1], dilation[1], ceil_mode)
+    if (oh is not None and oh < 1) or (ow is not None and ow < 1):
+        raise DGRuntimeError(
+            f"Given input size: ({'x'.join('?' if d is None else str(d) for d in (c, h, w))}). "
+            f"Calculated output size: ({'x'.join('?' if d is None else str(d) for d in (c, oh, ow))}). "
+            "Output size is too small")
+    return Spec((n, c, oh, ow), x.dtype)
+
+
+def _pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode):
+    n, c, h, w = x.shape
+    oh, ow, pads = _pool_geometry(h, w, kernel_size, stride, padding, dilation, ceil_mode)
+    if oh <= 0 or ow <= 0:
+        raise ValueError("output too small")
+    xp = _pad(x, pads, value=-np.inf)
+    return _windows(xp, oh, ow, *kernel_size, stride, dilation), xp.shape, pads
+
+
+def _max_pool2d_kernel(x, kernel_size, stride, padding, dilation, ceil_mode):
+    if x.ndim != 4 or x.dtype.kind != "f":
+        raise ValueError("max_pool2d input")
+    win, _, _ = _pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode)
+    return win.max(axis=(4, 5))
+
+
+def _argmax_positions(x, kernel_size, stride, padding, dilation, ceil_mode):
+    """Row and column (in padded coordinates) of each window's maximum (first one on ties,
+    NaN counting as the maximum, as PyTorch), plus the padded shape and the padding."""
+    win, pshape, pads = _pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode)
+    n, c, oh, ow, kh, kw = win.shape
+    a = win.reshape(n, c, oh, ow, kh * kw).argmax(axis=-1)
+    rows = np.arange(oh).reshape(oh, 1) * stride[0] + (a // kw) * dilation[0]
+    cols = np.arange(ow) * stride[1] + (a % kw) * dilation[1]
+    return rows, cols, pshape, pads
+
+
+def _flat_index(rows, cols, pshape):
+    n, c, hp, wp = pshape
+    base = (np.arange(n * c).reshape(n, c, 1, 1) * hp) * wp
+    return base + rows * wp + cols
+
+
+def _pool_attrs(node):
+    a = node.attrs
+    return dict(kernel_size=a["kernel_size"], stride=a["stride"], padding=a["padding"],
+                dilation=a["dilation"], ceil_mode=a["ceil_mode"])
+
+
+max_pool2d_op = defop(
+    "max_pool2d", _max_pool2d_kernel, _max_pool2d_infer,
+    lambda g, node: (apply(max_pool2d_backward_op, g, node.inputs[0], **_pool_attrs(node)),),
+    torch_name="MaxPool2DWithIndices",
+    doc="2-D max pooling over NCHW windows (kernel, stride, symmetric padding, dilation, ceil_mode)")
+
+
+def _max_pool2d_backward_kernel(g, x, kernel_size, stride, padding, dilation, ceil_mode):
+    rows, cols, pshape, pads = _argmax_positions(x, kernel_size, stride, padding, dilation,
+                                                 ceil_mode)
+    flat = _flat_index(rows, cols, pshape)
+    total = int(np.prod(pshape))
+    gx = np.bincount(flat.ravel(), weights=g.ravel(), minlength=total).astype(g.dtype, copy=False)
+    gx = gx.reshape(pshape)
+    h, w = x.shape[2:]
+    return np.ascontiguousarray(gx[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w])
+
+
+def _max_pool2d_select_kernel(gg, x, kernel_size, stride, padding, dilation, ceil_mode):
+    rows, cols, pshape, pads = _argmax_positions(x, kernel_size, stride, padding, dilation,
+                                                 ceil_mode)
+    ggp = _pad(gg, pads, value=0).reshape(-1)
+    return ggp[_flat_index(rows, cols, pshape)]
+
+
+def _max_pool2d_select_infer(gg, x, **attrs):
+    return Spec(_max_pool2d_infer(x, **attrs).shape, gg.dtype)
+
+
+max_pool2d_backward_op = defop(
+    "max_pool2d_backward", _max_pool2d_backward_kernel,
+    lambda g, x, **attrs: Spec(x.shape, g.dtype),
+    lambda gg, node: (apply(max_pool2d_select_op, gg, node.inputs[1], **_pool_attrs(node)), None),
+    saves=(1,), torch_name="MaxPool2DWithIndicesBackward",
+    doc="scatter the pooled gradient to each window's argmax (backward of max_pool2d)")
+max_pool2d_select_op = defop(
+    "max_pool2d_select", _max_pool2d_select_kernel, _max_pool2d_select_infer,
+    lambda g, node: (apply(max_pool2d_backward_op, g, node.inputs[1], **_pool_attrs(node)), None),
+    saves=(1,), doc="gather each window's argmax entry of a tensor shaped like the pooled input "
+                    "(the adjoint of max_pool2d_backward)")
+
+
+def _max_pool2d_indices_kernel(x, kernel_size, stride, padding, dilation, ceil_mode):
+    rows, cols, _, pads = _argmax_positions(x, kernel_size, stride, padding, dilation, ceil_mode)
+    w = x.shape[3]
+    return ((rows - pads[0]) * w + (cols - pads[2])).astype(np.int64)
+
+
+max_pool2d_indices_op = defop(
+    "max_pool2d_indices", _max_pool2d_indices_kernel,
+    lambda x, **attrs: Spec(_max_pool2d_infer(x, **attrs).shape, np.dtype(np.int64)),
+    doc="flat (h * W + w) index of each window's maximum, as max_pool2d(return_indices=True)")
+
+
+# ================================================================ constant padding
+def _pad_infer(x, pads, value):
+    if len(pads) != len(x.shape):
+        raise DGRuntimeError("constant_pad: one (before, after) pair per dimension expected")
+    out = []
+    for d, (lo, hi) in zip(x.shape, pads):
+        if d is None:
+            out.append(None)
+            continue
+        n = d + lo + hi
+        if n < 0:
+            raise DGRuntimeError(
+                f"The input size {d}, plus negative padding {lo} and {hi} resulted in a negative "
+                f"output size, which is invalid. Check dimension of your input.")
+        out.append(n)
+    return Spec(out, x.dtype)
+
+
+def _pad_kernel(x, pads, value):
+    grow = [(max(lo, 0), max(hi, 0)) for lo, hi in pads]
+    if any(lo or hi for lo, hi in grow):
+        x = np.pad(x, grow, constant_values=value)
+    crop = tuple(slice(-lo if lo < 0 else 0, x.shape[i] + hi if hi < 0 else None)
+                 for i, (lo, hi) in enumerate(pads))
+    return np.array(x[crop])
+
+
+constant_pad_op = defop(
+    "constant_pad", _pad_kernel, _pad_infer,
+    lambda g, node: (apply(constant_pad_op, g, pads=tuple((-lo, -hi) for lo, hi in node.attrs["pads"]),
+                           value=0),),
+    check_eager=True, saves=(), torch_name="ConstantPadNd",
+    doc="pad (or, with negative amounts, crop) each dim with a constant; the gradient is the "
+        "opposite crop")
+
+
+# ================================================================ identity (module boundaries)
+identity_op = defop(
+    "identity", lambda x: x.view(), lambda x: Spec(x.shape, x.dtype), lambda g, node: (g,),
+    view=True, saves=(), torch_name="BackwardHookFunction",
+    doc="the identity as a view; marks a module boundary so backward hooks can see gradients")
+
+
+def _pair(v, name="value"):
+    if isinstance(v, (list, tuple)):
+        if len(v) == 1:
+            return (int(v[0]),) * 2
+        if len(v) != 2:
+            raise DGValueError(f"{name} must be an int or a pair of ints, got {v!r}")
+        return (int(v[0]), int(v[1]))
+    return (int(v), int(v))
