@@ -40,7 +40,10 @@ class _HookDict(dict):
 
 
 class Tensor(TensorMethods):
-    __slots__ = ("_data", "_rg", "grad_fn", "_grad", "_vc", "_base", "_hooks", "__weakref__")
+    # _hist and _vs are left unset on most tensors (read with getattr): _hist logs the histories
+    # an in-place op replaced, _vs is the version a view's history was made at (see _history_at)
+    __slots__ = ("_data", "_rg", "grad_fn", "_grad", "_vc", "_base", "_hooks", "_hist", "_vs",
+                 "__weakref__")
 
     def __init__(self, *data):
         """dg.Tensor(data) / dg.Tensor(2, 3): float32, as torch.Tensor."""
@@ -87,7 +90,7 @@ class Tensor(TensorMethods):
                 "computed variable in a subgraph that doesn't require differentiation use "
                 "var_no_grad = var.detach().")
         if requires_grad and self._data.dtype.kind != "f":
-            raise DGRuntimeError("only Tensors of floating point and complex dtype can require gradients")
+            raise DGRuntimeError("only Tensors of floating point dtype can require gradients")
         self._rg = bool(requires_grad)
         return self
 
@@ -96,7 +99,7 @@ class Tensor(TensorMethods):
         g = _building()
         if g is not None:  # while building a graph, .grad is the graph's symbolic gradient
             return g.grads.get(id(self))
-        if self.grad_fn is not None and self._grad is None:
+        if self.grad_fn is not None and self._grad is None and self.grad_fn.retained is None:
             from .autograd.engine import warn_non_leaf_grad
             warn_non_leaf_grad()
         return self._grad
@@ -147,8 +150,16 @@ class Tensor(TensorMethods):
         return self._data.flags.c_contiguous
 
     def stride(self, dim=None):
-        isz = self._data.itemsize
-        st = tuple(s // isz for s in self._data.strides)
+        a = self._data
+        if a.size == 0:  # numpy zeroes the strides of an empty array; PyTorch keeps them dense
+            st, n = [], 1
+            for d in reversed(a.shape):
+                st.append(n)
+                n *= max(d, 1)
+            st = tuple(reversed(st))
+        else:
+            isz = a.itemsize
+            st = tuple(s // isz for s in a.strides)
         if dim is None:
             return st
         from .ops.common import norm_dim
@@ -195,15 +206,26 @@ class Tensor(TensorMethods):
         return iter(self.unbind(0))
 
     def __bool__(self):
-        if self._data.size != 1:
-            raise DGRuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+        n = self._data.size
+        if n != 1:
+            raise DGRuntimeError(
+                f"Boolean value of Tensor with {'no values' if n == 0 else 'more than one value'} is ambiguous")
         return bool(self._data)
 
     def __float__(self):
-        return float(self.item())
+        if self._data.size != 1:
+            raise DGValueError("only one element tensors can be converted to Python scalars")
+        return float(self._data.item())
 
     def __int__(self):
-        return int(self.item())
+        if self._data.size != 1:
+            raise DGValueError("only one element tensors can be converted to Python scalars")
+        return int(self._data.item())
+
+    def __format__(self, spec):
+        if self._data.ndim == 0 and type(self) is Tensor:
+            return self._data.item().__format__(spec)
+        return object.__format__(self, spec)
 
     def __index__(self):
         if self._data.dtype.kind not in "iub" or self._data.size != 1:

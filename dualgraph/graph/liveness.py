@@ -36,6 +36,8 @@ def plan_memory(steps, fetch_ids, reuse):
         v = s["id"]
         if s["op"] in SOURCE_OPS:
             root[v], owned[v] = v, False
+        elif s.get("writes_into") is not None:  # an update computed straight into a variable
+            root[v], owned[v] = root[s["writes_into"]], False
         elif aliases_input(s["op"]) and s["in_ids"]:
             root[v], owned[v] = root[s["in_ids"][0]], False
         else:

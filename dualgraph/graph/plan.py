@@ -116,13 +116,15 @@ class Plan:
             fn, takes_out = _fast_kernel(s, [known[a][1] for a in in_ids])
             kernels.append((fn, takes_out))
             rows.append({"id": s.name, "op": s.op, "in_ids": in_ids, "shape": shape, "dtype": dtype,
-                         "out_capable": takes_out and shape is not None and self.optimize,
+                         "out_capable": takes_out and bool(shape) and self.optimize,  # 0-d results are numpy scalars
                          "elementwise": s.op.elementwise and s.op.ufunc is not None})
+        if self.optimize:
+            _updates_in_place(self.steps, rows, kernels)
         mem = plan_memory(rows, self.fetches, reuse=self.optimize)
         self.stats["peak_bytes"] = mem["peak_bytes"]
         self.stats["buffers_reused"] = mem["reused"]
         self.stats["buffers_allocated"] = mem["allocated"]
-        fn, src = _generate(self.steps, kernels, mem, self.feeds, self.fetches)
+        fn, src = _generate(self.steps, kernels, mem, self.feeds, self.fetches, rows)
         self.source = src
         return fn
 
@@ -182,8 +184,33 @@ def check_feed(ph, value):
     return value
 
 
-def _generate(steps, kernels, mem, feeds, fetches):
+def _updates_in_place(steps, rows, kernels):
+    """`assign(v, sub(v, d))`: let the sub write straight into v's storage (numpy out=) when it
+    is v's last reader, so the assign needs no copy. Marks rows[...]["writes_into"]."""
+    pos = {s.name: i for i, s in enumerate(steps)}
+    readers = {}
+    for i, s in enumerate(steps):
+        for k, a in s.args:
+            if k == "node":
+                readers.setdefault(a, []).append(i)
+    for i, s in enumerate(steps):
+        if s.op is not ASSIGN:
+            continue
+        cur, val = s.args[0][1], s.args[1][1]
+        j = pos[val]
+        vs = steps[j]
+        if not (kernels[j][1] and vs.op.elementwise and vs.args and vs.args[0] == ("node", cur)
+                and rows[j]["shape"] == rows[pos[cur]]["shape"] and rows[j]["dtype"] == rows[pos[cur]]["dtype"]
+                and readers.get(val) == [i] and all(r <= j for r in readers[cur] if r != i)
+                and steps[pos[cur]].op is VARIABLE):
+            continue
+        rows[j]["writes_into"] = cur
+
+
+def _generate(steps, kernels, mem, feeds, fetches, rows=None):
     """Emit the schedule as one Python function body."""
+    rows_into = [r.get("writes_into") for r in rows] if rows else [None] * len(steps)
+    index = {s.name: i for i, s in enumerate(steps)}
     ns = {}
     local = {}
     for i, s in enumerate(steps):
@@ -215,9 +242,15 @@ def _generate(steps, kernels, mem, feeds, fetches):
                 ns[f"a{i}"] = s.attrs
                 call_kw = f", **a{i}" if args else f"**a{i}"
             out = mem["out"][i]
-            if out is not None:
+            into = rows_into[i]
+            if into is not None:
+                args.append(f"out={local[into]}")
+            elif out is not None:
                 args.append(f"out={local[out]}")
-            lines.append(f"    {me} = k{i}({', '.join(args)}{call_kw})")
+            if s.op is ASSIGN and rows_into[index[s.args[1][1]]] is not None:
+                lines.append(f"    {me} = {local[s.args[1][1]]}")  # already written in place
+            else:
+                lines.append(f"    {me} = k{i}({', '.join(args)}{call_kw})")
         for d in mem["drop"][i]:
             if d not in fetches:
                 lines.append(f"    del {local[d]}")
