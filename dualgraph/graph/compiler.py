@@ -84,11 +84,16 @@ def compile_graph(graph, fetches, feeds=None, optimize=True, updates=()):
     else:
         feed_steps = [by_name.get(f.name) or Step(f.name, PLACEHOLDER, (), f.node.attrs, f.shape, f._dtype)
                       for f in feed_ts]
+        named = {f.name for f in feed_steps}
+        # placeholders the fetches need but nobody feeds: a clear error when the plan runs
+        feed_steps += [s for s in steps if s.op is PLACEHOLDER and s.name not in named]
     stats["nodes_out"] = len(steps)
     stats["steps"] = sum(1 for s in steps if s.op is not PLACEHOLDER)
     stats["compile_ms"] = (time.perf_counter() - t0) * 1e3
     plan = Plan(steps, feed_steps, fetch_names, rebuild, stats, optimize)
     plan.graph = graph
+    plan.specialise_static()
+    stats["compile_ms"] = (time.perf_counter() - t0) * 1e3
     return plan
 
 

@@ -172,9 +172,10 @@ class Graph:
         lines += [f"  {k:<16}{v}" for k, v in sorted(c.items(), key=lambda kv: -kv[1])]
         return "\n".join(lines)
 
-    def compile(self, fetches, feeds=None, optimize=True):
+    def compile(self, fetches, feeds=None, optimize=True, updates=()):
+        """A callable plan computing `fetches` (and running the assign ops in `updates`)."""
         from .compiler import compile_graph
-        return compile_graph(self, fetches, feeds, optimize=optimize)
+        return compile_graph(self, fetches, feeds, optimize=optimize, updates=updates)
 
     def finalize(self):
         self.finalized = True

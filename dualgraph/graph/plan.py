@@ -64,7 +64,7 @@ class Plan:
         sig = tuple(a.shape for a in arrays)
         fn = self._compiled.get(sig)
         if fn is None:
-            fn = self._compiled[sig] = self._specialise(arrays)
+            fn = self._compiled[sig] = self._specialise([(a.shape, a.dtype) for a in arrays])
         try:
             with np.errstate(all="ignore"):
                 out = fn(*arrays)
@@ -88,8 +88,18 @@ class Plan:
         return [check_feed(f, v) for f, v in zip(feeds, values)]
 
     # ---- specialisation: shapes -> straight-line code
-    def _specialise(self, arrays):
-        shapes = {f.name: (a.shape, a.dtype) for f, a in zip(self.feeds, arrays)}
+    def specialise_static(self):
+        """Plan memory and emit code now when every feed's shape is known statically."""
+        sig = []
+        for f in self.feeds:
+            shape = f.attrs["shape"]
+            if None in shape:
+                return
+            sig.append((tuple(shape), f.attrs["dtype"]))
+        self._compiled[tuple(s for s, _ in sig)] = self._specialise(sig)
+
+    def _specialise(self, feed_specs):
+        shapes = {f.name: spec for f, spec in zip(self.feeds, feed_specs)}
         info = []
         known = {}
         for s in self.steps:
@@ -215,7 +225,8 @@ def _generate(steps, kernels, mem, feeds, fetches, rows=None):
     local = {}
     for i, s in enumerate(steps):
         local[s.name] = f"v{i}"
-    lines = [f"def run({', '.join(local[f.name] for f in feeds)}):"]
+    params = [local.get(f.name, f"unused{i}") for i, f in enumerate(feeds)]  # pruned feeds
+    lines = [f"def run({', '.join(params)}):"]
     for i, (s, (fn, takes_out)) in enumerate(zip(steps, kernels)):
         me = local[s.name]
         if s.op is PLACEHOLDER:

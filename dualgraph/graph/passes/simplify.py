@@ -85,10 +85,12 @@ def _collapse_reshape_chain(G, name):
 def simplify(G, ctx):
     removed = chains = 0
     for name in list(nx.topological_sort(G)):
-        if name not in G or name in ctx.protected:
+        if name not in G:
             continue
         if _collapse_reshape_chain(G, name):
             chains += 1
+        if name in ctx.protected:  # a fetch keeps its node (rewiring its inputs is fine)
+            continue
         src = _identity_arg(G, name)
         if src is not None:
             replace_uses(G, name, src)
