@@ -1,5 +1,7 @@
 """Reductions and the softmax family: sum, mean, prod, amax/amin, argmax/argmin, var/std,
 logsumexp, softmax, log_softmax."""
+import builtins as _builtins
+
 import numpy as np
 
 from ..dtypes import I64, F32, scalar_name
@@ -45,7 +47,7 @@ def _count(x, out):
 
 
 count_ratio_op = defop(
-    "count_ratio", lambda x, out: np.asarray(x.size // max(out.size, 1), dtype=np.float32),
+    "count_ratio", lambda x, out: np.asarray(x.size // _builtins.max(out.size, 1), dtype=np.float32),
     lambda x, out: Spec((), F32), doc="elements of x per element of out (dynamic shapes)")
 
 
