@@ -30,12 +30,16 @@ class device:
 CPU = device("cpu")
 
 
+class CudaUnavailableError(DGRuntimeError, AssertionError):
+    """Asking for CUDA: PyTorch without CUDA raises AssertionError; RuntimeError is caught too."""
+
+
 def check_device(dev):
     d = device(dev) if not isinstance(dev, device) else dev
     if d.type == "cpu":
         return d
     if d.type == "cuda":
-        raise DGRuntimeError(
+        raise CudaUnavailableError(
             "Torch not compiled with CUDA enabled: dualgraph runs its kernels with numpy on the "
             "CPU and has no CUDA backend (dg.cuda.is_available() is False). Keep tensors on 'cpu'.")
     raise DGRuntimeError(f"Expected one of cpu, cuda device type at start of device string: {d.type}")

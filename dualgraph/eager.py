@@ -125,6 +125,7 @@ class EagerInterpreter:
                 if vc is None:
                     vc = x._vc = [0]
                 t._vc = vc
+                t._vs = vc[0]  # the version its history is made at (see Tensor._history_at)
                 t._base = x._base if x._base is not None else x
         if _state.grad_enabled and op.differentiable and out.dtype.kind == "f":
             for x in inputs:

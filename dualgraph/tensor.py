@@ -255,9 +255,9 @@ class Tensor(TensorMethods):
 
     # ---- autograd
     def detach(self):
+        """A new leaf sharing memory and the version counter (not a view: in-place on it is fine)."""
         t = _wrap(self._data)
         t._vc = self._vc if self._vc is not None else self._ensure_vc()
-        t._base = self._base if self._base is not None else self
         return t
 
     def _ensure_vc(self):
@@ -265,15 +265,14 @@ class Tensor(TensorMethods):
         return self._vc
 
     def detach_(self):
-        self.grad_fn = None
-        self._rg = False
+        self._rebase(None, False)
         return self
 
     def retain_grad(self):
-        if self.grad_fn is None:
-            return
         if not self._rg:
             raise DGRuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self.grad_fn is None:
+            return
         self.grad_fn.retained = weakref.ref(self)
 
     def register_hook(self, hook):
@@ -297,31 +296,115 @@ class Tensor(TensorMethods):
         backward([self], [gradient] if gradient is not None else None, retain_graph,
                  create_graph, inputs=inputs)
 
+    # ---- history across in-place ops
+    # An in-place op gives a tensor a new history (grad_fn). Nodes recorded earlier hold the same
+    # Tensor object as input, so the old history is logged in `_hist` (written only here, never on
+    # the per-op path) and the backward pass asks `_history_at(node.seq)`. A view whose base was
+    # written through another alias afterwards is "stale": its gradient goes to the base instead
+    # (PyTorch regenerates such a view's grad_fn from its base; CopySlices is the write side).
+    def _rebase(self, fn, rg):
+        from .eager import _seq
+        h = getattr(self, "_hist", None)
+        if h is None:
+            h = self._hist = []
+        ver = self._version
+        h.append((next(_seq), self.grad_fn, self._rg, getattr(self, "_vs", -1), ver))
+        self.grad_fn = fn
+        self._rg = rg
+        if self._base is not None:
+            self._vs = ver
+
+    def _history_at(self, seq):
+        """(grad_fn or self for a leaf, requires_grad, base or None) as node `seq` saw them.
+
+        The third item is self when this view was stale then: its gradient goes to its base
+        (through _grad_to_base), whose history at `seq` is the first item."""
+        fn, rg, vs = self.grad_fn, self._rg, getattr(self, "_vs", -1)
+        h = getattr(self, "_hist", None)
+        if h is not None:
+            for s, f, r, v, _ in h:
+                if s > seq:
+                    fn, rg, vs = f, r, v
+                    break
+        b = self._base
+        if b is not None and getattr(b, "_hist", None) is not None:
+            for s, _, _, _, ver in b._hist:
+                if s < seq and ver > vs:
+                    key, brg, _ = b._history_at(seq)
+                    return key, brg, self
+        return (self if fn is None else fn), rg, None
+
+    def _grad_to_base(self, g):
+        """The gradient g of this (stale) view, as a gradient of its base: zeros elsewhere."""
+        b = self._base
+        if b._data.ndim == 0:
+            return g.sum()
+        idx = _index_tensors(self._data, b._data)
+        return apply(S.getitem_grad_op, g, b, *idx, index=_slots(len(idx)))
+
+    def _is_stale(self):
+        b = self._base
+        if b is None or getattr(b, "_hist", None) is None:
+            return False
+        vs = getattr(self, "_vs", -1)
+        return any(e[4] > vs for e in b._hist)
+
+    def _refresh(self):
+        """Remake a stale view's history from its base's current one (before writing through it)."""
+        b = self._base
+        old = b._alias()
+        if b._data.ndim == 0:
+            new = apply(S.reshape_op, old, shape=tuple(self._data.shape))
+        else:
+            idx = _index_tensors(self._data, b._data)
+            new = apply(S.getitem_op, old, *idx, index=_slots(len(idx)))
+        self._rebase(new.grad_fn, new._rg)
+
+    def _write_through_view(self, r):
+        """This view now holds r (with history): the base's history becomes 'old base with the
+        view's elements replaced by r' (PyTorch's CopySlices)."""
+        b = self._base
+        old = b._alias() if b._rg else b
+        if b._data.ndim == 0:
+            new = apply(S.reshape_op, r, shape=())
+        else:
+            idx = _index_tensors(self._data, b._data)
+            new = apply(S.index_put_op, old, r, *idx, index=_slots(len(idx)))
+        b._rebase(new.grad_fn, True)
+
     # ---- in-place ops (bump the version counter)
-    def _check_inplace(self):
+    def _check_inplace(self, index=None):
         if _state.grad_enabled:
             if self._rg and self.grad_fn is None:
+                if index is not None and _selects_view(self._data, index):
+                    raise DGRuntimeError(_VIEW_OF_LEAF)
                 raise DGRuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
             b = self._base
             if b is not None and b._rg and b.grad_fn is None:
-                raise DGRuntimeError(
-                    "a view of a leaf Variable that requires grad is being used in an in-place operation.")
+                raise DGRuntimeError(_VIEW_OF_LEAF)
 
     def _inplace(self, result):
         """Write an out-of-place result into this tensor's memory and take over its history."""
         if not self._data.flags.writeable:
-            raise DGRuntimeError(
-                "unsupported operation: more than one element of the written-to tensor refers to a "
-                "single memory location. Please clone() the tensor before performing the operation.")
+            raise DGRuntimeError(_OVERLAP)
         if tuple(result.shape) != tuple(self._data.shape):
             raise DGRuntimeError(
                 f"output with shape {list(self.shape)} doesn't match the broadcast shape {list(result.shape)}")
         np.copyto(self._data, result._data, casting="unsafe")
-        if result.grad_fn is not None:
-            self.grad_fn = result.grad_fn
-            self._rg = True
         self._bump()
+        if result.grad_fn is not None:
+            self._rebase(result.grad_fn, True)
+            if self._base is not None:
+                self._write_through_view(result)
         return self
+
+    def _old(self, copy=False):
+        """The value and history an in-place op consumes, or self when no history is recorded."""
+        if not _state.grad_enabled:
+            return self
+        if self._base is not None and self._is_stale():
+            self._refresh()
+        return self._alias(copy)
 
     def _inplace_op(self, op, *others, **attrs):
         self._check_inplace()
@@ -329,17 +412,42 @@ class Tensor(TensorMethods):
         if g is not None:  # graph mode: an assign op on this tensor, captured as a variable
             g.assign(self, apply(op, g.capture(self), *others, **attrs))
             return self
-        old = self._alias() if self._rg else self
+        if _state.grad_enabled and (self._rg or any(isinstance(o, Tensor) and o._rg for o in others)):
+            # the op's backward may read its first input: then it gets the old value, copied
+            old = self._old(copy=op.saves is None or 0 in op.saves)
+        else:
+            old = self
         return self._inplace(apply(op, old, *others, **attrs))
 
-    def _alias(self):
-        """A second handle on this tensor's current value and history (the 'old self')."""
-        t = _wrap(self._data)
+    def _alias(self, copy=False):
+        """A second handle on this tensor's current value (or a copy of it) and history."""
+        t = _wrap(self._data.copy() if copy else self._data)
         t.grad_fn = self.grad_fn
         t._rg = self._rg
-        t._vc = self._vc if self._vc is not None else self._ensure_vc()
-        t._base = self._base
+        if not copy:
+            t._vc = self._vc if self._vc is not None else self._ensure_vc()
         return t
+
+    def _overwrite(self, src):
+        """fill_/copy_/normal_... while gradients are recorded: where(False, old, src) has src's
+        value and sends the gradient to src and none to the overwritten value."""
+        if isinstance(src, Tensor) and src._data.dtype != self._data.dtype:
+            src = E.cast(src, self._data.dtype)
+        return self._inplace(apply(E.where_op, _FALSE, self._old(), src))
+
+    def _write(self, key, value):
+        """A plain numpy write (no history), with PyTorch's errors."""
+        try:
+            self._data[key] = value
+        except IndexError as e:
+            raise DGIndexError(str(e)) from None
+        except ValueError as e:
+            if not self._data.flags.writeable:
+                raise DGRuntimeError(_OVERLAP) from None
+            S._expand_shape(np.shape(value), self._data[key].shape)
+            raise DGRuntimeError(str(e)) from None
+        self._bump()
+        return self
 
     def add_(self, other, *, alpha=1):
         return self._inplace_op(E.add_op, other if alpha == 1 else other * alpha)
@@ -364,17 +472,15 @@ class Tensor(TensorMethods):
             if value.ndim:
                 raise DGRuntimeError(
                     f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions.")
-            value = value.item()
+            if not (value._rg and _state.grad_enabled):
+                value = value._data.item()
         g = _building()
         if g is not None:
-            g.assign(self, C.full_like(g.capture(self), value))
+            g.assign(self, C.full_like(g.capture(self), value.item() if isinstance(value, Tensor) else value))
             return self
-        self._data[...] = value
-        if self.grad_fn is not None:
-            self.grad_fn = None  # the old history no longer reaches this value
-            self._rg = False
-        self._bump()
-        return self
+        if _state.grad_enabled and (self._rg or isinstance(value, Tensor)):
+            return self._overwrite(value)
+        return self._write(Ellipsis, value)
 
     def zero_(self):
         return self.fill_(0)
@@ -393,8 +499,10 @@ class Tensor(TensorMethods):
             raise DGRuntimeError(
                 f"The size of tensor a ({self.shape[-1] if self.ndim else 1}) must match the size of "
                 f"tensor b ({src.shape[-1] if src.ndim else 1}) at non-singleton dimension {max(self.ndim - 1, 0)}") from None
-        if src._rg and _state.grad_enabled:
-            return self._inplace(E.cast(b, self.dtype) if b.dtype != self.dtype else b + 0)
+        if _state.grad_enabled and (self._rg or src._rg):
+            return self._overwrite(b)
+        if not self._data.flags.writeable:
+            raise DGRuntimeError(_OVERLAP)
         np.copyto(self._data, b._data, casting="unsafe")
         self._bump()
         return self
@@ -405,9 +513,7 @@ class Tensor(TensorMethods):
         if g is not None:
             g.assign(self, apply(C.normal_like_op, g.capture(self), mean=mean, std=std))
             return self
-        self._data[...] = apply(C.normal_like_op, self.detach(), mean=mean, std=std)._data
-        self._bump()
-        return self
+        return self._refill(apply(C.normal_like_op, self.detach(), mean=mean, std=std))
 
     def uniform_(self, a=0.0, b=1.0):
         self._check_inplace()
@@ -415,29 +521,32 @@ class Tensor(TensorMethods):
         if g is not None:
             g.assign(self, apply(C.uniform_like_op, g.capture(self), low=a, high=b))
             return self
-        self._data[...] = apply(C.uniform_like_op, self.detach(), low=a, high=b)._data
-        self._bump()
-        return self
+        return self._refill(apply(C.uniform_like_op, self.detach(), low=a, high=b))
+
+    def _refill(self, sample):
+        if _state.grad_enabled and self._rg:
+            return self._overwrite(sample)
+        return self._write(Ellipsis, sample._data)
 
     def __setitem__(self, key, value):
-        self._check_inplace()
         index, tensors = S.split_index(key, lambda k: isinstance(k, Tensor))
+        self._check_inplace(index)
         tensors = [t if isinstance(t, Tensor) else tensor(np.asarray(t)) for t in tensors]
         g = _building()
         if g is not None:
             g.assign(self, apply(S.index_put_op, g.capture(self), value, *tensors, index=index))
             return
-        if not (self._rg or (isinstance(value, Tensor) and value._rg and _state.grad_enabled)):
-            v = value._data if isinstance(value, Tensor) else value
-            key = S._key(index, [t._data for t in tensors])
-            try:
-                self._data[key] = v
-            except (ValueError, IndexError) as e:
-                raise DGIndexError(str(e)) from None
-            self._bump()
+        vt = isinstance(value, Tensor)
+        if not (_state.grad_enabled and (self._rg or (vt and value._rg))):
+            self._write(S._key(index, [t._data for t in tensors]), value._data if vt else value)
             return
-        old = self._alias() if self._rg else self
-        self._inplace(apply(S.index_put_op, old, value, *tensors, index=index))
+        try:
+            r = apply(S.index_put_op, self._old(), value, *tensors, index=index)
+        except DGRuntimeError:
+            key = S._key(index, [t._data for t in tensors])
+            S._expand_shape(np.shape(value._data if vt else value), self._data[key].shape)
+            raise
+        self._inplace(r)
 
     def __iadd__(self, o):
         return self.add_(o)
@@ -455,6 +564,53 @@ class Tensor(TensorMethods):
 def _building():
     """The graph being built, or None when executing eagerly."""
     return getattr(_state.mode, "graph", None)
+
+
+_VIEW_OF_LEAF = "a view of a leaf Variable that requires grad is being used in an in-place operation."
+_OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a "
+            "single memory location. Please clone() the tensor before performing the operation.")
+
+
+def _selects_view(arr, index):
+    """Whether x[index] = v writes through a view of x (PyTorch applies the basic part of the
+    index first; only an identity of it leaves x itself)."""
+    key = tuple(slice(None) if isinstance(k, S.Slot) else k for k in index)
+    try:
+        v = arr[key]
+    except (IndexError, TypeError, ValueError):
+        return False
+    return not (v.shape == arr.shape and v.strides == arr.strides and _ptr(v) == _ptr(arr))
+
+
+def _ptr(a):
+    return a.__array_interface__["data"][0]
+
+
+def _offsets(a, origin, itemsize):
+    """Offset (in elements, from address `origin`) of every element of array a."""
+    o = np.asarray((_ptr(a) - origin) // itemsize, dtype=np.int64)
+    for n, st in zip(a.shape, a.strides):
+        o = np.add.outer(o, np.arange(n, dtype=np.int64) * (st // itemsize))
+    return o
+
+
+def _positions(view, base):
+    """Row-major flat index into `base` of every element of `view` (which lies in its memory)."""
+    origin = _ptr(base)
+    off = _offsets(view, origin, base.itemsize)
+    if base.flags.c_contiguous:
+        return off
+    ob = _offsets(base, origin, base.itemsize).reshape(-1)
+    order = np.argsort(ob, kind="stable")
+    return order[np.searchsorted(ob[order], off)]
+
+
+def _index_tensors(view, base):
+    return [_wrap(np.ascontiguousarray(i)) for i in np.unravel_index(_positions(view, base), base.shape)]
+
+
+def _slots(n):
+    return tuple(S.Slot(i) for i in range(n))
 
 
 def _init(t, arr):
@@ -483,44 +639,106 @@ def _wrap(arr):
     return t
 
 
+_FALSE = _wrap(np.array(False))  # the condition of _overwrite's where(); never written to
+
+
 # ---------------------------------------------------------------- creation from data
-def _to_array(data, default_float):
+def _to_array(data, default_float=_dt.F32):
+    """A new numpy array holding `data`, with PyTorch's dtype inference."""
     if isinstance(data, Tensor):
         return data._data.copy()
     if isinstance(data, np.ndarray):
         _dt.from_np(data.dtype)
         return data.copy()
     if isinstance(data, np.generic):
-        return np.asarray(data)
-    if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
+        return np.array(data)
+    if not isinstance(data, (list, tuple)) and hasattr(data, "__len__") and hasattr(data, "__getitem__") \
+            and not isinstance(data, (str, bytes)):
+        data = list(data)  # range, array.array, ...
+    types = set()
+    _element_types(data if isinstance(data, (list, tuple)) else (data,), types)
+    want = None
+    for t in types:
+        d = _element_dtype(t, default_float)
+        want = d if want is None else _dt.promote_types(want, d)
+    if want is None:  # no elements at all: the default float, as torch.tensor([])
+        want = default_float
+    if any(isinstance(t, np.dtype) for t in types) and isinstance(data, (list, tuple)):
         data = _unwrap_nested(data)
     try:
-        arr = np.array(data)
+        return np.array(data, dtype=want)
     except ValueError as e:
+        _ragged(data)
         raise DGValueError(f"expected a rectangular sequence of numbers: {e}") from None
-    if arr.dtype == object or arr.dtype.kind in "USV":
-        raise DGTypeError(f"Could not infer dtype of {type(data).__name__}")
-    if arr.dtype.kind == "f" and arr.dtype != default_float and not _has_numpy_float(data):
-        arr = arr.astype(default_float)
-    if arr.dtype.kind in "iu" and default_float is _dt.F32 and False:
-        pass
-    return arr
 
 
-def _flat(data):
-    for x in data:
-        if isinstance(x, (list, tuple)):
-            yield from _flat(x)
-        else:
-            yield x
+def _element_types(seq, types):
+    """Collect the types of the scalars in a nested list (numpy dtypes for tensors/arrays in it)."""
+    ts = set(map(type, seq))
+    if list in ts or tuple in ts or any(issubclass(t, (Tensor, np.ndarray)) for t in ts):
+        for x in seq:
+            tx = type(x)
+            if tx is list or tx is tuple:
+                _element_types(x, types)
+            elif isinstance(x, (Tensor, np.ndarray)):
+                types.add(np.dtype(x.dtype) if isinstance(x, np.ndarray) else x._data.dtype)
+            else:
+                types.add(tx)
+    else:
+        types.update(ts)
+
+
+def _element_dtype(t, default_float):
+    """PyTorch's scalar type for one element type: Python float -> default float, int -> int64,
+    bool -> bool; numpy scalars and tensors keep theirs."""
+    if isinstance(t, np.dtype):
+        return t
+    if t is float:
+        return default_float
+    if t is bool:
+        return _dt.BOOL
+    if t is int:
+        return _dt.I64
+    if issubclass(t, np.generic):
+        d = np.dtype(t)
+        _dt.from_np(d)
+        return d
+    if issubclass(t, (bool, np.bool_)):
+        return _dt.BOOL
+    if issubclass(t, int):
+        return _dt.I64
+    if issubclass(t, float):
+        return default_float
+    if issubclass(t, (str, bytes)):
+        raise DGTypeError(f"new(): invalid data type '{t.__name__}'")
+    raise DGRuntimeError(f"Could not infer dtype of {t.__name__}")
+
+
+def _ragged(data):
+    """PyTorch's error for a list whose rows differ in length."""
+    shape, x = [], data
+    while isinstance(x, (list, tuple)):
+        shape.append(len(x))
+        if not len(x):
+            break
+        x = x[0]
+
+    def check(seq, d):
+        for x in seq:
+            if d + 1 < len(shape):
+                if not isinstance(x, (list, tuple)):
+                    raise DGTypeError("not a sequence")
+                if len(x) != shape[d + 1]:
+                    raise DGValueError(
+                        f"expected sequence of length {shape[d + 1]} at dim {d + 1} (got {len(x)})")
+                check(x, d + 1)
+
+    if isinstance(data, (list, tuple)):
+        check(data, 0)
 
 
 def _unwrap_nested(data):
     return [(_unwrap_nested(x) if isinstance(x, (list, tuple)) else (x.item() if isinstance(x, Tensor) else x)) for x in data]
-
-
-def _has_numpy_float(data):
-    return isinstance(data, np.floating)
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False):
@@ -529,14 +747,14 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
         from .device import check_device
         check_device(device)
     arr = _to_array(data, _dt.F32)
-    if arr.dtype.kind in "iu" and not isinstance(data, (np.ndarray, Tensor)):
-        arr = arr.astype(np.int64, copy=False)
     if dtype is not None:
         arr = arr.astype(_dt.to_np(dtype), copy=False)
     _dt.from_np(arr.dtype)
     t = _wrap(arr)
     if requires_grad:
-        t.requires_grad_(True)
+        if arr.dtype.kind != "f":
+            raise DGRuntimeError("Only Tensors of floating point and complex dtype can require gradients")
+        t._rg = True
     return t
 
 
@@ -584,33 +802,112 @@ def _typed(data, npdtype):
 
 
 # ---------------------------------------------------------------- repr
-def _format(t):
-    a = t._data
-    kind = a.dtype.kind
-    if kind == "f":
-        finite = a[np.isfinite(a)] if a.size else a
-        integral = finite.size == 0 or bool(np.all(finite == np.round(finite)))
-        big = finite.size and (np.abs(finite).max() >= 1e8 or (np.abs(finite[finite != 0]).min() < 1e-4 if np.any(finite != 0) else False))
-        if big:
-            fmt = {"float_kind": lambda v: np.format_float_scientific(v, precision=4, exp_digits=2)}
-            body = np.array2string(a, separator=", ", prefix="tensor(", formatter=fmt, threshold=1000, edgeitems=3)
+# PyTorch's printing rules (torch/_tensor_str.py), default print options.
+_PRECISION, _THRESHOLD, _EDGE, _LINEWIDTH = 4, 1000, 3, 80
+
+
+class _Formatter:
+    """One width and one style (integer-valued, fixed or scientific) for all shown elements."""
+
+    def __init__(self, a):
+        self.floating = a.dtype.kind == "f"
+        self.int_mode, self.sci_mode, self.width = True, False, 1
+        if not self.floating:
+            for v in a.reshape(-1).tolist():
+                self.width = max(self.width, len(str(v)))
+            return
+        v = a.reshape(-1).astype(np.float64)
+        v = v[np.isfinite(v) & (v != 0)]
+        if v.size == 0:
+            return
+        mag = np.abs(v)
+        lo, hi = mag.min(), mag.max()
+        self.int_mode = bool(np.all(v == np.ceil(v)))
+        self.sci_mode = bool(hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4)
+        if self.sci_mode:
+            self.width = max(len(f"{x:.{_PRECISION}e}") for x in v.tolist())
+        elif self.int_mode:
+            self.width = max(len(f"{x:.0f}") + 1 for x in v.tolist())
         else:
-            body = np.array2string(a, separator=", ", prefix="tensor(", precision=4,
-                                   floatmode="maxprec" if integral else "fixed", threshold=1000, edgeitems=3)
-    elif kind == "b":
-        body = np.array2string(a, separator=", ", prefix="tensor(", formatter={"bool": lambda v: "True" if v else "False"}, threshold=1000)
+            self.width = max(len(f"{x:.{_PRECISION}f}") for x in v.tolist())
+
+    def format(self, value):
+        if self.floating:
+            if self.sci_mode:
+                r = f"{value:{self.width}.{_PRECISION}e}"
+            elif self.int_mode:
+                r = f"{value:.0f}"
+                if not (np.isinf(value) or np.isnan(value)):
+                    r += "."
+            else:
+                r = f"{value:.{_PRECISION}f}"
+        else:
+            r = str(value)
+        return " " * (self.width - len(r)) + r
+
+
+def _summarized(a):
+    """The elements printing shows when summarizing (edge items of every dim)."""
+    if a.ndim == 0:
+        return a
+    if a.ndim == 1:
+        return np.concatenate([a[:_EDGE], a[-_EDGE:]]) if a.shape[0] > 2 * _EDGE else a
+    rows = list(range(_EDGE)) + list(range(a.shape[0] - _EDGE, a.shape[0])) \
+        if a.shape[0] > 2 * _EDGE else range(a.shape[0])
+    return np.stack([_summarized(a[i]) for i in rows])
+
+
+def _vector_str(a, indent, summarize, fmt):
+    per_line = max(1, int((_LINEWIDTH - indent) // (fmt.width + 2)))
+    if summarize and a.shape[0] > 2 * _EDGE:
+        data = [fmt.format(v) for v in a[:_EDGE].tolist()] + [" ..."] + \
+               [fmt.format(v) for v in a[-_EDGE:].tolist()]
     else:
-        body = np.array2string(a, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3)
-    extras = []
+        data = [fmt.format(v) for v in a.tolist()]
+    lines = [", ".join(data[i:i + per_line]) for i in range(0, len(data), per_line)]
+    return "[" + ("," + "\n" + " " * (indent + 1)).join(lines) + "]"
+
+
+def _array_str(a, indent, summarize, fmt):
+    if a.ndim == 0:
+        return fmt.format(a.item())
+    if a.ndim == 1:
+        return _vector_str(a, indent, summarize, fmt)
+    n = a.shape[0]
+    if summarize and n > 2 * _EDGE:
+        parts = [_array_str(a[i], indent + 1, summarize, fmt) for i in range(_EDGE)] + ["..."] + \
+                [_array_str(a[i], indent + 1, summarize, fmt) for i in range(n - _EDGE, n)]
+    else:
+        parts = [_array_str(a[i], indent + 1, summarize, fmt) for i in range(n)]
+    return "[" + ("," + "\n" * (a.ndim - 1) + " " * (indent + 1)).join(parts) + "]"
+
+
+def _format(t, prefix="tensor("):
+    a = t._data
+    indent = len(prefix)
+    suffixes = []
     if a.size == 0:
-        body = "[]"
         if a.ndim != 1:
-            extras.append(f"size={tuple(a.shape)}")
-    default = {_dt.F32, _dt.I64, _dt.BOOL}
-    if a.dtype not in default or (a.size == 0 and a.dtype != _dt.F32):
-        extras.append(f"dtype=dualgraph.{_dt.from_np(a.dtype).name}")
+            suffixes.append(f"size={tuple(a.shape)}")
+        if a.dtype != _dt.F32:
+            suffixes.append(f"dtype=dualgraph.{_dt.from_np(a.dtype).name}")
+        body = "[]"
+    else:
+        if a.dtype not in (_dt.F32, _dt.I64, _dt.BOOL):
+            suffixes.append(f"dtype=dualgraph.{_dt.from_np(a.dtype).name}")
+        summarize = a.size > _THRESHOLD
+        body = _array_str(a, indent, summarize, _Formatter(_summarized(a) if summarize else a))
     if t.grad_fn is not None:
-        extras.append(f"grad_fn=<{t.grad_fn.name()}>")
+        suffixes.append(f"grad_fn=<{t.grad_fn.name()}>")
     elif t._rg:
-        extras.append("requires_grad=True")
-    return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+        suffixes.append("requires_grad=True")
+    out = [prefix + body]
+    last = len(out[0]) - out[0].rfind("\n") + 1
+    for sfx in suffixes:
+        if last + len(sfx) + 2 > _LINEWIDTH:
+            out.append(",\n" + " " * indent + sfx)
+            last = indent + len(sfx)
+        else:
+            out.append(", " + sfx)
+            last += len(sfx) + 2
+    return "".join(out) + ")"

@@ -17,6 +17,16 @@ class Size(tuple):
     def __repr__(self):
         return f"dualgraph.Size({list(self)})"
 
+    def __getitem__(self, i):
+        r = tuple.__getitem__(self, i)
+        return Size(r) if isinstance(i, slice) else r
+
+    def __add__(self, other):
+        return Size(tuple.__add__(self, tuple(other)))
+
+    def __radd__(self, other):
+        return Size(tuple(other) + tuple(self))
+
     def numel(self):
         n = 1
         for d in self:

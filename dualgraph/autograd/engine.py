@@ -6,6 +6,7 @@ topological order: no sort of the graph is needed), calls each op's vjp rule and
 gradients that meet. Because the rules are written with dualgraph ops, the same loop computes
 numbers in eager mode and adds backward nodes when a graph is being built.
 """
+import re
 import warnings
 
 from ..errors import DGRuntimeError
@@ -18,24 +19,57 @@ def _key(t):
     return t.grad_fn if t.grad_fn is not None else t
 
 
-def _collect(roots):
-    seen = set()
+def _src(x, seq, requires):
+    """Where input x of the node made at `seq` sends its gradient: (key, wants grad, route).
+
+    key is x's grad_fn (x itself for a leaf) *as it was when that node was made*: an in-place op
+    later gives x a new history, logged on eager tensors (Tensor._history_at). route is None, or
+    a stale eager view whose gradient must first be scattered into its base's shape."""
+    if getattr(x, "_hist", None) is None:
+        b = getattr(x, "_base", None)
+        if b is None or getattr(b, "_hist", None) is None:
+            f = x.grad_fn
+            return (x if f is None else f), requires(x), None
+    return x._history_at(seq)
+
+
+def _collect(roots, requires):
+    """Every node reachable from the roots, with the resolved source of each of its inputs."""
+    srcs = {}
     stack = [r.grad_fn for r in roots if r.grad_fn is not None]
     while stack:
         n = stack.pop()
-        if n in seen:
+        if n in srcs:
             continue
-        seen.add(n)
+        seq = n.seq
+        lst = []
         for x in n.inputs:
             if isinstance(x, TensorMethods):
-                f = x.grad_fn
-                if f is not None and f not in seen:
-                    stack.append(f)
-    return sorted(seen, key=_seq, reverse=True)
+                s = _src(x, seq, requires)
+                k = s[0]
+                if not isinstance(k, TensorMethods) and k not in srcs:
+                    stack.append(k)
+                lst.append(s)
+            else:
+                lst.append(None)
+        srcs[n] = lst
+    return sorted(srcs, key=_seq, reverse=True), srcs
 
 
 def _seq(n):
     return n.seq
+
+
+def _needed(order, srcs, want):
+    """The nodes worth running when only the gradients of `want` are asked for: those with a
+    wanted tensor somewhere below them (PyTorch's autograd.grad runs no others)."""
+    needed = set()
+    for n in reversed(order):  # inputs' nodes come before their consumers
+        for s in srcs[n]:
+            if s is not None and (s[0] in want or s[0] in needed):
+                needed.add(n)
+                break
+    return needed
 
 
 def _check_versions(node):
@@ -52,7 +86,7 @@ def _check_versions(node):
 
 def _version_error(t, expected, producer=None):
     fn = producer or t.grad_fn
-    where = f", which is output 0 of {fn.name()}," if fn is not None else ""
+    where = f", which is output 0 of {re.sub(r'Backward[0-9]*$', '', fn.name())}," if fn is not None else ""
     raise DGRuntimeError(
         "one of the variables needed for gradient computation has been modified by an inplace "
         f"operation: [dualgraph.{torch_name(t._data.dtype)} {list(t.shape)}]{where} is at version "
@@ -76,6 +110,8 @@ def reverse_pass(roots, seeds, *, requires, retain_graph=False, create_graph=Fal
         x lies on a path to the tensors asked for).
     capture: tensors whose total gradient is returned (autograd.grad / dg.gradients).
     accumulate(leaf, g): called for every leaf reached (eager backward() fills .grad with it).
+        Without it only the nodes leading to the captured tensors run (the others keep their
+        saved values for a later backward).
     Returns the list of captured gradients (None where nothing flowed).
     """
     grads = {}
@@ -86,7 +122,8 @@ def reverse_pass(roots, seeds, *, requires, retain_graph=False, create_graph=Fal
     for i, t in enumerate(capture or ()):
         want.setdefault(_key(t), []).append(i)
     captured = [None] * len(capture or ())
-    order = _collect(roots)
+    order, srcs = _collect(roots, requires)
+    needed = _needed(order, srcs, want) if accumulate is None and want else None
 
     prev = _state.grad_enabled
     _state.grad_enabled = create_graph
@@ -102,25 +139,32 @@ def reverse_pass(roots, seeds, *, requires, retain_graph=False, create_graph=Fal
                         g = r
             if node.retained is not None:
                 t = node.retained()
-                if t is not None:
-                    t._grad = g if create_graph else g.detach()
+                if t is not None:  # accumulates across backward calls, as a leaf's .grad
+                    if t._grad is None:
+                        t._grad = g if create_graph else g.detach().clone()
+                    else:
+                        t._grad = t._grad + g
             if node in want:
                 for i in want[node]:
                     captured[i] = g
+            if needed is not None and node not in needed:
+                continue
             if node.freed:
                 raise DGRuntimeError(FREED)
             if node.versions is not None or node.out_version is not None:
                 _check_versions(node)
-            inputs = node.inputs
-            needs = tuple(isinstance(x, TensorMethods) and requires(x) for x in inputs)
+            node_srcs = srcs[node]
+            needs = tuple(s is not None and s[1] for s in node_srcs)
             node.needs_grad = needs
             gin = node.op.vjp(g, node)
             if not retain_graph:
                 node.release()
-            for x, gx, need in zip(inputs, gin, needs):
+            for s, gx, need in zip(node_srcs, gin, needs):
                 if gx is None or not need:
                     continue
-                k = _key(x)
+                k, _, route = s
+                if route is not None:
+                    gx = route._grad_to_base(gx)
                 old = grads.get(k)
                 grads[k] = gx if old is None else old + gx
         # whatever is left is keyed by leaf tensors

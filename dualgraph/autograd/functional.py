@@ -32,8 +32,26 @@ def _requires(x):
     return x._rg
 
 
+def _accumulate(t, g, create_graph, fresh):
+    """t.grad += g, as PyTorch's AccumulateGrad: the first gradient is stored as a tensor of its
+    own (never a view of something else), later ones are added in place (the .grad object stays
+    the same) unless a graph of the gradient is being built."""
+    old = t._grad
+    if create_graph:
+        t._grad = (g if fresh else g.clone()) if old is None else old + g
+        return
+    if old is None:
+        t._grad = _wrap(np.array(g._data, order="C"))
+    elif not old._rg and old._data.flags.writeable:
+        np.add(old._data, g._data, out=old._data, casting="unsafe")
+        old._bump()
+    else:
+        t._grad = old.detach() + g
+
+
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
-    """Accumulate d(tensors)/d(leaf) into every leaf's .grad (or only `inputs`' when given)."""
+    """Accumulate d(tensors)/d(leaf) into every leaf's .grad (or only into `inputs`' .grad,
+    leaves or not, when given)."""
     if isinstance(tensors, Tensor):
         tensors = [tensors]
     if isinstance(grad_tensors, Tensor):
@@ -41,22 +59,24 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     if retain_graph is None:
         retain_graph = create_graph
     seeds = _seeds(tensors, grad_tensors)
-    only = None if inputs is None else {id(t) for t in (inputs if isinstance(inputs, (list, tuple)) else [inputs])}
+    if inputs is not None:
+        inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        got = reverse_pass(tensors, seeds, requires=_requires, retain_graph=retain_graph,
+                           create_graph=create_graph, capture=inputs)
+        for t, g in zip(inputs, got):
+            if g is not None:
+                _accumulate(t, g, create_graph, False)
+        return
     stored = set()
 
     def accumulate(leaf, g):
-        if not leaf._rg or (only is not None and id(leaf) not in only):
+        if not leaf._rg:
             return
-        if not create_graph:
-            g = g.detach()
-        if leaf._grad is None:
-            # the same gradient object may reach two leaves (x + x, add's rule): never alias
-            if id(g._data) in stored or any(g._data is s._data for s in seeds):
-                g = _wrap(g._data.copy())
-            stored.add(id(g._data))
-            leaf._grad = g
-        else:
-            leaf._grad = leaf._grad + g
+        # under create_graph one gradient object may reach two leaves (x + y, add's rule), or be
+        # the seed itself: never let two .grad share one tensor
+        fresh = id(g) not in stored and not any(g is s for s in seeds)
+        stored.add(id(g))
+        _accumulate(leaf, g, create_graph, fresh)
 
     reverse_pass(tensors, seeds, requires=_requires, retain_graph=retain_graph,
                  create_graph=create_graph, accumulate=accumulate)
@@ -64,7 +84,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          allow_unused=None, materialize_grads=False):
-    """d(outputs)/d(inputs) returned as a tuple; leaves' .grad are left untouched."""
+    """d(outputs)/d(inputs) returned as a tuple; .grad fields are left untouched."""
     if isinstance(outputs, Tensor):
         outputs = [outputs]
     single = isinstance(inputs, Tensor)
@@ -73,21 +93,21 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         grad_outputs = [grad_outputs]
     if retain_graph is None:
         retain_graph = create_graph
+    seeds = _seeds(outputs, grad_outputs)
     for t in inputs:
         if not t.requires_grad:
             raise DGRuntimeError("One of the differentiated Tensors does not require grad")
-    seeds = _seeds(outputs, grad_outputs)
     got = reverse_pass(outputs, seeds, requires=_requires, retain_graph=retain_graph,
                        create_graph=create_graph, capture=inputs)
     out = []
-    for t, g in zip(inputs, got):
+    for i, (t, g) in enumerate(zip(inputs, got)):
         if g is None:
             if materialize_grads:
                 g = _wrap(np.zeros(t._data.shape, t._data.dtype))
             elif not allow_unused:
                 raise DGRuntimeError(
-                    "One of the differentiated Tensors appears to not have been used in the graph. "
-                    "Set allow_unused=True if this is the desired behavior.")
+                    f"The differentiated Tensor at index {i} appears to not have been used in the "
+                    "graph. Set allow_unused=True if this is the desired behavior.")
         elif not create_graph:
             g = g.detach()
         out.append(g)

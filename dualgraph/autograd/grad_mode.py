@@ -7,6 +7,14 @@ from ..state import _state
 class _GradMode:
     _value = None
 
+    def __new__(cls, orig_func=None):
+        self = super().__new__(cls)
+        if orig_func is not None and cls is not set_grad_enabled:  # bare @dg.no_grad
+            if not callable(orig_func):
+                raise TypeError(f"{cls.__name__}() takes no arguments")
+            return self(orig_func)
+        return self
+
     def __enter__(self):
         self._prev = _state.grad_enabled
         _state.grad_enabled = self._value
@@ -16,10 +24,13 @@ class _GradMode:
         _state.grad_enabled = self._prev
         return False
 
+    def _fresh(self):
+        return self.__class__()
+
     def __call__(self, fn):  # usable as a decorator, as in PyTorch
         @functools.wraps(fn)
         def wrapper(*a, **k):
-            with self.__class__() if not isinstance(self, set_grad_enabled) else set_grad_enabled(self._value):
+            with self._fresh():
                 return fn(*a, **k)
         return wrapper
 
@@ -40,6 +51,13 @@ class set_grad_enabled(_GradMode):
 
     def __enter__(self):
         return self
+
+    def __call__(self, fn):
+        _state.grad_enabled = self._prev  # as a decorator it changes nothing until fn runs
+        return super().__call__(fn)
+
+    def _fresh(self):
+        return set_grad_enabled(self._value)
 
 
 def is_grad_enabled():

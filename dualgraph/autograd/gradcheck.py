@@ -3,7 +3,7 @@ import numpy as np
 
 from ..errors import DGRuntimeError
 from ..tensor import Tensor, _wrap
-from .grad_mode import no_grad
+from .grad_mode import no_grad, enable_grad
 from .functional import grad as _grad
 
 
@@ -43,15 +43,16 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
         for i in diff:
             x = inputs[i]._data
             numeric = np.zeros((n_out, x.size))
-            flat = x.reshape(-1)
-            for j in range(x.size):
-                orig = flat[j]
+            # perturb in place through multi-indices: reshape(-1) of a non-contiguous input
+            # would be a copy, and the perturbation would never reach fn
+            for j, at in enumerate(np.ndindex(x.shape)):
+                orig = x[at]
                 with no_grad():
-                    flat[j] = orig + eps
+                    x[at] = orig + eps
                     plus = _outputs(fn, inputs)[o_idx]._data.astype(np.float64).reshape(-1).copy()
-                    flat[j] = orig - eps
+                    x[at] = orig - eps
                     minus = _outputs(fn, inputs)[o_idx]._data.astype(np.float64).reshape(-1).copy()
-                flat[j] = orig
+                x[at] = orig
                 numeric[:, j] = (plus - minus) / (2 * eps)
             if not np.allclose(analytic[i], numeric, atol=atol, rtol=rtol):
                 if raise_exception:
@@ -71,6 +72,10 @@ def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3):
     vs = [_wrap(rng.standard_normal(o._data.shape)) for o in outs]
 
     def first_grads(*xs):
+        with enable_grad():  # gradcheck evaluates fn under no_grad for finite differences
+            return _first_grads(*xs)
+
+    def _first_grads(*xs):
         os = _outputs(fn, xs)
         total = None
         for o, v in zip(os, vs):

@@ -113,3 +113,13 @@ def numel(shape):
             return None
         n *= d
     return n
+
+
+_CTYPES = {"f4": "float", "f8": "double", "f2": "c10::Half", "i8": "long int", "i4": "int",
+           "i2": "short int", "i1": "signed char", "u1": "unsigned char", "b1": "bool"}
+
+
+def ctype_name(npdtype):
+    """PyTorch's C++ spelling of a dtype, as some of its messages use ("float", "long int")."""
+    d = np.dtype(npdtype)
+    return _CTYPES.get(f"{d.kind}{d.itemsize}", d.name)

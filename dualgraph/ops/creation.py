@@ -34,17 +34,30 @@ def _arange_len(start, end, step):
     if step == 0:
         raise DGRuntimeError("step must be nonzero")
     if (end - start) * step < 0:
-        raise DGRuntimeError("upper bound and larger bound inconsistent with step sign")
+        raise DGRuntimeError("upper bound and lower bound inconsistent with step sign")
     return int(np.ceil((end - start) / step))
 
 
 arange_op = defop("arange", lambda start, end, step, dtype: np.arange(start, end, step, dtype=dtype),
                   lambda start, end, step, dtype: Spec((_arange_len(start, end, step),), dtype),
                   check_eager=True)
+def _linspace_infer(start, end, steps, dtype):
+    if steps < 0:
+        raise DGRuntimeError("number of steps must be non-negative")
+    return Spec((steps,), dtype)
+
+
+def _eye_infer(n, m, dtype):
+    if n < 0:
+        raise DGRuntimeError(f"n must be greater or equal to 0, got {n}")
+    if m < 0:
+        raise DGRuntimeError(f"m must be greater or equal to 0, got {m}")
+    return Spec((n, m), dtype)
+
+
 linspace_op = defop("linspace", lambda start, end, steps, dtype: np.linspace(start, end, steps, dtype=dtype),
-                    lambda start, end, steps, dtype: Spec((steps,), dtype))
-eye_op = defop("eye", lambda n, m, dtype: np.eye(n, m, dtype=dtype),
-               lambda n, m, dtype: Spec((n, m), dtype))
+                    _linspace_infer)
+eye_op = defop("eye", lambda n, m, dtype: np.eye(n, m, dtype=dtype), _eye_infer)
 
 
 def _like_infer(x, fill_value=None, dtype=None):
@@ -109,10 +122,12 @@ normal_like_op = defop("normal_like", _normal_kernel, lambda x, mean, std: Spec(
 
 # ---------------------------------------------------------------- one_hot
 def _one_hot_kernel(x, num_classes):
-    if x.dtype.kind not in "iu":
+    if x.dtype != I64:
         raise DGRuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
     if num_classes == -1:
-        num_classes = int(x.max()) + 1 if x.size else 0
+        if not x.size:
+            raise DGRuntimeError("Can not infer total number of classes from empty tensor.")
+        num_classes = int(x.max()) + 1
     if x.size and (x.min() < 0 or x.max() >= num_classes):
         raise DGRuntimeError("Class values must be smaller than num_classes." if x.size and x.min() >= 0
                              else "Class values must be non-negative.")
@@ -120,7 +135,7 @@ def _one_hot_kernel(x, num_classes):
 
 
 def _one_hot_infer(x, num_classes):
-    if x.dtype.kind not in "iu":
+    if x.dtype != I64:
         raise DGRuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
     return Spec(tuple(x.shape) + ((None if num_classes == -1 else num_classes),), I64)
 
@@ -157,8 +172,11 @@ def _finish(t, requires_grad):
 
 
 def zeros(*size, size_=None, dtype=None, requires_grad=False, device=None, **kw):
-    return _finish(apply(full_op, shape=size_args(size, kw.get("size")), fill_value=0,
-                         dtype=_float_dtype(dtype)), requires_grad)
+    shape = size_args(size, kw.get("size"))
+    if any(d < 0 for d in shape):
+        raise DGRuntimeError("zeros: Dimension size must be non-negative.")  # PyTorch's words
+    return _finish(apply(full_op, shape=shape, fill_value=0, dtype=_float_dtype(dtype)),
+                   requires_grad)
 
 
 def ones(*size, dtype=None, requires_grad=False, device=None, **kw):

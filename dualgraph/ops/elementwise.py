@@ -1,9 +1,12 @@
 """Elementwise operators: arithmetic, comparisons, unary math, where/masked_fill, casts."""
+import math as _math
+
 import numpy as np
 
-from ..dtypes import result_type, F32, category, to_np
+from ..dtypes import result_type, F32, category, to_np, scalar_name
 from .common import (Spec, binary_infer, compare_infer, float_binary_infer, float_unary_infer,
-                     same_infer, broadcast_shapes, shape_of, operand)
+                     same_infer, broadcast_shapes, shape_of, operand, ctype_name)
+from ..errors import DGRuntimeError
 from .dispatch import apply
 from .registry import defop
 from .unbroadcast import unbroadcast
@@ -20,9 +23,16 @@ def _operand(x):
 def _binary_kernel(ufunc, floating=False):
     """Wrap a numpy ufunc with PyTorch's dtype promotion (numpy's differs across kinds)."""
     def kernel(a, b):
-        da = a.dtype if type(a) is _nd else None
-        if da is not None and type(b) is _nd and da is b.dtype and (not floating or da.kind == "f"):
-            return ufunc(a, b)  # one dtype on both sides: numpy and PyTorch agree
+        ta, tb = type(a), type(b)
+        if ta is _nd:
+            da = a.dtype
+            if tb is _nd:
+                if da is b.dtype and (not floating or da.kind == "f"):
+                    return ufunc(a, b)  # one dtype on both sides: numpy and PyTorch agree
+            elif (tb is float or tb is int) and da.kind == "f":
+                return ufunc(a, b)  # a Python number never widens a float tensor (NEP 50)
+        elif tb is _nd and (ta is float or ta is int) and b.dtype.kind == "f":
+            return ufunc(a, b)
         want = result_type(_operand(a), _operand(b))
         if floating and want.kind != "f":
             want = F32
@@ -69,12 +79,30 @@ def _div_vjp(g, n):
 
 
 def _pow_vjp(g, n):
+    """PyTorch's rules (derivatives.yaml pow_backward_self / pow_backward_exponent):
+    d/da = b * a**(b-1), taken as 0 where b == 0 (so 0**0 has a zero gradient);
+    d/db = a**b * log(a), taken as 0 where a == 0 and b >= 0 (nan for a < 0, as PyTorch)."""
     a, b = n.inputs
-    ga = unbroadcast(g * b * a ** (b - 1), a) if _needs(n, 0) else None
-    gb = None
-    if _needs(n, 1) and not isinstance(b, (int, float)):
-        gb = unbroadcast(g * n.out * where(a > 0, log(a), 0.0), b)
+    ga = gb = None
+    if _needs(n, 0) and not _is_scalar(a):
+        if _is_scalar(b):
+            ga = g * 0.0 if b == 0 else g * (b * a ** (b - 1))
+        else:
+            ga = where(b == 0, 0.0, g * (b * a ** (b - 1)))
+        ga = unbroadcast(ga, a)
+    if _needs(n, 1) and not _is_scalar(b):
+        if _is_scalar(a):
+            gb = g * n.out * (_math.log(a) if a > 0 else (0.0 if a == 0 else _math.nan))
+            if a == 0:
+                gb = where(b >= 0, 0.0, g * n.out * -_math.inf)
+        else:
+            gb = where(logical_and(a == 0, b >= 0), 0.0, g * n.out * log(a))
+        gb = unbroadcast(gb, b)
     return ga, gb
+
+
+def _is_scalar(x):
+    return isinstance(x, (int, float, bool, np.number, np.bool_))
 
 
 def _maxmin_vjp(cmp):
@@ -87,6 +115,35 @@ def _maxmin_vjp(cmp):
     return vjp
 
 
+def _bool_operand(x):
+    return (isinstance(x, Spec) and x.dtype.kind == "b") or isinstance(x, (bool, np.bool_))
+
+
+def _sub_infer(a, b):
+    ba, bb = _bool_operand(a), _bool_operand(b)
+    if ba and bb:
+        raise DGRuntimeError(
+            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
+            "or `logical_xor()` operator instead.")
+    if ba or bb:
+        raise DGRuntimeError(
+            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+            "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+    return binary_infer(a, b)
+
+
+_subtract = _binary_kernel(np.subtract)
+
+
+def _sub_kernel(a, b):
+    """PyTorch refuses any bool operand of a subtraction; numpy computes it: fail, so the shape
+    rule explains."""
+    if (a.dtype.kind == "b" if type(a) is _nd else type(a) is bool) or (
+            b.dtype.kind == "b" if type(b) is _nd else type(b) is bool):
+        raise TypeError("bool subtraction")
+    return _subtract(a, b)
+
+
 def _remainder_vjp(g, n):
     a, b = n.inputs
     gb = unbroadcast(-g * apply(floor_divide_op, a, b), b) if _needs(n, 1) else None
@@ -95,7 +152,7 @@ def _remainder_vjp(g, n):
 
 add_op = defop("add", _binary_kernel(np.add), binary_infer, _add_vjp, elementwise=True,
                saves=(), ufunc=np.add)
-sub_op = defop("sub", _binary_kernel(np.subtract), binary_infer, _sub_vjp, elementwise=True,
+sub_op = defop("sub", _sub_kernel, _sub_infer, _sub_vjp, elementwise=True,
                saves=(), ufunc=np.subtract)
 mul_op = defop("mul", _binary_kernel(np.multiply), binary_infer, _mul_vjp, elementwise=True,
                ufunc=np.multiply)
@@ -141,7 +198,7 @@ def _float_kernel(ufunc):
 def _sigmoid(x):
     if x.dtype.kind != "f":
         x = x.astype(F32)
-    r = np.multiply(x, 0.5)
+    r = np.multiply(x, 0.5, out=np.empty_like(x))
     np.tanh(r, out=r)
     r += 1
     r *= 0.5
@@ -151,7 +208,7 @@ def _sigmoid(x):
 def _rsqrt(x):
     if x.dtype.kind != "f":
         x = x.astype(F32)
-    r = np.sqrt(x)
+    r = np.sqrt(x, out=np.empty_like(x))
     return np.reciprocal(r, out=r)
 
 
@@ -159,9 +216,39 @@ def _relu(x):
     return np.maximum(x, 0, dtype=x.dtype)
 
 
-neg_op = defop("neg", np.negative, same_infer, lambda g, n: (-g,), elementwise=True, saves=(),
+def _neg_infer(x):
+    if x.dtype.kind == "b":
+        raise DGRuntimeError(
+            "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
+            "invert a mask, use the `~` or `logical_not()` operator instead.")
+    return Spec(x.shape, x.dtype)
+
+
+def _abs_infer(x):
+    if x.dtype.kind == "b":
+        raise DGRuntimeError("\"abs_cpu\" not implemented for 'Bool'")
+    return Spec(x.shape, x.dtype)
+
+
+def _relu_infer(x):
+    if x.dtype.kind == "b":
+        raise DGRuntimeError("Boolean inputs not supported for relu")
+    return Spec(x.shape, x.dtype)
+
+
+def _no_bool(ufunc):
+    """numpy happily negates/abs-es bools; PyTorch refuses: fail so the shape rule explains."""
+    def kernel(x):
+        if x.dtype.kind == "b":
+            raise TypeError("bool input")
+        return ufunc(x)
+    kernel.__name__ = ufunc.__name__
+    return kernel
+
+
+neg_op = defop("neg", _no_bool(np.negative), _neg_infer, lambda g, n: (-g,), elementwise=True, saves=(),
                ufunc=np.negative)
-abs_op = defop("abs", np.abs, same_infer, lambda g, n: (g * sign(n.inputs[0]),),
+abs_op = defop("abs", _no_bool(np.abs), _abs_infer, lambda g, n: (g * sign(n.inputs[0]),),
                elementwise=True, ufunc=np.abs)
 sign_op = defop("sign", np.sign, same_infer, elementwise=True, ufunc=np.sign)
 exp_op = defop("exp", _float_kernel(np.exp), float_unary_infer, lambda g, n: (g * n.out,),
@@ -186,17 +273,21 @@ tanh_op = defop("tanh", _float_kernel(np.tanh), float_unary_infer,
 sigmoid_op = defop("sigmoid", _sigmoid, float_unary_infer,
                    lambda g, n: (g * n.out * (1 - n.out),), elementwise=True, saves=(),
                    saves_output=True)
-relu_op = defop("relu", _relu, same_infer, lambda g, n: (g * (n.out > 0),), elementwise=True,
+relu_op = defop("relu", _no_bool(_relu), _relu_infer, lambda g, n: (g * (n.out > 0),), elementwise=True,
                 saves=(), saves_output=True)
 
 
 def _clamp_kernel(x, min=None, max=None):
+    want = result_type((x.dtype, x.ndim), *(v for v in (min, max) if v is not None))
+    if want != x.dtype:
+        x = x.astype(want)
+    if min is not None and max is not None and min > max:
+        return np.full_like(x, max)   # PyTorch: every element becomes max
     return np.clip(x, min, max)
 
 
 def _clamp_infer(x, min=None, max=None):
     if min is None and max is None:
-        from ..errors import DGRuntimeError
         raise DGRuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     return Spec(x.shape, result_type((x.dtype, len(x.shape)), *(v for v in (min, max) if v is not None)))
 
@@ -219,12 +310,18 @@ clamp_op = defop("clamp", _clamp_kernel, _clamp_infer, _clamp_vjp, elementwise=T
 
 # ---------------------------------------------------------------- selection
 def _where_kernel(c, x, y):
+    if c.dtype.kind != "b":
+        raise TypeError("where condition")
     want = result_type(_operand(x), _operand(y))
     r = np.where(c, x, y)
     return r if r.dtype == want else r.astype(want)
 
 
 def _where_infer(c, x, y):
+    if c.dtype.kind != "b":
+        raise DGRuntimeError(
+            "where expected condition to be a boolean tensor, but got a tensor with dtype "
+            f"{scalar_name(c.dtype)}")
     shape = broadcast_shapes(shape_of(c), shape_of(x), shape_of(y))
     return Spec(shape, result_type(operand(x), operand(y)))
 
@@ -241,23 +338,28 @@ where_op = defop("where", _where_kernel, _where_infer, _where_vjp, elementwise=T
 
 
 def _masked_fill_kernel(x, mask, value):
+    if mask.dtype.kind != "b" or (type(value) is _nd and value.ndim):
+        raise TypeError("masked_fill arguments")
     return np.where(mask, value, x).astype(x.dtype, copy=False)
 
 
 def _masked_fill_infer(x, mask, value):
-    from ..errors import DGRuntimeError
     if mask.dtype.kind != "b":
-        raise DGRuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
-    broadcast_shapes(x.shape, mask.shape)
-    return Spec(x.shape, x.dtype)
+        raise DGRuntimeError(
+            f"masked_fill_ only supports boolean masks, but got mask with dtype {ctype_name(mask.dtype)}")
+    if isinstance(value, Spec) and len(value.shape):
+        raise DGRuntimeError(
+            "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+            f"{len(value.shape)} dimension(s).")
+    return Spec(broadcast_shapes(mask.shape, x.shape), x.dtype)
 
 
 def _masked_fill_vjp(g, n):
     x, mask, value = n.inputs
     gv = None
-    if _needs(n, 2) and not isinstance(value, (int, float, bool)):
+    if _needs(n, 2) and not _is_scalar(value):
         gv = where(mask, g, 0.0).sum()
-    return where(mask, 0.0, g), None, gv
+    return unbroadcast(where(mask, 0.0, g), x), None, gv
 
 
 masked_fill_op = defop("masked_fill", _masked_fill_kernel, _masked_fill_infer, _masked_fill_vjp,
@@ -271,7 +373,8 @@ def _cast_kernel(x, dtype):
 
 def _cast_vjp(g, n):
     x = n.inputs[0]
-    return (apply(cast_op, g, dtype=x.dtype) if x.dtype.kind == "f" else None,)
+    dt = to_np(x.dtype)
+    return (apply(cast_op, g, dtype=dt) if dt.kind == "f" else None,)
 
 
 cast_op = defop("cast", _cast_kernel, lambda x, dtype: Spec(x.shape, dtype), _cast_vjp,

@@ -4,12 +4,12 @@ The three products differ on purpose, as in PyTorch; each rule raises PyTorch's 
 """
 import numpy as np
 
-from ..dtypes import scalar_name, result_type
+from ..dtypes import scalar_name, result_type, to_np
 from ..errors import DGRuntimeError
-from .common import Spec, broadcast_shapes
+from .common import Spec, broadcast_shapes, ctype_name
 from .dispatch import apply
 from .registry import defop
-from .unbroadcast import unbroadcast
+from .unbroadcast import unbroadcast, like_dtype
 
 
 def _dims(s):
@@ -34,7 +34,10 @@ def _mm_infer(a, b):
     if not _compatible(a.shape[1], b.shape[0]):
         raise DGRuntimeError(
             f"mat1 and mat2 shapes cannot be multiplied ({_dims(a.shape)} and {_dims(b.shape)})")
-    _same_dtype("m1 and m2", a, b)
+    if a.dtype != b.dtype:
+        raise DGRuntimeError(
+            f"expected m1 and m2 to have the same dtype, but got: {ctype_name(a.dtype)} != "
+            f"{ctype_name(b.dtype)}")
     return Spec((a.shape[0], b.shape[1]), a.dtype)
 
 
@@ -67,8 +70,14 @@ def _bmm_infer(a, b):
         raise DGRuntimeError(
             f"Expected size for first two dimensions of batch2 tensor to be: [{a.shape[0]}, "
             f"{a.shape[2]}] but got: [{b.shape[0]}, {b.shape[1]}].")
-    _same_dtype("batch1 and batch2", a, b)
+    _scalar_type(a, b)
     return Spec((a.shape[0], a.shape[1], b.shape[2]), a.dtype)
+
+
+def _scalar_type(a, b):
+    if a.dtype != b.dtype:
+        raise DGRuntimeError(
+            f"expected scalar type {scalar_name(a.dtype)} but found {scalar_name(b.dtype)}")
 
 
 def _bmm_kernel(a, b):
@@ -120,6 +129,8 @@ def _matmul_infer(a, b):
         return _dot_infer(a, b)
     if len(sa) == 2 and len(sb) == 2:
         return _mm_infer(a, b)
+    if len(sa) == 1 and len(sb) == 2:   # PyTorch runs (1, k) @ (k, m)
+        return Spec((_mm_infer(Spec((1,) + sa, a.dtype), b).shape[1],), a.dtype)
     ka = sa[-1]
     kb = sb[0] if len(sb) == 1 else sb[-2]
     if not _compatible(ka, kb):
@@ -130,7 +141,10 @@ def _matmul_infer(a, b):
         raise DGRuntimeError(
             f"Expected size for first two dimensions of batch2 tensor to be: [{_bat(sa)}, {ka}] "
             f"but got: [{_bat(sb)}, {kb}].")
-    _same_dtype("both arguments", a, b) if a.dtype != b.dtype else None
+    if a.dtype != b.dtype:
+        if len(sa) > 2 or len(sb) > 2:
+            _scalar_type(a, b)
+        _same_dtype("both arguments", a, b)
     batch = broadcast_shapes(sa[:-2], sb[:-2]) if len(sa) > 1 and len(sb) > 1 else (
         sa[:-2] if len(sb) == 1 else sb[:-2])
     out = batch + ((sa[-2],) if len(sa) > 1 else ()) + ((sb[-1],) if len(sb) > 1 else ())
@@ -191,9 +205,20 @@ def _outer_kernel(a, b):
     return np.multiply.outer(a, b).astype(result_type((a.dtype, 1), (b.dtype, 1)), copy=False)
 
 
-outer_op = defop("outer", _outer_kernel, _outer_infer,
-                 lambda g, n: (apply(matmul_op, g, n.inputs[1]) if _needs(n, 0) else None,
-                               apply(matmul_op, n.inputs[0], g) if _needs(n, 1) else None))
+def _outer_vjp(g, n):
+    a, b = n.inputs
+    return (like_dtype(apply(matmul_op, g, _as(b, g)), a) if _needs(n, 0) else None,
+            like_dtype(apply(matmul_op, _as(a, g), g), b) if _needs(n, 1) else None)
+
+
+def _as(x, like):
+    """x in like's dtype (outer promotes; matmul wants one dtype)."""
+    from .elementwise import cast_op
+    xd, ld = to_np(x.dtype), to_np(like.dtype)
+    return x if xd == ld else apply(cast_op, x, dtype=ld)
+
+
+outer_op = defop("outer", _outer_kernel, _outer_infer, _outer_vjp)
 
 
 def mm(input, mat2):

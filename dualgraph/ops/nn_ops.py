@@ -49,7 +49,11 @@ def _out_len(size, pad_lo, pad_hi, k, stride, dilation):
 
 def _windows(xp, oh, ow, kh, kw, stride, dilation):
     """(N, C, OH, OW, kh, kw) read-only strided view of a padded NCHW array (no copy)."""
-    n, c = xp.shape[:2]
+    n, c, hp, wp = xp.shape
+    if oh <= 0 or ow <= 0 or min(stride) <= 0 or min(dilation) <= 0 or kh <= 0 or kw <= 0 or (
+            (oh - 1) * stride[0] + (kh - 1) * dilation[0] >= hp or
+            (ow - 1) * stride[1] + (kw - 1) * dilation[1] >= wp):
+        raise ValueError("window geometry out of bounds")  # never let as_strided read outside
     s0, s1, s2, s3 = xp.strides
     sh, sw = stride
     dh, dw = dilation
@@ -175,6 +179,7 @@ def _conv2d_vjp(g, node):
 
 
 conv2d_op = defop("conv2d", _conv2d_kernel, _conv2d_infer, _conv2d_vjp, torch_name="Convolution",
+                  check_eager=True,
                   doc="2-D cross-correlation, NCHW, with stride/padding/dilation/groups and optional bias")
 
 
@@ -304,7 +309,7 @@ def _max_pool2d_infer(x, kernel_size, stride, padding, dilation, ceil_mode):
             f"dilation should be greater than zero, but got dilationH: {dilation[0]} "
             f"dilationW: {dilation[1]}")
     if padding[0] < 0 or padding[1] < 0:
-        raise DGRuntimeError("pad must be non-negative")
+        raise DGRuntimeError(f"pad must be non-negative, but got pad: {min(padding)}")
     if padding[0] > kh // 2 or padding[1] > kw // 2:
         p, k = (padding[0], kh) if padding[0] > kh // 2 else (padding[1], kw)
         raise DGRuntimeError(
@@ -312,7 +317,7 @@ def _max_pool2d_infer(x, kernel_size, stride, padding, dilation, ceil_mode):
             f"kernel_size={k} and dilation={dilation[0]}")
     if len(x.shape) != 4 or 0 in x.shape[1:]:
         raise DGRuntimeError("non-empty 3D or 4D (batch mode) tensor expected for input")
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fiu":
         raise DGRuntimeError(f'"max_pool2d" not implemented for \'{scalar_name(x.dtype)}\'')
     n, c, h, w = x.shape
     oh = pool_out_len(h, kh, stride[0], padding[0], dilation[0], ceil_mode)
@@ -330,12 +335,13 @@ def _pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode):
     oh, ow, pads = _pool_geometry(h, w, kernel_size, stride, padding, dilation, ceil_mode)
     if oh <= 0 or ow <= 0:
         raise ValueError("output too small")
-    xp = _pad(x, pads, value=-np.inf)
+    low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    xp = _pad(x, pads, value=low)
     return _windows(xp, oh, ow, *kernel_size, stride, dilation), xp.shape, pads
 
 
 def _max_pool2d_kernel(x, kernel_size, stride, padding, dilation, ceil_mode):
-    if x.ndim != 4 or x.dtype.kind != "f":
+    if x.ndim != 4 or x.dtype.kind not in "fiu":
         raise ValueError("max_pool2d input")
     win, _, _ = _pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode)
     return win.max(axis=(4, 5))
@@ -367,7 +373,7 @@ def _pool_attrs(node):
 max_pool2d_op = defop(
     "max_pool2d", _max_pool2d_kernel, _max_pool2d_infer,
     lambda g, node: (apply(max_pool2d_backward_op, g, node.inputs[0], **_pool_attrs(node)),),
-    torch_name="MaxPool2DWithIndices",
+    torch_name="MaxPool2DWithIndices", check_eager=True,
     doc="2-D max pooling over NCHW windows (kernel, stride, symmetric padding, dilation, ceil_mode)")
 
 
@@ -414,7 +420,7 @@ def _max_pool2d_indices_kernel(x, kernel_size, stride, padding, dilation, ceil_m
 
 max_pool2d_indices_op = defop(
     "max_pool2d_indices", _max_pool2d_indices_kernel,
-    lambda x, **attrs: Spec(_max_pool2d_infer(x, **attrs).shape, np.dtype(np.int64)),
+    lambda x, **attrs: Spec(_max_pool2d_infer(x, **attrs).shape, np.dtype(np.int64)), check_eager=True,
     doc="flat (h * W + w) index of each window's maximum, as max_pool2d(return_indices=True)")
 
 
@@ -430,8 +436,8 @@ def _pad_infer(x, pads, value):
         n = d + lo + hi
         if n < 0:
             raise DGRuntimeError(
-                f"The input size {d}, plus negative padding {lo} and {hi} resulted in a negative "
-                f"output size, which is invalid. Check dimension of your input.")
+                f"narrow(): length must be non-negative. (pad: the input size {d}, plus padding "
+                f"{lo} and {hi}, gives a negative output size)")
         out.append(n)
     return Spec(out, x.dtype)
 

@@ -2,6 +2,9 @@
 logsumexp, softmax, log_softmax."""
 import builtins as _builtins
 
+import math as _math
+import warnings as _warnings
+
 import numpy as np
 
 from ..dtypes import I64, F32, scalar_name
@@ -9,11 +12,30 @@ from ..errors import DGRuntimeError, DGIndexError
 from .common import Spec, norm_dims, norm_dim, numel
 from .dispatch import apply
 from .registry import defop
-from .unbroadcast import broadcast_like
+from .unbroadcast import broadcast_like, like_dtype
 
 
 def _axis(dim):
     return tuple(dim) if isinstance(dim, list) else dim
+
+
+def _kaxis(dim, ndim):
+    """The numpy axis for a reduction kernel. A 0-d tensor accepts dim 0 / -1 (PyTorch), where
+    numpy has no axis at all: reducing "that dim" of a 0-d array is reducing everything."""
+    if dim is None or ndim == 0:
+        return None
+    return tuple(dim) if isinstance(dim, list) else dim
+
+
+def _quiet_warnings(fn):
+    """Empty means and degenerate variances are nan in PyTorch, silently; numpy warns."""
+    def kernel(x, *a, **k):
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore", RuntimeWarning)
+            with np.errstate(all="ignore"):
+                return fn(x, *a, **k)
+    kernel.__name__ = fn.__name__
+    return kernel
 
 
 def _reduced_shape(shape, dims, keepdim):
@@ -59,12 +81,13 @@ def _sum_dtype(x, dtype=None):
 
 
 def _sum_kernel(x, dim=None, keepdim=False, dtype=None):
-    return np.sum(x, axis=_axis(dim), keepdims=keepdim, dtype=_sum_dtype(x, dtype))
+    return np.sum(x, axis=_kaxis(dim, x.ndim), keepdims=keepdim, dtype=_sum_dtype(x, dtype))
 
 
 def _sum_vjp(g, n):
     x = n.inputs[0]
-    return (broadcast_like(_keep(g, x, n.attrs.get("dim"), n.attrs.get("keepdim", False)), x),)
+    gx = broadcast_like(_keep(g, x, n.attrs.get("dim"), n.attrs.get("keepdim", False)), x)
+    return (like_dtype(gx, x),)
 
 
 def _mean_dtype(x, dtype=None):
@@ -76,63 +99,83 @@ def _mean_dtype(x, dtype=None):
     return d
 
 
+@_quiet_warnings
 def _mean_kernel(x, dim=None, keepdim=False, dtype=None):
     if (dtype or x.dtype).kind != "f":
         raise TypeError("integer mean")
-    return np.mean(x, axis=_axis(dim), keepdims=keepdim, dtype=dtype)
+    r = np.mean(x, axis=_kaxis(dim, x.ndim), keepdims=keepdim, dtype=dtype)
+    want = dtype or x.dtype
+    return r if r.dtype == want else np.asarray(r, dtype=want)
 
 
 def _mean_vjp(g, n):
     x = n.inputs[0]
     gb = broadcast_like(_keep(g, x, n.attrs.get("dim"), n.attrs.get("keepdim", False)), x)
-    return (gb / _count(x, n.out),)
+    return (like_dtype(gb / _count(x, n.out), x),)
 
 
 def _prod_kernel(x, dim=None, keepdim=False, dtype=None):
-    return np.prod(x, axis=dim, keepdims=keepdim, dtype=_sum_dtype(x, dtype))
+    return np.prod(x, axis=_kaxis(dim, x.ndim), keepdims=keepdim, dtype=_sum_dtype(x, dtype))
 
 
 def _prod_vjp(g, n):
+    """d prod / d x_i = product of the other elements, exact with zeros (PyTorch's
+    prod_backward): no zero in the slice -> out / x_i; exactly one zero -> the product of the
+    non-zeros at the zero, 0 elsewhere; two or more zeros -> 0 everywhere."""
+    from .elementwise import where
     x = n.inputs[0]
     dim, keep = n.attrs.get("dim"), n.attrs.get("keepdim", False)
-    return (broadcast_like(_keep(g * n.out, x, dim, keep), x) / x,)
+    zero = x == 0
+    xs = where(zero, 1.0, x)
+    ps = broadcast_like(apply(prod_op, xs, dim=dim, keepdim=True), x)
+    nz = broadcast_like(apply(sum_op, zero, dim=dim, keepdim=True), x)
+    local = where(zero, where(nz == 1, ps, 0.0), where(nz == 0, ps / xs, 0.0))
+    return (like_dtype(broadcast_like(_keep(g, x, dim, keep), x) * local, x),)
 
 
 sum_op = defop("sum", _sum_kernel, _reduce_infer(_sum_dtype), _sum_vjp, saves=())
 mean_op = defop("mean", _mean_kernel, _reduce_infer(_mean_dtype), _mean_vjp, saves=())
-prod_op = defop("prod", _prod_kernel, _reduce_infer(_sum_dtype), _prod_vjp, saves_output=True)
+prod_op = defop("prod", _prod_kernel, _reduce_infer(_sum_dtype), _prod_vjp)
 
 
 # ---------------------------------------------------------------- amax / amin / arg*
 def _nonempty(name):
     def infer(x, dim=None, keepdim=False):
         dims = norm_dims(_axis(dim), len(x.shape))
-        if any(x.shape[d] == 0 for d in dims) or (not x.shape and False):
-            raise DGIndexError(
-                f"{name}(): Expected reduction dim {dims[0] if dims else ''} to have non-zero size.")
+        if dim is None and numel(x.shape) == 0:
+            raise DGRuntimeError(
+                f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+                "Specify the reduction dim with the 'dim' argument.")
+        empty = [d for d in dims if x.shape[d] == 0]
+        if empty:
+            raise DGIndexError(f"{name}(): Expected reduction dim {empty[0]} to have non-zero size.")
         return Spec(_reduced_shape(x.shape, dims, keepdim), x.dtype)
     return infer
+
+
+def _extreme_kernel(fn):
+    def kernel(x, dim=None, keepdim=False):
+        return fn(x, axis=_kaxis(dim, x.ndim), keepdims=keepdim)
+    return kernel
 
 
 def _extreme_vjp(g, n):
     x = n.inputs[0]
     dim, keep = n.attrs.get("dim"), n.attrs.get("keepdim", False)
     mask = x == broadcast_like(_keep(n.out, x, dim, keep), x)
-    count = apply(sum_op, mask, dim=dim, keepdim=True)
-    return (broadcast_like(_keep(g, x, dim, keep), x) * mask / count,)
+    count = broadcast_like(apply(sum_op, mask, dim=dim, keepdim=True), x)
+    return (like_dtype(broadcast_like(_keep(g, x, dim, keep), x) * mask / count, x),)
 
 
-amax_op = defop("amax", lambda x, dim=None, keepdim=False: np.amax(x, axis=_axis(dim), keepdims=keepdim),
-                _nonempty("amax"), _extreme_vjp, saves_output=True)
-amin_op = defop("amin", lambda x, dim=None, keepdim=False: np.amin(x, axis=_axis(dim), keepdims=keepdim),
-                _nonempty("amin"), _extreme_vjp, saves_output=True)
+amax_op = defop("amax", _extreme_kernel(np.amax), _nonempty("amax"), _extreme_vjp, saves_output=True)
+amin_op = defop("amin", _extreme_kernel(np.amin), _nonempty("amin"), _extreme_vjp, saves_output=True)
 
 
 def _arg_infer(name):
     def infer(x, dim=None, keepdim=False):
         if dim is None:
             if numel(x.shape) == 0:
-                raise DGRuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
+                raise DGIndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
             return Spec((1,) * len(x.shape) if keepdim else (), I64)
         d = norm_dim(dim, len(x.shape))
         if x.shape and x.shape[d] == 0:
@@ -160,16 +203,17 @@ argmin_op = defop("argmin", _arg_kernel(np.argmin), _arg_infer("argmin"))
 def _float_only(name):
     def rule(x, correction=1):
         if x.dtype.kind != "f":
-            raise DGRuntimeError(f"{name}(): input dtype should be either floating point or complex. Got {scalar_name(x.dtype)} instead.")
+            raise DGRuntimeError("std and var only support floating point and complex dtypes")
         return x.dtype
     return rule
 
 
+@_quiet_warnings
 def _var_kernel(x, dim=None, keepdim=False, correction=1):
     if x.dtype.kind != "f":
         raise TypeError("integer var")
-    with np.errstate(all="ignore"):
-        return np.var(x, axis=_axis(dim), ddof=correction, keepdims=keepdim)
+    # numpy, like PyTorch, divides by max(0, N - correction): inf or nan, never negative
+    return np.var(x, axis=_kaxis(dim, x.ndim), ddof=correction, keepdims=keepdim)
 
 
 def _std_kernel(x, dim=None, keepdim=False, correction=1):
@@ -183,15 +227,24 @@ def _centered(n):
     return x - broadcast_like(m, x), x, dim, n.attrs.get("keepdim", False), n.attrs.get("correction", 1)
 
 
+def _inv_dof(x, out, c, scale):
+    """scale / max(0, N - correction), +inf when no degree of freedom is left (PyTorch)."""
+    k = _count(x, out)
+    if isinstance(k, int):
+        return scale / (k - c) if k - c > 0 else _math.inf
+    from .elementwise import maximum
+    return scale / maximum(k - c, 0.0)
+
+
 def _var_vjp(g, n):
     xc, x, dim, keep, c = _centered(n)
-    return (broadcast_like(_keep(g, x, dim, keep), x) * xc * (2.0 / (_count(x, n.out) - c)),)
+    return (broadcast_like(_keep(g, x, dim, keep), x) * xc * _inv_dof(x, n.out, c, 2.0),)
 
 
 def _std_vjp(g, n):
     xc, x, dim, keep, c = _centered(n)
     gs = _keep(g / n.out, x, dim, keep)
-    return (broadcast_like(gs, x) * xc * (1.0 / (_count(x, n.out) - c)),)
+    return (broadcast_like(gs, x) * xc * _inv_dof(x, n.out, c, 1.0),)
 
 
 var_op = defop("var", _var_kernel, _reduce_infer(_float_only("var")), _var_vjp)
@@ -202,13 +255,14 @@ std_op = defop("std", _std_kernel, _reduce_infer(_float_only("std")), _std_vjp, 
 def _lse_kernel(x, dim=None, keepdim=False):
     if x.dtype.kind != "f":
         x = x.astype(F32)
-    m = np.amax(x, axis=_axis(dim), keepdims=True)
+    axis = _kaxis(dim, x.ndim)
+    m = np.amax(x, axis=axis, keepdims=True, initial=-np.inf)
     m = np.where(np.isfinite(m), m, 0)
     with np.errstate(all="ignore"):
-        r = np.log(np.sum(np.exp(x - m), axis=_axis(dim), keepdims=True)) + m
+        r = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
     if not keepdim:
-        r = np.squeeze(r, axis=_axis(dim) if dim is not None else None)
-    return r
+        r = np.squeeze(r, axis=axis)
+    return np.asarray(r, dtype=x.dtype)
 
 
 def _lse_vjp(g, n):
@@ -228,17 +282,20 @@ logsumexp_op = defop("logsumexp", _lse_kernel, _reduce_infer(_float_dtype), _lse
 def _softmax_kernel(x, dim):
     if x.dtype.kind != "f":
         raise TypeError("softmax of integers")
-    e = x - np.amax(x, axis=dim, keepdims=True)
+    axis = _kaxis(dim, x.ndim)
+    e = np.subtract(x, np.amax(x, axis=axis, keepdims=True, initial=-np.inf), out=np.empty_like(x))
     np.exp(e, out=e)
-    e /= np.sum(e, axis=dim, keepdims=True)
+    e /= np.sum(e, axis=axis, keepdims=True)
     return e
 
 
 def _log_softmax_kernel(x, dim):
     if x.dtype.kind != "f":
         raise TypeError("log_softmax of integers")
-    s = x - np.amax(x, axis=dim, keepdims=True)
-    s -= np.log(np.sum(np.exp(s), axis=dim, keepdims=True))
+    axis = _kaxis(dim, x.ndim)
+    s = np.subtract(x, np.amax(x, axis=axis, keepdims=True, initial=-np.inf), out=np.empty_like(x))
+    with np.errstate(divide="ignore"):
+        s -= np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
     return s
 
 
@@ -293,7 +350,10 @@ class MinMax(tuple):
 
 
 def _dims(dim):
-    return tuple(dim) if isinstance(dim, (list, tuple)) else dim
+    """Public dim argument -> op attr: PyTorch reads an empty dim list as "every dim"."""
+    if isinstance(dim, (list, tuple)):
+        return tuple(dim) if len(dim) else None
+    return dim
 
 
 def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None):
@@ -310,6 +370,9 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, axis=None):
 
 def prod(input, dim=None, keepdim=False, *, dtype=None):
     from ..dtypes import to_np
+    if isinstance(dim, (list, tuple)):
+        from ..errors import DGTypeError
+        raise DGTypeError("prod(): argument 'dim' must be int, not tuple")
     return apply(prod_op, input, dim=dim, keepdim=keepdim, dtype=to_np(dtype))
 
 
@@ -340,8 +403,7 @@ def max(input, dim=None, keepdim=False):
         return maximum(input, dim)
     if dim is None:
         return apply(amax_op, input, dim=None, keepdim=False)
-    return MinMax((apply(amax_op, input, dim=dim, keepdim=keepdim),
-                   apply(argmax_op, input, dim=dim, keepdim=keepdim)))
+    return _values_indices(argmax_op, input, dim, keepdim)
 
 
 def min(input, dim=None, keepdim=False):
@@ -350,8 +412,19 @@ def min(input, dim=None, keepdim=False):
         return minimum(input, dim)
     if dim is None:
         return apply(amin_op, input, dim=None, keepdim=False)
-    return MinMax((apply(amin_op, input, dim=dim, keepdim=keepdim),
-                   apply(argmin_op, input, dim=dim, keepdim=keepdim)))
+    return _values_indices(argmin_op, input, dim, keepdim)
+
+
+def _values_indices(arg_op, input, dim, keepdim):
+    """max(x, dim) / min(x, dim): the values are gathered at the indices, so the gradient goes
+    to that one element (PyTorch), where amax/amin share it among ties."""
+    from .shape import gather_op, squeeze_op
+    idx = apply(arg_op, input, dim=dim, keepdim=True)
+    values = apply(gather_op, input, idx, dim=dim)
+    if not keepdim:
+        values = apply(squeeze_op, values, dim=dim)
+        idx = apply(squeeze_op, idx, dim=dim)
+    return MinMax((values, idx))
 
 
 def _correction(unbiased, correction):

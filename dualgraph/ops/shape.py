@@ -11,7 +11,7 @@ from ..errors import DGRuntimeError, DGIndexError, DGTypeError
 from .common import Spec, norm_dim, numel, broadcast_shapes
 from .dispatch import apply
 from .registry import defop
-from .unbroadcast import unbroadcast
+from .unbroadcast import unbroadcast, like_dtype
 
 
 def _fmt(shape):
@@ -24,15 +24,17 @@ def resolve_shape(shape, n):
     neg = [i for i, d in enumerate(shape) if d == -1]
     if len(neg) > 1:
         raise DGRuntimeError("only one dimension can be inferred")
-    for d in shape:
+    for i, d in enumerate(shape):
         if d is not None and d < -1:
-            raise DGRuntimeError(f"invalid shape dimension {d}")
+            raise DGRuntimeError(f"invalid shape dimension {d} at index {i} of shape {_fmt(shape)}")
     known = numel(tuple(d for d in shape if d != -1))
     if n is None or known is None:
-        if neg and known not in (None,) and n is not None and known:
-            pass
         return tuple(None if d == -1 else d for d in shape)
     if neg:
+        if known == 0 and n == 0:
+            raise DGRuntimeError(
+                f"cannot reshape tensor of 0 elements into shape {_fmt(shape)} because the "
+                "unspecified dimension size -1 can be any value and is ambiguous")
         if known == 0 or n % known:
             raise DGRuntimeError(f"shape '{_fmt(shape)}' is invalid for input of size {n}")
         return tuple(n // known if d == -1 else d for d in shape)
@@ -59,7 +61,15 @@ def _reshape_vjp(g, n):
     return (_reshape_like(g, n.inputs[0]),)
 
 
+def _reshape_kernel(x, shape):
+    if min(shape, default=0) < -1:  # numpy reads any negative size as "infer"; PyTorch refuses
+        resolve_shape(shape, x.size)
+    return np.reshape(x, shape)
+
+
 def _view_kernel(x, shape):
+    if min(shape, default=0) < -1:
+        resolve_shape(shape, x.size)
     try:
         return np.reshape(x, shape, copy=False)
     except ValueError:
@@ -69,7 +79,7 @@ def _view_kernel(x, shape):
             "dimension spans across two contiguous subspaces). Use .reshape(...) instead.") from None
 
 
-reshape_op = defop("reshape", lambda x, shape: np.reshape(x, shape), _reshape_infer,
+reshape_op = defop("reshape", _reshape_kernel, _reshape_infer,
                    _reshape_vjp, view=True, saves=(), torch_name="View")
 view_op = defop("view", _view_kernel, _reshape_infer, _reshape_vjp, view=True, saves=())
 reshape_like_op = defop("reshape_like", lambda x, like: np.reshape(x, like.shape),
@@ -118,8 +128,16 @@ permute_op = defop("permute", lambda x, dims: np.transpose(x, dims), _permute_in
 
 
 # ---------------------------------------------------------------- expand / squeeze / unsqueeze
-def _expand_shape(xshape, sizes):
+def _expand_shape(xshape, sizes, what=None):
     sizes = tuple(sizes)
+    if what is not None and len(sizes) < len(xshape):  # a value put into a smaller result
+        lead = len(xshape) - len(sizes)
+        if all(d in (1, None) for d in xshape[:lead]):
+            xshape = xshape[lead:]
+        else:
+            raise DGRuntimeError(
+                f"shape mismatch: value tensor of shape {_fmt(xshape)} cannot be broadcast to "
+                f"indexing result of shape {_fmt(sizes)}")
     if len(sizes) < len(xshape):
         raise DGRuntimeError(
             f"expand(torch.FloatTensor{{{_fmt(xshape)}}}, size={_fmt(sizes)}): the number of sizes "
@@ -231,7 +249,7 @@ def _getitem_kernel(x, *idx, index):
     try:
         return x[key]
     except IndexError as e:
-        raise DGIndexError(str(e)) from None
+        raise DGIndexError(str(e).replace(" for axis ", " for dimension ")) from None
 
 
 def _getitem_infer(x, *idx, index):
@@ -256,7 +274,12 @@ def _getitem_infer(x, *idx, index):
         elif isinstance(k, Slot):
             s = idx[k.i]
             if s.dtype.kind == "b":
-                adv_shapes.append((None,) if numel(s.shape) is not None or True else (None,))
+                for j, (m, d) in enumerate(zip(s.shape, shape[pos:])):
+                    if m is not None and d is not None and m != d:
+                        raise DGIndexError(
+                            f"The shape of the mask {_fmt(s.shape)} at index {j} does not match "
+                            f"the shape of the indexed tensor {_fmt(shape)} at index {pos + j}")
+                adv_shapes.append((None,))
                 pos += len(s.shape)
             else:
                 if s.dtype.kind not in "iu":
@@ -310,7 +333,7 @@ def _index_put_kernel(x, v, *idx, index):
     try:
         r[key] = v
     except (ValueError, IndexError) as e:
-        raise DGRuntimeError(f"index_put: {e}") from None
+        raise ValueError(f"index_put: {e}") from None   # the shape rule explains
     return r
 
 
@@ -322,8 +345,14 @@ def _index_put_vjp(g, n):
     return (gx, gv) + (None,) * len(idx)
 
 
-index_put_op = defop("index_put", _index_put_kernel,
-                     lambda x, v, *idx, index: Spec(x.shape, x.dtype), _index_put_vjp,
+def _index_put_infer(x, v, *idx, index):
+    if isinstance(v, Spec):
+        target = _getitem_infer(x, *idx, index=index).shape
+        _expand_shape(v.shape, target, what="tensor")
+    return Spec(x.shape, x.dtype)
+
+
+index_put_op = defop("index_put", _index_put_kernel, _index_put_infer, _index_put_vjp,
                      saves=(), torch_name="IndexPut")
 
 
@@ -363,7 +392,12 @@ def _repeat_infer(x, sizes):
             "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
     lead = len(sizes) - len(x.shape)
     xs = (1,) * lead + tuple(x.shape)
-    return Spec([None if d is None else d * s for d, s in zip(xs, sizes)], x.dtype)
+    out = [None if d is None else d * s for d, s in zip(xs, sizes)]
+    if any(s < 0 for s in sizes):
+        bad = next(d * s for d, s in zip(xs, sizes) if s < 0 and d is not None)
+        raise DGRuntimeError(
+            f"Trying to create tensor with negative dimension {bad}: {_fmt(out)}")
+    return Spec(out, x.dtype)
 
 
 def _repeat_kernel(x, sizes):
@@ -394,6 +428,9 @@ repeat_op = defop("repeat", _repeat_kernel, _repeat_infer, _repeat_vjp, saves=()
 
 
 def _cat_infer(*xs, dim):
+    for i, x in enumerate(xs):
+        if not len(x.shape):
+            raise DGRuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
     xs = [x for x in xs if not (len(x.shape) == 1 and x.shape[0] == 0)] or list(xs[:1])
     ref = xs[0]
     d = norm_dim(dim, len(ref.shape))
@@ -427,7 +464,7 @@ def _cat_vjp(g, n):
         if size is None:
             raise DGRuntimeError("cat backward needs static sizes along the concatenated dim")
         idx = (slice(None),) * dim + (slice(start, start + size),)
-        out.append(apply(getitem_op, g, index=idx) if size else None)
+        out.append(like_dtype(apply(getitem_op, g, index=idx), x) if size else None)
         start += size
     return tuple(out)
 
@@ -455,8 +492,8 @@ def _stack_kernel(*xs, dim):
 
 def _stack_vjp(g, n):
     dim = n.attrs["dim"] % g.ndim
-    return tuple(apply(getitem_op, g, index=(slice(None),) * dim + (i,))
-                 for i in range(len(n.inputs)))
+    return tuple(like_dtype(apply(getitem_op, g, index=(slice(None),) * dim + (i,)), x)
+                 for i, x in enumerate(n.inputs))
 
 
 stack_op = defop("stack", _stack_kernel, _stack_infer, _stack_vjp, saves=(), check_eager=True)
@@ -465,25 +502,36 @@ stack_op = defop("stack", _stack_kernel, _stack_infer, _stack_vjp, saves=(), che
 # ---------------------------------------------------------------- gather
 def _gather_infer(x, index, dim):
     d = norm_dim(dim, len(x.shape))
-    if index.dtype != I64:
-        raise DGRuntimeError("gather(): Expected dtype int64 for index")
+    if index.dtype.kind != "i" or index.dtype.itemsize not in (4, 8):
+        raise DGRuntimeError("gather(): Expected dtype int32/int64 for index")
     if len(index.shape) != len(x.shape):
         raise DGRuntimeError("Index tensor must have the same number of dimensions as input tensor")
     for i, (a, b) in enumerate(zip(index.shape, x.shape)):
         if i != d and a is not None and b is not None and a > b:
             raise DGRuntimeError(
                 f"Size does not match at dimension {i} expected index {_fmt(index.shape)} to be "
-                f"smaller than self {_fmt(x.shape)} apart from dimension {d}")
+                f"no larger than self {_fmt(x.shape)} apart from dimension {d}")
     return Spec(index.shape, x.dtype)
 
 
+def _check_gather_index(index, size, d):
+    if index.size:
+        lo, hi = index.min(), index.max()
+        if lo < 0 or hi >= size:
+            bad = lo if lo < 0 else hi
+            raise DGRuntimeError(f"index {bad} is out of bounds for dimension {d} with size {size}")
+
+
 def _gather_kernel(x, index, dim):
+    if index.dtype.kind != "i" or index.ndim != x.ndim:
+        raise TypeError("gather index")
+    if x.ndim == 0:
+        _check_gather_index(index, 1, 0)
+        return x.copy()
     d = dim % x.ndim
+    _check_gather_index(index, x.shape[d], d)
     sub = tuple(slice(None) if i == d else slice(0, s) for i, s in enumerate(index.shape))
-    try:
-        return np.take_along_axis(x[sub], index, axis=d)
-    except IndexError as e:
-        raise DGRuntimeError(f"index out of range in gather: {e}") from None
+    return np.take_along_axis(x[sub], index, axis=d)
 
 
 def _gather_vjp(g, n):
@@ -492,6 +540,8 @@ def _gather_vjp(g, n):
 
 
 def _scatter_add_zeros(g, index, like, dim):
+    if like.ndim == 0:
+        return np.array(g, dtype=g.dtype)
     d = dim % like.ndim
     z = np.zeros(like.shape, dtype=g.dtype)
     grids = np.indices(index.shape, sparse=True)

@@ -5,6 +5,8 @@ is a static attribute; with unknown (None) dims in graph mode it reads `x`'s sha
 """
 import numpy as np
 
+from ..dtypes import to_np
+
 from .common import Spec, numel
 from .dispatch import apply
 from .registry import defop
@@ -57,13 +59,28 @@ def _static(shape):
 
 
 def unbroadcast(g, x):
-    """Sum gradient g down to x's shape; None when x is not a tensor (a Python scalar)."""
+    """Sum gradient g down to x's shape, in x's dtype (PyTorch hands every input a gradient of
+    its own dtype: float32 x + float64 y gives x a float32 gradient); None when x is not a
+    tensor (a Python scalar)."""
     if g is None or isinstance(x, (int, float, bool, np.number)):
         return None
     xs = tuple(x.shape)
     if _static(xs):
-        return g if tuple(g.shape) == xs else apply(sum_to, g, shape=xs)
-    return apply(sum_to, g, x)
+        r = g if tuple(g.shape) == xs else apply(sum_to, g, shape=xs)
+    else:
+        r = apply(sum_to, g, x)
+    return like_dtype(r, x)
+
+
+def like_dtype(g, x):
+    """g cast to x's floating dtype when they differ (the gradient of a promoted input)."""
+    if g is None:
+        return None
+    gd, xd = to_np(g.dtype), to_np(x.dtype)
+    if gd == xd or xd.kind != "f":
+        return g
+    from .registry import OPS
+    return apply(OPS["cast"], g, dtype=xd)
 
 
 def broadcast_like(g, x):

@@ -1,0 +1,61 @@
+"""SGD with momentum, dampening, weight decay and Nesterov (PyTorch's formulas)."""
+from ..errors import DGValueError
+from ..ops.creation import zeros_like
+from .optimizer import Optimizer, _no_grad_step
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False,
+                 *, maximize=False):
+        if lr < 0.0:
+            raise DGValueError(f"Invalid learning rate: {lr}")
+        if momentum < 0.0:
+            raise DGValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise DGValueError(f"Invalid weight_decay value: {weight_decay}")
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, maximize=maximize)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise DGValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("nesterov", False)
+            group.setdefault("maximize", False)
+
+    @_no_grad_step
+    def step(self):
+        """p <- p - lr * d, where g = grad (+ weight_decay * p), buf = momentum * buf +
+        (1 - dampening) * g (buf = g at the first step), d = g + momentum * buf (Nesterov) or buf
+        (or g without momentum)."""
+        for group in self.param_groups:
+            lr, momentum = group["lr"], group["momentum"]
+            dampening, wd = group["dampening"], group["weight_decay"]
+            nesterov, maximize = group["nesterov"], group["maximize"]
+            for p in group["params"]:
+                grad = p.grad
+                if grad is None:
+                    continue
+                if maximize:
+                    grad = -grad
+                if wd != 0:
+                    grad = grad.add(p, alpha=wd)
+                if momentum != 0:
+                    state = self.state[p]
+                    buf = state.get("momentum_buffer")
+                    if buf is None and dampening == 0:
+                        # PyTorch starts with buf = grad; from a zero buffer the update below
+                        # gives exactly grad (0 * momentum + grad), with no first-step branch,
+                        # so a traced step keeps accumulating momentum across runs
+                        buf = state["momentum_buffer"] = self._new_state(zeros_like, p)
+                    if buf is None:
+                        buf = grad.clone().detach()
+                        state["momentum_buffer"] = buf
+                    else:
+                        buf.mul_(momentum).add_(grad, alpha=1 - dampening)
+                    grad = grad.add(buf, alpha=momentum) if nesterov else buf
+                p.add_(grad, alpha=-lr)
