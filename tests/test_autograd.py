@@ -115,6 +115,18 @@ def test_graph_without_saved_values_can_be_walked_twice():
         assert a.grad.tolist() == [2.0, 2.0]
 
 
+def test_backward_with_inputs_fills_only_those():
+    for m in MODS:
+        x = m.tensor([1.0, 2.0], requires_grad=True)
+        w = m.tensor([3.0, 4.0], requires_grad=True)
+        y = x * w
+        z = (y * y).sum()
+        z.backward(inputs=[x, y], retain_graph=True)  # a non-leaf in inputs gets its .grad too
+        assert x.grad.tolist() == [18.0, 64.0] and w.grad is None and y.grad.tolist() == [6.0, 16.0]
+        z.backward(inputs=[y])
+        assert y.grad.tolist() == [12.0, 32.0] and x.grad.tolist() == [18.0, 64.0]
+
+
 # ================================================================ create_graph (higher order)
 def test_second_and_third_derivative_of_x_cubed():
     for m in MODS:
