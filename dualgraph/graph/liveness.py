@@ -21,6 +21,8 @@ def aliases_input(op):
 
 
 def _bytes(shape, dtype):
+    if shape is None:  # data-dependent shape: size unknown until run, not counted
+        return 0
     return int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
 
 
