@@ -495,3 +495,21 @@ def test_layers_in_float64():
         warnings.simplefilter("error")
         F.cross_entropy(y, dg.tensor([0, 2])).backward()
     assert m[0].weight.grad.dtype == dg.float64
+
+
+def test_modules_build_graphs_through_the_same_ops():
+    """A CNN module called on a placeholder (unknown batch) builds a graph whose run equals the
+    eager forward: layers only use dispatched ops."""
+    if not hasattr(dg, "graph_mode") or not hasattr(dg, "Session"):
+        pytest.skip("graph mode not available")
+    dg.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.ReLU(), nn.MaxPool2d(2),
+                      nn.Flatten(), nn.Linear(2 * 3 * 3, 4), nn.LayerNorm(4), nn.Softmax(dim=1)).eval()
+    x = np.random.default_rng(0).standard_normal((3, 1, 6, 6)).astype(np.float32)
+    want = m(dg.tensor(x)).detach().numpy()
+    with dg.graph_mode() as g:
+        xp = dg.placeholder((None, 1, 6, 6), name="x")
+        y = m(xp)
+        assert tuple(y.shape) == (None, 4)
+    got = dg.Session(g).run(y, {xp: x})
+    assert np.allclose(got, want, atol=1e-6)

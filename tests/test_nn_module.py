@@ -577,3 +577,75 @@ def test_no_warnings_in_plain_use():
         m = build(dg)
         m(dg.ones(4, 3)).sum().backward()
         m.eval()(dg.ones(1, 3))
+
+
+# ---------------------------------------------------------------------------- containers
+def test_sequential_and_modulelist_indexing_match_torch():
+    torch = _torch()
+
+    def names(m):
+        return [n for n, _ in m.named_children()], [type(c).__name__ for c in m]
+
+    ops = [
+        lambda L, s: s[1],
+        lambda L, s: s[-1],
+        lambda L, s: s[1:3],
+        lambda L, s: s[::-1],
+        lambda L, s: s.append(L.nn.Tanh()),
+        lambda L, s: s.insert(1, L.nn.Sigmoid()),
+        lambda L, s: s.__delitem__(1),
+        lambda L, s: s.__delitem__(slice(0, 2)),
+        lambda L, s: s.extend([L.nn.Tanh(), L.nn.ReLU()]),
+        lambda L, s: s.pop(1),
+        lambda L, s: s.__setitem__(0, L.nn.Identity()),
+    ]
+    for kind in ("Sequential", "ModuleList"):
+        for i, op in enumerate(ops):
+            res = []
+            for L in (dg, torch):
+                mods = [L.nn.Linear(2, 2), L.nn.ReLU(), L.nn.Linear(2, 3), L.nn.Softmax(1)]
+                c = getattr(L.nn, kind)(*mods) if kind == "Sequential" else L.nn.ModuleList(mods)
+                out = op(L, c)
+                res.append((names(c), type(out).__name__ if out is not None else None,
+                            names(out) if isinstance(out, (L.nn.Sequential, L.nn.ModuleList)) else None))
+            assert res[0] == res[1], (kind, i, res)
+        for L in (dg, torch):
+            c = getattr(L.nn, kind)(*[L.nn.ReLU()]) if kind == "Sequential" else L.nn.ModuleList([L.nn.ReLU()])
+            with pytest.raises(IndexError, match="index 3 is out of range"):
+                c[3]
+    s = nn.Sequential(OrderedDict([("first", nn.Linear(2, 3)), ("act", nn.ReLU())]))
+    assert [n for n, _ in s.named_children()] == ["first", "act"] and s.first is s[0]
+    assert len(s) == 2 and list(s) == [s[0], s[1]]
+    y = s(dg.ones(4, 2))
+    assert tuple(y.shape) == (4, 3) and float(y.min()) >= 0
+    both = s + nn.Sequential(nn.Tanh())
+    assert len(both) == 3 and isinstance(both, nn.Sequential)
+
+
+def test_moduledict():
+    d = nn.ModuleDict({"a": nn.Linear(1, 1), "b": nn.ReLU()})
+    assert list(d) == ["a", "b"] and list(d.keys()) == ["a", "b"] and "a" in d and len(d) == 2
+    d["c"] = nn.Tanh()
+    d.update([("e", nn.Sigmoid())])
+    assert [n for n, _ in d.named_children()] == ["a", "b", "c", "e"]
+    assert isinstance(d.pop("b"), nn.ReLU) and "b" not in d
+    del d["c"]
+    assert [k for k, _ in d.items()] == ["a", "e"]
+    assert [n for n, _ in d.named_parameters()] == ["a.weight", "a.bias"]
+    d.clear()
+    assert len(d) == 0
+    with pytest.raises(ValueError, match="has length 3; 2 is required"):
+        d.update([("x", nn.ReLU(), 1)])
+
+
+def test_parameter_list():
+    pl = nn.ParameterList([nn.Parameter(dg.ones(2)), dg.zeros(3)])
+    assert len(pl) == 2 and isinstance(pl[1], nn.Parameter)
+    pl.append(dg.ones(1))
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ps = pl
+
+    assert [n for n, _ in M().named_parameters()] == ["ps.0", "ps.1", "ps.2"]

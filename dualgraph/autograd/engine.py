@@ -149,6 +149,8 @@ def reverse_pass(roots, seeds, *, requires, retain_graph=False, create_graph=Fal
                     captured[i] = g
             if needed is not None and node not in needed:
                 continue
+            if not node.op.differentiable:  # graph mode: e.g. a random mask, a stop_gradient
+                continue
             if node.freed:
                 raise DGRuntimeError(FREED)
             if node.versions is not None or node.out_version is not None:

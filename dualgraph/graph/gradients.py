@@ -18,6 +18,11 @@ def _as_list(x):
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
+def _is_eager(x):
+    from ..tensor import Tensor
+    return isinstance(x, Tensor)
+
+
 def _ones_like(y):
     if None not in y.shape:
         return apply(full_op, shape=tuple(y.shape), fill_value=1, dtype=y._dtype)
@@ -40,6 +45,9 @@ def gradients(ys, xs, grad_ys=None, name="gradients"):
     """d(sum of ys)/d(x) for each x, as symbolic tensors (None where x does not reach ys)."""
     ys = _as_list(ys)
     xs = _as_list(xs)
+    graph = next((t.graph for t in ys if isinstance(t, SymbolicTensor)), None)
+    if graph is not None:  # eager tensors (a module's parameters) are the graph's variables
+        xs = [graph.capture(x) if _is_eager(x) else x for x in xs]
     for t in ys + xs:
         if not isinstance(t, SymbolicTensor):
             raise DGTypeError(
