@@ -355,9 +355,59 @@ class SymbolicTensor(TensorMethods):
             f"{self.name!r} is not a variable: only dg.Variable / captured tensors can be assigned "
             "in graph mode (graphs are functional: build a new tensor instead).")
 
-    # in-place methods: on variables they become assign ops (sequential semantics)
+    # In-place methods keep the Python program's sequential meaning in a functional graph: on a
+    # variable they add an assign op; either way this Python object then names the new value,
+    # while the nodes built earlier keep reading the old one.
     def _inplace_result(self, new):
-        return self.graph.assign(self._variable_ref(), new)
+        n = self.node
+        if n.op is VARIABLE or n.op is ASSIGN:
+            new = self.graph.assign(n.attrs["ref"], new)
+        elif not isinstance(new, SymbolicTensor):
+            from ..mode import current
+            new = current().lift(new)
+        if tuple(new.shape) != tuple(self._shape) and None not in self._shape:
+            from ..ops.dispatch import apply
+            new = apply(_broadcast_op(), new, shape=tuple(self._shape))
+        if new._dtype != self._dtype:
+            new = new.to(self.dtype)
+        self._rebind(new)
+        return self
+
+    def _rebind(self, new):
+        g = self.graph
+        old = SymbolicTensor.__new__(SymbolicTensor)
+        old.node, old._shape, old._dtype, old._grad, old._rg = (
+            self.node, self._shape, self._dtype, self._grad, self._rg)
+        self.node.out = old
+        for n in g.nodes:
+            if any(x is self for x in n.inputs):
+                n.inputs = tuple(old if x is self else x for x in n.inputs)
+        for k, v in list(g._captures.items()):
+            if v is self:
+                g._captures[k] = old
+        self.node, self._shape, self._dtype, self._rg = new.node, new._shape, new._dtype, new._rg
+        self._grad = None
+        new.node.out = self
+        for k, v in list(g._captures.items()):
+            if v is new:
+                g._captures[k] = self
+
+    def __setitem__(self, key, value):
+        from ..ops import shape as S
+        from ..ops.dispatch import apply
+        index, tensors = S.split_index(key, lambda k: isinstance(k, TensorMethods))
+        tensors = [t if isinstance(t, TensorMethods) else np.asarray(t) for t in tensors]
+        self._inplace_result(apply(S.index_put_op, self, value, *tensors, index=index))
+
+    def normal_(self, mean=0.0, std=1.0):
+        from ..ops import creation as C
+        from ..ops.dispatch import apply
+        return self._inplace_result(apply(C.normal_like_op, self, mean=mean, std=std))
+
+    def uniform_(self, a=0.0, b=1.0):
+        from ..ops import creation as C
+        from ..ops.dispatch import apply
+        return self._inplace_result(apply(C.uniform_like_op, self, low=a, high=b))
 
     def add_(self, other, *, alpha=1):
         return self._inplace_result(self.add(other, alpha=alpha))
