@@ -220,3 +220,19 @@ def test_compile_plan_call_by_position_and_name(optimize):
     np.testing.assert_allclose(plan(av, bv), ref, rtol=1e-6)
     np.testing.assert_allclose(plan(a=av, b=bv), ref, rtol=1e-6)
     assert "prune" in plan.stats
+
+
+def test_variables_read_and_loaded_between_runs():
+    with dg.graph_mode() as g:
+        v = dg.Variable(np.zeros(2, np.float32), name="v")
+        y = v * 2
+    plan = g.compile(y)
+    v.load([1.0, 2.0])
+    np.testing.assert_array_equal(plan(), [2, 4])
+    np.testing.assert_array_equal(v.read_value(), [1, 2])
+    with pytest.raises(ValueError, match="shape"):
+        v.load(np.zeros(3))
+    with dg.graph_mode():
+        p = dg.placeholder([2])
+    with pytest.raises(TypeError, match="not a variable"):
+        p.load([1, 2])

@@ -341,6 +341,18 @@ class SymbolicTensor(TensorMethods):
         ref = self._variable_ref()
         return self.graph.assign(ref, value)
 
+    def load(self, value):
+        """Write a value into the variable between runs (TensorFlow 1.x's Variable.load)."""
+        ref = self._variable_ref()
+        arr = np.asarray(value._data if hasattr(value, "_data") and not isinstance(value, SymbolicTensor) else value)
+        if arr.shape != ref._data.shape:
+            raise DGValueError(f"Variable {self.name!r} has shape {list(ref._data.shape)}; cannot load a value of shape {list(arr.shape)}")
+        np.copyto(ref._data, arr, casting="same_kind")
+
+    def read_value(self):
+        """The variable's current value (a copy), read between runs."""
+        return np.array(self._variable_ref()._data)
+
     def assign_add(self, delta):
         return self.assign(self + delta)
 
