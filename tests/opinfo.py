@@ -27,10 +27,31 @@ from dualgraph.ops import OPS, apply
 
 
 class _LazyTorch:
-    """`T.add` is `torch.add`, imported only when a torch callable actually runs."""
+    """`T.add(...)` calls `torch.add`, `T.nn.functional.relu(...)` calls torch's relu: the path
+    is resolved (and torch imported) only when the call happens, so building the table does not
+    need torch."""
+
+    __slots__ = ("_path",)
+
+    def __init__(self, path=()):
+        self._path = path
 
     def __getattr__(self, name):
-        return getattr(importlib.import_module("torch"), name)
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _LazyTorch(self._path + (name,))
+
+    def resolve(self):
+        obj = importlib.import_module("torch")
+        for name in self._path:
+            obj = getattr(obj, name)
+        return obj
+
+    def __call__(self, *args, **kwargs):
+        return self.resolve()(*args, **kwargs)
+
+    def __repr__(self):
+        return "torch." + ".".join(self._path)
 
 
 T = _LazyTorch()
@@ -126,7 +147,7 @@ def dgdt(name):
 
 
 def tdt(name):
-    return getattr(T, name)
+    return getattr(T, name).resolve()
 
 
 class Arg:
@@ -233,10 +254,6 @@ def _nz(rng, shape):
     return away(rng, shape, 0.5, 2.0)
 
 
-def _distinct_pair(rng, shape):
-    return u(rng, shape)
-
-
 add(
     OpRecord("add", lambda a, b, **kw: dg.add(a, b, **kw), lambda a, b, **kw: T.add(a, b, **kw),
              binary_samples(u, u, extra=[
@@ -283,6 +300,8 @@ add(
                                     desc="0**0", numeric=False),
                  lambda rng: Sample((ints(rng, (3,), 1, 4), 2.5), desc="int t**float"),
                  lambda rng: Sample((ints(rng, (3,), 1, 4), 2), desc="int t**int"),
+                 lambda rng: Sample((np.array([-2, -1, 0, 1, 2, -2, -1, 1]), np.array([-1] * 5 + [-2, -2, -3])),
+                                    desc="int t**negative int t"),
              ]),
              lambda: [MISMATCH, ErrorSample((np.array([2, 3]), -1), exc=RuntimeError,
                                             match="Integers to negative integer powers are not allowed",
@@ -330,18 +349,37 @@ def _rem_den(rng, shape):
 add(
     OpRecord("floor_divide", lambda a, b: dg.floor_divide(a, b), lambda a, b: T.floor_divide(a, b),
              binary_samples(u, _fd_den, extra=[
-                 lambda rng: Sample((ints(rng, (6,)), np.array([2, -2, 3, -3, 4, 5])), desc="ints")]),
-             lambda: [MISMATCH]),
+                 lambda rng: Sample((ints(rng, (6,)), np.array([2, -2, 3, -3, 4, 5])), desc="ints"),
+                 lambda rng: Sample((np.array([1.0, -1.0, 0.0], F32), np.zeros(3, F32)), desc="float / 0")]),
+             lambda: [MISMATCH, ErrorSample((np.array([5, -5]), np.array([2, 0])), exc=RuntimeError, match="ZeroDivisionError",
+                                                desc="int / 0"),
+                                    ErrorSample((np.array([5, -5]), 0), exc=RuntimeError, match="ZeroDivisionError",
+                                                desc="int / python 0")]),
     OpRecord("floor_divide", lambda a, b: a // b, lambda a, b: a // b, scalar_samples(_fd_den),
              variant="operator"),
     OpRecord("floor_divide", lambda a, b: dg.div(a, b, rounding_mode="floor"),
              lambda a, b: T.div(a, b, rounding_mode="floor"), binary_samples(u, _fd_den, dtypes=False),
              variant="div_floor"),
+    OpRecord("floor_divide", lambda a, b: dg.div(a, b, rounding_mode="trunc"),
+             lambda a, b: T.div(a, b, rounding_mode="trunc"),
+             binary_samples(lambda rng, s: u(rng, s, -5, 5), _fd_den, extra=[
+                 lambda rng: Sample((np.array([7, -7, 7, -7, 0]), np.array([2, 2, -2, -2, 3])), desc="ints"),
+                 lambda rng: Sample((np.array([7, -7], I32), 2), desc="int32 / python int"),
+                 lambda rng: Sample((np.array([7, -7]), 2.0), desc="int / python float"),
+                 lambda rng: Sample((np.array([2 ** 40 + 1, -(2 ** 40) - 1]), np.array([3, 3])),
+                                    desc="large ints stay exact")]),
+             lambda: [ErrorSample((np.array([5, -5]), np.array([2, 0])), exc=RuntimeError, match="ZeroDivisionError",
+                                                desc="int / 0"),
+                                    ErrorSample((np.array([5, -5]), 0), exc=RuntimeError, match="ZeroDivisionError",
+                                                desc="int / python 0")], variant="div_trunc"),
     OpRecord("remainder", lambda a, b: dg.remainder(a, b), lambda a, b: T.remainder(a, b),
              binary_samples(_rem_num, _rem_den, dtypes=False, extra=[
                  lambda rng: Sample((_rem_num(rng, (2, 3)).astype(F64), _rem_den(rng, (3,))), desc="f64xf32"),
                  lambda rng: Sample((ints(rng, (6,)), np.array([2, -2, 3, -3, 4, 5])), desc="ints")]),
-             lambda: [MISMATCH]),
+             lambda: [MISMATCH, ErrorSample((np.array([5, -5]), np.array([2, 0])), exc=RuntimeError, match="ZeroDivisionError",
+                                                desc="int / 0"),
+                                    ErrorSample((np.array([5, -5]), 0), exc=RuntimeError, match="ZeroDivisionError",
+                                                desc="int / python 0")]),
     OpRecord("remainder", lambda a, b: a % b, lambda a, b: a % b,
              lambda rng: [s if isinstance(s.args[0], np.ndarray) else
                           Sample(s.args, s.kwargs, s.desc, torch_grad=False, numeric=False)
@@ -575,14 +613,6 @@ def _red(name, dgf, tf, **kw):
                     lambda x, **k: tf(x, **_kw_dtype(k, tdt)), **kw)
 
 
-def _t_all(f):
-    """torch spells 'all dims' as no dim argument."""
-    def g(x, dim=None, **kw):
-        return f(x, **kw) if dim is None and not kw.get("keepdim") else f(
-            x, dim=tuple(range(x.ndim)) if dim is None else dim, **kw)
-    return g
-
-
 def _prod_samples(rng):
     x = u(rng, (2, 3, 4), 0.5, 1.5)
     return [
@@ -690,7 +720,9 @@ add(
              lambda rng: [Sample((u(rng, (2, 3)),), {"dim": ()}, "dim=() means all"),
                           Sample((u(rng, (2, 3)),), {"dim": [0, 1]}, "dim list"),
                           Sample((u(rng, (2, 3)),), {}, "all")], variant="method"),
-    _red("mean", dg.mean, T.mean, samples=_red_samples(dtype_kw=False),
+    _red("mean", dg.mean, T.mean, samples=lambda rng: _red_samples()(rng) + [
+        Sample((u(rng, (2, 3)),), {"dim": 1, "dtype": "float64"}, "f32, dtype=f64"),
+        Sample((ints(rng, (2, 3)),), {"dtype": "float32"}, "int, dtype=f32")],
          errors=lambda: [_dim_oob(), ErrorSample(
              (np.arange(3),), {}, exc=RuntimeError,
              match=r"mean\(\): could not infer output dtype. Input dtype must be either a floating "
@@ -1067,6 +1099,10 @@ def _setitem_samples(rng):
         Sample((x, 2.5), {"key": (slice(None), 0)}, "python scalar"),
         Sample((x, u(rng, (2, 4)), np.array([2, 0])), {"key": Arg(0)}, "int tensor"),
         Sample((x, u(rng, ()), bools(rng, (3, 4))), {"key": Arg(0)}, "bool mask"),
+        Sample((x, np.arange(5, dtype=F32), np.array([[True, False, True, False]] * 2 + [[False, True, False, False]])),
+               {"key": Arg(0)}, "bool mask, one value per selected element"),
+        Sample((x, u(rng, (3,)), np.array([True, False, True])), {"key": (Arg(0), slice(1, 4))},
+               "bool rows, broadcast value"),
         Sample((x, u(rng, (0, 4))), {"key": slice(3, 3)}, "empty"),
     ]
 
@@ -1159,6 +1195,8 @@ add(
                  ErrorSample((np.zeros((2, 2), F32), np.zeros((2, 2), F32)), {"dim": 2}, exc=IndexError,
                              match=r"Dimension out of range \(expected to be in range of \[-2, 1\], but got 2\)",
                              desc="dim"),
+                 ErrorSample((), {"dim": 0}, exc=ValueError, match=r"expected a non-empty list of Tensors",
+                             desc="no tensors"),
              ]),
     OpRecord("stack", lambda *xs, dim: dg.stack(xs, dim), lambda *xs, dim: T.stack(xs, dim), _stack_samples,
              lambda: [
@@ -1168,6 +1206,7 @@ add(
                  ErrorSample((np.zeros((2, 3), F32), np.zeros((2, 3), F32)), {"dim": 3}, exc=IndexError,
                              match=r"Dimension out of range \(expected to be in range of \[-3, 2\], but got 3\)",
                              desc="dim"),
+                 ErrorSample((), {"dim": 0}, match=r"stack expects a non-empty TensorList", desc="no tensors"),
              ]),
     OpRecord("stack", lambda a, b: dg.cartesian_prod(a, b), lambda a, b: T.cartesian_prod(a, b),
              lambda rng: [Sample((u(rng, (3,)), u(rng, (2,))), desc="3x2"),

@@ -92,9 +92,10 @@ def _pow_vjp(g, n):
         ga = unbroadcast(ga, a)
     if _needs(n, 1) and not _is_scalar(b):
         if _is_scalar(a):
-            gb = g * n.out * (_math.log(a) if a > 0 else (0.0 if a == 0 else _math.nan))
             if a == 0:
                 gb = where(b >= 0, 0.0, g * n.out * -_math.inf)
+            else:
+                gb = g * n.out * (_math.log(a) if a > 0 else _math.nan)
         else:
             gb = where(logical_and(a == 0, b >= 0), 0.0, g * n.out * log(a))
         gb = unbroadcast(gb, b)
@@ -158,15 +159,44 @@ mul_op = defop("mul", _binary_kernel(np.multiply), binary_infer, _mul_vjp, eleme
                ufunc=np.multiply)
 div_op = defop("div", _quiet(_binary_kernel(np.true_divide, floating=True)), float_binary_infer,
                _div_vjp, elementwise=True, ufunc=np.true_divide)
-pow_op = defop("pow", _quiet(_binary_kernel(np.power)), binary_infer, _pow_vjp,
+_power = _quiet(_binary_kernel(np.power))
+
+
+def _pow_kernel(a, b):
+    """numpy refuses integer ** negative integer array; PyTorch computes it (as 1 / a**|b|
+    truncated: 1 for a == 1, +-1 for a == -1, 0 otherwise). A negative Python exponent stays
+    an error in both (numpy's message is PyTorch's)."""
+    if type(b) is _nd and b.dtype.kind in "iu" and (type(a) is not _nd or a.dtype.kind in "iub") \
+            and b.size and b.min() < 0:
+        r = _power(a, np.where(b < 0, 0, b))
+        if r.dtype.kind in "iu":
+            odd = (b % 2) == 1
+            neg = np.where(a == 1, 1, np.where(a == -1, np.where(odd, -1, 1), 0)).astype(r.dtype)
+            return np.where(b < 0, neg, r)
+        return _power(a, b)
+    return _power(a, b)
+
+
+def _int_division(kernel):
+    """Integer division by zero: PyTorch raises, numpy returns 0 with a warning."""
+    def checked(a, b):
+        r = kernel(a, b)
+        if r.dtype.kind in "iu" and (bool(np.any(b == 0)) if type(b) is _nd else b == 0):
+            raise DGRuntimeError("ZeroDivisionError")
+        return r
+    checked.__name__ = kernel.__name__
+    return checked
+
+
+pow_op = defop("pow", _pow_kernel, binary_infer, _pow_vjp,
                elementwise=True, saves_output=True, ufunc=np.power)
 maximum_op = defop("maximum", _binary_kernel(np.maximum), binary_infer,
                    _maxmin_vjp(lambda a, b: a > b), elementwise=True, ufunc=np.maximum)
 minimum_op = defop("minimum", _binary_kernel(np.minimum), binary_infer,
                    _maxmin_vjp(lambda a, b: a < b), elementwise=True, ufunc=np.minimum)
-floor_divide_op = defop("floor_divide", _quiet(_binary_kernel(np.floor_divide)), binary_infer,
+floor_divide_op = defop("floor_divide", _int_division(_quiet(_binary_kernel(np.floor_divide))), binary_infer,
                         elementwise=True, ufunc=np.floor_divide)
-remainder_op = defop("remainder", _quiet(_binary_kernel(np.remainder)), binary_infer,
+remainder_op = defop("remainder", _int_division(_quiet(_binary_kernel(np.remainder))), binary_infer,
                      _remainder_vjp, elementwise=True, ufunc=np.remainder)
 
 # ---------------------------------------------------------------- comparisons (bool results)
@@ -403,12 +433,33 @@ def div(input, other, *, rounding_mode=None):
 
 
 def trunc_div(input, other):
+    """Division rounded toward zero, in PyTorch's promoted dtype: exact integer arithmetic
+    (|a| // |b| with the sign of a * b; division by zero raises) when both are integers,
+    trunc(a / b) otherwise."""
+    if category(result_type(_user_operand(input), _user_operand(other))) < 2:
+        return apply(mul_op, apply(floor_divide_op, _abs_any(input), _abs_any(other)),
+                     apply(mul_op, _sign_any(input), _sign_any(other)))
     q = apply(div_op, input, other)
-    r = sign(q) * apply(floor_divide_op, abs(q), 1)
-    a_dt = getattr(input, "dtype", None)
-    if a_dt is not None and not a_dt.is_floating_point:
-        r = r.to(a_dt)
-    return r
+    return apply(mul_op, sign(q), apply(floor_divide_op, abs(q), 1))
+
+
+def _user_operand(x):
+    if _is_scalar(x):
+        return x.item() if isinstance(x, np.generic) else x
+    return (to_np(x.dtype), x.ndim)
+
+
+def _abs_any(x):
+    return builtins_abs(x) if _is_scalar(x) else abs(x)
+
+
+def _sign_any(x):
+    return (x > 0) - (x < 0) if _is_scalar(x) else sign(x)
+
+
+import builtins as _builtins  # noqa: E402
+
+builtins_abs = _builtins.abs
 
 
 def pow(input, exponent):

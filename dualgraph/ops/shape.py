@@ -6,7 +6,7 @@ exactly as PyTorch views do; reshape views when numpy can and copies when it mus
 """
 import numpy as np
 
-from ..dtypes import I64, result_type
+from ..dtypes import result_type
 from ..errors import DGRuntimeError, DGIndexError, DGTypeError
 from .common import Spec, norm_dim, numel, broadcast_shapes
 from .dispatch import apply
@@ -155,7 +155,7 @@ def _expand_shape(xshape, sizes, what=None):
         d = xshape[i - lead]
         if s == -1:
             out.append(d)
-        elif d == 1 or d is None or d == s:
+        elif d == 1 or d is None or s is None or d == s:
             out.append(s)
         else:
             raise DGRuntimeError(
@@ -613,7 +613,7 @@ def flatten(input, start_dim=0, end_dim=-1):
 def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
-        raise DGRuntimeError("torch.cat(): expected a non-empty list of Tensors")
+        raise DGValueError("torch.cat(): expected a non-empty list of Tensors")
     return apply(cat_op, *tensors, dim=dim)
 
 
