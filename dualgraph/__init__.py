@@ -17,7 +17,8 @@ from .ops import OPS
 from .ops.elementwise import (add, sub, mul, div, pow, neg, abs, sign, exp, log, log1p, sqrt,
                               rsqrt, sin, cos, tanh, sigmoid, relu, clamp, clip, maximum, minimum,
                               where, masked_fill, floor_divide, remainder, eq, ne, lt, le, gt, ge,
-                              logical_and, logical_or, logical_not)
+                              logical_and, logical_or, logical_not,
+                              bitwise_and, bitwise_or, bitwise_not)
 from .ops.reductions import (sum, mean, prod, max, min, amax, amin, argmax, argmin, var, std,
                              logsumexp, softmax, log_softmax)
 from .ops.shape import (reshape, transpose, permute, squeeze, unsqueeze, flatten, cat, concat,

@@ -65,9 +65,11 @@ class TensorMethods:
     def __le__(self, o): return apply(E.le_op, self, o)
     def __gt__(self, o): return apply(E.gt_op, self, o)
     def __ge__(self, o): return apply(E.ge_op, self, o)
-    def __and__(self, o): return apply(E.logical_and_op, self, o)
-    def __or__(self, o): return apply(E.logical_or_op, self, o)
-    def __invert__(self): return apply(E.logical_not_op, self)
+    def __and__(self, o): return apply(E.bitwise_and_op, self, o)
+    def __rand__(self, o): return apply(E.bitwise_and_op, o, self)
+    def __or__(self, o): return apply(E.bitwise_or_op, self, o)
+    def __ror__(self, o): return apply(E.bitwise_or_op, o, self)
+    def __invert__(self): return apply(E.bitwise_not_op, self)
     __hash__ = object.__hash__
 
     # ---- math methods

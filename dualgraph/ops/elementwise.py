@@ -214,6 +214,47 @@ logical_not_op = defop("logical_not", np.logical_not, lambda x: Spec(x.shape, np
                        elementwise=True, ufunc=np.logical_not)
 
 
+def _bitwise_infer(name):
+    def infer(a, b=None):
+        if name == "bitwise_not" and a.dtype.kind == "f":
+            from ..errors import DGTypeError
+            raise DGTypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
+        for x in (a, b):
+            dt = x.dtype if isinstance(x, Spec) else (np.dtype(bool) if isinstance(x, bool) else
+                                                      np.dtype(np.int64) if isinstance(x, int) else None)
+            if x is not None and (dt is None or dt.kind == "f"):
+                from ..dtypes import scalar_name
+                raise DGRuntimeError(
+                    f'"{name}_cpu" not implemented for \'{scalar_name(dt) if dt is not None else "Float"}\'')
+        return binary_infer(a, b) if b is not None else Spec(a.shape, a.dtype)
+    return infer
+
+
+def _bitwise_kernel(ufunc):
+    def kernel(a, b):
+        for x in (a, b):
+            if getattr(x, "dtype", np.dtype(type(x))).kind == "f" or isinstance(x, float):
+                raise TypeError("bitwise on floats")
+        want = result_type(_operand(a), _operand(b))
+        return ufunc(a, b, dtype=want)
+    return kernel
+
+
+def _bitwise_not_kernel(x):
+    if x.dtype.kind == "f":
+        raise TypeError("bitwise on floats")
+    return np.invert(x)
+
+
+# `&`, `|`, `~` as in PyTorch: logical on bool tensors, bitwise on integer tensors
+bitwise_and_op = defop("bitwise_and", _bitwise_kernel(np.bitwise_and), _bitwise_infer("bitwise_and"),
+                       elementwise=True)
+bitwise_or_op = defop("bitwise_or", _bitwise_kernel(np.bitwise_or), _bitwise_infer("bitwise_or"),
+                      elementwise=True)
+bitwise_not_op = defop("bitwise_not", _bitwise_not_kernel, _bitwise_infer("bitwise_not"),
+                       elementwise=True)
+
+
 # ---------------------------------------------------------------- unary math
 def _float_kernel(ufunc):
     """exp, log, ...: integer tensors compute in the default float dtype, as in PyTorch."""
@@ -587,3 +628,15 @@ def logical_not(a):
 
 def cast(input, dtype):
     return apply(cast_op, input, dtype=to_np(dtype))
+
+
+def bitwise_and(a, b):
+    return apply(bitwise_and_op, a, b)
+
+
+def bitwise_or(a, b):
+    return apply(bitwise_or_op, a, b)
+
+
+def bitwise_not(a):
+    return apply(bitwise_not_op, a)
