@@ -29,7 +29,14 @@ class Node:
         self.needs_grad = None
         saves = op.saves
         if saves is None:
-            self.versions = tuple(x._version if isinstance(x, Tensor) else None for x in inputs)
+            vs = []
+            for x in inputs:
+                if isinstance(x, Tensor):
+                    vc = x._vc
+                    vs.append(vc[0] if vc is not None else 0)
+                else:
+                    vs.append(None)
+            self.versions = tuple(vs)
         elif saves:
             self.versions = tuple(x._version if i in saves and isinstance(x, Tensor) else None
                                   for i, x in enumerate(inputs))

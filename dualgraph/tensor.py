@@ -911,3 +911,8 @@ def _format(t, prefix="tensor("):
             out.append(", " + sfx)
             last += len(sfx) + 2
     return "".join(out) + ")"
+
+
+from .ops import unbroadcast as _unbroadcast  # noqa: E402
+
+_unbroadcast.EAGER_TENSOR[0] = Tensor
