@@ -41,11 +41,37 @@ def _flatten(obj, tensors):
         return (type(obj).__name__,) + tuple(_flatten(x, tensors) for x in obj)
     if isinstance(obj, dict):
         return ("dict",) + tuple((k, _flatten(v, tensors)) for k, v in obj.items())
+    if _is_module(obj):  # train()/eval() changes what the module computes: part of the key
+        return ("M", type(obj).__name__, id(obj), tuple(m.training for m in obj.modules()))
     try:
         hash(obj)
         return ("V", type(obj).__name__, obj)
     except TypeError:
         return ("id", type(obj).__name__, id(obj))
+
+
+def _is_module(obj):
+    from ..nn.module import Module
+    return isinstance(obj, Module)
+
+
+def _closure_modules(fn):
+    """Modules a function reaches through its closure or as a bound method's self."""
+    found = []
+    cells = getattr(fn, "__closure__", None) or ()
+    for c in cells:
+        try:
+            v = c.cell_contents
+        except ValueError:
+            continue
+        if _is_module(v):
+            found.append(v)
+        elif isinstance(v, (list, tuple)):
+            found.extend(x for x in v if _is_module(x))
+    owner = getattr(fn, "__self__", None)
+    if _is_module(owner):
+        found.append(owner)
+    return found
 
 
 def _rebuild(obj, feeds, counter):
@@ -73,6 +99,7 @@ class Function:
         self._cache = {}
         self._last_sig = None
         self.trace_count = 0
+        self._closure_mods = _closure_modules(fn)
         try:
             self._argnames = list(inspect.signature(fn).parameters)
         except (TypeError, ValueError):
@@ -90,6 +117,8 @@ class Function:
     def _signature(self, args, kwargs):
         tensors = []
         sig = _flatten((tuple(args), dict(sorted(kwargs.items()))), tensors)
+        if self._closure_mods:
+            sig = sig + (tuple(tuple(m.training for m in mod.modules()) for mod in self._closure_mods),)
         return sig, tensors
 
     def __call__(self, *args, **kwargs):

@@ -269,8 +269,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                 if running_mean is not None:
                     running_mean.mul_(1 - momentum).add_(mean.detach() * momentum)
                 if running_var is not None:
-                    n = count if count is not None else input.numel() // c
-                    unbiased = var.detach() * (n / max(n - 1, 1))
+                    if count is not None:
+                        unbiased = var.detach() * (count / max(count - 1, 1))
+                    else:  # a graph with dims known only when it runs
+                        unbiased = input.detach().var(dim=dims, unbiased=True)
                     running_var.mul_(1 - momentum).add_(unbiased * momentum)
     else:
         if running_mean is None or running_var is None:
@@ -392,7 +394,10 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     w = valid.to(input.dtype) if weight is None else weight[safe] * valid
     loss = -(picked * w)
     if reduction == "none":
-        return loss.reshape(tshape) if input.ndim != 1 else loss.reshape(())
+        if input.ndim == 1:
+            return loss.reshape(())
+        # in a graph the batch size may be unknown (None) until it runs: let reshape infer it
+        return loss.reshape(tuple(-1 if d is None else d for d in tshape))
     if reduction == "sum":
         return loss.sum()
     return loss.sum() / w.sum()

@@ -64,7 +64,11 @@ class _BatchNorm(Module):
             with no_grad():
                 self.num_batches_tracked.add_(1)
             if self.momentum is None:  # cumulative moving average
-                factor = 1.0 / float(self.num_batches_tracked.item())
+                from ...mode import executing_eagerly
+                if executing_eagerly():
+                    factor = 1.0 / float(self.num_batches_tracked.item())
+                else:  # in a graph the count is known only when it runs: a symbolic factor
+                    factor = 1.0 / self.num_batches_tracked.double()
         bn_training = self.training or (self.running_mean is None and self.running_var is None)
         use_stats = not self.training or self.track_running_stats
         return F.batch_norm(input, self.running_mean if use_stats else None,
