@@ -255,3 +255,74 @@ add(
     OpRecord("identity", lambda x: apply(op("identity"), x), lambda x: x.view_as(x),
              lambda rng: [Sample((u(rng, s),), desc=str(s)) for s in [(), (3,), (2, 3), (0, 2)]]),
 )
+
+
+# ---------------------------------------------------------------------------- linear, nll_loss
+def _linear_samples(rng):
+    return [
+        Sample((u(rng, (4, 3)), u(rng, (5, 3)), u(rng, (5,))), desc="2-D + bias"),
+        Sample((u(rng, (2, 4, 3)), u(rng, (5, 3))), desc="3-D, no bias"),
+        Sample((u(rng, (3,)), u(rng, (2, 3)), u(rng, (2,))), desc="1-D input"),
+        Sample((u(rng, (0, 3)), u(rng, (1, 3)), u(rng, (1,))), desc="empty batch, 1 output"),
+        Sample((u(rng, (2, 3), dtype=F64), u(rng, (4, 3), dtype=F64), u(rng, (4,), dtype=F64)), desc="f64"),
+    ]
+
+
+def _logp(rng, n, c, dtype=F32):
+    z = u(rng, (n, c), dtype=dtype)
+    return (z - np.log(np.exp(z).sum(1, keepdims=True))).astype(dtype)
+
+
+def _nll_samples(rng):
+    out = []
+    for red in ("mean", "sum", "none"):
+        out.append(Sample((_logp(rng, 4, 3), np.array([0, 2, 1, 2])), dict(reduction=red), red))
+    out.append(Sample((_logp(rng, 5, 4), np.array([0, -100, 3, 1, -100])), {}, "ignore_index"))
+    out.append(Sample((_logp(rng, 1, 1), np.array([0])), dict(reduction="sum"), "1x1"))
+    out.append(Sample((_logp(rng, 0, 3), np.zeros(0, I64)), dict(reduction="sum"), "empty"))
+    out.append(Sample((_logp(rng, 3, 5, F64), np.array([4, 0, 2])), dict(ignore_index=2), "f64, ignore 2"))
+    return out
+
+
+def _nll_backward_samples(rng):
+    out = []
+    for red in ("mean", "sum", "none"):
+        g = u(rng, (4,) if red == "none" else ())
+        out.append(Sample((g, np.array([0, 2, -100, 2]), _logp(rng, 4, 3)),
+                          dict(ignore_index=-100, reduction=red), red, no_grad_args=(2,)))
+    out.append(Sample((u(rng, ()), np.array([0]), _logp(rng, 1, 1)),
+                      dict(ignore_index=-100, reduction="sum"), "1x1", no_grad_args=(2,)))
+    out.append(Sample((u(rng, ()), np.zeros(0, I64), _logp(rng, 0, 3)),
+                      dict(ignore_index=-100, reduction="sum"), "empty", no_grad_args=(2,)))
+    return out
+
+
+def _torch_nll_backward(g, target, like, ignore_index, reduction):
+    """What torch's autograd hands the log-probabilities for the cotangent g."""
+    x = like.detach().clone().requires_grad_(True)
+    y = _tf().nll_loss(x, target, ignore_index=ignore_index, reduction=reduction)
+    (gx,) = T.autograd.grad(y, x, g, create_graph=True)
+    return gx
+
+
+add(
+    OpRecord("linear", lambda x, w, *b: F.linear(x, w, *b), lambda x, w, *b: _tf().linear(x, w, *b),
+             _linear_samples, lambda: [
+                 ErrorSample((np.zeros((2, 3), F32), np.zeros((4, 5), F32)),
+                             match=r"mat1 and mat2 shapes cannot be multiplied \(2x3 and 5x4\)",
+                             desc="features"),
+                 ErrorSample((np.zeros((2, 3), F32), np.zeros((4, 3), F64)),
+                             match="same dtype", desc="dtypes"),
+             ]),
+    OpRecord("nll_loss", lambda x, t, **kw: F.nll_loss(x, t, **kw),
+             lambda x, t, **kw: _tf().nll_loss(x, t, **kw), _nll_samples, lambda: [
+                 ErrorSample((np.zeros((2, 3), F32), np.array([0, 3])), exc=IndexError,
+                             match="Target 3 is out of bounds", desc="target range"),
+                 ErrorSample((np.zeros((2, 3), F32), np.array([0, 1, 2])), exc=ValueError,
+                             match=r"Expected input batch_size \(2\) to match target batch_size \(3\)",
+                             desc="batch"),
+             ]),
+    OpRecord("nll_loss_backward",
+             lambda g, t, like, **kw: apply(op("nll_loss_backward"), g, t, like, **kw),
+             _torch_nll_backward, _nll_backward_samples),
+)

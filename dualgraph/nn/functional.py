@@ -100,8 +100,9 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
 # ================================================================ linear / dropout / embedding
 def linear(input, weight, bias=None):
     """y = x W^T + b (weight is (out_features, in_features), as PyTorch)."""
-    out = matmul(input, weight.t())
-    return out if bias is None else out + bias
+    if bias is None:
+        return apply(_nn.linear_op, input, weight)
+    return apply(_nn.linear_op, input, weight, bias)
 
 
 def dropout(input, p=0.5, training=True, inplace=False):
@@ -381,6 +382,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     c = _check_nll_args(input, target, weight)
     if target.dtype.np != _dt.I64:
         target = target.long()
+    if weight is None and input.ndim == 2 and target.ndim == 1:
+        # the common case as one op (the kernel checks the targets' range)
+        return apply(_nn.nll_loss_op, input, target, ignore_index=ignore_index, reduction=reduction)
     tshape = tuple(target.shape)
     logp = _classes_last(input)                    # (M, C)
     t = target.reshape(-1)                         # (M,)

@@ -18,10 +18,10 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..dtypes import scalar_name
-from ..errors import DGRuntimeError, DGValueError
+from ..errors import DGRuntimeError, DGValueError, DGIndexError
 from .common import Spec
 from .dispatch import apply
-from .registry import defop
+from .registry import defop, OPS
 
 
 def _needs(node, i):
@@ -344,7 +344,15 @@ def _max_pool2d_kernel(x, kernel_size, stride, padding, dilation, ceil_mode):
     if x.ndim != 4 or x.dtype.kind not in "fiu":
         raise ValueError("max_pool2d input")
     win, _, _ = _pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode)
-    return win.max(axis=(4, 5))
+    # one np.maximum per kernel offset (kh*kw passes over contiguous-ish slices) is ~30x faster
+    # than reducing the strided 6-d window view; NaN propagates as in PyTorch
+    kh, kw = win.shape[4:]
+    out = np.array(win[..., 0, 0])
+    for i in range(kh):
+        for j in range(kw):
+            if i or j:
+                np.maximum(out, win[..., i, j], out=out)
+    return out
 
 
 def _argmax_positions(x, kernel_size, stride, padding, dilation, ceil_mode):
@@ -352,7 +360,17 @@ def _argmax_positions(x, kernel_size, stride, padding, dilation, ceil_mode):
     NaN counting as the maximum, as PyTorch), plus the padded shape and the padding."""
     win, pshape, pads = _pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode)
     n, c, oh, ow, kh, kw = win.shape
-    a = win.reshape(n, c, oh, ow, kh * kw).argmax(axis=-1)
+    # running argmax over the kernel offsets (first maximum wins ties; a NaN beats numbers)
+    best = np.array(win[..., 0, 0])
+    a = np.zeros(best.shape, dtype=np.int64)
+    floating = best.dtype.kind == "f"
+    for k in range(1, kh * kw):
+        v = win[..., k // kw, k % kw]
+        m = v > best
+        if floating:
+            m |= np.isnan(v) & ~np.isnan(best)
+        np.copyto(best, v, where=m)
+        a[m] = k
     rows = np.arange(oh).reshape(oh, 1) * stride[0] + (a // kw) * dilation[0]
     cols = np.arange(ow) * stride[1] + (a % kw) * dilation[1]
     return rows, cols, pshape, pads
@@ -475,3 +493,124 @@ def _pair(v, name="value"):
             raise DGValueError(f"{name} must be an int or a pair of ints, got {v!r}")
         return (int(v[0]), int(v[1]))
     return (int(v), int(v))
+
+
+# ================================================================ linear
+def _linear_infer(x, w, *b):
+    if len(w.shape) != 2:
+        raise DGRuntimeError(f"linear: weight must be 2-D (out_features, in_features), got {len(w.shape)}-D")
+    if len(x.shape) == 0:
+        raise DGRuntimeError("both arguments to linear need to be at least 1D, but they are 0D and 2D")
+    k, (out, kw) = x.shape[-1], w.shape
+    if k is not None and kw is not None and k != kw:
+        rows = 1
+        for d in x.shape[:-1]:
+            rows = None if d is None or rows is None else rows * d
+        raise DGRuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({'?' if rows is None else rows}x{k} and {kw}x{out})")
+    if x.dtype != w.dtype:
+        raise DGRuntimeError(
+            f"mat1 and mat2 must have the same dtype, but got {scalar_name(x.dtype)} and {scalar_name(w.dtype)}")
+    if b:
+        if len(b[0].shape) > 1 or (b[0].shape and b[0].shape[0] not in (None, 1, out)):
+            raise DGRuntimeError(
+                f"The size of tensor a ({out}) must match the size of tensor b ({b[0].shape[-1]}) at "
+                f"non-singleton dimension {len(x.shape) - 1}")
+    return Spec(tuple(x.shape[:-1]) + (out,), x.dtype)
+
+
+def _linear_kernel(x, w, *b):
+    if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1] or x.dtype != w.dtype:
+        raise ValueError("linear shapes")
+    y = np.matmul(x, w.T)
+    if b:
+        y += b[0]
+    return y
+
+
+def _linear_vjp(g, node):
+    x, w, *b = node.inputs
+    out_f, in_f = w.shape
+    gx = apply(OPS["matmul"], g, w) if _needs(node, 0) else None
+    g2 = g if g.ndim == 2 else g.reshape(-1, out_f)
+    x2 = x if x.ndim == 2 else x.reshape(-1, in_f)
+    # g^T x comes out contiguous in W's own layout (out, in): no transposed gradient to copy
+    gw = apply(OPS["matmul"], g2.mT, x2) if _needs(node, 1) else None
+    if not b:
+        return gx, gw
+    gb = g2.sum(0) if _needs(node, 2) else None
+    if gb is not None and tuple(b[0].shape) != (out_f,):
+        gb = gb.reshape(tuple(b[0].shape))
+    return gx, gw, gb
+
+
+linear_op = defop("linear", _linear_kernel, _linear_infer, _linear_vjp, torch_name="Addmm",
+                  doc="y = x W^T + b, PyTorch's F.linear (weight stored (out, in))")
+
+
+# ================================================================ nll_loss (class indices)
+def _nll_rows(logp, target, ignore_index):
+    valid = target != ignore_index
+    safe = np.where(valid, target, 0)
+    c = logp.shape[1]
+    bad = valid & ((safe < 0) | (safe >= c))
+    if bad.any():
+        raise DGIndexError(f"Target {int(target[bad][0])} is out of bounds.")
+    return valid, safe
+
+
+def _nll_kernel(logp, target, ignore_index, reduction):
+    if logp.ndim != 2 or target.ndim != 1 or logp.shape[0] != target.shape[0] or target.dtype.kind not in "iu":
+        raise ValueError("nll_loss shapes")
+    valid, safe = _nll_rows(logp, target, ignore_index)
+    picked = logp[np.arange(len(safe)), safe]
+    picked = np.where(valid, -picked, 0).astype(logp.dtype, copy=False)
+    if reduction == "none":
+        return picked
+    total = picked.sum(dtype=logp.dtype)
+    if reduction == "sum":
+        return np.asarray(total)
+    with np.errstate(all="ignore"):
+        return np.asarray(total / logp.dtype.type(valid.sum()))
+
+
+def _nll_infer(logp, target, ignore_index, reduction):
+    if len(logp.shape) != 2 or len(target.shape) != 1:
+        raise DGRuntimeError(
+            f"nll_loss (fused): expected 2-D input and 1-D target, got {len(logp.shape)}-D and {len(target.shape)}-D")
+    n, m = logp.shape[0], target.shape[0]
+    if n is not None and m is not None and n != m:
+        raise DGValueError(f"Expected input batch_size ({n}) to match target batch_size ({m}).")
+    if target.dtype.kind not in "iu":
+        raise DGRuntimeError(f"expected scalar type Long but found {scalar_name(target.dtype)}")
+    return Spec((n,) if reduction == "none" else (), logp.dtype)
+
+
+def _nll_backward_kernel(g, target, like, ignore_index, reduction):
+    valid, safe = _nll_rows(like, target, ignore_index)
+    z = np.zeros(like.shape, dtype=like.dtype)
+    if reduction == "none":
+        scale = -g * valid
+    elif reduction == "sum":
+        scale = -g * valid
+    else:
+        with np.errstate(all="ignore"):
+            scale = (-g / like.dtype.type(valid.sum())) * valid
+    z[np.arange(len(safe)), safe] = scale
+    return z
+
+
+_nll_attrs = lambda node: dict(ignore_index=node.attrs["ignore_index"], reduction=node.attrs["reduction"])  # noqa: E731
+
+nll_loss_op = defop(
+    "nll_loss", _nll_kernel, _nll_infer,
+    lambda g, node: (apply(nll_loss_backward_op, g, node.inputs[1], node.inputs[0], **_nll_attrs(node)), None),
+    saves=(1,), torch_name="NllLoss",
+    doc="negative log-likelihood of (N, C) log-probabilities at class indices (no class weights)")
+nll_loss_backward_op = defop(
+    "nll_loss_backward", _nll_backward_kernel,
+    lambda g, target, like, ignore_index, reduction: Spec(like.shape, like.dtype),
+    # linear in g; its adjoint picks the same entries again: nll_loss itself
+    lambda gg, node: (apply(nll_loss_op, gg, node.inputs[1], **_nll_attrs(node)), None, None),
+    saves=(1,), torch_name="NllLossBackward",
+    doc="the gradient of nll_loss: -g (over the count of kept rows) at each row's target")
