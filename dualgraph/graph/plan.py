@@ -212,7 +212,7 @@ def _updates_in_place(steps, rows, kernels):
         if not (kernels[j][1] and vs.op.elementwise and vs.args and vs.args[0] == ("node", cur)
                 and rows[j]["shape"] == rows[pos[cur]]["shape"] and rows[j]["dtype"] == rows[pos[cur]]["dtype"]
                 and readers.get(val) == [i] and all(r <= j for r in readers[cur] if r != i)
-                and steps[pos[cur]].op is VARIABLE):
+                and steps[pos[cur]].op in (VARIABLE, ASSIGN)):  # a chain buf.mul_().add_() too
             continue
         rows[j]["writes_into"] = cur
 

@@ -355,22 +355,32 @@ def _max_pool2d_kernel(x, kernel_size, stride, padding, dilation, ceil_mode):
     return out
 
 
-def _argmax_positions(x, kernel_size, stride, padding, dilation, ceil_mode):
-    """Row and column (in padded coordinates) of each window's maximum (first one on ties,
-    NaN counting as the maximum, as PyTorch), plus the padded shape and the padding."""
+def _window_argmax(x, kernel_size, stride, padding, dilation, ceil_mode):
+    """Index (k = i*kw + j) of each window's maximum: the first one on ties, a NaN counting as
+    the maximum, as PyTorch. Loops over the kernel offsets only, each a whole-array op."""
     win, pshape, pads = _pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode)
-    n, c, oh, ow, kh, kw = win.shape
-    # running argmax over the kernel offsets (first maximum wins ties; a NaN beats numbers)
+    kh, kw = win.shape[4:]
     best = np.array(win[..., 0, 0])
-    a = np.zeros(best.shape, dtype=np.int64)
-    floating = best.dtype.kind == "f"
-    for k in range(1, kh * kw):
+    for i in range(kh):
+        for j in range(kw):
+            if i or j:
+                np.maximum(best, win[..., i, j], out=best)
+    nan = best.dtype.kind == "f" and np.isnan(best).any()
+    a = np.full(best.shape, kh * kw - 1, dtype=np.int64)
+    for k in range(kh * kw - 2, -1, -1):  # backwards, so the first maximum wins
         v = win[..., k // kw, k % kw]
-        m = v > best
-        if floating:
-            m |= np.isnan(v) & ~np.isnan(best)
-        np.copyto(best, v, where=m)
-        a[m] = k
+        hit = v == best
+        if nan:
+            hit |= np.isnan(v)
+        a = np.where(hit, k, a)
+    return a, win.shape, pshape, pads
+
+
+def _argmax_positions(x, kernel_size, stride, padding, dilation, ceil_mode):
+    """Row and column (in padded coordinates) of each window's maximum, plus the padded shape
+    and the padding."""
+    a, (n, c, oh, ow, kh, kw), pshape, pads = _window_argmax(
+        x, kernel_size, stride, padding, dilation, ceil_mode)
     rows = np.arange(oh).reshape(oh, 1) * stride[0] + (a // kw) * dilation[0]
     cols = np.arange(ow) * stride[1] + (a % kw) * dilation[1]
     return rows, cols, pshape, pads
@@ -396,14 +406,19 @@ max_pool2d_op = defop(
 
 
 def _max_pool2d_backward_kernel(g, x, kernel_size, stride, padding, dilation, ceil_mode):
-    rows, cols, pshape, pads = _argmax_positions(x, kernel_size, stride, padding, dilation,
-                                                 ceil_mode)
-    flat = _flat_index(rows, cols, pshape)
-    total = int(np.prod(pshape))
-    gx = np.bincount(flat.ravel(), weights=g.ravel(), minlength=total).astype(g.dtype, copy=False)
-    gx = gx.reshape(pshape)
+    a, (n, c, oh, ow, kh, kw), pshape, pads = _window_argmax(
+        x, kernel_size, stride, padding, dilation, ceil_mode)
+    gxp = np.zeros(pshape, dtype=g.dtype)
+    s0, s1, s2, s3 = gxp.strides
+    for k in range(kh * kw):
+        i, j = divmod(k, kw)
+        # for one kernel offset, distinct windows hit distinct pixels: += through a strided
+        # view is exact even when windows overlap
+        dst = as_strided(gxp[:, :, i * dilation[0]:, j * dilation[1]:], (n, c, oh, ow),
+                         (s0, s1, s2 * stride[0], s3 * stride[1]))
+        dst += np.where(a == k, g, 0)
     h, w = x.shape[2:]
-    return np.ascontiguousarray(gx[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w])
+    return np.ascontiguousarray(gxp[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w])
 
 
 def _max_pool2d_select_kernel(gg, x, kernel_size, stride, padding, dilation, ceil_mode):
