@@ -31,28 +31,52 @@ class _Leaf:
         self.i = i
 
 
+_SCALARS = (int, float, bool, str, type(None))
+
+
 def _flatten(obj, tensors):
-    """Replace tensors (and numpy arrays) by _Leaf markers; return the hashable skeleton."""
-    if isinstance(obj, Tensor) or isinstance(obj, np.ndarray):
-        arr = obj._data if isinstance(obj, Tensor) else obj
+    """Replace tensors (and numpy arrays) by markers; return the hashable skeleton (the key
+    of the trace cache). Kept lean: it runs at every call of a compiled function."""
+    t = type(obj)
+    if t in _SCALARS:
+        return obj if t is not float else ("f", obj)  # 1 and 1.0 and True trace differently
+    if isinstance(obj, Tensor):
+        a = obj._data
         tensors.append(obj)
-        return ("T", arr.shape, arr.dtype.str)
-    if isinstance(obj, (list, tuple)):
-        return (type(obj).__name__,) + tuple(_flatten(x, tensors) for x in obj)
-    if isinstance(obj, dict):
-        return ("dict",) + tuple((k, _flatten(v, tensors)) for k, v in obj.items())
+        return ("T", a.shape, a.dtype)
+    if t is np.ndarray:
+        tensors.append(obj)
+        return ("T", obj.shape, obj.dtype)
+    if t is list or t is tuple:
+        return (t,) + tuple([_flatten(x, tensors) for x in obj])
+    if t is dict:
+        return (dict,) + tuple([(k, _flatten(v, tensors)) for k, v in obj.items()])
     if _is_module(obj):  # train()/eval() changes what the module computes: part of the key
-        return ("M", type(obj).__name__, id(obj), tuple(m.training for m in obj.modules()))
+        return ("M", id(obj), _training_flags(obj))
     try:
         hash(obj)
-        return ("V", type(obj).__name__, obj)
+        return ("V", t, obj)
     except TypeError:
-        return ("id", type(obj).__name__, id(obj))
+        return ("id", t, id(obj))
+
+
+_MODULE = []
 
 
 def _is_module(obj):
-    from ..nn.module import Module
-    return isinstance(obj, Module)
+    if not _MODULE:
+        from ..nn.module import Module
+        _MODULE.append(Module)
+    return isinstance(obj, _MODULE[0])
+
+
+def _training_flags(mod):
+    # the module list is cached on the module (rebuilt if the tree changes size)
+    subs = getattr(mod, "_dg_submodules", None)
+    if subs is None or len(mod._modules) != subs[0]:
+        subs = (len(mod._modules), list(mod.modules()))
+        object.__setattr__(mod, "_dg_submodules", subs)
+    return tuple([m.training for m in subs[1]])
 
 
 def _closure_modules(fn):
@@ -118,7 +142,7 @@ class Function:
         tensors = []
         sig = _flatten((tuple(args), dict(sorted(kwargs.items()))), tensors)
         if self._closure_mods:
-            sig = sig + (tuple(tuple(m.training for m in mod.modules()) for mod in self._closure_mods),)
+            sig = sig + tuple([_training_flags(mod) for mod in self._closure_mods])
         return sig, tensors
 
     def __call__(self, *args, **kwargs):
@@ -203,21 +227,29 @@ def _wrap_out(st, vals):
 
 def _diff(old, new, names):
     """Say which argument changed between two signatures, and how."""
-    (_, oargs, okw), (_, nargs, nkw) = old, new
+    oargs, okw, ncl = old[1], old[2], old[3:]
+    nargs, nkw, ocl = new[1], new[2], new[3:]
     for i, (a, b) in enumerate(zip(oargs[1:], nargs[1:])):
         if a != b:
             name = names[i] if i < len(names) else f"#{i}"
             return f"argument {i} ({name!r}) changed: {_show(a)} -> {_show(b)}"
     if okw != nkw:
         return f"keyword arguments changed: {okw[1:]} -> {nkw[1:]}"
+    if ncl != ocl:
+        return "a module reached through the closure switched between train() and eval()"
     return "the number of arguments changed"
 
 
 def _show(s):
     if isinstance(s, tuple) and s and s[0] == "T":
         return f"tensor of shape {tuple(s[1])} and dtype {np.dtype(s[2])}"
+    if isinstance(s, tuple) and s and s[0] == "f":
+        return f"float {s[1]!r}"
+    if isinstance(s, tuple) and s and s[0] == "M":
+        return f"module (training flags {s[2]})"
     if isinstance(s, tuple) and s and s[0] in ("V", "id"):
-        return f"{s[1]} {s[2]!r}" if s[0] == "V" else f"a different {s[1]} object"
+        kind = getattr(s[1], "__name__", s[1])
+        return f"{kind} {s[2]!r}" if s[0] == "V" else f"a different {kind} object"
     return repr(s)
 
 
