@@ -202,3 +202,17 @@ def test_runtime_shape_error_names_the_node():
         y = a + b
     with pytest.raises(RuntimeError, match="add"):
         g.compile(y)(np.ones(3, np.float32), np.ones(4, np.float32))
+
+
+def test_simplify_drops_explicit_broadcasts_numpy_does_itself():
+    with dg.graph_mode() as g:
+        x = dg.placeholder([4, 3], name="x")
+        s = x.sum(dim=1, keepdim=True)
+        y = x * dg.ops.unbroadcast.broadcast_like(s, x)
+    G = g.to_networkx()
+    assert "broadcast_to" in _ops(G)
+    simplify(G, _ctx(y))
+    prune(G, _ctx(y))
+    assert "broadcast_to" not in _ops(G)
+    xv = np.arange(12, dtype=np.float32).reshape(4, 3)
+    np.testing.assert_allclose(g.compile(y)(xv), xv * xv.sum(1, keepdims=True))

@@ -82,6 +82,35 @@ def _collapse_reshape_chain(G, name):
     return True
 
 
+def _drop_broadcast_args(G, name):
+    """ufunc(a, broadcast_to(b, S)) where a already has shape S: numpy broadcasts b itself, so
+    the explicit broadcast (what unbroadcast/broadcast_like leave in backward graphs) goes."""
+    d = G.nodes[name]
+    op = d["op"]
+    shape = d["shape"]
+    if not (op.elementwise and op.ufunc is not None) or None in shape:
+        return 0
+    args = list(d["args"])
+    changed = 0
+    for i, (k, a) in enumerate(args):
+        if k != "node":
+            continue
+        src = G.nodes[a]
+        if src["op"].name != "broadcast_to" or src["args"][0][0] != "node" or src["shape"] != shape:
+            continue
+        if not any(kk == "node" and j != i and G.nodes[b]["shape"] == shape
+                   for j, (kk, b) in enumerate(args)):
+            continue
+        inner = src["args"][0][1]
+        args[i] = ("node", inner)
+        d["args"] = tuple(args)
+        if not any(kk == "node" and b == a for kk, b in args):
+            G.remove_edge(a, name)
+        G.add_edge(inner, name)
+        changed += 1
+    return changed
+
+
 def simplify(G, ctx):
     removed = chains = 0
     for name in list(nx.topological_sort(G)):
@@ -89,6 +118,7 @@ def simplify(G, ctx):
             continue
         if _collapse_reshape_chain(G, name):
             chains += 1
+        removed += _drop_broadcast_args(G, name)
         if name in ctx.protected:  # a fetch keeps its node (rewiring its inputs is fine)
             continue
         src = _identity_arg(G, name)
