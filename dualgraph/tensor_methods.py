@@ -6,7 +6,7 @@ door), so model code does not care which mode it runs in.
 import numpy as np
 
 from . import dtypes as _dt
-from .ops import elementwise as E, reductions as R, shape as S, linalg as L, creation as C
+from .ops import elementwise as E, reductions as R, shape as S, linalg as L
 from .ops.dispatch import apply
 from .errors import DGTypeError
 

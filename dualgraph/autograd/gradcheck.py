@@ -66,7 +66,6 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
 def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3):
     """Second order: gradcheck the function x -> d(sum(fn(x) * v))/dx built with create_graph."""
     inputs = tuple(inputs)
-    diff = [x for x in inputs if isinstance(x, Tensor) and x.requires_grad]
     rng = np.random.default_rng(0)
     outs = _outputs(fn, inputs)
     vs = [_wrap(rng.standard_normal(o._data.shape)) for o in outs]

@@ -1,5 +1,4 @@
 """dg.Session: TensorFlow 1.x's way to run a graph (`sess.run(fetches, feed_dict)`)."""
-from ..errors import DGTypeError
 from .compiler import compile_graph, flatten_fetches, resolve
 
 

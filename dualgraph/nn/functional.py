@@ -15,7 +15,6 @@ from ..ops.dispatch import apply
 from ..ops.elementwise import relu as _relu, relu_op, where, rsqrt
 from ..ops.elementwise import sigmoid, tanh  # noqa: F401 (public in F)
 from ..ops.reductions import softmax as _softmax, log_softmax as _log_softmax
-from ..ops.linalg import matmul
 from ..tensor_methods import TensorMethods
 
 __all__ = [

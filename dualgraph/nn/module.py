@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from .. import dtypes as _dt
 from ..autograd import no_grad
+from ..autograd.functional import zero_grads
 from ..errors import DGRuntimeError, DGTypeError, DGValueError, DualGraphError
 from ..ops import nn_ops as _nn
 from ..ops.dispatch import apply
@@ -461,17 +462,7 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none=True):
-        for p in self.parameters():
-            if p.grad is not None:
-                if set_to_none:
-                    p.grad = None
-                else:
-                    g = p.grad
-                    if g.grad_fn is not None:
-                        g.detach_()
-                    else:
-                        g.requires_grad_(False)
-                    g.zero_()
+        zero_grads(self.parameters(), set_to_none)
 
     def apply(self, fn):
         for m in self.children():

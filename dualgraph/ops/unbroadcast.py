@@ -42,7 +42,6 @@ def _broadcast_like_forward(x, like=None, shape=None):
     return np.broadcast_to(x, like.shape if like is not None else shape)
 
 
-broadcast_like = None  # the public helper below; the op is named broadcast_to
 
 
 def _bt_vjp(g, node):

@@ -11,6 +11,7 @@ from collections import defaultdict
 from itertools import chain
 
 from ..autograd import no_grad, enable_grad
+from ..autograd.functional import zero_grads
 from ..errors import DGTypeError, DGValueError
 from ..tensor_methods import TensorMethods
 
@@ -90,18 +91,7 @@ class Optimizer:
 
     # ------------------------------------------------------------ gradients
     def zero_grad(self, set_to_none=True):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    if set_to_none:
-                        p.grad = None
-                    else:
-                        g = p.grad
-                        if g.grad_fn is not None:
-                            g.detach_()
-                        else:
-                            g.requires_grad_(False)
-                        g.zero_()
+        zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self, closure=None):
         raise NotImplementedError
