@@ -42,3 +42,15 @@ def test_modules_example_runs(capsys):
     assert res["losses"] == pytest.approx(res["losses_eager_only"], abs=1e-5)
     assert res["max_param_diff"] < 1e-5
     assert res["losses"][-1] < res["losses"][0]
+
+
+def test_compare_main_job_runs_and_modes_agree(capsys):
+    """`python -m dualgraph.compare` (the README's main job) on a small workload."""
+    from dualgraph.compare.cli import main
+    cmp = main(["--batch", "8", "--sizes", "12,8,3", "--steps", "3"])
+    out = capsys.readouterr().out
+    assert "largest loss difference over 3 steps: 0.00e+00" in out
+    assert "traces of the compiled step: 1" in out
+    assert cmp.max_abs_diff == 0.0
+    assert set(cmp.rows) == {"eager", "compiled"} and all(r["us"] > 0 for r in cmp.rows.values())
+    assert "refused at trace time" in out
