@@ -20,7 +20,7 @@ from .ops.elementwise import (add, sub, mul, div, pow, neg, abs, sign, exp, log,
                               logical_and, logical_or, logical_not,
                               bitwise_and, bitwise_or, bitwise_not)
 from .ops.reductions import (sum, mean, prod, max, min, amax, amin, argmax, argmin, var, std,
-                             logsumexp, softmax, log_softmax)
+                             logsumexp, softmax, log_softmax, all, any)
 from .ops.shape import (reshape, transpose, permute, squeeze, unsqueeze, flatten, cat, concat,
                         stack, gather, narrow, split, chunk, unbind, t, cartesian_prod)
 from .ops.linalg import mm, bmm, dot, matmul, outer

@@ -110,6 +110,8 @@ class TensorMethods:
     def min(self, dim=None, keepdim=False): return R.min(self, dim, keepdim)
     def amax(self, dim=None, keepdim=False): return R.amax(self, dim, keepdim)
     def amin(self, dim=None, keepdim=False): return R.amin(self, dim, keepdim)
+    def all(self, dim=None, keepdim=False): return R.all(self, dim, keepdim)
+    def any(self, dim=None, keepdim=False): return R.any(self, dim, keepdim)
     def argmax(self, dim=None, keepdim=False): return R.argmax(self, dim, keepdim)
     def argmin(self, dim=None, keepdim=False): return R.argmin(self, dim, keepdim)
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):

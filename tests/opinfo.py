@@ -771,6 +771,15 @@ add(
              lambda x, dim, keepdim=False: T.min(x, dim, keepdim),
              lambda rng: [Sample((u(rng, (2, 3)),), {"dim": 1}, "dim=1"), _ties(rng)],
              variant="min_dim"),
+    _red("all", dg.all, T.all, samples=lambda rng: _red_samples(gen=lambda r, s: bools(r, s))(rng) + [
+        Sample((ints(rng, (2, 3)),), {"dim": 1}, "i64"), Sample((u(rng, (2, 3)),), {}, "f32")],
+         errors=lambda: [_dim_oob()]),
+    _red("any", dg.any, T.any, samples=lambda rng: _red_samples(gen=lambda r, s: bools(r, s))(rng) + [
+        Sample((ints(rng, (2, 3)),), {"dim": 1}, "i64"), Sample((u(rng, (2, 3)),), {}, "f32")],
+         errors=lambda: [_dim_oob()]),
+    OpRecord("all", lambda a, b: (a == b).all(), lambda a, b: (a == b).all(),
+             lambda rng: [Sample((ints(rng, (2, 3)), ints(rng, (3,))), desc="(a == b).all()")],
+             variant="method"),
     _red("argmax", dg.argmax, T.argmax, samples=_arg_samples, errors=_arg_errors("argmax")),
     _red("argmin", dg.argmin, T.argmin, samples=_arg_samples, errors=_arg_errors("argmin")),
     _red("var", dg.var, T.var, samples=_var_samples, errors=lambda: [_dim_oob()] + _FLOAT_ONLY_VAR,

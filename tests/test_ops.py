@@ -70,7 +70,7 @@ NON_DIFFERENTIABLE = {
     "bernoulli_keep": "random", "uniform_like": "random", "normal_like": "random",
 }
 BOOL_OR_INT_OUTPUT = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
-                      "logical_not", "argmax", "argmin", "randint", "one_hot", "bitwise_and", "bitwise_or", "bitwise_not",
+                      "logical_not", "argmax", "argmin", "randint", "one_hot", "bitwise_and", "bitwise_or", "bitwise_not", "all", "any",
                       "max_pool2d_indices"}
 
 

@@ -138,6 +138,22 @@ mean_op = defop("mean", _mean_kernel, _reduce_infer(_mean_dtype), _mean_vjp, sav
 prod_op = defop("prod", _prod_kernel, _reduce_infer(_sum_dtype), _prod_vjp)
 
 
+# ---------------------------------------------------------------- all / any (bool results)
+def _bool_dtype(x, **_):
+    return np.dtype(np.uint8) if x.dtype == np.uint8 else np.dtype(bool)  # as PyTorch
+
+
+def _logic_kernel(fn):
+    def kernel(x, dim=None, keepdim=False):
+        r = fn(x, axis=_axis(dim), keepdims=keepdim)
+        return np.asarray(r, dtype=_bool_dtype(x))
+    return kernel
+
+
+all_op = defop("all", _logic_kernel(np.all), _reduce_infer(_bool_dtype), torch_name="All")
+any_op = defop("any", _logic_kernel(np.any), _reduce_infer(_bool_dtype), torch_name="Any")
+
+
 # ---------------------------------------------------------------- amax / amin / arg*
 def _nonempty(name):
     def infer(x, dim=None, keepdim=False):
@@ -457,3 +473,11 @@ def log_softmax(input, dim, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
     return apply(log_softmax_op, input, dim=dim)
+
+
+def all(input, dim=None, keepdim=False):
+    return apply(all_op, input, dim=_dims(dim), keepdim=keepdim)
+
+
+def any(input, dim=None, keepdim=False):
+    return apply(any_op, input, dim=_dims(dim), keepdim=keepdim)
