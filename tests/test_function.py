@@ -128,3 +128,21 @@ def test_jit_alias_and_decorator_options():
 
     np.testing.assert_array_equal(f(dg.ones(2)).numpy(), [1, 1])
     assert f.plan_for(dg.ones(2)).optimize is False
+
+
+def test_compiled_step_leaves_gradients_on_parameters_like_eager():
+    rng = np.random.default_rng(1)
+    W0 = rng.standard_normal((3, 2)).astype(np.float32)
+    x = dg.tensor(rng.standard_normal((4, 3)).astype(np.float32))
+
+    def step(W, x):
+        W.grad = None
+        loss = (x @ W).tanh().sum()
+        loss.backward()
+        return loss
+
+    We, Wc = dg.tensor(W0, requires_grad=True), dg.tensor(W0, requires_grad=True)
+    step(We, x)
+    dg.function(lambda x: step(Wc, x))(x)
+    assert isinstance(Wc.grad, dg.Tensor) and not isinstance(Wc.grad, dg.SymbolicTensor)
+    np.testing.assert_allclose(Wc.grad.numpy(), We.grad.numpy(), rtol=1e-6)

@@ -112,7 +112,7 @@ def _rebuild(obj, feeds, counter):
 
 
 class _Traced:
-    __slots__ = ("graph", "plan", "out_structure", "n_out")
+    __slots__ = ("graph", "plan", "out_structure", "grad_refs")
 
 
 class Function:
@@ -153,6 +153,10 @@ class Function:
         if tr is None:
             tr = self._trace(args, kwargs, sig)
         out = tr.plan(*[t._data if isinstance(t, Tensor) else t for t in tensors])
+        refs = tr.grad_refs
+        if refs:  # as after an eager step, parameters hold the gradients the step computed
+            for ref, g in zip(refs, out[len(out) - len(refs):]):
+                ref._grad = _wrap(g if type(g) is np.ndarray else np.asarray(g))
         return _wrap_out(tr.out_structure, out)
 
     def graph_for(self, *args, **kwargs):
@@ -185,7 +189,16 @@ class Function:
             result = self.fn(*a, **k)
             flat = []
             structure = _out_structure(result, flat, g)
+            # gradients that backward() left on captured tensors are fetched too, and written
+            # to their eager .grad after each call
+            grad_refs = []
+            for key, sym in g.grads.items():
+                ref = g._captured.get(key)
+                if ref is not None and isinstance(sym, SymbolicTensor):
+                    flat.append(sym)
+                    grad_refs.append(ref)
         tr = _Traced()
+        tr.grad_refs = grad_refs
         tr.graph = g
         tr.plan = compile_graph(g, flat, feeds=feeds, optimize=self.optimize, updates=g.updates)
         tr.out_structure = structure
