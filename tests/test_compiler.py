@@ -216,3 +216,18 @@ def test_simplify_drops_explicit_broadcasts_numpy_does_itself():
     assert "broadcast_to" not in _ops(G)
     xv = np.arange(12, dtype=np.float32).reshape(4, 3)
     np.testing.assert_allclose(g.compile(y)(xv), xv * xv.sum(1, keepdims=True))
+
+
+def test_gradient_seed_broadcasts_of_ones_are_folded_and_simplified_away():
+    with dg.graph_mode() as g:
+        x = dg.placeholder([3, 4], name="x")
+        y = dg.placeholder([3, 4], name="y")
+        (gx,) = dg.gradients((x * y).sum(), [x])  # ones broadcast to (3, 4), times y
+    raw = g.compile(gx, feeds=[x, y], optimize=False)
+    plan = g.compile(gx, feeds=[x, y])
+    ops = [s.op.name for s in plan.steps]
+    assert "mul" in [s.op.name for s in raw.steps]
+    assert "mul" not in ops and "broadcast_to" not in ops and "full" not in ops
+    yv = np.arange(12, dtype=np.float32).reshape(3, 4)
+    np.testing.assert_array_equal(plan(np.ones((3, 4), np.float32), yv), yv)
+    np.testing.assert_array_equal(raw(np.ones((3, 4), np.float32), yv), yv)

@@ -18,6 +18,18 @@ class _Ctx:
         self.roots = roots
         self.protected = protected
         self.optimize = optimize
+        self.alias = {}  # a fetched node a pass found to equal another node: name -> that name
+
+    def forward(self, old, new):
+        """A pass replaced protected node `old` by `new`: fetch `new` in its place."""
+        self.alias[old] = new
+        self.roots = [new if r == old else r for r in self.roots]
+        self.protected.add(new)
+
+    def resolve(self, name):
+        while name in self.alias:
+            name = self.alias[name]
+        return name
 
 
 def flatten_fetches(fetches, graph):
@@ -90,7 +102,7 @@ def compile_graph(graph, fetches, feeds=None, optimize=True, updates=()):
     stats["nodes_out"] = len(steps)
     stats["steps"] = sum(1 for s in steps if s.op is not PLACEHOLDER)
     stats["compile_ms"] = (time.perf_counter() - t0) * 1e3
-    plan = Plan(steps, feed_steps, fetch_names, rebuild, stats, optimize)
+    plan = Plan(steps, feed_steps, [ctx.resolve(n) for n in fetch_names], rebuild, stats, optimize)
     plan.graph = graph
     plan.specialise_static()
     stats["compile_ms"] = (time.perf_counter() - t0) * 1e3

@@ -119,10 +119,12 @@ def simplify(G, ctx):
         if _collapse_reshape_chain(G, name):
             chains += 1
         removed += _drop_broadcast_args(G, name)
-        if name in ctx.protected:  # a fetch keeps its node (rewiring its inputs is fine)
-            continue
         src = _identity_arg(G, name)
         if src is not None:
+            if name in ctx.protected:
+                if G.nodes[name]["op"].stateful or not hasattr(ctx, "forward"):
+                    continue
+                ctx.forward(name, src)  # the fetch now reads src
             replace_uses(G, name, src)
             G.remove_node(name)
             removed += 1
