@@ -153,10 +153,8 @@ class Function:
         if tr is None:
             tr = self._trace(args, kwargs, sig)
         out = tr.plan(*[t._data if isinstance(t, Tensor) else t for t in tensors])
-        refs = tr.grad_refs
-        if refs:  # as after an eager step, parameters hold the gradients the step computed
-            for ref, g in zip(refs, out[len(out) - len(refs):]):
-                ref._grad = _wrap(g if type(g) is np.ndarray else np.asarray(g))
+        for ref, store in tr.grad_refs:  # as after an eager step: .grad holds this step's gradient
+            ref._grad = store
         return _wrap_out(tr.out_structure, out)
 
     def graph_for(self, *args, **kwargs):
@@ -189,14 +187,16 @@ class Function:
             result = self.fn(*a, **k)
             flat = []
             structure = _out_structure(result, flat, g)
-            # gradients that backward() left on captured tensors are fetched too, and written
-            # to their eager .grad after each call
+            # gradients that backward() left on captured tensors are assigned to a gradient
+            # store per tensor (memory kept across calls, which the plan computes straight
+            # into); after each call the tensor's eager .grad is that store, as after an eager step
             grad_refs = []
-            for key, sym in g.grads.items():
+            for key, sym in list(g.grads.items()):
                 ref = g._captured.get(key)
                 if ref is not None and isinstance(sym, SymbolicTensor):
-                    flat.append(sym)
-                    grad_refs.append(ref)
+                    store = _wrap(np.zeros(ref._data.shape, ref._data.dtype))
+                    g.assign(store, sym)
+                    grad_refs.append((ref, store))
         tr = _Traced()
         tr.grad_refs = grad_refs
         tr.graph = g

@@ -39,7 +39,8 @@ def plan_memory(steps, fetch_ids, reuse):
         if s["op"] in SOURCE_OPS:
             root[v], owned[v] = v, False
         elif s.get("writes_into") is not None:  # an update computed straight into a variable
-            root[v], owned[v] = root[s["writes_into"]], False
+            w = s["writes_into"]
+            root[v], owned[v] = root.get(w, w), False  # (a variable is its own root)
         elif aliases_input(s["op"]) and s["in_ids"]:
             root[v], owned[v] = root[s["in_ids"][0]], False
         else:
@@ -63,13 +64,15 @@ def plan_memory(steps, fetch_ids, reuse):
     if not reuse:
         total = sum(_bytes(s["shape"], s["dtype"]) for s in steps if owned[s["id"]])
         return {"out": out, "drop": drop, "peak_bytes": total, "reused": 0,
-                "allocated": sum(1 for s in steps if owned[s["id"]])}
+                "allocated": sum(1 for s in steps if owned[s["id"]]), "fresh": []}
 
     dies_at = defaultdict(list)
     for v, i in last.items():
         if i < n:
             dies_at[i].append(v)
     pool = defaultdict(list)
+    fetched = set(fetch_ids)
+    fresh = []  # steps that allocate: with an arena they write into memory kept across runs
     live = peak = reused = allocated = 0
     held = {}  # buffer id -> bytes, for owned buffers currently allocated
     for i, s in enumerate(steps):
@@ -77,14 +80,16 @@ def plan_memory(steps, fetch_ids, reuse):
         key = (s["shape"], s["dtype"])
         if owned[v]:
             buf = None
-            if s["out_capable"] and s["elementwise"]:
+            if v in fetched:  # a result handed to the caller: fresh memory, never a reused buffer
+                pass
+            elif s["out_capable"] and s["elementwise"]:
                 for x in s["in_ids"]:
                     r = root[x]
                     if owned.get(r) and last.get(r) == i and r in held and x == r \
                             and (steps_by_id(steps, r)["shape"], steps_by_id(steps, r)["dtype"]) == key:
                         buf = r
                         break
-            if buf is None and s["out_capable"] and pool[key]:
+            if buf is None and s["out_capable"] and pool[key] and v not in fetched:
                 buf = pool[key].pop()
             if buf is not None:
                 out[i] = buf
@@ -95,6 +100,8 @@ def plan_memory(steps, fetch_ids, reuse):
                 live += held[v]
                 allocated += 1
                 peak = max(peak, live)
+                if s["out_capable"] and v not in fetched:
+                    fresh.append(i)
         for d in dies_at.get(i, ()):
             drop[i].append(d)
             if root.get(d) == d and d in held:
@@ -104,7 +111,8 @@ def plan_memory(steps, fetch_ids, reuse):
                     drop[i].remove(d)
                 else:
                     live -= held.pop(d)
-    return {"out": out, "drop": drop, "peak_bytes": peak, "reused": reused, "allocated": allocated}
+    return {"out": out, "drop": drop, "peak_bytes": peak, "reused": reused, "allocated": allocated,
+            "fresh": fresh}
 
 
 _index = {}

@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import DGRuntimeError, DGTypeError, DGValueError, DualGraphError
 from ..ops.registry import Spec
 from .core import PLACEHOLDER, VARIABLE, CONSTANT, ASSIGN
-from .liveness import plan_memory
+from .liveness import plan_memory, aliases_input
 
 _MATMUL = {"mm", "bmm", "matmul"}
 
@@ -207,19 +207,29 @@ def _updates_in_place(steps, rows, kernels):
         if s.op is not ASSIGN:
             continue
         cur, val = s.args[0][1], s.args[1][1]
+        if s.args[1][0] != "node":
+            continue
         j = pos[val]
         vs = steps[j]
-        if not (kernels[j][1] and vs.op.elementwise and vs.args and vs.args[0] == ("node", cur)
-                and rows[j]["shape"] == rows[pos[cur]]["shape"] and rows[j]["dtype"] == rows[pos[cur]]["dtype"]
-                and readers.get(val) == [i] and all(r <= j for r in readers[cur] if r != i)
+        if not (kernels[j][1] and rows[j]["shape"] == rows[pos[cur]]["shape"] and rows[j]["shape"]
+                and rows[j]["dtype"] == rows[pos[cur]]["dtype"]
                 and steps[pos[cur]].op in (VARIABLE, ASSIGN)):  # a chain buf.mul_().add_() too
             continue
-        rows[j]["writes_into"] = cur
+        # (a) an elementwise update of v read only by the assign, after every other reader of v
+        update = (vs.op.elementwise and vs.args and vs.args[0] == ("node", cur)
+                  and readers.get(val) == [i] and all(r <= j for r in readers[cur] if r != i))
+        # (b) a value computed without reading v, whose old value nobody reads (a gradient
+        # store): others may read the value; it lives in v's memory from then on
+        fresh = (readers.get(cur) == [i] and ("node", cur) not in vs.args and j < i
+                 and (pos[cur] < j or steps[pos[cur]].op is VARIABLE))
+        if update or fresh:
+            rows[j]["writes_into"] = cur
 
 
 def _generate(steps, kernels, mem, feeds, fetches, rows=None):
     """Emit the schedule as one Python function body."""
     rows_into = [r.get("writes_into") for r in rows] if rows else [None] * len(steps)
+    arena = set(mem.get("fresh", ()))
     index = {s.name: i for i, s in enumerate(steps)}
     ns = {}
     local = {}
@@ -255,9 +265,16 @@ def _generate(steps, kernels, mem, feeds, fetches, rows=None):
             out = mem["out"][i]
             into = rows_into[i]
             if into is not None:
-                args.append(f"out={local[into]}")
+                k = index[into]
+                # a variable may be read later in the schedule: address its storage directly
+                args.append(f"out=r{k}._data" if steps[k].op is VARIABLE and k > i else f"out={local[into]}")
             elif out is not None:
                 args.append(f"out={local[out]}")
+            elif i in arena:
+                # the arena: memory allocated once, when the plan is specialised, and written
+                # again at every run (no allocation, no page faults); never handed to a caller
+                ns[f"b{i}"] = np.empty(rows[i]["shape"], rows[i]["dtype"])
+                args.append(f"out=b{i}")
             if s.op is ASSIGN and rows_into[index[s.args[1][1]]] is not None:
                 lines.append(f"    {me} = {local[s.args[1][1]]}")  # already written in place
             else:
@@ -270,7 +287,7 @@ def _generate(steps, kernels, mem, feeds, fetches, rows=None):
     rets = []
     for f in fetches:
         s = by_name[f]
-        if s.op in (VARIABLE, CONSTANT, ASSIGN, PLACEHOLDER) or s.op.view:
+        if s.op in (VARIABLE, CONSTANT, PLACEHOLDER) or aliases_input(s.op) or rows_into[index[f]] is not None:
             rets.append(f"_copy({local[f]})")
         else:
             rets.append(local[f])
