@@ -205,7 +205,13 @@ def compile_time(batch):
 
 
 def report(title, cases, number, repeat, base="numpy"):
-    times = {k: best(f, number, repeat) for k, f in cases.items()}
+    # rounds interleave the modes, so a slow moment of the (shared) machine hits all of them
+    for f in cases.values():
+        f()  # warm up (and trace, for dg.function)
+    times = {k: float("inf") for k in cases}
+    for _ in range(repeat):
+        for k, f in cases.items():
+            times[k] = min(times[k], timeit.timeit(f, number=number) / number)
     print(f"\n{title}")
     print(f"  {'':22}{'us/call':>10}{'x numpy':>10}")
     for k, t in times.items():
