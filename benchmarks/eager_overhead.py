@@ -129,17 +129,22 @@ def chain_kinds(n_ops=CHAIN_OPS):
     return [i % 3 for i in range(n_ops)]
 
 
-def chain_dualgraph(x0, n_ops=CHAIN_OPS):
-    """Forward + .sum().backward() in dualgraph eager mode; returns the gradient (numpy)."""
-    x = dg.tensor(x0, requires_grad=True)
-    y = x
+def chain_forward(y, tanh, n_ops=CHAIN_OPS):
+    """The chain's forward, written once for every framework (only tanh differs)."""
     for k in chain_kinds(n_ops):
         if k == 0:
             y = y * MUL_C
         elif k == 1:
             y = y + ADD_C
         else:
-            y = dg.tanh(y)
+            y = tanh(y)
+    return y
+
+
+def chain_dualgraph(x0, n_ops=CHAIN_OPS):
+    """Forward + .sum().backward() in dualgraph eager mode; returns the gradient (numpy)."""
+    x = dg.tensor(x0, requires_grad=True)
+    y = chain_forward(x, dg.tanh, n_ops)
     y.sum().backward()
     return x.grad.numpy()
 
@@ -171,27 +176,13 @@ def chain_numpy(x0, n_ops=CHAIN_OPS):
 
 def chain_torch(x0, n_ops=CHAIN_OPS):
     x = torch.tensor(x0, requires_grad=True)
-    y = x
-    for k in chain_kinds(n_ops):
-        if k == 0:
-            y = y * MUL_C
-        elif k == 1:
-            y = y + ADD_C
-        else:
-            y = torch.tanh(y)
+    y = chain_forward(x, torch.tanh, n_ops)
     y.sum().backward()
     return x.grad.numpy()
 
 
 def _hips_loss(x, n_ops=CHAIN_OPS):
-    y = x
-    for k in chain_kinds(n_ops):
-        if k == 0:
-            y = y * MUL_C
-        elif k == 1:
-            y = y + ADD_C
-        else:
-            y = anp.tanh(y)
+    y = chain_forward(x, anp.tanh, n_ops)
     return anp.sum(y)
 
 
@@ -202,27 +193,13 @@ def chain_hips(x0, n_ops=CHAIN_OPS):
 def dualgraph_chain_forward(x0, n_ops=CHAIN_OPS):
     """Forward only, tape recorded (to split the chain's time into forward and backward)."""
     x = dg.tensor(x0, requires_grad=True)
-    y = x
-    for k in chain_kinds(n_ops):
-        if k == 0:
-            y = y * MUL_C
-        elif k == 1:
-            y = y + ADD_C
-        else:
-            y = dg.tanh(y)
+    y = chain_forward(x, dg.tanh, n_ops)
     return y.sum()
 
 
 def torch_chain_forward(x0, n_ops=CHAIN_OPS):
     x = torch.tensor(x0, requires_grad=True)
-    y = x
-    for k in chain_kinds(n_ops):
-        if k == 0:
-            y = y * MUL_C
-        elif k == 1:
-            y = y + ADD_C
-        else:
-            y = torch.tanh(y)
+    y = chain_forward(x, torch.tanh, n_ops)
     return y.sum()
 
 
