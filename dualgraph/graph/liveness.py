@@ -33,6 +33,7 @@ def plan_memory(steps, fetch_ids, reuse):
     whose references are deleted after it), peak_bytes, reused, allocated.
     """
     n = len(steps)
+    by_id = {s["id"]: s for s in steps}
     root, owned = {}, {}
     for s in steps:
         v = s["id"]
@@ -86,7 +87,7 @@ def plan_memory(steps, fetch_ids, reuse):
                 for x in s["in_ids"]:
                     r = root[x]
                     if owned.get(r) and last.get(r) == i and r in held and x == r \
-                            and (steps_by_id(steps, r)["shape"], steps_by_id(steps, r)["dtype"]) == key:
+                            and (by_id[r]["shape"], by_id[r]["dtype"]) == key:
                         buf = r
                         break
             if buf is None and s["out_capable"] and pool[key] and v not in fetched:
@@ -105,7 +106,7 @@ def plan_memory(steps, fetch_ids, reuse):
         for d in dies_at.get(i, ()):
             drop[i].append(d)
             if root.get(d) == d and d in held:
-                k = (steps_by_id(steps, d)["shape"], steps_by_id(steps, d)["dtype"])
+                k = (by_id[d]["shape"], by_id[d]["dtype"])
                 if any(j > i for j in demand[k]):
                     pool[k].append(d)
                     drop[i].remove(d)
@@ -114,13 +115,3 @@ def plan_memory(steps, fetch_ids, reuse):
     return {"out": out, "drop": drop, "peak_bytes": peak, "reused": reused, "allocated": allocated,
             "fresh": fresh}
 
-
-_index = {}
-
-
-def steps_by_id(steps, vid):
-    m = _index.get(id(steps))
-    if m is None or m[0] is not steps:
-        _index.clear()
-        m = _index[id(steps)] = (steps, {s["id"]: s for s in steps})
-    return m[1][vid]
