@@ -3,8 +3,10 @@
 `Plan` holds the optimised schedule. The first call with a new set of feed shapes specialises
 it: concrete shapes are inferred once, liveness and buffer reuse are planned, and the steps are
 emitted as the body of one generated function (`vN = kernel(vA, vB, out=vC)`, `del vM` after
-last use). Later calls with the same shapes run that function: no graph walking, no dict lookups
-by name, no shape inference.
+last use). Buffers that must be allocated come from an arena made once per specialisation
+(`out=bN`), updates of variables are computed straight into their memory, and results handed to
+the caller are always fresh arrays. Later calls with the same shapes run that function: no graph
+walking, no dict lookups by name, no shape inference.
 """
 import numpy as np
 
