@@ -83,27 +83,32 @@ def _dg_np(t):
     return np.asarray(t)
 
 
-def run_eager(record, sample, *, grad=True):
-    """Outputs (numpy) and, when grad, d(sum_k <cot_k, out_k>)/d(arg) for every float arg."""
-    inputs = dg_inputs(sample, requires_grad=grad)
-    outs = flatten(record.fn(*inputs, **sample.kwargs))
-    result = Result([_dg_np(o) for o in outs])
+def _run(fn, inputs, sample, *, grad, tensor_type, to_np, grad_fn, from_numpy):
+    """Outputs and vector-Jacobian products, the same way for dualgraph and for torch."""
+    outs = flatten(fn(*inputs, **sample.kwargs))
+    result = Result([to_np(o) for o in outs])
     if not grad:
         return result
     pos = grad_positions(sample)
-    diff = [o for o in outs if isinstance(o, dg.Tensor) and o.requires_grad]
+    diff = [o for o in outs if isinstance(o, tensor_type) and o.requires_grad]
     result.grads = [None] * len(sample.args)
     if not pos:
         return result
     xs = [inputs[i] for i in pos]
     if diff:
         cots = cotangents([(tuple(o.shape), o.detach().numpy().dtype) for o in diff])
-        gs = dg.autograd.grad(diff, xs, [dg.tensor(c) for c in cots], allow_unused=True)
+        gs = grad_fn(diff, xs, [from_numpy(c) for c in cots], allow_unused=True)
     else:
         gs = [None] * len(xs)
     for i, x, g in zip(pos, xs, gs):
-        result.grads[i] = np.zeros(tuple(x.shape), x.detach().numpy().dtype) if g is None else _dg_np(g)
+        result.grads[i] = np.zeros(tuple(x.shape), x.detach().numpy().dtype) if g is None else to_np(g)
     return result
+
+
+def run_eager(record, sample, *, grad=True):
+    """Outputs (numpy) and, when grad, d(sum_k <cot_k, out_k>)/d(arg) for every float arg."""
+    return _run(record.fn, dg_inputs(sample, requires_grad=grad), sample, grad=grad,
+                tensor_type=dg.Tensor, to_np=_dg_np, grad_fn=dg.autograd.grad, from_numpy=dg.tensor)
 
 
 def gradcheck_eager(record, sample, **tol):
@@ -232,25 +237,9 @@ def _t_np(t):
 
 def run_torch(record, sample, *, grad=True):
     import torch
-    inputs = torch_inputs(sample, requires_grad=grad)
-    outs = flatten(record.ref(*inputs, **sample.kwargs))
-    result = Result([_t_np(o) for o in outs])
-    if not grad:
-        return result
-    pos = grad_positions(sample)
-    diff = [o for o in outs if isinstance(o, torch.Tensor) and o.requires_grad]
-    result.grads = [None] * len(sample.args)
-    if not pos:
-        return result
-    xs = [inputs[i] for i in pos]
-    if diff:
-        cots = cotangents([(tuple(o.shape), o.detach().numpy().dtype) for o in diff])
-        gs = torch.autograd.grad(diff, xs, [torch.from_numpy(c) for c in cots], allow_unused=True)
-    else:
-        gs = [None] * len(xs)
-    for i, x, g in zip(pos, xs, gs):
-        result.grads[i] = np.zeros(tuple(x.shape), x.detach().numpy().dtype) if g is None else _t_np(g)
-    return result
+    return _run(record.ref, torch_inputs(sample, requires_grad=grad), sample, grad=grad,
+                tensor_type=torch.Tensor, to_np=_t_np, grad_fn=torch.autograd.grad,
+                from_numpy=torch.from_numpy)
 
 
 def error_torch(record, err):
