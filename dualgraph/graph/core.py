@@ -335,7 +335,7 @@ class SymbolicTensor(TensorMethods):
         return h
 
     def retain_grad(self):
-        pass
+        """Nothing to retain in a graph: dg.gradients can ask for any tensor's gradient."""
 
     def assign(self, value):
         ref = self._variable_ref()
