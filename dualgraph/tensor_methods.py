@@ -8,7 +8,6 @@ import numpy as np
 from . import dtypes as _dt
 from .ops import elementwise as E, reductions as R, shape as S, linalg as L
 from .ops.dispatch import apply
-from .errors import DGTypeError
 
 
 class Size(tuple):
@@ -196,10 +195,6 @@ class TensorMethods:
     def element_size(self):
         return self._np_dtype().itemsize
 
-    @property
-    def is_floating_point_(self):
-        return self._np_dtype().kind == "f"
-
     def is_floating_point(self):
         return self._np_dtype().kind == "f"
 
@@ -256,7 +251,3 @@ def _is_tensor(x):
 def _index_tensor(k):
     from .tensor import tensor
     return tensor(np.asarray(k))
-
-
-def _no_iter(*a):
-    raise DGTypeError("iteration over a 0-d tensor")

@@ -7,7 +7,7 @@ specialised to concrete feed shapes, also only with optimize=True).
 import time
 
 from ..errors import DGTypeError, DGValueError
-from .core import SymbolicTensor, PLACEHOLDER, Graph
+from .core import SymbolicTensor, PLACEHOLDER
 from .networkx_view import to_networkx
 from .passes import prune, constant_fold, cse, simplify, schedule
 from .plan import Plan, Step
@@ -108,5 +108,3 @@ def compile_graph(graph, fetches, feeds=None, optimize=True, updates=()):
     stats["compile_ms"] = (time.perf_counter() - t0) * 1e3
     return plan
 
-
-Graph.compile_graph = compile_graph

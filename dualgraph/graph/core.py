@@ -4,7 +4,6 @@ A `GraphNode` offers a vjp rule the same view an eager tape node does (`inputs`,
 `attrs`), so the shared reverse pass in autograd/engine.py runs over graphs unchanged.
 """
 import itertools
-import re
 
 import numpy as np
 
@@ -63,9 +62,6 @@ class GraphNode:
         return f"<node {self.name}: {self.op.name}>"
 
 
-_SCOPE_OK = re.compile(r"^[A-Za-z0-9_.\-/]*$")
-
-
 class Graph:
     """A define-then-run graph: nodes in creation order, compiled by networkx passes."""
 
@@ -80,7 +76,6 @@ class Graph:
         self._captured = {}       # id(eager tensor) -> eager tensor (kept alive)
         self.grads = {}           # id(eager tensor) -> symbolic .grad set by backward()
         self.updates = []         # assign nodes, in program order
-        self.capture_all = False  # dg.function: every eager tensor is a variable by reference
         self.finalized = False
 
     # ---- building

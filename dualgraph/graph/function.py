@@ -175,7 +175,6 @@ class Function:
                 f"{_diff(self._last_sig, sig, self._argnames)}. Pass tensors (not Python numbers) "
                 "for values that change, and keep shapes fixed.", UserWarning, stacklevel=3)
         g = Graph(getattr(self.fn, "__name__", "function"))
-        g.capture_all = True
         tensors = []
         _flatten((tuple(args), kwargs), tensors)
         with graph_mode(g):
