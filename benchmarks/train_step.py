@@ -311,8 +311,8 @@ def profile_plan(compiled, calls=20, rounds=7):
     call of the untimed generated function, call = one call of the dg.function."""
     args = compiled.args
     plan = compiled.plan_for(*args)
-    arrays = [a._data for a in args if isinstance(a, dg.Tensor)]
-    sig = tuple(a.shape for a in arrays)
+    arrays = compiled.feeds_for(*args)  # tensors, then lifted values (lr, momentum, ...)
+    sig = tuple(np.shape(a) for a in arrays)
     run = plan._compiled[sig]
     ns = dict(run.__globals__)
     lines = plan.source.split("\n")
@@ -406,8 +406,8 @@ def patched_plan(compiled, layout=True, inplace=True):
     import re
     args = compiled.args
     plan = compiled.plan_for(*args)
-    arrays = [a._data for a in args if isinstance(a, dg.Tensor)]
-    run = plan._compiled[tuple(a.shape for a in arrays)]
+    arrays = compiled.feeds_for(*args)
+    run = plan._compiled[tuple(np.shape(a) for a in arrays)]
     steps = plan.steps
     pos = {st.name: i for i, st in enumerate(steps)}
     readers = {}

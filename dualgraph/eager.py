@@ -142,6 +142,33 @@ class EagerInterpreter:
                     break
         return t
 
+    # ---- the write door (ops.dispatch.apply_inplace) and .grad, eagerly
+    def write(self, t, op, inputs, attrs):
+        if not isinstance(t, Tensor):
+            raise DGTypeError(
+                f"in-place {op.name} on the graph-mode (symbolic) tensor {getattr(t, 'name', t)!r} "
+                "in eager mode: build it inside the graph's `with dg.graph_mode(g):` block.")
+        w = _WRITERS.get(op)
+        if w is None:
+            return t._inplace_op(op, *inputs, **attrs)
+        return w(t, *inputs, **attrs)
 
+    def get_grad(self, t):
+        return t._eager_grad() if isinstance(t, Tensor) else t._sym_grad()
+
+    def set_grad(self, t, value):
+        return t._set_eager_grad(value) if isinstance(t, Tensor) else t._set_sym_grad(value)
+
+
+def _writers():
+    """Write ops whose eager form is not 'compute op(old, *inputs), copy it in'."""
+    from .ops import shape as S, creation as C
+    T = Tensor
+    return {S.copy_op: T._copy_from, C.full_like_op: T._fill_value, S.index_put_op: T._setitem,
+            C.normal_like_op: lambda t, **a: t._sample(C.normal_like_op, **a),
+            C.uniform_like_op: lambda t, **a: t._sample(C.uniform_like_op, **a)}
+
+
+_WRITERS = _writers()
 EAGER = EagerInterpreter()
 set_default_mode(EAGER)

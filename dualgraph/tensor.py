@@ -10,7 +10,7 @@ import numpy as np
 from . import dtypes as _dt
 from .errors import DGRuntimeError, DGTypeError, DGValueError, DGIndexError
 from .tensor_methods import TensorMethods, Size
-from .ops.dispatch import apply
+from .ops.dispatch import apply, get_grad, set_grad
 from .ops import elementwise as E, shape as S, creation as C
 from .state import _state
 
@@ -96,23 +96,19 @@ class Tensor(TensorMethods):
 
     @property
     def grad(self):
-        g = _building()
-        if g is not None:  # while building a graph, .grad is the graph's symbolic gradient
-            return g.grads.get(id(self))
-        if self.grad_fn is not None and self._grad is None and self.grad_fn.retained is None:
-            from .autograd.engine import warn_non_leaf_grad
-            warn_non_leaf_grad()
-        return self._grad
+        return get_grad(self)   # the mode decides: eagerly this tensor's .grad (see eager.py)
 
     @grad.setter
     def grad(self, value):
-        g = _building()
-        if g is not None:
-            if value is None:
-                g.grads.pop(id(self), None)
-            else:
-                g.grads[id(self)] = value
-            return
+        set_grad(self, value)
+
+    def _eager_grad(self):
+        if self.grad_fn is not None and self._grad is None and self.grad_fn.retained is None:
+            from .autograd.engine import warn_non_leaf_grad
+            warn_non_leaf_grad(stacklevel=6)  # the user's line: .grad -> dispatch -> eager -> here
+        return self._grad
+
+    def _set_eager_grad(self, value):
         if value is not None and tuple(value.shape) != tuple(self.shape):
             raise DGRuntimeError(
                 f"assigned grad has data of a different size: {list(value.shape)} vs {list(self.shape)}")
@@ -406,12 +402,11 @@ class Tensor(TensorMethods):
             self._refresh()
         return self._alias(copy)
 
+    # ---- eager writes: what EagerInterpreter.write runs for each write op. The public
+    # in-place methods (add_, copy_, x[i] = v, ...) live in tensor_methods.py, once for both
+    # modes, and reach these through ops.dispatch.apply_inplace.
     def _inplace_op(self, op, *others, **attrs):
         self._check_inplace()
-        g = _building()
-        if g is not None:  # graph mode: an assign op on this tensor, captured as a variable
-            g.assign(self, apply(op, g.capture(self), *others, **attrs))
-            return self
         if _state.grad_enabled and (self._rg or any(isinstance(o, Tensor) and o._rg for o in others)):
             # the op's backward may read its first input: then it gets the old value, copied
             old = self._old(copy=op.saves is None or 0 in op.saves)
@@ -449,48 +444,14 @@ class Tensor(TensorMethods):
         self._bump()
         return self
 
-    def add_(self, other, *, alpha=1):
-        return self._inplace_op(E.add_op, other if alpha == 1 else other * alpha)
-
-    def sub_(self, other, *, alpha=1):
-        return self._inplace_op(E.sub_op, other if alpha == 1 else other * alpha)
-
-    def mul_(self, other):
-        return self._inplace_op(E.mul_op, other)
-
-    def div_(self, other):
-        return self._inplace_op(E.div_op, other)
-
-    def clamp_(self, min=None, max=None):
-        return self._inplace_op(E.clamp_op, min=min, max=max)
-
-    clip_ = clamp_
-
-    def fill_(self, value):
+    def _fill_value(self, fill_value, dtype=None):
         self._check_inplace()
-        if isinstance(value, Tensor):
-            if value.ndim:
-                raise DGRuntimeError(
-                    f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions.")
-            if not (value._rg and _state.grad_enabled):
-                value = value._data.item()
-        g = _building()
-        if g is not None:
-            g.assign(self, C.full_like(g.capture(self), value.item() if isinstance(value, Tensor) else value))
-            return self
-        if _state.grad_enabled and (self._rg or isinstance(value, Tensor)):
-            return self._overwrite(value)
-        return self._write(Ellipsis, value)
+        if _state.grad_enabled and self._rg:
+            return self._overwrite(fill_value)
+        return self._write(Ellipsis, fill_value)
 
-    def zero_(self):
-        return self.fill_(0)
-
-    def copy_(self, src, non_blocking=False):
+    def _copy_from(self, src):
         self._check_inplace()
-        g = _building()
-        if g is not None:
-            g.assign(self, src)
-            return self
         if not isinstance(src, Tensor):
             src = tensor(src)
         try:
@@ -507,63 +468,27 @@ class Tensor(TensorMethods):
         self._bump()
         return self
 
-    def normal_(self, mean=0.0, std=1.0):
+    def _sample(self, op, **attrs):
+        """normal_ / uniform_: draw a sample of this tensor's shape into it."""
         self._check_inplace()
-        g = _building()
-        if g is not None:
-            g.assign(self, apply(C.normal_like_op, g.capture(self), mean=mean, std=std))
-            return self
-        return self._refill(apply(C.normal_like_op, self.detach(), mean=mean, std=std))
-
-    def uniform_(self, a=0.0, b=1.0):
-        self._check_inplace()
-        g = _building()
-        if g is not None:
-            g.assign(self, apply(C.uniform_like_op, g.capture(self), low=a, high=b))
-            return self
-        return self._refill(apply(C.uniform_like_op, self.detach(), low=a, high=b))
-
-    def _refill(self, sample):
+        sample = apply(op, self.detach(), **attrs)
         if _state.grad_enabled and self._rg:
             return self._overwrite(sample)
         return self._write(Ellipsis, sample._data)
 
-    def __setitem__(self, key, value):
-        index, tensors = S.split_index(key, lambda k: isinstance(k, Tensor))
+    def _setitem(self, value, *tensors, index):
         self._check_inplace(index)
-        tensors = [t if isinstance(t, Tensor) else tensor(np.asarray(t)) for t in tensors]
-        g = _building()
-        if g is not None:
-            g.assign(self, apply(S.index_put_op, g.capture(self), value, *tensors, index=index))
-            return
         vt = isinstance(value, Tensor)
         if not (_state.grad_enabled and (self._rg or (vt and value._rg))):
             self._write(S._key(index, [t._data for t in tensors]), value._data if vt else value)
-            return
+            return self
         try:
             r = apply(S.index_put_op, self._old(), value, *tensors, index=index)
         except DGRuntimeError:
             key = S._key(index, [t._data for t in tensors])
             S._expand_shape(np.shape(value._data if vt else value), self._data[key].shape)
             raise
-        self._inplace(r)
-
-    def __iadd__(self, o):
-        return self.add_(o)
-
-    def __isub__(self, o):
-        return self.sub_(o)
-
-    def __imul__(self, o):
-        return self.mul_(o)
-
-    def __itruediv__(self, o):
-        return self.div_(o)
-
-
-def _building():
-    """The graph being built, or None when executing eagerly."""
-    return getattr(_state.mode, "graph", None)
+        return self._inplace(r)
 
 
 _VIEW_OF_LEAF = "a view of a leaf Variable that requires grad is being used in an in-place operation."

@@ -6,8 +6,8 @@ door), so model code does not care which mode it runs in.
 import numpy as np
 
 from . import dtypes as _dt
-from .ops import elementwise as E, reductions as R, shape as S, linalg as L
-from .ops.dispatch import apply
+from .ops import elementwise as E, reductions as R, shape as S, linalg as L, creation as C
+from .ops.dispatch import apply, apply_inplace
 
 
 class Size(tuple):
@@ -167,6 +167,40 @@ class TensorMethods:
         index, tensors = S.split_index(key, _is_tensor)
         tensors = [t if _is_tensor(t) else _index_tensor(t) for t in tensors]
         return apply(S.getitem_op, self, *tensors, index=index)
+
+    # ---- in-place: defined once for both modes. Each is a write through the one write door
+    # (ops.dispatch.apply_inplace): this tensor takes the value op(self, *args). Eagerly that
+    # writes memory and history; a graph being built records a write of state (an assign) or
+    # rebinds a plain graph value.
+    def add_(self, other, *, alpha=1): return apply_inplace(self, E.add_op, E._scaled(other, alpha))
+    def sub_(self, other, *, alpha=1): return apply_inplace(self, E.sub_op, E._scaled(other, alpha))
+    def mul_(self, other): return apply_inplace(self, E.mul_op, other)
+    def div_(self, other): return apply_inplace(self, E.div_op, other)
+    def clamp_(self, min=None, max=None): return apply_inplace(self, E.clamp_op, min=min, max=max)
+    clip_ = clamp_
+    def relu_(self): return apply_inplace(self, E.relu_op)
+    def copy_(self, src, non_blocking=False): return apply_inplace(self, S.copy_op, src)
+    def zero_(self): return self.fill_(0)
+    def normal_(self, mean=0.0, std=1.0): return apply_inplace(self, C.normal_like_op, mean=mean, std=std)
+    def uniform_(self, a=0.0, b=1.0): return apply_inplace(self, C.uniform_like_op, low=a, high=b)
+    def __iadd__(self, o): return self.add_(o)
+    def __isub__(self, o): return self.sub_(o)
+    def __imul__(self, o): return self.mul_(o)
+    def __itruediv__(self, o): return self.div_(o)
+
+    def fill_(self, value):
+        if isinstance(value, TensorMethods):
+            if value.ndim:
+                from .errors import DGRuntimeError
+                raise DGRuntimeError(
+                    f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions.")
+            return apply_inplace(self, S.copy_op, value)
+        return apply_inplace(self, C.full_like_op, fill_value=value, dtype=None)
+
+    def __setitem__(self, key, value):
+        index, tensors = S.split_index(key, _is_tensor)
+        tensors = [t if _is_tensor(t) else _index_tensor(t) for t in tensors]
+        apply_inplace(self, S.index_put_op, value, *tensors, index=index)
 
     # ---- sizes
     @property

@@ -148,6 +148,19 @@ class _Recording:
         self.log.append((op, tuple(inputs), dict(attrs), out))
         return out
 
+    def write(self, target, op, inputs, attrs):
+        from dualgraph.tensor import _wrap
+        before = _wrap(target._data.copy())
+        out = self.inner.write(target, op, inputs, attrs)
+        self.log.append((op, (before,) + tuple(inputs), dict(attrs), _wrap(target._data.copy())))
+        return out
+
+    def get_grad(self, t):
+        return self.inner.get_grad(t)
+
+    def set_grad(self, t, value):
+        return self.inner.set_grad(t, value)
+
 
 def trace_call(fn, *args, **kwargs):
     """Run fn eagerly, recording every op application: (fn's result, log of (op, inputs,

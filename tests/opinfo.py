@@ -1055,6 +1055,12 @@ add(
                           Sample((ints(rng, (3, 2)),), desc="int"), Sample((u(rng, (0, 2)),), desc="empty"),
                           Sample((u(rng, (1, 3)),), desc="1x3")]),
     OpRecord("clone", lambda x: x.clone(), lambda x: x.clone(), unary_samples(u)),
+    OpRecord("copy", lambda x, y: (x * 1).copy_(y), lambda x, y: (x * 1).copy_(y),
+             lambda rng: [Sample((u(rng, (2, 3)), u(rng, (2, 3))), desc="same shape"),
+                          Sample((u(rng, (2, 3)), u(rng, (3,))), desc="broadcast source"),
+                          Sample((u(rng, (2, 3)), u(rng, ())), desc="0-d source"),
+                          Sample((u(rng, ()), u(rng, ())), desc="0-d"),
+                          Sample((u(rng, (0, 3)), u(rng, (3,))), desc="empty")]),
 )
 
 

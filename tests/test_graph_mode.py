@@ -126,10 +126,14 @@ def test_variables_persist_and_assign():
     sess.run(inc)
     r1 = sess.run(inc)
     np.testing.assert_array_equal(r1, np.full(3, 2, np.float32))
-    np.testing.assert_array_equal(sess.run(read), np.full(3, 2, np.float32))
+    # fetching the variable reads it and never runs the update
+    np.testing.assert_array_equal(sess.run(v), np.full(3, 2, np.float32))
+    np.testing.assert_array_equal(sess.run(v), np.full(3, 2, np.float32))
     # results never alias the variable's storage
     r1[:] = 100
-    np.testing.assert_array_equal(sess.run(read), np.full(3, 2, np.float32))
+    np.testing.assert_array_equal(sess.run(v), np.full(3, 2, np.float32))
+    # `read` was built after the write: program order, it sees the written value (so it runs it)
+    np.testing.assert_array_equal(sess.run(read), np.full(3, 3, np.float32))
 
 
 def test_random_ops_sample_anew_each_run_and_reproducibly():

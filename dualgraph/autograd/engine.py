@@ -86,10 +86,11 @@ def _check_versions(node):
 
 def _version_error(t, expected, producer=None):
     fn = producer or t.grad_fn
-    where = f", which is output 0 of {re.sub(r'Backward[0-9]*$', '', fn.name())}," if fn is not None else ""
+    label = (fn.name() if callable(fn.name) else fn.op.torch_name) if fn is not None else ""
+    where = f", which is output 0 of {re.sub(r'Backward[0-9]*$', '', label)}," if fn is not None else ""
     raise DGRuntimeError(
         "one of the variables needed for gradient computation has been modified by an inplace "
-        f"operation: [dualgraph.{torch_name(t._data.dtype)} {list(t.shape)}]{where} is at version "
+        f"operation: [dualgraph.{torch_name(t._np_dtype())} {list(t.shape)}]{where} is at version "
         f"{t._version}; expected version {expected} instead. Hint: the operation that failed "
         "to compute its gradient used this tensor's old value; clone() it before modifying it "
         "in place.")
@@ -188,10 +189,10 @@ def reverse_pass(roots, seeds, *, requires, retain_graph=False, create_graph=Fal
     return captured
 
 
-def warn_non_leaf_grad():
+def warn_non_leaf_grad(stacklevel=3):
     warnings.warn(
         "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
         "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
         "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. "
         "If you access the non-leaf Tensor by mistake, make sure you access the leaf Tensor "
-        "instead.", UserWarning, stacklevel=3)
+        "instead.", UserWarning, stacklevel=stacklevel)

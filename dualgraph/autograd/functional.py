@@ -85,6 +85,10 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          allow_unused=None, materialize_grads=False):
     """d(outputs)/d(inputs) returned as a tuple; .grad fields are left untouched."""
+    outs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    if outs and not isinstance(outs[0], Tensor):  # a graph being built (dg.function): symbolic
+        from ..graph.gradients import autograd_grad
+        return autograd_grad(outs, inputs, grad_outputs, allow_unused, materialize_grads)
     if isinstance(outputs, Tensor):
         outputs = [outputs]
     single = isinstance(inputs, Tensor)
@@ -117,11 +121,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 def zero_grads(params, set_to_none=True):
     """What Module.zero_grad and Optimizer.zero_grad do to each parameter's .grad."""
     for p in params:
+        if set_to_none:  # a write only: a traced step need not depend on whether .grad existed
+            p.grad = None
+            continue
         g = p.grad
         if g is None:
             continue
-        if set_to_none:
-            p.grad = None
         else:
             if g.grad_fn is not None:
                 g.detach_()

@@ -17,27 +17,36 @@ def _no_kernel(*a, **k):
     raise DGRuntimeError("source nodes are bound by the executor, not run as kernels")
 
 
-PLACEHOLDER = Op("placeholder", _no_kernel, lambda shape, dtype: Spec(shape, dtype),
+PLACEHOLDER = Op("placeholder", _no_kernel, lambda shape, dtype, **k: Spec(shape, dtype),
                  differentiable=False, stateful=True, doc="a value fed at each run")
-VARIABLE = Op("variable", _no_kernel, lambda ref, dtype=None: Spec(ref._data.shape, ref._data.dtype),
+VARIABLE = Op("variable", _no_kernel, lambda ref, **k: Spec(ref._data.shape, ref._data.dtype),
               differentiable=False, stateful=True, doc="reads a value that persists across runs")
 CONSTANT = Op("constant", _no_kernel, lambda value: Spec(value.shape, value.dtype),
               differentiable=False, doc="a value baked into the graph")
 
 
-def _assign_kernel(ref_value, value, ref):
-    np.copyto(ref._data, value, casting="same_kind")
+def _assign_kernel(ref_value, value, ref, **k):
+    np.copyto(ref._data, value, casting="unsafe")
     return ref._data
 
 
-ASSIGN = Op("assign", _assign_kernel, lambda cur, value, ref: Spec(cur.shape, cur.dtype),
-            differentiable=False, stateful=True, doc="writes a new value into a variable")
+# assign(cur, value): writes value into the state's memory; its output is the state's new
+# current value. cur (the state's previous value) orders it after the write before it and,
+# through the anti-dependences of networkx_view.py, after every read of the old value. A write
+# recorded while gradients are tracked (buf.copy_(h) with h requiring grad) passes the gradient
+# on to the value; otherwise its output is a new leaf, as the eager tensor after an update.
+ASSIGN = Op("assign", _assign_kernel, lambda cur, value, ref, **k: Spec(cur.shape, cur.dtype),
+            lambda g, n: (None, g), stateful=True, saves=(),
+            doc="writes a new value into a variable")
+GROUP = Op("group", lambda *xs: np.zeros((), np.bool_), lambda *xs: Spec((), np.dtype(np.bool_)),
+           differentiable=False, stateful=True, doc="runs its inputs (updates); fetches as None")
 SOURCE_OPS = (PLACEHOLDER, VARIABLE, CONSTANT)
+STATE_OPS = (VARIABLE, ASSIGN)
 
 
 class GraphNode:
     __slots__ = ("op", "inputs", "attrs", "seq", "name", "out", "graph", "hooks", "retained",
-                 "freed", "versions", "out_version", "needs_grad", "control_inputs")
+                 "freed", "versions", "out_version", "needs_grad", "users", "no_grad")
 
     def __init__(self, graph, op, inputs, attrs, spec, name, seq):
         self.graph = graph
@@ -52,7 +61,8 @@ class GraphNode:
         self.versions = None
         self.out_version = None
         self.needs_grad = None
-        self.control_inputs = ()
+        self.users = []          # nodes reading this node's output (fx's Node.users)
+        self.no_grad = False     # built under dg.no_grad(): gradients stop here
         self.out = SymbolicTensor(self, spec)
 
     def release(self):
@@ -60,6 +70,25 @@ class GraphNode:
 
     def __repr__(self):
         return f"<node {self.name}: {self.op.name}>"
+
+
+class _State:
+    """One piece of state a graph reads and writes: an eager tensor's memory (a dg.Variable's
+    store, a captured parameter, buffer, optimizer slot or .grad)."""
+
+    __slots__ = ("ref", "handle", "cur", "version", "leaves")
+
+    def __init__(self, ref, handle):
+        self.ref = ref
+        self.handle = handle     # the VARIABLE node's tensor: the Python handle of the state
+        self.cur = handle        # the value a read made now sees (program order)
+        self.version = 0         # writes recorded so far
+        self.leaves = [handle]   # every value of this state that gradients stop at
+
+
+def state_key(t):
+    """Tensors sharing one array (p, p.data, p.detach()) are one state."""
+    return id(t._data)
 
 
 class Graph:
@@ -72,10 +101,11 @@ class Graph:
         self._by_name = {}
         self._seq = itertools.count()
         self._scope = []
-        self._captures = {}       # id(eager tensor) -> symbolic read of it (current value)
-        self._captured = {}       # id(eager tensor) -> eager tensor (kept alive)
-        self.grads = {}           # id(eager tensor) -> symbolic .grad set by backward()
+        self._states = {}         # state_key(eager tensor) -> _State
+        self.grads = {}           # id(eager tensor) -> (tensor, symbolic .grad or None)
         self.updates = []         # assign nodes, in program order
+        self.lifted = []          # (placeholder, read(), description): Python numbers fed per run
+        self.grad_reads = []      # (tensor, its eager .grad) read while building: guards of a trace
         self.finalized = False
 
     # ---- building
@@ -97,6 +127,9 @@ class Graph:
             raise DGRuntimeError("Graph is finalized and cannot be modified.")
         node = GraphNode(self, op, tuple(inputs), attrs, spec,
                          self.unique_name(name or op.name), next(self._seq))
+        for x in node.inputs:
+            if isinstance(x, SymbolicTensor):
+                x.node.users.append(node)
         self.nodes.append(node)
         self._by_name[node.name] = node
         return node
@@ -115,50 +148,109 @@ class Graph:
         from ..mode import graph_mode
         return graph_mode(self)
 
-    def capture(self, t):
-        """An eager tensor used in this graph: read it as a variable, by reference."""
-        key = id(t)
-        cur = self._captures.get(key)
-        if cur is None:
-            node = self.add_node(VARIABLE, (), {"ref": t, "trainable": bool(t._rg)},
-                                 Spec(t._data.shape, t._data.dtype), name="captured")
-            cur = node.out
-            cur._rg = bool(t._rg)
-            self._captures[key] = cur
-            self._captured[key] = t
-        return cur
+    # ---- state: reads and writes keep program order
+    def _state(self, t, name="captured", attrs=None):
+        key = state_key(t)
+        st = self._states.get(key)
+        if st is None:
+            a = {"ref": t, "trainable": bool(t._rg)}
+            if attrs:
+                a.update(attrs)
+            node = self.add_node(VARIABLE, (), a, Spec(t._data.shape, t._data.dtype), name=name)
+            node.out._rg = bool(a["trainable"]) and t._data.dtype.kind == "f"
+            st = self._states[key] = _State(t, node.out)
+        return st
 
-    def assign(self, ref, value):
-        """Write `value` into eager tensor `ref` when the graph runs; later reads see it."""
-        cur = self.capture(ref)
+    def capture(self, t):
+        """An eager tensor used in this graph: its current value (the last write to it, or a
+        read of its memory when the graph runs)."""
+        return self._state(t).cur
+
+    def handle(self, t):
+        """The Python handle of an eager tensor's state in this graph (a variable read)."""
+        return self._state(t).handle
+
+    def state_of(self, x):
+        """The _State a tensor is a value of (eager tensor, handle, or a write's result), else None."""
+        if isinstance(x, SymbolicTensor):
+            n = x.node
+            if n.graph is not self or n.op not in STATE_OPS:
+                return None
+            return self._states.get(state_key(n.attrs["ref"]))
+        if hasattr(x, "_data") and not isinstance(x, SymbolicTensor):
+            return self._state(x)
+        return None
+
+    def assign(self, ref, value, tracks=False):
+        """Write `value` into eager tensor `ref` when the graph runs; later reads see it.
+        Returns the update: fetching it runs the write (and everything it needs)."""
+        st = self._state(ref)
+        cur = st.cur
         from ..ops.dispatch import apply
         from ..mode import current
         if not isinstance(value, SymbolicTensor):
             value = current().lift(value)
         if tuple(value.shape) != tuple(cur.shape):
             value = apply(_broadcast_op(), value, shape=tuple(cur.shape))
-        node = self.add_node(ASSIGN, (cur, value), {"ref": ref}, Spec(cur.shape, cur._dtype),
-                             name="assign")
+        if value._dtype != cur._dtype:
+            value = value.to(cur.dtype)
+        node = self.add_node(ASSIGN, (cur, value), {"ref": ref, "tracks": bool(tracks)},
+                             Spec(cur.shape, cur._dtype), name="assign")
         self.updates.append(node)
         out = node.out
-        out._rg = cur._rg
-        self._captures[id(ref)] = out
+        out._rg = True if tracks else st.handle._rg
+        st.cur = out
+        st.version += 1
+        if not tracks:
+            st.leaves.append(out)
+        return out
+
+    # ---- .grad of eager tensors while building: symbolic, written back by dg.function
+    def grad_of(self, t):
+        entry = self.grads.get(id(t))
+        if entry is not None:
+            return entry[1]
+        eg = t._grad
+        self.grad_reads.append((t, eg))
+        return None if eg is None else self.handle(eg)
+
+    def set_grad_of(self, t, value):
+        if value is not None:
+            from ..mode import current
+            value = current().lift(value)
+            if tuple(value.shape) != tuple(t.shape):
+                raise DGRuntimeError(
+                    f"assigned grad has data of a different size: {list(value.shape)} vs {list(t.shape)}")
+        self.grads[id(t)] = (t, value)
+
+    def lift_python(self, read, value, description):
+        """A Python number read while building, made a run-time input: a 0-d placeholder fed
+        with read() at every run (Session and dg.function do it), weakly typed like the Python
+        number it stands for (float32 * lr stays float32)."""
+        dt = np.dtype(np.float64) if isinstance(value, float) else np.dtype(np.int64)
+        node = self.add_node(PLACEHOLDER, (), {"shape": (), "dtype": dt, "lifted": description},
+                             Spec((), dt), name="lifted")
+        out = node.out
+        out._rg = False
+        out._weak = True
+        self.lifted.append((out, read, description))
         return out
 
     def variables(self, trainable_only=False):
         out = []
-        for n in self.nodes:
-            if n.op is VARIABLE and (not trainable_only or n.attrs["trainable"]):
-                out.append(n.out)
+        for st in self._states.values():
+            h = st.handle
+            if not trainable_only or h.node.attrs["trainable"]:
+                out.append(h)
         return out
 
     def trainable_variables(self):
         return self.variables(True)
 
     # ---- analysis
-    def to_networkx(self):
+    def to_networkx(self, control=True):
         from .networkx_view import to_networkx
-        return to_networkx(self)
+        return to_networkx(self, control)
 
     def summary(self):
         from collections import Counter
@@ -191,7 +283,7 @@ _CONTROL_HINT = ("Use dg.cond / dg.while_loop for control flow that depends on a
 class SymbolicTensor(TensorMethods):
     """A graph-mode tensor: a node's output with a static shape (None = unknown dim)."""
 
-    __slots__ = ("node", "_shape", "_dtype", "_grad", "_rg", "__weakref__")
+    __slots__ = ("node", "_shape", "_dtype", "_grad", "_rg", "_weak", "__weakref__")
     _hooks = None  # gradient hooks live on the producing node
 
     def __init__(self, node, spec):
@@ -200,6 +292,7 @@ class SymbolicTensor(TensorMethods):
         self._dtype = spec.dtype
         self._grad = None
         self._rg = spec.dtype.kind == "f" and node.op not in (PLACEHOLDER, CONSTANT)
+        self._weak = False  # a lifted Python number (and arithmetic on such): weakly typed
 
     @property
     def shape(self):
@@ -226,11 +319,13 @@ class SymbolicTensor(TensorMethods):
     @property
     def grad_fn(self):
         n = self.node
-        return None if n.op in SOURCE_OPS else n
+        if n.op in SOURCE_OPS or n.no_grad or (n.op is ASSIGN and not n.attrs["tracks"]):
+            return None
+        return n
 
     @property
     def is_leaf(self):
-        return self.node.op in SOURCE_OPS
+        return self.grad_fn is None
 
     @property
     def requires_grad(self):
@@ -241,12 +336,34 @@ class SymbolicTensor(TensorMethods):
         return self
 
     @property
+    def _version(self):
+        """How many writes the state this is a value of has seen (0 for plain values): the
+        reverse pass refuses a saved value that was written after it was read, as eagerly."""
+        st = self.node.graph.state_of(self) if self.node.op in STATE_OPS else None
+        return 0 if st is None else st.version
+
+    # .grad: a state's gradient lives in the graph (keyed by the eager tensor it reads), so a
+    # handle's .grad is what backward() and optimizers see; a plain value keeps its own
+    @property
     def grad(self):
-        return self._grad
+        from ..ops.dispatch import get_grad
+        return get_grad(self)
 
     @grad.setter
     def grad(self, value):
-        self._grad = value
+        from ..ops.dispatch import set_grad
+        set_grad(self, value)
+
+    def _sym_grad(self):
+        st = self.graph.state_of(self)
+        return self.graph.grad_of(st.ref) if st is not None else self._grad
+
+    def _set_sym_grad(self, value):
+        st = self.graph.state_of(self)
+        if st is not None:
+            self.graph.set_grad_of(st.ref, value)
+        else:
+            self._grad = value
 
     def numel(self):
         n = 1
@@ -258,6 +375,12 @@ class SymbolicTensor(TensorMethods):
 
     def is_contiguous(self, memory_format=None):
         return True
+
+    def contiguous(self):
+        # the layout is known only when the plan runs: always a node (free when contiguous)
+        from ..ops.dispatch import apply
+        from ..ops.shape import contiguous_op
+        return apply(contiguous_op, self)
 
     def detach(self):
         from ..ops.dispatch import apply
@@ -332,14 +455,22 @@ class SymbolicTensor(TensorMethods):
     def retain_grad(self):
         """Nothing to retain in a graph: dg.gradients can ask for any tensor's gradient."""
 
+    # TF1 Variable methods: each returns a fetchable update; the handle stays the variable
     def assign(self, value):
-        ref = self._variable_ref()
-        return self.graph.assign(ref, value)
+        return self.graph.assign(self._variable_ref(), value)
+
+    def assign_add(self, delta):
+        return self.assign(self + delta)
+
+    def assign_sub(self, delta):
+        return self.assign(self - delta)
 
     def load(self, value):
         """Write a value into the variable between runs (TensorFlow 1.x's Variable.load)."""
         ref = self._variable_ref()
-        arr = np.asarray(value._data if hasattr(value, "_data") and not isinstance(value, SymbolicTensor) else value)
+        if isinstance(value, SymbolicTensor):
+            raise DGTypeError(f"Variable.load takes a value (numpy array, list, eager tensor), not the symbolic tensor {value.name!r}")
+        arr = np.asarray(value._data if hasattr(value, "_data") else value)
         if arr.shape != ref._data.shape:
             raise DGValueError(f"Variable {self.name!r} has shape {list(ref._data.shape)}; cannot load a value of shape {list(arr.shape)}")
         np.copyto(ref._data, arr, casting="same_kind")
@@ -348,98 +479,13 @@ class SymbolicTensor(TensorMethods):
         """The variable's current value (a copy), read between runs."""
         return np.array(self._variable_ref()._data)
 
-    def assign_add(self, delta):
-        return self.assign(self + delta)
-
-    def assign_sub(self, delta):
-        return self.assign(self - delta)
-
     def _variable_ref(self):
         n = self.node
-        if n.op is VARIABLE or n.op is ASSIGN:
+        if n.op in STATE_OPS:
             return n.attrs["ref"]
         raise DGTypeError(
             f"{self.name!r} is not a variable: only dg.Variable / captured tensors can be assigned "
             "in graph mode (graphs are functional: build a new tensor instead).")
-
-    # In-place methods keep the Python program's sequential meaning in a functional graph: on a
-    # variable they add an assign op; either way this Python object then names the new value,
-    # while the nodes built earlier keep reading the old one.
-    def _inplace_result(self, new):
-        n = self.node
-        if n.op is VARIABLE or n.op is ASSIGN:
-            new = self.graph.assign(n.attrs["ref"], new)
-        elif not isinstance(new, SymbolicTensor):
-            from ..mode import current
-            new = current().lift(new)
-        if tuple(new.shape) != tuple(self._shape) and None not in self._shape:
-            from ..ops.dispatch import apply
-            new = apply(_broadcast_op(), new, shape=tuple(self._shape))
-        if new._dtype != self._dtype:
-            new = new.to(self.dtype)
-        self._rebind(new)
-        return self
-
-    def _rebind(self, new):
-        g = self.graph
-        old = SymbolicTensor.__new__(SymbolicTensor)
-        old.node, old._shape, old._dtype, old._grad, old._rg = (
-            self.node, self._shape, self._dtype, self._grad, self._rg)
-        self.node.out = old
-        for n in g.nodes:
-            if any(x is self for x in n.inputs):
-                n.inputs = tuple(old if x is self else x for x in n.inputs)
-        for k, v in list(g._captures.items()):
-            if v is self:
-                g._captures[k] = old
-        self.node, self._shape, self._dtype, self._rg = new.node, new._shape, new._dtype, new._rg
-        self._grad = None
-        new.node.out = self
-        for k, v in list(g._captures.items()):
-            if v is new:
-                g._captures[k] = self
-
-    def __setitem__(self, key, value):
-        from ..ops import shape as S
-        from ..ops.dispatch import apply
-        index, tensors = S.split_index(key, lambda k: isinstance(k, TensorMethods))
-        tensors = [t if isinstance(t, TensorMethods) else np.asarray(t) for t in tensors]
-        self._inplace_result(apply(S.index_put_op, self, value, *tensors, index=index))
-
-    def normal_(self, mean=0.0, std=1.0):
-        from ..ops import creation as C
-        from ..ops.dispatch import apply
-        return self._inplace_result(apply(C.normal_like_op, self, mean=mean, std=std))
-
-    def uniform_(self, a=0.0, b=1.0):
-        from ..ops import creation as C
-        from ..ops.dispatch import apply
-        return self._inplace_result(apply(C.uniform_like_op, self, low=a, high=b))
-
-    def add_(self, other, *, alpha=1):
-        return self._inplace_result(self.add(other, alpha=alpha))
-
-    def sub_(self, other, *, alpha=1):
-        return self._inplace_result(self.sub(other, alpha=alpha))
-
-    def mul_(self, other):
-        return self._inplace_result(self * other)
-
-    def div_(self, other):
-        return self._inplace_result(self / other)
-
-    def clamp_(self, min=None, max=None):
-        return self._inplace_result(self.clamp(min, max))
-
-    def copy_(self, src):
-        return self._inplace_result(src)
-
-    def fill_(self, value):
-        from ..ops.creation import full_like
-        return self._inplace_result(full_like(self, value))
-
-    def zero_(self):
-        return self.fill_(0)
 
 
 STOP_GRADIENT = Op("stop_gradient", np.array, lambda x: Spec(x.shape, x.dtype), differentiable=False,
@@ -447,17 +493,42 @@ STOP_GRADIENT = Op("stop_gradient", np.array, lambda x: Spec(x.shape, x.dtype), 
 
 
 def placeholder(shape=None, dtype=None, name=None):
-    """A graph input fed at each run; None marks a dimension known only then."""
+    """A graph input fed at each run; None marks a dimension known only then. Takes
+    `(shape, dtype)` or TensorFlow 1.x's `(dtype, shape)`."""
     from ..mode import current_graph
     from ..dtypes import to_np, F32
     g = current_graph("dg.placeholder")
+    if _is_dtype(shape) and not _is_dtype(dtype):
+        shape, dtype = dtype, shape  # TF1's argument order
     if shape is None:
         raise DGValueError("dg.placeholder needs a shape (use None for unknown dimensions)")
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, (list, tuple)) or not all(
+            d is None or (isinstance(d, (int, np.integer)) and not isinstance(d, bool)) for d in shape):
+        raise DGTypeError(
+            f"dg.placeholder(shape, dtype) or dg.placeholder(dtype, shape): the shape must be a "
+            f"list or tuple of ints and None (unknown dims), got {shape!r}")
+    if dtype is not None and not _is_dtype(dtype):
+        raise DGTypeError(f"dg.placeholder: {dtype!r} is not a dtype (dg.float32, 'float32', np.float32, ...)")
     shape = tuple(None if d is None or d == -1 else int(d) for d in shape)
     dt = to_np(dtype) if dtype is not None else F32
     node = g.add_node(PLACEHOLDER, (), {"shape": shape, "dtype": dt}, Spec(shape, dt),
                       name=name or "Placeholder")
     return node.out
+
+
+def _is_dtype(x):
+    from ..dtypes import DType, to_np
+    if isinstance(x, (DType, np.dtype)) or (isinstance(x, type) and issubclass(x, (np.generic, float, int, bool))):
+        return True
+    if isinstance(x, str):
+        try:
+            to_np(x)
+            return True
+        except Exception:  # noqa: BLE001 - not a dtype name
+            return False
+    return False
 
 
 def constant(value, dtype=None, name=None, shape=None):
@@ -503,9 +574,6 @@ def Variable(initial_value, name=None, trainable=True, dtype=None):
     if executing_eagerly():
         return store
     g = current_graph("dg.Variable")
-    node = g.add_node(VARIABLE, (), {"ref": store, "trainable": bool(trainable)},
-                      Spec(arr.shape, arr.dtype), name=name or "Variable")
-    g._captures[id(store)] = node.out
-    g._captured[id(store)] = store
-    node.out._rg = bool(trainable) and arr.dtype.kind == "f"
-    return node.out
+    st = g._state(store, name=name or "Variable",
+                  attrs={"trainable": bool(trainable), "initial": arr.copy()})
+    return st.handle

@@ -1,14 +1,16 @@
-"""@dg.function (alias dg.jit): trace a Python function into a graph once per input signature,
-compile it, cache the plan, and run the plan on later calls (TensorFlow's tf.function).
+"""@dg.function (alias dg.jit): trace a Python function into a graph, compile it, cache the
+plan, and run the plan on later calls (TensorFlow's tf.function), keeping eager's semantics.
 
-Tensor arguments become placeholders (their exact shapes and dtypes are part of the signature).
-Everything else in the signature is the value (or, if unhashable, the identity) of non-tensor
-arguments. Tensors reached through non-tensor arguments or closures (a module's parameters, an
-optimiser's state) are captured as variables *by reference*: the plan reads their current value
-at every call and its assign ops write into them, so eager code and the plan share state.
+Tensor arguments become placeholders (their shapes, dtypes and requires_grad are part of the
+signature; non-tensor arguments by value, or identity if unhashable). Tensors reached through
+non-tensor arguments or closures (a module's parameters, an optimizer's state, .grad) are state,
+captured *by reference*: the plan reads their memory at every call and its assigns write into
+them, in program order, so eager code and the plan share state. Python state read while
+tracing is lifted, guarded or refused (guards.py); `fn.explain()` says which is which.
 """
 import functools
 import inspect
+import types
 import warnings
 
 import numpy as np
@@ -18,18 +20,9 @@ from ..mode import executing_eagerly, graph_mode
 from ..tensor import Tensor, _wrap
 from .core import Graph, SymbolicTensor, placeholder
 from .compiler import compile_graph
+from .guards import Guards, lifting, is_plain_value
 
 RETRACE_WARN_AFTER = 5
-
-
-class _Leaf:
-    """Marks where a tensor argument sits in the flattened argument structure."""
-
-    __slots__ = ("i",)
-
-    def __init__(self, i):
-        self.i = i
-
 
 _SCALARS = (int, float, bool, str, type(None))
 
@@ -43,6 +36,8 @@ def _flatten(obj, tensors):
     if isinstance(obj, Tensor):
         a = obj._data
         tensors.append(obj)
+        if obj._rg:
+            return ("T", a.shape, a.dtype, True, obj._grad is None)
         return ("T", a.shape, a.dtype)
     if t is np.ndarray:
         tensors.append(obj)
@@ -51,51 +46,11 @@ def _flatten(obj, tensors):
         return (t,) + tuple([_flatten(x, tensors) for x in obj])
     if t is dict:
         return (dict,) + tuple([(k, _flatten(v, tensors)) for k, v in obj.items()])
-    if _is_module(obj):  # train()/eval() changes what the module computes: part of the key
-        return ("M", id(obj), _training_flags(obj))
     try:
         hash(obj)
         return ("V", t, obj)
     except TypeError:
         return ("id", t, id(obj))
-
-
-_MODULE = []
-
-
-def _is_module(obj):
-    if not _MODULE:
-        from ..nn.module import Module
-        _MODULE.append(Module)
-    return isinstance(obj, _MODULE[0])
-
-
-def _training_flags(mod):
-    # the module list is cached on the module (rebuilt if the tree changes size)
-    subs = getattr(mod, "_dg_submodules", None)
-    if subs is None or len(mod._modules) != subs[0]:
-        subs = (len(mod._modules), list(mod.modules()))
-        object.__setattr__(mod, "_dg_submodules", subs)
-    return tuple([m.training for m in subs[1]])
-
-
-def _closure_modules(fn):
-    """Modules a function reaches through its closure or as a bound method's self."""
-    found = []
-    cells = getattr(fn, "__closure__", None) or ()
-    for c in cells:
-        try:
-            v = c.cell_contents
-        except ValueError:
-            continue
-        if _is_module(v):
-            found.append(v)
-        elif isinstance(v, (list, tuple)):
-            found.extend(x for x in v if _is_module(x))
-    owner = getattr(fn, "__self__", None)
-    if _is_module(owner):
-        found.append(owner)
-    return found
 
 
 def _rebuild(obj, feeds, counter):
@@ -111,8 +66,48 @@ def _rebuild(obj, feeds, counter):
     return obj
 
 
-class _Traced:
-    __slots__ = ("graph", "plan", "out_structure", "grad_refs")
+def _module_cls():
+    from ..nn.module import Module
+    return Module
+
+
+def _optimizer_cls():
+    from ..optim.optimizer import Optimizer
+    return Optimizer
+
+
+def _roots(fn, args, kwargs, argnames):
+    """(name, object) for everything a trace may read Python state from: the arguments, the
+    closure, the globals its code names, the bound self."""
+    out = []
+    for i, a in enumerate(args):
+        out.append((argnames[i] if i < len(argnames) else f"arg{i}", a))
+    out += list(kwargs.items())
+    code = getattr(fn, "__code__", None)
+    cells = getattr(fn, "__closure__", None) or ()
+    if code is not None:
+        for name, c in zip(code.co_freevars, cells):
+            try:
+                out.append((name, c.cell_contents))
+            except ValueError:
+                pass
+    owner = getattr(fn, "__self__", None)
+    if owner is not None:
+        out.append(("self", owner))
+    return out
+
+
+def _code_names(code):
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            names |= _code_names(c)
+    return names
+
+
+class _Trace:
+    __slots__ = ("graph", "plan", "out_structure", "post", "arg_grads", "arg_fetch", "lifted", "guards",
+                 "reason", "names", "signature", "check")
 
 
 class Function:
@@ -120,10 +115,10 @@ class Function:
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.optimize = optimize
-        self._cache = {}
+        self._cache = {}          # signature -> [traces], each valid while its guards hold
         self._last_sig = None
+        self._traces = []
         self.trace_count = 0
-        self._closure_mods = _closure_modules(fn)
         try:
             self._argnames = list(inspect.signature(fn).parameters)
         except (TypeError, ValueError):
@@ -140,71 +135,293 @@ class Function:
 
     def _signature(self, args, kwargs):
         tensors = []
-        sig = _flatten((tuple(args), dict(sorted(kwargs.items()))), tensors)
-        if self._closure_mods:
-            sig = sig + tuple([_training_flags(mod) for mod in self._closure_mods])
+        sig = _flatten((tuple(args), dict(sorted(kwargs.items())) if kwargs else {}), tensors)
         return sig, tensors
+
+    def _lookup(self, sig):
+        for tr in self._cache.get(sig, ()):
+            if tr.check():
+                return tr
+        return None
 
     def __call__(self, *args, **kwargs):
         if not executing_eagerly():
             return self.fn(*args, **kwargs)  # called while another graph is built: inline it
         sig, tensors = self._signature(args, kwargs)
-        tr = self._cache.get(sig)
+        tr = self._lookup(sig)
         if tr is None:
             tr = self._trace(args, kwargs, sig)
-        out = tr.plan(*[t._data if isinstance(t, Tensor) else t for t in tensors])
-        for ref, store in tr.grad_refs:  # as after an eager step: .grad holds this step's gradient
-            ref._grad = store
+        feeds = [t._data if isinstance(t, Tensor) else t for t in tensors]
+        if tr.arg_grads:
+            feeds += [tensors[i]._grad._data for i, has_old in tr.arg_grads.items() if has_old]
+        for _, read, _ in tr.lifted:
+            feeds.append(read())
+        out = tr.plan.run_unchecked(feeds)
+        for apply_post in tr.post:  # .grad as after the eager code: set, replaced or None
+            apply_post()
+        if tr.arg_fetch:  # arguments that require grad: their .grad accumulates, as eagerly
+            n = len(out) - len(tr.arg_fetch)
+            for i, v in zip(tr.arg_fetch, out[n:]):
+                t = tensors[i]
+                if t._grad is None:
+                    t._grad = _wrap(np.array(v))
+                else:
+                    np.copyto(t._grad._data, v)
+                    t._grad._bump()
         return _wrap_out(tr.out_structure, out)
+
+    def feeds_for(self, *args, **kwargs):
+        """The arrays the plan is called with for these arguments: the tensors, their old
+        .grad where it accumulates, then the lifted Python numbers (read now)."""
+        sig, tensors = self._signature(args, kwargs)
+        tr = self._lookup(sig) or self._trace(args, kwargs, sig)
+        feeds = [t._data if isinstance(t, Tensor) else t for t in tensors]
+        feeds += [tensors[i]._grad._data for i, has_old in tr.arg_grads.items() if has_old]
+        return feeds + [read() for _, read, _ in tr.lifted]
 
     def graph_for(self, *args, **kwargs):
         sig, _ = self._signature(args, kwargs)
-        tr = self._cache.get(sig) or self._trace(args, kwargs, sig)
+        tr = self._lookup(sig) or self._trace(args, kwargs, sig)
         return tr.graph
 
     def plan_for(self, *args, **kwargs):
         sig, _ = self._signature(args, kwargs)
-        tr = self._cache.get(sig) or self._trace(args, kwargs, sig)
+        tr = self._lookup(sig) or self._trace(args, kwargs, sig)
         return tr.plan
 
+    # ---- tracing
+    def _why(self, sig):
+        """Why a new trace: the first call, a new signature, or the guard that failed."""
+        if not self._traces:
+            return "first call", None
+        old = self._cache.get(sig)
+        if old:
+            fail = old[-1].guards.first_failure()
+            if fail is not None:
+                desc, was, now = fail
+                return f"{desc} changed: {_short(was)} -> {_short(now)}", True
+            return "guards no longer hold", True
+        return _diff(self._last_sig, sig, self._argnames), False
+
     def _trace(self, args, kwargs, sig):
-        if self._last_sig is not None and self.trace_count >= RETRACE_WARN_AFTER:
-            warnings.warn(
-                f"{getattr(self.fn, '__name__', 'function')} has been traced {self.trace_count + 1} "
-                f"times; each new input signature builds and compiles a new graph. This time "
-                f"{_diff(self._last_sig, sig, self._argnames)}. Pass tensors (not Python numbers) "
-                "for values that change, and keep shapes fixed.", UserWarning, stacklevel=3)
-        g = Graph(getattr(self.fn, "__name__", "function"))
+        reason, guard_failed = self._why(sig)
+        name = getattr(self.fn, "__name__", "function")
+        if guard_failed or (self._last_sig is not None and self.trace_count >= RETRACE_WARN_AFTER):
+            hint = ("" if guard_failed else " Pass tensors (not Python numbers) for values that "
+                    "change, and keep shapes fixed.")
+            warnings.warn(f"dg.function retraces {name} (trace {self.trace_count + 1}): {reason}.{hint}",
+                          UserWarning, stacklevel=3)
+        g = Graph(name)
+        guards = Guards()
+        roots = _roots(self.fn, args, kwargs, self._argnames)
+        modules, optimizers, names = _reachable(roots)
         tensors = []
         _flatten((tuple(args), kwargs), tensors)
         with graph_mode(g):
             feeds = [placeholder(_arr(t).shape, _arr(t).dtype, name=f"arg{i}") for i, t in enumerate(tensors)]
-            for f, t in zip(feeds, tensors):
+            arg_grads = {}
+            for i, (f, t) in enumerate(zip(feeds, tensors)):
                 if isinstance(t, Tensor) and t.requires_grad:
                     f.requires_grad_(True)
+                    if t._grad is not None:  # accumulates into it, as eagerly
+                        f._grad = placeholder(t._grad._data.shape, t._grad._data.dtype, name=f"arg{i}_grad")
+                    arg_grads[i] = t._grad is not None
+            grad_feeds = [feeds[i]._grad for i, has in arg_grads.items() if has]
             a, k = _rebuild((tuple(args), kwargs), feeds, [0])
-            result = self.fn(*a, **k)
+            with lifting(g, guards, optimizers):
+                result = self.fn(*a, **k)
             flat = []
             structure = _out_structure(result, flat, g)
-            # gradients that backward() left on captured tensors are assigned to a gradient
-            # store per tensor (memory kept across calls, which the plan computes straight
-            # into); after each call the tensor's eager .grad is that store, as after an eager step
-            grad_refs = []
-            for key, sym in list(g.grads.items()):
-                ref = g._captured.get(key)
-                if ref is not None and isinstance(sym, SymbolicTensor):
-                    store = _wrap(np.zeros(ref._data.shape, ref._data.dtype))
-                    g.assign(store, sym)
-                    grad_refs.append((ref, store))
-        tr = _Traced()
-        tr.grad_refs = grad_refs
+            post = _finish_grads(g, guards, names)
+            arg_fetch = [i for i in arg_grads if feeds[i]._grad is not None]
+            arg_outs = [feeds[i]._grad for i in arg_fetch]
+        _guard_python_state(self.fn, roots, modules, optimizers, names, guards)
+        tr = _Trace()
         tr.graph = g
-        tr.plan = compile_graph(g, flat, feeds=feeds, optimize=self.optimize, updates=g.updates)
+        tr.guards = guards
+        tr.check = guards.compile()
+        tr.lifted = list(g.lifted)
+        tr.arg_grads = arg_grads
+        tr.arg_fetch = arg_fetch
+        tr.post = post
+        tr.names = names
+        tr.reason = reason
+        tr.signature = sig
+        fetch = flat + arg_outs
+        plan_feeds = feeds + grad_feeds + [s for s, _, _ in g.lifted]
+        tr.plan = compile_graph(g, fetch, feeds=plan_feeds, optimize=self.optimize, updates=g.updates)
         tr.out_structure = structure
-        self._cache[sig] = tr
+        self._cache.setdefault(sig, []).append(tr)
+        self._traces.append(tr)
         self._last_sig = sig
         self.trace_count += 1
         return tr
+
+    def explain(self, print_it=True):
+        """Each trace: why it happened, its inputs, what was lifted (read at every call), what
+        is guarded (a change retraces) and which state the plan reads and writes."""
+        lines = [f"dg.function {getattr(self.fn, '__name__', 'function')}: {self.trace_count} trace(s)"]
+        for n, tr in enumerate(self._traces, 1):
+            g = tr.graph
+            lines.append(f"trace {n}: {tr.reason}")
+            phs = [x for x in tr.plan.feeds if "lifted" not in x.attrs]
+            lines.append("  inputs:   " + (", ".join(f"{x.name} {_fmt(x.attrs['shape'])} {x.attrs['dtype']}" for x in phs) or "none"))
+            lifted = [f"{w} (now {_short(read())})" for _, read, w in tr.lifted]
+            lines.append("  lifted (read at every call, no retrace): " + (", ".join(lifted) or "none"))
+            lines.append(f"  guarded (a change retraces): {len(tr.guards.items)}")
+            for desc, _, val in tr.guards.items:
+                lines.append(f"    {desc} == {_short(val)}")
+            written = {id(u.attrs['ref']) for u in g.updates}
+            caps = []
+            for st in g._states.values():
+                nm = tr.names.get(id(st.ref)) or st.handle.name
+                caps.append(nm + (" (written)" if id(st.ref) in written else ""))
+            lines.append(f"  captured state ({len(caps)}): " + (", ".join(caps) or "none"))
+            lines.append(f"  plan: {tr.plan.stats.get('steps', '?')} steps, {len(g.updates)} writes")
+        text = "\n".join(lines)
+        if print_it:
+            print(text)
+        return text
+
+
+def _fmt(shape):
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def _short(v):
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+def _reachable(roots):
+    """Modules and optimizers reachable from the roots (one container level deep), and a
+    name for every tensor they hold (for guard messages and explain())."""
+    Module, Optimizer = _module_cls(), _optimizer_cls()
+    modules, optimizers, names = [], [], {}
+    seen = set()
+
+    def visit(name, obj, depth=0):
+        if id(obj) in seen:
+            return
+        if isinstance(obj, Module):
+            seen.add(id(obj))
+            modules.append((obj, name))
+            for mname, m in obj.named_modules():
+                pre = f"{name}.{mname}" if mname else name
+                for pn, p in m._parameters.items():
+                    if p is not None:
+                        names.setdefault(id(p), f"{pre}.{pn}")
+                for bn, b in m._buffers.items():
+                    if b is not None:
+                        names.setdefault(id(b), f"{pre}.{bn}")
+        elif isinstance(obj, Optimizer):
+            seen.add(id(obj))
+            optimizers.append((obj, name))
+        elif depth == 0 and isinstance(obj, (list, tuple)):
+            for i, x in enumerate(obj):
+                visit(f"{name}[{i}]", x, 1)
+        elif depth == 0 and isinstance(obj, dict):
+            for key, x in obj.items():
+                visit(f"{name}[{key!r}]", x, 1)
+        elif depth == 0 and isinstance(obj, Tensor):
+            names.setdefault(id(obj), name)
+        elif depth == 0 and hasattr(obj, "__dict__") and not isinstance(obj, (type, types.ModuleType, types.FunctionType)):
+            seen.add(id(obj))
+            for key, x in list(vars(obj).items()):
+                visit(f"{name}.{key}", x, 1)
+
+    for name, obj in roots:
+        visit(name, obj)
+    for opt, oname in optimizers:
+        for gi, group in enumerate(opt.param_groups):
+            for pi, p in enumerate(group["params"]):
+                pn = names.setdefault(id(p), f"{oname}.param_groups[{gi}]['params'][{pi}]")
+                for k, v in opt.state.get(p, {}).items() if hasattr(opt.state, "get") else ():
+                    if isinstance(v, Tensor):
+                        names.setdefault(id(v), f"{oname}.state[{pn}][{k!r}]")
+    return modules, optimizers, names
+
+
+def _guard_python_state(fn, roots, modules, optimizers, names, guards):
+    """Guards on the Python values the trace may have depended on."""
+    code = getattr(fn, "__code__", None)
+    cells = getattr(fn, "__closure__", None) or ()
+    if code is not None:
+        for name, c in zip(code.co_freevars, cells):
+            try:
+                v = c.cell_contents
+            except ValueError:
+                continue
+            if is_plain_value(v):
+                guards.add(f"closure variable {name!r}", f"{guards.bind(c, 'c')}.cell_contents", v)
+        glb = getattr(fn, "__globals__", {})
+        gname = guards.bind(glb, "G")
+        for name in sorted(_code_names(code)):
+            if name in glb and is_plain_value(glb[name]):
+                guards.add(f"global {name!r}", f"{gname}[{name!r}]", glb[name])
+    owner = getattr(fn, "__self__", None)
+    if owner is not None and not isinstance(owner, _module_cls()) and hasattr(owner, "__dict__"):
+        o = guards.bind(owner)
+        for k, v in vars(owner).items():
+            if is_plain_value(v):
+                guards.add(f"attribute {k!r} of self", f"{o}.__dict__[{k!r}]", v)
+    for mod, mname in modules:
+        for sub_name, m in mod.named_modules():
+            where = f"{mname}.{sub_name}" if sub_name else mname
+            b = guards.bind(m, "m")
+            for k, v in vars(m).items():
+                if not k.startswith("_") and is_plain_value(v):
+                    guards.add(f"attribute {k!r} of {where} ({type(m).__name__})", f"{b}.__dict__[{k!r}]", v)
+            for kind in ("_parameters", "_buffers", "_modules"):
+                for k, v in getattr(m, kind).items():
+                    guards.add(f"{where}.{k} is the tensor traced" if kind != "_modules" else f"{where}.{k} is the module traced",
+                               f"{b}.{kind}.get({k!r}) is {guards.bind(v, 'x')}", True)
+    for opt, oname in optimizers:
+        o = guards.bind(opt)
+        for gi, group in enumerate(opt.param_groups):
+            guards.add(f"{oname}.param_groups[{gi}]['params']", f"len({o}.param_groups[{gi}]['params'])", len(group["params"]))
+            for pi, p in enumerate(group["params"]):
+                guards.add(f"{oname}.param_groups[{gi}]['params'][{pi}] is the tensor traced",
+                           f"{o}.param_groups[{gi}]['params'][{pi}] is {guards.bind(p, 'x')}", True)
+                st = opt.state.get(p) if hasattr(opt.state, "get") else None
+                pn = guards.bind(p, "x")
+                keys = tuple(sorted(st)) if st else ()
+                guards.add(f"the keys of {oname}.state[{names.get(id(p), pn)}]",
+                           f"tuple(sorted({o}.state.get({pn}, ())))", keys)
+                for key in keys:
+                    v = st[key]
+                    if isinstance(v, Tensor):
+                        guards.add(f"{oname}.state[{names.get(id(p), pn)}][{key!r}] is the tensor traced",
+                                   f"{o}.state[{pn}][{key!r}] is {guards.bind(v, 'x')}", True)
+
+
+def _finish_grads(g, guards, names):
+    """After the user's code: each .grad the trace set is written into a gradient store, and
+    a post-call action makes the eager .grad what the eager code would have left."""
+    post = []
+    read = {id(t): eg for t, eg in g.grad_reads}
+    for t, eg in g.grad_reads:  # the trace depended on whether (and which) .grad existed
+        tn = guards.bind(t, "t")
+        nm = names.get(id(t), "a captured tensor")
+        if eg is None:
+            guards.add(f"{nm}.grad is None", f"{tn}._grad is None", True)
+        else:
+            guards.add(f"{nm}.grad is the tensor traced", f"{tn}._grad is {guards.bind(eg, 'x')}", True)
+    for key, (t, final) in list(g.grads.items()):
+        if final is None:
+            post.append(functools.partial(setattr, t, "_grad", None))
+            continue
+        eg = t._grad
+        if eg is not None and id(t) in read:
+            st = g.state_of(final) if isinstance(final, SymbolicTensor) else None
+            if st is None or st.ref is not eg:
+                g.assign(eg, final)   # accumulate into the existing .grad, in place
+            post.append(functools.partial(setattr, t, "_grad", eg))
+            continue
+        store = _wrap(np.zeros(t._data.shape, t._data.dtype))
+        g.assign(store, final)
+        post.append(functools.partial(setattr, t, "_grad", store))
+    return post
 
 
 def _arr(t):
@@ -215,6 +432,8 @@ def _out_structure(obj, flat, g):
     if isinstance(obj, Tensor):
         obj = g.capture(obj)
     if isinstance(obj, SymbolicTensor):
+        if obj.node.op.name == "variable":
+            obj = g.state_of(obj).cur
         flat.append(obj)
         return ("T", len(flat) - 1)
     if isinstance(obj, (list, tuple)):
@@ -239,26 +458,23 @@ def _wrap_out(st, vals):
 
 def _diff(old, new, names):
     """Say which argument changed between two signatures, and how."""
-    oargs, okw, ncl = old[1], old[2], old[3:]
-    nargs, nkw, ocl = new[1], new[2], new[3:]
+    oargs, okw = old[1], old[2]
+    nargs, nkw = new[1], new[2]
     for i, (a, b) in enumerate(zip(oargs[1:], nargs[1:])):
         if a != b:
             name = names[i] if i < len(names) else f"#{i}"
             return f"argument {i} ({name!r}) changed: {_show(a)} -> {_show(b)}"
     if okw != nkw:
         return f"keyword arguments changed: {okw[1:]} -> {nkw[1:]}"
-    if ncl != ocl:
-        return "a module reached through the closure switched between train() and eval()"
     return "the number of arguments changed"
 
 
 def _show(s):
     if isinstance(s, tuple) and s and s[0] == "T":
-        return f"tensor of shape {tuple(s[1])} and dtype {np.dtype(s[2])}"
+        extra = "" if len(s) == 3 else f", requires_grad{', .grad None' if s[4] else ', with a .grad'}"
+        return f"tensor of shape {tuple(s[1])} and dtype {np.dtype(s[2])}{extra}"
     if isinstance(s, tuple) and s and s[0] == "f":
         return f"float {s[1]!r}"
-    if isinstance(s, tuple) and s and s[0] == "M":
-        return f"module (training flags {s[2]})"
     if isinstance(s, tuple) and s and s[0] in ("V", "id"):
         kind = getattr(s[1], "__name__", s[1])
         return f"{kind} {s[2]!r}" if s[0] == "V" else f"a different {kind} object"

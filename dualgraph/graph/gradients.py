@@ -1,7 +1,12 @@
-"""Symbolic gradients: `dg.gradients` (tf.gradients) and `loss.backward()` in graph mode.
+"""Symbolic gradients: `dg.gradients` (tf.gradients), `loss.backward()` and `dg.autograd.grad`
+in graph mode.
 
-Both call the very reverse pass eager `backward()` uses (autograd/engine.py) with the same vjp
+All call the very reverse pass eager `backward()` uses (autograd/engine.py) with the same vjp
 rules; because a graph is being built, each rule adds backward nodes instead of computing.
+
+The gradient with respect to a piece of state (a dg.Variable, a captured parameter) is the sum
+over every value of it the ys read: the variable read and each update's result (a write ends
+the history, as the eager tensor after an optimizer step is a leaf again).
 """
 import networkx as nx
 
@@ -11,7 +16,7 @@ from ..mode import push
 from ..ops.dispatch import apply
 from ..ops.creation import full_op, full_like_op
 from .builder import GraphInterpreter
-from .core import SymbolicTensor, VARIABLE, ASSIGN, SOURCE_OPS
+from .core import SymbolicTensor, SOURCE_OPS, STATE_OPS
 
 
 def _as_list(x):
@@ -31,7 +36,7 @@ def _ones_like(y):
 
 def _on_path(graph, xs, ys):
     """Tensors that depend on some x and feed some y: the ones worth differentiating."""
-    G = graph.to_networkx()
+    G = graph.to_networkx(control=False)
     down = set()
     for x in xs:
         down |= nx.descendants(G, x.node.name) | {x.node.name}
@@ -41,20 +46,28 @@ def _on_path(graph, xs, ys):
     return down & up
 
 
+def _targets(graph, x):
+    """The tensors whose gradients make up d/dx: every value of x's state, or x itself."""
+    st = graph.state_of(x)
+    if st is None:
+        return [x]
+    return list(st.leaves)
+
+
 def gradients(ys, xs, grad_ys=None, name="gradients"):
     """d(sum of ys)/d(x) for each x, as symbolic tensors (None where x does not reach ys)."""
     ys = _as_list(ys)
     xs = _as_list(xs)
     graph = next((t.graph for t in ys if isinstance(t, SymbolicTensor)), None)
-    if graph is not None:  # eager tensors (a module's parameters) are the graph's variables
-        xs = [graph.capture(x) if _is_eager(x) else x for x in xs]
-    for t in ys + xs:
+    for t in ys + [x for x in xs if not (graph is not None and _is_eager(x))]:
         if not isinstance(t, SymbolicTensor):
             raise DGTypeError(
                 f"dg.gradients works on graph-mode tensors; got {type(t).__name__}. In eager mode "
                 "use loss.backward() or dg.autograd.grad.")
     graph = ys[0].graph
-    names = _on_path(graph, xs, ys)
+    groups = [_targets(graph, x) for x in xs]
+    flat = [t for grp in groups for t in grp]
+    names = _on_path(graph, flat, ys)
     interp = GraphInterpreter(graph)
     from ..mode import name_scope
     with push(interp), name_scope(name):
@@ -62,38 +75,81 @@ def gradients(ys, xs, grad_ys=None, name="gradients"):
             seeds = [_ones_like(y) for y in ys]
         else:
             seeds = [_ones_like(y) if g is None else interp.lift(g) for y, g in zip(ys, _as_list(grad_ys))]
-        got = reverse_pass(ys, seeds, requires=lambda x: x.node.name in names, capture=xs,
+        got = reverse_pass(ys, seeds, requires=lambda x: x.node.name in names, capture=flat,
                            retain_graph=True, create_graph=True)
-    return got
+        out, i = [], 0
+        for grp in groups:
+            total = None
+            for g in got[i:i + len(grp)]:
+                if g is not None:
+                    total = g if total is None else total + g
+            i += len(grp)
+            out.append(total)
+    return out
 
 
 def graph_backward(loss, gradient=None, inputs=None):
-    """loss.backward() while building: record symbolic grads of trainable variables and of
-    tensors with requires_grad, so code written for eager mode also builds a training graph."""
+    """loss.backward() while building: accumulate symbolic grads into the .grad of trainable
+    state (variables, captured parameters) and of tensors with requires_grad, so code written
+    for eager mode also builds a training graph."""
     graph = loss.graph
     if gradient is None and None not in loss.shape and len(loss.shape) and _numel(loss.shape) != 1:
         raise DGRuntimeError("grad can be implicitly created only for scalar outputs")
-    G = graph.to_networkx()
-    anc = nx.ancestors(G, loss.node.name)
     if inputs is not None:
-        targets = [graph.capture(t) if not isinstance(t, SymbolicTensor) else t for t in _as_list(inputs)]
+        targets = _as_list(inputs)
     else:
-        targets = [graph._by_name[n].out for n in anc
-                   if graph._by_name[n].op in SOURCE_OPS and graph._by_name[n].out._rg]
-    targets.sort(key=lambda t: t.node.seq)
+        if not loss._rg:
+            raise DGRuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+        G = graph.to_networkx(control=False)
+        anc = nx.ancestors(G, loss.node.name)
+        targets, seen = [], set()
+        for name in sorted(anc, key=lambda n: graph._by_name[n].seq):
+            t = graph._by_name[name].out
+            n = t.node
+            if not t._rg or not (n.op in SOURCE_OPS or n.op in STATE_OPS) or t.grad_fn is not None:
+                continue
+            st = graph.state_of(t)
+            if st is not None:
+                if id(st) in seen:
+                    continue
+                seen.add(id(st))
+                t = st.ref
+            targets.append(t)
     if not targets:
         raise DGRuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
     grads = gradients([loss], targets, None if gradient is None else [gradient])
-    for t, g in zip(targets, grads):
+    with push(GraphInterpreter(graph)):
+        for t, g in zip(targets, grads):
+            if g is None:
+                continue
+            if _is_eager(t):
+                old = graph.grad_of(t)
+                graph.set_grad_of(t, g if old is None else old + g)
+            else:
+                old = t._sym_grad()
+                t._set_sym_grad(g if old is None else old + g)
+
+
+def autograd_grad(outputs, inputs, grad_outputs=None, allow_unused=False, materialize_grads=False):
+    """dg.autograd.grad while building: the gradients as symbolic tensors, .grad untouched."""
+    outputs = _as_list(outputs)
+    inputs = _as_list(inputs)
+    for o in outputs:
+        if not o._rg:
+            raise DGRuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+    got = gradients(outputs, inputs, grad_outputs)
+    out = []
+    for i, (t, g) in enumerate(zip(inputs, got)):
         if g is None:
-            continue
-        ref = t.node.attrs.get("ref") if t.node.op in (VARIABLE, ASSIGN) else None
-        if ref is not None:
-            old = graph.grads.get(id(ref))
-            graph.grads[id(ref)] = g if old is None else old + g
-            t._grad = graph.grads[id(ref)]
-        else:
-            t._grad = g if t._grad is None else t._grad + g
+            if materialize_grads:
+                from ..ops.creation import zeros_like
+                g = zeros_like(t)
+            elif not allow_unused:
+                raise DGRuntimeError(
+                    f"The differentiated Tensor at index {i} appears to not have been used in the "
+                    "graph. Set allow_unused=True if this is the desired behavior.")
+        out.append(g)
+    return tuple(out)
 
 
 def _numel(shape):

@@ -21,22 +21,44 @@ def to_networkx(graph, control=True):
                 G.add_edge(src, n.name)
     if control:
         add_anti_dependences(G)
+        order_random_draws(G)
     return G
 
 
 def add_anti_dependences(G):
     """An assign overwrites its variable's storage in place, so it must run after every other
-    reader of the value it replaces (sequential semantics, as in the Python program)."""
+    reader of the value it replaces, and after the readers of views of that value (sequential
+    semantics, as in the Python program)."""
+    from .liveness import aliases_input
     for name, d in list(G.nodes(data=True)):
-        if d["op"] is ASSIGN:
-            cur = d["args"][0][1]
-            for reader in list(G.successors(cur)):
-                if reader != name and not nx.has_path(G, name, reader):
+        if d["op"] is not ASSIGN:
+            continue
+        cur = d["args"][0][1]
+        later = None
+        stack, seen = [cur], {cur}
+        while stack:
+            v = stack.pop()
+            for reader in list(G.successors(v)):
+                if reader == name or reader in seen:
+                    continue
+                seen.add(reader)
+                rop = G.nodes[reader]["op"]
+                if rop is not ASSIGN and aliases_input(rop) and G.nodes[reader]["args"] \
+                        and G.nodes[reader]["args"][0] == ("node", v):
+                    stack.append(reader)  # a view of the old value: its readers read it too
+                if later is None:
+                    later = nx.descendants(G, name)
+                if reader not in later and not G.has_edge(reader, name):
                     G.add_edge(reader, name, control=True)
 
 
-def node_args(G, name):
-    return [a for k, a in G.nodes[name]["args"] if k == "node"]
+def order_random_draws(G):
+    """Random ops draw from one generator: keep their program order, so a plan draws the same
+    numbers as the eager code (dropout masks equal call after call)."""
+    draws = sorted((n for n, d in G.nodes(data=True) if d["op"].random), key=lambda n: G.nodes[n]["seq"])
+    for a, b in zip(draws, draws[1:]):
+        if not G.has_edge(a, b) and not nx.has_path(G, b, a):
+            G.add_edge(a, b, control=True)
 
 
 def replace_uses(G, old, new):

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import DGRuntimeError, DGTypeError, DGValueError, DualGraphError
 from ..ops.registry import Spec
-from .core import PLACEHOLDER, VARIABLE, CONSTANT, ASSIGN
+from .core import PLACEHOLDER, VARIABLE, CONSTANT, ASSIGN, GROUP
 from .liveness import plan_memory, aliases_input
 
 _MATMUL = {"mm", "bmm", "matmul"}
@@ -75,6 +75,22 @@ class Plan:
         except Exception as e:  # noqa: BLE001
             self._locate_failure(arrays, e)
         return self._structure(out)
+
+    def run_unchecked(self, arrays):
+        """The call path of dg.function: feeds already match the traced signature."""
+        sig = tuple([np.shape(a) for a in arrays])
+        fn = self._compiled.get(sig)
+        if fn is None:
+            arrays = [check_feed(f, v) for f, v in zip(self.feeds, arrays)]
+            fn = self._compiled[sig] = self._specialise([(a.shape, a.dtype) for a in arrays])
+        try:
+            with np.errstate(all="ignore"):
+                out = fn(*arrays)
+        except DualGraphError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            self._locate_failure([check_feed(f, v) for f, v in zip(self.feeds, arrays)], e)
+        return out
 
     def _bind(self, args, kwargs):
         feeds = self.feeds
@@ -153,6 +169,9 @@ class Plan:
                 env[s.name] = s.attrs["value"]
                 continue
             vals = [env[a] if k == "node" else a for k, a in s.args]
+            if s.op is ASSIGN:  # no second write: the failure is elsewhere
+                env[s.name] = vals[1]
+                continue
             try:
                 env[s.name] = s.op.forward(*vals, **s.attrs)
             except Exception as e:  # noqa: BLE001
@@ -224,7 +243,8 @@ def _updates_in_place(steps, rows, kernels):
         # store): others may read the value; it lives in v's memory from then on
         fresh = (readers.get(cur) == [i] and ("node", cur) not in vs.args and j < i
                  and (pos[cur] < j or steps[pos[cur]].op is VARIABLE))
-        if update or fresh:
+        # one value can live in one state's memory only (two stores of an equal gradient)
+        if (update or fresh) and rows[j].get("writes_into") is None:
             rows[j]["writes_into"] = cur
 
 
@@ -238,6 +258,7 @@ def _generate(steps, kernels, mem, feeds, fetches, rows=None):
     for i, s in enumerate(steps):
         local[s.name] = f"v{i}"
     params = [local.get(f.name, f"unused{i}") for i, f in enumerate(feeds)]  # pruned feeds
+    early = _fetched_before_write(steps, fetches)
     lines = [f"def run({', '.join(params)}):"]
     for i, (s, (fn, takes_out)) in enumerate(zip(steps, kernels)):
         me = local[s.name]
@@ -277,10 +298,12 @@ def _generate(steps, kernels, mem, feeds, fetches, rows=None):
                 # again at every run (no allocation, no page faults); never handed to a caller
                 ns[f"b{i}"] = np.empty(rows[i]["shape"], rows[i]["dtype"])
                 args.append(f"out=b{i}")
-            if s.op is ASSIGN and rows_into[index[s.args[1][1]]] is not None:
+            if s.op is ASSIGN and rows_into[index[s.args[1][1]]] == s.args[0][1]:
                 lines.append(f"    {me} = {local[s.args[1][1]]}")  # already written in place
             else:
                 lines.append(f"    {me} = k{i}({', '.join(args)}{call_kw})")
+        if i in early:  # a fetched read of state a later write overwrites: its value now
+            lines.append(f"    {me}_f = _copy({me})")
         for d in mem["drop"][i]:
             if d not in fetches:
                 lines.append(f"    del {local[d]}")
@@ -289,7 +312,11 @@ def _generate(steps, kernels, mem, feeds, fetches, rows=None):
     rets = []
     for f in fetches:
         s = by_name[f]
-        if s.op in (VARIABLE, CONSTANT, PLACEHOLDER) or aliases_input(s.op) or rows_into[index[f]] is not None:
+        if s.op is GROUP:
+            rets.append("None")  # an operation (dg.group, a train op) fetches as None, as in TF1
+        elif index[f] in early:
+            rets.append(f"{local[f]}_f")
+        elif s.op in (VARIABLE, CONSTANT, PLACEHOLDER) or aliases_input(s.op) or rows_into[index[f]] is not None:
             rets.append(f"_copy({local[f]})")
         else:
             rets.append(local[f])
@@ -302,3 +329,17 @@ def _generate(steps, kernels, mem, feeds, fetches, rows=None):
 
 def _copy(x):
     return np.array(x) if isinstance(x, np.ndarray) else x
+
+
+def _fetched_before_write(steps, fetches):
+    """Steps whose fetched value is a read of state that a later step of the plan writes
+    (`sess.run([W, train_op])`): they are copied when read, so the fetch is the value in
+    program order, not the value after the update."""
+    fetched = set(fetches)
+    early = set()
+    for i, s in enumerate(steps):
+        if s.name in fetched and s.op in (VARIABLE, ASSIGN):
+            ref = s.attrs["ref"]
+            if any(t.op is ASSIGN and t.attrs["ref"] is ref for t in steps[i + 1:]):
+                early.add(i)
+    return early

@@ -63,7 +63,7 @@ def _reduce(loss, reduction):
 # ================================================================ activations
 def relu(input, inplace=False):
     if inplace:
-        return input._inplace_op(relu_op) if hasattr(input, "_inplace_op") else input.clamp_(min=0)
+        return input.relu_()
     return _relu(input)
 
 

@@ -1,6 +1,26 @@
-"""The one door every operator call goes through: ask the current mode to apply it."""
+"""The one door every operator call goes through: ask the current mode to apply it.
+
+`apply` computes a new value; `apply_inplace` is the write door: `target` takes the value
+`op(target, *inputs, **attrs)`. Eagerly that writes the tensor's memory (and its autograd
+history); while a graph is built it records a stateful write (an assign) or, for a plain graph
+value, rebinds the Python object to the new value. Every in-place method, `.grad`, optimizer and
+buffer update goes through here, so no tensor class ever checks which mode it is in.
+"""
 from ..state import _state
 
 
 def apply(op, *inputs, **attrs):
     return _state.mode.apply(op, inputs, attrs)
+
+
+def apply_inplace(target, op, *inputs, **attrs):
+    return _state.mode.write(target, op, inputs, attrs)
+
+
+def get_grad(t):
+    """t.grad as the current mode sees it (a graph being built keeps its own, symbolic .grad)."""
+    return _state.mode.get_grad(t)
+
+
+def set_grad(t, value):
+    return _state.mode.set_grad(t, value)

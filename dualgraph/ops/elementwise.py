@@ -453,12 +453,17 @@ cast_op = defop("cast", _cast_kernel, lambda x, dtype: Spec(x.shape, dtype), _ca
 
 
 # ---------------------------------------------------------------- public functions
+def _scaled(other, alpha):
+    # alpha may be a run-time value (a lifted learning rate) in a graph: compare literals only
+    return other if type(alpha) in (int, float) and alpha == 1 else other * alpha
+
+
 def add(input, other, *, alpha=1):
-    return apply(add_op, input, other if alpha == 1 else other * alpha)
+    return apply(add_op, input, _scaled(other, alpha))
 
 
 def sub(input, other, *, alpha=1):
-    return apply(sub_op, input, other if alpha == 1 else other * alpha)
+    return apply(sub_op, input, _scaled(other, alpha))
 
 
 def mul(input, other):

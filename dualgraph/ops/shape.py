@@ -209,6 +209,35 @@ clone_op = defop("clone", np.array, lambda x: Spec(x.shape, x.dtype), lambda g, 
                  saves=())
 
 
+def _copy_infer(dst, src):
+    if isinstance(src, Spec):
+        ds, ss = tuple(dst.shape), tuple(src.shape)
+        if len(ss) > len(ds) or any(s not in (1, d) and None not in (s, d)
+                                    for s, d in zip(ss[::-1], ds[::-1])):
+            bad = next((i for i, (s, d) in enumerate(zip(ss[::-1], ds[::-1])) if s not in (1, d)), 0)
+            a = ds[-1 - bad] if ds else 1
+            b = ss[-1 - bad] if ss else 1
+            raise DGRuntimeError(
+                f"The size of tensor a ({a}) must match the size of tensor b ({b}) at "
+                f"non-singleton dimension {max(len(ds) - 1 - bad, 0)}")
+    return Spec(dst.shape, dst.dtype)
+
+
+def _copy_kernel(dst, src):
+    return np.array(np.broadcast_to(src, dst.shape), dtype=dst.dtype)
+
+
+def _copy_vjp(g, n):
+    dst, src = n.inputs
+    return None, unbroadcast(g, src)
+
+
+# dst.copy_(src) as a value: src broadcast and cast to dst's shape and dtype; the gradient goes
+# to src only (the overwritten value gets none), as PyTorch's CopyBackwards
+copy_op = defop("copy", _copy_kernel, _copy_infer, _copy_vjp, saves=(), torch_name="Copy",
+                doc="the value dst.copy_(src) writes: src broadcast/cast to dst")
+
+
 # ---------------------------------------------------------------- indexing
 class Slot:
     """Stands in an index for the i-th tensor input (keeps attrs free of tensors)."""

@@ -43,8 +43,13 @@ def _identity_arg(G, name):
         unit = 0 if op == "sub" else 1
         if _lit(G, *args[1]) == unit and _same_dtype(G, args[0][1], name):
             return args[0][1]
-    if op in ("reshape", "view", "broadcast_to", "sum_to", "expand", "contiguous") and args[0][0] == "node":
+    if op in ("reshape", "view", "broadcast_to", "sum_to", "expand") and args[0][0] == "node":
         if _same(G, args[0][1], name):
+            return args[0][1]
+    if op == "contiguous" and args[0][0] == "node":
+        # only a fresh result is known to be contiguous; a view's layout is known at run time
+        src = G.nodes[args[0][1]]["op"]
+        if not (src.view or src.stateful or src.name in ("sum_to", "contiguous")) and _same(G, args[0][1], name):
             return args[0][1]
     if op == "neg" and args[0][0] == "node":
         inner = G.nodes[args[0][1]]

@@ -1,0 +1,219 @@
+"""Python state read while tracing: lifted, guarded, or refused (never silently frozen).
+
+- *lifted*: the numbers in an optimizer's param_groups (lr, momentum, betas, eps, ...) become
+  0-d run-time inputs of the plan (`Graph.lift_python`), read again at every call: a scheduler
+  or a manual change needs no retrace.
+- *guarded*: a Python value the traced code depends on (closure and global numbers, module
+  number attributes, which tensors a module or optimizer holds, whether a `.grad` is None, a
+  lifted number used in a Python `if`) is recorded with its value; every call checks them all
+  in one generated expression, and a change retraces, naming the value and its old and new value.
+- *refused*: iterating a DataLoader while tracing raises (utils/data.py asks `tracing()`).
+
+JAX's cache-miss explanations and torch._dynamo's guards are the models.
+"""
+import operator
+
+import numpy as np
+
+from ..errors import DGRuntimeError
+from .core import SymbolicTensor
+
+_NUMBERS = (int, float, bool, str, type(None))
+
+
+def is_plain_value(v):
+    t = type(v)
+    if t in _NUMBERS:
+        return True
+    return t is tuple and len(v) <= 8 and all(type(x) in _NUMBERS for x in v)
+
+
+class Guards:
+    """Guards of one trace: (description, expression over bound names, expected value)."""
+
+    def __init__(self):
+        self.items = []
+        self.env = {}
+        self._seen = set()
+        self._check = None
+
+    def bind(self, obj, prefix="o"):
+        name = f"{prefix}{id(obj)}"
+        self.env[name] = obj
+        return name
+
+    def add(self, description, expr, expected):
+        if expr in self._seen:
+            return
+        self._seen.add(expr)
+        self.items.append((description, expr, expected))
+        self._check = None
+
+    def compile(self):
+        exprs = [e for _, e, _ in self.items]
+        expected = tuple(x for _, _, x in self.items)
+        src = "def check():\n    try:\n        return (" + ", ".join(exprs) + ("," if exprs else "") + \
+              ") == _expected\n    except Exception:\n        return False\n"
+        ns = dict(self.env)
+        ns["_expected"] = expected
+        exec(compile(src, "<dualgraph guards>", "exec"), ns)  # noqa: S102 - our own expressions
+        self._check = ns["check"]
+        return self._check
+
+    def check(self):
+        return (self._check or self.compile())()
+
+    def first_failure(self):
+        """(description, old value, new value) of the first guard that no longer holds."""
+        for desc, expr, expected in self.items:
+            try:
+                now = eval(expr, dict(self.env))  # noqa: S307 - our own expression
+            except Exception as e:  # noqa: BLE001
+                now = f"<{type(e).__name__}: {e}>"
+            if now != expected:
+                return desc, expected, now
+        return None
+
+
+class Lifted(SymbolicTensor):
+    """A param_groups number made a run-time input. Arithmetic on it builds graph nodes; used
+    as a Python value (an `if`, a comparison with a number, float()) it gives its traced value
+    and guards what that use decided."""
+
+    __slots__ = ("concrete", "where", "guards", "expr")
+
+    def _guard(self, what, result):
+        if what:
+            self.guards.add(f"{self.where} {what}", f"({self.expr}) {what}", result)
+        else:  # used as a Python number: its exact value
+            self.guards.add(f"{self.where} (used as a Python number)", self.expr, result)
+        return result
+
+    def _cmp(op, sym):
+        def method(self, other):
+            if isinstance(other, (int, float)) and not isinstance(other, bool):
+                return self._guard(f"{sym} {other!r}", op(self.concrete, other))
+            return getattr(SymbolicTensor, f"__{op.__name__}__")(self, other)
+        return method
+
+    __eq__ = _cmp(operator.eq, "==")
+    __ne__ = _cmp(operator.ne, "!=")
+    __lt__ = _cmp(operator.lt, "<")
+    __le__ = _cmp(operator.le, "<=")
+    __gt__ = _cmp(operator.gt, ">")
+    __ge__ = _cmp(operator.ge, ">=")
+    __hash__ = SymbolicTensor.__hash__
+    del _cmp
+
+    def __bool__(self):
+        return self._guard("!= 0", self.concrete != 0)
+
+    def __float__(self):
+        return float(self._guard("", self.concrete))
+
+    def __int__(self):
+        return int(self._guard("", self.concrete))
+
+    __index__ = __int__
+
+    def item(self):
+        return self._guard("", self.concrete)
+
+    def __repr__(self):
+        return f"<lifted {self.where} = {self.concrete!r}>"
+
+
+def lift_number(graph, guards, owner_expr, key_expr, value, where):
+    """A Python number read from a container while tracing, as a run-time input."""
+    expr = f"{owner_expr}{key_expr}"
+    kind = "float" if isinstance(value, float) else "int"
+    check = (f"isinstance({expr}, float)" if kind == "float"
+             else f"(isinstance({expr}, int) and not isinstance({expr}, bool))")
+    guards.add(f"{where} is a Python {kind}", check, True)
+    conv = np.float64 if kind == "float" else np.int64  # the 0-d value the plan is fed
+    read = eval(f"lambda: _conv({expr})", dict(guards.env, _conv=conv))  # noqa: S307 - our own expression
+    sym = graph.lift_python(read, value, where)
+    lt = Lifted.__new__(Lifted)
+    lt.node, lt._shape, lt._dtype, lt._grad, lt._rg, lt._weak = (
+        sym.node, sym._shape, sym._dtype, sym._grad, sym._rg, sym._weak)
+    sym.node.out = lt
+    graph.lifted[-1] = (lt, read, where)
+    lt.concrete, lt.where, lt.guards, lt.expr = value, where, guards, expr
+    return lt
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, (bool, np.bool_))
+
+
+class _LiftingGroup(dict):
+    """An optimizer's param_group while its step is traced: numbers come out lifted."""
+
+    def __init__(self, group, graph, guards, owner_expr, where):
+        dict.__init__(self, group)
+        self._graph, self._guards, self._owner, self._where = graph, guards, owner_expr, where
+        self._lifted = {}
+        self.written = []
+
+    def __getitem__(self, k):
+        v = dict.__getitem__(self, k)
+        if k == "params":
+            return v
+        got = self._lifted.get(k)
+        if got is not None:
+            return got
+        key = f"[{k!r}]"
+        where = f"{self._where}[{k!r}]"
+        if _is_number(v):
+            got = lift_number(self._graph, self._guards, self._owner, key, v, where)
+        elif type(v) is tuple and v and all(_is_number(x) for x in v):
+            self._guards.add(f"len({where})", f"len({self._owner}{key})", len(v))
+            got = tuple(lift_number(self._graph, self._guards, self._owner, f"{key}[{i}]", x, f"{where}[{i}]")
+                        for i, x in enumerate(v))
+        else:
+            if is_plain_value(v):
+                self._guards.add(where, f"{self._owner}{key}", v)
+            return v
+        self._lifted[k] = got
+        return got
+
+    def get(self, k, default=None):
+        return self[k] if k in self else default
+
+    def __setitem__(self, k, v):
+        self.written.append(k)
+        dict.__setitem__(self, k, v)
+
+
+class lifting:
+    """Context manager: while it is active the optimizers' param_groups lift their numbers."""
+
+    def __init__(self, graph, guards, optimizers):
+        self.graph, self.guards, self.optimizers = graph, guards, optimizers
+        self.saved = []
+
+    def __enter__(self):
+        for opt, name in self.optimizers:
+            o = self.guards.bind(opt)
+            self.guards.add(f"len({name}.param_groups)", f"len({o}.param_groups)", len(opt.param_groups))
+            orig = opt.param_groups
+            opt.param_groups = [
+                _LiftingGroup(gr, self.graph, self.guards, f"{o}.param_groups[{i}]", f"{name}.param_groups[{i}]")
+                for i, gr in enumerate(orig)]
+            self.saved.append((opt, orig, name))
+        return self
+
+    def __exit__(self, *exc):
+        bad = []
+        for opt, orig, name in self.saved:
+            for i, gr in enumerate(opt.param_groups):
+                if isinstance(gr, _LiftingGroup) and gr.written:
+                    bad.append(f"{name}.param_groups[{i}][{gr.written[0]!r}]")
+            opt.param_groups = orig
+        if bad and exc[0] is None:
+            raise DGRuntimeError(
+                f"{bad[0]} was assigned inside a function traced by dg.function (a learning-rate "
+                "scheduler's step(), or a manual change). A Python write is not replayed by the "
+                "compiled plan. Do it outside the compiled function: the plan reads every "
+                "param_groups number at each call, so the change needs no retrace.")
+        return False
