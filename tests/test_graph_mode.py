@@ -132,8 +132,11 @@ def test_variables_persist_and_assign():
     # results never alias the variable's storage
     r1[:] = 100
     np.testing.assert_array_equal(sess.run(v), np.full(3, 2, np.float32))
-    # `read` was built after the write: program order, it sees the written value (so it runs it)
-    np.testing.assert_array_equal(sess.run(read), np.full(3, 3, np.float32))
+    # `read` was built after the write: it reads the variable as it is when it runs (fetching
+    # it alone does not run the update, as in TF1); in one run with the update it sees it
+    np.testing.assert_array_equal(sess.run(read), np.full(3, 2, np.float32))
+    np.testing.assert_array_equal(sess.run([inc, read])[1], np.full(3, 3, np.float32))
+    np.testing.assert_array_equal(sess.run(v), np.full(3, 3, np.float32))
 
 
 def test_random_ops_sample_anew_each_run_and_reproducibly():

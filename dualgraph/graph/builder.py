@@ -9,7 +9,7 @@ from ..ops.registry import Spec
 from ..ops import shape as S
 from ..state import _state
 from ..tensor import Tensor
-from .core import SymbolicTensor, CONSTANT, VARIABLE, STATE_OPS
+from .core import SymbolicTensor, CONSTANT, VARIABLE
 
 
 def _shape_str(x):
@@ -68,11 +68,8 @@ class GraphInterpreter:
             out._rg = False
         elif not op.differentiable or not any(isinstance(x, SymbolicTensor) and x._rg for x in ins):
             out._rg = False
-        # values of state the backward rule will read: refuse it later if they were overwritten
-        saves = op.saves
-        if (saves is None or saves) and any(isinstance(x, SymbolicTensor) and x.node.op in STATE_OPS for x in ins):
-            node.versions = tuple(x._version if isinstance(x, SymbolicTensor) and (saves is None or i in saves)
-                                  else None for i, x in enumerate(ins))
+        # (no version check as eagerly: a graph orders every read of a value before the write
+        # that replaces it, so a gradient built after an update still reads the old value)
         return out
 
     # ---- the write door

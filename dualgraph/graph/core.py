@@ -76,10 +76,11 @@ class _State:
     """One piece of state a graph reads and writes: an eager tensor's memory (a dg.Variable's
     store, a captured parameter, buffer, optimizer slot or .grad)."""
 
-    __slots__ = ("ref", "handle", "cur", "version", "leaves")
+    __slots__ = ("ref", "handle", "cur", "version", "leaves", "trained")
 
     def __init__(self, ref, handle):
         self.ref = ref
+        self.trained = ref if ref._rg else None  # the alias that requires grad (gets .grad)
         self.handle = handle     # the VARIABLE node's tensor: the Python handle of the state
         self.cur = handle        # the value a read made now sees (program order)
         self.version = 0         # writes recorded so far
@@ -163,8 +164,24 @@ class Graph:
 
     def capture(self, t):
         """An eager tensor used in this graph: its current value (the last write to it, or a
-        read of its memory when the graph runs)."""
-        return self._state(t).cur
+        read of its memory when the graph runs). Aliases of one memory (p and p.detach()) are
+        one state; reading it through an alias that does not require grad reads no gradient."""
+        st = self._state(t)
+        if t._rg and st.trained is None and t._data.dtype.kind == "f":
+            # p read after p.detach(): the reads made so far carry no gradient, later ones do
+            st.trained = t
+            for v in st.leaves:
+                for n in v.node.users:
+                    n.no_grad = True
+                    n.out._rg = False
+                v._rg = True
+                v.node.attrs["trainable"] = True
+        elif not t._rg and st.trained is not None:
+            from ..ops.dispatch import apply
+            out = apply(STOP_GRADIENT, st.cur)
+            out._rg = False
+            return out
+        return st.cur
 
     def handle(self, t):
         """The Python handle of an eager tensor's state in this graph (a variable read)."""
@@ -199,10 +216,24 @@ class Graph:
         self.updates.append(node)
         out = node.out
         out._rg = True if tracks else st.handle._rg
-        st.cur = out
         st.version += 1
-        if not tracks:
+        if tracks:
+            st.cur = out
+        elif "initial" not in st.handle.node.attrs:
+            # an eager tensor (parameter, buffer, .grad): later reads are the write's result,
+            # so whatever reads it after the write runs the write first (eager program order)
+            st.cur = out
             st.leaves.append(out)
+        else:
+            # a dg.Variable (TF1): later reads see the write through a fresh read of the
+            # memory, ordered after the write by a control edge: when both run, in this order;
+            # fetching a later read (or update) alone does not run this write (TF1's rule)
+            h = st.handle
+            read = self.add_node(VARIABLE, (), dict(h.node.attrs, after=node),
+                                 Spec(cur.shape, cur._dtype), name=h.name + "/read")
+            read.out._rg = h._rg
+            st.cur = read.out
+            st.leaves.append(read.out)
         return out
 
     # ---- .grad of eager tensors while building: symbolic, written back by dg.function
@@ -478,6 +509,11 @@ class SymbolicTensor(TensorMethods):
     def read_value(self):
         """The variable's current value (a copy), read between runs."""
         return np.array(self._variable_ref()._data)
+
+    def detach_(self):
+        from .builder import _rebind
+        _rebind(self, self.detach())
+        return self
 
     def _variable_ref(self):
         n = self.node

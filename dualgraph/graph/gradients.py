@@ -113,7 +113,7 @@ def graph_backward(loss, gradient=None, inputs=None):
                 if id(st) in seen:
                     continue
                 seen.add(id(st))
-                t = st.ref
+                t = st.trained if st.trained is not None else st.ref
             targets.append(t)
     if not targets:
         raise DGRuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")

@@ -177,6 +177,13 @@ class _LiftingGroup(dict):
         self._lifted[k] = got
         return got
 
+    def guard_absent(self, opt, p, key):
+        """The traced step took the branch for an optimizer state without `key` (PyTorch's
+        first step): the plan holds only while that stays so."""
+        o, x = self._guards.bind(opt), self._guards.bind(p, "x")
+        self._guards.add(f"{self._where}: the optimizer state of a parameter has no {key!r}",
+                         f"{key!r} not in {o}.state.get({x}, ())", True)
+
     def get(self, k, default=None):
         return self[k] if k in self else default
 

@@ -6,7 +6,7 @@ assign after the reads of the value it overwrites.
 """
 import networkx as nx
 
-from .core import SymbolicTensor, ASSIGN
+from .core import SymbolicTensor, ASSIGN, VARIABLE
 
 
 def to_networkx(graph, control=True):
@@ -19,6 +19,10 @@ def to_networkx(graph, control=True):
         for kind, src in args:
             if kind == "node":
                 G.add_edge(src, n.name)
+    for n in graph.nodes:  # a read after a write: ordered after it, not forcing it to run
+        after = n.attrs.get("after") if n.op is VARIABLE else None
+        if after is not None and not G.has_edge(after.name, n.name):
+            G.add_edge(after.name, n.name, control=True)
     if control:
         add_anti_dependences(G)
         order_random_draws(G)

@@ -13,12 +13,14 @@ class Session:
         feed_dict = feed_dict or {}
         flat, _ = flatten_fetches(fetches, self.graph)
         feed_ts = [resolve(k, self.graph, "feed") for k in feed_dict]
-        key = (tuple(t.name for t in flat), tuple(t.name for t in feed_ts), _shape_key(fetches))
+        lifted = self.graph.lifted  # Python numbers (an optimizer's lr, ...) read at every run
+        key = (tuple(t.name for t in flat), tuple(t.name for t in feed_ts), _shape_key(fetches), len(lifted))
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = compile_graph(self.graph, fetches, feeds=feed_ts,
+            plan = self._plans[key] = compile_graph(self.graph, fetches,
+                                                    feeds=feed_ts + [s for s, _, _ in lifted],
                                                     optimize=self.optimize)
-        return plan(*feed_dict.values())
+        return plan(*feed_dict.values(), *[read() for _, read, _ in lifted])
 
     def close(self):
         self._plans.clear()

@@ -101,8 +101,50 @@ class Optimizer:
         """Create a state tensor eagerly, even while a step is being traced into a graph (so it
         is a persistent tensor the graph updates in place, not a node recomputed each run)."""
         from ..mode import eager_mode
+        from ..ops.creation import zeros
+        args = [zeros(tuple(a.shape), dtype=a.dtype) if isinstance(a, TensorMethods) and
+                not hasattr(a, "_vc") else a for a in args]  # a graph variable: a store of its shape
         with eager_mode():
             return fn(*args, **kwargs)
+
+    def _guard_first_step(self, group, p, key):
+        """A step branching on a missing state entry: while traced, the plan is guarded on it."""
+        add = getattr(group, "guard_absent", None)
+        if add is not None:
+            add(self, p, key)
+
+    def minimize(self, loss, var_list=None):
+        """TensorFlow 1.x's train op: in a graph, the gradients of `loss` with respect to
+        var_list (default: this optimizer's parameters) and one step with them, as a fetchable
+        op (`sess.run(train_op, feed)` runs one step; its numbers, lr included, are read at every
+        run). Eagerly: zero_grad(), loss.backward(), step(); returns None."""
+        from ..mode import executing_eagerly
+        params = [p for g in self.param_groups for p in g["params"]]
+        chosen = params if var_list is None else list(var_list)
+        if executing_eagerly() and not hasattr(loss, "graph"):
+            self.zero_grad()
+            loss.backward()
+            self.step()
+            return None
+        from ..graph.gradients import gradients
+        from ..graph.guards import Guards, lifting
+        from ..graph.tf1 import group
+        from ..mode import graph_mode
+        g = loss.graph
+        grads = gradients(loss, chosen)
+        with graph_mode(g):
+            saved = dict(g.grads)
+            for p in params:
+                p.grad = None
+            for p, gr in zip(chosen, grads):
+                p.grad = gr
+            start = len(g.updates)
+            with lifting(g, Guards(), [(self, type(self).__name__)]):
+                self.step()
+            ops = [n.out for n in g.updates[start:]]
+            g.grads.clear()
+            g.grads.update(saved)
+            return group(*ops, name="train")
 
     def _closure(self, closure):
         if closure is None:

@@ -52,9 +52,10 @@ class SGD(Optimizer):
                         # gives exactly grad (0 * momentum + grad), with no first-step branch,
                         # so a traced step keeps accumulating momentum across runs
                         buf = state["momentum_buffer"] = self._new_state(zeros_like, p)
-                    if buf is None:
-                        buf = grad.clone().detach()
-                        state["momentum_buffer"] = buf
+                    if buf is None:  # PyTorch's first step with dampening: buf = grad
+                        self._guard_first_step(group, p, "momentum_buffer")
+                        buf = state["momentum_buffer"] = self._new_state(zeros_like, p)
+                        buf.copy_(grad.detach())
                     else:
                         buf.mul_(momentum).add_(grad, alpha=1 - dampening)
                     grad = grad.add(buf, alpha=momentum) if nesterov else buf

@@ -349,6 +349,17 @@ class DataLoader:
         return self.collate_fn([ds[i] for i in indices])
 
     def __iter__(self):
+        from ..mode import executing_eagerly
+        if not executing_eagerly():
+            raise DGRuntimeError(
+                f"iterating {type(self).__name__} {self!r} while a graph is built (inside "
+                "dg.function, or a dg.graph_mode block): its batches would be frozen into the "
+                "graph as constants, the same data at every call. Iterate the DataLoader "
+                "outside and pass each batch as an argument to the compiled function (or feed "
+                "it to a placeholder).")
+        return self._iter()
+
+    def _iter(self):
         if self._iterable:
             it = iter(self.dataset)
             if self.batch_size is None:
