@@ -235,6 +235,9 @@ class Function:
             post = _finish_grads(g, guards, names)
             arg_fetch = [i for i in arg_grads if feeds[i]._grad is not None]
             arg_outs = [feeds[i]._grad for i in arg_fetch]
+        _, _, after = _reachable(roots)  # names for the state the trace created (optimizer slots)
+        for k, v in after.items():
+            names.setdefault(k, v)
         _guard_python_state(self.fn, roots, modules, optimizers, names, guards)
         tr = _Trace()
         tr.graph = g
@@ -250,6 +253,11 @@ class Function:
         fetch = flat + arg_outs
         plan_feeds = feeds + grad_feeds + [s for s, _, _ in g.lifted]
         tr.plan = compile_graph(g, fetch, feeds=plan_feeds, optimize=self.optimize, updates=g.updates)
+        used = {st.name for st in tr.plan.steps}
+        if any(s.name not in used for s, _, _ in g.lifted):  # read only what the plan uses
+            tr.lifted = [x for x in g.lifted if x[0].name in used]
+            tr.plan = compile_graph(g, fetch, feeds=feeds + grad_feeds + [s for s, _, _ in tr.lifted],
+                                    optimize=self.optimize, updates=g.updates)
         tr.out_structure = structure
         self._cache.setdefault(sig, []).append(tr)
         self._traces.append(tr)
@@ -266,11 +274,11 @@ class Function:
             lines.append(f"trace {n}: {tr.reason}")
             phs = [x for x in tr.plan.feeds if "lifted" not in x.attrs]
             lines.append("  inputs:   " + (", ".join(f"{x.name} {_fmt(x.attrs['shape'])} {x.attrs['dtype']}" for x in phs) or "none"))
-            lifted = [f"{w} (now {_short(read())})" for _, read, w in tr.lifted]
+            lifted = [f"{w} (now {_short(read().item())})" for _, read, w in tr.lifted]
             lines.append("  lifted (read at every call, no retrace): " + (", ".join(lifted) or "none"))
             lines.append(f"  guarded (a change retraces): {len(tr.guards.items)}")
             for desc, _, val in tr.guards.items:
-                lines.append(f"    {desc} == {_short(val)}")
+                lines.append(f"    {desc}: {_short(val)}")
             written = {id(u.attrs['ref']) for u in g.updates}
             caps = []
             for st in g._states.values():
@@ -419,6 +427,7 @@ def _finish_grads(g, guards, names):
             post.append(functools.partial(setattr, t, "_grad", eg))
             continue
         store = _wrap(np.zeros(t._data.shape, t._data.dtype))
+        names[id(store)] = names.get(id(t), "a captured tensor") + ".grad"
         g.assign(store, final)
         post.append(functools.partial(setattr, t, "_grad", store))
     return post

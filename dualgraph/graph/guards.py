@@ -129,7 +129,7 @@ def lift_number(graph, guards, owner_expr, key_expr, value, where):
     kind = "float" if isinstance(value, float) else "int"
     check = (f"isinstance({expr}, float)" if kind == "float"
              else f"(isinstance({expr}, int) and not isinstance({expr}, bool))")
-    guards.add(f"{where} is a Python {kind}", check, True)
+    guards.add(f"{where} is a Python {kind} (lifted)", check, True)
     conv = np.float64 if kind == "float" else np.int64  # the 0-d value the plan is fed
     read = eval(f"lambda: _conv({expr})", dict(guards.env, _conv=conv))  # noqa: S307 - our own expression
     sym = graph.lift_python(read, value, where)

@@ -56,7 +56,9 @@ class SGD(Optimizer):
                         self._guard_first_step(group, p, "momentum_buffer")
                         buf = state["momentum_buffer"] = self._new_state(zeros_like, p)
                         buf.copy_(grad.detach())
-                    else:
+                    elif dampening != 0:
                         buf.mul_(momentum).add_(grad, alpha=1 - dampening)
+                    else:  # (a lifted dampening is guarded here: no multiply by 1 per step)
+                        buf.mul_(momentum).add_(grad)
                     grad = grad.add(buf, alpha=momentum) if nesterov else buf
                 p.add_(grad, alpha=-lr)
