@@ -10,13 +10,17 @@ in one process on one thread; min and median microseconds per call over the roun
     step vs the same step eagerly vs the same step written by hand in numpy (the floor).
 (c) a compiled function reading 10 Python floats from its closure, then also two modules with
     number attributes (Dropout(p=0.0), a Module with `self.scale = 2.0`), vs (a)'s compiled add.
+(d) where one compiled call of (b)'s SGD step goes: the argument signature, the guard check,
+    reading the lifted numbers, the plan body alone, and the whole call (plain `timeit`, min of
+    7 repeats). This part uses dg.function internals (`_signature`, `_traces`, `feeds_for`,
+    `plan.run_unchecked`); a row whose internals the measured version lacks prints n/a.
 
-Before timing, each case checks that its contenders agree on the first call's outputs (and, for
+Before timing, each case (a)-(c) checks that its contenders agree on the first call's outputs (and, for
 (b), on the parameters after that first step). Only public API is used (dg.function, dg.nn,
-dg.optim, dg.tensor, dg.randn, dg.manual_seed), so the script runs on any version of dualgraph:
+dg.optim, dg.tensor, dg.randn, dg.manual_seed) outside (d), so the script runs on any version of dualgraph:
 the one on PYTHONPATH (or the installed one) is measured, and its path is printed.
 
-    python benchmarks/function_overhead.py            # full run, ~15 s
+    python benchmarks/function_overhead.py            # full run, ~20 s
     python benchmarks/function_overhead.py --quick    # smoke run, < 5 s
 """
 import os
@@ -215,6 +219,58 @@ def check_closure(cases, extra):
         _close(f"(c) {k}", cases[k](), ref)
 
 
+# ================================================================ (d) where a compiled call's time goes
+BREAKDOWN_ROWS = ("signature", "guard check", "lifted reads", "plan body", "whole call")
+
+
+def call_breakdown(quick=False):
+    """Per-call cost of the parts of one compiled call of the SGD step of (b): nn.Linear(4, 2),
+    SGD(lr=0.1, momentum=0.9), batch 8 (seed 0). Returns {'us': {row: us or None}, 'guards': n or
+    None, 'lifted': n or None}; None where the measured dualgraph lacks the internals (older
+    versions have no `_traces`, `feeds_for` or `plan.run_unchecked`)."""
+    dg.manual_seed(0)
+    m = nn.Linear(IN, OUT)
+    opt = dg.optim.SGD(m.parameters(), **SGD_KW)
+    x, y = dg.randn(BATCH, IN), dg.randn(BATCH, OUT)
+    f = dg.function(train_step)
+    for _ in range(3):
+        f(m, opt, x, y)
+    scale, repeat = (0.02, 3) if quick else (1.0, 7)
+
+    def t(fn, n=20000):
+        n = max(1, int(n * scale))
+        return min(timeit.repeat(fn, number=n, repeat=repeat)) / n * 1e6
+
+    us = dict.fromkeys(BREAKDOWN_ROWS)
+    res = {"us": us, "guards": None, "lifted": None}
+    tr = f._traces[-1] if getattr(f, "_traces", None) else None
+    if hasattr(f, "_signature"):
+        us["signature"] = t(lambda: f._signature((m, opt, x, y), {}))
+    if tr is not None and hasattr(tr, "guards") and hasattr(tr, "check"):
+        res["guards"] = len(tr.guards.items)
+        us["guard check"] = t(tr.check)
+    if tr is not None and hasattr(tr, "lifted"):
+        res["lifted"] = len(tr.lifted)
+        us["lifted reads"] = t(lambda: [r() for _, r, _ in tr.lifted])
+    if tr is not None and hasattr(f, "feeds_for") and hasattr(tr.plan, "run_unchecked"):
+        feeds = f.feeds_for(m, opt, x, y)
+        us["plan body"] = t(lambda: tr.plan.run_unchecked(feeds), 5000)
+    us["whole call"] = t(lambda: f(m, opt, x, y), 5000)
+    return res
+
+
+def format_breakdown(res):
+    n = lambda v: "n/a" if v is None else str(v)  # noqa: E731
+    lines = [f"(d) where a compiled call's time goes: the SGD step of (b), us per call "
+             f"({n(res['guards'])} guards, {n(res['lifted'])} lifted numbers)"]
+    whole = res["us"]["whole call"]
+    for k in BREAKDOWN_ROWS:
+        v = res["us"][k]
+        share = "" if v is None or not whole else f"{v / whole * 100:8.0f}%"
+        lines.append(f"  {k:36}{'n/a' if v is None else f'{v:.2f}':>9}{share}")
+    return "\n".join(lines)
+
+
 # ================================================================ measurement
 def time_cases(cases, repeat=7, budget=0.2, number=None):
     """{contender: (min, median) seconds per call}. Rounds interleave the contenders (one round =
@@ -300,7 +356,10 @@ def main(quick=False):
     for name, res in results.items():
         print()
         print(format_table(name, res))
-    t = {k: {m: v[0] for m, v in r["times"].items()} for k, r in results.items()}
+    results["breakdown"] = call_breakdown(quick=quick)
+    print()
+    print(format_breakdown(results["breakdown"]))
+    t = {k: {m: v[0] for m, v in r["times"].items()} for k, r in results.items() if k != "breakdown"}
     print("\nsummary (min times, us per call)")
     print(f"  dg.function(a + b) - np.add                       "
           f"{(t['add']['dg.function(a + b)'] - t['add']['numpy np.add']) * 1e6:8.2f}")

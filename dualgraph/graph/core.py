@@ -107,6 +107,7 @@ class Graph:
         self.updates = []         # assign nodes, in program order
         self.lifted = []          # (placeholder, read(), description): Python numbers fed per run
         self.grad_reads = []      # (tensor, its eager .grad) read while building: guards of a trace
+        self.trace = None         # set by dg.function while it traces (its guards, optimizers)
         self.finalized = False
 
     # ---- building

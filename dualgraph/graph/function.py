@@ -94,6 +94,13 @@ def _roots(fn, args, kwargs, argnames):
     owner = getattr(fn, "__self__", None)
     if owner is not None:
         out.append(("self", owner))
+    glb = getattr(fn, "__globals__", None)
+    if code is not None and glb is not None:
+        for name in sorted(_code_names(code)):
+            v = glb.get(name)
+            if v is not None and not isinstance(v, (type, types.ModuleType, types.FunctionType,
+                                                    types.BuiltinFunctionType)) and not is_plain_value(v):
+                out.append((name, v))
     return out
 
 
@@ -228,7 +235,8 @@ class Function:
                     arg_grads[i] = t._grad is not None
             grad_feeds = [feeds[i]._grad for i, has in arg_grads.items() if has]
             a, k = _rebuild((tuple(args), kwargs), feeds, [0])
-            with lifting(g, guards, optimizers):
+            g.trace = types.SimpleNamespace(guards=guards, optimizers=optimizers)
+            with lifting(g, guards, list(optimizers)):
                 result = self.fn(*a, **k)
             flat = []
             structure = _out_structure(result, flat, g)
@@ -265,9 +273,11 @@ class Function:
         self.trace_count += 1
         return tr
 
-    def explain(self, print_it=True):
+    def explain(self, print_it=True, verbose=False):
         """Each trace: why it happened, its inputs, what was lifted (read at every call), what
-        is guarded (a change retraces) and which state the plan reads and writes."""
+        is guarded (a change retraces) and which state the plan reads and writes. The guards
+        that the held tensors and modules are still the traced ones are counted, not listed,
+        unless verbose."""
         lines = [f"dg.function {getattr(self.fn, '__name__', 'function')}: {self.trace_count} trace(s)"]
         for n, tr in enumerate(self._traces, 1):
             g = tr.graph
@@ -277,8 +287,16 @@ class Function:
             lifted = [f"{w} (now {_short(read().item())})" for _, read, w in tr.lifted]
             lines.append("  lifted (read at every call, no retrace): " + (", ".join(lifted) or "none"))
             lines.append(f"  guarded (a change retraces): {len(tr.guards.items)}")
+            hidden = 0
             for desc, _, val in tr.guards.items:
+                if not verbose and (desc.endswith(" traced") or desc.startswith(("the keys of", "len("))
+                                    or "(lifted)" in desc or "['params']" in desc):
+                    hidden += 1
+                    continue
                 lines.append(f"    {desc}: {_short(val)}")
+            if hidden:
+                lines.append(f"    ... and {hidden} on identities (the tensors, modules and optimizer "
+                             "state held are the ones traced) and lifted types: explain(verbose=True)")
             written = {id(u.attrs['ref']) for u in g.updates}
             caps = []
             for st in g._states.values():

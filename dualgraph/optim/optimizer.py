@@ -234,7 +234,25 @@ def _no_grad_step(fn):
     @functools.wraps(fn)
     def wrapper(self, closure=None):
         loss = self._closure(closure)
-        with no_grad():
+        with no_grad(), _lifted_while_traced(self):
             fn(self)
         return loss
     return wrapper
+
+
+def _lifted_while_traced(opt):
+    """An optimizer stepped inside a dg.function trace that the function did not name (reached
+    through a helper, say): its param_groups numbers are lifted all the same, never frozen."""
+    import contextlib
+    from ..mode import executing_eagerly
+    if executing_eagerly():
+        return contextlib.nullcontext()
+    from ..mode import get_default_graph
+    g = get_default_graph()
+    trace = getattr(g, "trace", None)
+    if trace is None or any(o is opt for o, _ in trace.optimizers) or \
+            type(opt.param_groups[0]).__name__ == "_LiftingGroup":
+        return contextlib.nullcontext()
+    from ..graph.guards import lifting
+    trace.optimizers.append((opt, f"{type(opt).__name__} optimizer"))
+    return lifting(g, trace.guards, [trace.optimizers[-1]])

@@ -1,0 +1,217 @@
+"""dg.function's treatment of Python state and writes, beyond the program table of
+test_staging_equivalence.py: optimizers reached through globals or helpers are lifted, Python
+writes inside a trace are refused, identity guards, writes through views, no_grad, gradients
+carried by a written buffer, weak lifted scalars on 0-d parameters, Session fetch order."""
+import numpy as np
+import pytest
+
+import dualgraph as dg
+import dualgraph.nn.functional as F
+
+
+def _model():
+    dg.manual_seed(0)
+    return dg.nn.Linear(3, 2)
+
+
+X = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+Y = np.random.default_rng(1).standard_normal((5, 2)).astype(np.float32)
+
+GLOBAL_OPT = None
+GLOBAL_MODEL = None
+
+
+def _global_step(x, y):
+    GLOBAL_OPT.zero_grad()
+    loss = F.mse_loss(GLOBAL_MODEL(x), y)
+    loss.backward()
+    GLOBAL_OPT.step()
+    return loss
+
+
+def _run(step, model, opt, sched, calls=6):
+    out = []
+    for _ in range(calls):
+        out.append(step(dg.tensor(X), dg.tensor(Y)).item())
+        sched.step()
+    return out, model.weight.detach().numpy().copy()
+
+
+def test_optimizer_named_as_a_global_is_lifted():
+    global GLOBAL_OPT, GLOBAL_MODEL
+    results = []
+    for compiled in (False, True):
+        GLOBAL_MODEL = _model()
+        GLOBAL_OPT = dg.optim.SGD(GLOBAL_MODEL.parameters(), lr=0.2, momentum=0.9)
+        sched = dg.optim.lr_scheduler.StepLR(GLOBAL_OPT, step_size=2, gamma=0.1)
+        step = dg.function(_global_step) if compiled else _global_step
+        results.append(_run(step, GLOBAL_MODEL, GLOBAL_OPT, sched))
+        if compiled:
+            assert step.trace_count == 1
+            assert "['lr']" in step.explain(print_it=False)
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-6)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-6)
+
+
+def test_optimizer_reached_only_through_a_helper_is_lifted_at_step():
+    results = []
+    for compiled in (False, True):
+        model = _model()
+        opt = dg.optim.Adam(model.parameters(), lr=0.05)
+        holder = {"opt": opt}
+
+        def apply_update():
+            holder["opt"].step()   # the traced function does not name the optimizer
+
+        def step(x, y):
+            model.zero_grad()
+            loss = F.mse_loss(model(x), y)
+            loss.backward()
+            apply_update()
+            return loss
+
+        sched = dg.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
+        f = dg.function(step) if compiled else step
+        results.append(_run(f, model, opt, sched))
+        if compiled:
+            assert f.trace_count == 1
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-6)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-6)
+
+
+def test_scheduler_step_inside_a_trace_is_refused():
+    model = _model()
+    opt = dg.optim.SGD(model.parameters(), lr=0.1)
+    sched = dg.optim.lr_scheduler.StepLR(opt, step_size=1)
+
+    @dg.function
+    def step(x, y):
+        opt.zero_grad()
+        F.mse_loss(model(x), y).backward()
+        opt.step()
+        sched.step()
+
+    with pytest.raises(dg.DualGraphError, match="outside the compiled function"):
+        step(dg.tensor(X), dg.tensor(Y))
+    assert isinstance(opt.param_groups[0], dict) and type(opt.param_groups[0]) is dict  # restored
+
+
+def test_replaced_parameter_retraces_and_says_which():
+    model = _model()
+
+    @dg.function
+    def f(x):
+        return model(x).sum()
+
+    f(dg.tensor(X))
+    model.weight = dg.nn.Parameter(dg.zeros(2, 3))
+    with pytest.warns(UserWarning, match="weight is the tensor traced"):
+        out = f(dg.tensor(X))
+    np.testing.assert_allclose(out.item(), model(dg.tensor(X)).sum().item(), rtol=1e-6)
+    assert f.trace_count == 2
+
+
+def test_write_through_an_indexing_view_equals_eager_and_other_views_are_refused():
+    def body(x):
+        h = x * 2
+        h[0].add_(1)          # writes h's first row
+        h[:, 1].mul_(3)       # and its second column
+        return h
+
+    x = dg.tensor(X)
+    np.testing.assert_allclose(dg.function(body)(x).numpy(), body(x).numpy())
+
+    def bad(x):
+        h = x * 2
+        h.t().add_(1)
+        return h
+
+    with pytest.raises(dg.DualGraphError, match="view"):
+        dg.function(bad)(x)
+
+
+def test_no_grad_inside_a_trace_stops_gradients_as_eagerly():
+    w_e = dg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    w_c = dg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    store = {}
+
+    def body(x):
+        w = store["w"]
+        with dg.no_grad():
+            frozen = w * 2
+        ((frozen + w) * x).sum().backward()
+
+    for w, compiled in ((w_e, False), (w_c, True)):
+        store["w"] = w
+        f = dg.function(body) if compiled else body
+        f(dg.tensor([1.0, 1.0, 1.0]))
+    np.testing.assert_array_equal(w_c.grad.numpy(), w_e.grad.numpy())
+    np.testing.assert_array_equal(w_c.grad.numpy(), [1.0, 1.0, 1.0])
+
+
+def test_a_buffer_written_with_a_value_that_requires_grad_carries_the_gradient():
+    grads = []
+    for compiled in (False, True):
+        w = dg.tensor([0.5, -1.0], requires_grad=True)
+        buf = dg.zeros(2)
+
+        def body(x):
+            buf.copy_(w * x)          # buf now holds a value with history
+            (buf * buf).sum().backward()
+            return buf * 1
+
+        f = dg.function(body) if compiled else body
+        out = f(dg.tensor([2.0, 3.0]))
+        grads.append((w.grad.numpy().copy(), out.detach().numpy(), buf.detach().numpy().copy()))
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_zero_dim_parameter_lifted_lr_rounds_as_eager():
+    finals = []
+    for compiled in (False, True):
+        w = dg.nn.Parameter(dg.tensor(0.3))
+        opt = dg.optim.SGD([w], lr=0.1, momentum=0.5, weight_decay=0.01)
+
+        def step(x):
+            opt.zero_grad()
+            ((w * x - 1.0) ** 2).sum().backward()
+            opt.step()
+
+        f = dg.function(step) if compiled else step
+        for i in range(5):
+            opt.param_groups[0]["lr"] = 0.1 / (i + 1)
+            f(dg.tensor([1.5, -0.5]))
+        finals.append(w.detach().numpy().copy())
+        assert w.dtype == dg.float32
+    np.testing.assert_array_equal(finals[0], finals[1])  # weakly typed: bitwise equal
+
+
+def test_session_fetching_a_variable_with_its_update_returns_the_value_before_it():
+    with dg.graph_mode() as g:
+        v = dg.Variable(np.ones(2, np.float32), name="v")
+        upd = v.assign_add(dg.constant(np.ones(2, np.float32)))
+    sess = dg.Session(g)
+    before, after = sess.run([v, upd])
+    np.testing.assert_array_equal(before, [1, 1])
+    np.testing.assert_array_equal(after, [2, 2])
+    np.testing.assert_array_equal(sess.run(v), [2, 2])
+
+
+def test_minimize_reads_the_learning_rate_at_every_run():
+    with dg.graph_mode() as g:
+        x = dg.placeholder(dg.float32, [None, 1])
+        W = dg.Variable(np.ones((1, 1), np.float32))
+        loss = (x @ W).sum()
+        opt = dg.optim.SGD([W], lr=0.5)
+        train = opt.minimize(loss)
+    sess = dg.Session(g)
+    feed = {x: np.ones((2, 1), np.float32)}
+    sess.run(train, feed)                      # W = 1 - 0.5 * 2
+    np.testing.assert_allclose(sess.run(W), [[0.0]])
+    opt.param_groups[0]["lr"] = 0.0            # a changed learning rate is honoured
+    sess.run(train, feed)
+    np.testing.assert_allclose(sess.run(W), [[0.0]])
+    opt.param_groups[0]["lr"] = 1.0
+    sess.run(train, feed)
+    np.testing.assert_allclose(sess.run(W), [[-2.0]])
