@@ -62,35 +62,27 @@ class Plan:
 
     # ---- calling
     def __call__(self, *args, **kwargs):
-        arrays = self._bind(args, kwargs)
-        sig = tuple(a.shape for a in arrays)
-        fn = self._compiled.get(sig)
-        if fn is None:
-            fn = self._compiled[sig] = self._specialise([(a.shape, a.dtype) for a in arrays])
-        try:
-            with np.errstate(all="ignore"):
-                out = fn(*arrays)
-        except DualGraphError:
-            raise
-        except Exception as e:  # noqa: BLE001
-            self._locate_failure(arrays, e)
-        return self._structure(out)
+        return self._structure(self._execute(self._bind(args, kwargs)))
 
     def run_unchecked(self, arrays):
-        """The call path of dg.function: feeds already match the traced signature."""
+        """The call path of dg.function: feeds already match the traced signature (checked
+        once, when this signature is first specialised); returns the flat results."""
+        return self._execute(arrays, checked=False)
+
+    def _execute(self, arrays, checked=True):
         sig = tuple([np.shape(a) for a in arrays])
         fn = self._compiled.get(sig)
         if fn is None:
-            arrays = [check_feed(f, v) for f, v in zip(self.feeds, arrays)]
+            if not checked:
+                arrays = [check_feed(f, v) for f, v in zip(self.feeds, arrays)]
             fn = self._compiled[sig] = self._specialise([(a.shape, a.dtype) for a in arrays])
         try:
             with np.errstate(all="ignore"):
-                out = fn(*arrays)
+                return fn(*arrays)
         except DualGraphError:
             raise
         except Exception as e:  # noqa: BLE001
             self._locate_failure([check_feed(f, v) for f, v in zip(self.feeds, arrays)], e)
-        return out
 
     def _bind(self, args, kwargs):
         feeds = self.feeds
