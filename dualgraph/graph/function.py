@@ -400,14 +400,16 @@ def _guard_python_state(fn, roots, modules, optimizers, names, guards):
                     guards.add(f"attribute {k!r} of {where} ({type(m).__name__})", f"{b}.__dict__[{k!r}]", v)
             for kind in ("_parameters", "_buffers", "_modules"):
                 for k, v in getattr(m, kind).items():
-                    guards.add(f"{where}.{k} is the tensor traced" if kind != "_modules" else f"{where}.{k} is the module traced",
+                    guards.add(f"whether {where}.{k} is the {'module' if kind == '_modules' else 'tensor'} traced",
                                f"{b}.{kind}.get({k!r}) is {guards.bind(v, 'x')}", True)
     for opt, oname in optimizers:
+        if id(opt) not in guards.used_optimizers:
+            continue  # not stepped (nor read) in this trace: its state does not matter to the plan
         o = guards.bind(opt)
         for gi, group in enumerate(opt.param_groups):
             guards.add(f"{oname}.param_groups[{gi}]['params']", f"len({o}.param_groups[{gi}]['params'])", len(group["params"]))
             for pi, p in enumerate(group["params"]):
-                guards.add(f"{oname}.param_groups[{gi}]['params'][{pi}] is the tensor traced",
+                guards.add(f"whether {oname}.param_groups[{gi}]['params'][{pi}] is the tensor traced",
                            f"{o}.param_groups[{gi}]['params'][{pi}] is {guards.bind(p, 'x')}", True)
                 st = opt.state.get(p) if hasattr(opt.state, "get") else None
                 pn = guards.bind(p, "x")
@@ -417,7 +419,7 @@ def _guard_python_state(fn, roots, modules, optimizers, names, guards):
                 for key in keys:
                     v = st[key]
                     if isinstance(v, Tensor):
-                        guards.add(f"{oname}.state[{names.get(id(p), pn)}][{key!r}] is the tensor traced",
+                        guards.add(f"whether {oname}.state[{names.get(id(p), pn)}][{key!r}] is the tensor traced",
                                    f"{o}.state[{pn}][{key!r}] is {guards.bind(v, 'x')}", True)
 
 
@@ -430,9 +432,9 @@ def _finish_grads(g, guards, names):
         tn = guards.bind(t, "t")
         nm = names.get(id(t), "a captured tensor")
         if eg is None:
-            guards.add(f"{nm}.grad is None", f"{tn}._grad is None", True)
+            guards.add(f"whether {nm}.grad is None", f"{tn}._grad is None", True)
         else:
-            guards.add(f"{nm}.grad is the tensor traced", f"{tn}._grad is {guards.bind(eg, 'x')}", True)
+            guards.add(f"whether {nm}.grad is the tensor traced", f"{tn}._grad is {guards.bind(eg, 'x')}", True)
     for key, (t, final) in list(g.grads.items()):
         if final is None:
             post.append(functools.partial(setattr, t, "_grad", None))

@@ -33,6 +33,7 @@ class Guards:
 
     def __init__(self):
         self.items = []
+        self.used_optimizers = set()
         self.env = {}
         self._seen = set()
         self._check = None
@@ -154,9 +155,11 @@ class _LiftingGroup(dict):
         self._graph, self._guards, self._owner, self._where = graph, guards, owner_expr, where
         self._lifted = {}
         self.written = []
+        self.used = False
 
     def __getitem__(self, k):
         v = dict.__getitem__(self, k)
+        self.used = True
         if k == "params":
             return v
         got = self._lifted.get(k)
@@ -181,7 +184,7 @@ class _LiftingGroup(dict):
         """The traced step took the branch for an optimizer state without `key` (PyTorch's
         first step): the plan holds only while that stays so."""
         o, x = self._guards.bind(opt), self._guards.bind(p, "x")
-        self._guards.add(f"{self._where}: the optimizer state of a parameter has no {key!r}",
+        self._guards.add(f"whether the optimizer state of a parameter of {self._where} lacks {key!r}",
                          f"{key!r} not in {o}.state.get({x}, ())", True)
 
     def get(self, k, default=None):
@@ -198,6 +201,7 @@ class lifting:
     def __init__(self, graph, guards, optimizers):
         self.graph, self.guards, self.optimizers = graph, guards, optimizers
         self.saved = []
+        self.used = guards.used_optimizers  # ids of the optimizers whose param_groups the trace read
 
     def __enter__(self):
         for opt, name in self.optimizers:
@@ -216,6 +220,8 @@ class lifting:
             for i, gr in enumerate(opt.param_groups):
                 if isinstance(gr, _LiftingGroup) and gr.written:
                     bad.append(f"{name}.param_groups[{i}][{gr.written[0]!r}]")
+                if isinstance(gr, _LiftingGroup) and gr.used:
+                    self.used.add(id(opt))
             opt.param_groups = orig
         if bad and exc[0] is None:
             raise DGRuntimeError(
