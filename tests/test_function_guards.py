@@ -215,3 +215,14 @@ def test_minimize_reads_the_learning_rate_at_every_run():
     opt.param_groups[0]["lr"] = 1.0
     sess.run(train, feed)
     np.testing.assert_allclose(sess.run(W), [[-2.0]])
+
+
+def test_a_lifted_number_returned_comes_back_as_a_python_number():
+    model = _model()
+    opt = dg.optim.SGD(model.parameters(), lr=0.1)
+    f = dg.function(lambda x: (model(x).sum(), opt.param_groups[0]["lr"] * 2))
+    assert f(dg.tensor(X))[1] == pytest.approx(0.2)
+    opt.param_groups[0]["lr"] = 0.3
+    out = f(dg.tensor(X))[1]
+    assert isinstance(out, float) and out == pytest.approx(0.6)
+    assert f.trace_count == 1

@@ -464,7 +464,8 @@ def _out_structure(obj, flat, g):
         if obj.node.op.name == "variable":
             obj = g.state_of(obj).cur
         flat.append(obj)
-        return ("T", len(flat) - 1)
+        # a lifted Python number (or arithmetic on such) comes back as a Python number, as eagerly
+        return ("S" if obj._weak else "T", len(flat) - 1)
     if isinstance(obj, (list, tuple)):
         return (type(obj),) + tuple(_out_structure(x, flat, g) for x in obj)
     if isinstance(obj, dict):
@@ -479,6 +480,8 @@ def _wrap_out(st, vals):
         return _wrap(v if type(v) is np.ndarray else np.asarray(v))
     if tag == "V":
         return st[1]
+    if tag == "S":
+        return np.asarray(vals[st[1]]).item()
     if tag is dict:
         return {k: _wrap_out(v, vals) for k, v in st[1:]}
     items = [_wrap_out(x, vals) for x in st[1:]]
