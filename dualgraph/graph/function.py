@@ -262,10 +262,8 @@ class Function:
         plan_feeds = feeds + grad_feeds + [s for s, _, _ in g.lifted]
         tr.plan = compile_graph(g, fetch, feeds=plan_feeds, optimize=self.optimize, updates=g.updates)
         used = {st.name for st in tr.plan.steps}
-        if any(s.name not in used for s, _, _ in g.lifted):  # read only what the plan uses
-            tr.lifted = [x for x in g.lifted if x[0].name in used]
-            tr.plan = compile_graph(g, fetch, feeds=feeds + grad_feeds + [s for s, _, _ in tr.lifted],
-                                    optimize=self.optimize, updates=g.updates)
+        # read only what the plan uses (a number that decided only a Python branch is guarded)
+        tr.lifted = [x if x[0].name in used else (x[0], _unused, None) for x in g.lifted]
         tr.out_structure = structure
         self._cache.setdefault(sig, []).append(tr)
         self._traces.append(tr)
@@ -284,7 +282,7 @@ class Function:
             lines.append(f"trace {n}: {tr.reason}")
             phs = [x for x in tr.plan.feeds if "lifted" not in x.attrs]
             lines.append("  inputs:   " + (", ".join(f"{x.name} {_fmt(x.attrs['shape'])} {x.attrs['dtype']}" for x in phs) or "none"))
-            lifted = [f"{w} (now {_short(read().item())})" for _, read, w in tr.lifted]
+            lifted = [f"{w} (now {_short(read().item())})" for _, read, w in tr.lifted if w is not None]
             lines.append("  lifted (read at every call, no retrace): " + (", ".join(lifted) or "none"))
             lines.append(f"  guarded (a change retraces): {len(tr.guards.items)}")
             hidden = 0
@@ -308,6 +306,13 @@ class Function:
         if print_it:
             print(text)
         return text
+
+
+_ZERO = np.float64(0.0)
+
+
+def _unused():
+    return _ZERO  # the feed of a lifted number the plan pruned away
 
 
 def _fmt(shape):

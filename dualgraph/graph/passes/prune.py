@@ -6,12 +6,15 @@ node run. Fetching `W.assign(0)` does not compute the loss that also reads W.
 """
 import networkx as nx
 
+_SINK = object()  # one search from every root at once
+
 
 def prune(G, ctx):
-    data = nx.subgraph_view(G, filter_edge=lambda u, v: not G.edges[u, v].get("control", False))
-    keep = set(ctx.roots)
-    for r in ctx.roots:
-        keep |= nx.ancestors(data, r)
+    data = nx.DiGraph()
+    data.add_nodes_from(G)
+    data.add_edges_from((u, v) for u, v, c in G.edges(data="control", default=False) if not c)
+    data.add_edges_from((r, _SINK) for r in ctx.roots)
+    keep = nx.ancestors(data, _SINK)
     dead = [n for n in G.nodes if n not in keep]
     G.remove_nodes_from(dead)
     return {"removed": len(dead)}
