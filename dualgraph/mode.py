@@ -1,7 +1,9 @@
 """The mode switch: which interpreter runs an op (eager, or a graph being built).
 
-`ops.dispatch.apply` asks `state._state.mode` and nothing else; these context managers push and
-pop that thread-local mode.
+`ops.dispatch.apply` (compute) and `ops.dispatch.apply_inplace` (write) ask `state._state.mode`
+and nothing else; these context managers push and pop that thread-local mode. An interpreter
+offers `apply(op, inputs, attrs)`, `write(target, op, inputs, attrs)`, `get_grad(t)` and
+`set_grad(t, value)`: the eager one in eager.py, the graph builder in graph/builder.py.
 """
 import contextlib
 
