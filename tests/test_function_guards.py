@@ -226,3 +226,39 @@ def test_a_lifted_number_returned_comes_back_as_a_python_number():
     out = f(dg.tensor(X))[1]
     assert isinstance(out, float) and out == pytest.approx(0.6)
     assert f.trace_count == 1
+
+
+def test_writing_an_argument_in_place_is_refused_at_trace_time():
+    @dg.function
+    def f(x):
+        x.add_(1)
+        return x * 2
+
+    with pytest.raises(dg.DualGraphError, match="argument 'x'"):
+        f(dg.ones(3))
+
+    @dg.function
+    def g(x):
+        x[0] = 5.0           # through an indexing view too
+        return x.sum()
+
+    with pytest.raises(dg.DualGraphError, match="argument 'x'"):
+        g(dg.ones(3))
+    assert dg.function(lambda x: x.clone().add_(1))(dg.ones(2)).tolist() == [2.0, 2.0]
+
+
+def test_assigning_a_module_attribute_inside_a_trace_is_refused():
+    class Stateful(dg.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = dg.nn.Linear(3, 3)
+            self.h = dg.zeros(1, 3)
+
+        def forward(self, x):
+            self.h = (self.lin(x) + self.h).tanh()
+            return self.h
+
+    m = Stateful()
+    with pytest.raises(dg.DualGraphError, match=r"m\.h was assigned a new tensor"):
+        dg.function(lambda x: m(x))(dg.ones(1, 3))
+    assert isinstance(m.h, dg.Tensor)   # the module is left as it was

@@ -89,6 +89,12 @@ class GraphInterpreter:
         if st is not None:  # a dg.Variable (TF1): the handle stays the variable, the update is returned
             return _write_state(self, st, op, inputs, attrs)
         node = target.node
+        if "argument" in node.attrs:
+            raise DGRuntimeError(
+                f"in-place {op.name} on argument {node.attrs['argument']!r} of a function traced "
+                "by dg.function: eagerly it writes the caller's tensor, which a compiled plan "
+                "does not do. Write a copy (x = x.clone()) or return the new value; for state "
+                "kept across calls, keep the tensor in a module or closure instead of passing it.")
         if node.op.view and node.op is not S.getitem_op:
             raise DGRuntimeError(
                 f"in-place {op.name} on {target.name!r}, a {node.op.name} view of another graph "

@@ -226,6 +226,8 @@ class Function:
         _flatten((tuple(args), kwargs), tensors)
         with graph_mode(g):
             feeds = [placeholder(_arr(t).shape, _arr(t).dtype, name=f"arg{i}") for i, t in enumerate(tensors)]
+            for i, f in enumerate(feeds):  # refused targets of writes (builder.py says why)
+                f.node.attrs["argument"] = self._argnames[i] if i < len(self._argnames) else f"#{i}"
             arg_grads = {}
             for i, (f, t) in enumerate(zip(feeds, tensors)):
                 if isinstance(t, Tensor) and t.requires_grad:
@@ -235,9 +237,11 @@ class Function:
                     arg_grads[i] = t._grad is not None
             grad_feeds = [feeds[i]._grad for i, has in arg_grads.items() if has]
             a, k = _rebuild((tuple(args), kwargs), feeds, [0])
+            before = _module_tensors(modules)
             g.trace = types.SimpleNamespace(guards=guards, optimizers=optimizers)
             with lifting(g, guards, list(optimizers)):
                 result = self.fn(*a, **k)
+            _refuse_symbolic_attributes(modules, before)
             flat = []
             structure = _out_structure(result, flat, g)
             post = _finish_grads(g, guards, names)
@@ -371,6 +375,34 @@ def _reachable(roots):
                     if isinstance(v, Tensor):
                         names.setdefault(id(v), f"{oname}.state[{pn}][{k!r}]")
     return modules, optimizers, names
+
+
+def _module_tensors(modules):
+    """(store, key, value) of every tensor attribute of the modules (restored on a refusal)."""
+    out = []
+    for mod, _ in modules:
+        for m in mod.modules():
+            for store in (m.__dict__, m._parameters, m._buffers):
+                out += [(store, k, v) for k, v in store.items() if isinstance(v, (Tensor, SymbolicTensor))]
+    return out
+
+
+def _refuse_symbolic_attributes(modules, before):
+    """`self.h = h` inside a traced forward: a Python assignment the plan cannot replay."""
+    for mod, mname in modules:
+        for sub, m in mod.named_modules():
+            for store in (m.__dict__, m._parameters, m._buffers):
+                for k, v in store.items():
+                    if isinstance(v, SymbolicTensor):
+                        where = f"{mname}.{sub}.{k}" if sub else f"{mname}.{k}"
+                        for st, key, old in before:  # leave the modules as they were
+                            st[key] = old
+                        raise DGTypeError(
+                            f"{where} was assigned a new tensor inside a function traced by "
+                            "dg.function; the compiled plan cannot replay a Python assignment. "
+                            f"Write into the tensor instead ({where}.copy_(value), under "
+                            "dg.no_grad() for a state such as an RNN's hidden state), or keep the "
+                            "value out of the module and return it.")
 
 
 def _guard_python_state(fn, roots, modules, optimizers, names, guards):
