@@ -262,3 +262,41 @@ def test_assigning_a_module_attribute_inside_a_trace_is_refused():
     with pytest.raises(dg.DualGraphError, match=r"m\.h was assigned a new tensor"):
         dg.function(lambda x: m(x))(dg.ones(1, 3))
     assert isinstance(m.h, dg.Tensor)   # the module is left as it was
+
+
+def _clip_and_ema_step(m, ema, opt, x, y):
+    opt.zero_grad()
+    loss = F.mse_loss(m(x), y)
+    loss.backward()
+    for p in m.parameters():          # in-place on .grad (a view of backward's result in a graph)
+        p.grad.mul_(0.5).clamp_(-0.1, 0.1)
+    opt.step()
+    with dg.no_grad():                # an EMA of the first layer, written with copy_
+        ema.weight.copy_(ema.weight * 0.9 + m[0].weight * 0.1)
+    return loss
+
+
+@pytest.mark.parametrize("make_opt", [
+    lambda ps: dg.optim.Adam(ps, lr=0.01, amsgrad=True, weight_decay=0.1),
+    lambda ps: dg.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01, maximize=True),
+    lambda ps: dg.optim.AdamW(ps, lr=0.01),
+], ids=["adam-amsgrad", "sgd-nesterov-maximize", "adamw"])
+def test_grad_clipping_in_place_ema_and_batchnorm_bitwise_equal(make_opt):
+    results = []
+    for compiled in (False, True):
+        dg.manual_seed(0)
+        m = dg.nn.Sequential(dg.nn.Linear(4, 6), dg.nn.BatchNorm1d(6), dg.nn.ReLU(), dg.nn.Linear(6, 2))
+        ema = dg.nn.Linear(4, 6)
+        opt = make_opt(m.parameters())
+        x, y = dg.randn(8, 4), dg.randn(8, 2)
+        body = lambda x, y: _clip_and_ema_step(m, ema, opt, x, y)  # noqa: E731
+        f = dg.function(body) if compiled else body
+        losses = [f(x, y).item() for _ in range(5)]
+        state = [t.detach().numpy().copy() for t in [*m.parameters(), *m.buffers(), *ema.parameters()]]
+        state += [p.grad.numpy().copy() for p in m.parameters()]
+        results.append((losses, state))
+        if compiled:
+            assert f.trace_count == 1
+    assert results[0][0] == results[1][0]
+    for a, b in zip(results[0][1], results[1][1]):
+        np.testing.assert_array_equal(a, b)

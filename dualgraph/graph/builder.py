@@ -95,13 +95,14 @@ class GraphInterpreter:
                 "by dg.function: eagerly it writes the caller's tensor, which a compiled plan "
                 "does not do. Write a copy (x = x.clone()) or return the new value; for state "
                 "kept across calls, keep the tensor in a module or closure instead of passing it.")
-        if node.op.view and node.op is not S.getitem_op:
+        view = node.op.view and not target._owns
+        if view and node.op is not S.getitem_op:
             raise DGRuntimeError(
                 f"in-place {op.name} on {target.name!r}, a {node.op.name} view of another graph "
                 "tensor: in graph mode a write through a view is supported for indexing views "
                 "(x[i].add_(...)) only. Write the base instead, or use the out-of-place op.")
         new = _fit(self, self.apply(op, (target,) + tuple(inputs), attrs), target, op)
-        if node.op is S.getitem_op and S._is_basic(node.attrs["index"]):
+        if view and S._is_basic(node.attrs["index"]):
             base = node.inputs[0]  # a basic-indexing view: the write lands in its base
             self.write(base, S.index_put_op, (new,) + tuple(node.inputs[1:]), {"index": node.attrs["index"]})
         _rebind(target, new)
@@ -147,12 +148,14 @@ def _rebind(sym, new):
     """Make the Python object `sym` name the value `new`; nodes built earlier keep reading the
     old value (a fresh object standing for it). The users index touches only the readers."""
     old = SymbolicTensor.__new__(SymbolicTensor)
-    old.node, old._shape, old._dtype, old._grad, old._rg, old._weak = (
-        sym.node, sym._shape, sym._dtype, sym._grad, sym._rg, sym._weak)
-    sym.node.out = old
+    old.node, old._shape, old._dtype, old._grad, old._rg, old._weak, old._owns = (
+        sym.node, sym._shape, sym._dtype, sym._grad, sym._rg, sym._weak, sym._owns)
+    if sym.node.out is sym:  # (an owned alias is not its node's output)
+        sym.node.out = old
     for n in sym.node.users:
         n.inputs = tuple(old if x is sym else x for x in n.inputs)
     sym.node, sym._shape, sym._dtype, sym._rg, sym._weak = new.node, new._shape, new._dtype, new._rg, new._weak
+    sym._owns = False
     sym._grad = None
     for n in new.node.users:
         n.inputs = tuple(sym if x is new else x for x in n.inputs)

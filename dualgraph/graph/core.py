@@ -250,6 +250,8 @@ class Graph:
         if value is not None:
             from ..mode import current
             value = current().lift(value)
+            if value.node.op.view and not value._owns:
+                value = owned_alias(value)
             if tuple(value.shape) != tuple(t.shape):
                 raise DGRuntimeError(
                     f"assigned grad has data of a different size: {list(value.shape)} vs {list(t.shape)}")
@@ -303,6 +305,15 @@ class Graph:
         return f"<dualgraph.Graph {self.name or hex(id(self))} with {len(self.nodes)} nodes>"
 
 
+def owned_alias(x):
+    """Another Python object for x's value that owns it: an in-place op on it rebinds only it
+    (eagerly a .grad is a tensor of its own, never a view of what backward computed)."""
+    a = SymbolicTensor.__new__(SymbolicTensor)
+    a.node, a._shape, a._dtype, a._grad, a._rg, a._weak = x.node, x._shape, x._dtype, None, x._rg, x._weak
+    a._owns = True
+    return a
+
+
 def _broadcast_op():
     from ..ops.unbroadcast import broadcast_to_op
     return broadcast_to_op
@@ -315,7 +326,7 @@ _CONTROL_HINT = ("Use dg.cond / dg.while_loop for control flow that depends on a
 class SymbolicTensor(TensorMethods):
     """A graph-mode tensor: a node's output with a static shape (None = unknown dim)."""
 
-    __slots__ = ("node", "_shape", "_dtype", "_grad", "_rg", "_weak", "__weakref__")
+    __slots__ = ("node", "_shape", "_dtype", "_grad", "_rg", "_weak", "_owns", "__weakref__")
     _hooks = None  # gradient hooks live on the producing node
 
     def __init__(self, node, spec):
@@ -325,6 +336,7 @@ class SymbolicTensor(TensorMethods):
         self._grad = None
         self._rg = spec.dtype.kind == "f" and node.op not in (PLACEHOLDER, CONSTANT)
         self._weak = False  # a lifted Python number (and arithmetic on such): weakly typed
+        self._owns = False  # a value of its own even if its node is a view (a .grad, as eagerly)
 
     @property
     def shape(self):
@@ -395,6 +407,8 @@ class SymbolicTensor(TensorMethods):
         if st is not None:
             self.graph.set_grad_of(st.ref, value)
         else:
+            if isinstance(value, SymbolicTensor) and value.node.op.view and not value._owns:
+                value = owned_alias(value)
             self._grad = value
 
     def numel(self):

@@ -135,8 +135,8 @@ def lift_number(graph, guards, owner_expr, key_expr, value, where):
     read = eval(f"lambda: _conv({expr})", dict(guards.env, _conv=conv))  # noqa: S307 - our own expression
     sym = graph.lift_python(read, value, where)
     lt = Lifted.__new__(Lifted)
-    lt.node, lt._shape, lt._dtype, lt._grad, lt._rg, lt._weak = (
-        sym.node, sym._shape, sym._dtype, sym._grad, sym._rg, sym._weak)
+    lt.node, lt._shape, lt._dtype, lt._grad, lt._rg, lt._weak, lt._owns = (
+        sym.node, sym._shape, sym._dtype, sym._grad, sym._rg, sym._weak, False)
     sym.node.out = lt
     graph.lifted[-1] = (lt, read, where)
     lt.concrete, lt.where, lt.guards, lt.expr = value, where, guards, expr
