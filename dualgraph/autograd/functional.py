@@ -1,4 +1,7 @@
-"""backward() and autograd.grad(): the eager entry points into the shared reverse pass."""
+"""backward() and autograd.grad(): the eager entry points into the shared reverse pass.
+
+`grad` on symbolic outputs (inside dg.function or a graph block) delegates to
+graph/gradients.py: one lazy upward call, like Tensor.backward's."""
 import numpy as np
 
 from ..errors import DGRuntimeError

@@ -2,8 +2,9 @@
 
 step() implementations are written with dualgraph tensor ops and in-place tensor methods under
 no_grad (never touching numpy arrays), and keep their state (momentum buffers, moments, step
-counts) as dualgraph tensors, so the same update code can later be staged as assign ops in a
-graph.
+counts) as dualgraph tensors, so the same update code is staged as assign ops in a graph.
+Traced (dg.function, minimize), the numbers in param_groups are lifted to run-time inputs
+(graph/guards.py; imported lazily, only while a graph is built).
 """
 import copy
 import warnings
