@@ -3,6 +3,7 @@
 This module only gathers the public names; see ../DESIGN.md for where each piece lives.
 """
 from .errors import DualGraphError, ShapeError
+from .errors import CheckpointError
 from . import dtypes as _dtypes
 from .dtypes import (DType as dtype, float32, float64, float16, int64, int32, int16, int8, uint8,
                      float, double, half, long, int)

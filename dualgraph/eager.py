@@ -28,7 +28,9 @@ class Node:
         self.freed = False
         self.needs_grad = None
         saves = op.saves
-        if saves is None:
+        if saves is None or (saves and type(saves) is not tuple):
+            # every input's version (a rule saves(inputs, needs) picks at backward time which of
+            # them the gradients asked for then really read: engine._check_versions)
             vs = []
             for x in inputs:
                 if isinstance(x, Tensor):
@@ -62,7 +64,8 @@ class Node:
 
     def release(self):
         op = self.op
-        if op.saves is None or op.saves or op.saves_output:
+        s = op.saves
+        if s is None or op.saves_output or (s and (type(s) is tuple or s(self.inputs, self.needs_grad))):
             self.freed = True
             self._out = None
 

@@ -27,3 +27,9 @@ class DGIndexError(DualGraphError, IndexError):
 
 class ShapeError(DGRuntimeError):
     """A shape rule refused its inputs (raised at build time in graph mode)."""
+
+
+class CheckpointError(DGRuntimeError, DGValueError):
+    """dg.load refused a file: not a (complete, intact, supported) dualgraph checkpoint. Both a
+    RuntimeError (what dualgraph raised before) and a ValueError (a bad value in the file); the
+    message says what is wrong and where (the archive member, the manifest field)."""

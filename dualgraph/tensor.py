@@ -12,6 +12,9 @@ from .errors import DGRuntimeError, DGTypeError, DGValueError, DGIndexError
 from .tensor_methods import TensorMethods, Size
 from .ops.dispatch import apply, get_grad, set_grad
 from .ops import elementwise as E, shape as S, creation as C
+from .ops.common import (check_inplace_result as _check_inplace_result,
+                         check_sample_dtype as _check_sample_dtype,
+                         check_index_put_dtype as _check_index_put_dtype)
 from .state import _state
 
 
@@ -116,7 +119,9 @@ class Tensor(TensorMethods):
 
     @property
     def data(self):
-        return self.detach()
+        """The same memory as a new leaf with a version counter of its own (PyTorch's .data):
+        writes through it are invisible to autograd's check (detach() shares the counter)."""
+        return _wrap(self._data)
 
     @data.setter
     def data(self, value):
@@ -409,10 +414,18 @@ class Tensor(TensorMethods):
         self._check_inplace()
         if _state.grad_enabled and (self._rg or any(isinstance(o, Tensor) and o._rg for o in others)):
             # the op's backward may read its first input: then it gets the old value, copied
-            old = self._old(copy=op.saves is None or 0 in op.saves)
+            saves = op.saves
+            if saves is not None and type(saves) is not tuple:
+                saves = saves((self,) + others,
+                              (self._rg,) + tuple(isinstance(o, Tensor) and o._rg for o in others))
+            old = self._old(copy=saves is None or 0 in saves)
         else:
             old = self
-        return self._inplace(apply(op, old, *others, **attrs))
+        r = apply(op, old, *others, **attrs)
+        rd = r._data.dtype
+        if rd is not self._data.dtype:
+            _check_inplace_result(op, rd, self._data.dtype)
+        return self._inplace(r)
 
     def _alias(self, copy=False):
         """A second handle on this tensor's current value (or a copy of it) and history."""
@@ -470,6 +483,7 @@ class Tensor(TensorMethods):
 
     def _sample(self, op, **attrs):
         """normal_ / uniform_: draw a sample of this tensor's shape into it."""
+        _check_sample_dtype(op, self._data.dtype)
         self._check_inplace()
         sample = apply(op, self.detach(), **attrs)
         if _state.grad_enabled and self._rg:
@@ -479,6 +493,11 @@ class Tensor(TensorMethods):
     def _setitem(self, value, *tensors, index):
         self._check_inplace(index)
         vt = isinstance(value, Tensor)
+        if vt or isinstance(value, np.ndarray):
+            va = value._data if vt else value
+            if va.dtype != self._data.dtype:
+                _check_index_put_dtype(self._data.dtype, va.dtype, index,
+                                       [t._data.dtype for t in tensors], va.size)
         if not (_state.grad_enabled and (self._rg or (vt and value._rg))):
             self._write(S._key(index, [t._data for t in tensors]), value._data if vt else value)
             return self
@@ -663,7 +682,14 @@ def _ragged(data):
 
 
 def _unwrap_nested(data):
-    return [(_unwrap_nested(x) if isinstance(x, (list, tuple)) else (x.item() if isinstance(x, Tensor) else x)) for x in data]
+    return [(_unwrap_nested(x) if isinstance(x, (list, tuple)) else (_scalar_of(x) if isinstance(x, Tensor) else x)) for x in data]
+
+
+def _scalar_of(t):
+    """A tensor inside a list given to dg.tensor: a one-element tensor is a number (PyTorch)."""
+    if t._data.size != 1:
+        raise DGValueError("only one element tensors can be converted to Python scalars")
+    return t._data.item()
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False):
@@ -675,11 +701,16 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
     if dtype is not None:
         arr = arr.astype(_dt.to_np(dtype), copy=False)
     _dt.from_np(arr.dtype)
+    if requires_grad and arr.dtype.kind != "f":
+        raise DGRuntimeError("Only Tensors of floating point and complex dtype can require gradients")
+    if not requires_grad:
+        # while a graph is built, a tensor made from data is a constant of that graph (eagerly,
+        # a fresh tensor at every call: a write to it never carries over to the next run)
+        made = getattr(_state.mode, "from_data", None)
+        if made is not None:
+            return made(arr)
     t = _wrap(arr)
-    if requires_grad:
-        if arr.dtype.kind != "f":
-            raise DGRuntimeError("Only Tensors of floating point and complex dtype can require gradients")
-        t._rg = True
+    t._rg = bool(requires_grad)
     return t
 
 

@@ -172,8 +172,8 @@ class TensorMethods:
     # (ops.dispatch.apply_inplace): this tensor takes the value op(self, *args). Eagerly that
     # writes memory and history; a graph being built records a write of state (an assign) or
     # rebinds a plain graph value.
-    def add_(self, other, *, alpha=1): return apply_inplace(self, E.add_op, E._scaled(other, alpha))
-    def sub_(self, other, *, alpha=1): return apply_inplace(self, E.sub_op, E._scaled(other, alpha))
+    def add_(self, other, *, alpha=1): return apply_inplace(self, E.add_op, E._scaled(other, alpha, self))
+    def sub_(self, other, *, alpha=1): return apply_inplace(self, E.sub_op, E._scaled(other, alpha, self))
     def mul_(self, other): return apply_inplace(self, E.mul_op, other)
     def div_(self, other): return apply_inplace(self, E.div_op, other)
     def clamp_(self, min=None, max=None): return apply_inplace(self, E.clamp_op, min=min, max=max)

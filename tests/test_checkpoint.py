@@ -2,9 +2,11 @@
 replacement (a save that fails halfway leaves the previous checkpoint loadable); truncated,
 corrupted and foreign files refused with a dualgraph error; nothing executes code on load."""
 import io
+import json
 import math
 import os
 import pickle
+import warnings
 import zipfile
 from collections import OrderedDict
 
@@ -276,3 +278,173 @@ def test_map_location_and_weights_only():
     buf.seek(0)
     with pytest.raises(RuntimeError, match="CUDA"):
         dg.load(buf, map_location="cuda")
+
+
+# ---------------------------------------------------------------- hardened loading (issue 8)
+def _members(blob):
+    with zipfile.ZipFile(io.BytesIO(blob)) as z:
+        return [(i.filename, z.read(i)) for i in z.infolist()]
+
+
+def _pack(members, compress=None):
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), zipfile.ZipFile(buf, "w") as zf:
+        warnings.simplefilter("ignore")     # duplicate names are what some tests want
+        for n, c in members:
+            zf.writestr(zipfile.ZipInfo(n), c,
+                        compress_type=(compress or {}).get(n, zipfile.ZIP_STORED))
+    return buf.getvalue()
+
+
+def _small_checkpoint():
+    buf = io.BytesIO()
+    lin = nn.Linear(3, 2)
+    dg.save({"model": lin.state_dict(), "step": 1}, buf)
+    return buf.getvalue()
+
+
+def test_checkpoint_error_is_exported_and_is_a_value_and_runtime_error():
+    assert dg.CheckpointError is CheckpointError
+    assert issubclass(CheckpointError, dg.DualGraphError)
+    assert issubclass(CheckpointError, ValueError) and issubclass(CheckpointError, RuntimeError)
+
+
+def test_save_writes_every_member_stored_and_refuses_unsupported_numpy_dtypes(tmp_path):
+    blob = _small_checkpoint()
+    with zipfile.ZipFile(io.BytesIO(blob)) as z:
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_STORED}
+    for bad in (np.array(["2020-01-01"], dtype="datetime64[D]"), np.array([1], dtype=np.longdouble),
+                np.array([b"x"]), np.zeros(1, dtype=[("a", "<f4")])):
+        with pytest.raises(TypeError, match="cannot store numpy arrays of dtype"):
+            dg.save({"x": bad}, tmp_path / "x.dg")
+
+
+def test_more_round_trips_stream_fortran_big_endian_complex():
+    obj = {"f": np.asfortranarray(np.arange(6.0).reshape(2, 3)), "be": np.arange(3, dtype=">i4"),
+           "c": np.array([1 + 2j], dtype=np.complex64), "u16": np.array([7], dtype=np.uint16),
+           "e": np.zeros((0, 2 ** 40), dtype=np.float32), "t": dg.zeros(2, 0)}
+
+    class Sink(io.RawIOBase):        # not seekable: zipfile writes data descriptors
+        def __init__(self):
+            self.b = bytearray()
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            self.b += b
+            return len(b)
+
+    class Source(io.RawIOBase):
+        def __init__(self, b):
+            self.f = io.BytesIO(b)
+
+        def readable(self):
+            return True
+
+        def readinto(self, buf):
+            return self.f.readinto(buf)
+
+    sink = Sink()
+    dg.save(obj, sink)
+    for src in (io.BytesIO(bytes(sink.b)), Source(bytes(sink.b))):
+        back = dg.load(src)
+        same(back, obj)
+        assert back["be"].dtype.str == ">i4" and back["f"].flags.f_contiguous
+
+
+def test_compression_method_changed_in_central_directory_is_refused():
+    blob = bytearray(_small_checkpoint())
+    cd = blob.rfind(b"PK\x05\x06")
+    cd_off = int.from_bytes(blob[cd + 16:cd + 20], "little")
+    blob[cd_off + 10:cd_off + 12] = (8).to_bytes(2, "little")     # first entry: deflated
+    with pytest.raises(CheckpointError, match=r"'dualgraph/format' is compressed \(method 8\)"):
+        dg.load(io.BytesIO(bytes(blob)))
+
+
+def test_deflated_members_and_zip_bombs_are_refused_without_inflating():
+    ms = _members(_small_checkpoint())
+    deflated = _pack(ms, {"dualgraph/arrays/0.npy": zipfile.ZIP_DEFLATED})
+    with pytest.raises(CheckpointError, match=r"'dualgraph/arrays/0.npy' is compressed"):
+        dg.load(io.BytesIO(deflated))
+    # a bomb: about 250 KiB of deflate expanding to 256 MiB, declared honestly
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w") as zf:
+        for n, c in ms:
+            if n == "dualgraph/manifest.json":
+                zinfo = zipfile.ZipInfo(n)
+                zinfo.compress_type = zipfile.ZIP_DEFLATED
+                with zf.open(zinfo, "w", force_zip64=True) as w:
+                    chunk = bytes(1 << 20)
+                    for _ in range(256):
+                        w.write(chunk)
+            else:
+                zf.writestr(zipfile.ZipInfo(n), c)
+    data = bomb.getvalue()
+    assert len(data) < 2 << 20
+    with pytest.raises(CheckpointError, match="compressed"):
+        dg.load(io.BytesIO(data))
+
+
+def test_non_dict_manifest_records_name_the_field():
+    ms = dict(_members(_small_checkpoint()))
+    man = json.loads(ms["dualgraph/manifest.json"])
+    for bad, msg in (("str", r"arrays\[1\] must be an object, not str"),
+                     (None, r"arrays\[1\] must be an object"),
+                     ({"kind": "tensor"}, r"arrays\[1\] \(tensor\) must have exactly the fields"),
+                     (dict(man["arrays"][1], shape=[-2]), r"arrays\[1\]\.shape"),
+                     (dict(man["arrays"][1], dtype="|O"), r"arrays\[1\]\.dtype '\|O'"),
+                     (dict(man["arrays"][1], requires_grad="yes"), r"arrays\[1\]\.requires_grad")):
+        m = json.loads(json.dumps(man))
+        m["arrays"][1] = bad
+        blob = _pack(list(dict(ms, **{"dualgraph/manifest.json": json.dumps(m).encode()}).items()))
+        with pytest.raises(CheckpointError, match=msg):
+            dg.load(io.BytesIO(blob))
+
+
+def test_huge_npy_shape_over_a_few_bytes_is_refused_before_allocating():
+    ms = dict(_members(_small_checkpoint()))
+    man = json.loads(ms["dualgraph/manifest.json"])
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (274877906944,), }"
+    header += " " * ((-(10 + len(header) + 1)) % 64) + "\n"
+    npy = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + bytes(64)
+    for agree in (False, True):
+        m = json.loads(json.dumps(man))
+        if agree:
+            m["arrays"][0]["shape"] = [2 ** 38]
+        blob = _pack(list(dict(ms, **{"dualgraph/arrays/0.npy": npy,
+                                      "dualgraph/manifest.json": json.dumps(m).encode()}).items()))
+        with pytest.raises(CheckpointError, match="arrays/0.npy|arrays\\[0\\]"):
+            dg.load(io.BytesIO(blob))
+
+
+def test_flipped_compressed_size_and_bad_offsets_are_refused_without_big_reads(tmp_path):
+    blob = _small_checkpoint()
+    cd = blob.rfind(b"PK\x05\x06")
+    cd_off = int.from_bytes(blob[cd + 16:cd + 20], "little")
+    for field, byte in ((20, 3), (24, 3), (42, 3), (42, 0)):
+        bad = bytearray(blob)
+        bad[cd_off + field + byte] ^= 0x80       # compressed size / file size / header offset
+        p = tmp_path / "bad.dg"
+        p.write_bytes(bytes(bad))
+        with pytest.raises(CheckpointError, match="corrupted or truncated"):
+            dg.load(p)
+
+
+def test_pickles_object_dtypes_traversal_and_duplicate_names_are_refused():
+    ms = _members(_small_checkpoint())
+    d = dict(ms)
+    cases = {
+        "pickle member": ms + [("data.pkl", pickle.dumps({"a": 1}))],
+        "pickle as an array": list(dict(d, **{"dualgraph/arrays/0.npy": pickle.dumps(1)}).items()),
+        "traversal": [(("../" + n) if n.endswith("0.npy") else n, c) for n, c in ms],
+        "absolute": [(("/" + n) if n.endswith("manifest.json") else n, c) for n, c in ms],
+        "duplicate": ms[:2] + [ms[1]] + ms[2:],
+    }
+    for what, members in cases.items():
+        with pytest.raises(CheckpointError):
+            dg.load(io.BytesIO(_pack(members)))
+    np_obj = io.BytesIO()
+    np.save(np_obj, np.array([1], dtype=object), allow_pickle=True)
+    with pytest.raises(CheckpointError, match="malformed .npy header|does not match"):
+        dg.load(io.BytesIO(_pack(list(dict(d, **{"dualgraph/arrays/0.npy": np_obj.getvalue()}).items()))))

@@ -72,12 +72,24 @@ def _needed(order, srcs, want):
     return needed
 
 
-def _check_versions(node):
+def _check_versions(node, needs=None):
+    """Refuse a backward whose rule would read a value modified in place since the node was
+    made. Only what the rule really reads counts: an op whose `saves` is a rule
+    saves(inputs, needs) (mul, div, indexing, ...) is asked which inputs the gradients computed
+    now need (`w * 3` reads nothing of w; `w * x` reads x for w's gradient, w only for x's)."""
     vs = node.versions
     if vs is not None:
-        for x, v in zip(node.inputs, vs):
-            if v is not None and x._version != v:
-                _version_error(x, v)
+        saves = node.op.saves
+        if saves is not None and type(saves) is not tuple:
+            ins = node.inputs
+            for i in saves(ins, needs):
+                v = vs[i]
+                if v is not None and ins[i]._version != v:
+                    _version_error(ins[i], v)
+        else:
+            for x, v in zip(node.inputs, vs):
+                if v is not None and x._version != v:
+                    _version_error(x, v)
     if node.out_version is not None:
         out = node.out
         if out._version != node.out_version:
@@ -154,10 +166,10 @@ def reverse_pass(roots, seeds, *, requires, retain_graph=False, create_graph=Fal
                 continue
             if node.freed:
                 raise DGRuntimeError(FREED)
-            if node.versions is not None or node.out_version is not None:
-                _check_versions(node)
             node_srcs = srcs[node]
             needs = tuple(s is not None and s[1] for s in node_srcs)
+            if node.versions is not None or node.out_version is not None:
+                _check_versions(node, needs)
             node.needs_grad = needs
             gin = node.op.vjp(g, node)
             if not retain_graph:

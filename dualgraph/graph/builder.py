@@ -108,6 +108,10 @@ class GraphInterpreter:
         _rebind(target, new)
         return target
 
+    def from_data(self, arr):
+        """dg.tensor(data) while building: a constant (a fresh value at every run, as eagerly)."""
+        return self.lift(arr)
+
     # ---- .grad while building
     def get_grad(self, t):
         if isinstance(t, Tensor):
@@ -130,15 +134,33 @@ def _write_state(interp, st, op, inputs, attrs):
 
 
 def _fit(interp, new, target, op):
-    """An in-place result must have the target's shape (PyTorch's error otherwise) and dtype."""
+    """An in-place result must have the target's shape (PyTorch's error otherwise) and a dtype
+    PyTorch's can_cast allows into the target's (copy_, fill_ and x[i] = v cast freely; x[idx]
+    = tensor wants the same dtype; normal_/uniform_ want a floating target). Raised now, at
+    build time, naming the node."""
+    from ..ops import common as _common
     ts, ns = tuple(target.shape), tuple(new.shape)
-    if ts != ns:
-        if None in ts or None in ns:
-            from ..ops.unbroadcast import broadcast_to_op
-            new = interp.apply(broadcast_to_op, (new, target), {})
-        else:
+    try:
+        if ts != ns and None not in ts and None not in ns:
             raise DGRuntimeError(
                 f"output with shape {list(ts)} doesn't match the broadcast shape {list(ns)}")
+        if op.random:
+            _common.check_sample_dtype(op, target._dtype)
+        elif op is S.index_put_op:
+            v, idx = new.node.inputs[1], new.node.inputs[2:]
+            if isinstance(v, SymbolicTensor) and not v._weak:
+                _common.check_index_put_dtype(
+                    target._dtype, v._dtype, new.node.attrs["index"],
+                    [x._dtype for x in idx], _common.numel(v._shape))
+        elif new._dtype != target._dtype:
+            _common.check_inplace_result(op, new._dtype, target._dtype)
+    except DualGraphError as e:
+        shapes = ", ".join(_shape_str(x) for x in new.node.inputs)
+        raise type(e)(f"{e}\n  while building node '{new.node.name}' ({op.name}, written in "
+                      f"place into {target.name!r}) with input shapes {shapes}") from None
+    if ts != ns:
+        from ..ops.unbroadcast import broadcast_to_op
+        new = interp.apply(broadcast_to_op, (new, target), {})
     if new._dtype != target._dtype:
         new = new.to(target.dtype)
     return new

@@ -587,10 +587,12 @@ def constant(value, dtype=None, name=None, shape=None):
     from ..mode import executing_eagerly, current_graph
     from ..dtypes import to_np
     from ..tensor import tensor, Tensor
+    from ..mode import eager_mode
     if isinstance(value, Tensor):
         arr = value._data.copy()
     else:
-        arr = tensor(value)._data
+        with eager_mode():
+            arr = tensor(value)._data
     if dtype is not None:
         arr = arr.astype(to_np(dtype))
     if shape is not None:

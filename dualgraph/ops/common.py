@@ -1,7 +1,7 @@
 """Shared pieces of shape/dtype rules: dim normalisation, broadcasting with unknown dims."""
 import numpy as np
 
-from ..dtypes import result_type, F32, BOOL, category
+from ..dtypes import result_type, F32, BOOL, category, scalar_name
 from ..errors import DGIndexError, DGRuntimeError, DGTypeError, ShapeError
 from .registry import Spec
 
@@ -123,3 +123,43 @@ def ctype_name(npdtype):
     """PyTorch's C++ spelling of a dtype, as some of its messages use ("float", "long int")."""
     d = np.dtype(npdtype)
     return _CTYPES.get(f"{d.kind}{d.itemsize}", d.name)
+
+
+# ---------------------------------------------------------------- in-place dtype rules
+def can_cast(from_dtype, to_dtype):
+    """PyTorch's can_cast: any cast within a category or into a higher one; no float into an
+    integer or bool tensor and no integer into a bool tensor."""
+    return category(from_dtype) <= category(to_dtype)
+
+
+def check_inplace_result(op, result_dtype, dest_dtype):
+    """An in-place op computes in the promoted dtype, then casts into the destination: PyTorch
+    refuses a cast can_cast refuses (copy_, fill_ and x[i] = v cast freely: not checked)."""
+    if category(result_dtype) > category(dest_dtype):
+        to = ctype_name(dest_dtype) if op.name == "clamp" else scalar_name(dest_dtype)
+        raise DGRuntimeError(
+            f"result type {scalar_name(result_dtype)} can't be cast to the desired output type {to}")
+
+
+_SAMPLE_KERNEL = {"normal_like": "normal_kernel_cpu", "uniform_like": "check_uniform_bounds"}
+
+
+def check_sample_dtype(op, dtype):
+    """normal_ / uniform_ fill floating tensors only (PyTorch: not implemented for integers)."""
+    if dtype.kind != "f":
+        raise DGRuntimeError(
+            f"\"{_SAMPLE_KERNEL.get(op.name, op.name)}\" not implemented for '{scalar_name(dtype)}'")
+
+
+def check_index_put_dtype(dest_dtype, value_dtype, index, idx_dtypes, value_numel):
+    """x[advanced index] = value tensor: PyTorch's index_put_ wants the value in x's dtype. A
+    lone bool mask with a one-element value is a masked_fill (which casts); basic indexing
+    is a copy_ (which casts)."""
+    from .shape import Slot
+    if value_dtype == dest_dtype or not any(isinstance(k, Slot) for k in index):
+        return
+    if len(index) == 1 and idx_dtypes[index[0].i].kind == "b" and value_numel in (1, None):
+        return
+    raise DGRuntimeError(
+        "Index put requires the source and destination dtypes match, got "
+        f"{scalar_name(dest_dtype)} for the destination and {scalar_name(value_dtype)} for the source.")

@@ -8,7 +8,7 @@ from .common import (Spec, binary_infer, compare_infer, float_binary_infer, floa
                      same_infer, broadcast_shapes, shape_of, operand, ctype_name)
 from ..errors import DGRuntimeError
 from .dispatch import apply
-from .registry import defop
+from .registry import defop, reads_for, CROSS
 from .unbroadcast import unbroadcast
 
 _nd = np.ndarray
@@ -36,9 +36,19 @@ def _binary_kernel(ufunc, floating=False):
         want = result_type(_operand(a), _operand(b))
         if floating and want.kind != "f":
             want = F32
-        return ufunc(a, b, dtype=want)
+        try:
+            return ufunc(a, b, dtype=want)
+        except OverflowError:  # a Python int outside the tensor's range: PyTorch wraps it
+            return ufunc(*(_wrapped_int(x, want) for x in (a, b)), dtype=want)
     kernel.__name__ = ufunc.__name__
     return kernel
+
+
+def _wrapped_int(x, dtype):
+    """A Python int cast to `dtype` the way PyTorch casts a scalar (modulo 2**bits)."""
+    if type(x) is int and dtype.kind in "iu":
+        return np.array(x).astype(dtype)[()]
+    return x
 
 
 def _quiet(fn):
@@ -155,10 +165,13 @@ add_op = defop("add", _binary_kernel(np.add), binary_infer, _add_vjp, elementwis
                saves=(), ufunc=np.add)
 sub_op = defop("sub", _sub_kernel, _sub_infer, _sub_vjp, elementwise=True,
                saves=(), ufunc=np.subtract)
+# what each backward reads (the version counter pins only that): d(a*b)/da reads b and
+# d(a*b)/db reads a, so `w * 3` pins nothing and `w * x` (x not requiring grad) pins only x;
+# d(a/b)/da reads b, d(a/b)/db reads a and b (PyTorch's MulBackward0 / DivBackward0 save the same)
 mul_op = defop("mul", _binary_kernel(np.multiply), binary_infer, _mul_vjp, elementwise=True,
-               ufunc=np.multiply)
+               saves=CROSS, ufunc=np.multiply)
 div_op = defop("div", _quiet(_binary_kernel(np.true_divide, floating=True)), float_binary_infer,
-               _div_vjp, elementwise=True, ufunc=np.true_divide)
+               _div_vjp, elementwise=True, saves=reads_for((1,), (0, 1)), ufunc=np.true_divide)
 _power = _quiet(_binary_kernel(np.power))
 
 
@@ -197,7 +210,8 @@ minimum_op = defop("minimum", _binary_kernel(np.minimum), binary_infer,
 floor_divide_op = defop("floor_divide", _int_division(_quiet(_binary_kernel(np.floor_divide))), binary_infer,
                         elementwise=True, ufunc=np.floor_divide)
 remainder_op = defop("remainder", _int_division(_quiet(_binary_kernel(np.remainder))), binary_infer,
-                     _remainder_vjp, elementwise=True, ufunc=np.remainder)
+                     _remainder_vjp, elementwise=True, saves=reads_for((), (0, 1)),
+                     ufunc=np.remainder)
 
 # ---------------------------------------------------------------- comparisons (bool results)
 eq_op = defop("eq", np.equal, compare_infer, elementwise=True, ufunc=np.equal)
@@ -453,17 +467,34 @@ cast_op = defop("cast", _cast_kernel, lambda x, dtype: Spec(x.shape, dtype), _ca
 
 
 # ---------------------------------------------------------------- public functions
-def _scaled(other, alpha):
+def _scaled(other, alpha, input=None):
     # alpha may be a run-time value (a lifted learning rate) in a graph: compare literals only
-    return other if type(alpha) in (int, float) and alpha == 1 else other * alpha
+    if type(alpha) in (int, float) and alpha == 1:
+        return other
+    if input is not None and _is_scalar(alpha):
+        _alpha_check(input, other, alpha)
+    return other * alpha
+
+
+def _alpha_check(input, other, alpha):
+    """PyTorch's alpha_check, against the dtype add/sub compute in."""
+    if not all(_is_scalar(x) or hasattr(x, "dtype") for x in (input, other)):
+        return
+    want = result_type(_user_operand(input), _user_operand(other))
+    if isinstance(alpha, (bool, np.bool_)):
+        if want.kind != "b":
+            raise DGRuntimeError("Boolean alpha only supported for Boolean results.")
+    elif want.kind != "f" and isinstance(alpha, (float, np.floating)):
+        raise DGRuntimeError(
+            "For integral input tensors, argument alpha must not be a floating point number.")
 
 
 def add(input, other, *, alpha=1):
-    return apply(add_op, input, _scaled(other, alpha))
+    return apply(add_op, input, _scaled(other, alpha, input))
 
 
 def sub(input, other, *, alpha=1):
-    return apply(sub_op, input, _scaled(other, alpha))
+    return apply(sub_op, input, _scaled(other, alpha, input))
 
 
 def mul(input, other):

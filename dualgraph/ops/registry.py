@@ -53,8 +53,11 @@ class Op:
         self.random = random             # samples anew at each run
         self.stateful = stateful         # reads/writes state outside its inputs (variables)
         self.differentiable = differentiable and vjp is not None
-        # which inputs the backward rule reads the *values* of (None = all); used for the
-        # version-counter check that refuses a backward through a tensor modified in place
+        # which inputs the backward rule reads the *values* of: None = all, a tuple of input
+        # indices, or a rule saves(inputs, needs) -> indices, for a backward that reads an input
+        # only in some cases (needs[i]: whether input i's gradient is computed; see reads_for).
+        # Used by the version-counter check that refuses a backward through a tensor modified in
+        # place, by in-place ops (whether the overwritten value must be kept) and by freeing.
         self.saves = saves
         self.saves_output = saves_output
         self.check_eager = check_eager
@@ -64,6 +67,33 @@ class Op:
 
     def __repr__(self):
         return f"<op {self.name}>"
+
+
+def reads_for(*per_input):
+    """A `saves` rule from, for each input, the inputs its gradient formula reads.
+
+    mul: reads_for((1,), (0,)): d(a*b)/da reads b, d(a*b)/db reads a, so `w * x` with only w
+    requiring grad pins x and not w, and `w * 3` pins nothing (PyTorch saves the same)."""
+    def saves(inputs, needs):
+        out = ()
+        for i, r in enumerate(per_input):
+            if needs is None or needs[i]:
+                out += r
+        return out
+    return saves
+
+
+CROSS = reads_for((1,), (0,))   # bilinear ops: mul, mm, matmul, dot, outer, bmm
+
+
+def saved_inputs(op, inputs, needs):
+    """The input indices whose values op's backward reads (needs None = every gradient)."""
+    s = op.saves
+    if s is None:
+        return tuple(range(len(inputs)))
+    if type(s) is tuple:
+        return s
+    return s(inputs, needs)
 
 
 def defop(name, forward, infer, vjp=None, **flags):

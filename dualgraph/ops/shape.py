@@ -18,8 +18,13 @@ def _fmt(shape):
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
-def resolve_shape(shape, n):
-    """Fill a -1 in `shape` for an input of n elements (n None = unknown); PyTorch's errors."""
+def resolve_shape(shape, n, xshape=None):
+    """Fill a -1 in `shape` for an input of n elements (n None = unknown); PyTorch's errors.
+
+    With n unknown (graph mode) and the input's shape `xshape` given, refuse now a shape that
+    no size of the unknown dimensions fits: the input has K * U elements (K the product of its
+    known dimensions, U that of the unknown ones, any size >= 0), so without a -1 the target's
+    T elements need T % K == 0; with a -1 every T > 0 fits (U = T) and T == 0 never does."""
     shape = tuple(shape)
     neg = [i for i, d in enumerate(shape) if d == -1]
     if len(neg) > 1:
@@ -28,6 +33,20 @@ def resolve_shape(shape, n):
         if d is not None and d < -1:
             raise DGRuntimeError(f"invalid shape dimension {d} at index {i} of shape {_fmt(shape)}")
     known = numel(tuple(d for d in shape if d != -1))
+    if n is None and xshape is not None and known is not None:
+        k = numel(tuple(d for d in xshape if d is not None))
+        if k == 0:  # a known zero dimension: the input is empty whatever the unknown ones are
+            n = 0
+        elif neg and known == 0:
+            raise DGRuntimeError(
+                f"shape '{_fmt(shape)}' is invalid for input of shape {_fmt(xshape)}: the "
+                "unspecified dimension size -1 can be any value and is ambiguous (or the input "
+                "is not empty), whatever the unknown dimensions are")
+        elif not neg and known % k:
+            raise DGRuntimeError(
+                f"shape '{_fmt(shape)}' is invalid for input of size {k}*? (shape "
+                f"{_fmt(xshape)}): {known} elements is not a multiple of {k}, whatever the "
+                "unknown dimensions are")
     if n is None or known is None:
         return tuple(None if d == -1 else d for d in shape)
     if neg:
@@ -44,7 +63,7 @@ def resolve_shape(shape, n):
 
 
 def _reshape_infer(x, shape):
-    return Spec(resolve_shape(shape, numel(x.shape)), x.dtype)
+    return Spec(resolve_shape(shape, numel(x.shape), x.shape), x.dtype)
 
 
 def _reshape_like(g, x):
@@ -348,12 +367,21 @@ def _getitem_grad_kernel(g, x, *idx, index):
     return z
 
 
+def _index_tensors_from(first):
+    """A `saves` rule: the backward reads the index tensors (inputs first, first+1, ...), as
+    PyTorch's IndexBackward0 / IndexPutBackward0 save the indices (modifying one in place
+    before backward is refused); basic indexing has none and pins nothing."""
+    def saves(inputs, needs):
+        return tuple(range(first, len(inputs)))
+    return saves
+
+
 getitem_op = defop("getitem", _getitem_kernel, _getitem_infer, _getitem_vjp, view=True,
-                   saves=(), torch_name="Select")
+                   saves=_index_tensors_from(1), torch_name="Select")
 getitem_grad_op = defop(
     "getitem_grad", _getitem_grad_kernel, lambda g, x, *idx, index: Spec(x.shape, g.dtype),
     lambda gg, n: (apply(getitem_op, gg, *n.inputs[2:], index=n.attrs["index"]),) + (None,) * (len(n.inputs) - 1),
-    saves=(), doc="scatter a gradient back into the indexed positions (backward of getitem)")
+    saves=_index_tensors_from(2), doc="scatter a gradient back into the indexed positions (backward of getitem)")
 
 
 def _index_put_kernel(x, v, *idx, index):
@@ -382,7 +410,7 @@ def _index_put_infer(x, v, *idx, index):
 
 
 index_put_op = defop("index_put", _index_put_kernel, _index_put_infer, _index_put_vjp,
-                     saves=(), torch_name="IndexPut")
+                     saves=_index_tensors_from(2), torch_name="IndexPut")
 
 
 def split_index(key, is_tensor):
@@ -660,27 +688,112 @@ def gather(input, dim, index):
     return apply(gather_op, input, index, dim=dim)
 
 
+def _int_like(x):
+    """An int, numpy integer or one-element integer tensor as an int; None otherwise."""
+    if isinstance(x, bool):
+        return None
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if hasattr(x, "_np_dtype") and x._np_dtype().kind in "iu" and x.ndim == 0:
+        return int(x.item())
+    return None
+
+
+def _known_size(input, d, what):
+    size = input.shape[d]
+    if size is None:
+        raise DGRuntimeError(
+            f"{what}: the size of dimension {d} is unknown while the graph is built "
+            f"(shape {_fmt(input.shape)}), and the number of pieces depends on it; give that "
+            "dimension a static size (or split with explicit sizes)")
+    return size
+
+
 def narrow(input, dim, start, length):
+    """PyTorch's narrow: start in [-size, size] (negative counts from the end), length >= 0,
+    start + length <= size; its errors, in its order."""
+    if input.ndim == 0:
+        raise DGRuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+    st, ln = _int_like(start), _int_like(length)
+    if st is None or ln is None:
+        if hasattr(start, "_np_dtype") and st is None and ln is not None:
+            raise DGRuntimeError("start must be an 0-dim integral Tensor.")
+        names = ", ".join(type(v).__name__ for v in (dim, start, length))
+        raise DGTypeError(
+            f"narrow() received an invalid combination of arguments - got ({names}), but "
+            "expected one of: (int dim, Tensor start, int length), (int dim, int start, int length)")
+    if ln < 0:
+        raise DGRuntimeError("narrow(): length must be non-negative.")
     d = norm_dim(dim, input.ndim)
-    return apply(getitem_op, input, index=(slice(None),) * d + (slice(start, start + length),))
+    size = input.shape[d]
+    if size is not None:
+        if not -size <= st <= size:
+            raise DGIndexError(
+                f"start out of range (expected to be in range of [{-size}, {size}], but got {st})")
+        if st < 0:
+            st += size
+        if st > size - ln:
+            raise DGRuntimeError(f"start ({st}) + length ({ln}) exceeds dimension size ({size}).")
+        stop = st + ln
+    else:  # unknown size: a negative start counts from the end, whatever the size turns out
+        stop = st + ln
+        if st < 0 < stop:
+            raise DGRuntimeError(
+                f"start ({st}) + length ({ln}) exceeds dimension size (whatever the size of "
+                f"dimension {d}, unknown while the graph is built: {_fmt(input.shape)}).")
+        if st < 0 and stop == 0:
+            stop = None
+    return apply(getitem_op, input, index=(slice(None),) * d + (slice(st, stop),))
 
 
 def split(tensor, split_size_or_sections, dim=0):
-    d = norm_dim(dim, tensor.ndim)
-    size = tensor.shape[d]
-    if isinstance(split_size_or_sections, int):
-        step = split_size_or_sections
-        sizes = [min(step, size - s) for s in range(0, size, step)] or [0]
+    """PyTorch's split (an int size: equal pieces, the last smaller) and split_with_sizes (a
+    sequence of sizes summing to the dimension), with PyTorch's checks and errors."""
+    if tensor.ndim == 0:
+        raise DGRuntimeError("split expects at least a 1-dimensional tensor")
+    s = split_size_or_sections
+    step = _int_like(s)
+    if step is None and isinstance(s, bool):
+        raise DGTypeError(
+            f"split() received an invalid combination of arguments - got (Tensor, bool, "
+            f"{type(dim).__name__}), but expected one of: (Tensor input, int split_size, int dim = 0)")
+    if step is not None:
+        if step < 0:
+            raise DGRuntimeError(f"split expects split_size be non-negative, but got split_size={step}")
+        d = norm_dim(dim, tensor.ndim)
+        size = _known_size(tensor, d, "split")
+        if step == 0 and size != 0:
+            raise DGRuntimeError(
+                f"split_size can only be 0 if dimension size is 0, but got dimension size of {size}")
+        sizes = [min(step, size - st) for st in range(0, size, step)] if step else []
+        sizes = sizes or [0]
     else:
-        sizes = list(split_size_or_sections)
-        if builtins_sum(sizes) != size:
+        if not isinstance(s, (list, tuple)):
+            raise DGTypeError(
+                "split_with_sizes(): argument 'split_sizes' (position 2) must be tuple of ints, "
+                f"not {type(s).__name__}")
+        sizes = []
+        for i, v in enumerate(s):
+            iv = int(v) if isinstance(v, (bool, np.bool_)) else _int_like(v)
+            if iv is None:
+                raise DGTypeError(
+                    "split_with_sizes(): argument 'split_sizes' (position 2) must be tuple of "
+                    f"ints, but found element of type {type(v).__name__} at pos {i}")
+            sizes.append(iv)
+        d = norm_dim(dim, tensor.ndim)
+        size = tensor.shape[d]
+        if any(v < 0 for v in sizes):
+            raise DGRuntimeError(
+                "split_with_sizes expects split_sizes have only non-negative entries, but got "
+                f"split_sizes={sizes}")
+        if size is not None and builtins_sum(sizes) != size:
             raise DGRuntimeError(
                 f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's "
                 f"size at dimension {d}), but got split_sizes={sizes}")
     out, start = [], 0
-    for s in sizes:
-        out.append(narrow(tensor, d, start, s))
-        start += s
+    for n in sizes:
+        out.append(apply(getitem_op, tensor, index=(slice(None),) * d + (slice(start, start + n),)))
+        start += n
     return tuple(out)
 
 
@@ -690,17 +803,29 @@ builtins_sum = _builtins.sum
 
 
 def chunk(input, chunks, dim=0):
-    if chunks <= 0:
-        raise DGRuntimeError("chunk expects `chunks` to be greater than 0, got: %d" % chunks)
-    size = input.shape[norm_dim(dim, input.ndim)]
-    step = -(-size // chunks) if size else 1
-    return split(input, step, dim)
+    n = _int_like(chunks)
+    if n is None:
+        raise DGTypeError(
+            f"chunk(): argument 'chunks' (position 1) must be int, not {type(chunks).__name__}")
+    if input.ndim == 0:
+        raise DGRuntimeError("chunk expects at least a 1-dimensional tensor")
+    if n <= 0:
+        raise DGRuntimeError("chunk expects `chunks` to be greater than 0, got: %d" % n)
+    d = norm_dim(dim, input.ndim)
+    size = _known_size(input, d, "chunk")
+    step = -(-size // n)
+    if size == 0:  # as PyTorch: `chunks` empty pieces (split would give one)
+        return split(input, [0] * n, d)
+    return split(input, step, d)
 
 
 def unbind(input, dim=0):
     d = norm_dim(dim, input.ndim)
+    if input.ndim == 0:
+        raise DGIndexError(f"Dimension specified as {d} but tensor has no dimensions")
+    size = _known_size(input, d, "unbind")
     return tuple(apply(getitem_op, input, index=(slice(None),) * d + (i,))
-                 for i in range(input.shape[d]))
+                 for i in range(size))
 
 
 def t(input):

@@ -32,9 +32,8 @@ def constant_fold(G, ctx):
             continue
         value = np.array(value)  # own the memory (kernels may return views of constants)
         value.flags.writeable = False
-        for k, a in args:
-            if k == "node":
-                G.remove_edge(a, name)
+        for a in {a for k, a in args if k == "node"}:  # c + c: one edge for both uses
+            G.remove_edge(a, name)
         d.update(op=CONSTANT, args=(), attrs={"value": value})
         folded += 1
     # constants nobody reads any more
