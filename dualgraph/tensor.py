@@ -112,9 +112,22 @@ class Tensor(TensorMethods):
         return self._grad
 
     def _set_eager_grad(self, value):
-        if value is not None and tuple(value.shape) != tuple(self.shape):
-            raise DGRuntimeError(
-                f"assigned grad has data of a different size: {list(value.shape)} vs {list(self.shape)}")
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise DGTypeError(
+                    "assigned grad expected to be a Tensor or None but got grad of type "
+                    f"{type(value).__name__}")
+            if value._data.shape != self._data.shape:
+                raise DGRuntimeError(
+                    f"attempting to assign a gradient of size '{list(value.shape)}' to a tensor of "
+                    f"size '{list(self.shape)}'. Please ensure that the gradient and the tensor are "
+                    "the same size")
+            if value._data.dtype != self._data.dtype:
+                from .ops.common import ctype_name
+                raise DGRuntimeError(
+                    f"attempting to assign a gradient with dtype '{ctype_name(value._data.dtype)}' "
+                    f"to a tensor with grad_dtype '{_dt.scalar_name(self._data.dtype)}'. The "
+                    "gradient must match the tensor's grad_dtype (defaults to the tensor's dtype).")
         self._grad = value
 
     @property

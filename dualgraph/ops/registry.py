@@ -76,24 +76,21 @@ def reads_for(*per_input):
     requiring grad pins x and not w, and `w * 3` pins nothing (PyTorch saves the same)."""
     def saves(inputs, needs):
         out = ()
-        for i, r in enumerate(per_input):
+        for i, r in enumerate(per_input[:len(inputs)]):  # (an optional input may be absent)
             if needs is None or needs[i]:
                 out += r
         return out
     return saves
 
 
-CROSS = reads_for((1,), (0,))   # bilinear ops: mul, mm, matmul, dot, outer, bmm
-
-
-def saved_inputs(op, inputs, needs):
-    """The input indices whose values op's backward reads (needs None = every gradient)."""
-    s = op.saves
-    if s is None:
-        return tuple(range(len(inputs)))
-    if type(s) is tuple:
-        return s
-    return s(inputs, needs)
+def CROSS(inputs, needs):
+    """reads_for((1,), (0,)), spelt out (it runs for every mul node of a backward): bilinear
+    ops (mul, mm, matmul, dot, outer, bmm) read the other operand for each gradient."""
+    if needs is None:
+        return (1, 0)
+    if needs[0]:
+        return (1, 0) if needs[1] else (1,)
+    return (0,) if needs[1] else ()
 
 
 def defop(name, forward, infer, vjp=None, **flags):

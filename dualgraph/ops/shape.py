@@ -7,7 +7,7 @@ exactly as PyTorch views do; reshape views when numpy can and copies when it mus
 import numpy as np
 
 from ..dtypes import result_type
-from ..errors import DGRuntimeError, DGIndexError, DGTypeError
+from ..errors import DualGraphError, DGRuntimeError, DGIndexError, DGTypeError
 from .common import Spec, norm_dim, numel, broadcast_shapes
 from .dispatch import apply
 from .registry import defop
@@ -688,6 +688,14 @@ def gather(input, dim, index):
     return apply(gather_op, input, index, dim=dim)
 
 
+def _named(e, opname, x):
+    """Re-raise e; while a graph is built, naming the node being built (as the builder does)."""
+    if hasattr(x, "node"):  # a graph-mode (symbolic) tensor
+        raise type(e)(f"{e}\n  while building node '{opname}' ({opname}) with input shapes "
+                      f"{_fmt(x.shape)}") from None
+    raise e
+
+
 def _int_like(x):
     """An int, numpy integer or one-element integer tensor as an int; None otherwise."""
     if isinstance(x, bool):
@@ -710,10 +718,15 @@ def _known_size(input, d, what):
 
 
 def narrow(input, dim, start, length):
+    try:
+        return _narrow(input, dim, start, length)
+    except DualGraphError as e:
+        _named(e, "narrow", input)
+
+
+def _narrow(input, dim, start, length):
     """PyTorch's narrow: start in [-size, size] (negative counts from the end), length >= 0,
     start + length <= size; its errors, in its order."""
-    if input.ndim == 0:
-        raise DGRuntimeError("narrow() cannot be applied to a 0-dim tensor.")
     st, ln = _int_like(start), _int_like(length)
     if st is None or ln is None:
         if hasattr(start, "_np_dtype") and st is None and ln is not None:
@@ -722,6 +735,8 @@ def narrow(input, dim, start, length):
         raise DGTypeError(
             f"narrow() received an invalid combination of arguments - got ({names}), but "
             "expected one of: (int dim, Tensor start, int length), (int dim, int start, int length)")
+    if input.ndim == 0:
+        raise DGRuntimeError("narrow() cannot be applied to a 0-dim tensor.")
     if ln < 0:
         raise DGRuntimeError("narrow(): length must be non-negative.")
     d = norm_dim(dim, input.ndim)
@@ -747,27 +762,22 @@ def narrow(input, dim, start, length):
 
 
 def split(tensor, split_size_or_sections, dim=0):
+    try:
+        return _split(tensor, split_size_or_sections, dim)
+    except DualGraphError as e:
+        _named(e, "split", tensor)
+
+
+def _split(tensor, split_size_or_sections, dim=0):
     """PyTorch's split (an int size: equal pieces, the last smaller) and split_with_sizes (a
     sequence of sizes summing to the dimension), with PyTorch's checks and errors."""
-    if tensor.ndim == 0:
-        raise DGRuntimeError("split expects at least a 1-dimensional tensor")
     s = split_size_or_sections
     step = _int_like(s)
     if step is None and isinstance(s, bool):
         raise DGTypeError(
             f"split() received an invalid combination of arguments - got (Tensor, bool, "
             f"{type(dim).__name__}), but expected one of: (Tensor input, int split_size, int dim = 0)")
-    if step is not None:
-        if step < 0:
-            raise DGRuntimeError(f"split expects split_size be non-negative, but got split_size={step}")
-        d = norm_dim(dim, tensor.ndim)
-        size = _known_size(tensor, d, "split")
-        if step == 0 and size != 0:
-            raise DGRuntimeError(
-                f"split_size can only be 0 if dimension size is 0, but got dimension size of {size}")
-        sizes = [min(step, size - st) for st in range(0, size, step)] if step else []
-        sizes = sizes or [0]
-    else:
+    if step is None:  # the argument checks come first, as PyTorch's parser
         if not isinstance(s, (list, tuple)):
             raise DGTypeError(
                 "split_with_sizes(): argument 'split_sizes' (position 2) must be tuple of ints, "
@@ -780,6 +790,19 @@ def split(tensor, split_size_or_sections, dim=0):
                     "split_with_sizes(): argument 'split_sizes' (position 2) must be tuple of "
                     f"ints, but found element of type {type(v).__name__} at pos {i}")
             sizes.append(iv)
+    if tensor.ndim == 0:
+        raise DGRuntimeError("split expects at least a 1-dimensional tensor")
+    if step is not None:
+        if step < 0:
+            raise DGRuntimeError(f"split expects split_size be non-negative, but got split_size={step}")
+        d = norm_dim(dim, tensor.ndim)
+        size = _known_size(tensor, d, "split")
+        if step == 0 and size != 0:
+            raise DGRuntimeError(
+                f"split_size can only be 0 if dimension size is 0, but got dimension size of {size}")
+        sizes = [min(step, size - st) for st in range(0, size, step)] if step else []
+        sizes = sizes or [0]
+    else:
         d = norm_dim(dim, tensor.ndim)
         size = tensor.shape[d]
         if any(v < 0 for v in sizes):
@@ -789,7 +812,7 @@ def split(tensor, split_size_or_sections, dim=0):
         if size is not None and builtins_sum(sizes) != size:
             raise DGRuntimeError(
                 f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's "
-                f"size at dimension {d}), but got split_sizes={sizes}")
+                f"size at dimension {dim}), but got split_sizes={sizes}")
     out, start = [], 0
     for n in sizes:
         out.append(apply(getitem_op, tensor, index=(slice(None),) * d + (slice(start, start + n),)))
@@ -803,6 +826,13 @@ builtins_sum = _builtins.sum
 
 
 def chunk(input, chunks, dim=0):
+    try:
+        return _chunk(input, chunks, dim)
+    except DualGraphError as e:
+        _named(e, "chunk", input)
+
+
+def _chunk(input, chunks, dim=0):
     n = _int_like(chunks)
     if n is None:
         raise DGTypeError(
@@ -820,6 +850,13 @@ def chunk(input, chunks, dim=0):
 
 
 def unbind(input, dim=0):
+    try:
+        return _unbind(input, dim)
+    except DualGraphError as e:
+        _named(e, "unbind", input)
+
+
+def _unbind(input, dim=0):
     d = norm_dim(dim, input.ndim)
     if input.ndim == 0:
         raise DGIndexError(f"Dimension specified as {d} but tensor has no dimensions")
