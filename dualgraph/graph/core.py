@@ -195,7 +195,7 @@ class Graph:
             if n.graph is not self or n.op not in STATE_OPS:
                 return None
             return self._states.get(state_key(n.attrs["ref"]))
-        if hasattr(x, "_data") and not isinstance(x, SymbolicTensor):
+        if hasattr(x, "_data"):  # an eager tensor (the symbolic case returned above)
             return self._state(x)
         return None
 

@@ -114,7 +114,7 @@ def _code_names(code):
 
 class _Trace:
     __slots__ = ("graph", "plan", "out_structure", "post", "arg_grads", "arg_fetch", "lifted", "guards",
-                 "reason", "names", "signature", "check")
+                 "reason", "names", "check")
 
 
 class Function:
@@ -261,7 +261,6 @@ class Function:
         tr.post = post
         tr.names = names
         tr.reason = reason
-        tr.signature = sig
         fetch = flat + arg_outs
         plan_feeds = feeds + grad_feeds + [s for s, _, _ in g.lifted]
         tr.plan = compile_graph(g, fetch, feeds=plan_feeds, optimize=self.optimize, updates=g.updates)

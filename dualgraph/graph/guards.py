@@ -36,7 +36,6 @@ class Guards:
         self.used_optimizers = set()
         self.env = {}
         self._seen = set()
-        self._check = None
 
     def bind(self, obj, prefix="o"):
         name = f"{prefix}{id(obj)}"
@@ -48,7 +47,6 @@ class Guards:
             return
         self._seen.add(expr)
         self.items.append((description, expr, expected))
-        self._check = None
 
     def compile(self):
         exprs = [e for _, e, _ in self.items]
@@ -58,11 +56,7 @@ class Guards:
         ns = dict(self.env)
         ns["_expected"] = expected
         exec(compile(src, "<dualgraph guards>", "exec"), ns)  # noqa: S102 - our own expressions
-        self._check = ns["check"]
-        return self._check
-
-    def check(self):
-        return (self._check or self.compile())()
+        return ns["check"]
 
     def first_failure(self):
         """(description, old value, new value) of the first guard that no longer holds."""

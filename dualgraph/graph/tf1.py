@@ -27,9 +27,9 @@ def group(*updates, name="group"):
 def global_variables_initializer():
     """An op that re-sets every dg.Variable of the default graph to its initial value."""
     from ..mode import executing_eagerly
-    if executing_eagerly() and _graph().name == "default" and not _graph().nodes:
-        return None
     g = _graph()
+    if executing_eagerly() and not g.nodes:  # no graph was built: eager variables need no init
+        return None
     from ..mode import graph_mode
     with graph_mode(g):
         ups = []
