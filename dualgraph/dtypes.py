@@ -3,9 +3,14 @@
 Internally every kernel and shape rule works with numpy dtypes; `DType` objects exist only at
 the user-facing boundary (`t.dtype`, `dtype=` arguments).
 """
+import builtins as _builtins
+
 import numpy as np
 
 from .errors import DGTypeError
+
+# the Python types, under names this module does not shadow (it defines float, int: PyTorch's aliases)
+_py_float, _py_int, _py_bool = _builtins.float, _builtins.int, _builtins.bool
 
 
 class DType:
@@ -66,11 +71,11 @@ def to_np(dtype):
         return None
     if isinstance(dtype, DType):
         return dtype.np
-    if dtype is builtins_float:
+    if dtype is _py_float:
         return F64  # torch: dtype=float means float64
-    if dtype is builtins_int:
+    if dtype is _py_int:
         return I64
-    if dtype is builtins_bool:
+    if dtype is _py_bool:
         return BOOL
     if isinstance(dtype, str) and dtype in _BY_NAME:
         return _BY_NAME[dtype].np
@@ -84,11 +89,6 @@ def to_np(dtype):
 
 def to_dtype(dtype):
     return from_np(to_np(dtype))
-
-
-import builtins as _b  # noqa: E402
-
-builtins_float, builtins_int, builtins_bool = _b.float, _b.int, _b.bool
 
 
 def category(npdtype):
@@ -125,9 +125,9 @@ def result_type(*operands):
                 dim_r = dt if dim_r is None else promote_types(dim_r, dt)
             else:
                 zero_r = dt if zero_r is None else promote_types(zero_r, dt)
-        elif isinstance(x, builtins_bool) or isinstance(x, np.bool_):
+        elif isinstance(x, _py_bool) or isinstance(x, np.bool_):
             scal_cat = max(scal_cat, 0)
-        elif isinstance(x, (builtins_int, np.integer)):
+        elif isinstance(x, (_py_int, np.integer)):
             scal_cat = max(scal_cat, 1)
         else:
             scal_cat = max(scal_cat, 2)

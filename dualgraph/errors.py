@@ -25,6 +25,15 @@ class DGIndexError(DualGraphError, IndexError):
     pass
 
 
+class DGNotImplementedError(DualGraphError, NotImplementedError):
+    """What PyTorch raises for a kernel missing for a dtype (normal_ on an integer tensor)."""
+
+
+class DGFileNotFoundError(DualGraphError, FileNotFoundError):
+    """dg.load of a path that does not exist; built as OSError(errno, strerror, filename), so
+    its message and attributes are torch.load's (open()'s)."""
+
+
 class ShapeError(DGRuntimeError):
     """A shape rule refused its inputs (raised at build time in graph mode)."""
 

@@ -537,7 +537,12 @@ def load(f, map_location=None, weights_only=True, mmap=None, **kwargs):
     name = repr(os.fspath(f)) if not hasattr(f, "read") else "checkpoint"
     if hasattr(f, "read"):
         return _load_from(f, name)
-    with open(os.fspath(f), "rb") as fh:
+    try:
+        fh = open(os.fspath(f), "rb")
+    except FileNotFoundError as e:   # a DualGraphError too; torch.load's "[Errno 2] ..." message
+        from .errors import DGFileNotFoundError
+        raise DGFileNotFoundError(e.errno, e.strerror, e.filename) from None
+    with fh:
         return _load_from(fh, name)
 
 

@@ -3,18 +3,16 @@
 Views share memory (and a version counter) with their base; in-place ops bump that counter so a
 backward through a stale saved value is refused, as in PyTorch.
 """
+import warnings
 import weakref
 
 import numpy as np
 
 from . import dtypes as _dt
-from .errors import DGRuntimeError, DGTypeError, DGValueError, DGIndexError
+from .errors import DGRuntimeError, DGTypeError, DGValueError
 from .tensor_methods import TensorMethods, Size
-from .ops.dispatch import apply, get_grad, set_grad
-from .ops import elementwise as E, shape as S, creation as C
-from .ops.common import (check_inplace_result as _check_inplace_result,
-                         check_sample_dtype as _check_sample_dtype,
-                         check_index_put_dtype as _check_index_put_dtype)
+from .ops.dispatch import get_grad, set_grad
+from .ops import creation as C
 from .state import _state
 
 
@@ -42,11 +40,22 @@ class _HookDict(dict):
     """dict of hooks (weak-referenceable for handles)."""
 
 
+def warn_non_leaf_grad(stacklevel=3):
+    """PyTorch's warning on reading .grad of a non-leaf that does not retain it."""
+    warnings.warn(
+        "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+        "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
+        "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. "
+        "If you access the non-leaf Tensor by mistake, make sure you access the leaf Tensor "
+        "instead.", UserWarning, stacklevel=stacklevel)
+
+
 class Tensor(TensorMethods):
-    # _hist and _vs are left unset on most tensors (read with getattr): _hist logs the histories
-    # an in-place op replaced, _vs is the version a view's history was made at (see _history_at)
-    __slots__ = ("_data", "_rg", "grad_fn", "_grad", "_vc", "_base", "_hooks", "_hist", "_vs",
-                 "__weakref__")
+    # _history and _view_version are left unset on most tensors (read with getattr): _history logs
+    # the histories an in-place op replaced, _view_version is the version a view's history was
+    # made at (autograd/views.py)
+    __slots__ = ("_data", "_rg", "grad_fn", "_grad", "_vc", "_base", "_hooks", "_history",
+                 "_view_version", "__weakref__")
 
     def __init__(self, *data):
         """dg.Tensor(data) / dg.Tensor(2, 3): float32, as torch.Tensor."""
@@ -107,7 +116,6 @@ class Tensor(TensorMethods):
 
     def _eager_grad(self):
         if self.grad_fn is not None and self._grad is None and self.grad_fn.retained is None:
-            from .autograd.engine import warn_non_leaf_grad
             warn_non_leaf_grad(stacklevel=6)  # the user's line: .grad -> dispatch -> eager -> here
         return self._grad
 
@@ -279,8 +287,8 @@ class Tensor(TensorMethods):
         return self._vc
 
     def detach_(self):
-        self._rebase(None, False)
-        return self
+        from .autograd.views import detach_  # a history rewrite, as backward() a facade
+        return detach_(self)
 
     def retain_grad(self):
         if not self._rg:
@@ -310,264 +318,10 @@ class Tensor(TensorMethods):
         backward([self], [gradient] if gradient is not None else None, retain_graph,
                  create_graph, inputs=inputs)
 
-    # ---- history across in-place ops
-    # An in-place op gives a tensor a new history (grad_fn). Nodes recorded earlier hold the same
-    # Tensor object as input, so the old history is logged in `_hist` (written only here, never on
-    # the per-op path) and the backward pass asks `_history_at(node.seq)`. A view whose base was
-    # written through another alias afterwards is "stale": its gradient goes to the base instead
-    # (PyTorch regenerates such a view's grad_fn from its base; CopySlices is the write side).
-    def _rebase(self, fn, rg):
-        from .eager import _seq
-        h = getattr(self, "_hist", None)
-        if h is None:
-            h = self._hist = []
-        ver = self._version
-        h.append((next(_seq), self.grad_fn, self._rg, getattr(self, "_vs", -1), ver))
-        self.grad_fn = fn
-        self._rg = rg
-        if self._base is not None:
-            self._vs = ver
-
-    def _history_at(self, seq):
-        """(grad_fn or self for a leaf, requires_grad, base or None) as node `seq` saw them.
-
-        The third item is self when this view was stale then: its gradient goes to its base
-        (through _grad_to_base), whose history at `seq` is the first item."""
-        fn, rg, vs = self.grad_fn, self._rg, getattr(self, "_vs", -1)
-        h = getattr(self, "_hist", None)
-        if h is not None:
-            for s, f, r, v, _ in h:
-                if s > seq:
-                    fn, rg, vs = f, r, v
-                    break
-        b = self._base
-        if b is not None and getattr(b, "_hist", None) is not None:
-            for s, _, _, _, ver in b._hist:
-                if s < seq and ver > vs:
-                    key, brg, _ = b._history_at(seq)
-                    return key, brg, self
-        return (self if fn is None else fn), rg, None
-
-    def _grad_to_base(self, g):
-        """The gradient g of this (stale) view, as a gradient of its base: zeros elsewhere."""
-        b = self._base
-        if b._data.ndim == 0:
-            return g.sum()
-        idx = _index_tensors(self._data, b._data)
-        return apply(S.getitem_grad_op, g, b, *idx, index=_slots(len(idx)))
-
-    def _is_stale(self):
-        b = self._base
-        if b is None or getattr(b, "_hist", None) is None:
-            return False
-        vs = getattr(self, "_vs", -1)
-        return any(e[4] > vs for e in b._hist)
-
-    def _refresh(self):
-        """Remake a stale view's history from its base's current one (before writing through it)."""
-        b = self._base
-        old = b._alias()
-        if b._data.ndim == 0:
-            new = apply(S.reshape_op, old, shape=tuple(self._data.shape))
-        else:
-            idx = _index_tensors(self._data, b._data)
-            new = apply(S.getitem_op, old, *idx, index=_slots(len(idx)))
-        self._rebase(new.grad_fn, new._rg)
-
-    def _write_through_view(self, r):
-        """This view now holds r (with history): the base's history becomes 'old base with the
-        view's elements replaced by r' (PyTorch's CopySlices)."""
-        b = self._base
-        old = b._alias() if b._rg else b
-        if b._data.ndim == 0:
-            new = apply(S.reshape_op, r, shape=())
-        else:
-            idx = _index_tensors(self._data, b._data)
-            new = apply(S.index_put_op, old, r, *idx, index=_slots(len(idx)))
-        b._rebase(new.grad_fn, True)
-
-    # ---- in-place ops (bump the version counter)
+    # ---- in-place history (autograd/views.py): the one Tensor method other code calls
     def _check_inplace(self, index=None):
-        if _state.grad_enabled:
-            if self._rg and self.grad_fn is None:
-                if index is not None and _selects_view(self._data, index):
-                    raise DGRuntimeError(_VIEW_OF_LEAF)
-                raise DGRuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-            b = self._base
-            if b is not None and b._rg and b.grad_fn is None:
-                raise DGRuntimeError(_VIEW_OF_LEAF)
-
-    def _inplace(self, result):
-        """Write an out-of-place result into this tensor's memory and take over its history."""
-        if not self._data.flags.writeable:
-            raise DGRuntimeError(_OVERLAP)
-        if tuple(result.shape) != tuple(self._data.shape):
-            raise DGRuntimeError(
-                f"output with shape {list(self.shape)} doesn't match the broadcast shape {list(result.shape)}")
-        np.copyto(self._data, result._data, casting="unsafe")
-        self._bump()
-        if result.grad_fn is not None:
-            self._rebase(result.grad_fn, True)
-            if self._base is not None:
-                self._write_through_view(result)
-        return self
-
-    def _old(self, copy=False):
-        """The value and history an in-place op consumes, or self when no history is recorded."""
-        if not _state.grad_enabled:
-            return self
-        if self._base is not None and self._is_stale():
-            self._refresh()
-        return self._alias(copy)
-
-    # ---- eager writes: what EagerInterpreter.write runs for each write op. The public
-    # in-place methods (add_, copy_, x[i] = v, ...) live in tensor_methods.py, once for both
-    # modes, and reach these through ops.dispatch.apply_inplace.
-    def _inplace_op(self, op, *others, **attrs):
-        self._check_inplace()
-        if _state.grad_enabled and (self._rg or any(isinstance(o, Tensor) and o._rg for o in others)):
-            # the op's backward may read its first input: then it gets the old value, copied
-            saves = op.saves
-            if saves is not None and type(saves) is not tuple:
-                saves = saves((self,) + others,
-                              (self._rg,) + tuple(isinstance(o, Tensor) and o._rg for o in others))
-            old = self._old(copy=saves is None or 0 in saves)
-        else:
-            old = self
-        r = apply(op, old, *others, **attrs)
-        rd = r._data.dtype
-        if rd is not self._data.dtype:
-            _check_inplace_result(op, rd, self._data.dtype)
-        return self._inplace(r)
-
-    def _alias(self, copy=False):
-        """A second handle on this tensor's current value (or a copy of it) and history."""
-        t = _wrap(self._data.copy() if copy else self._data)
-        t.grad_fn = self.grad_fn
-        t._rg = self._rg
-        if not copy:
-            t._vc = self._vc if self._vc is not None else self._ensure_vc()
-        return t
-
-    def _overwrite(self, src):
-        """fill_/copy_/normal_... while gradients are recorded: where(False, old, src) has src's
-        value and sends the gradient to src and none to the overwritten value."""
-        if isinstance(src, Tensor) and src._data.dtype != self._data.dtype:
-            src = E.cast(src, self._data.dtype)
-        return self._inplace(apply(E.where_op, _FALSE, self._old(), src))
-
-    def _write(self, key, value):
-        """A plain numpy write (no history), with PyTorch's errors."""
-        try:
-            self._data[key] = value
-        except IndexError as e:
-            raise DGIndexError(str(e)) from None
-        except ValueError as e:
-            if not self._data.flags.writeable:
-                raise DGRuntimeError(_OVERLAP) from None
-            S._expand_shape(np.shape(value), self._data[key].shape)
-            raise DGRuntimeError(str(e)) from None
-        self._bump()
-        return self
-
-    def _fill_value(self, fill_value, dtype=None):
-        self._check_inplace()
-        if _state.grad_enabled and self._rg:
-            return self._overwrite(fill_value)
-        return self._write(Ellipsis, fill_value)
-
-    def _copy_from(self, src):
-        self._check_inplace()
-        if not isinstance(src, Tensor):
-            src = tensor(src)
-        try:
-            b = src.expand(*self.shape) if tuple(src.shape) != tuple(self.shape) else src
-        except DGRuntimeError:
-            raise DGRuntimeError(
-                f"The size of tensor a ({self.shape[-1] if self.ndim else 1}) must match the size of "
-                f"tensor b ({src.shape[-1] if src.ndim else 1}) at non-singleton dimension {max(self.ndim - 1, 0)}") from None
-        if _state.grad_enabled and (self._rg or src._rg):
-            return self._overwrite(b)
-        if not self._data.flags.writeable:
-            raise DGRuntimeError(_OVERLAP)
-        np.copyto(self._data, b._data, casting="unsafe")
-        self._bump()
-        return self
-
-    def _sample(self, op, **attrs):
-        """normal_ / uniform_: draw a sample of this tensor's shape into it."""
-        _check_sample_dtype(op, self._data.dtype)
-        self._check_inplace()
-        sample = apply(op, self.detach(), **attrs)
-        if _state.grad_enabled and self._rg:
-            return self._overwrite(sample)
-        return self._write(Ellipsis, sample._data)
-
-    def _setitem(self, value, *tensors, index):
-        self._check_inplace(index)
-        vt = isinstance(value, Tensor)
-        if vt or isinstance(value, np.ndarray):
-            va = value._data if vt else value
-            if va.dtype != self._data.dtype:
-                _check_index_put_dtype(self._data.dtype, va.dtype, index,
-                                       [t._data.dtype for t in tensors], va.size)
-        if not (_state.grad_enabled and (self._rg or (vt and value._rg))):
-            self._write(S._key(index, [t._data for t in tensors]), value._data if vt else value)
-            return self
-        try:
-            r = apply(S.index_put_op, self._old(), value, *tensors, index=index)
-        except DGRuntimeError:
-            key = S._key(index, [t._data for t in tensors])
-            S._expand_shape(np.shape(value._data if vt else value), self._data[key].shape)
-            raise
-        return self._inplace(r)
-
-
-_VIEW_OF_LEAF = "a view of a leaf Variable that requires grad is being used in an in-place operation."
-_OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a "
-            "single memory location. Please clone() the tensor before performing the operation.")
-
-
-def _selects_view(arr, index):
-    """Whether x[index] = v writes through a view of x (PyTorch applies the basic part of the
-    index first; only an identity of it leaves x itself)."""
-    key = tuple(slice(None) if isinstance(k, S.Slot) else k for k in index)
-    try:
-        v = arr[key]
-    except (IndexError, TypeError, ValueError):
-        return False
-    return not (v.shape == arr.shape and v.strides == arr.strides and _ptr(v) == _ptr(arr))
-
-
-def _ptr(a):
-    return a.__array_interface__["data"][0]
-
-
-def _offsets(a, origin, itemsize):
-    """Offset (in elements, from address `origin`) of every element of array a."""
-    o = np.asarray((_ptr(a) - origin) // itemsize, dtype=np.int64)
-    for n, st in zip(a.shape, a.strides):
-        o = np.add.outer(o, np.arange(n, dtype=np.int64) * (st // itemsize))
-    return o
-
-
-def _positions(view, base):
-    """Row-major flat index into `base` of every element of `view` (which lies in its memory)."""
-    origin = _ptr(base)
-    off = _offsets(view, origin, base.itemsize)
-    if base.flags.c_contiguous:
-        return off
-    ob = _offsets(base, origin, base.itemsize).reshape(-1)
-    order = np.argsort(ob, kind="stable")
-    return order[np.searchsorted(ob[order], off)]
-
-
-def _index_tensors(view, base):
-    return [_wrap(np.ascontiguousarray(i)) for i in np.unravel_index(_positions(view, base), base.shape)]
-
-
-def _slots(n):
-    return tuple(S.Slot(i) for i in range(n))
+        from .autograd.views import check_inplace  # graph/builder.py asks an eager target
+        check_inplace(self, index)
 
 
 def _init(t, arr):
@@ -594,9 +348,6 @@ def _wrap(arr):
     t._base = None
     t._hooks = None
     return t
-
-
-_FALSE = _wrap(np.array(False))  # the condition of _overwrite's where(); never written to
 
 
 # ---------------------------------------------------------------- creation from data
@@ -867,7 +618,7 @@ def _format(t, prefix="tensor("):
         summarize = a.size > _THRESHOLD
         body = _array_str(a, indent, summarize, _Formatter(_summarized(a) if summarize else a))
     if t.grad_fn is not None:
-        suffixes.append(f"grad_fn=<{t.grad_fn.name()}>")
+        suffixes.append(f"grad_fn=<{t.grad_fn.display_name()}>")
     elif t._rg:
         suffixes.append("requires_grad=True")
     out = [prefix + body]

@@ -132,9 +132,9 @@ class TensorMethods:
         if len(shape) == 1 and not isinstance(shape[0], (int, np.integer, tuple, list)) and shape[0] is not None:
             return self.to(shape[0])  # view(dtype) reinterpretation is not supported; cast
         return apply(S.view_op, self, shape=S._shape_args(shape))
-    def view_as(self, other): return self.view(*other.shape)
+    def view_as(self, other): return S.view_as(self, other)
     def reshape(self, *shape): return S.reshape(self, *shape)
-    def reshape_as(self, other): return S.reshape(self, *other.shape)
+    def reshape_as(self, other): return S.reshape_as(self, other)
     def flatten(self, start_dim=0, end_dim=-1): return S.flatten(self, start_dim, end_dim)
     def squeeze(self, dim=None): return S.squeeze(self, dim)
     def unsqueeze(self, dim): return S.unsqueeze(self, dim)
@@ -143,7 +143,7 @@ class TensorMethods:
     swapaxes = transpose
     def permute(self, *dims): return S.permute(self, *dims)
     def expand(self, *sizes): return apply(S.expand_op, self, size=S._shape_args(sizes))
-    def expand_as(self, other): return self.expand(*other.shape)
+    def expand_as(self, other): return S.expand_as(self, other)
     def repeat(self, *sizes): return apply(S.repeat_op, self, sizes=S._shape_args(sizes))
     def chunk(self, chunks, dim=0): return S.chunk(self, chunks, dim)
     def split(self, split_size, dim=0): return S.split(self, split_size, dim)

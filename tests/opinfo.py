@@ -211,6 +211,13 @@ def binary_samples(gen_a, gen_b, *, dtypes=True, extra=()):
     return samples
 
 
+def _no_torch_grad(samples):
+    """torch.floor_divide and `//` have no derivative (backward raises); ours is zero, as
+    torch.div(rounding_mode='floor')'s."""
+    from dataclasses import replace
+    return lambda rng: [replace(s, torch_grad=False) for s in samples(rng)]
+
+
 def scalar_samples(gen):
     """Python scalars on either side (for the operator variants)."""
     def samples(rng):
@@ -348,14 +355,15 @@ def _rem_den(rng, shape):
 
 add(
     OpRecord("floor_divide", lambda a, b: dg.floor_divide(a, b), lambda a, b: T.floor_divide(a, b),
-             binary_samples(u, _fd_den, extra=[
+             _no_torch_grad(binary_samples(u, _fd_den, extra=[
                  lambda rng: Sample((ints(rng, (6,)), np.array([2, -2, 3, -3, 4, 5])), desc="ints"),
-                 lambda rng: Sample((np.array([1.0, -1.0, 0.0], F32), np.zeros(3, F32)), desc="float / 0")]),
+                 lambda rng: Sample((np.array([1.0, -1.0, 0.0], F32), np.zeros(3, F32)), desc="float / 0",
+                                    grad=False)])),
              lambda: [MISMATCH, ErrorSample((np.array([5, -5]), np.array([2, 0])), exc=RuntimeError, match="ZeroDivisionError",
                                                 desc="int / 0"),
                                     ErrorSample((np.array([5, -5]), 0), exc=RuntimeError, match="ZeroDivisionError",
                                                 desc="int / python 0")]),
-    OpRecord("floor_divide", lambda a, b: a // b, lambda a, b: a // b, scalar_samples(_fd_den),
+    OpRecord("floor_divide", lambda a, b: a // b, lambda a, b: a // b, _no_torch_grad(scalar_samples(_fd_den)),
              variant="operator"),
     OpRecord("floor_divide", lambda a, b: dg.div(a, b, rounding_mode="floor"),
              lambda a, b: T.div(a, b, rounding_mode="floor"), binary_samples(u, _fd_den, dtypes=False),
@@ -465,7 +473,7 @@ add(
              lambda: [ErrorSample(_BOOL_IN, exc=RuntimeError, match=r"not implemented for 'Bool'",
                                   desc="bool")]),
     OpRecord("sign", lambda x: dg.sign(x), lambda x: T.sign(x), unary_samples(away, extra=[
-        lambda rng: Sample((np.array([0.0, -0.0, 1.5, -2.0], F32),), desc="zeros")])),
+        lambda rng: Sample((np.array([0.0, -0.0, 1.5, -2.0], F32),), desc="zeros", numeric=False)])),
     OpRecord("exp", lambda x: dg.exp(x), lambda x: T.exp(x), unary_samples(u, extra=[
         lambda rng: Sample((bools(rng, (3,)),), desc="bool")])),
     OpRecord("log", lambda x: dg.log(x), lambda x: T.log(x), unary_samples(_pos, extra=[

@@ -40,85 +40,10 @@ import numpy as np
 # ============================================================================ known bugs
 # name -> what it is. The generator consults `excluded(name)` where it would write the construct.
 KNOWN_BUGS = {
-    # graph mode / dg.function: an in-place write to a tensor does not reach views of it made
-    # before the write (nor other views of the same base when written through one view): the
-    # old view keeps reading the value from before the write. Eager (and PyTorch) share memory.
-    # Exclusion: after a write, the other aliases of the written storage are never read again.
-    "stale_alias_after_write": "graph/function: views made before a write to their base (or "
-                               "through a sibling view) keep the old values",
-    # graph mode / dg.function: after one in-place write through a basic-indexing view
-    # (v = t[0]; v.add_(1)), v is rebound to a plain value, so a second write through v
-    # (v.mul_(2), v[1] = ...) no longer lands in t; so for every view on a write's path
-    # (w = t[1:]; v = w[0:1]; v.add_(1); w[1] = 0.0 loses the second). Exclusion: a view
-    # that was on the path of a write is never on the path of another.
-    "second_write_through_view": "graph/function: the second in-place op through the same view "
-                                 "is lost for its base",
-    # dg.sign(x) of an x requiring grad does not require grad (PyTorch: requires grad, zero
-    # gradient): loss = sign(x).sum() -> backward() raises, x.grad stays None where torch has
-    # zeros. Exclusion: sign is applied only to tensors that do not require grad.
-    "sign_not_differentiable": "sign(x) drops requires_grad (torch: zero gradient)",
-    # compiled plans (graph mode, dg.function): a binary op (or an in-place one) on two 0-d
-    # values of different float dtypes takes the wrong dtype when the plan holds one of them
-    # as a numpy scalar (a reduction's result, a 0-d elementwise result): the binary kernel's
-    # promotion treats np.float64(...) as a Python number. x.sum() + x.double().sum() is
-    # float64 eagerly (and as the graph's static dtype) but float32 from the plan; so is
-    # t = (s + 1.5).double(); t.add_(s) for a 0-d s. where() on 0-d float64 values gives
-    # float32 even with one dtype: s = x.double().sum(); dg.where(s > 0, s, s) (and so
-    # F.leaky_relu(s)), and dg.where(mask, s, 1.0) with a 1-d mask too. Exclusion: no
-    # binary/in-place op or loss term mixing 0-d tensors of two float dtypes, no
-    # where/masked_fill/leaky_relu with a 0-d float64 operand.
-    "zero_d_promotion_in_plan": "plan: 0-d float32 op 0-d float64 gives float32",
-    # eager autograd: F.linear and F.conv2d save their bias for backward (the gradient does
-    # not read it), so an in-place write to the bias afterwards makes backward raise "modified
-    # by an inplace operation"; PyTorch computes the gradient. (The same for `b * 2.0`,
-    # `b / 2.0`, `b % 1.5`, `add(a, b, alpha=2)` was found at HEAD 9b14f09 and is fixed in the
-    # working tree by engine._check_versions(node, needs).) Exclusion: the bias is frozen (no
-    # later in-place write).
-    "saves_unneeded_inputs": "eager: y = F.linear(x, w, b); b.zero_(); y.sum().backward() raises "
-                             "(torch: fine)",
-    # graph mode / dg.function refuse an in-place op on results PyTorch returns as fresh
-    # tensors: max(dim)/min(dim) values (a squeeze view in the graph), F.nll_loss /
-    # F.cross_entropy with reduction='none' on a 1-d input (a reshape view). Exclusion: those
-    # results are never written in place.
-    "refused_inplace_on_fresh_result": "graph/function: in-place on x.max(dim)[0] or "
-                                       "F.cross_entropy(1-d, t, reduction='none') refused as a view",
-    # graph mode / dg.function: t.fill_(c), t.zero_() or t.copy_(src) (src not requiring grad)
-    # on a value t that requires grad leaves t not requiring grad (eagerly, as in PyTorch, t
-    # still requires grad, with zero gradient into its history): x.grad stays None where eager
-    # has zeros, and when that was the only path, loss.backward() inside dg.function raises
-    # "element 0 of tensors does not require grad". Exclusion: no direct fill_/zero_/copy_ on
-    # a tensor that requires grad (writes through a view, t[:] = c, mul_(0) are fine).
-    "overwrite_drops_requires_grad": "graph/function: fill_/zero_/copy_ on a requires-grad value "
-                                     "drops requires_grad",
-    # compiled plans: x[mask] = v (index_put) on a 0-d value that a reduction made crashes at
-    # run time ("'numpy.float32' object does not support item assignment": a plan keeps 0-d
-    # results as numpy scalars). Exclusion: no item assignment into 0-d tensors.
-    "setitem_on_0d_in_plan": "plan: s = x.sum(); s[s > 0] = 0.0 raises at run time",
-    # eager autograd (and graphs: the same vjp): the gradient of std where the deviation is 0
-    # (all reduced values equal) is nan; PyTorch masks it to 0 (std_backward's
-    # masked_fill(result == 0, 0)): dg.std(dg.ones(3, requires_grad=True)).backward() -> nan.
-    # Exclusion: std only of inputs and strictly monotone elementwise functions of them
-    # (the generator's `fresh` flag: no two equal values).
-    "std_grad_at_zero": "std backward at zero deviation gives nan (torch: 0)",
-    # compiled plans: x.contiguous() of a 0-d value has shape (1,) (the kernel is
-    # np.ascontiguousarray, which returns at least 1-d; eager returns x itself), while the
-    # graph's static shape says (). Exclusion: no contiguous() on 0-d tensors.
-    "contiguous_0d_in_plan": "plan: p.contiguous() of a 0-d placeholder returns shape (1,)",
     # ---- found by the opt-in unknown-dims run (DG_RANDOM_PROGRAMS_UNKNOWN_DIMS=1): these
     # exclusions apply only in that mode (UNKNOWN_DIMS_ONLY)
-    # dg.cartesian_prod(p, q) of 1-d placeholders of unknown length builds, then fails at run
-    # time: a reshape/expand whose static target holds None ("'<' not supported between
-    # instances of 'NoneType' and 'int'").
-    "unknown_dims_cartesian_prod": "plan: cartesian_prod of [None] placeholders fails at run time",
-    # the gradient of p.repeat(2) for a placeholder of unknown dims fails at run time the
-    # same way (gradients/reshape with None in its target).
-    "unknown_dims_repeat_grad": "plan: d/dp p.repeat(2).sum() with p: [None] fails at run time",
-    # p.squeeze(0) / p.squeeze() on an unknown dim: the static shape keeps the dim, the plan
-    # squeezes it when a 1 is fed, and later nodes fail (gradients/broadcast_to, constant_pad:
-    # "one (before, after) pair per dimension expected") instead of a refusal at build time.
-    "unknown_dims_squeeze": "plan: p.squeeze(0) with p: [None, 3] fed (1, 3) breaks the gradient",
 }
-UNKNOWN_DIMS_ONLY = {"unknown_dims_cartesian_prod", "unknown_dims_repeat_grad", "unknown_dims_squeeze"}
+UNKNOWN_DIMS_ONLY = set()
 
 NO_EXCLUSIONS = os.environ.get("DG_RANDOM_PROGRAMS_NO_EXCLUSIONS", "") not in ("", "0")
 # opt-in fifth run: graph mode with placeholders of unknown dims ([None, ...]); a refusal at
@@ -162,6 +87,8 @@ class Val:
     live: bool = True
     dup: bool = False       # elements may be exactly equal (ties)
     rewritten: bool = False  # a view that has been the path of an in-place write
+    layout: bool = False    # made by reshape/flatten/contiguous: a view or a copy by layout
+    multi: bool = False     # an output of split/chunk/unbind
     fresh: bool = False     # an input or a strictly monotone elementwise function of one: no ties
     line: int = -1          # index of the line that made it
 
@@ -473,8 +400,6 @@ class _Gen:
             cands = self.live(lambda v: v.is_float and v.rg)
         terms = []
         picked = self.r.sample(cands, min(len(cands), self.r.randint(2, 4)))
-        if excluded("zero_d_promotion_in_plan"):
-            picked = [v for v in picked if v.dtype == picked[0].dtype]
         for v in picked:
             w = self.r.choice([1.0, 0.5, -0.25, 2.0, -1.5, 0.125])
             red = self.r.choice(["sum()", "mean()"])
@@ -529,8 +454,6 @@ class _Gen:
             code = f"L.relu({t})" if k == "relu" else f"F.relu({t})"
             lo, hi, dup = max(a.lo, 0.0), max(a.hi, 0.0), True
         elif k == "leaky_relu":
-            if not a.ndim and a.dtype == "float64" and excluded("zero_d_promotion_in_plan"):
-                return      # leaky_relu is a where()
             code = f"F.leaky_relu({t}, 0.1)"
             lo, hi = min(a.lo, 0.1 * a.lo), max(a.hi, 0.1 * a.hi)
         elif k in ("clamp", "clip", "clamp_min"):
@@ -568,11 +491,9 @@ class _Gen:
             lo, hi = (1 / a.hi, 1 / a.lo) if a.lo > 0 else (1 / a.hi, 1 / a.lo)
             lo, hi = sorted((lo, hi))
         else:  # sign
-            if a.rg and excluded("sign_not_differentiable"):
-                return
             code, lo, hi, dup, frozen, saves = f"L.sign({t})", -1.0, 1.0, True, False, False
         self.use(a, saves=saves)
-        rg = a.rg and k != "sign"
+        rg = a.rg     # sign too: it requires grad, with a zero gradient
         v = self.new(a.shape, a.dtype, lo, hi, rg, dup=dup, frozen=frozen, contig=a.contig)
         v.fresh = a.fresh and k in ("neg", "neg_op", "exp", "log", "log1p", "sqrt", "rsqrt", "tanh",
                                     "sigmoid", "leaky_relu", "cube", "pow_half", "rpow", "reciprocal")
@@ -620,8 +541,6 @@ class _Gen:
             b = self.squash(b)
         shape = self.bshape(a.shape, b.shape)
         if shape is None or int(np.prod(shape)) > MAX_NUMEL:
-            return
-        if not a.ndim and not b.ndim and a.dtype != b.dtype and excluded("zero_d_promotion_in_plan"):
             return
         k = self.r.choice(["add", "add_op", "add_alpha", "sub", "sub_op", "mul", "mul_op", "div", "div_op",
                            "maximum", "minimum", "max2", "pow", "remainder", "rsub"])
@@ -755,8 +674,6 @@ class _Gen:
             shape = self.bshape(mshape, a.shape, b.shape)
             if shape is None or int(np.prod(shape)) > MAX_NUMEL:
                 return
-            if any(not v.ndim and v.dtype == "float64" for v in (a, b)) and excluded("zero_d_promotion_in_plan"):
-                return
             code = (f"L.where({mcode}, {a.name}, {b.name})" if k == "where"
                     else f"{a.name}.where({mcode}, {b.name})")
             v = self.new(shape, promote(a, b), min(a.lo, b.lo), max(a.hi, b.hi), a.rg or b.rg,
@@ -765,8 +682,6 @@ class _Gen:
         else:
             c = self.scalar((0.0, 1.0, -0.5, 2.0))
             shape = self.bshape(mshape, a.shape)
-            if not a.ndim and a.dtype == "float64" and excluded("zero_d_promotion_in_plan"):
-                return
             if k == "masked_fill":
                 if shape != a.shape:
                     return
@@ -824,8 +739,6 @@ class _Gen:
             # ties made by computation (equal in one library, 1 ulp apart in the other) pick
             # other indices and split gradients otherwise: not a bug, so no ties here
             return
-        if k == "std" and not a.fresh and excluded("std_grad_at_zero"):
-            return          # maybe zero deviation (ties, x - x.clone(), ...)
         dimarg = "" if ds is None else f"dim={dc}, "
         kdarg = "" if ds is None else f"keepdim={kd}"
         lo, hi = a.lo, a.hi
@@ -872,8 +785,6 @@ class _Gen:
         elif k in ("max_dim", "min_dim"):
             f = k[:3]
             vals = self.new(shape, a.dtype, a.lo, a.hi, a.rg, frozen=True, dup=a.dup)
-            if excluded("refused_inplace_on_fresh_result"):
-                vals.vkind = "other"
             idx = self.new(shape, "int64", 0, a.shape[ds[0]] - 1)
             style = self.r.randrange(2)
             call = f"{a.name}.{f}(dim={dc}, keepdim={kd})" if style else f"L.{f}({a.name}, {dc}, {kd})"
@@ -928,6 +839,7 @@ class _Gen:
             if tuple(c.shape) == tuple(shape):
                 return c
             v = self.new(shape, c.dtype, c.lo, c.hi, c.rg, view_of=c, vkind="other", contig=False, dup=c.dup)
+            v.layout = True
             self.emit(f"{v.name} = {c.name}.reshape({', '.join(map(str, shape))})", "reshape")
             return v
         if self.r.random() < 0.5 and len(shape) == 2 and shape[0] == shape[1]:
@@ -1018,9 +930,7 @@ class _Gen:
             m = kk * a.mag * w.mag + (bb.mag if bias else 0)
             v = self.new(shape, a.dtype, -m, m, a.rg or w.rg or (bias and bb.rg), contig=True,
                          dup=a.dup or w.dup)
-            self.use(a, w)
-            if bias:
-                self.use(bb, saves=excluded("saves_unneeded_inputs"))
+            self.use(a, w)     # (not the bias: its gradient reads nothing, so it may be written)
             self.emit(f"{v.name} = {code}", "linear")
             return
         if int(np.prod(shape)) > MAX_NUMEL:
@@ -1092,15 +1002,13 @@ class _Gen:
                         else f"L.flatten({a.name}, start_dim={s}, end_dim={e - n})")
             contig = a.contig
         elif k in ("squeeze", "L.squeeze"):
-            if n == 0 or excluded("unknown_dims_squeeze"):
+            if n == 0:
                 return
             d, dc = self.dim(n)
             shape = a.shape if a.shape[d] != 1 else a.shape[:d] + a.shape[d + 1:]
             code = f"{a.name}.squeeze({dc})" if k == "squeeze" else f"L.squeeze({a.name}, {dc})"
             contig = a.contig
         elif k == "squeeze_all":
-            if excluded("unknown_dims_squeeze"):
-                return
             shape = tuple(s for s in a.shape if s != 1)
             code = f"{a.name}.squeeze()"
             contig = a.contig
@@ -1158,8 +1066,6 @@ class _Gen:
                      for i in range(len(tgt))]
                 code = f"{a.name}.expand({', '.join(map(str, c))})" if c else f"{a.name}.expand(())"
         elif k == "repeat":
-            if excluded("unknown_dims_repeat_grad"):
-                return
             reps = [self.r.choice([1, 1, 2, 3]) for _ in range(n + self.r.choice([0, 0, 1]))]
             if not reps:
                 reps = [2]
@@ -1170,8 +1076,6 @@ class _Gen:
             code = f"{a.name}.repeat({', '.join(map(str, reps))})"
             vkind, contig = None, True
         elif k in ("contiguous", "clone"):
-            if k == "contiguous" and n == 0 and excluded("contiguous_0d_in_plan"):
-                return
             shape, code = a.shape, f"{a.name}.{k}()"
             if k == "clone":            # preserve_format: keeps a dense layout's strides
                 vkind, contig = None, a.contig
@@ -1222,6 +1126,7 @@ class _Gen:
                 shp = (a.shape[:d] + a.shape[d + 1:]) if s is None else (a.shape[:d] + (s,) + a.shape[d + 1:])
                 outs.append(self.new(shp, a.dtype, a.lo, a.hi, a.rg, view_of=a, vkind="other", contig=False,
                                      dup=a.dup))
+                outs[-1].multi = True
             self.use(a, saves=False)
             lhs = ", ".join(o.name for o in outs) + ("," if len(outs) == 1 else "")
             self.emit(f"{lhs} = {code}", k)
@@ -1236,6 +1141,7 @@ class _Gen:
         else:
             v = self.new(shape, a.dtype, a.lo, a.hi, rg, view_of=a, vkind=vkind, contig=contig,
                          dup=a.dup or k.startswith("expand"))
+            v.layout = k in ("reshape", "reshape_f", "flatten", "L.flatten", "reshape_as", "contiguous")
         self.emit(f"{v.name} = {code}", k)
 
     # ---------------------------------------------------------------- indexing
@@ -1402,7 +1308,7 @@ class _Gen:
             shape = np.stack([np.zeros(a.shape)] * len(parts), axis=d).shape
             code = f"L.stack([{', '.join(p.name for p in parts)}], {d})"
         else:
-            if a.ndim != 1 or excluded("unknown_dims_cartesian_prod"):
+            if a.ndim != 1:
                 return
             b = self.pick_float(lambda v: v.ndim == 1 and v.dtype == a.dtype)
             parts = [a, b]
@@ -1528,6 +1434,7 @@ class _Gen:
                 h, w = self.r.choice(hw)
                 a = self.new((1, n // (h * w), h, w), src.dtype, src.lo, src.hi, src.rg, view_of=src,
                              vkind="other", contig=False, dup=src.dup)
+                a.layout = True
                 self.emit(f"{a.name} = {src.name}.reshape(1, {n // (h * w)}, {h}, {w})", "reshape")
                 self.use(src, saves=False)
             a = self.bounded(a, 2.0)
@@ -1549,8 +1456,7 @@ class _Gen:
                 brg = False
                 if self.r.random() < 0.5:
                     b = self._mat_partner(a, (O,))
-                    bias, bm, brg = f", {b.name}", b.mag, b.rg
-                    self.use(b, saves=excluded("saves_unneeded_inputs"))
+                    bias, bm, brg = f", {b.name}", b.mag, b.rg   # not saved: may be written later
                 code = f"F.conv2d({xname}, {w.name}{bias}, stride={stride}, padding={pad})"
                 m = C * kh * kw * a.mag * w.mag + bm
                 if m > LIMIT * 2:
@@ -1638,8 +1544,6 @@ class _Gen:
             m = (a.hi - a.lo + math.log(C)) * ((N or 1) if red == "sum" else 1)
             self.use(a)
             v = self.new(shape, a.dtype, 0.0, m, a.rg)
-            if N is None and red == "none" and excluded("refused_inplace_on_fresh_result"):
-                v.vkind = "other"
         elif k in ("bce_logits", "bce"):
             a = self.bounded(a, 3.0)
             y = self.partner(a, lambda v: tuple(v.shape) == tuple(a.shape) and v.lo >= 0 and v.hi <= 1
@@ -1673,8 +1577,6 @@ class _Gen:
         out = [v]
         while v.vkind is not None:
             if v.vkind != "index":
-                return None
-            if v.rewritten and excluded("second_write_through_view"):
                 return None
             v = v.parent
             out.append(v)
@@ -1713,9 +1615,7 @@ class _Gen:
 
         def operand_for(shape, pred=lambda v: True):
             c = self.live(lambda v: v.is_float and v.storage != tgt.storage and pred(v) and v.mag <= LIMIT / 2
-                          and self.bshape(v.shape, shape) == tuple(shape)
-                          and not (not shape and not v.ndim and v.dtype != tgt.dtype
-                                   and excluded("zero_d_promotion_in_plan")))
+                          and self.bshape(v.shape, shape) == tuple(shape))
             return self.r.choice(c) if c else None
 
         if k in ("add_", "sub_", "add_alpha"):
@@ -1770,22 +1670,16 @@ class _Gen:
             lo, hi, dup = max(on.lo, 0.0), max(on.hi, 0.0), True
             saves_target = True
         elif k == "copy_":
-            if on is tgt and tgt.rg and excluded("overwrite_drops_requires_grad"):
-                return
             operand = operand_for(on.shape)
             if operand is None:
                 return
             code = f"{prefix}.copy_({operand.name})"
             lo, hi, dup, full = operand.lo, operand.hi, operand.dup or operand.shape != on.shape, True
         elif k in ("fill_", "zero_"):
-            if on is tgt and tgt.rg and excluded("overwrite_drops_requires_grad"):
-                return
             c = 0.0 if k == "zero_" else self.scalar()
             code = f"{prefix}.zero_()" if k == "zero_" else f"{prefix}.fill_({_fmt(c)})"
             lo, hi, dup, full = c, c, True, True
         elif k == "set_basic":
-            if tgt.ndim == 0 and excluded("setitem_on_0d_in_plan"):
-                return
             if self.r.random() < 0.4:
                 c = self.scalar()
                 code = f"{prefix} = {_fmt(c)}"
@@ -1812,8 +1706,6 @@ class _Gen:
                 lo, hi = min(tgt.lo, operand.lo), max(tgt.hi, operand.hi)
             dup = True
         else:  # set_mask
-            if tgt.ndim == 0 and excluded("setitem_on_0d_in_plan"):
-                return
             c = round(self.r.uniform(tgt.lo, tgt.hi), 2)
             m = self.pick(lambda v: v.dtype == "bool" and tuple(v.shape) == tuple(tgt.shape))
             mcode = m.name if m is not None and self.r.random() < 0.5 else f"{tgt.name} > {_fmt(c)}"
@@ -1844,11 +1736,21 @@ class _Gen:
         for p in path:                 # every view on the path is rebound to a plain value
             if p.vkind == "index":
                 p.rewritten = True
-        if excluded("stale_alias_after_write"):
-            keep = set(id(p) for p in path)
-            for mbr in st.members:
-                if id(mbr) not in keep:
-                    self.retire(mbr)
+        # other aliases made through a layout-dependent op (reshape, contiguous: a view or a
+        # copy by memory layout) are not read after a write to their memory: graph mode refuses
+        # it (graph/builder.py); nor outputs of split/chunk/unbind (PyTorch refuses them)
+        keep = set(id(p) for p in path)
+        for mbr in st.members:
+            if id(mbr) not in keep and _uncertain_alias(mbr):
+                self.retire(mbr)
+
+
+def _uncertain_alias(v):
+    while v is not None and v.vkind is not None:
+        if v.layout or v.multi:
+            return True
+        v = v.parent
+    return False
 
 
 def promote_dtypes(a, b):

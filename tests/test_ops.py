@@ -62,7 +62,6 @@ def torch():
 # Ops whose *float* outputs carry no gradient, on purpose (PyTorch agrees: their derivative is
 # zero or undefined). A new op without a vjp must be added here, with its reason, or get a vjp.
 NON_DIFFERENTIABLE = {
-    "floor_divide": "piecewise constant", "sign": "piecewise constant",
     "count_ratio": "a shape-derived constant",
     "full": "creation", "empty": "creation", "arange": "creation", "linspace": "creation",
     "eye": "creation", "full_like": "creation (reads only the template's shape)",

@@ -1,62 +1,71 @@
 """The reverse pass, shared by eager `backward()` and graph-mode `dg.gradients`.
 
-It walks from the roots through `tensor.grad_fn` / `node.inputs`, visits nodes in reverse
-creation order (a node's inputs always exist before it, so descending `seq` is a valid reverse
-topological order: no sort of the graph is needed), calls each op's vjp rule and sums the
-gradients that meet. Because the rules are written with dualgraph ops, the same loop computes
-numbers in eager mode and adds backward nodes when a graph is being built.
-"""
-import re
-import warnings
+`reverse_pass` is the core: it walks from the roots through `tensor.grad_fn` / `node.inputs`,
+visits nodes in reverse creation order (a node's inputs always exist before it, so descending
+`seq` is a valid reverse topological order: no sort of the graph is needed), pops each node's
+gradient, calls its op's vjp rule and sums the gradients that meet. Because the rules are written
+with dualgraph ops, the same loop computes numbers in eager mode and adds backward nodes when a
+graph is being built.
 
+A rule sees its node only through a `RuleView` (inputs, out, attrs, needs), the same kind of
+object for an eager tape node and a graph node. What only the eager tape has (saved values to
+check and free, in-place history, retained grads, leaves' .grad) is the `EagerTape` policy; graph
+gradients use the null policy `NULL_TAPE` (hooks only, which both node kinds carry).
+"""
 from ..errors import DGRuntimeError
 from ..state import _state
 from ..tensor_methods import TensorMethods
-from ..dtypes import torch_name
+from . import views
+from .tape import FREED, check_versions
+
+
+class RuleView:
+    """What a vjp rule sees of its node (TensorFlow's _MockOp): `inputs`, `out`, `attrs`, and
+    `needs` (needs[i]: whether input i's gradient is wanted; the rule may return None for the
+    others). One per reverse pass, pointed at each node just before its rule runs: a rule must
+    not keep it."""
+
+    __slots__ = ("inputs", "attrs", "needs", "_node")
+
+    @property
+    def out(self):
+        return self._node.out  # an eager node's output may be a Spec (shape, dtype) only
 
 
 def _key(t):
     return t.grad_fn if t.grad_fn is not None else t
 
 
-def _src(x, seq, requires):
-    """Where input x of the node made at `seq` sends its gradient: (key, wants grad, route).
-
-    key is x's grad_fn (x itself for a leaf) *as it was when that node was made*: an in-place op
-    later gives x a new history, logged on eager tensors (Tensor._history_at). route is None, or
-    a stale eager view whose gradient must first be scattered into its base's shape."""
-    if getattr(x, "_hist", None) is None:
-        b = getattr(x, "_base", None)
-        if b is None or getattr(b, "_hist", None) is None:
-            f = x.grad_fn
-            return (x if f is None else f), requires(x), None
-    return x._history_at(seq)
+_NO_SOURCE = (None, None)  # a non-tensor input (a Python number, an index): no gradient
 
 
-def _collect(roots, requires):
-    """Every node reachable from the roots, with the resolved source of each of its inputs."""
-    srcs = {}
+def _collect(roots, requires, source):
+    """Every node reachable from the roots; for each, where each input's gradient goes
+    ((key, route), see NullTape.source) and which inputs want one (needs)."""
+    srcs, needs = {}, {}
     stack = [r.grad_fn for r in roots if r.grad_fn is not None]
     while stack:
         n = stack.pop()
         if n in srcs:
             continue
         seq = n.seq
-        lst = []
+        lst, nd = [], []
         for x in n.inputs:
             if isinstance(x, TensorMethods):
-                s = _src(x, seq, requires)
-                k = s[0]
+                k, rg, route = source(x, seq, requires)
                 if not isinstance(k, TensorMethods) and k not in srcs:
                     stack.append(k)
-                lst.append(s)
+                lst.append((k, route))
+                nd.append(rg)
             else:
-                lst.append(None)
+                lst.append(_NO_SOURCE)
+                nd.append(False)
         srcs[n] = lst
-    return sorted(srcs, key=_seq, reverse=True), srcs
+        needs[n] = tuple(nd)
+    return sorted(srcs, key=_by_seq, reverse=True), srcs, needs
 
 
-def _seq(n):
+def _by_seq(n):
     return n.seq
 
 
@@ -65,79 +74,37 @@ def _needed(order, srcs, want):
     wanted tensor somewhere below them (PyTorch's autograd.grad runs no others)."""
     needed = set()
     for n in reversed(order):  # inputs' nodes come before their consumers
-        for s in srcs[n]:
-            if s is not None and (s[0] in want or s[0] in needed):
+        for k, _ in srcs[n]:
+            if k in want or k in needed:
                 needed.add(n)
                 break
     return needed
 
 
-def _check_versions(node, needs=None):
-    """Refuse a backward whose rule would read a value modified in place since the node was
-    made. Only what the rule really reads counts: an op whose `saves` is a rule
-    saves(inputs, needs) (mul, div, indexing, ...) is asked which inputs the gradients computed
-    now need (`w * 3` reads nothing of w; `w * x` reads x for w's gradient, w only for x's)."""
-    vs = node.versions
-    if vs is not None:
-        saves = node.op.saves
-        if saves is not None and type(saves) is not tuple:
-            ins = node.inputs
-            for i in saves(ins, needs):
-                v = vs[i]
-                if v is not None and ins[i]._version != v:
-                    _version_error(ins[i], v)
-        else:
-            for x, v in zip(node.inputs, vs):
-                if v is not None and x._version != v:
-                    _version_error(x, v)
-    if node.out_version is not None:
-        out = node.out
-        if out._version != node.out_version:
-            _version_error(out, node.out_version, node)
-
-
-def _version_error(t, expected, producer=None):
-    fn = producer or t.grad_fn
-    label = (fn.name() if callable(fn.name) else fn.op.torch_name) if fn is not None else ""
-    where = f", which is output 0 of {re.sub(r'Backward[0-9]*$', '', label)}," if fn is not None else ""
-    raise DGRuntimeError(
-        "one of the variables needed for gradient computation has been modified by an inplace "
-        f"operation: [dualgraph.{torch_name(t._np_dtype())} {list(t.shape)}]{where} is at version "
-        f"{t._version}; expected version {expected} instead. Hint: the operation that failed "
-        "to compute its gradient used this tensor's old value; clone() it before modifying it "
-        "in place.")
-
-
-FREED = ("Trying to backward through the graph a second time (or directly access saved tensors "
-         "after they have already been freed). Saved intermediate values of the graph are freed "
-         "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
-         "backward through the graph a second time or if you need to access saved tensors after "
-         "calling backward.")
-
-
-def reverse_pass(roots, seeds, *, requires, retain_graph=False, create_graph=False,
-                 capture=None, accumulate=None):
+def reverse_pass(roots, seeds, *, requires, capture=(), create_graph=False, tape=None):
     """Propagate `seeds` (one gradient per root) back through the graph.
 
     requires(x) -> bool: whether input x wants a gradient (eager: x.requires_grad; graph mode:
         x lies on a path to the tensors asked for).
-    capture: tensors whose total gradient is returned (autograd.grad / dg.gradients).
-    accumulate(leaf, g): called for every leaf reached (eager backward() fills .grad with it).
-        Without it only the nodes leading to the captured tensors run (the others keep their
-        saved values for a later backward).
+    capture: tensors whose total gradient is returned (autograd.grad / dg.gradients). Unless
+        the tape fills every leaf's .grad (backward()), only the nodes leading to them run (the
+        others keep their saved values for a later backward).
+    create_graph: record the backward's own ops (a graph being built always does).
+    tape: the eager bookkeeping around the core (EagerTape); None: NULL_TAPE.
     Returns the list of captured gradients (None where nothing flowed).
     """
+    tape = NULL_TAPE if tape is None else tape
     grads = {}
     for r, s in zip(roots, seeds):
         k = _key(r)
         grads[k] = s if k not in grads else grads[k] + s
     want = {}
-    for i, t in enumerate(capture or ()):
+    for i, t in enumerate(capture):
         want.setdefault(_key(t), []).append(i)
-    captured = [None] * len(capture or ())
-    order, srcs = _collect(roots, requires)
-    needed = _needed(order, srcs, want) if accumulate is None and want else None
-
+    captured = [None] * len(capture)
+    order, srcs, needs_of = _collect(roots, requires, tape.source)
+    needed = _needed(order, srcs, want) if want and not tape.fills_leaves else None
+    view = RuleView()
     prev = _state.grad_enabled
     _state.grad_enabled = create_graph
     try:
@@ -145,66 +112,133 @@ def reverse_pass(roots, seeds, *, requires, retain_graph=False, create_graph=Fal
             g = grads.pop(node, None)
             if g is None:
                 continue
-            if node.hooks:
-                for h in list(node.hooks.values()):
-                    r = h(g)
-                    if r is not None:
-                        g = r
-            if node.retained is not None:
-                t = node.retained()
-                if t is not None:  # accumulates across backward calls, as a leaf's .grad
-                    if t._grad is None:
-                        t._grad = g if create_graph else g.detach().clone()
-                    else:
-                        t._grad = t._grad + g
+            g = tape.before(node, g)
             if node in want:
                 for i in want[node]:
                     captured[i] = g
-            if needed is not None and node not in needed:
-                continue
-            if not node.op.differentiable:  # graph mode: e.g. a random mask, a stop_gradient
-                continue
-            if node.freed:
-                raise DGRuntimeError(FREED)
-            node_srcs = srcs[node]
-            needs = tuple(s is not None and s[1] for s in node_srcs)
-            if node.versions is not None or node.out_version is not None:
-                _check_versions(node, needs)
-            node.needs_grad = needs
-            gin = node.op.vjp(g, node)
-            if not retain_graph:
-                node.release()
-            for s, gx, need in zip(node_srcs, gin, needs):
+            if (needed is not None and node not in needed) or not node.op.differentiable:
+                continue  # (graph mode: e.g. a random mask, a stop_gradient)
+            needs = needs_of[node]
+            tape.ready(node, needs)
+            view.inputs, view.attrs, view.needs, view._node = node.inputs, node.attrs, needs, node
+            gin = node.op.vjp(g, view)
+            tape.after(node, needs)
+            for (k, route), gx, need in zip(srcs[node], gin, needs):
                 if gx is None or not need:
                     continue
-                k, _, route = s
                 if route is not None:
-                    gx = route._grad_to_base(gx)
+                    gx = tape.route(route, gx)
                 old = grads.get(k)
                 grads[k] = gx if old is None else old + gx
-        # whatever is left is keyed by leaf tensors
-        for k, g in grads.items():
+        for k, g in grads.items():  # whatever is left is keyed by leaf tensors
             if isinstance(k, TensorMethods):
-                hooks = k._hooks
-                if hooks:
-                    for h in list(hooks.values()):
-                        r = h(g)
-                        if r is not None:
-                            g = r
+                g = tape.leaf(k, g)
                 if k in want:
                     for i in want[k]:
                         captured[i] = g
-                if accumulate is not None:
-                    accumulate(k, g)
     finally:
         _state.grad_enabled = prev
     return captured
 
 
-def warn_non_leaf_grad(stacklevel=3):
-    warnings.warn(
-        "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
-        "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
-        "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. "
-        "If you access the non-leaf Tensor by mistake, make sure you access the leaf Tensor "
-        "instead.", UserWarning, stacklevel=stacklevel)
+def _run_hooks(hooks, g):
+    for h in list(hooks.values()):
+        r = h(g)
+        if r is not None:
+            g = r
+    return g
+
+
+class NullTape:
+    """The policy of graph gradients: nothing around the core but the user's gradient hooks
+    (register_hook works on symbolic tensors: graph nodes carry `hooks` too). A graph keeps its
+    nodes (nothing to free), orders every read before the write that replaces it (nothing to
+    version-check) and rebinds on a write (no in-place history); its .grad is set by the caller."""
+
+    __slots__ = ()
+    fills_leaves = False
+
+    def source(self, x, seq, requires):
+        """Where input x of the node made at `seq` sends its gradient: (key, wanted, route).
+        key is x's grad_fn (x itself for a leaf); route is None or a tensor whose gradient must
+        first go through `route` (EagerTape: a stale view's, scattered into its base)."""
+        f = x.grad_fn
+        return (x if f is None else f), requires(x), None
+
+    def before(self, node, g):
+        """The node's output gradient as its hooks leave it (before it is captured or used)."""
+        return _run_hooks(node.hooks, g) if node.hooks else g
+
+    def ready(self, node, needs):
+        """Raise if the node's rule may not run now (computing the gradients `needs` asks for)."""
+
+    def after(self, node, needs):
+        """The node's rule has run."""
+
+    def route(self, src, g):
+        return g
+
+    def leaf(self, t, g):
+        """The total gradient of leaf t has arrived; returns it as t's hooks leave it."""
+        return _run_hooks(t._hooks, g) if t._hooks else g
+
+
+NULL_TAPE = NullTape()
+
+
+class EagerTape(NullTape):
+    """Eager backward() / autograd.grad: the tape's bookkeeping around the core.
+
+    retain_graph: keep the saved values (else each node frees what its rule read).
+    create_graph: whether the backward is being recorded (retained grads keep their history).
+    accumulate(leaf, g): called for every leaf reached (backward() fills .grad with it)."""
+
+    __slots__ = ("retain_graph", "create_graph", "accumulate", "fills_leaves")
+
+    def __init__(self, retain_graph=False, create_graph=False, accumulate=None):
+        self.retain_graph = retain_graph
+        self.create_graph = create_graph
+        self.accumulate = accumulate
+        self.fills_leaves = accumulate is not None
+
+    def source(self, x, seq, requires):
+        # the key is x's history *as it was when that node was made*: an in-place op later gives
+        # x a new one (logged in x._history, left unset on most tensors: views.history_at)
+        if getattr(x, "_history", None) is None:
+            b = x._base
+            if b is None or getattr(b, "_history", None) is None:
+                f = x.grad_fn
+                return (x if f is None else f), requires(x), None
+        return views.history_at(x, seq)
+
+    def before(self, node, g):
+        if node.hooks:
+            g = _run_hooks(node.hooks, g)
+        if node.retained is not None:
+            t = node.retained()
+            if t is not None:  # accumulates across backward calls, as a leaf's .grad
+                if t._grad is None:
+                    t._grad = g if self.create_graph else g.detach().clone()
+                else:
+                    t._grad = t._grad + g
+        return g
+
+    def ready(self, node, needs):
+        if node.freed:
+            raise DGRuntimeError(FREED)
+        if node.versions is not None or node.out_version is not None:
+            check_versions(node, needs)
+
+    def after(self, node, needs):
+        if not self.retain_graph:
+            node.release(needs)
+
+    def route(self, src, g):
+        return views.grad_to_base(src, g)
+
+    def leaf(self, t, g):
+        if t._hooks:
+            g = _run_hooks(t._hooks, g)
+        if self.accumulate is not None:
+            self.accumulate(t, g)
+        return g

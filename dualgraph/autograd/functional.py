@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import DGRuntimeError
 from ..tensor import Tensor, _wrap
-from .engine import reverse_pass
+from .engine import reverse_pass, EagerTape
 
 
 def _seeds(outputs, grad_outputs):
@@ -64,8 +64,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     seeds = _seeds(tensors, grad_tensors)
     if inputs is not None:
         inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-        got = reverse_pass(tensors, seeds, requires=_requires, retain_graph=retain_graph,
-                           create_graph=create_graph, capture=inputs)
+        got = reverse_pass(tensors, seeds, requires=_requires, capture=inputs,
+                           create_graph=create_graph, tape=EagerTape(retain_graph, create_graph))
         for t, g in zip(inputs, got):
             if g is not None:
                 _accumulate(t, g, create_graph, False)
@@ -81,8 +81,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         stored.add(id(g))
         _accumulate(leaf, g, create_graph, fresh)
 
-    reverse_pass(tensors, seeds, requires=_requires, retain_graph=retain_graph,
-                 create_graph=create_graph, accumulate=accumulate)
+    reverse_pass(tensors, seeds, requires=_requires, create_graph=create_graph,
+                 tape=EagerTape(retain_graph, create_graph, accumulate))
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -104,8 +104,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     for t in inputs:
         if not t.requires_grad:
             raise DGRuntimeError("One of the differentiated Tensors does not require grad")
-    got = reverse_pass(outputs, seeds, requires=_requires, retain_graph=retain_graph,
-                       create_graph=create_graph, capture=inputs)
+    got = reverse_pass(outputs, seeds, requires=_requires, capture=inputs,
+                       create_graph=create_graph, tape=EagerTape(retain_graph, create_graph))
     out = []
     for i, (t, g) in enumerate(zip(inputs, got)):
         if g is None:

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from ..graph.function import Function
+from ..utils.tree import flatten
 
 
 class Comparison:
@@ -36,11 +37,8 @@ class Comparison:
 
 
 def _values(out):
-    if isinstance(out, Tensor):
-        return [out.detach().numpy().astype(np.float64)]
-    if isinstance(out, (list, tuple)):
-        return [v for o in out for v in _values(o)]
-    return []
+    """The tensors of a result, in tree order, as float64 arrays (other leaves are skipped)."""
+    return [x.detach().numpy().astype(np.float64) for x in flatten(out)[0] if isinstance(x, Tensor)]
 
 
 def _measure(fn, args, repeat):

@@ -1,6 +1,8 @@
 """The graph interpreter: in graph mode an op adds a node (shape/dtype inferred now) instead of
-computing, and a write (ops.dispatch.apply_inplace) records a stateful assign. Errors from shape
-rules are raised here, at build time, naming the node."""
+computing. A write (ops.dispatch.apply_inplace) into state records an assign; into a plain
+value it rebinds the Python object to the new value, and views keep eager's shared-memory
+semantics (see "views in a graph" below). Errors from shape rules are raised here, at build
+time, naming the node."""
 import numpy as np
 
 from ..dtypes import result_type
@@ -9,7 +11,7 @@ from ..ops.registry import Spec
 from ..ops import shape as S
 from ..state import _state
 from ..tensor import Tensor
-from .core import SymbolicTensor, CONSTANT, VARIABLE
+from .core import SymbolicTensor, CONSTANT, VARIABLE, ASSIGN, PLACEHOLDER, STOP_GRADIENT
 
 
 def _shape_str(x):
@@ -33,6 +35,11 @@ class GraphInterpreter:
                     f"with: it belongs to {x.node.graph!r}, the graph being built is {self.graph!r}.")
             if x.node.op is VARIABLE:
                 return self.graph.state_of(x).cur
+            a = x._alias
+            if a is not None and a[0].version != a[2]:
+                self._regenerate(x)  # a view whose memory was written since it was made
+            elif x._storage is not None and x._storage.poisoned:
+                x._storage.check(x)
             return x
         if isinstance(x, Tensor):
             return self.graph.capture(x)
@@ -63,6 +70,11 @@ class GraphInterpreter:
         out = node.out
         if weak:
             out._weak = True
+        if (op.view and _aliases(op, attrs) or op in _ALIAS_OPS) and isinstance(ins[0], SymbolicTensor):
+            mem = _memory_of(g, ins[0])
+            if mem is not None:
+                out._alias = (mem[0], mem[1] + ((op, tuple(ins[1:]), attrs),), mem[0].version,
+                              _state.grad_enabled, self)
         if not _state.grad_enabled:
             node.no_grad = True
             out._rg = False
@@ -84,7 +96,7 @@ class GraphInterpreter:
             return target
         if not isinstance(target, SymbolicTensor):
             raise DGTypeError(f"in-place {op.name} needs a tensor, got {type(target).__name__}")
-        self.lift(target)  # same-graph check
+        self.lift(target)  # same-graph check; a stale view is brought up to date first
         st = g.state_of(target)
         if st is not None:  # a dg.Variable (TF1): the handle stays the variable, the update is returned
             return _write_state(self, st, op, inputs, attrs)
@@ -95,18 +107,94 @@ class GraphInterpreter:
                 "by dg.function: eagerly it writes the caller's tensor, which a compiled plan "
                 "does not do. Write a copy (x = x.clone()) or return the new value; for state "
                 "kept across calls, keep the tensor in a module or closure instead of passing it.")
-        view = node.op.view and not target._owns
-        if view and node.op is not S.getitem_op:
+        alias = target._alias
+        if alias is not None and isinstance(alias[0], _Memory) and "argument" in alias[0].root.node.attrs:
             raise DGRuntimeError(
-                f"in-place {op.name} on {target.name!r}, a {node.op.name} view of another graph "
-                "tensor: in graph mode a write through a view is supported for indexing views "
-                "(x[i].add_(...)) only. Write the base instead, or use the out-of-place op.")
+                f"in-place {op.name} on {target.name!r}, a view of argument "
+                f"{alias[0].root.node.attrs['argument']!r} of a function traced by dg.function: "
+                "eagerly it writes the caller's tensor, which a compiled plan does not do. Write "
+                "a copy (x = x.clone()) or return the new value.")
+        view = node.op.view and not target._owns
+        bad = (node.op if view and node.op is not S.getitem_op else
+               next((st[0] for st in alias[1] if st[0] is not S.getitem_op), None) if alias else None)
+        if bad is not None:
+            what = "detach()ed alias" if bad is STOP_GRADIENT else f"{bad.name} view"
+            where = f"in-place {op.name} on {target.name!r}, a {what} of another graph tensor"
+            if alias is None or not isinstance(alias[0], _Memory):
+                raise DGRuntimeError(
+                    f"{where}: in graph mode a write through a view is supported for indexing "
+                    "views (x[i].add_(...)) only. Write the base instead, or use the out-of-place op.")
         new = _fit(self, self.apply(op, (target,) + tuple(inputs), attrs), target, op)
-        if view and S._is_basic(node.attrs["index"]):
-            base = node.inputs[0]  # a basic-indexing view: the write lands in its base
+        new = _keep_requires_grad(self, new, target, op)
+        if bad is not None:
+            # whether such a write reaches the base depends on the memory layout at run time
+            # (reshape copies a non-contiguous tensor), which a graph does not know: the view
+            # takes the value, and reading the base or another alias later is refused. The
+            # usual case, a view of a temporary (x.max(dim)[0], loss.reshape(())), just works.
+            _rebind(target, new)
+            target._alias = None
+            alias[0].poison(where)
+        elif alias is not None:
+            self._write_through(target, new)
+        elif view and S._is_basic(node.attrs["index"]):
+            base = node.inputs[0]  # a view of a dg.Variable's read (TF1: no aliasing of reads)
             self.write(base, S.index_put_op, (new,) + tuple(node.inputs[1:]), {"index": node.attrs["index"]})
-        _rebind(target, new)
+            _rebind(target, new)
+        else:
+            _rebind(target, new)
+            if target._storage is not None:
+                target._storage.version += 1  # its views are stale now
         return target
+
+    # ---- views in a graph: functional values that behave as shared memory
+    # A view records the memory it names (a _Memory for a plain value, the _State for an eager
+    # tensor's state) and the chain of view ops from its root. A write through a view becomes
+    # index_puts up the chain into the root (the root is rebound, or the state assigned); any
+    # write bumps the memory's version, and a view whose version is old is regenerated from the
+    # root when it is read next (PyTorch's functionalization does the same), so every alias
+    # sees every write, in program order.
+    def _write_through(self, target, new):
+        mem, chain = target._alias[0], target._alias[1]
+        x, child = target, new
+        for _ in range(len(chain) - 1):
+            parent = x.node.inputs[0]
+            child = _fit(self, self.apply(S.index_put_op, (parent, child) + tuple(x.node.inputs[1:]),
+                                          {"index": x.node.attrs["index"]}), parent, S.index_put_op)
+            x = parent
+        root, idx = x.node.inputs[0], x.node.inputs[1:]
+        if isinstance(mem, _Memory):
+            full = _fit(self, self.apply(S.index_put_op, (root, child) + tuple(idx),
+                                         {"index": x.node.attrs["index"]}), root, S.index_put_op)
+            _rebind(mem.root, full)
+            mem.version += 1
+        else:  # an eager tensor's state: the assign bumps its version
+            _write_state(self, mem, S.index_put_op, (child,) + tuple(idx), {"index": x.node.attrs["index"]})
+        self._regenerate(target)
+
+    def _regenerate(self, x):
+        """Rebind the view x to its chain replayed on its memory's current value."""
+        mem, chain, _, grad_mode, _ = x._alias
+        if isinstance(mem, _Memory):
+            mem.check(x)
+            v = mem.root
+        else:
+            v = mem.cur
+        for op, _, _ in chain:
+            if op in _LAYOUT_DEPENDENT:
+                raise DGRuntimeError(
+                    f"{x.name!r}, made by {op.name} before an in-place write to the tensor it was "
+                    f"made from, is read after that write. Eagerly {op.name} returns a view (which "
+                    "sees the write) or a copy (which does not) depending on the memory layout, "
+                    "which a graph does not know when it is built. clone() it to keep the old "
+                    "value, or make it again after the write to see the new one.")
+        prev = _state.grad_enabled
+        _state.grad_enabled = grad_mode
+        try:
+            for op, extra, attrs in chain:
+                v = self.apply(op, (v,) + extra, attrs)
+        finally:
+            _state.grad_enabled = prev
+        _rebind(x, v)
 
     def from_data(self, arr):
         """dg.tensor(data) while building: a constant (a fresh value at every run, as eagerly)."""
@@ -161,6 +249,7 @@ def _fit(interp, new, target, op):
     if ts != ns:
         from ..ops.unbroadcast import broadcast_to_op
         new = interp.apply(broadcast_to_op, (new, target), {})
+        new._owns, new._alias = True, None  # the target's new value, not a view of a temporary
     if new._dtype != target._dtype:
         new = new.to(target.dtype)
     return new
@@ -168,20 +257,92 @@ def _fit(interp, new, target, op):
 
 def _rebind(sym, new):
     """Make the Python object `sym` name the value `new`; nodes built earlier keep reading the
-    old value (a fresh object standing for it). The users index touches only the readers."""
+    old value (a fresh object standing for it). The users index touches only the readers.
+    `sym` keeps its memory (its views see the new value); it is a view if `new` is."""
     old = SymbolicTensor.__new__(SymbolicTensor)
     old.node, old._shape, old._dtype, old._grad, old._rg, old._weak, old._owns = (
         sym.node, sym._shape, sym._dtype, sym._grad, sym._rg, sym._weak, sym._owns)
+    old._alias = old._storage = None
     if sym.node.out is sym:  # (an owned alias is not its node's output)
         sym.node.out = old
     for n in sym.node.users:
         n.inputs = tuple(old if x is sym else x for x in n.inputs)
     sym.node, sym._shape, sym._dtype, sym._rg, sym._weak = new.node, new._shape, new._dtype, new._rg, new._weak
     sym._owns = False
+    sym._alias = new._alias
     sym._grad = None
     for n in new.node.users:
         n.inputs = tuple(sym if x is new else x for x in n.inputs)
     new.node.out = sym
+
+
+class _Memory:
+    """The memory a plain graph value names, once a view of it exists: `root` is the Python
+    object owning it (rebound at each write), `version` counts the writes. `poisoned`: the
+    write through a non-indexing view after which reading it is refused (write() says why)."""
+
+    __slots__ = ("root", "version", "poisoned")
+
+    def __init__(self, root):
+        self.root = root
+        self.version = 0
+        self.poisoned = None
+
+    def poison(self, where):
+        self.poisoned = where
+        self.version += 1  # every alias is stale: its next read comes here
+
+    def check(self, x):
+        if self.poisoned:
+            raise DGRuntimeError(
+                f"{x.name!r} is read after {self.poisoned}. Eagerly such a write reaches the "
+                "base or not depending on the memory layout (reshape copies a non-contiguous "
+                "tensor; detach() always shares), which a graph does not know when it is built. "
+                "Write the base itself (or through indexing: x[i].add_(...)), or clone() the "
+                "view before writing it.")
+
+
+# ops whose result aliases their input, besides the registry's view ops: detach() always
+# shares memory; contiguous() returns its input itself when that is contiguous
+_ALIAS_OPS = (STOP_GRADIENT, S.contiguous_op)
+# view or copy depending on the memory layout at run time (eagerly): reading such an alias after
+# a write to its memory is refused (_regenerate), as is a write through it followed by a read
+# of its base (write()); reshape_like is graph mode's reshape to run-time sizes
+_LAYOUT_DEPENDENT = (S.reshape_op, S.reshape_like_op, S.contiguous_op)
+
+
+def _aliases(op, attrs):
+    """Whether op's result shares its input's memory (advanced indexing copies, as in PyTorch)."""
+    return op is not S.getitem_op or S._is_basic(attrs["index"])
+
+
+def _memory_of(g, x):
+    """(memory, chain) of the value x a view is being made of, or None when views of x need no
+    tracking: a dg.Variable's read (TF1: a read is a value, later writes make new reads)."""
+    if x._alias is not None:
+        return x._alias[0], x._alias[1]
+    if x.node.op in (VARIABLE, ASSIGN):
+        st = g.state_of(x)
+        if st is None or "initial" in st.handle.node.attrs:
+            return None
+        return st, ()
+    if x._storage is None:
+        x._storage = _Memory(x)
+    return x._storage, ()
+
+
+def _keep_requires_grad(interp, new, target, op):
+    """fill_/zero_/copy_/normal_/uniform_ replace a value: eagerly (as in PyTorch) the target
+    keeps its history with a zero gradient into it: where(False, old, new) (Tensor._overwrite);
+    the same here. In a graph any value with a history may be differentiated (dg.gradients
+    w.r.t. a placeholder), so the path is kept for those too: zeros, as eagerly, not None."""
+    from ..ops import creation as C
+    if (op in (S.copy_op, C.full_like_op, C.normal_like_op, C.uniform_like_op)
+            and _state.grad_enabled and new._dtype.kind == "f"
+            and (target._rg or target.grad_fn is not None or target.node.op is PLACEHOLDER)):
+        from ..ops.elementwise import where_op
+        new = interp.apply(where_op, (interp.lift(np.array(False)), target, new), {})
+    return new
 
 
 def _weak_operands(interp, op, ins, attrs):

@@ -4,10 +4,12 @@
 (bracketed passes only with optimize=True; liveness/buffer reuse happen when the plan is first
 specialised to concrete feed shapes, also only with optimize=True).
 """
+import functools
 import time
 
 from ..errors import DGTypeError, DGValueError
-from .core import SymbolicTensor, PLACEHOLDER
+from ..utils.tree import flatten, unflatten
+from .core import SymbolicTensor, PLACEHOLDER, fresh
 from .networkx_view import to_networkx
 from .passes import prune, constant_fold, cse, simplify, schedule
 from .plan import Plan, Step
@@ -33,24 +35,15 @@ class _Ctx:
 
 
 def flatten_fetches(fetches, graph):
-    """Nested list/tuple/dict of tensors or names -> (flat list of tensors, rebuild function)."""
-    flat = []
+    """Nested tuple/list/dict/namedtuple of tensors or names -> (flat list of tensors, their
+    treedef: `utils.tree.unflatten(treedef, values)` rebuilds the structure). A None is a fetch
+    like any other leaf, and refused (TF1's Session.run refuses it too)."""
+    leaves, treedef = flatten(fetches, is_leaf=_is_none)
+    return [resolve(x, graph, "fetch") for x in leaves], treedef
 
-    def walk(x):
-        if isinstance(x, (list, tuple)):
-            parts = [walk(v) for v in x]
-            kind = type(x)
-            return lambda vals: kind(p(vals) for p in parts) if kind in (list, tuple) else kind(*(p(vals) for p in parts))
-        if isinstance(x, dict):
-            parts = {k: walk(v) for k, v in x.items()}
-            return lambda vals: {k: p(vals) for k, p in parts.items()}
-        t = resolve(x, graph, "fetch")
-        i = len(flat)
-        flat.append(t)
-        return lambda vals: vals[i]
 
-    rebuild = walk(fetches)
-    return flat, rebuild
+def _is_none(x):
+    return x is None
 
 
 def resolve(x, graph, what):
@@ -60,14 +53,14 @@ def resolve(x, graph, what):
         if x.graph is not graph:
             raise DGValueError(
                 f"Cannot {what} {x.name!r}: it belongs to {x.graph!r}, not to {graph!r} (the graph being run).")
-        return x
+        return fresh(x)  # a view written through its base since: its current value
     raise DGTypeError(
         f"cannot {what} {type(x).__name__} {x!r}: expected a graph tensor or its name")
 
 
 def compile_graph(graph, fetches, feeds=None, optimize=True, updates=()):
     t0 = time.perf_counter()
-    flat, rebuild = flatten_fetches(fetches, graph)
+    flat, treedef = flatten_fetches(fetches, graph)
     upd = [resolve(u.out if hasattr(u, "op") and not isinstance(u, SymbolicTensor) else u, graph, "run") for u in updates]
     G = to_networkx(graph)
     fetch_names = [t.name for t in flat]
@@ -101,8 +94,8 @@ def compile_graph(graph, fetches, feeds=None, optimize=True, updates=()):
         feed_steps += [s for s in steps if s.op is PLACEHOLDER and s.name not in named]
     stats["nodes_out"] = len(steps)
     stats["steps"] = sum(1 for s in steps if s.op is not PLACEHOLDER)
-    stats["compile_ms"] = (time.perf_counter() - t0) * 1e3
-    plan = Plan(steps, feed_steps, [ctx.resolve(n) for n in fetch_names], rebuild, stats, optimize)
+    plan = Plan(steps, feed_steps, [ctx.resolve(n) for n in fetch_names], functools.partial(unflatten, treedef),
+                stats, optimize)
     plan.graph = graph
     plan.specialise_static()
     stats["compile_ms"] = (time.perf_counter() - t0) * 1e3

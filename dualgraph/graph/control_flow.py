@@ -6,21 +6,13 @@ graphs, compiles them, and adds one node whose kernel loops over the two plans a
 """
 import numpy as np
 
-from ..errors import DGTypeError, DGRuntimeError
+from ..errors import DGTypeError, DGRuntimeError, DGValueError
 from ..mode import executing_eagerly, graph_mode, current
 from ..ops.dispatch import apply
 from ..ops.registry import Op, Spec
 from ..ops.elementwise import where
+from ..utils.tree import flatten, unflatten
 from .core import Graph, SymbolicTensor, placeholder
-
-
-def _map(fn, *trees):
-    t0 = trees[0]
-    if isinstance(t0, (list, tuple)):
-        return type(t0)(_map(fn, *xs) for xs in zip(*trees))
-    if isinstance(t0, dict):
-        return {k: _map(fn, *(t[k] for t in trees)) for k in t0}
-    return fn(*trees)
 
 
 def cond(pred, true_fn, false_fn):
@@ -31,7 +23,10 @@ def cond(pred, true_fn, false_fn):
     if isinstance(pred, SymbolicTensor) and pred.ndim != 0 and pred.shape != (1,):
         raise DGTypeError(f"dg.cond needs a scalar predicate, got shape {list(pred.shape)}")
     t, f = true_fn(), false_fn()
-    return _map(lambda a, b: where(pred, a, b), t, f)
+    (ts, tdef), (fs, fdef) = flatten(t), flatten(f)
+    if tdef != fdef:
+        raise DGValueError(f"dg.cond: true_fn and false_fn must return the same structure, got {tdef} and {fdef}")
+    return unflatten(tdef, [where(pred, a, b) for a, b in zip(ts, fs)])
 
 
 def _flat(xs):

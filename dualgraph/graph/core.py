@@ -1,7 +1,8 @@
 """Graph, graph nodes and symbolic tensors (TensorFlow 1.x style, PyTorch-style methods).
 
-A `GraphNode` offers a vjp rule the same view an eager tape node does (`inputs`, `out`,
-`attrs`), so the shared reverse pass in autograd/engine.py runs over graphs unchanged.
+A `GraphNode` has what the shared reverse pass in autograd/engine.py reads of a node (`op`,
+`inputs`, `attrs`, `out`, `seq`, `hooks`); it hands a vjp rule the same narrow view of it as of
+an eager tape node (engine.RuleView), so the pass runs over graphs unchanged.
 """
 import itertools
 
@@ -45,8 +46,11 @@ STATE_OPS = (VARIABLE, ASSIGN)
 
 
 class GraphNode:
-    __slots__ = ("op", "inputs", "attrs", "seq", "name", "out", "graph", "hooks", "retained",
-                 "freed", "versions", "out_version", "needs_grad", "users", "no_grad")
+    # `name` is the node's unique name in its graph (a str, TensorFlow's op.name); an eager tape
+    # node's name() is PyTorch's grad_fn.name() ("MulBackward0"). `hooks` are the gradient hooks
+    # of the output (SymbolicTensor.register_hook), run by the reverse pass's null policy.
+    __slots__ = ("op", "inputs", "attrs", "seq", "name", "out", "graph", "hooks", "users",
+                 "no_grad")
 
     def __init__(self, graph, op, inputs, attrs, spec, name, seq):
         self.graph = graph
@@ -56,17 +60,9 @@ class GraphNode:
         self.seq = seq
         self.name = name
         self.hooks = None
-        self.retained = None
-        self.freed = False
-        self.versions = None
-        self.out_version = None
-        self.needs_grad = None
         self.users = []          # nodes reading this node's output (fx's Node.users)
         self.no_grad = False     # built under dg.no_grad(): gradients stop here
         self.out = SymbolicTensor(self, spec)
-
-    def release(self):
-        pass  # a graph keeps its nodes: gradients can be taken again
 
     def __repr__(self):
         return f"<node {self.name}: {self.op.name}>"
@@ -311,7 +307,20 @@ def owned_alias(x):
     a = SymbolicTensor.__new__(SymbolicTensor)
     a.node, a._shape, a._dtype, a._grad, a._rg, a._weak = x.node, x._shape, x._dtype, None, x._rg, x._weak
     a._owns = True
+    a._alias = a._storage = None
     return a
+
+
+def fresh(x):
+    """x brought up to date if it is a view whose memory was written since it was made (a
+    fetch, a traced function's output): the interpreter that made it replays its view chain
+    (graph/builder.py says how views and writes work in a graph)."""
+    a = x._alias
+    if a is not None and a[0].version != a[2]:
+        a[4]._regenerate(x)
+    elif x._storage is not None and x._storage.poisoned:
+        x._storage.check(x)
+    return x
 
 
 def _broadcast_op():
@@ -326,7 +335,8 @@ _CONTROL_HINT = ("Use dg.cond / dg.while_loop for control flow that depends on a
 class SymbolicTensor(TensorMethods):
     """A graph-mode tensor: a node's output with a static shape (None = unknown dim)."""
 
-    __slots__ = ("node", "_shape", "_dtype", "_grad", "_rg", "_weak", "_owns", "__weakref__")
+    __slots__ = ("node", "_shape", "_dtype", "_grad", "_rg", "_weak", "_owns", "_alias", "_storage",
+                 "__weakref__")
     _hooks = None  # gradient hooks live on the producing node
 
     def __init__(self, node, spec):
@@ -337,6 +347,8 @@ class SymbolicTensor(TensorMethods):
         self._rg = spec.dtype.kind == "f" and node.op not in (PLACEHOLDER, CONSTANT)
         self._weak = False  # a lifted Python number (and arithmetic on such): weakly typed
         self._owns = False  # a value of its own even if its node is a view (a .grad, as eagerly)
+        self._alias = None  # a view: (memory, view chain from its root, memory version, grad mode, builder)
+        self._storage = None  # the memory this value names, once a view of it exists (builder.py)
 
     @property
     def shape(self):
@@ -528,6 +540,7 @@ class SymbolicTensor(TensorMethods):
     def detach_(self):
         from .builder import _rebind
         _rebind(self, self.detach())
+        self._alias = None  # the same memory, now with no history: not a view of itself
         return self
 
     def _variable_ref(self):

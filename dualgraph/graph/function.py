@@ -12,63 +12,60 @@ import functools
 import inspect
 import types
 import warnings
+import weakref
 
 import numpy as np
 
-from ..errors import DGTypeError
+from ..errors import DGRuntimeError, DGTypeError
 from ..mode import executing_eagerly, graph_mode
 from ..tensor import Tensor, _wrap
-from .core import Graph, SymbolicTensor, placeholder
+from ..utils.tree import flatten, unflatten
+from .core import Graph, SymbolicTensor, placeholder, fresh
 from .compiler import compile_graph
 from .guards import Guards, lifting, is_plain_value
 
 RETRACE_WARN_AFTER = 5
 
-_SCALARS = (int, float, bool, str, type(None))
+_SCALARS = (int, float, bool, str)
+_NO_KWARGS = {}
 
 
-def _flatten(obj, tensors):
-    """Replace tensors (and numpy arrays) by markers; return the hashable skeleton (the key
-    of the trace cache). Kept lean: it runs at every call of a compiled function."""
-    t = type(obj)
-    if t in _SCALARS:
-        return obj if t is not float else ("f", obj)  # 1 and 1.0 and True trace differently
-    if isinstance(obj, Tensor):
-        a = obj._data
-        tensors.append(obj)
-        if obj._rg:
-            return ("T", a.shape, a.dtype, True, obj._grad is None)
-        return ("T", a.shape, a.dtype)
-    if t is np.ndarray:
-        tensors.append(obj)
-        return ("T", obj.shape, obj.dtype)
-    if t is list or t is tuple:
-        return (t,) + tuple([_flatten(x, tensors) for x in obj])
-    if t is dict:
-        return (dict,) + tuple([(k, _flatten(v, tensors)) for k, v in obj.items()])
-    try:
-        hash(obj)
-        return ("V", t, obj)
-    except TypeError:
-        return ("id", t, id(obj))
+def _arguments(args, kwargs):
+    """The one structure the trace key, the placeholders and the traced call are made from:
+    (args, kwargs with their names sorted), so the order keywords are passed in does not matter."""
+    return (tuple(args), dict(sorted(kwargs.items())) if kwargs else _NO_KWARGS)
 
 
-def _rebuild(obj, feeds, counter):
-    if isinstance(obj, (Tensor, np.ndarray)):
-        t = feeds[counter[0]]
-        counter[0] += 1
-        return t
-    if isinstance(obj, (list, tuple)):
-        vals = [_rebuild(x, feeds, counter) for x in obj]
-        return type(obj)(vals) if not hasattr(obj, "_fields") else type(obj)(*vals)
-    if isinstance(obj, dict):
-        return {k: _rebuild(v, feeds, counter) for k, v in obj.items()}
-    return obj
+def _leaf_specs(leaves):
+    """The hashable spec of each leaf of the arguments, and the tensors (and numpy arrays) among
+    them. A tensor by shape, dtype and (if it requires grad) whether it has a .grad; a number or
+    string by value (1 and 1.0 trace differently); anything else by value if hashable, else by
+    identity. One loop, no call per leaf: it runs at every call of a compiled function."""
+    specs, tensors = [], []
+    for obj in leaves:
+        t = type(obj)
+        if t in _SCALARS:
+            specs.append(obj if t is not float else ("f", obj))
+        elif isinstance(obj, Tensor):
+            a = obj._data
+            tensors.append(obj)
+            specs.append(("T", a.shape, a.dtype, True, obj._grad is None) if obj._rg else ("T", a.shape, a.dtype))
+        elif t is np.ndarray:
+            tensors.append(obj)
+            specs.append(("T", obj.shape, obj.dtype))
+        else:
+            try:
+                hash(obj)
+                specs.append(("V", t, obj))
+            except TypeError:
+                specs.append(("id", t, id(obj)))
+    return tuple(specs), tensors
 
 
-def _module_cls():
-    from ..nn.module import Module
-    return Module
+def _is_module(obj):
+    """A dg.nn.Module, known by the method it describes its traced state with
+    (`Module._trace_key`), so graph/ need not import nn."""
+    return getattr(type(obj), "_trace_key", None) is not None
 
 
 def _optimizer_cls():
@@ -113,7 +110,7 @@ def _code_names(code):
 
 
 class _Trace:
-    __slots__ = ("graph", "plan", "out_structure", "post", "arg_grads", "arg_fetch", "lifted", "guards",
+    __slots__ = ("graph", "plan", "out_def", "out_leaves", "post", "arg_grads", "arg_fetch", "lifted", "guards",
                  "reason", "names", "check")
 
 
@@ -125,25 +122,41 @@ class Function:
         self._cache = {}          # signature -> [traces], each valid while its guards hold
         self._last_sig = None
         self._traces = []
+        self._bound = {}          # id(instance) -> (a weak reference to it, its _Method)
         self.trace_count = 0
         try:
             self._argnames = list(inspect.signature(fn).parameters)
         except (TypeError, ValueError):
             self._argnames = []
 
-    def __get__(self, obj, objtype=None):  # decorating methods
+    def __get__(self, obj, objtype=None):
+        """Decorating a method: one Function per instance (its own traces), cached here by the
+        instance's id and held weakly both ways (the entry goes when the instance is collected,
+        and the _Method and its traces hold the instance weakly), so an instance whose compiled
+        method was called is not kept alive by it."""
         if obj is None:
             return self
-        bound = self.__dict__.setdefault("_bound", {})
-        f = bound.get(id(obj))
-        if f is None:
-            f = bound[id(obj)] = Function(self.fn.__get__(obj, objtype), self.optimize)
+        entry = self._bound.get(id(obj))
+        if entry is not None and entry[0]() is obj:
+            return entry[1]
+        if not isinstance(self.fn, types.FunctionType):  # another descriptor: bound as it binds
+            f = Function(self.fn.__get__(obj, objtype), self.optimize)
+            self._bound[id(obj)] = ((lambda: obj), f)   # holds the instance, as f does
+            return f
+        key, bound = id(obj), self._bound
+        try:
+            ref = weakref.ref(obj, lambda r: bound.pop(key) if bound.get(key, (None,))[0] is r else None)
+        except TypeError:  # no weak references to it (__slots__ without __weakref__): held
+            ref = lambda: obj  # noqa: E731
+        f = _Method(self.fn, ref, self.optimize)
+        bound[key] = (ref, f)
         return f
 
     def _signature(self, args, kwargs):
-        tensors = []
-        sig = _flatten((tuple(args), dict(sorted(kwargs.items())) if kwargs else {}), tensors)
-        return sig, tensors
+        """The trace key, (treedef of the arguments, the spec of each leaf), and the tensors."""
+        leaves, treedef = flatten(_arguments(args, kwargs))
+        specs, tensors = _leaf_specs(leaves)
+        return (treedef, specs), tensors
 
     def _lookup(self, sig):
         for tr in self._cache.get(sig, ()):
@@ -175,7 +188,9 @@ class Function:
                 else:
                     np.copyto(t._grad._data, v)
                     t._grad._bump()
-        return _wrap_out(tr.out_structure, out)
+        if not tr.out_def:  # a single leaf (the usual case: one tensor)
+            return _out_leaf(tr.out_leaves[0], out)
+        return _wrap_out(tr.out_def, tr.out_leaves, out)
 
     def feeds_for(self, *args, **kwargs):
         """The arrays the plan is called with for these arguments: the tensors, their old
@@ -212,7 +227,8 @@ class Function:
 
     def _trace(self, args, kwargs, sig):
         reason, guard_failed = self._why(sig)
-        name = getattr(self.fn, "__name__", "function")
+        fn = self.fn
+        name = getattr(fn, "__name__", "function")
         if guard_failed or (self._last_sig is not None and self.trace_count >= RETRACE_WARN_AFTER):
             hint = ("" if guard_failed else " Pass tensors (not Python numbers) for values that "
                     "change, and keep shapes fixed.")
@@ -220,14 +236,16 @@ class Function:
                           UserWarning, stacklevel=3)
         g = Graph(name)
         guards = Guards()
-        roots = _roots(self.fn, args, kwargs, self._argnames)
+        roots = _roots(fn, args, kwargs, self._argnames)
         modules, optimizers, names = _reachable(roots)
-        tensors = []
-        _flatten((tuple(args), kwargs), tensors)
+        leaves, treedef = flatten(_arguments(args, kwargs))  # as _signature: the same order
+        _, tensors = _leaf_specs(leaves)
+        where = [i for i, x in enumerate(leaves) if isinstance(x, (Tensor, np.ndarray))]
+        owners = _argument_of_leaves(args, kwargs, self._argnames)
         with graph_mode(g):
             feeds = [placeholder(_arr(t).shape, _arr(t).dtype, name=f"arg{i}") for i, t in enumerate(tensors)]
-            for i, f in enumerate(feeds):  # refused targets of writes (builder.py says why)
-                f.node.attrs["argument"] = self._argnames[i] if i < len(self._argnames) else f"#{i}"
+            for f, i in zip(feeds, where):  # refused targets of writes (builder.py says why)
+                f.node.attrs["argument"] = owners[i]
             arg_grads = {}
             for i, (f, t) in enumerate(zip(feeds, tensors)):
                 if isinstance(t, Tensor) and t.requires_grad:
@@ -236,21 +254,24 @@ class Function:
                         f._grad = placeholder(t._grad._data.shape, t._grad._data.dtype, name=f"arg{i}_grad")
                     arg_grads[i] = t._grad is not None
             grad_feeds = [feeds[i]._grad for i, has in arg_grads.items() if has]
-            a, k = _rebuild((tuple(args), kwargs), feeds, [0])
+            for f, i in zip(feeds, where):
+                leaves[i] = f
+            a, k = unflatten(treedef, leaves)
+            k = {key: k[key] for key in kwargs}  # in the order they were passed
             before = _module_tensors(modules)
             g.trace = types.SimpleNamespace(guards=guards, optimizers=optimizers)
             with lifting(g, guards, list(optimizers)):
-                result = self.fn(*a, **k)
+                result = fn(*a, **k)
             _refuse_symbolic_attributes(modules, before)
             flat = []
-            structure = _out_structure(result, flat, g)
+            out_leaves, out_def = _out_structure(result, flat, g)
             post = _finish_grads(g, guards, names)
             arg_fetch = [i for i in arg_grads if feeds[i]._grad is not None]
             arg_outs = [feeds[i]._grad for i in arg_fetch]
         _, _, after = _reachable(roots)  # names for the state the trace created (optimizer slots)
         for k, v in after.items():
             names.setdefault(k, v)
-        _guard_python_state(self.fn, roots, modules, optimizers, names, guards)
+        _guard_python_state(fn, roots, modules, optimizers, names, guards)
         tr = _Trace()
         tr.graph = g
         tr.guards = guards
@@ -267,7 +288,7 @@ class Function:
         used = {st.name for st in tr.plan.steps}
         # read only what the plan uses (a number that decided only a Python branch is guarded)
         tr.lifted = [x if x[0].name in used else (x[0], _unused, None) for x in g.lifted]
-        tr.out_structure = structure
+        tr.out_def, tr.out_leaves = out_def, out_leaves
         self._cache.setdefault(sig, []).append(tr)
         self._traces.append(tr)
         self._last_sig = sig
@@ -330,24 +351,23 @@ def _short(v):
 def _reachable(roots):
     """Modules and optimizers reachable from the roots (one container level deep), and a
     name for every tensor they hold (for guard messages and explain())."""
-    Module, Optimizer = _module_cls(), _optimizer_cls()
+    Optimizer = _optimizer_cls()
     modules, optimizers, names = [], [], {}
     seen = set()
 
     def visit(name, obj, depth=0):
         if id(obj) in seen:
             return
-        if isinstance(obj, Module):
+        if _is_module(obj):
             seen.add(id(obj))
             modules.append((obj, name))
-            for mname, m in obj.named_modules():
+            for mname, _, stores in obj._trace_key():
                 pre = f"{name}.{mname}" if mname else name
-                for pn, p in m._parameters.items():
-                    if p is not None:
-                        names.setdefault(id(p), f"{pre}.{pn}")
-                for bn, b in m._buffers.items():
-                    if b is not None:
-                        names.setdefault(id(b), f"{pre}.{bn}")
+                for _, store, kind in stores:
+                    if kind == "tensor":
+                        for pn, p in store.items():
+                            if p is not None:
+                                names.setdefault(id(p), f"{pre}.{pn}")
         elif isinstance(obj, Optimizer):
             seen.add(id(obj))
             optimizers.append((obj, name))
@@ -380,18 +400,19 @@ def _module_tensors(modules):
     """(store, key, value) of every tensor attribute of the modules (restored on a refusal)."""
     out = []
     for mod, _ in modules:
-        for m in mod.modules():
-            for store in (m.__dict__, m._parameters, m._buffers):
-                out += [(store, k, v) for k, v in store.items() if isinstance(v, (Tensor, SymbolicTensor))]
+        for _, _, stores in mod._trace_key():
+            for _, store, kind in stores:
+                if kind != "module":
+                    out += [(store, k, v) for k, v in store.items() if isinstance(v, (Tensor, SymbolicTensor))]
     return out
 
 
 def _refuse_symbolic_attributes(modules, before):
     """`self.h = h` inside a traced forward: a Python assignment the plan cannot replay."""
     for mod, mname in modules:
-        for sub, m in mod.named_modules():
-            for store in (m.__dict__, m._parameters, m._buffers):
-                for k, v in store.items():
+        for sub, _, stores in mod._trace_key():
+            for _, store, kind in stores:
+                for k, v in store.items() if kind != "module" else ():
                     if isinstance(v, SymbolicTensor):
                         where = f"{mname}.{sub}.{k}" if sub else f"{mname}.{k}"
                         for st, key, old in before:  # leave the modules as they were
@@ -422,22 +443,25 @@ def _guard_python_state(fn, roots, modules, optimizers, names, guards):
             if name in glb and is_plain_value(glb[name]):
                 guards.add(f"global {name!r}", f"{gname}[{name!r}]", glb[name])
     owner = getattr(fn, "__self__", None)
-    if owner is not None and not isinstance(owner, _module_cls()) and hasattr(owner, "__dict__"):
-        o = guards.bind(owner)
+    bind = _binder(guards, owner)
+    if owner is not None and not _is_module(owner) and hasattr(owner, "__dict__"):
+        o = bind(owner)
         for k, v in vars(owner).items():
             if is_plain_value(v):
                 guards.add(f"attribute {k!r} of self", f"{o}.__dict__[{k!r}]", v)
     for mod, mname in modules:
-        for sub_name, m in mod.named_modules():
+        for sub_name, m, stores in mod._trace_key():
             where = f"{mname}.{sub_name}" if sub_name else mname
-            b = guards.bind(m, "m")
-            for k, v in vars(m).items():
-                if not k.startswith("_") and is_plain_value(v):
-                    guards.add(f"attribute {k!r} of {where} ({type(m).__name__})", f"{b}.__dict__[{k!r}]", v)
-            for kind in ("_parameters", "_buffers", "_modules"):
-                for k, v in getattr(m, kind).items():
-                    guards.add(f"whether {where}.{k} is the {'module' if kind == '_modules' else 'tensor'} traced",
-                               f"{b}.{kind}.get({k!r}) is {guards.bind(v, 'x')}", True)
+            b = bind(m, "m")
+            for attr, store, kind in stores:
+                if kind == "value":
+                    for k, v in store.items():
+                        if not k.startswith("_") and is_plain_value(v):
+                            guards.add(f"attribute {k!r} of {where} ({type(m).__name__})", f"{b}.{attr}[{k!r}]", v)
+                    continue
+                for k, v in store.items():
+                    guards.add(f"whether {where}.{k} is the {kind} traced",
+                               f"{b}.{attr}.get({k!r}) is {guards.bind(v, 'x')}", True)
     for opt, oname in optimizers:
         if id(opt) not in guards.used_optimizers:
             continue  # not stepped (nor read) in this trace: its state does not matter to the plan
@@ -457,6 +481,18 @@ def _guard_python_state(fn, roots, modules, optimizers, names, guards):
                     if isinstance(v, Tensor):
                         guards.add(f"whether {oname}.state[{names.get(id(p), pn)}][{key!r}] is the tensor traced",
                                    f"{o}.state[{pn}][{key!r}] is {guards.bind(v, 'x')}", True)
+
+
+def _binder(guards, owner):
+    """guards.bind, except that the instance of a compiled method is bound through a weak proxy:
+    its traces must not keep it alive (Function.__get__). A dead proxy fails its guard."""
+    try:
+        proxy = weakref.proxy(owner) if owner is not None else None
+    except TypeError:  # no weak references to it: held, as its _Method holds it
+        proxy = None
+    if proxy is None:
+        return guards.bind
+    return lambda obj, prefix="o": guards.bind(proxy if obj is owner else obj, prefix)
 
 
 def _finish_grads(g, guards, names):
@@ -493,60 +529,130 @@ def _arr(t):
     return t._data if isinstance(t, Tensor) else np.asarray(t)
 
 
-def _out_structure(obj, flat, g):
-    if isinstance(obj, Tensor):
-        obj = g.capture(obj)
-    if isinstance(obj, SymbolicTensor):
-        if obj.node.op.name == "variable":
-            obj = g.state_of(obj).cur
-        flat.append(obj)
-        # a lifted Python number (or arithmetic on such) comes back as a Python number, as eagerly
-        return ("S" if obj._weak else "T", len(flat) - 1)
-    if isinstance(obj, (list, tuple)):
-        return (type(obj),) + tuple(_out_structure(x, flat, g) for x in obj)
-    if isinstance(obj, dict):
-        return (dict,) + tuple((k, _out_structure(v, flat, g)) for k, v in obj.items())
-    return ("V", obj)
+_T, _S, _V = 0, 1, 2  # how a call makes an output leaf: a tensor, a Python number, a constant
 
 
-def _wrap_out(st, vals):
-    tag = st[0]
-    if tag == "T":
-        v = vals[st[1]]
+def _out_structure(result, flat, g):
+    """The result's leaves as (_T, i): a tensor from the plan's i-th fetch; (_S, i): a Python
+    number from it (a lifted Python number, or arithmetic on such, comes back as a Python number,
+    as eagerly); (_V, value): a constant. And the result's treedef. Appends the fetches to flat."""
+    leaves, treedef = flatten(result)
+    out = []
+    for obj in leaves:
+        if isinstance(obj, Tensor):
+            obj = g.capture(obj)
+        if isinstance(obj, SymbolicTensor):
+            if obj.node.op.name == "variable":
+                obj = g.state_of(obj).cur
+            flat.append(fresh(obj))
+            out.append((_S if obj._weak else _T, len(flat) - 1))
+            continue
+        if isinstance(obj, (list, tuple, dict)) and any(
+                isinstance(v, (Tensor, SymbolicTensor)) for v in (obj.values() if isinstance(obj, dict) else obj)):
+            raise DGTypeError(
+                f"dg.function: the traced function returned a {type(obj).__name__} holding tensors; "
+                "results may nest tensors in tuples, lists, dicts, OrderedDicts and namedtuples only")
+        out.append((_V, obj))
+    return out, treedef
+
+
+def _wrap_out(treedef, leaves, vals):
+    return unflatten(treedef, [_out_leaf(x, vals) for x in leaves])
+
+
+def _out_leaf(leaf, vals):
+    kind, x = leaf
+    if kind is _T:
+        v = vals[x]
         return _wrap(v if type(v) is np.ndarray else np.asarray(v))
-    if tag == "V":
-        return st[1]
-    if tag == "S":
-        return np.asarray(vals[st[1]]).item()
-    if tag is dict:
-        return {k: _wrap_out(v, vals) for k, v in st[1:]}
-    items = [_wrap_out(x, vals) for x in st[1:]]
-    return tag(items) if tag in (list, tuple) else tag(*items)
+    if kind is _S:
+        return np.asarray(vals[x]).item()
+    return x
+
+
+def _argument_of_leaves(args, kwargs, argnames):
+    """For each leaf of _arguments(args, kwargs): the name of the argument it is in."""
+    out = []
+    for i, a in enumerate(args):
+        out += [argnames[i] if i < len(argnames) else f"#{i}"] * len(flatten(a)[0])
+    for k, v in sorted(kwargs.items()):
+        out += [k] * len(flatten(v)[0])
+    return out
 
 
 def _diff(old, new, names):
     """Say which argument changed between two signatures, and how."""
-    oargs, okw = old[1], old[2]
-    nargs, nkw = new[1], new[2]
-    for i, (a, b) in enumerate(zip(oargs[1:], nargs[1:])):
+    oargs, okw = unflatten(old[0], [_Shown(x) for x in old[1]])
+    nargs, nkw = unflatten(new[0], [_Shown(x) for x in new[1]])
+    for i, (a, b) in enumerate(zip(oargs, nargs)):
         if a != b:
             name = names[i] if i < len(names) else f"#{i}"
-            return f"argument {i} ({name!r}) changed: {_show(a)} -> {_show(b)}"
-    if okw != nkw:
-        return f"keyword arguments changed: {okw[1:]} -> {nkw[1:]}"
-    return "the number of arguments changed"
+            return f"argument {i} ({name!r}) changed: {a!r} -> {b!r}"
+    if len(oargs) != len(nargs):
+        return f"the number of arguments changed: {len(oargs)} -> {len(nargs)}"
+    for k in sorted(set(okw) | set(nkw)):
+        if okw.get(k, _MISSING) != nkw.get(k, _MISSING):
+            return f"keyword argument {k!r} changed: {okw.get(k, _MISSING)!r} -> {nkw.get(k, _MISSING)!r}"
+    return "the arguments changed"
+
+
+class _Shown:
+    """A leaf spec of a signature, shown in words (for _diff)."""
+
+    __slots__ = ("spec",)
+
+    def __init__(self, spec):
+        self.spec = spec
+
+    def __eq__(self, other):
+        return isinstance(other, _Shown) and self.spec == other.spec
+
+    __hash__ = None
+
+    def __repr__(self):
+        return _show(self.spec)
+
+
+class _Missing:
+    def __repr__(self):
+        return "not passed"
+
+
+_MISSING = _Missing()
 
 
 def _show(s):
-    if isinstance(s, tuple) and s and s[0] == "T":
+    if isinstance(s, tuple) and s[0] == "T":
         extra = "" if len(s) == 3 else f", requires_grad{', .grad None' if s[4] else ', with a .grad'}"
         return f"tensor of shape {tuple(s[1])} and dtype {np.dtype(s[2])}{extra}"
-    if isinstance(s, tuple) and s and s[0] == "f":
+    if isinstance(s, tuple) and s[0] == "f":
         return f"float {s[1]!r}"
-    if isinstance(s, tuple) and s and s[0] in ("V", "id"):
+    if isinstance(s, tuple):  # ("V", type, value) or ("id", type, id)
         kind = getattr(s[1], "__name__", s[1])
         return f"{kind} {s[2]!r}" if s[0] == "V" else f"a different {kind} object"
     return repr(s)
+
+
+class _Method(Function):
+    """The Function of one instance's compiled method (made by Function.__get__). It holds the
+    instance weakly, so that the instance, and with it this Function and its traces, can be
+    collected; `fn` is the method bound afresh."""
+
+    def __init__(self, func, ref, optimize):
+        self._ref = ref
+        super().__init__(func, optimize)
+        self._argnames = self._argnames[1:]  # without self
+
+    @property
+    def fn(self):
+        obj = self._ref()
+        if obj is None:
+            raise DGRuntimeError(f"the instance of {self._func.__qualname__} was collected")
+        return types.MethodType(self._func, obj)
+
+    @fn.setter
+    def fn(self, func):
+        self._func = func
 
 
 def function(fn=None, *, optimize=True):

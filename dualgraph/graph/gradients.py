@@ -76,7 +76,7 @@ def gradients(ys, xs, grad_ys=None, name="gradients"):
         else:
             seeds = [_ones_like(y) if g is None else interp.lift(g) for y, g in zip(ys, _as_list(grad_ys))]
         got = reverse_pass(ys, seeds, requires=lambda x: x.node.name in names, capture=flat,
-                           retain_graph=True, create_graph=True)
+                           create_graph=True)
         out, i = [], 0
         for grp in groups:
             total = None
@@ -93,7 +93,8 @@ def graph_backward(loss, gradient=None, inputs=None):
     state (variables, captured parameters) and of tensors with requires_grad, so code written
     for eager mode also builds a training graph."""
     graph = loss.graph
-    if gradient is None and None not in loss.shape and len(loss.shape) and _numel(loss.shape) != 1:
+    if gradient is None and any(d is not None and d != 1 for d in loss.shape):
+        # (a known size other than 1: not one element, whatever the unknown sizes are)
         raise DGRuntimeError("grad can be implicitly created only for scalar outputs")
     if inputs is not None:
         targets = _as_list(inputs)
@@ -150,10 +151,3 @@ def autograd_grad(outputs, inputs, grad_outputs=None, allow_unused=False, materi
                     "graph. Set allow_unused=True if this is the desired behavior.")
         out.append(g)
     return tuple(out)
-
-
-def _numel(shape):
-    n = 1
-    for d in shape:
-        n *= d
-    return n

@@ -131,6 +131,7 @@ def lift_number(graph, guards, owner_expr, key_expr, value, where):
     lt = Lifted.__new__(Lifted)
     lt.node, lt._shape, lt._dtype, lt._grad, lt._rg, lt._weak, lt._owns = (
         sym.node, sym._shape, sym._dtype, sym._grad, sym._rg, sym._weak, False)
+    lt._alias = lt._storage = None
     sym.node.out = lt
     graph.lifted[-1] = (lt, read, where)
     lt.concrete, lt.where, lt.guards, lt.expr = value, where, guards, expr

@@ -5,7 +5,8 @@ it: concrete shapes are inferred once, liveness and buffer reuse are planned, an
 emitted as the body of one generated function (`vN = kernel(vA, vB, out=vC)`, `del vM` after
 last use). Buffers that must be allocated come from an arena made once per specialisation
 (`out=bN`), updates of variables are computed straight into their memory, and results handed to
-the caller are always fresh arrays. Later calls with the same shapes run that function: no graph
+the caller are always fresh arrays. Every 0-d value is a 0-d array, as eagerly (a kernel's numpy
+scalar is wrapped, or written through out=). Later calls with the same shapes run that function: no graph
 walking, no dict lookups by name, no shape inference.
 """
 import numpy as np
@@ -135,8 +136,9 @@ class Plan:
             in_ids = [a for k, a in s.args if k == "node"]
             fn, takes_out = _fast_kernel(s, [known[a][1] for a in in_ids])
             kernels.append((fn, takes_out))
+            # (a 0-d result written through out= is a 0-d array, as every 0-d value of a plan is)
             rows.append({"id": s.name, "op": s.op, "in_ids": in_ids, "shape": shape, "dtype": dtype,
-                         "out_capable": takes_out and bool(shape) and self.optimize,  # 0-d results are numpy scalars
+                         "out_capable": takes_out and self.optimize,
                          "elementwise": s.op.elementwise and s.op.ufunc is not None})
         if self.optimize:
             _updates_in_place(self.steps, rows, kernels)
@@ -165,7 +167,8 @@ class Plan:
                 env[s.name] = vals[1]
                 continue
             try:
-                env[s.name] = s.op.forward(*vals, **s.attrs)
+                out = s.op.forward(*vals, **s.attrs)
+                env[s.name] = out if type(out) is np.ndarray else np.asarray(out)  # as eagerly
             except Exception as e:  # noqa: BLE001
                 shapes = ", ".join(str(list(np.shape(v))) for v in vals)
                 raise DGRuntimeError(
@@ -292,6 +295,11 @@ def _generate(steps, kernels, mem, feeds, fetches, rows=None):
                 args.append(f"out=b{i}")
             if s.op is ASSIGN and rows_into[index[s.args[1][1]]] == s.args[0][1]:
                 lines.append(f"    {me} = {local[s.args[1][1]]}")  # already written in place
+            elif rows is not None and rows[i]["shape"] == () and rows[i]["dtype"].kind != "O" \
+                    and s.op not in (ASSIGN, GROUP) and into is None and out is None and i not in arena:
+                # a 0-d value is a 0-d array, as eagerly (EagerInterpreter.apply): kernels return
+                # numpy scalars there, and np.float64 is a Python float to dtype promotion
+                lines.append(f"    {me} = _asarray(k{i}({', '.join(args)}{call_kw}))")
             else:
                 lines.append(f"    {me} = k{i}({', '.join(args)}{call_kw})")
         if i in early:  # a fetched read of state a later write overwrites: its value now
@@ -313,6 +321,7 @@ def _generate(steps, kernels, mem, feeds, fetches, rows=None):
         else:
             rets.append(local[f])
     ns["_copy"] = _copy
+    ns["_asarray"] = np.asarray
     lines.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})")
     src = "\n".join(lines)
     exec(compile(src, "<dualgraph plan>", "exec"), ns)  # noqa: S102 - our own generated code

@@ -11,10 +11,10 @@ class Session:
 
     def run(self, fetches, feed_dict=None):
         feed_dict = feed_dict or {}
-        flat, _ = flatten_fetches(fetches, self.graph)
+        flat, treedef = flatten_fetches(fetches, self.graph)
         feed_ts = [resolve(k, self.graph, "feed") for k in feed_dict]
         lifted = self.graph.lifted  # Python numbers (an optimizer's lr, ...) read at every run
-        key = (tuple(t.name for t in flat), tuple(t.name for t in feed_ts), _shape_key(fetches), len(lifted))
+        key = (tuple(t.name for t in flat), tuple(t.name for t in feed_ts), treedef, len(lifted))
         plan = self._plans.get(key)
         if plan is None:
             plan = self._plans[key] = compile_graph(self.graph, fetches,
@@ -31,10 +31,3 @@ class Session:
     def __exit__(self, *exc):
         self.close()
 
-
-def _shape_key(x):
-    if isinstance(x, (list, tuple)):
-        return (type(x).__name__,) + tuple(_shape_key(v) for v in x)
-    if isinstance(x, dict):
-        return ("dict",) + tuple((k, _shape_key(v)) for k, v in x.items())
-    return "."

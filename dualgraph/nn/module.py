@@ -444,6 +444,20 @@ class Module:
             sub = prefix + ("." if prefix else "") + name
             yield from module.named_modules(memo, sub, remove_duplicate)
 
+    def _trace_key(self):
+        """What a function compiled by dg.function depends on in this module, beyond its
+        identity (the trace key holds a module by identity): graph/function.py guards it, so a
+        change retraces, and captures the tensors it holds by reference. graph/ knows a module
+        by this method and reads its state only from here.
+
+        One row per module of the tree, in named_modules() order: (qualified name, module,
+        stores). Each store is (attribute name, the dict, kind): kind "value" for the module's
+        own attributes (its public plain numbers are guarded by value), "tensor" for its
+        parameters and buffers and "module" for its submodules (guarded by identity)."""
+        return [(name, m, (("__dict__", m.__dict__, "value"), ("_parameters", m._parameters, "tensor"),
+                           ("_buffers", m._buffers, "tensor"), ("_modules", m._modules, "module")))
+                for name, m in self.named_modules()]
+
     # ------------------------------------------------------------ modes and mutation
     def train(self, mode=True):
         if not isinstance(mode, bool):

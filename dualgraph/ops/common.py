@@ -145,9 +145,11 @@ _SAMPLE_KERNEL = {"normal_like": "normal_kernel_cpu", "uniform_like": "check_uni
 
 
 def check_sample_dtype(op, dtype):
-    """normal_ / uniform_ fill floating tensors only (PyTorch: not implemented for integers)."""
+    """normal_ / uniform_ fill floating tensors only (PyTorch raises NotImplementedError for
+    integer and bool tensors: its kernel has no such dtype)."""
     if dtype.kind != "f":
-        raise DGRuntimeError(
+        from ..errors import DGNotImplementedError
+        raise DGNotImplementedError(
             f"\"{_SAMPLE_KERNEL.get(op.name, op.name)}\" not implemented for '{scalar_name(dtype)}'")
 
 

@@ -18,6 +18,10 @@ def _check_shape(shape):
 
 def _src_infer(shape, dtype, **_):
     _check_shape(shape)
+    if None in tuple(shape):  # (internal callers: a size unknown now needs full_like)
+        raise DGRuntimeError(f"cannot create a tensor of shape {list(shape)}: a size is unknown "
+                             "while the graph is built; make it with full_like from a tensor of "
+                             "that shape")
     return Spec(shape, dtype)
 
 
@@ -154,6 +158,12 @@ def size_args(size, kw_size=None):
         size = tuple(size[0])
     out = []
     for d in size:
+        if d is None:  # a graph-mode tensor's shape with a size unknown while the graph is built
+            from ..errors import DGTypeError
+            raise DGTypeError(
+                f"size must be a tuple of ints, but got None (size {list(size)}): a size unknown "
+                "while the graph is built cannot make a tensor; make it from a tensor of that "
+                "shape instead (dg.zeros_like(t), dg.full_like(t, v), x.expand_as(t))")
         if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
             from ..errors import DGTypeError
             raise DGTypeError(f"size must be a tuple of ints, but got {type(d).__name__}")

@@ -1,4 +1,5 @@
 """Elementwise operators: arithmetic, comparisons, unary math, where/masked_fill, casts."""
+import builtins as _builtins
 import math as _math
 
 import numpy as np
@@ -8,7 +9,7 @@ from .common import (Spec, binary_infer, compare_infer, float_binary_infer, floa
                      same_infer, broadcast_shapes, shape_of, operand, ctype_name)
 from ..errors import DGRuntimeError
 from .dispatch import apply
-from .registry import defop, reads_for, CROSS
+from .registry import defop, reads_for, CROSS, OPS
 from .unbroadcast import unbroadcast
 
 _nd = np.ndarray
@@ -60,9 +61,8 @@ def _quiet(fn):
     return kernel
 
 
-def _needs(node, i):
-    ng = getattr(node, "needs_grad", None)
-    return ng is None or ng[i]
+def _needs(n, i):
+    return n.needs[i]  # the engine's RuleView: whether input i's gradient is wanted
 
 
 # ---------------------------------------------------------------- binary arithmetic
@@ -161,6 +161,13 @@ def _remainder_vjp(g, n):
     return unbroadcast(g, a), gb
 
 
+def _zero_vjp(g, n):
+    """Piecewise-constant ops: the result requires grad, with a zero gradient (PyTorch's
+    zeros_like) for each tensor input, shaped like it (a broadcast operand); no value is read."""
+    return tuple(apply(OPS["full_like"], x, fill_value=0) if _needs(n, i) and not _is_scalar(x)
+                 else None for i, x in enumerate(n.inputs))
+
+
 add_op = defop("add", _binary_kernel(np.add), binary_infer, _add_vjp, elementwise=True,
                saves=(), ufunc=np.add)
 sub_op = defop("sub", _sub_kernel, _sub_infer, _sub_vjp, elementwise=True,
@@ -207,8 +214,10 @@ maximum_op = defop("maximum", _binary_kernel(np.maximum), binary_infer,
                    _maxmin_vjp(lambda a, b: a > b), elementwise=True, ufunc=np.maximum)
 minimum_op = defop("minimum", _binary_kernel(np.minimum), binary_infer,
                    _maxmin_vjp(lambda a, b: a < b), elementwise=True, ufunc=np.minimum)
+# a zero gradient, as PyTorch's div(rounding_mode='floor') (its floor_divide raises "derivative
+# for aten::floor_divide is not implemented" at backward; both require grad)
 floor_divide_op = defop("floor_divide", _int_division(_quiet(_binary_kernel(np.floor_divide))), binary_infer,
-                        elementwise=True, ufunc=np.floor_divide)
+                        _zero_vjp, elementwise=True, saves=(), ufunc=np.floor_divide)
 remainder_op = defop("remainder", _int_division(_quiet(_binary_kernel(np.remainder))), binary_infer,
                      _remainder_vjp, elementwise=True, saves=reads_for((), (0, 1)),
                      ufunc=np.remainder)
@@ -335,7 +344,8 @@ neg_op = defop("neg", _no_bool(np.negative), _neg_infer, lambda g, n: (-g,), ele
                ufunc=np.negative)
 abs_op = defop("abs", _no_bool(np.abs), _abs_infer, lambda g, n: (g * sign(n.inputs[0]),),
                elementwise=True, ufunc=np.abs)
-sign_op = defop("sign", np.sign, same_infer, elementwise=True, ufunc=np.sign)
+sign_op = defop("sign", np.sign, same_infer, _zero_vjp, elementwise=True, saves=(),
+                ufunc=np.sign)
 exp_op = defop("exp", _float_kernel(np.exp), float_unary_infer, lambda g, n: (g * n.out,),
                elementwise=True, saves=(), saves_output=True, ufunc=np.exp)
 log_op = defop("log", _quiet(_float_kernel(np.log)), float_unary_infer,
@@ -527,16 +537,11 @@ def _user_operand(x):
 
 
 def _abs_any(x):
-    return builtins_abs(x) if _is_scalar(x) else abs(x)
+    return _builtins.abs(x) if _is_scalar(x) else abs(x)
 
 
 def _sign_any(x):
     return (x > 0) - (x < 0) if _is_scalar(x) else sign(x)
-
-
-import builtins as _builtins  # noqa: E402
-
-builtins_abs = _builtins.abs
 
 
 def pow(input, exponent):

@@ -8,7 +8,7 @@ from ..dtypes import scalar_name, result_type, to_np
 from ..errors import DGRuntimeError
 from .common import Spec, broadcast_shapes, ctype_name
 from .dispatch import apply
-from .registry import defop
+from .registry import defop, CROSS
 from .unbroadcast import unbroadcast, like_dtype
 
 
@@ -48,8 +48,7 @@ def _mm_kernel(a, b):
 
 
 def _needs(n, i):
-    ng = getattr(n, "needs_grad", None)
-    return ng is None or ng[i]
+    return n.needs[i]  # the engine's RuleView: whether input i's gradient is wanted
 
 
 def _mm_vjp(g, n):
@@ -58,7 +57,9 @@ def _mm_vjp(g, n):
             apply(mm_op, a.mT, g) if _needs(n, 1) else None)
 
 
-mm_op = defop("mm", _mm_kernel, _mm_infer, _mm_vjp)
+# bilinear (here and below): each gradient reads only the other operand (CROSS), so the
+# version check pins only that one
+mm_op = defop("mm", _mm_kernel, _mm_infer, _mm_vjp, saves=CROSS)
 
 
 def _bmm_infer(a, b):
@@ -92,7 +93,7 @@ def _bmm_vjp(g, n):
             apply(bmm_op, a.mT, g) if _needs(n, 1) else None)
 
 
-bmm_op = defop("bmm", _bmm_kernel, _bmm_infer, _bmm_vjp)
+bmm_op = defop("bmm", _bmm_kernel, _bmm_infer, _bmm_vjp, saves=CROSS)
 
 
 def _dot_infer(a, b):
@@ -117,7 +118,7 @@ def _dot_kernel(a, b):
 
 dot_op = defop("dot", _dot_kernel, _dot_infer,
                lambda g, n: (g * n.inputs[1] if _needs(n, 0) else None,
-                             g * n.inputs[0] if _needs(n, 1) else None))
+                             g * n.inputs[0] if _needs(n, 1) else None), saves=CROSS)
 
 
 def _matmul_infer(a, b):
@@ -188,7 +189,8 @@ def _matmul_vjp(g, n):
     return ga, gb
 
 
-matmul_op = defop("matmul", _matmul_kernel, _matmul_infer, _matmul_vjp, torch_name="Mm")
+matmul_op = defop("matmul", _matmul_kernel, _matmul_infer, _matmul_vjp, saves=CROSS,
+                  torch_name="Mm")
 
 
 def _outer_infer(a, b):
@@ -218,7 +220,7 @@ def _as(x, like):
     return x if xd == ld else apply(cast_op, x, dtype=ld)
 
 
-outer_op = defop("outer", _outer_kernel, _outer_infer, _outer_vjp)
+outer_op = defop("outer", _outer_kernel, _outer_infer, _outer_vjp, saves=CROSS)
 
 
 def mm(input, mat2):

@@ -21,12 +21,11 @@ from ..dtypes import scalar_name
 from ..errors import DGRuntimeError, DGValueError, DGIndexError
 from .common import Spec
 from .dispatch import apply
-from .registry import defop, OPS
+from .registry import defop, OPS, reads_for
 
 
-def _needs(node, i):
-    ng = getattr(node, "needs_grad", None)
-    return ng is None or ng[i]
+def _needs(n, i):
+    return n.needs[i]  # the engine's RuleView: whether input i's gradient is wanted
 
 
 def _fmt(shape):
@@ -178,8 +177,10 @@ def _conv2d_vjp(g, node):
     return out
 
 
+# d/dx reads w, d/dw reads x, d/db nothing: the bias is not pinned. x and w are pinned both,
+# whichever gradients are asked for (not CROSS): PyTorch's ConvolutionBackward0 saves both
 conv2d_op = defop("conv2d", _conv2d_kernel, _conv2d_infer, _conv2d_vjp, torch_name="Convolution",
-                  check_eager=True,
+                  check_eager=True, saves=(0, 1),
                   doc="2-D cross-correlation, NCHW, with stride/padding/dilation/groups and optional bias")
 
 
@@ -232,6 +233,7 @@ def _conv2d_input_grad_vjp(gg, node):
 
 conv2d_input_grad_op = defop(
     "conv2d_input_grad", _conv2d_input_grad_kernel, _conv2d_input_grad_infer,
+    # bilinear in (g, w), yet both pinned as PyTorch's double backward does; `like` gives a shape
     _conv2d_input_grad_vjp, saves=(0, 1), torch_name="ConvolutionBackwardInput",
     doc="gradient of conv2d w.r.t. its input (a transposed convolution); the third input "
         "only gives the input's shape")
@@ -269,7 +271,8 @@ def _conv2d_weight_grad_vjp(gg, node):
 
 conv2d_weight_grad_op = defop(
     "conv2d_weight_grad", _conv2d_weight_grad_kernel, _conv2d_weight_grad_infer,
-    _conv2d_weight_grad_vjp, torch_name="ConvolutionBackwardWeight",
+    # bilinear in (x, g), yet both pinned (not CROSS) as PyTorch's double backward does
+    _conv2d_weight_grad_vjp, saves=(0, 1), torch_name="ConvolutionBackwardWeight",
     doc="gradient of conv2d w.r.t. its weight")
 
 
@@ -564,7 +567,9 @@ def _linear_vjp(g, node):
     return gx, gw, gb
 
 
+# d/dx reads w, d/dw reads x, d/db nothing (its shape only)
 linear_op = defop("linear", _linear_kernel, _linear_infer, _linear_vjp, torch_name="Addmm",
+                  saves=reads_for((1,), (0,), ()),
                   doc="y = x W^T + b, PyTorch's F.linear (weight stored (out, in))")
 
 

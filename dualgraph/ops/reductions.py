@@ -258,8 +258,10 @@ def _var_vjp(g, n):
 
 
 def _std_vjp(g, n):
+    from .elementwise import where
     xc, x, dim, keep, c = _centered(n)
-    gs = _keep(g / n.out, x, dim, keep)
+    # 0 where the std is 0 (all values equal), not 0/0: PyTorch's masked_fill(result == 0, 0)
+    gs = _keep(where(n.out == 0, 0.0, g / n.out), x, dim, keep)
     return (broadcast_like(gs, x) * xc * _inv_dof(x, n.out, c, 1.0),)
 
 

@@ -62,22 +62,110 @@ def resolve_shape(shape, n, xshape=None):
     return shape
 
 
+def _static_target(op, shape):
+    """A static target (a reshape's shape, an expand's size) holds no unknown (None) size: a
+    size known only at run time goes in a template read from the inputs (`_template`)."""
+    if any(d is None for d in shape):
+        raise DGRuntimeError(
+            f"internal: {op} target {_fmt(shape)} holds a size unknown while the graph is built; "
+            "the op needs it as a template read from a tensor's shape at run time (dualgraph bug)")
+
+
 def _reshape_infer(x, shape):
+    _static_target("reshape", shape)
     return Spec(resolve_shape(shape, numel(x.shape), x.shape), x.dtype)
 
 
+# ---------------------------------------------------------------- run-time target shapes
+# A target shape some of whose sizes are known only when the graph runs (unknown dims) is a
+# *template*: a tuple of entries, each an int (-1: reshape infers it) or a tuple
+# (k, (i, d), (i, d), ...) meaning k times the product of dim d of the op's input i. Kernels
+# read those sizes from their inputs' run-time shapes, shape rules from their specs (None
+# while unknown; the plan re-runs the rule on the fed shapes, so its checks run then).
+def _dims_from(template, shapes):
+    out = []
+    for e in template:
+        if isinstance(e, tuple):
+            n = e[0]
+            for i, d in e[1:]:
+                s = shapes[i][d]
+                if s is None:
+                    n = None
+                    break
+                n *= s
+            out.append(n)
+        else:
+            out.append(e)
+    return tuple(out)
+
+
+def _template(entries, first=1):
+    """entries: one per target dim, a list of factors (ints, or (tensor, dim) pairs: that dim
+    of that tensor). Returns (template, refs, dynamic): the known sizes folded into ints, the
+    unknown ones read at run time from refs, the op's inputs from position `first` on."""
+    refs, tpl, dynamic = [], [], False
+    for factors in entries:
+        if list(factors) == [-1]:
+            tpl.append(-1)
+            continue
+        k, pairs = 1, []
+        for f in factors:
+            if isinstance(f, tuple):
+                t, d = f
+                size = t.shape[d]
+                if size is None:
+                    j = next((j for j, r in enumerate(refs) if r is t), None)
+                    if j is None:
+                        refs.append(t)
+                        j = len(refs) - 1
+                    pairs.append((first + j, d % len(t.shape)))
+                    continue
+                f = size
+            k *= f
+        if pairs and k != 0:
+            tpl.append((k,) + tuple(pairs))
+            dynamic = True
+        else:
+            tpl.append(k)
+    return tuple(tpl), refs, dynamic
+
+
+def dims_of(t):
+    """The factors list (`_template`) naming every dim of tensor t."""
+    return [[(t, i)] for i in range(len(t.shape))]
+
+
+def reshape_to(x, entries, view=False):
+    """x reshaped (view=True: viewed) to a target given as `_template` entries: a static
+    reshape when every size is known now, else a reshape_like reading them at run time."""
+    tpl, refs, dynamic = _template(entries)
+    if not dynamic:
+        return apply(view_op if view else reshape_op, x, shape=tpl)
+    return apply(reshape_like_op, x, *refs, shape=tpl, view=view)
+
+
+def expand_to(x, entries):
+    """x expanded to a target given as `_template` entries (sizes read at run time when
+    unknown now)."""
+    tpl, refs, dynamic = _template(entries)
+    if not dynamic:
+        return apply(expand_op, x, size=tpl)
+    return apply(expand_op, x, *refs, size=tpl)
+
+
 def _reshape_like(g, x):
-    """Reshape a gradient back to x's shape (a dynamic op when x has several unknown dims)."""
+    """Reshape a gradient back to x's shape: a static reshape (with -1 for one unknown dim,
+    when the known ones leave no ambiguity) or a reshape_like reading x's shape at run time."""
     xs = tuple(x.shape)
     if tuple(g.shape) == xs and None not in xs:
         return g
-    if xs.count(None) <= 1:
+    if xs.count(None) <= 1 and numel(tuple(d for d in xs if d is not None)) != 0:
         return apply(reshape_op, g, shape=tuple(-1 if d is None else d for d in xs))
     return apply(reshape_like_op, g, x)
 
 
 def _reshape_vjp(g, n):
-    return (_reshape_like(g, n.inputs[0]),)
+    return (_reshape_like(g, n.inputs[0]),) + (None,) * (len(n.inputs) - 1)
 
 
 def _reshape_kernel(x, shape):
@@ -98,12 +186,29 @@ def _view_kernel(x, shape):
             "dimension spans across two contiguous subspaces). Use .reshape(...) instead.") from None
 
 
+def _reshape_like_target(x, likes, shape):
+    if shape is None:  # the first like's shape
+        return tuple(likes[0].shape)
+    return _dims_from(shape, [x.shape] + [t.shape for t in likes])
+
+
+def _reshape_like_kernel(x, *likes, shape=None, view=False):
+    target = _reshape_like_target(x, likes, shape)
+    return _view_kernel(x, target) if view else _reshape_kernel(x, target)
+
+
+def _reshape_like_infer(x, *likes, shape=None, view=False):
+    return Spec(resolve_shape(_reshape_like_target(x, likes, shape), numel(x.shape), x.shape),
+                x.dtype)
+
+
 reshape_op = defop("reshape", _reshape_kernel, _reshape_infer,
                    _reshape_vjp, view=True, saves=(), torch_name="View")
 view_op = defop("view", _view_kernel, _reshape_infer, _reshape_vjp, view=True, saves=())
-reshape_like_op = defop("reshape_like", lambda x, like: np.reshape(x, like.shape),
-                        lambda x, like: Spec(like.shape, x.dtype),
-                        lambda g, n: (_reshape_like(g, n.inputs[0]), None), view=True, saves=())
+# reshape x to like's shape, or to a template (shape=) of its inputs' dims, read at run time:
+# the reshape of graph mode when target sizes are unknown while the graph is built
+reshape_like_op = defop("reshape_like", _reshape_like_kernel, _reshape_like_infer, _reshape_vjp,
+                        view=True, saves=())
 
 
 # ---------------------------------------------------------------- transpose / permute
@@ -174,7 +279,9 @@ def _expand_shape(xshape, sizes, what=None):
         d = xshape[i - lead]
         if s == -1:
             out.append(d)
-        elif d == 1 or d is None or s is None or d == s:
+        elif s is None:  # known at run time: it must be d unless d is 1 (checked then)
+            out.append(None if d == 1 else d)
+        elif d == 1 or d is None or d == s:
             out.append(s)
         else:
             raise DGRuntimeError(
@@ -183,9 +290,24 @@ def _expand_shape(xshape, sizes, what=None):
     return tuple(out)
 
 
-expand_op = defop("expand", lambda x, size: np.broadcast_to(x, _expand_shape(x.shape, size)),
-                  lambda x, size: Spec(_expand_shape(x.shape, size), x.dtype),
-                  lambda g, n: (unbroadcast(g, n.inputs[0]),), view=True, saves=())
+def _expand_kernel(x, *refs, size):
+    if refs:  # a template (expand_to): sizes read from the inputs' shapes
+        size = _dims_from(size, [x.shape] + [r.shape for r in refs])
+    return np.broadcast_to(x, _expand_shape(x.shape, size))
+
+
+def _expand_infer(x, *refs, size):
+    if refs:
+        size = _dims_from(size, [x.shape] + [r.shape for r in refs])
+    else:
+        _static_target("expand", size)
+    return Spec(_expand_shape(x.shape, size), x.dtype)
+
+
+# x.expand(size); with extra inputs (refs), size is a template of their dims (expand_to)
+expand_op = defop("expand", _expand_kernel, _expand_infer,
+                  lambda g, n: (unbroadcast(g, n.inputs[0]),) + (None,) * (len(n.inputs) - 1),
+                  view=True, saves=())
 
 
 def _squeeze_dims(shape, dim):
@@ -222,7 +344,12 @@ unsqueeze_op = defop("unsqueeze", lambda x, dim: np.expand_dims(x, dim), _unsque
 
 
 # ---------------------------------------------------------------- contiguous / clone
-contiguous_op = defop("contiguous", np.ascontiguousarray, lambda x: Spec(x.shape, x.dtype),
+def _contiguous_kernel(x):
+    """np.ascontiguousarray returns at least 1-d; a 0-d array is contiguous as it is."""
+    return np.ascontiguousarray(x) if x.ndim else np.asarray(x)
+
+
+contiguous_op = defop("contiguous", _contiguous_kernel, lambda x: Spec(x.shape, x.dtype),
                       lambda g, n: (g,), saves=())
 clone_op = defop("clone", np.array, lambda x: Spec(x.shape, x.dtype), lambda g, n: (g,),
                  saves=())
@@ -451,7 +578,7 @@ def _repeat_infer(x, sizes):
     xs = (1,) * lead + tuple(x.shape)
     out = [None if d is None else d * s for d, s in zip(xs, sizes)]
     if any(s < 0 for s in sizes):
-        bad = next(d * s for d, s in zip(xs, sizes) if s < 0 and d is not None)
+        bad = next(("?" if d is None else d * s) for d, s in zip(xs, sizes) if s < 0)
         raise DGRuntimeError(
             f"Trying to create tensor with negative dimension {bad}: {_fmt(out)}")
     return Spec(out, x.dtype)
@@ -467,11 +594,10 @@ def _repeat_vjp(g, n):
     x = n.inputs[0]
     sizes = n.attrs["sizes"]
     lead = len(sizes) - x.ndim
-    xs = (1,) * lead + tuple(x.shape)
-    split = []
-    for s, d in zip(sizes, xs):
-        split += [s, d]
-    r = apply(reshape_op, g, shape=tuple(split))
+    split = []  # (repeats, size) per dim: the size read at run time where unknown now
+    for i, s in enumerate(sizes):
+        split += [[s], [1] if i < lead else [(x, i - lead)]]
+    r = reshape_to(g, split)
     r = apply(_sum(), r, dim=tuple(range(0, 2 * len(sizes), 2)), keepdim=False, dtype=None)
     return (_reshape_like(r, x),)
 
@@ -488,23 +614,30 @@ def _cat_infer(*xs, dim):
     for i, x in enumerate(xs):
         if not len(x.shape):
             raise DGRuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
-    xs = [x for x in xs if not (len(x.shape) == 1 and x.shape[0] == 0)] or list(xs[:1])
+    dtype = result_type(*((x.dtype, len(x.shape)) for x in xs))  # (legacy empties count)
+    rest = [x for x in xs if not (len(x.shape) == 1 and x.shape[0] == 0)]
+    if any(len(x.shape) != 1 for x in rest):
+        # an n-d cat: a 1-d input of unknown size can only be a legacy empty one (checked when
+        # the plan runs on the fed shapes, as this rule runs again then)
+        rest = [x for x in rest if not (len(x.shape) == 1 and x.shape[0] is None)]
+    xs = rest or list(xs[:1])
     ref = xs[0]
     d = norm_dim(dim, len(ref.shape))
-    total = 0
+    total, known = 0, list(ref.shape)
     for i, x in enumerate(xs):
         if len(x.shape) != len(ref.shape):
             raise DGRuntimeError(
                 f"Tensors must have same number of dimensions: got {len(ref.shape)} and {len(x.shape)}")
-        for j, (a, b) in enumerate(zip(ref.shape, x.shape)):
+        for j, (a, b) in enumerate(zip(known, x.shape)):  # known: the sizes known so far
             if j != d and a is not None and b is not None and a != b:
                 raise DGRuntimeError(
                     f"Sizes of tensors must match except in dimension {d}. Expected size {a} but "
                     f"got size {b} for tensor number {i} in the list.")
         total = None if total is None or x.shape[d] is None else total + x.shape[d]
-    s = list(ref.shape)
+        known = [b if a is None else a for a, b in zip(known, x.shape)]
+    s = known  # a size unknown in one input may be known in another
     s[d] = total
-    return Spec(s, result_type(*((x.dtype, len(x.shape)) for x in xs)))
+    return Spec(s, dtype)
 
 
 def _cat_kernel(*xs, dim):
@@ -515,14 +648,51 @@ def _cat_kernel(*xs, dim):
 
 def _cat_vjp(g, n):
     dim = n.attrs["dim"] % g.ndim
+    sizes = [x.shape[dim] if x.ndim == g.ndim else 0 for x in n.inputs]  # (legacy empty 1-d: 0)
+    unknown = [i for i, size in enumerate(sizes) if size is None]
+    if len(unknown) > 1:
+        return _cat_vjp_masked(g, n, dim, sizes)
+    # static slices: offsets from the start up to the piece of unknown size (if any), from the
+    # end after it
+    u = unknown[0] if unknown else len(sizes)
     out, start = [], 0
-    for x in n.inputs:
-        size = x.shape[dim] if x.ndim == g.ndim else 0
-        if size is None:
-            raise DGRuntimeError("cat backward needs static sizes along the concatenated dim")
-        idx = (slice(None),) * dim + (slice(start, start + size),)
-        out.append(like_dtype(apply(getitem_op, g, index=idx), x) if size else None)
-        start += size
+    for i, (x, size) in enumerate(zip(n.inputs, sizes)):
+        if size == 0:
+            sl = slice(0, 0)
+        elif i < u:
+            sl = slice(start, start + size)
+            start += size
+        else:
+            tail = sum(sizes[i + 1:])  # what follows piece i
+            stop = -tail or None
+            sl = slice(start, stop) if i == u else slice(-(tail + size), stop)
+        idx = (slice(None),) * dim + (sl,)
+        # (a legacy empty 1-d input gets no gradient; a size-0 piece an empty one, as PyTorch)
+        out.append(like_dtype(apply(getitem_op, g, index=idx), x) if x.ndim == g.ndim else None)
+    return tuple(out)
+
+
+def _cat_vjp_masked(g, n, dim, sizes):
+    """cat's gradient when several inputs have sizes along dim unknown until run time: piece i
+    is g[..., mask_i] for a boolean mask along dim, true over input i's rows, made of a
+    True/False per input expanded to its run-time size."""
+    from .creation import full_op
+    out = []
+    for i, (x, size) in enumerate(zip(n.inputs, sizes)):
+        if x.ndim != g.ndim:  # a legacy empty 1-d input
+            out.append(None)
+            continue
+        parts = []
+        for j, (y, sz) in enumerate(zip(n.inputs, sizes)):
+            if sz == 0:
+                continue
+            flag = apply(full_op, shape=(1,), fill_value=i == j, dtype=np.dtype(bool))
+            parts.append(expand_to(flag, [[(y, dim)]]))
+        mask = apply(cat_op, *parts, dim=0) if len(parts) > 1 else parts[0]
+        idx = (slice(None),) * dim + (Slot(0),)
+        piece = apply(getitem_op, g, mask, index=idx)
+        # (a mask's result has a data-dependent size even when fed: x's shape says what it is)
+        out.append(like_dtype(apply(reshape_like_op, piece, x), x))
     return tuple(out)
 
 
@@ -531,13 +701,18 @@ cat_op = defop("cat", _cat_kernel, _cat_infer, _cat_vjp, saves=(), check_eager=T
 
 def _stack_infer(*xs, dim):
     ref = xs[0]
+    known = list(ref.shape)  # an unknown size may agree with any (checked when fed)
     for i, x in enumerate(xs):
-        if tuple(x.shape) != tuple(ref.shape):
+        if len(x.shape) != len(known) or any(
+                a is not None and b is not None and a != b for a, b in zip(known, x.shape)):
+            j = next(j for j, y in enumerate(xs) if len(y.shape) != len(x.shape) or any(
+                a is not None and b is not None and a != b for a, b in zip(y.shape, x.shape)))
             raise DGRuntimeError(
-                f"stack expects each tensor to be equal size, but got {_fmt(ref.shape)} at entry 0 "
-                f"and {_fmt(x.shape)} at entry {i}")
+                f"stack expects each tensor to be equal size, but got {_fmt(xs[j].shape)} at "
+                f"entry {j} and {_fmt(x.shape)} at entry {i}")
+        known = [b if a is None else a for a, b in zip(known, x.shape)]
     d = norm_dim(dim, len(ref.shape) + 1)
-    s = list(ref.shape)
+    s = known
     s.insert(d, len(xs))
     return Spec(s, result_type(*((x.dtype, len(x.shape)) for x in xs)))
 
@@ -641,8 +816,34 @@ def permute(input, *dims):
     return apply(permute_op, input, dims=_shape_args(dims))
 
 
+def _check_squeeze(x, dim):
+    """Refuse, while a graph is built, to squeeze a dim of unknown size: PyTorch drops a dim
+    only when its size is 1, so the result's rank would depend on the value fed. (The shape
+    rule itself keeps such a dim: every squeeze of graph mode comes through here.)"""
+    shape = tuple(x.shape)
+    nd = len(shape)
+    dims = range(nd) if dim is None else [
+        norm_dim(d, nd) for d in (dim if isinstance(dim, tuple) else (dim,))]
+    unknown = sorted({d for d in dims if nd and shape[d] is None})
+    if unknown:
+        call = "squeeze()" if dim is None else f"squeeze({dim})"
+        raise DGRuntimeError(
+            f"{call}: the size of dimension{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(str, unknown))} of the input (shape {_fmt(shape)}) is unknown while "
+            "the graph is built, and squeeze drops a dimension only when its size is 1, so the "
+            "result's rank would depend on the fed value. Say what you mean instead: "
+            "x.reshape(...) or indexing (x[0]) when the size is always 1, no squeeze when it is "
+            "not, or give that dimension a static size (a placeholder with it known).")
+
+
 def squeeze(input, dim=None):
-    return apply(squeeze_op, input, dim=tuple(dim) if isinstance(dim, list) else dim)
+    dim = tuple(dim) if isinstance(dim, list) else dim
+    if None in tuple(input.shape):
+        try:
+            _check_squeeze(input, dim)
+        except DualGraphError as e:
+            _named(e, "squeeze", input)
+    return apply(squeeze_op, input, dim=dim)
 
 
 def unsqueeze(input, dim):
@@ -656,15 +857,19 @@ def flatten(input, start_dim=0, end_dim=-1):
     s, e = norm_dim(start_dim, nd), norm_dim(end_dim, nd)
     if s > e:
         raise DGRuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
-    if s == e:
+    if s == e:  # (PyTorch returns input itself; a graph with unknown sizes does too)
+        known = tuple(d for d in input.shape if d is not None)
         return apply(reshape_op, input, shape=tuple(-1 if d is None else d for d in input.shape)) \
-            if list(input.shape).count(None) <= 1 else input
+            if len(known) == len(input.shape) or len(known) == len(input.shape) - 1 and numel(known) \
+            else input
     shape = tuple(input.shape)
     mid = numel(shape[s:e + 1])
     new = shape[:s] + (-1 if mid is None else mid,) + shape[e + 1:]
-    if new.count(None) + new.count(-1) > 1:
-        raise DGRuntimeError("flatten with several unknown dimensions needs a static shape")
-    return apply(reshape_op, input, shape=tuple(-1 if d is None else d for d in new))
+    if new.count(None) + new.count(-1) <= 1 and numel(tuple(d for d in new if d not in (None, -1))):
+        return apply(reshape_op, input, shape=tuple(-1 if d is None else d for d in new))
+    # several sizes unknown now (or a -1 a known 0 would make ambiguous): read them at run time
+    dims = dims_of(input)
+    return reshape_to(input, dims[:s] + [[f for fs in dims[s:e + 1] for f in fs]] + dims[e + 1:])
 
 
 def cat(tensors, dim=0):
@@ -809,7 +1014,7 @@ def _split(tensor, split_size_or_sections, dim=0):
             raise DGRuntimeError(
                 "split_with_sizes expects split_sizes have only non-negative entries, but got "
                 f"split_sizes={sizes}")
-        if size is not None and builtins_sum(sizes) != size:
+        if size is not None and sum(sizes) != size:
             raise DGRuntimeError(
                 f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's "
                 f"size at dimension {dim}), but got split_sizes={sizes}")
@@ -819,10 +1024,6 @@ def _split(tensor, split_size_or_sections, dim=0):
         start += n
     return tuple(out)
 
-
-import builtins as _builtins  # noqa: E402
-
-builtins_sum = _builtins.sum
 
 
 def chunk(input, chunks, dim=0):
@@ -878,12 +1079,25 @@ def cartesian_prod(*tensors):
             raise DGRuntimeError(f"Expect a 1D vector, but got shape {list(x.shape)}")
     if len(tensors) == 1:
         return tensors[0]
-    sizes = tuple(x.shape[0] for x in tensors)
+    grid = [[(x, 0)] for x in tensors]  # the sizes, read at run time where unknown now
     cols = []
     for i, x in enumerate(tensors):
         shape = [1] * len(tensors)
-        shape[i] = sizes[i]
+        shape[i] = -1 if x.shape[0] is None else x.shape[0]
         g = apply(reshape_op, x, shape=tuple(shape))
-        g = apply(expand_op, g, size=sizes)
+        g = expand_to(g, grid)
         cols.append(apply(reshape_op, g, shape=(-1,)))
     return stack(cols, dim=1)
+
+
+def reshape_as(input, other):
+    """input.reshape(other.shape); other's sizes read at run time where unknown now."""
+    return reshape_to(input, dims_of(other))
+
+
+def view_as(input, other):
+    return reshape_to(input, dims_of(other), view=True)
+
+
+def expand_as(input, other):
+    return expand_to(input, dims_of(other))

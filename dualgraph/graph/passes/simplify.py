@@ -127,7 +127,7 @@ def simplify(G, ctx):
         src = _identity_arg(G, name)
         if src is not None:
             if name in ctx.protected:
-                if G.nodes[name]["op"].stateful or not hasattr(ctx, "forward"):
+                if G.nodes[name]["op"].stateful:
                     continue
                 ctx.forward(name, src)  # the fetch now reads src
             replace_uses(G, name, src)

@@ -1,0 +1,152 @@
+"""The eager tape: what recording an op keeps for backward, and the checks made before using it.
+
+`Node` is one recorded op (a tensor's `grad_fn`): the op, its inputs and attrs, the output when
+the rule reads it, the version of every input the rule reads (so a backward through a value
+modified in place since is refused, as in PyTorch), and the hooks and retained-grad link the user
+attaches. `_AccumulateGrad` stands for a leaf in `grad_fn.next_functions`. `next_seq()` numbers
+nodes and history entries in creation order: the reverse pass's order (autograd/engine.py).
+
+Backward rules never see a Node: the engine hands them a narrow view (engine.RuleView).
+"""
+import itertools
+import re
+
+from ..dtypes import torch_name
+from ..errors import DGRuntimeError
+from ..ops.registry import Spec
+from ..tensor import Tensor
+
+# creation order of tape nodes and of history entries (views.rebase); a builtin method, as it
+# runs for every recorded op
+next_seq = itertools.count().__next__
+
+FREED = ("Trying to backward through the graph a second time (or directly access saved tensors "
+         "after they have already been freed). Saved intermediate values of the graph are freed "
+         "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+         "backward through the graph a second time or if you need to access saved tensors after "
+         "calling backward.")
+
+
+class Node:
+    """A tape node (PyTorch's grad_fn): one recorded op and what its backward needs."""
+
+    __slots__ = ("op", "inputs", "attrs", "seq", "versions", "out_version", "_out", "_meta",
+                 "hooks", "retained", "freed", "__weakref__")
+
+    def __init__(self, op, inputs, attrs, out):
+        self.op = op
+        self.inputs = inputs
+        self.attrs = attrs
+        self.seq = next_seq()
+        self.hooks = None
+        self.retained = None
+        self.freed = False
+        saves = op.saves
+        if saves is None or (saves and type(saves) is not tuple):
+            # every input's version (a rule saves(inputs, needs) picks at backward time which of
+            # them the gradients asked for then really read: check_versions)
+            vs = []
+            for x in inputs:
+                if isinstance(x, Tensor):
+                    vc = x._vc
+                    vs.append(vc[0] if vc is not None else 0)
+                else:
+                    vs.append(None)
+            self.versions = tuple(vs)
+        elif saves:
+            self.versions = tuple(x._version if i in saves and isinstance(x, Tensor) else None
+                                  for i, x in enumerate(inputs))
+        else:
+            self.versions = None
+        if op.saves_output:
+            self._out = out
+            self.out_version = out._version
+        else:
+            self._out = None
+            self.out_version = None
+        self._meta = out._data  # shape/dtype for rules that need only those
+
+    @property
+    def out(self):
+        if self._out is not None:
+            return self._out
+        if self.freed:
+            raise DGRuntimeError(FREED)
+        a = self._meta
+        return Spec(a.shape, a.dtype)
+
+    def release(self, needs):
+        """Free what the backward just run (computing the gradients `needs` asked for) read."""
+        op = self.op
+        s = op.saves
+        if s is None or op.saves_output or (s and (type(s) is tuple or s(self.inputs, needs))):
+            self.freed = True
+            self._out = None
+
+    def display_name(self):
+        return f"{self.op.torch_name}Backward0"
+
+    # PyTorch's grad_fn.name() (y.grad_fn.name() == "MulBackward0"). A graph node's `.name` is
+    # instead its unique name in the graph, a str (TensorFlow's op.name).
+    name = display_name
+
+    def __repr__(self):
+        return f"<{self.display_name()} object>"
+
+    # PyTorch users poke at grad_fn.next_functions
+    @property
+    def next_functions(self):
+        return tuple(((x.grad_fn if x.grad_fn is not None else (_AccumulateGrad(x) if x.requires_grad else None)), 0)
+                     for x in self.inputs if isinstance(x, Tensor))
+
+
+class _AccumulateGrad:
+    """A leaf in grad_fn.next_functions (PyTorch's AccumulateGrad node)."""
+
+    def __init__(self, t):
+        self.variable = t
+
+    def display_name(self):
+        return "AccumulateGrad"
+
+    name = display_name
+
+    def __repr__(self):
+        return "<AccumulateGrad object>"
+
+
+def check_versions(node, needs=None):
+    """Refuse a backward whose rule would read a value modified in place since the node was
+    made. Only what the rule really reads counts: an op whose `saves` is a rule
+    saves(inputs, needs) (mul, div, indexing, ...) is asked which inputs the gradients computed
+    now need (`w * 3` reads nothing of w; `w * x` reads x for w's gradient, w only for x's)."""
+    vs = node.versions
+    if vs is not None:
+        saves = node.op.saves
+        if saves is not None and type(saves) is not tuple:
+            ins = node.inputs
+            for i in saves(ins, needs):
+                v = vs[i]
+                if v is not None and ins[i]._version != v:
+                    version_error(ins[i], v)
+        else:
+            for x, v in zip(node.inputs, vs):
+                if v is not None and x._version != v:
+                    version_error(x, v)
+    if node.out_version is not None:
+        out = node.out
+        if out._version != node.out_version:
+            version_error(out, node.out_version, node)
+
+
+def version_error(t, expected, producer=None):
+    fn = producer or t.grad_fn
+    where = ""
+    if fn is not None:
+        where = f", which is output 0 of {re.sub(r'Backward[0-9]*$', '', fn.display_name())},"
+    raise DGRuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [dualgraph.{torch_name(t._np_dtype())} {list(t.shape)}]{where} is at version "
+        f"{t._version}; expected version {expected} instead. Hint: the operation that failed "
+        "to compute its gradient used this tensor's old value; clone() it before modifying it "
+        "in place.")
