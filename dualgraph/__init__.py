@@ -48,8 +48,8 @@ def numel(t):
 
 def get_default_dtype():
     return float32
-from .mode import graph_mode, get_default_graph, reset_default_graph, name_scope
-from .graph import Graph, SymbolicTensor, placeholder, constant, Variable, gradients, Session
+from .graph import (Graph, SymbolicTensor, placeholder, constant, Variable, gradients, Session, graph_mode,
+                    get_default_graph, reset_default_graph, name_scope)
 from .graph.function import function, jit, Function
 from .graph.control_flow import cond, while_loop
 from .graph.tf1 import group, global_variables_initializer, trainable_variables, global_variables

@@ -3,15 +3,19 @@ computing. A write (ops.dispatch.apply_inplace) into state records an assign; in
 value it rebinds the Python object to the new value, and views keep eager's shared-memory
 semantics (see "views in a graph" below). Errors from shape rules are raised here, at build
 time, naming the node."""
+import contextlib
+
 import numpy as np
 
 from ..dtypes import result_type
-from ..errors import DualGraphError, DGTypeError, DGRuntimeError
+from ..errors import DualGraphError, DGTypeError, DGRuntimeError, DGValueError
 from ..ops.registry import Spec
 from ..ops import shape as S
 from ..state import _state
 from ..tensor import Tensor
-from .core import SymbolicTensor, CONSTANT, VARIABLE, ASSIGN, PLACEHOLDER, STOP_GRADIENT
+from ..mode import push
+from .core import (SymbolicTensor, Graph, CONSTANT, VARIABLE, ASSIGN, PLACEHOLDER, STOP_GRADIENT,
+                   rebind, current_graph)
 
 
 def _shape_str(x):
@@ -25,32 +29,7 @@ class GraphInterpreter:
         self.graph = graph
 
     def lift(self, x):
-        """Bring an input into this graph: symbolic stays (a variable's handle reads its current
-        value: program order), eager tensors are captured by reference, numpy arrays become
-        constants, Python scalars stay literals."""
-        if isinstance(x, SymbolicTensor):
-            if x.node.graph is not self.graph:
-                raise DGTypeError(
-                    f"Tensor {x.name!r} must be from the same graph as the tensors it is combined "
-                    f"with: it belongs to {x.node.graph!r}, the graph being built is {self.graph!r}.")
-            if x.node.op is VARIABLE:
-                return self.graph.state_of(x).cur
-            a = x._alias
-            if a is not None and a[0].version != a[2]:
-                self._regenerate(x)  # a view whose memory was written since it was made
-            elif x._storage is not None and x._storage.poisoned:
-                x._storage.check(x)
-            return x
-        if isinstance(x, Tensor):
-            return self.graph.capture(x)
-        if isinstance(x, np.ndarray):
-            arr = x.copy()
-            arr.flags.writeable = False
-            return self.graph.add_node(CONSTANT, (), {"value": arr}, Spec(arr.shape, arr.dtype),
-                                       name="Const").out
-        if isinstance(x, np.generic):
-            return x.item()
-        return x
+        return self.graph.lift(x)
 
     def apply(self, op, inputs, attrs):
         g = self.graph
@@ -131,7 +110,7 @@ class GraphInterpreter:
             # (reshape copies a non-contiguous tensor), which a graph does not know: the view
             # takes the value, and reading the base or another alias later is refused. The
             # usual case, a view of a temporary (x.max(dim)[0], loss.reshape(())), just works.
-            _rebind(target, new)
+            rebind(target, new)
             target._alias = None
             alias[0].poison(where)
         elif alias is not None:
@@ -139,9 +118,9 @@ class GraphInterpreter:
         elif view and S._is_basic(node.attrs["index"]):
             base = node.inputs[0]  # a view of a dg.Variable's read (TF1: no aliasing of reads)
             self.write(base, S.index_put_op, (new,) + tuple(node.inputs[1:]), {"index": node.attrs["index"]})
-            _rebind(target, new)
+            rebind(target, new)
         else:
-            _rebind(target, new)
+            rebind(target, new)
             if target._storage is not None:
                 target._storage.version += 1  # its views are stale now
         return target
@@ -165,7 +144,7 @@ class GraphInterpreter:
         if isinstance(mem, _Memory):
             full = _fit(self, self.apply(S.index_put_op, (root, child) + tuple(idx),
                                          {"index": x.node.attrs["index"]}), root, S.index_put_op)
-            _rebind(mem.root, full)
+            rebind(mem.root, full)
             mem.version += 1
         else:  # an eager tensor's state: the assign bumps its version
             _write_state(self, mem, S.index_put_op, (child,) + tuple(idx), {"index": x.node.attrs["index"]})
@@ -194,7 +173,7 @@ class GraphInterpreter:
                 v = self.apply(op, (v,) + extra, attrs)
         finally:
             _state.grad_enabled = prev
-        _rebind(x, v)
+        rebind(x, v)
 
     def from_data(self, arr):
         """dg.tensor(data) while building: a constant (a fresh value at every run, as eagerly)."""
@@ -253,27 +232,6 @@ def _fit(interp, new, target, op):
     if new._dtype != target._dtype:
         new = new.to(target.dtype)
     return new
-
-
-def _rebind(sym, new):
-    """Make the Python object `sym` name the value `new`; nodes built earlier keep reading the
-    old value (a fresh object standing for it). The users index touches only the readers.
-    `sym` keeps its memory (its views see the new value); it is a view if `new` is."""
-    old = SymbolicTensor.__new__(SymbolicTensor)
-    old.node, old._shape, old._dtype, old._grad, old._rg, old._weak, old._owns = (
-        sym.node, sym._shape, sym._dtype, sym._grad, sym._rg, sym._weak, sym._owns)
-    old._alias = old._storage = None
-    if sym.node.out is sym:  # (an owned alias is not its node's output)
-        sym.node.out = old
-    for n in sym.node.users:
-        n.inputs = tuple(old if x is sym else x for x in n.inputs)
-    sym.node, sym._shape, sym._dtype, sym._rg, sym._weak = new.node, new._shape, new._dtype, new._rg, new._weak
-    sym._owns = False
-    sym._alias = new._alias
-    sym._grad = None
-    for n in new.node.users:
-        n.inputs = tuple(sym if x is new else x for x in n.inputs)
-    new.node.out = sym
 
 
 class _Memory:
@@ -363,3 +321,100 @@ def _weak_operands(interp, op, ins, attrs):
             x = interp.apply(cast_op, (x,), {"dtype": want})
         out.append(x)
     return out, False
+
+
+# ---------------------------------------------------------------- the TF1 building API
+@contextlib.contextmanager
+def graph_mode(graph=None):
+    """`with dg.graph_mode() as g:` builds ops into `g` (a new Graph unless one is given)."""
+    g = graph if graph is not None else Graph()
+    with push(GraphInterpreter(g)):
+        yield g
+
+
+def placeholder(shape=None, dtype=None, name=None):
+    """A graph input fed at each run; None marks a dimension known only then. Takes
+    `(shape, dtype)` or TensorFlow 1.x's `(dtype, shape)`."""
+    from ..dtypes import to_np, F32
+    g = current_graph("dg.placeholder")
+    if _is_dtype(shape) and not _is_dtype(dtype):
+        shape, dtype = dtype, shape  # TF1's argument order
+    if shape is None:
+        raise DGValueError("dg.placeholder needs a shape (use None for unknown dimensions)")
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, (list, tuple)) or not all(
+            d is None or (isinstance(d, (int, np.integer)) and not isinstance(d, bool)) for d in shape):
+        raise DGTypeError(
+            f"dg.placeholder(shape, dtype) or dg.placeholder(dtype, shape): the shape must be a "
+            f"list or tuple of ints and None (unknown dims), got {shape!r}")
+    if dtype is not None and not _is_dtype(dtype):
+        raise DGTypeError(f"dg.placeholder: {dtype!r} is not a dtype (dg.float32, 'float32', np.float32, ...)")
+    shape = tuple(None if d is None or d == -1 else int(d) for d in shape)
+    dt = to_np(dtype) if dtype is not None else F32
+    node = g.add_node(PLACEHOLDER, (), {"shape": shape, "dtype": dt}, Spec(shape, dt),
+                      name=name or "Placeholder")
+    return node.out
+
+
+def _is_dtype(x):
+    from ..dtypes import DType, to_np
+    if isinstance(x, (DType, np.dtype)) or (isinstance(x, type) and issubclass(x, (np.generic, float, int, bool))):
+        return True
+    if isinstance(x, str):
+        try:
+            to_np(x)
+            return True
+        except Exception:  # noqa: BLE001 - not a dtype name
+            return False
+    return False
+
+
+def constant(value, dtype=None, name=None, shape=None):
+    """A value baked into the graph (an eager tensor when called eagerly)."""
+    from ..mode import executing_eagerly
+    from ..dtypes import to_np
+    from ..tensor import tensor, Tensor
+    from ..mode import eager_mode
+    if isinstance(value, Tensor):
+        arr = value._data.copy()
+    else:
+        with eager_mode():
+            arr = tensor(value)._data
+    if dtype is not None:
+        arr = arr.astype(to_np(dtype))
+    if shape is not None:
+        arr = np.broadcast_to(arr, tuple(shape)).copy()
+    if executing_eagerly():
+        from ..tensor import _wrap
+        return _wrap(arr)
+    g = current_graph("dg.constant")
+    arr.flags.writeable = False
+    return g.add_node(CONSTANT, (), {"value": arr}, Spec(arr.shape, arr.dtype),
+                      name=name or "Const").out
+
+
+def Variable(initial_value, name=None, trainable=True, dtype=None):
+    """A value that persists across runs; assign ops update it. Eagerly: a leaf tensor."""
+    from ..mode import executing_eagerly, eager_mode
+    from ..tensor import tensor, Tensor, _wrap
+    from ..dtypes import to_np
+    if isinstance(initial_value, SymbolicTensor):
+        from .session import Session
+        arr = np.array(Session(initial_value.graph).run(initial_value))
+    elif isinstance(initial_value, Tensor):
+        arr = initial_value._data.copy()
+    else:
+        with eager_mode():
+            arr = tensor(initial_value)._data
+    if dtype is not None:
+        arr = arr.astype(to_np(dtype))
+    store = _wrap(arr)
+    if trainable and arr.dtype.kind == "f":
+        store._rg = True
+    if executing_eagerly():
+        return store
+    g = current_graph("dg.Variable")
+    st = g._state(store, name=name or "Variable",
+                  attrs={"trainable": bool(trainable), "initial": arr.copy()})
+    return st.handle

@@ -7,12 +7,13 @@ graphs, compiles them, and adds one node whose kernel loops over the two plans a
 import numpy as np
 
 from ..errors import DGTypeError, DGRuntimeError, DGValueError
-from ..mode import executing_eagerly, graph_mode, current
+from ..mode import executing_eagerly, current
 from ..ops.dispatch import apply
 from ..ops.registry import Op, Spec
 from ..ops.elementwise import where
 from ..utils.tree import flatten, unflatten
-from .core import Graph, SymbolicTensor, placeholder
+from .core import Graph, SymbolicTensor
+from .builder import graph_mode, placeholder
 
 
 def cond(pred, true_fn, false_fn):

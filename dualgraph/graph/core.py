@@ -4,12 +4,14 @@ A `GraphNode` has what the shared reverse pass in autograd/engine.py reads of a 
 `inputs`, `attrs`, `out`, `seq`, `hooks`); it hands a vjp rule the same narrow view of it as of
 an eager tape node (engine.RuleView), so the pass runs over graphs unchanged.
 """
+import contextlib
 import itertools
 
 import numpy as np
 
 from ..errors import DGTypeError, DGValueError, DGRuntimeError
 from ..ops.registry import Op, Spec
+from ..state import _state
 from ..tensor_methods import TensorMethods, Size
 
 
@@ -143,8 +145,31 @@ class Graph:
         return self.get_tensor_by_name(name).node
 
     def as_default(self):
-        from ..mode import graph_mode
+        from .builder import graph_mode  # facade: the building API lives beside its interpreter
         return graph_mode(self)
+
+    def lift(self, x):
+        """Bring an input into this graph: symbolic stays (a variable's handle reads its current
+        value: program order; a stale view is brought up to date), eager tensors are captured
+        by reference, numpy arrays become constants, Python scalars stay literals."""
+        if isinstance(x, SymbolicTensor):
+            if x.node.graph is not self:
+                raise DGTypeError(
+                    f"Tensor {x.name!r} must be from the same graph as the tensors it is combined "
+                    f"with: it belongs to {x.node.graph!r}, the graph being built is {self!r}.")
+            if x.node.op is VARIABLE:
+                return self.state_of(x).cur
+            return fresh(x)
+        if isinstance(x, TensorMethods):  # an eager tensor
+            return self.capture(x)
+        if isinstance(x, np.ndarray):
+            arr = x.copy()
+            arr.flags.writeable = False
+            return self.add_node(CONSTANT, (), {"value": arr}, Spec(arr.shape, arr.dtype),
+                                 name="Const").out
+        if isinstance(x, np.generic):
+            return x.item()
+        return x
 
     # ---- state: reads and writes keep program order
     def _state(self, t, name="captured", attrs=None):
@@ -201,9 +226,8 @@ class Graph:
         st = self._state(ref)
         cur = st.cur
         from ..ops.dispatch import apply
-        from ..mode import current
         if not isinstance(value, SymbolicTensor):
-            value = current().lift(value)
+            value = self.lift(value)
         if tuple(value.shape) != tuple(cur.shape):
             value = apply(_broadcast_op(), value, shape=tuple(cur.shape))
         if value._dtype != cur._dtype:
@@ -244,8 +268,7 @@ class Graph:
 
     def set_grad_of(self, t, value):
         if value is not None:
-            from ..mode import current
-            value = current().lift(value)
+            value = self.lift(value)
             if value.node.op.view and not value._owns:
                 value = owned_alias(value)
             if tuple(value.shape) != tuple(t.shape):
@@ -309,6 +332,27 @@ def owned_alias(x):
     a._owns = True
     a._alias = a._storage = None
     return a
+
+
+def rebind(sym, new):
+    """Make the Python object `sym` name the value `new`; nodes built earlier keep reading the
+    old value (a fresh object standing for it). The users index touches only the readers.
+    `sym` keeps its memory (its views see the new value); it is a view if `new` is."""
+    old = SymbolicTensor.__new__(SymbolicTensor)
+    old.node, old._shape, old._dtype, old._grad, old._rg, old._weak, old._owns = (
+        sym.node, sym._shape, sym._dtype, sym._grad, sym._rg, sym._weak, sym._owns)
+    old._alias = old._storage = None
+    if sym.node.out is sym:  # (an owned alias is not its node's output)
+        sym.node.out = old
+    for n in sym.node.users:
+        n.inputs = tuple(old if x is sym else x for x in n.inputs)
+    sym.node, sym._shape, sym._dtype, sym._rg, sym._weak = new.node, new._shape, new._dtype, new._rg, new._weak
+    sym._owns = False
+    sym._alias = new._alias
+    sym._grad = None
+    for n in new.node.users:
+        n.inputs = tuple(sym if x is new else x for x in n.inputs)
+    new.node.out = sym
 
 
 def fresh(x):
@@ -538,8 +582,7 @@ class SymbolicTensor(TensorMethods):
         return np.array(self._variable_ref()._data)
 
     def detach_(self):
-        from .builder import _rebind
-        _rebind(self, self.detach())
+        rebind(self, self.detach())
         self._alias = None  # the same memory, now with no history: not a view of itself
         return self
 
@@ -556,90 +599,47 @@ STOP_GRADIENT = Op("stop_gradient", np.array, lambda x: Spec(x.shape, x.dtype), 
            doc="identity whose gradient is not propagated (detach)")
 
 
-def placeholder(shape=None, dtype=None, name=None):
-    """A graph input fed at each run; None marks a dimension known only then. Takes
-    `(shape, dtype)` or TensorFlow 1.x's `(dtype, shape)`."""
-    from ..mode import current_graph
-    from ..dtypes import to_np, F32
-    g = current_graph("dg.placeholder")
-    if _is_dtype(shape) and not _is_dtype(dtype):
-        shape, dtype = dtype, shape  # TF1's argument order
-    if shape is None:
-        raise DGValueError("dg.placeholder needs a shape (use None for unknown dimensions)")
-    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
-        shape = (shape,)
-    if not isinstance(shape, (list, tuple)) or not all(
-            d is None or (isinstance(d, (int, np.integer)) and not isinstance(d, bool)) for d in shape):
-        raise DGTypeError(
-            f"dg.placeholder(shape, dtype) or dg.placeholder(dtype, shape): the shape must be a "
-            f"list or tuple of ints and None (unknown dims), got {shape!r}")
-    if dtype is not None and not _is_dtype(dtype):
-        raise DGTypeError(f"dg.placeholder: {dtype!r} is not a dtype (dg.float32, 'float32', np.float32, ...)")
-    shape = tuple(None if d is None or d == -1 else int(d) for d in shape)
-    dt = to_np(dtype) if dtype is not None else F32
-    node = g.add_node(PLACEHOLDER, (), {"shape": shape, "dtype": dt}, Spec(shape, dt),
-                      name=name or "Placeholder")
-    return node.out
+# ---------------------------------------------------------------- the default graph, name scopes
+def building():
+    """The graph being built on this thread, or None (eager)."""
+    return getattr(_state.mode, "graph", None)
 
 
-def _is_dtype(x):
-    from ..dtypes import DType, to_np
-    if isinstance(x, (DType, np.dtype)) or (isinstance(x, type) and issubclass(x, (np.generic, float, int, bool))):
-        return True
-    if isinstance(x, str):
-        try:
-            to_np(x)
-            return True
-        except Exception:  # noqa: BLE001 - not a dtype name
-            return False
-    return False
+def current_graph(what):
+    g = building()
+    if g is None:
+        raise DGRuntimeError(f"{what} builds a graph node: call it inside `with dg.graph_mode():`")
+    return g
 
 
-def constant(value, dtype=None, name=None, shape=None):
-    """A value baked into the graph (an eager tensor when called eagerly)."""
-    from ..mode import executing_eagerly, current_graph
-    from ..dtypes import to_np
-    from ..tensor import tensor, Tensor
-    from ..mode import eager_mode
-    if isinstance(value, Tensor):
-        arr = value._data.copy()
-    else:
-        with eager_mode():
-            arr = tensor(value)._data
-    if dtype is not None:
-        arr = arr.astype(to_np(dtype))
-    if shape is not None:
-        arr = np.broadcast_to(arr, tuple(shape)).copy()
-    if executing_eagerly():
-        from ..tensor import _wrap
-        return _wrap(arr)
-    g = current_graph("dg.constant")
-    arr.flags.writeable = False
-    return g.add_node(CONSTANT, (), {"value": arr}, Spec(arr.shape, arr.dtype),
-                      name=name or "Const").out
+_DEFAULT_GRAPH = None
 
 
-def Variable(initial_value, name=None, trainable=True, dtype=None):
-    """A value that persists across runs; assign ops update it. Eagerly: a leaf tensor."""
-    from ..mode import executing_eagerly, current_graph, eager_mode
-    from ..tensor import tensor, Tensor, _wrap
-    from ..dtypes import to_np
-    if isinstance(initial_value, SymbolicTensor):
-        from .session import Session
-        arr = np.array(Session(initial_value.graph).run(initial_value))
-    elif isinstance(initial_value, Tensor):
-        arr = initial_value._data.copy()
-    else:
-        with eager_mode():
-            arr = tensor(initial_value)._data
-    if dtype is not None:
-        arr = arr.astype(to_np(dtype))
-    store = _wrap(arr)
-    if trainable and arr.dtype.kind == "f":
-        store._rg = True
-    if executing_eagerly():
-        return store
-    g = current_graph("dg.Variable")
-    st = g._state(store, name=name or "Variable",
-                  attrs={"trainable": bool(trainable), "initial": arr.copy()})
-    return st.handle
+def get_default_graph():
+    """The graph being built; outside graph mode, a process-wide default graph."""
+    g = building()
+    if g is not None:
+        return g
+    global _DEFAULT_GRAPH
+    if _DEFAULT_GRAPH is None:
+        _DEFAULT_GRAPH = Graph("default")
+    return _DEFAULT_GRAPH
+
+
+def reset_default_graph():
+    global _DEFAULT_GRAPH
+    _DEFAULT_GRAPH = None
+
+
+@contextlib.contextmanager
+def name_scope(name):
+    """Prefix the names of nodes built inside with `name/` (nests)."""
+    g = building()
+    if g is None:
+        yield name
+        return
+    g._scope.append(name.rstrip("/"))
+    try:
+        yield "/".join(g._scope) + "/"
+    finally:
+        g._scope.pop()

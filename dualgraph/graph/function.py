@@ -17,10 +17,11 @@ import weakref
 import numpy as np
 
 from ..errors import DGRuntimeError, DGTypeError
-from ..mode import executing_eagerly, graph_mode
+from ..mode import executing_eagerly
 from ..tensor import Tensor, _wrap
 from ..utils.tree import flatten, unflatten
-from .core import Graph, SymbolicTensor, placeholder, fresh
+from .core import Graph, SymbolicTensor, fresh
+from .builder import graph_mode, placeholder
 from .compiler import compile_graph
 from .guards import Guards, lifting, is_plain_value
 

@@ -69,7 +69,7 @@ def gradients(ys, xs, grad_ys=None, name="gradients"):
     flat = [t for grp in groups for t in grp]
     names = _on_path(graph, flat, ys)
     interp = GraphInterpreter(graph)
-    from ..mode import name_scope
+    from .core import name_scope
     with push(interp), name_scope(name):
         if grad_ys is None:
             seeds = [_ones_like(y) for y in ys]

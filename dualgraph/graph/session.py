@@ -4,7 +4,7 @@ from .compiler import compile_graph, flatten_fetches, resolve
 
 class Session:
     def __init__(self, graph=None, optimize=True):
-        from ..mode import get_default_graph
+        from .core import get_default_graph
         self.graph = graph if graph is not None else get_default_graph()
         self.optimize = optimize
         self._plans = {}

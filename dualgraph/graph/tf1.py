@@ -5,7 +5,7 @@ from .core import SymbolicTensor, GROUP, CONSTANT
 
 
 def _graph():
-    from ..mode import get_default_graph
+    from .core import get_default_graph
     return get_default_graph()
 
 
@@ -30,7 +30,7 @@ def global_variables_initializer():
     g = _graph()
     if executing_eagerly() and not g.nodes:  # no graph was built: eager variables need no init
         return None
-    from ..mode import graph_mode
+    from .builder import graph_mode
     with graph_mode(g):
         ups = []
         for st in list(g._states.values()):

@@ -130,7 +130,7 @@ class Optimizer:
         from ..graph.gradients import gradients
         from ..graph.guards import Guards, lifting
         from ..graph.tf1 import group
-        from ..mode import graph_mode
+        from ..graph.builder import graph_mode
         g = loss.graph
         grads = gradients(loss, chosen)
         with graph_mode(g):
@@ -248,7 +248,7 @@ def _lifted_while_traced(opt):
     from ..mode import executing_eagerly
     if executing_eagerly():
         return contextlib.nullcontext()
-    from ..mode import get_default_graph
+    from ..graph.core import get_default_graph
     g = get_default_graph()
     trace = getattr(g, "trace", None)
     if trace is None or any(o is opt for o, _ in trace.optimizers) or \
