@@ -67,6 +67,10 @@ NON_DIFFERENTIABLE = {
     "eye": "creation", "full_like": "creation (reads only the template's shape)",
     "rand": "random", "randn": "random", "rand_like": "random", "randn_like": "random",
     "bernoulli_keep": "random", "uniform_like": "random", "normal_like": "random",
+    # graph-only ops (sources, state, control flow: test_graph_only_ops_build_and_run)
+    "placeholder": "a graph input", "variable": "state (gradients stop at a read)",
+    "constant": "a baked-in value", "group": "runs updates, no value",
+    "stop_gradient": "detach", "while_loop": "gradients through loops are issue 10",
 }
 BOOL_OR_INT_OUTPUT = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
                       "logical_not", "argmax", "argmin", "randint", "one_hot", "bitwise_and", "bitwise_or", "bitwise_not", "all", "any",
@@ -94,7 +98,7 @@ def test_registry_entry(name):
 
 def test_every_op_has_a_record():
     covered = {r.op for r in RECORDS}
-    missing = sorted(set(OPS) - covered)
+    missing = sorted({n for n, op in OPS.items() if not op.graph_only} - covered)
     assert not missing, f"ops without a record in tests/opinfo.py: {missing}"
     stale = sorted(covered - set(OPS))
     assert not stale, f"records for ops that are not in the registry: {stale}"
@@ -255,3 +259,34 @@ def test_autograd_gradgradcheck_api():
     # dualgraph/autograd/gradcheck.py now takes the first-order gradients under enable_grad()
     x = dg.tensor([1.0, 2.0], dtype=dg.float64, requires_grad=True)
     assert dg.autograd.gradgradcheck(lambda x: x * x * x, [x])
+
+
+# ============================================================================ graph-only ops
+def _build_graph_only_ops():
+    """A graph that uses every graph-only op; returns (graph, fetches, feeds, feed values, expected)."""
+    g = dg.Graph()
+    with dg.graph_mode(g):
+        p = dg.placeholder([2])                           # placeholder
+        v = dg.Variable(np.array([1.0, 2.0], np.float32))  # variable
+        c = dg.constant([10.0, 20.0])                     # constant
+        up = v.assign(v + p)                              # assign
+        grp = dg.group(up)                                # group
+        d = (p * 3).detach()                              # stop_gradient
+        (n,) = dg.while_loop(lambda i: i < 5, lambda i: (i + 2,), (dg.constant(0),))  # while_loop, tuple_get
+        out = c + d
+    return g, [out, grp, n], [p], [np.ones(2, np.float32)], [[13.0, 23.0], None, 6]
+
+
+def test_graph_only_ops_build_and_run():
+    g, fetches, feeds, values, want = _build_graph_only_ops()
+    used = {n.op.name for n in g.nodes}
+    graph_only = {name for name, op in OPS.items() if op.graph_only}
+    assert graph_only <= used, sorted(graph_only - used)
+    got = g.compile(fetches, feeds=feeds)(*values)
+    assert np.asarray(got[0]).tolist() == want[0] and got[1] is None and int(got[2]) == want[2]
+    for name in graph_only:
+        op = OPS[name]
+        assert op.infer is not None and op.doc, name
+        if op.source:
+            with pytest.raises(dg.DualGraphError, match="bound by the executor"):
+                op.forward()

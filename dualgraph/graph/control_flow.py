@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import DGTypeError, DGRuntimeError, DGValueError
 from ..mode import executing_eagerly, current
 from ..ops.dispatch import apply
-from ..ops.registry import Op, Spec
+from ..ops.registry import Spec, defop
 from ..ops.elementwise import where
 from ..utils.tree import flatten, unflatten
 from .core import Graph, SymbolicTensor
@@ -62,17 +62,8 @@ def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None):
     cplan = cg.compile(c, feeds=ps)
     bplan = bg.compile(out, feeds=ps2, updates=bg.updates)
 
-    def kernel(*vals, n_iter=maximum_iterations):
-        i = 0
-        vals = list(vals)
-        while bool(cplan(*vals)) and (n_iter is None or i < n_iter):
-            vals = [np.asarray(v) for v in bplan(*vals)]
-            i += 1
-        return tuple(vals)
-
-    node_op = Op("while_loop", kernel, lambda *a, **k: Spec((), np.dtype(object)), None,
-                 stateful=bool(bg.updates), doc="runs compiled cond/body plans until cond is false")
-    packed = apply(node_op, *lv)
+    packed = apply(WHILE_LOOP, *lv, cond_plan=cplan, body_plan=bplan,
+                   maximum_iterations=maximum_iterations)
     res = [apply(_TUPLE_GET, packed, index=i, shape=s, dtype=d) for i, (s, d) in enumerate(specs)]
     return res[0] if single else type(loop_vars)(res)
 
@@ -86,6 +77,19 @@ def _tuple_get_vjp(g, n):
                          "differentiate the loop eagerly (it is plain Python there)")
 
 
-_TUPLE_GET = Op("tuple_get", lambda packed, index, shape, dtype: packed[index],
-                lambda packed, index, shape, dtype: Spec(shape, dtype), _tuple_get_vjp,
-                doc="element `index` of a multi-valued node (while_loop)")
+def _while_kernel(*vals, cond_plan, body_plan, maximum_iterations):
+    i = 0
+    vals = list(vals)
+    while bool(cond_plan(*vals)) and (maximum_iterations is None or i < maximum_iterations):
+        vals = [np.asarray(v) for v in body_plan(*vals)]
+        i += 1
+    return tuple(vals)
+
+
+# stateful: the body may write variables (and must not be merged or folded away)
+WHILE_LOOP = defop("while_loop", _while_kernel, lambda *a, **k: Spec((), np.dtype(object)),
+                   stateful=True, graph_only=True,
+                   doc="runs compiled cond/body plans (attributes) until cond is false")
+_TUPLE_GET = defop("tuple_get", lambda packed, index, shape, dtype: packed[index],
+                   lambda packed, index, shape, dtype: Spec(shape, dtype), _tuple_get_vjp,
+                   graph_only=True, doc="element `index` of a multi-valued node (while_loop)")

@@ -10,7 +10,7 @@ import itertools
 import numpy as np
 
 from ..errors import DGTypeError, DGValueError, DGRuntimeError
-from ..ops.registry import Op, Spec
+from ..ops.registry import Spec, defop
 from ..state import _state
 from ..tensor_methods import TensorMethods, Size
 
@@ -20,12 +20,13 @@ def _no_kernel(*a, **k):
     raise DGRuntimeError("source nodes are bound by the executor, not run as kernels")
 
 
-PLACEHOLDER = Op("placeholder", _no_kernel, lambda shape, dtype, **k: Spec(shape, dtype),
-                 differentiable=False, stateful=True, doc="a value fed at each run")
-VARIABLE = Op("variable", _no_kernel, lambda ref, **k: Spec(ref._data.shape, ref._data.dtype),
-              differentiable=False, stateful=True, doc="reads a value that persists across runs")
-CONSTANT = Op("constant", _no_kernel, lambda value: Spec(value.shape, value.dtype),
-              differentiable=False, doc="a value baked into the graph")
+PLACEHOLDER = defop("placeholder", _no_kernel, lambda shape, dtype, **k: Spec(shape, dtype),
+                    stateful=True, graph_only=True, source=True, doc="a value fed at each run")
+VARIABLE = defop("variable", _no_kernel, lambda ref, **k: Spec(ref._data.shape, ref._data.dtype),
+                 stateful=True, graph_only=True, source=True,
+                 doc="reads a value that persists across runs")
+CONSTANT = defop("constant", _no_kernel, lambda value: Spec(value.shape, value.dtype),
+                 graph_only=True, source=True, doc="a value baked into the graph")
 
 
 def _assign_kernel(ref_value, value, ref, **k):
@@ -38,11 +39,11 @@ def _assign_kernel(ref_value, value, ref, **k):
 # through the anti-dependences of networkx_view.py, after every read of the old value. A write
 # recorded while gradients are tracked (buf.copy_(h) with h requiring grad) passes the gradient
 # on to the value; otherwise its output is a new leaf, as the eager tensor after an update.
-ASSIGN = Op("assign", _assign_kernel, lambda cur, value, ref, **k: Spec(cur.shape, cur.dtype),
-            lambda g, n: (None, g), stateful=True, saves=(),
-            doc="writes a new value into a variable")
-GROUP = Op("group", lambda *xs: np.zeros((), np.bool_), lambda *xs: Spec((), np.dtype(np.bool_)),
-           differentiable=False, stateful=True, doc="runs its inputs (updates); fetches as None")
+ASSIGN = defop("assign", _assign_kernel, lambda cur, value, ref, **k: Spec(cur.shape, cur.dtype),
+               lambda g, n: (None, g), stateful=True, saves=(), graph_only=True,
+               doc="writes a new value into a variable")
+GROUP = defop("group", lambda *xs: np.zeros((), np.bool_), lambda *xs: Spec((), np.dtype(np.bool_)),
+              stateful=True, graph_only=True, doc="runs its inputs (updates); fetches as None")
 SOURCE_OPS = (PLACEHOLDER, VARIABLE, CONSTANT)
 STATE_OPS = (VARIABLE, ASSIGN)
 
@@ -595,8 +596,8 @@ class SymbolicTensor(TensorMethods):
             "in graph mode (graphs are functional: build a new tensor instead).")
 
 
-STOP_GRADIENT = Op("stop_gradient", np.array, lambda x: Spec(x.shape, x.dtype), differentiable=False,
-           doc="identity whose gradient is not propagated (detach)")
+STOP_GRADIENT = defop("stop_gradient", np.array, lambda x: Spec(x.shape, x.dtype), graph_only=True,
+                      doc="identity whose gradient is not propagated (detach)")
 
 
 # ---------------------------------------------------------------- the default graph, name scopes

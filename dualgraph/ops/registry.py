@@ -37,12 +37,13 @@ class Op:
     __slots__ = (
         "name", "forward", "infer", "vjp", "elementwise", "view", "inplace", "random",
         "stateful", "differentiable", "saves", "saves_output", "check_eager", "ufunc",
-        "torch_name", "doc",
+        "torch_name", "doc", "graph_only", "source",
     )
 
     def __init__(self, name, forward, infer, vjp=None, *, elementwise=False, view=False,
                  inplace=False, random=False, stateful=False, differentiable=True, saves=None,
-                 saves_output=False, check_eager=False, ufunc=None, torch_name=None, doc=""):
+                 saves_output=False, check_eager=False, ufunc=None, torch_name=None, doc="",
+                 graph_only=False, source=False):
         self.name = name
         self.forward = forward
         self.infer = infer
@@ -64,6 +65,8 @@ class Op:
         self.ufunc = ufunc               # the numpy ufunc, when the kernel is one (out= reuse)
         self.torch_name = torch_name or "".join(p.capitalize() for p in name.split("_"))
         self.doc = doc
+        self.graph_only = graph_only     # a graph's source, state or control-flow op (no eager use)
+        self.source = source             # bound by the plan (placeholder, variable, constant)
 
     def __repr__(self):
         return f"<op {self.name}>"
