@@ -173,6 +173,21 @@ def test_function_keyword_order_does_not_swap_tensors():
     assert f.trace_count == 1
 
 
+def test_function_trace_key_fast_path_equals_the_walk():
+    from dualgraph.graph.function import _arguments, _leaf_specs
+    f = dg.function(lambda *a, **k: a[0])
+    m = dg.nn.Linear(2, 2)
+    for args in [(dg.ones(2),), (dg.ones(2), 1, 2.0, "s", m), (), (np.ones(3), True)]:
+        key, tensors = f._signature(args, {})
+        leaves, treedef = flatten(_arguments(args, {}))
+        assert key == (treedef, _leaf_specs(leaves)[0]) and hash(key) == hash((treedef, _leaf_specs(leaves)[0]))
+        assert [id(t) for t in tensors] == [id(t) for t in _leaf_specs(leaves)[1]]
+    key_fast = f._signature((dg.ones(2), 3), {})[0]
+    assert key_fast != f._signature(((dg.ones(2), 3),), {})[0]   # one tuple argument: not the same
+    assert key_fast != f._signature((dg.ones(2),), {"k": 3})[0]  # a keyword: not the same
+    assert f._signature((dg.ones(2), None), {})[0][0] == flatten(((1, None), {}))[1]  # None: walked
+
+
 def test_function_namedtuple_ordereddict_and_none_arguments_and_results():
     @dg.function
     def f(p, d, nothing):

@@ -138,7 +138,7 @@ class Plan:
             kernels.append((fn, takes_out))
             # (a 0-d result written through out= is a 0-d array, as every 0-d value of a plan is)
             rows.append({"id": s.name, "op": s.op, "in_ids": in_ids, "shape": shape, "dtype": dtype,
-                         "out_capable": takes_out and self.optimize,
+                         "out_capable": takes_out and shape is not None and self.optimize,
                          "elementwise": s.op.elementwise and s.op.ufunc is not None})
         if self.optimize:
             _updates_in_place(self.steps, rows, kernels)

@@ -33,13 +33,15 @@ from collections import OrderedDict
 
 from ..errors import DGTypeError, DGValueError
 
-__all__ = ["TreeDef", "flatten", "unflatten", "tree_map", "leaves", "structure"]
+__all__ = ["TreeDef", "flatten", "unflatten", "tree_map", "leaves", "structure", "NODE_TYPES"]
 
 _NoneType = type(None)
 _LEAF = ()
 _NONE = (_NoneType,)
 _MAPPINGS = (dict, OrderedDict)
-_NODE_TYPES = frozenset((tuple, list, dict, OrderedDict, _NoneType))
+# the exact types of the nodes other than namedtuples (tuple subclasses): x is a node exactly when
+# type(x) is in it or x is a namedtuple (a caller may test `isinstance(x, tuple)` for the latter)
+NODE_TYPES = _NODE_TYPES = frozenset((tuple, list, dict, OrderedDict, _NoneType))
 
 
 class TreeDef(tuple):
