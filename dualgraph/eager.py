@@ -58,7 +58,11 @@ class EagerInterpreter:
                 t._base = x._base if x._base is not None else x
         if _state.grad_enabled and op.differentiable and out.dtype.kind == "f":
             for x in inputs:
-                if isinstance(x, Tensor) and x._rg:
+                if not isinstance(x, Tensor):
+                    continue
+                if not x._rg and x._base is not None and x._base._rg and V.is_stale(x):
+                    V.refresh(x)  # a view made before its base took a history sees it (PyTorch)
+                if x._rg:
                     t.grad_fn = Node(op, inputs, attrs, t)
                     t._rg = True
                     break

@@ -411,7 +411,7 @@ def _is_basic(index):
     return not any(isinstance(k, Slot) for k in index)
 
 
-def _getitem_kernel(x, *idx, index):
+def _getitem_kernel(x, *idx, index, check=None):
     if _is_basic(index):
         try:
             return x[index + (Ellipsis,)] if Ellipsis not in index else x[index]
@@ -427,7 +427,9 @@ def _getitem_kernel(x, *idx, index):
         raise DGIndexError(str(e).replace(" for axis ", " for dimension ")) from None
 
 
-def _getitem_infer(x, *idx, index):
+def _getitem_infer(x, *idx, index, check=None):
+    if check is not None:  # narrow/split along a dim of unknown size (_sized_slice)
+        return _sized_slice_infer(x, index, check)
     shape = list(x.shape)
     out, pos = [], 0
     adv_shapes, adv_at = [], None
@@ -963,7 +965,40 @@ def _narrow(input, dim, start, length):
                 f"dimension {d}, unknown while the graph is built: {_fmt(input.shape)}).")
         if st < 0 and stop == 0:
             stop = None
-    return apply(getitem_op, input, index=(slice(None),) * d + (slice(st, stop),))
+    return _sized_slice(input, d, slice(st, stop), ln, ("narrow", start, length))
+
+
+def _sized_slice(x, d, sl, length, check):
+    """x[..., sl] along dim d, which PyTorch promises has `length` elements (narrow, split with
+    sizes) or raises: when the size of d is unknown while the graph is built, the getitem
+    carries `check`, so its shape rule says `length` and checks it on the fed shapes."""
+    index = (slice(None),) * d + (sl,)
+    if x.shape[d] is not None:
+        return apply(getitem_op, x, index=index)
+    return apply(getitem_op, x, index=index, check=(d, length) + check)
+
+
+def _sized_slice_infer(x, index, check):
+    d, length, what, *args = check
+    size = x.shape[d]
+    if size is not None:  # the fed size: PyTorch's checks, in its words
+        if what == "narrow":
+            st, ln = args
+            if not -size <= st <= size:
+                raise DGIndexError(
+                    f"start out of range (expected to be in range of [{-size}, {size}], but got {st})")
+            st = st + size if st < 0 else st
+            if st > size - ln:
+                raise DGRuntimeError(f"start ({st}) + length ({ln}) exceeds dimension size ({size}).")
+        else:
+            sizes, dim = args
+            if sum(sizes) != size:
+                raise DGRuntimeError(
+                    f"split_with_sizes expects split_sizes to sum exactly to {size} (input "
+                    f"tensor's size at dimension {dim}), but got split_sizes={list(sizes)}")
+    out = list(x.shape)
+    out[d] = length
+    return Spec(out, x.dtype)
 
 
 def split(tensor, split_size_or_sections, dim=0):
@@ -1020,7 +1055,7 @@ def _split(tensor, split_size_or_sections, dim=0):
                 f"size at dimension {dim}), but got split_sizes={sizes}")
     out, start = [], 0
     for n in sizes:
-        out.append(apply(getitem_op, tensor, index=(slice(None),) * d + (slice(start, start + n),)))
+        out.append(_sized_slice(tensor, d, slice(start, start + n), n, ("split", tuple(sizes), dim)))
         start += n
     return tuple(out)
 
