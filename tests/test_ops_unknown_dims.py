@@ -262,6 +262,33 @@ def test_unknown_dims_mismatches_are_checked_when_fed():
             plan(np.ones(3, F32))
 
 
+def test_unknown_dims_narrow_and_split_sizes_are_checked_when_fed():
+    """narrow/split with sizes promise their pieces' lengths (static now) and PyTorch's errors
+    when the fed size does not allow them, instead of shorter pieces."""
+    with dg.graph_mode() as g:
+        p = dg.placeholder([None, 2])
+        a = p.narrow(0, 1, 2)
+        b, c = dg.split(p, [1, 3])
+        assert tuple(a.shape) == (2, 2) and tuple(b.shape) == (1, 2) and tuple(c.shape) == (3, 2)
+        (gp,) = dg.gradients(a.sum() + c.sum(), [p])
+    plan = g.compile([a, c, gp], feeds=[p])
+    _, _, grad = plan(np.ones((4, 2), F32))
+    assert grad.tolist() == [[0.0, 0.0], [2.0, 2.0], [2.0, 2.0], [1.0, 1.0]]
+    with pytest.raises(dg.DualGraphError, match=r"start \(1\) \+ length \(2\) exceeds dimension size \(2\)"):
+        plan(np.ones((2, 2), F32))
+    with pytest.raises(dg.DualGraphError, match=r"split_with_sizes expects split_sizes to sum exactly to 5"):
+        plan(np.ones((5, 2), F32))
+
+
+def test_data_dependent_sizes_in_an_optimised_plan():
+    """A boolean mask's result has no size even when the plan is specialised: no buffer is
+    planned for what is computed from it."""
+    with dg.graph_mode() as g:
+        p = dg.placeholder([None])
+        y = (p[p > 0] * 2) + 1
+    assert g.compile([y])(np.array([1, -1, 2, 3], F32))[0].tolist() == [3.0, 5.0, 7.0]
+
+
 def test_unknown_dims_refusals_say_what_to_do():
     with dg.graph_mode():
         p = dg.placeholder([None, 3])

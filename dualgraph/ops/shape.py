@@ -678,7 +678,8 @@ def _cat_vjp_masked(g, n, dim, sizes):
     """cat's gradient when several inputs have sizes along dim unknown until run time: piece i
     is g[..., mask_i] for a boolean mask along dim, true over input i's rows, made of a
     True/False per input expanded to its run-time size."""
-    from .creation import full_op
+    from .registry import OPS  # (creation's op, by name: the op families import one way)
+    full_op = OPS["full"]
     out = []
     for i, (x, size) in enumerate(zip(n.inputs, sizes)):
         if x.ndim != g.ndim:  # a legacy empty 1-d input
