@@ -231,3 +231,250 @@ def test_gradient_seed_broadcasts_of_ones_are_folded_and_simplified_away():
     yv = np.arange(12, dtype=np.float32).reshape(3, 4)
     np.testing.assert_array_equal(plan(np.ones((3, 4), np.float32), yv), yv)
     np.testing.assert_array_equal(raw(np.ones((3, 4), np.float32), yv), yv)
+
+
+# ---------------------------------------------------------------- the IR's and the compiler's checks
+from dualgraph.graph import compiler as _compiler  # noqa: E402
+from dualgraph.graph.core import GROUP  # noqa: E402
+from dualgraph.graph.networkx_view import lint_networkx, lint_order  # noqa: E402
+from dualgraph.graph.plan import SOURCE_BINDERS, Step  # noqa: E402
+from dualgraph.graph.liveness import plan_memory, aliases_input  # noqa: E402
+from dualgraph.ops.registry import OPS, Op  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _lint_every_pass(monkeypatch):
+    """Every compile in this file lints the graph, then the networkx form after each pass."""
+    monkeypatch.setattr(_compiler, "CHECK", True)
+
+
+def _graph_zoo():
+    """(name, graph, fetches, updates): graphs this file builds, and a few more shapes of graph
+    (state reads and writes, views, random draws, control flow, unknown dims)."""
+    out = []
+    g, loss, updates, _ = _mlp_training_graph(8)
+    out.append(("mlp training", g, loss, updates))
+    with dg.graph_mode() as g:
+        x = dg.placeholder([None, 3], name="x")
+        y = (x * 2).sum()
+    out.append(("unknown batch", g, y, ()))
+    with dg.graph_mode() as g:
+        x = dg.placeholder([3], name="x")
+        c = (dg.ones(3) + dg.arange(3).float()) * 2
+        a, b = (x * x).exp(), (x * x).exp()
+        out_ = a + b + x * c + dg.rand(3) + dg.rand(3)
+    out.append(("fold and cse", g, out_, ()))
+    with dg.graph_mode() as g:
+        x = dg.placeholder([2, 3], name="x")
+        ys = [x * 1, 1 * x, x + 0, x - 0, x / 1, -(-x), x.t().t(), x.reshape(6).reshape(2, 3),
+              x.permute(1, 0).permute(1, 0), x.reshape(3, 2).reshape(6).reshape(2, 3)]
+        y = dg.stack([v.exp() for v in ys]).sum()
+    out.append(("identities", g, y, ()))
+    with dg.graph_mode() as g:
+        x = dg.placeholder([3, 4], name="x")
+        yv = dg.placeholder([3, 4], name="y")
+        (gx,) = dg.gradients((x * yv).sum(), [x])
+    out.append(("gradient seeds", g, gx, ()))
+    with dg.graph_mode() as g:
+        W = dg.Variable(np.ones((2, 3), np.float32), name="W")
+        r = W * 1
+        v = W.reshape(3, 2)
+        z = r.exp() + v.t()
+        upd = W.assign(W * 0.5)
+        after = W + 1
+    out.append(("state order", g, [z, after, upd], ()))
+    with dg.graph_mode() as g:
+        i = dg.placeholder([], dtype=dg.int64, name="i")
+        n = dg.while_loop(lambda k: k < 10, lambda k: k + 1, i)
+        grp = dg.group(n * 2)
+    out.append(("while and group", g, [n, grp], ()))
+    return out
+
+
+@pytest.mark.parametrize("optimize", [True, False])
+def test_graphs_lint_clean_after_every_pass(optimize, monkeypatch):
+    seen = []
+    real = _compiler.lint_networkx
+
+    def spy(G, where, roots=(), pruned=None):
+        seen.append(where)
+        return real(G, where, roots, pruned)
+
+    monkeypatch.setattr(_compiler, "lint_networkx", spy)
+    for name, g, fetches, updates in _graph_zoo():
+        g.lint()
+        seen.clear()
+        plan = _compiler.compile_graph(g, fetches, optimize=optimize, updates=updates, check=True)
+        assert plan.steps, name
+        want = ["to_networkx", "prune"] + (["constant_fold", "cse", "simplify", "prune_after"]
+                                           if optimize else [])
+        assert seen == want, name
+
+
+def test_graph_lint_names_the_node_that_breaks_an_invariant():
+    def fresh_graph():
+        with dg.graph_mode() as g:
+            x = dg.placeholder([3], name="x")
+            y = (x * 2).exp()
+        return g, x, y
+
+    def broken(mutate, match):
+        g, x, y = fresh_graph()
+        g.lint()
+        mutate(g, x, y)
+        with pytest.raises(dg.DualGraphError, match=match):
+            g.lint()
+
+    with dg.graph_mode() as other:
+        foreign = dg.placeholder([3], name="foreign")
+    mul = lambda g: g.get_operation_by_name("mul")  # noqa: E731
+
+    def foreign_input(g, x, y):
+        mul(g).inputs = (foreign, 2)
+
+    def later_input(g, x, y):
+        mul(g).inputs = (y, 2)
+
+    def duplicate_name(g, x, y):
+        y.node.name = "mul"
+
+    def unregistered(g, x, y):
+        y.node.op = Op("exp", np.exp, lambda a: a)
+
+    def source_with_inputs(g, x, y):
+        x.node.inputs = (1.0,)
+
+    def stale_users(g, x, y):
+        x.node.users.append(y.node)
+
+    def missing_user(g, x, y):
+        x.node.users.clear()
+
+    def seq_order(g, x, y):
+        y.node.seq = 0
+
+    def eager_literal(g, x, y):
+        mul(g).inputs = (x, dg.ones(3))
+
+    broken(foreign_input, r"node 'mul' \(mul\): input 0 \('foreign'\) belongs to")
+    broken(later_input, r"node 'mul' \(mul\): input 0 \('exp'\) is not an earlier node")
+    broken(duplicate_name, r"node 'mul' \(exp\): the name index")
+    broken(unregistered, r"node 'exp' \(exp\): its op .* is not the record registered in OPS")
+    broken(source_with_inputs, r"node 'x' \(placeholder\): a source node has no inputs")
+    broken(stale_users, r"node 'x' \(placeholder\): its users index disagrees .*\['exp'\]")
+    broken(missing_user, r"node 'x' \(placeholder\): its users index disagrees .*lacks \['mul'\]")
+    broken(seq_order, r"node 'exp' \(exp\): seq 0 follows")
+    broken(eager_literal, r"node 'mul' \(mul\): input 1 is a Tensor")
+    other.lint()
+
+
+def test_networkx_lint_names_the_pass_and_the_node():
+    def form():
+        with dg.graph_mode() as g:
+            x = dg.placeholder([3], name="x")
+            y = (x * 2).exp()
+        G = g.to_networkx()
+        lint_networkx(G, "to_networkx", [y.name])
+        return G, y.name
+
+    G, y = form()
+    G.nodes[y]["args"] = (("node", "x"),)  # reads x without an edge
+    with pytest.raises(dg.DualGraphError, match=r"after cse: node 'exp' \(exp\): argument 0 reads 'x' but there is no edge"):
+        lint_networkx(G, "cse", [y])
+    G, y = form()
+    G.edges["mul", y]["control"] = True  # a data dependence marked as ordering only
+    with pytest.raises(dg.DualGraphError, match="through a control edge"):
+        lint_networkx(G, "simplify", [y])
+    G, y = form()
+    G.add_edge("x", y)  # an edge no argument explains
+    with pytest.raises(dg.DualGraphError, match="data edge 'x' -> 'exp', but no argument reads 'x'"):
+        lint_networkx(G, "simplify", [y])
+    G, y = form()
+    G.add_node("dead", **dict(G.nodes["mul"]))
+    G.add_edge("x", "dead")
+    lint_networkx(G, "cse", [y])  # allowed until the next prune
+    with pytest.raises(dg.DualGraphError, match=r"after prune_after: node 'dead' .*survived the prune"):
+        lint_networkx(G, "prune_after", [y])
+    G, y = form()
+    G.remove_node(y)
+    with pytest.raises(dg.DualGraphError, match="fetched .* node 'exp' is gone"):
+        lint_networkx(G, "prune", [y])
+    G, y = form()
+    with pytest.raises(dg.DualGraphError, match="scheduled before"):
+        lint_order(G, ["exp", "mul", "x"])
+
+
+def test_simplify_keeps_reads_of_a_variable_before_its_write():
+    """exp(W * 1) -> exp(W) reads W's memory: it stays ordered before W.assign, whatever the
+    order of the fetches (it used to run after the write when the update was fetched first)."""
+    with dg.graph_mode() as g:
+        W = dg.Variable(np.ones(3, np.float32), name="W")
+        z = (W * 1).exp()
+        upd = W.assign(dg.zeros(3))
+    for fetches, at in (([upd, z], 1), ([z, upd], 0)):
+        W.load(np.ones(3, np.float32))
+        res = g.compile(fetches)()
+        np.testing.assert_allclose(res[at], np.full(3, np.e), rtol=1e-6)
+        np.testing.assert_array_equal(W.read_value(), np.zeros(3))
+
+
+def test_replace_uses_keeps_a_data_edge_data():
+    """After replace_uses(G, old, new) a node that reads `new` does so through a data edge, even
+    where one of the two edges it had was a control edge (which made prune drop `new`)."""
+    from dualgraph.graph.networkx_view import replace_uses
+
+    def graph(c_args, edges):
+        G = nx.DiGraph()
+        G.add_node("new", args=())
+        G.add_node("old", args=(("node", "new"),))
+        G.add_node("c", args=c_args)
+        G.add_edge("new", "old")
+        for u, v, ctrl in edges:
+            G.add_edge(u, v, **({"control": True} if ctrl else {}))
+        return G
+
+    # c reads new; old only orders c (the assign after a reader that simplify removed)
+    G = graph((("node", "new"),), [("new", "c", False), ("old", "c", True)])
+    replace_uses(G, "old", "new")
+    assert not G.edges["new", "c"].get("control", False)
+    # c reads old; new had a control edge to c
+    G = graph((("node", "old"),), [("old", "c", False), ("new", "c", True)])
+    replace_uses(G, "old", "new")
+    assert G.nodes["c"]["args"] == (("node", "new"),)
+    assert not G.edges["new", "c"].get("control", False)
+    # c only ordered after old: ordered after new
+    G = graph((), [("old", "c", True)])
+    replace_uses(G, "old", "new")
+    assert G.edges["new", "c"]["control"] is True
+
+
+def test_every_source_op_has_a_binder_and_compiler_flags_live_on_records():
+    sources = {op for op in OPS.values() if op.source}
+    assert sources == set(SOURCE_BINDERS)
+    assert {op.name for op in OPS.values() if op.may_alias} >= {"sum_to", "contiguous", "assign"}
+    assert {op.name for op in OPS.values() if op.out_kernel is np.matmul} == {"mm", "bmm", "matmul"}
+    assert [op.name for op in OPS.values() if op.no_value] == ["group"] and GROUP.no_value
+    assert all(aliases_input(op) == bool(op.view or op.may_alias) for op in OPS.values())
+    with pytest.raises(dg.DualGraphError, match="no entry in plan.SOURCE_BINDERS"):
+        Step("s", Op("another_source", None, None, source=True), (), {}, (), None)
+
+
+def test_plan_memory_reads_step_records():
+    """Liveness on hand-made specialised steps: y = exp(x); z = neg(y); w = tanh(z), fetched.
+    z writes into y's buffer (an elementwise op into an input that dies there); x, a feed, is
+    never written; w, a result, gets memory of its own."""
+    x = Step("x", OPS["placeholder"], (), {"shape": (4,), "dtype": np.dtype("float32")}, (4,),
+             np.dtype("float32"))
+    y = Step("y", OPS["exp"], (("node", "x"),), {}, (4,), np.dtype("float32"))
+    z = Step("z", OPS["neg"], (("node", "y"),), {}, (4,), np.dtype("float32"))
+    w = Step("w", OPS["tanh"], (("node", "z"),), {}, (4,), np.dtype("float32"))
+    assert y.in_ids == ("x",) and x.source is SOURCE_BINDERS[OPS["placeholder"]] and y.source is None
+    f32 = np.dtype("float32")
+    steps = [s.specialised((4,), f32, s.op.ufunc or s.op.forward, s.op.ufunc is not None, True)
+             for s in (x, y, z, w)]
+    assert [s.out_capable for s in steps] == [False, True, True, True]
+    assert [s.elementwise for s in steps] == [False, True, True, True]
+    mem = plan_memory(steps, ["w"], reuse=True)
+    assert mem["out"] == [None, None, "y", None]
+    assert mem["reused"] == 1 and mem["allocated"] == 2 and mem["fresh"] == [1]
+    assert "x" in mem["drop"][1] and "z" in mem["drop"][3]

@@ -3,16 +3,22 @@
     to_networkx -> prune -> [constant_fold -> cse -> simplify -> prune] -> schedule -> Plan
 (bracketed passes only with optimize=True; liveness/buffer reuse happen when the plan is first
 specialised to concrete feed shapes, also only with optimize=True).
+
+With check=True (or the module flag CHECK, which the compiler tests set) the graph is linted
+first (Graph.lint) and the networkx form after every pass (networkx_view.lint_networkx), so a
+pass that leaves a broken graph is named at once.
 """
 import functools
 import time
 
 from ..errors import DGTypeError, DGValueError
 from ..utils.tree import flatten, unflatten
-from .core import SymbolicTensor, PLACEHOLDER, fresh
-from .networkx_view import to_networkx
+from .core import SymbolicTensor, fresh
+from .networkx_view import to_networkx, add_anti_dependences, lint_networkx, lint_order
 from .passes import prune, constant_fold, cse, simplify, schedule
-from .plan import Plan, Step
+from .plan import Plan, Step, is_feed
+
+CHECK = False  # lint the graph, and the networkx form after every pass, in every compile_graph
 
 
 class _Ctx:
@@ -58,8 +64,20 @@ def resolve(x, graph, what):
         f"cannot {what} {type(x).__name__} {x!r}: expected a graph tensor or its name")
 
 
-def compile_graph(graph, fetches, feeds=None, optimize=True, updates=()):
+def _simplify(G, ctx):
+    """simplify, then the writes ordered again: a removed identity can leave a node reading a
+    variable's memory directly (exp(W * 1) -> exp(W)), which must run before W's next write as
+    the copy it read did."""
+    stats = simplify(G, ctx)
+    add_anti_dependences(G)
+    return stats
+
+
+def compile_graph(graph, fetches, feeds=None, optimize=True, updates=(), check=None):
     t0 = time.perf_counter()
+    check = CHECK if check is None else check
+    if check:
+        graph.lint()
     flat, treedef = flatten_fetches(fetches, graph)
     upd = [resolve(u.out if hasattr(u, "op") and not isinstance(u, SymbolicTensor) else u, graph, "run") for u in updates]
     G = to_networkx(graph)
@@ -68,32 +86,40 @@ def compile_graph(graph, fetches, feeds=None, optimize=True, updates=()):
     if feeds is not None:
         feed_ts = [resolve(f, graph, "feed") for f in (feeds if isinstance(feeds, (list, tuple)) else [feeds])]
         for f in feed_ts:
-            if f.node.op is not PLACEHOLDER:
+            if not is_feed(f.node.op):
                 raise DGTypeError(f"{f.name!r} is not a placeholder and cannot be fed")
     else:
         feed_ts = None
     ctx = _Ctx(roots, set(roots) | {f.name for f in (feed_ts or [])}, optimize)
     stats = {"nodes_in": G.number_of_nodes()}
-    stats["prune"] = prune(G, ctx)
+    if check:
+        lint_networkx(G, "to_networkx", ctx.roots)
+    passes = [("prune", prune)]
     if optimize:
-        stats["constant_fold"] = constant_fold(G, ctx)
-        stats["cse"] = cse(G, ctx)
-        stats["simplify"] = simplify(G, ctx)
-        stats["prune_after"] = prune(G, ctx)
+        passes += [("constant_fold", constant_fold), ("cse", cse), ("simplify", _simplify),
+                   ("prune_after", prune)]
+    for key, run_pass in passes:
+        stats[key] = run_pass(G, ctx)
+        if check:
+            lint_networkx(G, key, ctx.roots)
     order = schedule(G, ctx)["order"]
-    steps = [Step(n, G.nodes[n]["op"], G.nodes[n]["args"], G.nodes[n]["attrs"], G.nodes[n]["shape"],
-                  G.nodes[n]["dtype"]) for n in order]
+    if check:
+        lint_order(G, order)
+    steps = []
+    for n in order:
+        d = G.nodes[n]
+        steps.append(Step(n, d["op"], d["args"], d["attrs"], d["shape"], d["dtype"]))
     by_name = {s.name: s for s in steps}
     if feed_ts is None:
-        feed_steps = [s for s in steps if s.op is PLACEHOLDER]
+        feed_steps = [s for s in steps if s.fed]
     else:
-        feed_steps = [by_name.get(f.name) or Step(f.name, PLACEHOLDER, (), f.node.attrs, f.shape, f._dtype)
+        feed_steps = [by_name.get(f.name) or Step(f.name, f.node.op, (), f.node.attrs, f.shape, f._dtype)
                       for f in feed_ts]
         named = {f.name for f in feed_steps}
         # placeholders the fetches need but nobody feeds: a clear error when the plan runs
-        feed_steps += [s for s in steps if s.op is PLACEHOLDER and s.name not in named]
+        feed_steps += [s for s in steps if s.fed and s.name not in named]
     stats["nodes_out"] = len(steps)
-    stats["steps"] = sum(1 for s in steps if s.op is not PLACEHOLDER)
+    stats["steps"] = sum(1 for s in steps if not s.fed)
     plan = Plan(steps, feed_steps, [ctx.resolve(n) for n in fetch_names], functools.partial(unflatten, treedef),
                 stats, optimize)
     plan.graph = graph

@@ -40,10 +40,11 @@ def _assign_kernel(ref_value, value, ref, **k):
 # recorded while gradients are tracked (buf.copy_(h) with h requiring grad) passes the gradient
 # on to the value; otherwise its output is a new leaf, as the eager tensor after an update.
 ASSIGN = defop("assign", _assign_kernel, lambda cur, value, ref, **k: Spec(cur.shape, cur.dtype),
-               lambda g, n: (None, g), stateful=True, saves=(), graph_only=True,
+               lambda g, n: (None, g), stateful=True, saves=(), graph_only=True, may_alias=True,
                doc="writes a new value into a variable")
 GROUP = defop("group", lambda *xs: np.zeros((), np.bool_), lambda *xs: Spec((), np.dtype(np.bool_)),
-              stateful=True, graph_only=True, doc="runs its inputs (updates); fetches as None")
+              stateful=True, graph_only=True, no_value=True,
+              doc="runs its inputs (updates); fetches as None")
 SOURCE_OPS = (PLACEHOLDER, VARIABLE, CONSTANT)
 STATE_OPS = (VARIABLE, ASSIGN)
 
@@ -323,6 +324,81 @@ class Graph:
 
     def __repr__(self):
         return f"<dualgraph.Graph {self.name or hex(id(self))} with {len(self.nodes)} nodes>"
+
+    def lint(self):
+        """Check the graph's invariants (torch.fx's Graph.lint); raise DGRuntimeError naming the
+        first node that breaks one. Each node belongs to this graph, once, is indexed under its
+        unique name and is its output's node; its op is the record registered in OPS under its
+        name; a source node has no inputs; seq increases along `nodes`; each input is the output
+        of an earlier node of this graph or a literal (no eager tensor or array: lift makes those
+        nodes); `users` lists the nodes reading a node, once per input that reads it; the name
+        index holds nothing else; updates are assigns of this graph; each state's handle is a
+        variable node of this graph. compile_graph(..., check=True) runs it first."""
+        from collections import Counter
+        from ..ops.registry import OPS
+
+        def bad(n, msg):
+            raise DGRuntimeError(
+                f"Graph.lint of {self!r}: node {n.name!r} ({getattr(n.op, 'name', n.op)}): {msg}")
+
+        def holds_tensor(x):
+            return isinstance(x, (TensorMethods, np.ndarray)) or (
+                isinstance(x, (list, tuple)) and any(holds_tensor(y) for y in x))
+
+        index, readers, last = {}, {}, None
+        for i, n in enumerate(self.nodes):
+            if not isinstance(n, GraphNode):
+                raise DGRuntimeError(f"Graph.lint of {self!r}: nodes[{i}] is {n!r}, not a GraphNode")
+            if n.graph is not self:
+                bad(n, f"it belongs to {n.graph!r}")
+            if id(n) in index:
+                bad(n, "it is listed twice in nodes")
+            if not isinstance(n.name, str) or not n.name:
+                bad(n, "its name is not a non-empty str")
+            if self._by_name.get(n.name) is not n:
+                bad(n, "the name index does not map its name to it (names must be unique)")
+            op = n.op
+            if OPS.get(getattr(op, "name", None)) is not op:
+                bad(n, f"its op {op!r} is not the record registered in OPS under its name")
+            if op.source and n.inputs:
+                bad(n, f"a source node has no inputs; it has {len(n.inputs)}")
+            if last is not None and not n.seq > last:
+                bad(n, f"seq {n.seq} follows seq {last}: the sequence must increase")
+            last = n.seq
+            if not isinstance(n.out, SymbolicTensor) or n.out.node is not n:
+                bad(n, "its output tensor is not a tensor of this node")
+            if not isinstance(n.attrs, dict) or not isinstance(n.inputs, tuple):
+                bad(n, "attrs must be a dict and inputs a tuple")
+            for j, x in enumerate(n.inputs):
+                if isinstance(x, SymbolicTensor):
+                    p = x.node
+                    if p.graph is not self:
+                        bad(n, f"input {j} ({p.name!r}) belongs to {p.graph!r}")
+                    if id(p) not in index:
+                        bad(n, f"input {j} ({p.name!r}) is not an earlier node of this graph")
+                    readers.setdefault(id(p), []).append(n)
+                elif holds_tensor(x):
+                    bad(n, f"input {j} is a {type(x).__name__}: a tensor input must be a node")
+            index[id(n)] = n
+        for n in self.nodes:
+            want = readers.get(id(n), [])
+            have, need = Counter(map(id, n.users)), Counter(map(id, want))
+            if have != need:
+                names = {id(u): getattr(u, "name", repr(u)) for u in list(n.users) + want}
+                bad(n, f"its users index disagrees with the inputs of the graph: it lists "
+                       f"{[names[k] for k in have - need]} that do not read it (so often), and "
+                       f"lacks {[names[k] for k in need - have]}")
+        for name, n in self._by_name.items():
+            if id(n) not in index or n.name != name:
+                raise DGRuntimeError(f"Graph.lint of {self!r}: the name index maps {name!r} to "
+                                     f"{n!r}, which is not a node of the graph under that name")
+        for n in self.updates:
+            if id(n) not in index or n.op is not ASSIGN:
+                bad(n, "an update must be an assign node of this graph")
+        for st in self._states.values():
+            h = st.handle.node
+            if id(h) not in index or h.op is not VARIABLE or id(st.cur.node) not in index:
+                bad(h, "a state's handle must be a variable node of this graph, its value a node")
 
 
 def owned_alias(x):

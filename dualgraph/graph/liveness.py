@@ -10,14 +10,12 @@ from collections import defaultdict
 
 import numpy as np
 
-from .core import SOURCE_OPS, ASSIGN
-
-# ops whose result may share memory with their first input although they are not flagged views
-_MAY_ALIAS = {"sum_to", "contiguous"}
-
 
 def aliases_input(op):
-    return op.view or op.name in _MAY_ALIAS or op is ASSIGN
+    """Whether op's result may share memory with its first input: a view, or an op flagged
+    may_alias (sum_to, contiguous: the input itself when nothing is to be done; assign: the
+    state's memory)."""
+    return op.view or op.may_alias
 
 
 def _bytes(shape, dtype):
@@ -27,29 +25,30 @@ def _bytes(shape, dtype):
 
 
 def plan_memory(steps, fetch_ids, reuse):
-    """steps: dicts with id, op, in_ids, shape, dtype, out_capable, elementwise (schedule order).
+    """steps: the specialised plan.Step records in schedule order; read are name, op, in_ids,
+    shape (None: known only at run time), dtype, out_capable, elementwise and writes_into.
 
     Returns a dict: out (per step: id of the buffer to write into, or None), drop (per step: ids
-    whose references are deleted after it), peak_bytes, reused, allocated.
+    whose references are deleted after it), peak_bytes, reused, allocated, fresh.
     """
     n = len(steps)
-    by_id = {s["id"]: s for s in steps}
+    by_id = {s.name: s for s in steps}
     root, owned = {}, {}
     for s in steps:
-        v = s["id"]
-        if s["op"] in SOURCE_OPS:
+        v = s.name
+        if s.op.source:
             root[v], owned[v] = v, False
-        elif s.get("writes_into") is not None:  # an update computed straight into a variable
-            w = s["writes_into"]
+        elif s.writes_into is not None:  # an update computed straight into a variable
+            w = s.writes_into
             root[v], owned[v] = root.get(w, w), False  # (a variable is its own root)
-        elif aliases_input(s["op"]) and s["in_ids"]:
-            root[v], owned[v] = root[s["in_ids"][0]], False
+        elif s.in_ids and aliases_input(s.op):
+            root[v], owned[v] = root[s.in_ids[0]], False
         else:
             root[v], owned[v] = v, True
     last = {}
     for i, s in enumerate(steps):
-        last[s["id"]] = max(last.get(s["id"], i), i)
-        for v in s["in_ids"]:
+        last[s.name] = max(last.get(s.name, i), i)
+        for v in s.in_ids:
             last[v] = i
             last[root[v]] = max(last.get(root[v], i), i)
     for v in fetch_ids:
@@ -57,15 +56,15 @@ def plan_memory(steps, fetch_ids, reuse):
     # which later steps could take a released buffer of a given (shape, dtype)
     demand = defaultdict(list)
     for i, s in enumerate(steps):
-        if owned[s["id"]] and s["out_capable"]:
-            demand[(s["shape"], s["dtype"])].append(i)
+        if owned[s.name] and s.out_capable:
+            demand[(s.shape, s.dtype)].append(i)
 
     out = [None] * n
     drop = [[] for _ in range(n)]
     if not reuse:
-        total = sum(_bytes(s["shape"], s["dtype"]) for s in steps if owned[s["id"]])
+        total = sum(_bytes(s.shape, s.dtype) for s in steps if owned[s.name])
         return {"out": out, "drop": drop, "peak_bytes": total, "reused": 0,
-                "allocated": sum(1 for s in steps if owned[s["id"]]), "fresh": []}
+                "allocated": sum(1 for s in steps if owned[s.name]), "fresh": []}
 
     dies_at = defaultdict(list)
     for v, i in last.items():
@@ -77,20 +76,20 @@ def plan_memory(steps, fetch_ids, reuse):
     live = peak = reused = allocated = 0
     held = {}  # buffer id -> bytes, for owned buffers currently allocated
     for i, s in enumerate(steps):
-        v = s["id"]
-        key = (s["shape"], s["dtype"])
+        v = s.name
+        key = (s.shape, s.dtype)
         if owned[v]:
             buf = None
             if v in fetched:  # a result handed to the caller: fresh memory, never a reused buffer
                 pass
-            elif s["out_capable"] and s["elementwise"]:
-                for x in s["in_ids"]:
+            elif s.out_capable and s.elementwise:
+                for x in s.in_ids:
                     r = root[x]
                     if owned.get(r) and last.get(r) == i and r in held and x == r \
-                            and (by_id[r]["shape"], by_id[r]["dtype"]) == key:
+                            and (by_id[r].shape, by_id[r].dtype) == key:
                         buf = r
                         break
-            if buf is None and s["out_capable"] and pool[key] and v not in fetched:
+            if buf is None and s.out_capable and pool[key] and v not in fetched:
                 buf = pool[key].pop()
             if buf is not None:
                 out[i] = buf
@@ -101,12 +100,12 @@ def plan_memory(steps, fetch_ids, reuse):
                 live += held[v]
                 allocated += 1
                 peak = max(peak, live)
-                if s["out_capable"] and v not in fetched:
+                if s.out_capable and v not in fetched:
                     fresh.append(i)
         for d in dies_at.get(i, ()):
             drop[i].append(d)
             if root.get(d) == d and d in held:
-                k = (by_id[d]["shape"], by_id[d]["dtype"])
+                k = (by_id[d].shape, by_id[d].dtype)
                 if any(j > i for j in demand[k]):
                     pool[k].append(d)
                     drop[i].remove(d)
@@ -114,4 +113,3 @@ def plan_memory(steps, fetch_ids, reuse):
                     live -= held.pop(d)
     return {"out": out, "drop": drop, "peak_bytes": peak, "reused": reused, "allocated": allocated,
             "fresh": fresh}
-

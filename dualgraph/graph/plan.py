@@ -8,23 +8,123 @@ last use). Buffers that must be allocated come from an arena made once per speci
 the caller are always fresh arrays. Every 0-d value is a 0-d array, as eagerly (a kernel's numpy
 scalar is wrapped, or written through out=). Later calls with the same shapes run that function: no graph
 walking, no dict lookups by name, no shape inference.
+
+A node reaches the code as one record: the compiler makes a `Step` per scheduled node of the
+networkx form, and specialising copies it with the concrete shape, the kernel and the memory
+facts that liveness (`plan_memory`) and the code generator read. Source nodes (placeholder,
+variable, constant) are bound through one table, `SOURCE_BINDERS`; what else the plan knows of
+an op is a flag on its record (`ufunc`, `out_kernel`, `may_alias`, `no_value`), apart from the
+write itself (`ASSIGN`: args (state's current value, value), attrs["ref"]).
 """
 import numpy as np
 
 from ..errors import DGRuntimeError, DGTypeError, DGValueError, DualGraphError
 from ..ops.registry import Spec
-from .core import PLACEHOLDER, VARIABLE, CONSTANT, ASSIGN, GROUP
+from .core import PLACEHOLDER, VARIABLE, CONSTANT, ASSIGN, STATE_OPS
 from .liveness import plan_memory, aliases_input
 
-_MATMUL = {"mm", "bmm", "matmul"}
+
+# ---------------------------------------------------------------- how the plan binds sources
+class _Feed:
+    """A placeholder: the caller passes its value (a parameter of the generated function)."""
+    fed = True
+
+    def spec(self, step, fed):
+        return fed[step.name]
+
+    def value(self, step, fed):
+        return fed[step.name]
+
+    def code(self, step, i, ns):
+        return None  # bound as a parameter of run()
+
+
+class _Variable:
+    """A variable read: the state's memory, read when the plan runs (the tensor's array may be
+    replaced between runs: p.data = ...)."""
+    fed = False
+
+    def spec(self, step, fed):
+        a = step.attrs["ref"]._data
+        return a.shape, a.dtype
+
+    def value(self, step, fed):
+        return step.attrs["ref"]._data
+
+    def code(self, step, i, ns):
+        ns[f"r{i}"] = step.attrs["ref"]
+        return f"r{i}._data"
+
+
+class _Constant:
+    """A constant: its array, baked into the plan."""
+    fed = False
+
+    def spec(self, step, fed):
+        v = step.attrs["value"]
+        return v.shape, v.dtype
+
+    def value(self, step, fed):
+        return step.attrs["value"]
+
+    def code(self, step, i, ns):
+        ns[f"c{i}"] = step.attrs["value"]
+        return f"c{i}"
+
+
+# every op flagged `source` (tests/test_compiler.py checks the two agree): spec(step, fed) its
+# (shape, dtype) when the plan is specialised (fed: the feed specs by name), value(step, fed) its
+# array now (fed: the feed arrays by name), code(step, i, ns) the expression of the generated
+# function that reads it (None: a parameter), putting what it names into the namespace ns
+SOURCE_BINDERS = {PLACEHOLDER: _Feed(), VARIABLE: _Variable(), CONSTANT: _Constant()}
+
+
+def is_feed(op):
+    """Whether nodes of op are fed by the caller (a placeholder)."""
+    b = SOURCE_BINDERS.get(op)
+    return b is not None and b.fed
 
 
 class Step:
-    __slots__ = ("name", "op", "args", "attrs", "shape", "dtype")
+    """One scheduled node: everything specialisation, liveness and code generation read.
+
+    The compiler makes one per scheduled node: name, op, args (each ("node", name) or ("lit",
+    value)), attrs, the static shape (None = unknown dim) and dtype, in_ids (the names of the
+    node arguments, in order) and source (the node's SOURCE_BINDERS entry, None for a computed
+    value). Specialising the plan to concrete feed shapes makes a copy of each (`specialised`)
+    with the concrete shape (None when known only at run time: a boolean mask), the kernel,
+    whether it takes out=, and the memory facts liveness reads: out_capable, elementwise and
+    writes_into (the state an update is computed straight into, or None)."""
+
+    __slots__ = ("name", "op", "args", "attrs", "shape", "dtype", "in_ids", "source",
+                 "kernel", "takes_out", "out_capable", "elementwise", "writes_into")
 
     def __init__(self, name, op, args, attrs, shape, dtype):
         self.name, self.op, self.args, self.attrs = name, op, args, attrs
         self.shape, self.dtype = shape, dtype
+        self.in_ids = tuple(a for k, a in args if k == "node")
+        self.source = SOURCE_BINDERS.get(op)
+        if op.source and self.source is None:
+            raise DGRuntimeError(f"source op {op.name!r} has no entry in plan.SOURCE_BINDERS")
+        self.kernel, self.takes_out = op.forward, False
+        self.out_capable = self.elementwise = False
+        self.writes_into = None
+
+    def specialised(self, shape, dtype, kernel, takes_out, optimize):
+        s = Step.__new__(Step)
+        s.name, s.op, s.args, s.attrs = self.name, self.op, self.args, self.attrs
+        s.in_ids, s.source = self.in_ids, self.source
+        s.shape, s.dtype, s.kernel, s.takes_out = shape, dtype, kernel, takes_out
+        # (a 0-d result written through out= is a 0-d array, as every 0-d value of a plan is)
+        s.out_capable = takes_out and shape is not None and optimize
+        s.elementwise = self.op.elementwise and self.op.ufunc is not None
+        s.writes_into = None
+        return s
+
+    @property
+    def fed(self):
+        """A placeholder: its value is passed by the caller."""
+        return is_feed(self.op)
 
     def __repr__(self):
         a = ", ".join(x if k == "node" else repr(x) for k, x in self.args)
@@ -36,14 +136,15 @@ def _fmt_shape(shape):
 
 
 def _fast_kernel(step, in_dtypes):
-    """(callable, takes_out): call the bare numpy function when static dtypes allow it."""
+    """(callable, takes_out): call the bare numpy function when static dtypes allow it: the
+    op's ufunc, or its out_kernel (np.matmul for mm, bmm, matmul)."""
     op = step.op
     uf = op.ufunc
     if uf is not None and step.dtype.kind == "f" and all(d == step.dtype for d in in_dtypes) \
             and not step.attrs and all(k == "node" or isinstance(a, (int, float)) for k, a in step.args):
         return uf, True
-    if op.name in _MATMUL and all(d == step.dtype for d in in_dtypes):
-        return np.matmul, True
+    if op.out_kernel is not None and all(d == step.dtype for d in in_dtypes):
+        return op.out_kernel, True
     return op.forward, False
 
 
@@ -110,16 +211,12 @@ class Plan:
         self._compiled[tuple(s for s, _ in sig)] = self._specialise(sig)
 
     def _specialise(self, feed_specs):
-        shapes = {f.name: spec for f, spec in zip(self.feeds, feed_specs)}
-        info = []
+        fed = {f.name: spec for f, spec in zip(self.feeds, feed_specs)}
         known = {}
+        steps = []
         for s in self.steps:
-            if s.op is PLACEHOLDER:
-                shape, dtype = shapes[s.name]
-            elif s.op is VARIABLE:
-                shape, dtype = s.attrs["ref"]._data.shape, s.attrs["ref"]._data.dtype
-            elif s.op is CONSTANT:
-                shape, dtype = s.attrs["value"].shape, s.attrs["value"].dtype
+            if s.source is not None:
+                shape, dtype = s.source.spec(s, fed)
             else:
                 specs = [Spec(*known[a]) if k == "node" else a for k, a in s.args]
                 try:
@@ -128,39 +225,27 @@ class Plan:
                     raise type(e)(f"{e}\n  while running node '{s.name}' ({s.op.name}) with the fed shapes") from None
                 shape, dtype = tuple(sp.shape), sp.dtype
             known[s.name] = (shape, dtype)
+            fn, takes_out = _fast_kernel(s, [known[a][1] for a in s.in_ids])
             # a data-dependent shape (boolean mask) is unknown until run: no buffer planning
-            info.append((None if None in shape else shape, dtype))
-        rows = []
-        kernels = []
-        for s, (shape, dtype) in zip(self.steps, info):
-            in_ids = [a for k, a in s.args if k == "node"]
-            fn, takes_out = _fast_kernel(s, [known[a][1] for a in in_ids])
-            kernels.append((fn, takes_out))
-            # (a 0-d result written through out= is a 0-d array, as every 0-d value of a plan is)
-            rows.append({"id": s.name, "op": s.op, "in_ids": in_ids, "shape": shape, "dtype": dtype,
-                         "out_capable": takes_out and shape is not None and self.optimize,
-                         "elementwise": s.op.elementwise and s.op.ufunc is not None})
+            steps.append(s.specialised(None if None in shape else shape, dtype, fn, takes_out,
+                                       self.optimize))
         if self.optimize:
-            _updates_in_place(self.steps, rows, kernels)
-        mem = plan_memory(rows, self.fetches, reuse=self.optimize)
+            _updates_in_place(steps)
+        mem = plan_memory(steps, self.fetches, reuse=self.optimize)
         self.stats["peak_bytes"] = mem["peak_bytes"]
         self.stats["buffers_reused"] = mem["reused"]
         self.stats["buffers_allocated"] = mem["allocated"]
-        fn, src = _generate(self.steps, kernels, mem, self.feeds, self.fetches, rows)
+        fn, src = _generate(steps, mem, self.feeds, self.fetches)
         self.source = src
         return fn
 
     def _locate_failure(self, arrays, exc):
         """Re-run step by step to name the node whose kernel failed."""
-        env = {f.name: a for f, a in zip(self.feeds, arrays)}
+        fed = {f.name: a for f, a in zip(self.feeds, arrays)}
+        env = {}
         for s in self.steps:
-            if s.name in env:
-                continue
-            if s.op is VARIABLE:
-                env[s.name] = s.attrs["ref"]._data
-                continue
-            if s.op is CONSTANT:
-                env[s.name] = s.attrs["value"]
+            if s.source is not None:
+                env[s.name] = s.source.value(s, fed)
                 continue
             vals = [env[a] if k == "node" else a for k, a in s.args]
             if s.op is ASSIGN:  # no second write: the failure is elsewhere
@@ -210,42 +295,37 @@ def check_feed(ph, value):
     return value
 
 
-def _updates_in_place(steps, rows, kernels):
+def _updates_in_place(steps):
     """`assign(v, sub(v, d))`: let the sub write straight into v's storage (numpy out=) when it
-    is v's last reader, so the assign needs no copy. Marks rows[...]["writes_into"]."""
+    is v's last reader, so the assign needs no copy. Sets the value step's writes_into."""
     pos = {s.name: i for i, s in enumerate(steps)}
     readers = {}
     for i, s in enumerate(steps):
-        for k, a in s.args:
-            if k == "node":
-                readers.setdefault(a, []).append(i)
+        for a in s.in_ids:
+            readers.setdefault(a, []).append(i)
     for i, s in enumerate(steps):
-        if s.op is not ASSIGN:
+        if s.op is not ASSIGN or s.args[1][0] != "node":
             continue
-        cur, val = s.args[0][1], s.args[1][1]
-        if s.args[1][0] != "node":
-            continue
+        cur, val = s.in_ids
         j = pos[val]
-        vs = steps[j]
-        if not (kernels[j][1] and rows[j]["shape"] == rows[pos[cur]]["shape"] and rows[j]["shape"]
-                and rows[j]["dtype"] == rows[pos[cur]]["dtype"]
-                and steps[pos[cur]].op in (VARIABLE, ASSIGN)):  # a chain buf.mul_().add_() too
+        vs, state = steps[j], steps[pos[cur]]
+        if not (vs.takes_out and vs.shape == state.shape and vs.shape and vs.dtype == state.dtype
+                and state.op in STATE_OPS):  # a chain buf.mul_().add_() too
             continue
         # (a) an elementwise update of v read only by the assign, after every other reader of v
         update = (vs.op.elementwise and vs.args and vs.args[0] == ("node", cur)
                   and readers.get(val) == [i] and all(r <= j for r in readers[cur] if r != i))
         # (b) a value computed without reading v, whose old value nobody reads (a gradient
         # store): others may read the value; it lives in v's memory from then on
-        fresh = (readers.get(cur) == [i] and ("node", cur) not in vs.args and j < i
-                 and (pos[cur] < j or steps[pos[cur]].op is VARIABLE))
+        fresh = (readers.get(cur) == [i] and cur not in vs.in_ids and j < i
+                 and (pos[cur] < j or state.source is not None))
         # one value can live in one state's memory only (two stores of an equal gradient)
-        if (update or fresh) and rows[j].get("writes_into") is None:
-            rows[j]["writes_into"] = cur
+        if (update or fresh) and vs.writes_into is None:
+            vs.writes_into = cur
 
 
-def _generate(steps, kernels, mem, feeds, fetches, rows=None):
-    """Emit the schedule as one Python function body."""
-    rows_into = [r.get("writes_into") for r in rows] if rows else [None] * len(steps)
+def _generate(steps, mem, feeds, fetches):
+    """Emit the specialised schedule as one Python function body."""
     arena = set(mem.get("fresh", ()))
     index = {s.name: i for i, s in enumerate(steps)}
     ns = {}
@@ -255,17 +335,14 @@ def _generate(steps, kernels, mem, feeds, fetches, rows=None):
     params = [local.get(f.name, f"unused{i}") for i, f in enumerate(feeds)]  # pruned feeds
     early = _fetched_before_write(steps, fetches)
     lines = [f"def run({', '.join(params)}):"]
-    for i, (s, (fn, takes_out)) in enumerate(zip(steps, kernels)):
+    for i, s in enumerate(steps):
         me = local[s.name]
-        if s.op is PLACEHOLDER:
-            pass
-        elif s.op is VARIABLE:
-            ns[f"r{i}"] = s.attrs["ref"]
-            lines.append(f"    {me} = r{i}._data")
-        elif s.op is CONSTANT:
-            ns[f"c{i}"] = s.attrs["value"]
-            lines.append(f"    {me} = c{i}")
+        if s.source is not None:
+            read = s.source.code(s, i, ns)
+            if read is not None:
+                lines.append(f"    {me} = {read}")
         else:
+            fn, takes_out = s.kernel, s.takes_out
             args = []
             for j, (k, a) in enumerate(s.args):
                 if k == "node":
@@ -281,22 +358,24 @@ def _generate(steps, kernels, mem, feeds, fetches, rows=None):
                 ns[f"a{i}"] = s.attrs
                 call_kw = f", **a{i}" if args else f"**a{i}"
             out = mem["out"][i]
-            into = rows_into[i]
+            into = s.writes_into
             if into is not None:
                 k = index[into]
-                # a variable may be read later in the schedule: address its storage directly
-                args.append(f"out=r{k}._data" if steps[k].op is VARIABLE and k > i else f"out={local[into]}")
+                st = steps[k]
+                # state read later in the schedule: address its storage directly (its source's read)
+                args.append(f"out={st.source.code(st, k, ns)}" if st.source is not None and k > i
+                            else f"out={local[into]}")
             elif out is not None:
                 args.append(f"out={local[out]}")
             elif i in arena:
                 # the arena: memory allocated once, when the plan is specialised, and written
                 # again at every run (no allocation, no page faults); never handed to a caller
-                ns[f"b{i}"] = np.empty(rows[i]["shape"], rows[i]["dtype"])
+                ns[f"b{i}"] = np.empty(s.shape, s.dtype)
                 args.append(f"out=b{i}")
-            if s.op is ASSIGN and rows_into[index[s.args[1][1]]] == s.args[0][1]:
+            if s.op is ASSIGN and steps[index[s.args[1][1]]].writes_into == s.args[0][1]:
                 lines.append(f"    {me} = {local[s.args[1][1]]}")  # already written in place
-            elif rows is not None and rows[i]["shape"] == () and rows[i]["dtype"].kind != "O" \
-                    and s.op not in (ASSIGN, GROUP) and into is None and out is None and i not in arena:
+            elif s.shape == () and s.dtype.kind != "O" and s.op is not ASSIGN and not s.op.no_value \
+                    and into is None and out is None and i not in arena:
                 # a 0-d value is a 0-d array, as eagerly (EagerInterpreter.apply): kernels return
                 # numpy scalars there, and np.float64 is a Python float to dtype promotion
                 lines.append(f"    {me} = _asarray(k{i}({', '.join(args)}{call_kw}))")
@@ -308,15 +387,15 @@ def _generate(steps, kernels, mem, feeds, fetches, rows=None):
             if d not in fetches:
                 lines.append(f"    del {local[d]}")
     # results never alias memory a later run overwrites (variables, constants, feeds)
-    by_name = {s.name: s for s in steps}
     rets = []
     for f in fetches:
-        s = by_name[f]
-        if s.op is GROUP:
+        i = index[f]
+        s = steps[i]
+        if s.op.no_value:
             rets.append("None")  # an operation (dg.group, a train op) fetches as None, as in TF1
-        elif index[f] in early:
+        elif i in early:
             rets.append(f"{local[f]}_f")
-        elif s.op in (VARIABLE, CONSTANT, PLACEHOLDER) or aliases_input(s.op) or rows_into[index[f]] is not None:
+        elif s.source is not None or aliases_input(s.op) or s.writes_into is not None:
             rets.append(f"_copy({local[f]})")
         else:
             rets.append(local[f])
@@ -339,7 +418,7 @@ def _fetched_before_write(steps, fetches):
     fetched = set(fetches)
     early = set()
     for i, s in enumerate(steps):
-        if s.name in fetched and s.op in (VARIABLE, ASSIGN):
+        if s.name in fetched and s.op in STATE_OPS:
             ref = s.attrs["ref"]
             if any(t.op is ASSIGN and t.attrs["ref"] is ref for t in steps[i + 1:]):
                 early.add(i)

@@ -59,7 +59,7 @@ def _mm_vjp(g, n):
 
 # bilinear (here and below): each gradient reads only the other operand (CROSS), so the
 # version check pins only that one
-mm_op = defop("mm", _mm_kernel, _mm_infer, _mm_vjp, saves=CROSS)
+mm_op = defop("mm", _mm_kernel, _mm_infer, _mm_vjp, saves=CROSS, out_kernel=np.matmul)
 
 
 def _bmm_infer(a, b):
@@ -93,7 +93,7 @@ def _bmm_vjp(g, n):
             apply(bmm_op, a.mT, g) if _needs(n, 1) else None)
 
 
-bmm_op = defop("bmm", _bmm_kernel, _bmm_infer, _bmm_vjp, saves=CROSS)
+bmm_op = defop("bmm", _bmm_kernel, _bmm_infer, _bmm_vjp, saves=CROSS, out_kernel=np.matmul)
 
 
 def _dot_infer(a, b):
@@ -190,7 +190,7 @@ def _matmul_vjp(g, n):
 
 
 matmul_op = defop("matmul", _matmul_kernel, _matmul_infer, _matmul_vjp, saves=CROSS,
-                  torch_name="Mm")
+                  torch_name="Mm", out_kernel=np.matmul)
 
 
 def _outer_infer(a, b):

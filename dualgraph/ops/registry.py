@@ -37,13 +37,14 @@ class Op:
     __slots__ = (
         "name", "forward", "infer", "vjp", "elementwise", "view", "inplace", "random",
         "stateful", "differentiable", "saves", "saves_output", "check_eager", "ufunc",
-        "torch_name", "doc", "graph_only", "source",
+        "torch_name", "doc", "graph_only", "source", "may_alias", "out_kernel", "no_value",
     )
 
     def __init__(self, name, forward, infer, vjp=None, *, elementwise=False, view=False,
                  inplace=False, random=False, stateful=False, differentiable=True, saves=None,
                  saves_output=False, check_eager=False, ufunc=None, torch_name=None, doc="",
-                 graph_only=False, source=False):
+                 graph_only=False, source=False, may_alias=False, out_kernel=None,
+                 no_value=False):
         self.name = name
         self.forward = forward
         self.infer = infer
@@ -67,6 +68,13 @@ class Op:
         self.doc = doc
         self.graph_only = graph_only     # a graph's source, state or control-flow op (no eager use)
         self.source = source             # bound by the plan (placeholder, variable, constant)
+        # the compiler's knowledge of the op (graph/liveness.py, graph/plan.py):
+        self.may_alias = may_alias       # not a view, yet the result may share its first input's
+        #                                  memory (sum_to of a same-shape value, contiguous, assign)
+        self.out_kernel = out_kernel     # a callable taking the input arrays and out= (np.matmul),
+        #                                  used when every input has the result's dtype; attrs are
+        #                                  not passed. A ufunc kernel needs none: `ufunc` is one
+        self.no_value = no_value         # an operation, not a value (group): fetches as None
 
     def __repr__(self):
         return f"<op {self.name}>"

@@ -350,7 +350,7 @@ def _contiguous_kernel(x):
 
 
 contiguous_op = defop("contiguous", _contiguous_kernel, lambda x: Spec(x.shape, x.dtype),
-                      lambda g, n: (g,), saves=())
+                      lambda g, n: (g,), saves=(), may_alias=True)
 clone_op = defop("clone", np.array, lambda x: Spec(x.shape, x.dtype), lambda g, n: (g,),
                  saves=())
 

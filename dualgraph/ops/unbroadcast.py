@@ -34,7 +34,7 @@ def _sum_to_vjp(gg, node):
     return (broadcast_like(gg, node.inputs[0]),) + (None,) * (len(node.inputs) - 1)
 
 
-sum_to = defop("sum_to", _sum_to_forward, _sum_to_infer, _sum_to_vjp, saves=(),
+sum_to = defop("sum_to", _sum_to_forward, _sum_to_infer, _sum_to_vjp, saves=(), may_alias=True,
                doc="sum a broadcast gradient back down to a shape (backward of broadcasting)")
 
 
