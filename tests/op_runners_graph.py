@@ -8,21 +8,27 @@ import dualgraph as dg
 import op_runners as R
 
 
+def placeholders(sample, shape=lambda a: a.shape):
+    """(feeds, arrays, inputs) for building `sample` in the current graph: a placeholder
+    (of shape(a)) for each array argument, fed its copy; other arguments stay literals."""
+    feeds, arrays, inputs = [], [], []
+    for i, a in enumerate(sample.args):
+        if isinstance(a, np.ndarray):
+            p = dg.placeholder(shape(a), a.dtype, name=f"arg{i}")
+            feeds.append(p)
+            arrays.append(np.array(a))
+            inputs.append(p)
+        else:
+            inputs.append(a)
+    return feeds, arrays, inputs
+
+
 def run_graph(record, sample, *, optimize, grad=True, out_shapes=None):
     """out_shapes: the eager outputs' shapes, for outputs whose size depends on data (a
     boolean mask): their cotangents are then fed through placeholders."""
     pos = R.grad_positions(sample) if grad else []
-    feeds, arrays = [], []
     with dg.graph_mode() as g:
-        inputs = []
-        for i, a in enumerate(sample.args):
-            if isinstance(a, np.ndarray):
-                p = dg.placeholder(a.shape, a.dtype, name=f"arg{i}")
-                feeds.append(p)
-                arrays.append(np.array(a))
-                inputs.append(p)
-            else:
-                inputs.append(a)
+        feeds, arrays, inputs = placeholders(sample)
         outs = R.flatten(record.fn(*inputs, **sample.kwargs))
         outs = [o if isinstance(o, dg.SymbolicTensor) else dg.constant(np.asarray(o)) for o in outs]
         grads = []

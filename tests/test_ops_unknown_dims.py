@@ -21,6 +21,7 @@ from dualgraph.ops import shape as S, unbroadcast as U
 from dualgraph.ops.registry import Op
 
 import op_runners as R
+import op_runners_graph as GR
 from opinfo import RECORDS
 
 # the registry's shape and view ops: those defined in ops/shape.py and ops/unbroadcast.py
@@ -82,16 +83,8 @@ def _build(record, sample, mode, grad, out_shapes):
     cotangents fed through placeholders of unknown dims. Returns (plan, arrays, n_outputs,
     grad positions, grads)."""
     pos = R.grad_positions(sample) if grad else []
-    feeds, arrays, inputs = [], [], []
     with dg.graph_mode() as g:
-        for i, a in enumerate(sample.args):
-            if isinstance(a, np.ndarray):
-                p = dg.placeholder(_unknown(a.shape, mode), a.dtype, name=f"arg{i}")
-                feeds.append(p)
-                arrays.append(np.array(a))
-                inputs.append(p)
-            else:
-                inputs.append(a)
+        feeds, arrays, inputs = GR.placeholders(sample, lambda a: _unknown(a.shape, mode))
         outs = R.flatten(record.fn(*inputs, **sample.kwargs))
         outs = [o if isinstance(o, dg.SymbolicTensor) else dg.constant(np.asarray(o)) for o in outs]
         grads = []

@@ -19,6 +19,7 @@ import dualgraph as dg
 import dualgraph.nn.functional as F
 
 import op_runners as R
+import op_runners_graph as GR
 from opinfo import RECORDS
 
 
@@ -65,17 +66,9 @@ def _eager_outputs(record, sample):
 
 
 def _plan_outputs(record, sample, optimize):
-    feeds, arrays = [], []
     with dg.graph_mode() as g:
-        inputs = []
-        for i, a in enumerate(sample.args):
-            if isinstance(a, np.ndarray):
-                p = dg.placeholder(a.shape, a.dtype, name=f"arg{i}")
-                feeds.append(p)
-                arrays.append(np.array(a))
-                inputs.append(_step(p) if a.ndim == 0 else p)
-            else:
-                inputs.append(a)
+        feeds, arrays, inputs = GR.placeholders(sample)
+        inputs = [_step(x) if isinstance(x, dg.SymbolicTensor) and x.ndim == 0 else x for x in inputs]
         outs = R.flatten(record.fn(*inputs, **sample.kwargs))
         outs = [o if isinstance(o, dg.SymbolicTensor) else dg.constant(np.asarray(o)) for o in outs]
     if record.random:
