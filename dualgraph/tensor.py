@@ -11,8 +11,10 @@ import numpy as np
 from . import dtypes as _dt
 from .errors import DGRuntimeError, DGTypeError, DGValueError
 from .tensor_methods import TensorMethods, Size
+from ._tensor_str import format_tensor
 from .ops.dispatch import get_grad, set_grad
 from .ops import creation as C
+from .ops.common import Slot
 from .state import _state
 
 
@@ -63,7 +65,7 @@ class Tensor(TensorMethods):
             arr = _to_array(data[0], _dt.F32).astype(_dt.F32, copy=False)
         else:
             arr = np.empty(C.size_args(data), dtype=_dt.F32)
-        _init(self, arr)
+        wrap_array(arr, self)
 
     # ---- basic properties
     @property
@@ -142,7 +144,7 @@ class Tensor(TensorMethods):
     def data(self):
         """The same memory as a new leaf with a version counter of its own (PyTorch's .data):
         writes through it are invisible to autograd's check (detach() shares the counter)."""
-        return _wrap(self._data)
+        return wrap_array(self._data)
 
     @data.setter
     def data(self, value):
@@ -254,8 +256,13 @@ class Tensor(TensorMethods):
             raise DGTypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
+    def _index_tensor(self, k):
+        # a list or array in x[k] / x[k] = v (TensorMethods.__getitem__): dg.tensor(k), which
+        # is an eager tensor, or a constant while a graph is built
+        return tensor(np.asarray(k))
+
     def __repr__(self):
-        return _format(self)
+        return format_tensor(self)
 
     def __reduce_ex__(self, proto):
         raise DGTypeError("dualgraph tensors are not pickled; use dg.save / dg.load (a safe format)")
@@ -264,8 +271,7 @@ class Tensor(TensorMethods):
         if self.grad_fn is not None:
             raise DGRuntimeError(
                 "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol at the moment.")
-        new = type(self).__new__(type(self))
-        _init(new, self._data.copy())
+        new = wrap_array(self._data.copy(), type(self).__new__(type(self)))
         new._rg = self._rg
         if self._grad is not None:
             new._grad = self._grad.detach().clone()
@@ -278,7 +284,7 @@ class Tensor(TensorMethods):
     # ---- autograd
     def detach(self):
         """A new leaf sharing memory and the version counter (not a view: in-place on it is fine)."""
-        t = _wrap(self._data)
+        t = wrap_array(self._data)
         t._vc = self._vc if self._vc is not None else self._ensure_vc()
         return t
 
@@ -287,7 +293,9 @@ class Tensor(TensorMethods):
         return self._vc
 
     def detach_(self):
-        from .autograd.views import detach_  # a history rewrite, as backward() a facade
+        """Make this tensor a leaf that does not require grad. A facade, as backward(): the old
+        history is logged for the nodes recorded before now (autograd/views.py)."""
+        from .autograd.views import detach_
         return detach_(self)
 
     def retain_grad(self):
@@ -318,28 +326,23 @@ class Tensor(TensorMethods):
         backward([self], [gradient] if gradient is not None else None, retain_graph,
                  create_graph, inputs=inputs)
 
-    # ---- in-place history (autograd/views.py): the one Tensor method other code calls
+    # ---- in-place refusals (check_inplace below); graph/builder.py asks an eager target
     def _check_inplace(self, index=None):
-        from .autograd.views import check_inplace  # graph/builder.py asks an eager target
         check_inplace(self, index)
-
-
-def _init(t, arr):
-    t._data = arr
-    t._rg = False
-    t.grad_fn = None
-    t._grad = None
-    t._vc = None
-    t._base = None
-    t._hooks = None
 
 
 _new = object.__new__
 
 
-def _wrap(arr):
-    """Fast constructor used by the interpreter: no checks, no copies."""
-    t = _new(Tensor)
+def wrap_array(arr, into=None):
+    """Internal: the eager tensor holding the numpy array `arr` itself (no copy), a leaf that
+    does not require grad, with no history, hooks, base or version counter yet.
+
+    The real constructor: the eager interpreter wraps every op's result with it, and the
+    factories below end in it. It validates nothing (dg.tensor's dtype and data checks are
+    skipped): `arr` must be an np.ndarray of a dtype dualgraph supports. `into` fills an object
+    already made (Tensor.__init__, a subclass's __init__, a deepcopy) instead of a new Tensor."""
+    t = _new(Tensor) if into is None else into
     t._data = arr
     t._rg = False
     t.grad_fn = None
@@ -348,6 +351,43 @@ def _wrap(arr):
     t._base = None
     t._hooks = None
     return t
+
+
+_wrap = wrap_array  # the former private name, still imported by other modules
+
+
+def _init(t, arr):
+    """The former name of wrap_array(arr, into=t) (nn/parameter.py)."""
+    wrap_array(arr, t)
+
+
+# ---------------------------------------------------------------- in-place refusals
+VIEW_OF_LEAF = "a view of a leaf Variable that requires grad is being used in an in-place operation."
+
+
+def check_inplace(t, index=None):
+    """PyTorch's refusals of an in-place op on a leaf that requires grad (or a view of one);
+    `index`: the index template of x[index] = v (autograd/views.py's setitem, graph/builder.py)."""
+    if _state.grad_enabled:
+        if t._rg and t.grad_fn is None:
+            if index is not None and selects_view(t._data, index):
+                raise DGRuntimeError(VIEW_OF_LEAF)
+            raise DGRuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        b = t._base
+        if b is not None and b._rg and b.grad_fn is None:
+            raise DGRuntimeError(VIEW_OF_LEAF)
+
+
+def selects_view(arr, index):
+    """Whether x[index] = v writes through a view of x (PyTorch applies the basic part of the
+    index first; only an identity of it leaves x itself)."""
+    key = tuple(slice(None) if isinstance(k, Slot) else k for k in index)
+    try:
+        v = arr[key]
+    except (IndexError, TypeError, ValueError):
+        return False
+    return not (v.shape == arr.shape and v.strides == arr.strides
+                and v.__array_interface__["data"][0] == arr.__array_interface__["data"][0])
 
 
 # ---------------------------------------------------------------- creation from data
@@ -473,7 +513,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
         made = getattr(_state.mode, "from_data", None)
         if made is not None:
             return made(arr)
-    t = _wrap(arr)
+    t = wrap_array(arr)
     t._rg = bool(requires_grad)
     return t
 
@@ -492,7 +532,7 @@ def from_numpy(ndarray):
     if not isinstance(ndarray, np.ndarray):
         raise DGTypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
     _dt.from_np(ndarray.dtype)
-    return _wrap(ndarray)
+    return wrap_array(ndarray)
 
 
 def FloatTensor(*data):
@@ -517,120 +557,8 @@ def BoolTensor(*data):
 
 def _typed(data, npdtype):
     if len(data) == 1 and not isinstance(data[0], (int, np.integer)):
-        return _wrap(_to_array(data[0], _dt.F32).astype(npdtype, copy=False))
-    return _wrap(np.zeros(C.size_args(data), dtype=npdtype))
-
-
-# ---------------------------------------------------------------- repr
-# PyTorch's printing rules (torch/_tensor_str.py), default print options.
-_PRECISION, _THRESHOLD, _EDGE, _LINEWIDTH = 4, 1000, 3, 80
-
-
-class _Formatter:
-    """One width and one style (integer-valued, fixed or scientific) for all shown elements."""
-
-    def __init__(self, a):
-        self.floating = a.dtype.kind == "f"
-        self.int_mode, self.sci_mode, self.width = True, False, 1
-        if not self.floating:
-            for v in a.reshape(-1).tolist():
-                self.width = max(self.width, len(str(v)))
-            return
-        v = a.reshape(-1).astype(np.float64)
-        v = v[np.isfinite(v) & (v != 0)]
-        if v.size == 0:
-            return
-        mag = np.abs(v)
-        lo, hi = mag.min(), mag.max()
-        self.int_mode = bool(np.all(v == np.ceil(v)))
-        self.sci_mode = bool(hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4)
-        if self.sci_mode:
-            self.width = max(len(f"{x:.{_PRECISION}e}") for x in v.tolist())
-        elif self.int_mode:
-            self.width = max(len(f"{x:.0f}") + 1 for x in v.tolist())
-        else:
-            self.width = max(len(f"{x:.{_PRECISION}f}") for x in v.tolist())
-
-    def format(self, value):
-        if self.floating:
-            if self.sci_mode:
-                r = f"{value:{self.width}.{_PRECISION}e}"
-            elif self.int_mode:
-                r = f"{value:.0f}"
-                if not (np.isinf(value) or np.isnan(value)):
-                    r += "."
-            else:
-                r = f"{value:.{_PRECISION}f}"
-        else:
-            r = str(value)
-        return " " * (self.width - len(r)) + r
-
-
-def _summarized(a):
-    """The elements printing shows when summarizing (edge items of every dim)."""
-    if a.ndim == 0:
-        return a
-    if a.ndim == 1:
-        return np.concatenate([a[:_EDGE], a[-_EDGE:]]) if a.shape[0] > 2 * _EDGE else a
-    rows = list(range(_EDGE)) + list(range(a.shape[0] - _EDGE, a.shape[0])) \
-        if a.shape[0] > 2 * _EDGE else range(a.shape[0])
-    return np.stack([_summarized(a[i]) for i in rows])
-
-
-def _vector_str(a, indent, summarize, fmt):
-    per_line = max(1, int((_LINEWIDTH - indent) // (fmt.width + 2)))
-    if summarize and a.shape[0] > 2 * _EDGE:
-        data = [fmt.format(v) for v in a[:_EDGE].tolist()] + [" ..."] + \
-               [fmt.format(v) for v in a[-_EDGE:].tolist()]
-    else:
-        data = [fmt.format(v) for v in a.tolist()]
-    lines = [", ".join(data[i:i + per_line]) for i in range(0, len(data), per_line)]
-    return "[" + ("," + "\n" + " " * (indent + 1)).join(lines) + "]"
-
-
-def _array_str(a, indent, summarize, fmt):
-    if a.ndim == 0:
-        return fmt.format(a.item())
-    if a.ndim == 1:
-        return _vector_str(a, indent, summarize, fmt)
-    n = a.shape[0]
-    if summarize and n > 2 * _EDGE:
-        parts = [_array_str(a[i], indent + 1, summarize, fmt) for i in range(_EDGE)] + ["..."] + \
-                [_array_str(a[i], indent + 1, summarize, fmt) for i in range(n - _EDGE, n)]
-    else:
-        parts = [_array_str(a[i], indent + 1, summarize, fmt) for i in range(n)]
-    return "[" + ("," + "\n" * (a.ndim - 1) + " " * (indent + 1)).join(parts) + "]"
-
-
-def _format(t, prefix="tensor("):
-    a = t._data
-    indent = len(prefix)
-    suffixes = []
-    if a.size == 0:
-        if a.ndim != 1:
-            suffixes.append(f"size={tuple(a.shape)}")
-        if a.dtype != _dt.F32:
-            suffixes.append(f"dtype=dualgraph.{_dt.from_np(a.dtype).name}")
-        body = "[]"
-    else:
-        if a.dtype not in (_dt.F32, _dt.I64, _dt.BOOL):
-            suffixes.append(f"dtype=dualgraph.{_dt.from_np(a.dtype).name}")
-        summarize = a.size > _THRESHOLD
-        body = _array_str(a, indent, summarize, _Formatter(_summarized(a) if summarize else a))
-    if t.grad_fn is not None:
-        suffixes.append(f"grad_fn=<{t.grad_fn.display_name()}>")
-    elif t._rg:
-        suffixes.append("requires_grad=True")
-    out = [prefix + body]
-    last = len(out[0]) - out[0].rfind("\n") + 1
-    for sfx in suffixes:
-        if last + len(sfx) + 2 > _LINEWIDTH:
-            out.append(",\n" + " " * indent + sfx)
-            last = indent + len(sfx)
-        else:
-            out.append(", " + sfx)
-            last += len(sfx) + 2
-    return "".join(out) + ")"
+        return wrap_array(_to_array(data[0], _dt.F32).astype(npdtype, copy=False))
+    return wrap_array(np.zeros(C.size_args(data), dtype=npdtype))
 
 
 from .ops import unbroadcast as _unbroadcast  # noqa: E402

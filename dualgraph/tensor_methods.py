@@ -8,6 +8,7 @@ import numpy as np
 from . import dtypes as _dt
 from .ops import elementwise as E, reductions as R, shape as S, linalg as L, creation as C
 from .ops.dispatch import apply, apply_inplace
+from .state import _state
 
 
 class Size(tuple):
@@ -163,9 +164,20 @@ class TensorMethods:
             raise DGRuntimeError("tensor.mT is only supported on matrices or batches of matrices. Got 1-D tensor.")
         return apply(S.transpose_op, self, dim0=-2, dim1=-1)
 
+    def _index_tensor(self, k):
+        """A list or array inside an index of this tensor, as a tensor: what dg.tensor(k) makes
+        of it in the mode being run. While a graph is built that is a constant (the mode's
+        from_data). The eager Tensor overrides this with dg.tensor itself (tensor.py): only it
+        can make an eager tensor. (A symbolic tensor indexed eagerly gets the plain array; the
+        eager interpreter refuses the symbolic tensor either way.)"""
+        arr = np.asarray(k).copy()
+        _dt.from_np(arr.dtype)
+        made = getattr(_state.mode, "from_data", None)
+        return arr if made is None else made(arr)
+
     def __getitem__(self, key):
         index, tensors = S.split_index(key, _is_tensor)
-        tensors = [t if _is_tensor(t) else _index_tensor(t) for t in tensors]
+        tensors = [t if _is_tensor(t) else self._index_tensor(t) for t in tensors]
         return apply(S.getitem_op, self, *tensors, index=index)
 
     # ---- in-place: defined once for both modes. Each is a write through the one write door
@@ -199,7 +211,7 @@ class TensorMethods:
 
     def __setitem__(self, key, value):
         index, tensors = S.split_index(key, _is_tensor)
-        tensors = [t if _is_tensor(t) else _index_tensor(t) for t in tensors]
+        tensors = [t if _is_tensor(t) else self._index_tensor(t) for t in tensors]
         apply_inplace(self, S.index_put_op, value, *tensors, index=index)
 
     # ---- sizes
@@ -280,8 +292,3 @@ class TensorMethods:
 
 def _is_tensor(x):
     return isinstance(x, TensorMethods)
-
-
-def _index_tensor(k):
-    from .tensor import tensor
-    return tensor(np.asarray(k))

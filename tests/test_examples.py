@@ -54,3 +54,24 @@ def test_compare_main_job_runs_and_modes_agree(capsys):
     assert cmp.max_abs_diff == 0.0
     assert set(cmp.rows) == {"eager", "compiled"} and all(r["us"] > 0 for r in cmp.rows.values())
     assert "refused at trace time" in out
+
+
+def test_dynamic_vs_static_control_flow_example(capsys):
+    """Two inputs make two different eager tapes; one graph with cond/while_loop serves both
+    (values and gradients equal eager); AutoGraph's code, where present, compiles once."""
+    res = _load("dynamic_vs_static_control_flow").main()
+    out = capsys.readouterr().out
+    assert "EAGER" in out and "STATIC" in out and "AUTOGRAPH" in out
+    a, b = res["tapes"]["a"], res["tapes"]["b"]
+    assert res["tapes_differ"] and a != b
+    assert a[:4] == ["MulBackward0"] * 4 and "ExpBackward0" not in a     # 4 turns, x * x
+    assert b[:2] == ["MulBackward0"] * 2 and "ExpBackward0" in b         # 2 turns, exp(x)
+    ops = dict(res["graph_ops"])["graph"]
+    assert ops.count("cond") == 2 and ops.count("while_loop") == 2       # forward + gradient
+    assert res["graph_equals_eager"]
+    for k in ("a", "b"):
+        assert res["graph"][k][0] == pytest.approx(res["eager"][k][0], rel=1e-5)
+    if res["autograph_code"] is not None:
+        assert "ag__.if_stmt" in res["autograph_code"] and "ag__.while_stmt" in res["autograph_code"]
+        assert res["autograph_trace_count"] == (1, 1)
+        assert res["autograph_equals_eager"]

@@ -44,20 +44,12 @@ def test_layer_table_names_every_module(tree):
     _fail("modules without exactly one layer in docs/ARCHITECTURE.md's layer table", tree.problems)
 
 
-# Remaining issue-9 work (item 3: backward rules out of the op family files breaks the ops circle;
-# tensor <-> tensor_methods <-> autograd.views still import each other): when it lands these
-# pass, the strict xfail fails, and the marks go. `python tests/layering.py` lists what remains.
-_REMAINING = pytest.mark.xfail(strict=True, reason="issue 9: ops-family and tensor/views import circles remain")
-
-
-@_REMAINING
 def test_no_import_cycles(tree):
     found = L.cycles(tree.graph, tree.arch, tree.layer_of)
     _fail("import cycles (facade imports of docs/ARCHITECTURE.md left out)",
           [c.describe(tree.modules) for c in found])
 
 
-@_REMAINING
 def test_no_upward_imports(tree):
     found = L.upward_imports(tree.sites, tree.layer_of, tree.arch)
     _fail("imports of a higher layer (docs/ARCHITECTURE.md) that are not facade imports",

@@ -70,7 +70,7 @@ NON_DIFFERENTIABLE = {
     # graph-only ops (sources, state, control flow: test_graph_only_ops_build_and_run)
     "placeholder": "a graph input", "variable": "state (gradients stop at a read)",
     "constant": "a baked-in value", "group": "runs updates, no value",
-    "stop_gradient": "detach", "while_loop": "gradients through loops are issue 10",
+    "stop_gradient": "detach",
 }
 BOOL_OR_INT_OUTPUT = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
                       "logical_not", "argmax", "argmin", "randint", "one_hot", "bitwise_and", "bitwise_or", "bitwise_not", "all", "any",
@@ -104,6 +104,38 @@ def test_every_op_has_a_record():
     assert not stale, f"records for ops that are not in the registry: {stale}"
     ids = [r.id for r in RECORDS]
     assert len(ids) == len(set(ids)), "duplicate record ids (give variants a name)"
+
+
+def test_defvjp_attaches_one_rule():
+    """The rules live apart from the kernels (ops/vjps/), attached with defvjp: an op has one
+    rule, so a second one raises (never two copies of a gradient), also after defop(vjp=)."""
+    from dualgraph.errors import DGRuntimeError
+    from dualgraph.ops.registry import Op, Spec, defvjp
+
+    def infer(x):
+        return Spec(x.shape, x.dtype)
+
+    op = Op("probe", np.negative, infer)  # (not registered: OPS stays as it is)
+    assert op.vjp is None and not op.differentiable
+    rule = defvjp(op)(lambda g, n: (-g,))  # as a decorator
+    assert op.vjp is rule and op.differentiable
+    with pytest.raises(DGRuntimeError, match="operator 'probe' already has a backward rule"):
+        defvjp(op, lambda g, n: (g,))
+    assert op.vjp is rule
+    inline = Op("probe_inline", np.negative, infer, lambda g, n: (-g,))  # defop(..., vjp=) path
+    assert inline.differentiable
+    with pytest.raises(DGRuntimeError, match="already has a backward rule"):
+        defvjp(inline, rule)
+    declared = Op("probe_nondiff", np.negative, infer, differentiable=False)
+    defvjp(declared, rule)
+    assert declared.vjp is rule and not declared.differentiable
+    for name in ("add", "matmul", "sum", "getitem", "conv2d", "sum_to"):
+        with pytest.raises(DGRuntimeError, match="already has a backward rule"):
+            defvjp(OPS[name], OPS[name].vjp)
+    # the op families pass no rule inline: every rule but the graph-only ops' is in ops/vjps/
+    inline = sorted(n for n, o in OPS.items() if o.vjp is not None and not o.graph_only
+                    and not o.vjp.__module__.startswith("dualgraph.ops.vjps."))
+    assert not inline, f"rules outside dualgraph/ops/vjps/: {inline}"
 
 
 def _has_dim(samples, pred):
@@ -273,7 +305,9 @@ def _build_graph_only_ops():
         grp = dg.group(up)                                # group
         d = (p * 3).detach()                              # stop_gradient
         (n,) = dg.while_loop(lambda i: i < 5, lambda i: (i + 2,), (dg.constant(0),))  # while_loop, tuple_get
-        out = c + d
+        out = dg.cond(n > 5, lambda: c + d, lambda: c - d)  # cond
+        w = dg.Variable(np.array([1.0], np.float32))
+        dg.autograd.grad(dg.cond(n > 5, lambda: (w * 2).sum(), lambda: c.sum()), [w])  # grad_reached
     return g, [out, grp, n], [p], [np.ones(2, np.float32)], [[13.0, 23.0], None, 6]
 
 

@@ -21,13 +21,12 @@ from ..ops.common import (check_inplace_result as _check_inplace_result,
                           check_sample_dtype as _check_sample_dtype,
                           check_index_put_dtype as _check_index_put_dtype)
 from ..state import _state
-from ..tensor import Tensor, _wrap, tensor
+from ..tensor import Tensor, wrap_array, tensor, check_inplace
 from .tape import next_seq
 
-VIEW_OF_LEAF = "a view of a leaf Variable that requires grad is being used in an in-place operation."
 OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a "
            "single memory location. Please clone() the tensor before performing the operation.")
-_FALSE = _wrap(np.array(False))  # the condition of overwrite's where(); never written to
+_FALSE = wrap_array(np.array(False))  # the condition of overwrite's where(); never written to
 
 
 # ---------------------------------------------------------------- history across in-place ops
@@ -121,18 +120,7 @@ def detach_(t):
 
 
 # ---------------------------------------------------------------- in-place writes
-def check_inplace(t, index=None):
-    """PyTorch's refusals of an in-place op on a leaf that requires grad (or a view of one)."""
-    if _state.grad_enabled:
-        if t._rg and t.grad_fn is None:
-            if index is not None and selects_view(t._data, index):
-                raise DGRuntimeError(VIEW_OF_LEAF)
-            raise DGRuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-        b = t._base
-        if b is not None and b._rg and b.grad_fn is None:
-            raise DGRuntimeError(VIEW_OF_LEAF)
-
-
+# (the refusals, check_inplace, are the tensor's: tensor.py)
 def commit(t, result):
     """Write an out-of-place result into t's memory, and t takes over its history."""
     if not t._data.flags.writeable:
@@ -160,7 +148,7 @@ def old_value(t, copy=False):
 
 def alias(t, copy=False):
     """A second handle on t's current value (or a copy of it) and history."""
-    a = _wrap(t._data.copy() if copy else t._data)
+    a = wrap_array(t._data.copy() if copy else t._data)
     a.grad_fn = t.grad_fn
     a._rg = t._rg
     if not copy:
@@ -268,17 +256,6 @@ def setitem(t, value, *tensors, index):
 
 
 # ---------------------------------------------------------------- where a view lies in its base
-def selects_view(arr, index):
-    """Whether x[index] = v writes through a view of x (PyTorch applies the basic part of the
-    index first; only an identity of it leaves x itself)."""
-    key = tuple(slice(None) if isinstance(k, S.Slot) else k for k in index)
-    try:
-        v = arr[key]
-    except (IndexError, TypeError, ValueError):
-        return False
-    return not (v.shape == arr.shape and v.strides == arr.strides and _ptr(v) == _ptr(arr))
-
-
 def _ptr(a):
     return a.__array_interface__["data"][0]
 
@@ -304,7 +281,7 @@ def _positions(view, base):
 
 def index_tensors(view, base):
     """Integer index tensors that pick `view`'s elements out of `base` (both numpy arrays)."""
-    return [_wrap(np.ascontiguousarray(i)) for i in np.unravel_index(_positions(view, base), base.shape)]
+    return [wrap_array(np.ascontiguousarray(i)) for i in np.unravel_index(_positions(view, base), base.shape)]
 
 
 def _slots(n):

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..dtypes import result_type
 from ..errors import DualGraphError, DGTypeError, DGRuntimeError, DGValueError
+from ..ops.common import fmt_shape
 from ..ops.registry import Spec
 from ..ops import shape as S
 from ..state import _state
@@ -20,7 +21,7 @@ from .core import (SymbolicTensor, Graph, CONSTANT, VARIABLE, ASSIGN, PLACEHOLDE
 
 def _shape_str(x):
     if isinstance(x, SymbolicTensor):
-        return "[" + ", ".join("?" if d is None else str(d) for d in x.shape) + "]"
+        return fmt_shape(x.shape)
     return repr(x)
 
 

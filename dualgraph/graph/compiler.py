@@ -120,6 +120,7 @@ def compile_graph(graph, fetches, feeds=None, optimize=True, updates=(), check=N
         feed_steps += [s for s in steps if s.fed and s.name not in named]
     stats["nodes_out"] = len(steps)
     stats["steps"] = sum(1 for s in steps if not s.fed)
+    stats["control_flow"] = sum(1 for s in steps if s.op.subgraphs)  # each a unit, its subgraphs compiled
     plan = Plan(steps, feed_steps, [ctx.resolve(n) for n in fetch_names], functools.partial(unflatten, treedef),
                 stats, optimize)
     plan.graph = graph

@@ -1,95 +1,482 @@
-"""dg.cond and dg.while_loop: Python control flow in eager mode, graph ops in graph mode.
+"""dg.cond and dg.while_loop: plain Python eagerly, control-flow ops holding subgraphs in a graph.
 
-In a graph, `cond` builds both branches and selects with `where` (so both branches' values are
-computed; gradients flow through the taken one). `while_loop` traces cond and body into their own
-graphs, compiles them, and adds one node whose kernel loops over the two plans at run time.
+In a graph each branch of `cond` and the cond and body of `while_loop` are traced into their own
+SubGraph (subgraph.py: captures of outer tensors, functional writes to state), compiled, and held
+by one registered op (TensorFlow 2's If and While): at run time only the taken branch runs, the
+loop runs its body plan until its cond plan says stop. The op's output is a tuple; `tuple_get`
+nodes take its elements apart.
+
+Gradients follow TensorFlow 2 (cond_v2, while_v2): the gradient of `cond` is a `cond` on the same
+predicate whose branches re-run the forward branch and take its gradient; the gradient of
+`while_loop` is a second `while_loop` running backward over the iterations. The forward loop
+keeps each iteration's loop variables in accumulators (switched on by the first gradient built),
+and each backward iteration re-runs that iteration's body from them and applies its vjp.
+Because both are built with the public functions, their own gradients (second order) and
+nesting come for free.
 """
+import networkx as nx
 import numpy as np
 
-from ..errors import DGTypeError, DGRuntimeError, DGValueError
-from ..mode import executing_eagerly, current
+from ..errors import DGTypeError, DGValueError, DGNotImplementedError, DGRuntimeError
 from ..ops.dispatch import apply
-from ..ops.registry import Spec, defop
-from ..ops.elementwise import where
+from ..ops.registry import Spec, defop, OPS
+from ..tensor_methods import TensorMethods
 from ..utils.tree import flatten, unflatten
-from .core import Graph, SymbolicTensor
-from .builder import graph_mode, placeholder
+from .core import SymbolicTensor, building, state_key
+from .subgraph import (trace, building_subgraph, inline, draws_random, to_literal_tensor)
 
 
-def cond(pred, true_fn, false_fn):
-    if executing_eagerly() and not isinstance(pred, SymbolicTensor):
+# ---------------------------------------------------------------- building
+class _Branch:
+    """A compiled subgraph and where its feeds come from: position i of `index` names the
+    element of the op's frame (its inputs, or for a loop the current loop variables followed by
+    the captures) that feeds the subgraph's i-th placeholder."""
+
+    __slots__ = ("graph", "outputs", "index", "plan", "uses")
+
+    def __init__(self, graph, outputs, index):
+        self.graph, self.outputs, self.index = graph, outputs, index
+        self.plan = graph.compile(list(outputs), feeds=graph.feeds())
+        # the frame positions whose values the outputs depend on (a gradient can reach them)
+        G = graph.to_networkx(control=False)
+        need = set()
+        for o in outputs:
+            need |= nx.ancestors(G, o.node.name) | {o.node.name}
+        self.uses = frozenset(i for f, i in zip(graph.feeds(), index) if f.node.name in need)
+
+    def run(self, frame):
+        return self.plan.run_unchecked([frame[i] for i in self.index])
+
+    def __repr__(self):
+        return f"<{self.graph.name}: {len(self.graph.nodes)} nodes>"
+
+
+class _Keep:
+    """Whether a while_loop keeps each iteration's loop variables (its gradient reads them)."""
+
+    __slots__ = ("on",)
+
+    def __init__(self):
+        self.on = False
+
+    def __repr__(self):
+        return f"keep={self.on}"
+
+
+def _is_python_value(v):
+    return not isinstance(v, TensorMethods)
+
+
+def _results(sub, leaves, likes=None):
+    """The subgraph's result leaves as its tensors (outer tensors captured, numbers constants)."""
+    out = []
+    with building_subgraph(sub):
+        for i, v in enumerate(leaves):
+            if _is_python_value(v):
+                like = likes[i] if likes is not None else None
+                v = to_literal_tensor(v, like if isinstance(like, TensorMethods) else None)
+            else:
+                v = sub.lift(v)
+            out.append(v)
+    return out
+
+
+def _union_captures(*subs):
+    caps = {}
+    for s in subs:
+        for node, (ox, _) in s.captures.items():
+            caps.setdefault(node, ox)
+    return list(caps), list(caps.values())
+
+
+def _index(sub, n_inputs, cap_nodes, offset):
+    pos = {node: offset + i for i, node in enumerate(cap_nodes)}
+    return tuple(list(range(n_inputs)) + [pos[node] for node in sub.captures])
+
+
+def _fmt(shape):
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def _assign_written(g, refs, values):
+    """The enclosing graph takes the final value of each state written inside."""
+    return [g.assign(ref, v) for ref, v in zip(refs, values)]
+
+
+def _packed(op, inputs, **attrs):
+    packed = apply(op, *inputs, **attrs)
+    # (an object-dtype value requires no grad by default: this one does if an input does)
+    packed._rg = not packed.node.no_grad and any(isinstance(x, SymbolicTensor) and x._rg for x in inputs)
+    return packed
+
+
+def _outputs(packed, specs, deps, start=0):
+    return [apply(TUPLE_GET, packed, *deps, index=start + i, shape=tuple(s), dtype=d)
+            for i, (s, d) in enumerate(specs)]
+
+
+def cond(pred, true_fn, false_fn, name="cond"):
+    """`true_fn()` if pred else `false_fn()`. Eagerly (and for a Python bool) plain Python; in a
+    graph one `cond` op: only the taken branch runs, with only its side effects."""
+    if not callable(true_fn) or not callable(false_fn):
+        raise DGTypeError("dg.cond(pred, true_fn, false_fn): true_fn and false_fn must be callables "
+                          "taking no arguments")
+    g = building()
+    if g is None or not isinstance(pred, TensorMethods):
         return true_fn() if bool(pred) else false_fn()
-    interp = current()
-    pred = interp.lift(pred)
-    if isinstance(pred, SymbolicTensor) and pred.ndim != 0 and pred.shape != (1,):
+    pred = g.lift(pred)
+    if pred.ndim != 0 and tuple(pred.shape) != (1,):
         raise DGTypeError(f"dg.cond needs a scalar predicate, got shape {list(pred.shape)}")
-    t, f = true_fn(), false_fn()
-    (ts, tdef), (fs, fdef) = flatten(t), flatten(f)
+    tsub, tres, _, _ = trace(true_fn, (), "dg.cond true_fn", f"{name}/true_fn")
+    fsub, fres, _, _ = trace(false_fn, (), "dg.cond false_fn", f"{name}/false_fn")
+    (ts, tdef), (fs, fdef) = flatten(tres), flatten(fres)
     if tdef != fdef:
         raise DGValueError(f"dg.cond: true_fn and false_fn must return the same structure, got {tdef} and {fdef}")
-    return unflatten(tdef, [where(pred, a, b) for a, b in zip(ts, fs)])
+    ts = _results(tsub, ts, fs)
+    fs = _results(fsub, fs, ts)
+    specs = []
+    for i, (a, b) in enumerate(zip(ts, fs)):
+        if a._dtype != b._dtype:
+            raise DGTypeError(f"dg.cond: output {i} is {np.dtype(a._dtype).name} in true_fn but "
+                              f"{np.dtype(b._dtype).name} in false_fn; "
+                              "the branches must return the same dtypes")
+        if len(a.shape) != len(b.shape):
+            raise DGValueError(f"dg.cond: output {i} has shape {_fmt(a.shape)} in true_fn but "
+                               f"{_fmt(b.shape)} in false_fn; the branches must return the same ranks")
+        specs.append((tuple(x if x == y else None for x, y in zip(a.shape, b.shape)), a._dtype))
+    # state written in either branch: both branches return its value (the other one unchanged)
+    written = {}
+    for s in (tsub, fsub):
+        for key, st in s.written.items():
+            written.setdefault(key, st.ref)
+    refs = list(written.values())
+    outs = []
+    for s, res in ((tsub, ts), (fsub, fs)):
+        with building_subgraph(s):
+            outs.append(res + [s._state(r).cur for r in refs])
+    specs += [(tuple(v.shape), v._dtype) for v in outs[0][len(ts):]]
+    cap_nodes, caps = _union_captures(tsub, fsub)
+    branches = tuple(_Branch(s, o, _index(s, 0, cap_nodes, 0)) for s, o in zip((tsub, fsub), outs))
+    packed = _packed(COND, [pred] + caps, branches=branches, n_out=len(specs))
+    n = len(ts)
+    assigns = _assign_written(g, refs, _outputs(packed, specs[n:], (), n)) if refs else []
+    return unflatten(tdef, _outputs(packed, specs[:n], assigns))
 
 
-def _flat(xs):
-    return list(xs) if isinstance(xs, (list, tuple)) else [xs]
-
-
-def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None):
+def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invariants=None,
+               name="while"):
+    """Repeat `loop_vars = body_fn(*loop_vars)` while `cond_fn(*loop_vars)` (at most
+    maximum_iterations times). Eagerly plain Python; in a graph one `while_loop` op."""
     single = not isinstance(loop_vars, (list, tuple))
-    lv = _flat(loop_vars)
-    if executing_eagerly() and not any(isinstance(v, SymbolicTensor) for v in lv):
+    g = building()
+    if g is None:
+        lv = [loop_vars] if single else list(loop_vars)
         n = 0
-        while bool(cond_fn(*lv)) and (maximum_iterations is None or n < maximum_iterations):
-            lv = _flat(body_fn(*lv))
+        while (maximum_iterations is None or n < maximum_iterations) and bool(cond_fn(*lv)):
+            out = body_fn(*lv)
+            lv = [out] if single and not isinstance(out, (list, tuple)) else list(out)
             n += 1
         return lv[0] if single else type(loop_vars)(lv)
-    interp = current()
-    lv = [interp.lift(v) if isinstance(v, SymbolicTensor) else interp.lift(_as_const(v)) for v in lv]
-    specs = [(tuple(v.shape), v._dtype) for v in lv]
-    cg, bg = Graph("while_cond"), Graph("while_body")
-    with graph_mode(cg):
-        ps = [placeholder(s, d, name=f"loop_var{i}") for i, (s, d) in enumerate(specs)]
-        c = cond_fn(*ps)
-    with graph_mode(bg):
-        ps2 = [placeholder(s, d, name=f"loop_var{i}") for i, (s, d) in enumerate(specs)]
-        out = _flat(body_fn(*ps2))
-        out = [o if isinstance(o, SymbolicTensor) else bg.capture(o) if hasattr(o, "_data") else o for o in out]
-    for (s, d), o in zip(specs, out):
-        if not isinstance(o, SymbolicTensor) or o._dtype != d or len(o.shape) != len(s):
-            raise DGTypeError(
-                "dg.while_loop: body must return loop variables with the same dtypes and ranks "
-                f"as loop_vars; got {o!r} for {d} of rank {len(s)}")
-    cplan = cg.compile(c, feeds=ps)
-    bplan = bg.compile(out, feeds=ps2, updates=bg.updates)
+    leaves, treedef = flatten(loop_vars)
+    init = [to_literal_tensor(v) if _is_python_value(v) else g.lift(v) for v in leaves]
+    specs = _invariants(init, shape_invariants, treedef)
+    max_input = None
+    if isinstance(maximum_iterations, TensorMethods):
+        max_input = g.lift(maximum_iterations)
+        maximum_iterations = None
 
-    packed = apply(WHILE_LOOP, *lv, cond_plan=cplan, body_plan=bplan,
-                   maximum_iterations=maximum_iterations)
-    res = [apply(_TUPLE_GET, packed, index=i, shape=s, dtype=d) for i, (s, d) in enumerate(specs)]
-    return res[0] if single else type(loop_vars)(res)
+    def call(fn, args):
+        vals = unflatten(treedef, list(args))
+        return fn(vals) if single else fn(*vals)
+
+    bound = []  # state written by the body: loop-carried (found by tracing, then traced again)
+    for _ in range(8):
+        bsub, res, ins, st_ins = trace(lambda *a: call(body_fn, a), specs, "dg.while_loop body_fn",
+                                       f"{name}/body", [(t, s) for t, s in bound])
+        new = [st.ref for key, st in bsub.written.items()
+               if all(state_key(t) != key for t, _ in bound)]
+        if not new:
+            break
+        bound += [(t, (tuple(t.shape), t._data.dtype)) for t in new]
+    out = _body_results(bsub, res, single, loop_vars, treedef, ins, specs)
+    out += [bsub._states[state_key(t)].cur for t, _ in bound]
+    csub, c, _, _ = trace(lambda *a: call(cond_fn, a), specs, "dg.while_loop cond_fn",
+                          f"{name}/cond", [(t, s) for t, s in bound])
+    if csub.written:
+        raise DGNotImplementedError("dg.while_loop: cond_fn writes state; write it in body_fn instead")
+    (c,) = _results(csub, [c])
+    if c.ndim != 0 and tuple(c.shape) != (1,):
+        raise DGTypeError(f"dg.while_loop: cond_fn must return a scalar, got shape {_fmt(c.shape)}")
+    n_vars = len(out)
+    all_specs = specs + [s for _, s in bound]
+    cap_nodes, caps = _union_captures(csub, bsub)
+    body = _Branch(bsub, out, _index(bsub, n_vars, cap_nodes, n_vars))
+    condb = _Branch(csub, [c], _index(csub, n_vars, cap_nodes, n_vars))
+    stacked = tuple(o.node is not p.node for o, p in zip(out, bsub.inputs))
+    inputs = init + [g.capture(t) for t, _ in bound] + caps + ([max_input] if max_input is not None else [])
+    packed = _packed(WHILE_LOOP, inputs, cond=condb, body=body, n_vars=n_vars, n_caps=len(caps),
+                   maximum_iterations=maximum_iterations, keep=_Keep(), stacked=stacked,
+                   specs=tuple(all_specs))
+    n = len(init)
+    assigns = _assign_written(g, [t for t, _ in bound], _outputs(packed, all_specs[n:], (), n)) if bound else []
+    return unflatten(treedef, _outputs(packed, specs, assigns))
 
 
-def _as_const(v):
-    return np.asarray(v)
+def _invariants(init, shape_invariants, treedef):
+    if shape_invariants is None:
+        return [(tuple(v.shape), v._dtype) for v in init]
+    inv, idef = flatten(shape_invariants, is_leaf=lambda s: isinstance(s, (list, tuple)) and all(
+        d is None or isinstance(d, (int, np.integer)) for d in s))
+    if len(inv) != len(init):
+        raise DGValueError(f"dg.while_loop: shape_invariants has {len(inv)} shapes for {len(init)} loop variables")
+    specs = []
+    for i, (v, s) in enumerate(zip(init, inv)):
+        s = tuple(None if d is None or d == -1 else int(d) for d in s)
+        if len(s) != v.ndim or any(d is not None and d != x for d, x in zip(s, v.shape)):
+            raise DGValueError(f"dg.while_loop: loop variable {i} has shape {_fmt(v.shape)}, which "
+                               f"does not fit its shape invariant {_fmt(s)}")
+        specs.append((s, v._dtype))
+    return specs
+
+
+def _body_results(bsub, res, single, loop_vars, treedef, ins, specs):
+    if single and isinstance(res, (list, tuple)) and len(res) == 1:
+        res = res[0]
+    if not single and isinstance(res, (list, tuple)):
+        res = type(loop_vars)(res)
+    leaves, rdef = flatten(res)
+    if rdef != treedef:
+        raise DGValueError(f"dg.while_loop: body_fn must return the structure of loop_vars, {treedef}; "
+                           f"it returned {rdef}")
+    out = _results(bsub, leaves, ins)
+    for i, (o, (s, d)) in enumerate(zip(out, specs)):
+        if o._dtype != d:
+            raise DGTypeError(f"dg.while_loop: loop variable {i} enters as {np.dtype(d).name} but "
+                              f"body_fn returns {np.dtype(o._dtype).name}; cast it in the body")
+        if len(o.shape) != len(s) or any(a is not None and a != b for a, b in zip(s, o.shape)):
+            raise DGValueError(
+                f"dg.while_loop: loop variable {i} has shape {_fmt(s)} on entry but {_fmt(o.shape)} "
+                "after one iteration of body_fn. A loop variable keeps its shape; pass "
+                "shape_invariants (None for a dimension that may change) to let it change.")
+    return out
+
+
+# ---------------------------------------------------------------- running
+def _cond_kernel(pred, *caps, branches, n_out):
+    return tuple(branches[0 if bool(pred) else 1].run(caps))
+
+
+def _while_kernel(*inputs, cond, body, n_vars, n_caps, maximum_iterations, keep, stacked, specs):
+    lv = list(inputs[:n_vars])
+    caps = list(inputs[n_vars:n_vars + n_caps])
+    limit = maximum_iterations
+    if len(inputs) > n_vars + n_caps:
+        limit = int(inputs[-1])
+    acc = [[] for s in stacked if s] if keep.on else None
+    i = 0
+    while (limit is None or i < limit) and bool(cond.run(lv + caps)[0]):
+        if acc is not None:
+            j = 0
+            for k, s in enumerate(stacked):
+                if s:
+                    acc[j].append(np.array(lv[k]) if i == 0 else lv[k])
+                    j += 1
+        lv = list(body.run(lv + caps))
+        i += 1
+    if i == 0:  # the inputs come back: never memory the enclosing plan owns
+        lv = [np.array(v) for v in lv]
+    out = tuple(lv) + (np.asarray(i, np.int64),)
+    if acc is not None:
+        j = 0
+        for k, s in enumerate(stacked):
+            if s:
+                shape, dtype = specs[k]
+                try:
+                    out += (np.stack(acc[j]) if acc[j] else np.empty((0,) + tuple(inputs[k].shape), dtype),)
+                except ValueError:
+                    raise DGRuntimeError(
+                        f"gradient of dg.while_loop: loop variable {k} changed shape between "
+                        "iterations; gradients need loop variables of one shape") from None
+                j += 1
+    return out
+
+
+# ---------------------------------------------------------------- gradients
+class _PackedGrad:
+    """The gradient of a control-flow op's tuple output: the gradients of its elements that
+    flowed back (from the tuple_get nodes), summed as the reverse pass meets them."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts):
+        self.parts = parts
+
+    def __add__(self, other):
+        parts = dict(self.parts)
+        for k, v in other.parts.items():
+            parts[k] = v if k not in parts else parts[k] + v
+        return _PackedGrad(parts)
 
 
 def _tuple_get_vjp(g, n):
-    raise DGRuntimeError("gradients through dg.while_loop are not supported in graph mode; "
-                         "differentiate the loop eagerly (it is plain Python there)")
+    return (_PackedGrad({n.attrs["index"]: g}),) + (None,) * (len(n.inputs) - 1)
 
 
-def _while_kernel(*vals, cond_plan, body_plan, maximum_iterations):
-    i = 0
-    vals = list(vals)
-    while bool(cond_plan(*vals)) and (maximum_iterations is None or i < maximum_iterations):
-        vals = [np.asarray(v) for v in body_plan(*vals)]
-        i += 1
-    return tuple(vals)
+def _is_float(t):
+    return isinstance(t, SymbolicTensor) and t._dtype.kind in "fc"
 
 
-# stateful: the body may write variables (and must not be merged or folded away)
-WHILE_LOOP = defop("while_loop", _while_kernel, lambda *a, **k: Spec((), np.dtype(object)),
-                   stateful=True, graph_only=True,
-                   doc="runs compiled cond/body plans (attributes) until cond is false")
-_TUPLE_GET = defop("tuple_get", lambda packed, index, shape, dtype: packed[index],
-                   lambda packed, index, shape, dtype: Spec(shape, dtype), _tuple_get_vjp,
-                   graph_only=True, doc="element `index` of a multi-valued node (while_loop)")
+def _refuse_random(sub, what):
+    if draws_random(sub):
+        raise DGNotImplementedError(
+            f"gradient through {what} that draws random numbers (dropout, randn ...): its "
+            "gradient re-runs the forward, which would draw again; draw outside and pass the "
+            "values in")
+
+
+def _sub_gradients(ys, gys, xs):
+    from .gradients import gradients
+    from ..ops.creation import zeros_like
+    pairs = [(y, gy) for y, gy in zip(ys, gys) if gy is not None and _is_float(y)]
+    if not pairs or not xs:
+        return [zeros_like(x) for x in xs]
+    got = gradients([y for y, _ in pairs], xs, grad_ys=[gy for _, gy in pairs])
+    return [zeros_like(x) if gx is None else gx for gx, x in zip(got, xs)]
+
+
+def _cond_vjp(g, n):
+    branches, caps = n.attrs["branches"], n.inputs[1:]
+    parts = g.parts
+    want = [i for i, c in enumerate(caps) if n.needs[i + 1] and _is_float(c)
+            and any(i in b.uses for b in branches)]
+    if not want:
+        return (None,) * len(n.inputs)
+    for b in branches:
+        _refuse_random(b.graph, "dg.cond")
+    seeds = [parts.get(k) for k in range(n.attrs["n_out"])]
+
+    def branch_grad(b):
+        def fn():
+            sub = building()
+            vals = [sub.lift(c) for c in caps]
+            outs = inline(b.graph, [vals[i] for i in b.index], b.outputs)
+            gys = [None if s is None else sub.lift(s) for s in seeds]
+            return _sub_gradients(outs, gys, [vals[i] for i in want])
+        return fn
+
+    got = cond(n.inputs[0], branch_grad(branches[0]), branch_grad(branches[1]), name="cond_grad")
+    out = [None] * len(n.inputs)
+    for i, gx in zip(want, got):
+        out[i + 1] = gx
+    return tuple(out)
+
+
+def _while_vjp(g, n):
+    from ..ops.creation import zeros_like
+    a = n.attrs
+    body, n_vars, n_caps, stacked, specs = a["body"], a["n_vars"], a["n_caps"], a["stacked"], a["specs"]
+    init, caps = n.inputs[:n_vars], n.inputs[n_vars:n_vars + n_caps]
+    parts = g.parts
+    fv = [k for k in range(n_vars) if _is_float(init[k])]
+    fc = [j for j in range(n_caps) if n.needs[n_vars + j] and _is_float(caps[j])
+          and n_vars + j in body.uses]
+    stack_pos, j = {}, n_vars + 1
+    for k, s in enumerate(stacked):
+        if s:
+            stack_pos[k] = j
+            j += 1
+    if not fv or not (any(k in parts for k in fv) or any(stack_pos.get(k) in parts for k in fv)):
+        return (None,) * len(n.inputs)
+    _refuse_random(body.graph, "a dg.while_loop body")
+    a["keep"].on = True
+    packed = n.out
+    count = apply(TUPLE_GET, packed, index=n_vars, shape=(), dtype=np.dtype(np.int64))
+    stacks = {k: apply(TUPLE_GET, packed, index=p, shape=(None,) + tuple(specs[k][0]),
+                       dtype=specs[k][1]) for k, p in stack_pos.items()}
+    stack_grads = {k: parts[stack_pos[k]] for k in fv if stack_pos.get(k) in parts}
+    g0 = [parts[k] if k in parts else zeros_like(init[k]) for k in fv]
+    c0 = [zeros_like(caps[j]) for j in fc]
+    nf = len(fv)
+
+    def bcond(t, *rest):
+        return t >= 0
+
+    def bbody(t, *rest):
+        sub = building()
+        glv, gcap = rest[:nf], rest[nf:]
+        lv = []
+        for k in range(n_vars):
+            if stacked[k]:
+                v = sub.lift(stacks[k])[t]
+            else:
+                v = sub.lift(init[k])
+                if k in fv:
+                    v = v.clone()  # its own gradient, apart from a capture of the same value
+            lv.append(v)
+        cv = [sub.lift(c) for c in caps]
+        frame = lv + cv
+        outs = inline(body.graph, [frame[i] for i in body.index], body.outputs)
+        got = _sub_gradients([outs[k] for k in fv], list(glv), [lv[k] for k in fv] + [cv[j] for j in fc])
+        new_glv = []
+        for i, k in enumerate(fv):
+            gk = got[i]
+            if k in stack_grads:
+                gk = gk + sub.lift(stack_grads[k])[t]
+            new_glv.append(gk)
+        new_gcap = [gc + gx for gc, gx in zip(gcap, got[nf:])]
+        return (t - 1, *new_glv, *new_gcap)
+
+    res = while_loop(bcond, bbody, (count - 1, *g0, *c0), name="while_grad")
+    out = [None] * len(n.inputs)
+    for i, k in enumerate(fv):
+        if n.needs[k]:
+            out[k] = res[1 + i]
+    for i, j in enumerate(fc):
+        out[n_vars + j] = res[1 + nf + i]
+    return tuple(out)
+
+
+def _cond_input_used(n, k):
+    """Whether this run's gradient reaches input k: always for an input both branches use (and
+    for the predicate and unused inputs, which take none); else whether the branch using it is
+    the one taken."""
+    if k == 0:
+        return None
+    t, f = (k - 1 in b.uses for b in n.attrs["branches"])
+    if t == f:
+        return None
+    pred = n.inputs[0]
+    if pred._dtype != np.bool_:
+        pred = pred != 0
+    return pred if t else apply(OPS["logical_not"], pred)
+
+
+def _while_input_used(n, k):
+    """A capture the body uses is reached only if the body ran (a loop variable always is: it
+    passes through unchanged when the loop runs no iteration)."""
+    a = n.attrs
+    if k < a["n_vars"] or k >= a["n_vars"] + a["n_caps"] or k not in a["body"].uses:
+        return None
+    count = apply(TUPLE_GET, n.out, index=a["n_vars"], shape=(), dtype=np.dtype(np.int64))
+    return count > 0
+
+
+def _packed_spec(*a, **k):
+    return Spec((), np.dtype(object))
+
+
+COND = defop("cond", _cond_kernel, _packed_spec, _cond_vjp, stateful=True, graph_only=True,
+             subgraphs=True, input_used=_cond_input_used,
+             doc="runs the compiled subgraph of the taken branch (attribute `branches`); "
+                 "a tuple of its outputs")
+# stateful: the body may draw random numbers (and must not be merged or folded away)
+WHILE_LOOP = defop("while_loop", _while_kernel, _packed_spec, _while_vjp, stateful=True,
+                   graph_only=True, subgraphs=True, input_used=_while_input_used,
+                   doc="runs the compiled cond/body subgraphs (attributes) until cond is false; a "
+                       "tuple of the final loop variables, the iteration count and, once a gradient "
+                       "is built, each iteration's loop variables")
+TUPLE_GET = defop("tuple_get", lambda packed, *deps, index, shape, dtype: packed[index],
+                  lambda packed, *deps, index, shape, dtype: Spec(shape, dtype), _tuple_get_vjp,
+                  graph_only=True, saves=(),
+                  doc="element `index` of a control-flow op's tuple (later inputs only order it)")
+_TUPLE_GET = TUPLE_GET  # (the old private name)

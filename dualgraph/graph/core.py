@@ -397,7 +397,7 @@ class Graph:
                 bad(n, "an update must be an assign node of this graph")
         for st in self._states.values():
             h = st.handle.node
-            if id(h) not in index or h.op is not VARIABLE or id(st.cur.node) not in index:
+            if id(h) not in index or h.op not in (VARIABLE, PLACEHOLDER) or id(st.cur.node) not in index:
                 bad(h, "a state's handle must be a variable node of this graph, its value a node")
 
 
@@ -545,11 +545,10 @@ class SymbolicTensor(TensorMethods):
             self._grad = value
 
     def numel(self):
-        n = 1
-        for d in self._shape:
-            if d is None:
-                raise DGTypeError(f"numel() of {self.name} is unknown until the graph runs (shape {list(self._shape)})")
-            n *= d
+        from ..ops.common import numel
+        n = numel(self._shape)
+        if n is None:
+            raise DGTypeError(f"numel() of {self.name} is unknown until the graph runs (shape {list(self._shape)})")
         return n
 
     def is_contiguous(self, memory_format=None):
@@ -636,7 +635,10 @@ class SymbolicTensor(TensorMethods):
 
     # TF1 Variable methods: each returns a fetchable update; the handle stays the variable
     def assign(self, value):
-        return self.graph.assign(self._variable_ref(), value)
+        g = building()  # a cond branch or loop body inside the variable's graph writes it there
+        if g is None or not (hasattr(g, "encloses") and g.encloses(self.graph)):
+            g = self.graph
+        return g.assign(self._variable_ref(), value)
 
     def assign_add(self, delta):
         return self.assign(self + delta)

@@ -117,10 +117,11 @@ class _Trace:
 
 
 class Function:
-    def __init__(self, fn, optimize=True):
+    def __init__(self, fn, optimize=True, autograph=True):
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.optimize = optimize
+        self.autograph = autograph  # Python control flow on tensors made dg.cond / dg.while_loop
         self._cache = {}          # signature -> [traces], each valid while its guards hold
         self._last_sig = None
         self._traces = []
@@ -142,7 +143,7 @@ class Function:
         if entry is not None and entry[0]() is obj:
             return entry[1]
         if not isinstance(self.fn, types.FunctionType):  # another descriptor: bound as it binds
-            f = Function(self.fn.__get__(obj, objtype), self.optimize)
+            f = Function(self.fn.__get__(obj, objtype), self.optimize, self.autograph)
             self._bound[id(obj)] = ((lambda: obj), f)   # holds the instance, as f does
             return f
         key, bound = id(obj), self._bound
@@ -150,7 +151,7 @@ class Function:
             ref = weakref.ref(obj, lambda r: bound.pop(key) if bound.get(key, (None,))[0] is r else None)
         except TypeError:  # no weak references to it (__slots__ without __weakref__): held
             ref = lambda: obj  # noqa: E731
-        f = _Method(self.fn, ref, self.optimize)
+        f = _Method(self.fn, ref, self.optimize, self.autograph)
         bound[key] = (ref, f)
         return f
 
@@ -184,7 +185,7 @@ class Function:
 
     def __call__(self, *args, **kwargs):
         if not executing_eagerly():
-            return self.fn(*args, **kwargs)  # called while another graph is built: inline it
+            return self._traced(self.fn)(*args, **kwargs)  # called while another graph is built: inline it
         sig, tensors = self._signature(args, kwargs)
         tr = self._lookup(sig)
         if tr is None:
@@ -230,6 +231,14 @@ class Function:
         return tr.plan
 
     # ---- tracing
+    def _traced(self, fn):
+        """What a trace calls: fn rewritten by AutoGraph (converted at the first trace, then
+        cached; fn itself where its source cannot be read), or fn when autograph=False."""
+        if not self.autograph:
+            return fn
+        from ..autograph import converted_or_original
+        return converted_or_original(fn)
+
     def _why(self, sig):
         """Why a new trace: the first call, a new signature, or the guard that failed."""
         if not self._traces:
@@ -279,7 +288,7 @@ class Function:
             before = _module_tensors(modules)
             g.trace = types.SimpleNamespace(guards=guards, optimizers=optimizers)
             with lifting(g, guards, list(optimizers)):
-                result = fn(*a, **k)
+                result = self._traced(fn)(*a, **k)
             _refuse_symbolic_attributes(modules, before)
             flat = []
             out_leaves, out_def = _out_structure(result, flat, g)
@@ -656,9 +665,9 @@ class _Method(Function):
     instance weakly, so that the instance, and with it this Function and its traces, can be
     collected; `fn` is the method bound afresh."""
 
-    def __init__(self, func, ref, optimize):
+    def __init__(self, func, ref, optimize, autograph=True):
         self._ref = ref
-        super().__init__(func, optimize)
+        super().__init__(func, optimize, autograph)
         self._argnames = self._argnames[1:]  # without self
 
     @property
@@ -673,15 +682,16 @@ class _Method(Function):
         self._func = func
 
 
-def function(fn=None, *, optimize=True):
-    """Decorator: `@dg.function` or `@dg.function(optimize=False)`."""
+def function(fn=None, *, optimize=True, autograph=True):
+    """Decorator: `@dg.function` or `@dg.function(optimize=False)`. With autograph (the
+    default) Python `if`/`while`/`for` on tensors become dg.cond / dg.while_loop (dg.autograph)."""
     if fn is None:
-        return lambda f: Function(f, optimize=optimize)
+        return lambda f: Function(f, optimize=optimize, autograph=autograph)
     if isinstance(fn, Function):
         return fn
     if not callable(fn):
         raise DGTypeError("dg.function expects a callable")
-    return Function(fn, optimize=optimize)
+    return Function(fn, optimize=optimize, autograph=autograph)
 
 
 jit = function

@@ -14,6 +14,7 @@ from ..errors import DGTypeError, DGRuntimeError
 from ..autograd.engine import reverse_pass
 from ..mode import push
 from ..ops.dispatch import apply
+from ..ops.registry import OPS, Spec, defop
 from ..ops.creation import full_op, full_like_op
 from .builder import GraphInterpreter
 from .core import SymbolicTensor, SOURCE_OPS, STATE_OPS
@@ -88,6 +89,93 @@ def gradients(ys, xs, grad_ys=None, name="gradients"):
     return out
 
 
+# ---------------------------------------------------------------- gradients that exist at some runs only
+def _reached_kernel(g, flag, message):
+    if not bool(flag):
+        raise DGRuntimeError(message)
+    return g
+
+
+REACHED = defop("grad_reached", _reached_kernel, lambda g, flag, message: Spec(g.shape, g.dtype),
+                lambda gg, n: (gg, None), graph_only=True, saves=(), may_alias=True,
+                doc="passes a gradient on; refuses a run where eagerly it would not exist")
+
+
+def _or(a, b):
+    return a if b is None else b if a is None else apply(OPS["logical_or"], a, b)
+
+
+def reached_at_run(graph, sources, root):
+    """Whether, at a run, a gradient from `root` reaches one of the nodes `sources` (names):
+    None when it always does; else a graph boolean. Control-flow ops say which inputs a run may
+    skip (Op.input_used: a dg.cond branch not taken, a loop body run 0 times); a gradient that
+    reaches the sources only through such inputs exists at some runs only (eagerly: .grad stays
+    None at the others)."""
+    partial = {}
+    for n in graph.nodes:
+        if n.op.input_used is None:
+            continue
+        always = set()
+        for k, x in enumerate(n.inputs):
+            if isinstance(x, SymbolicTensor):
+                f = n.op.input_used(n, k)
+                if f is None:
+                    always.add(x.node.name)
+                elif x.node.name not in always:
+                    partial[(x.node.name, n.name)] = _or(partial.get((x.node.name, n.name)), f)
+        for u in always:
+            partial.pop((u, n.name), None)
+    if not partial:
+        return None
+    G = graph.to_networkx(control=False)
+    R = G.copy()
+    R.remove_edges_from(partial)
+    memo = {}
+
+    def reached(v):  # True: always; False: never; else a graph boolean
+        if v not in memo:
+            memo[v] = True if v == root or nx.has_path(R, v, root) else None
+            if memo[v] is None:
+                flag = False
+                for (u, c), f in partial.items():
+                    if (u == v or nx.has_path(R, v, u)) and nx.has_path(G, c, root):
+                        r = reached(c)
+                        if r is True:
+                            term = f
+                        elif r is False:
+                            continue
+                        else:
+                            term = apply(OPS["logical_and"], f, r)
+                        flag = term if flag is False else _or(flag, term)
+                memo[v] = flag
+        return memo[v]
+
+    out = False
+    for v in sources:
+        r = reached(v)
+        if r is True:
+            return None
+        if r is not False:
+            out = r if out is False else _or(out, r)
+    return None if out is False else out
+
+
+def _guard_reached(graph, t, g, root, what):
+    sources = [x.node.name for x in _targets(graph, t)] if not _is_eager(t) or graph.state_of(t) \
+        else []
+    if not sources:
+        return g
+    flag = reached_at_run(graph, sources, root)
+    if flag is None:
+        return g
+    shape = list(t.shape)
+    return apply(REACHED, g, flag, message=(
+        f"{what} of the tensor of shape {shape} has no gradient at this call: the dg.cond branch "
+        "taken does not use it, or the dg.while_loop body that uses it ran 0 times. Eagerly its "
+        ".grad would stay None, which a compiled step cannot mirror (it would hold zeros). Use the "
+        "tensor on every path (e.g. add 0 * t.sum()), or make sure the loop runs."))
+
+
 def graph_backward(loss, gradient=None, inputs=None):
     """loss.backward() while building: accumulate symbolic grads into the .grad of trainable
     state (variables, captured parameters) and of tensors with requires_grad, so code written
@@ -123,6 +211,7 @@ def graph_backward(loss, gradient=None, inputs=None):
         for t, g in zip(targets, grads):
             if g is None:
                 continue
+            g = _guard_reached(graph, t, g, loss.node.name, "backward()")
             if _is_eager(t):
                 old = graph.grad_of(t)
                 graph.set_grad_of(t, g if old is None else old + g)
@@ -139,6 +228,11 @@ def autograd_grad(outputs, inputs, grad_outputs=None, allow_unused=False, materi
         if not o._rg:
             raise DGRuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
     got = gradients(outputs, inputs, grad_outputs)
+    graph = outputs[0].graph
+    if len(outputs) == 1:
+        with push(GraphInterpreter(graph)):
+            got = [g if g is None else _guard_reached(graph, t, g, outputs[0].node.name, "dg.autograd.grad")
+                   for t, g in zip(inputs, got)]
     out = []
     for i, (t, g) in enumerate(zip(inputs, got)):
         if g is None:

@@ -19,6 +19,7 @@ write itself (`ASSIGN`: args (state's current value, value), attrs["ref"]).
 import numpy as np
 
 from ..errors import DGRuntimeError, DGTypeError, DGValueError, DualGraphError
+from ..ops.common import fmt_shape
 from ..ops.registry import Spec
 from .core import PLACEHOLDER, VARIABLE, CONSTANT, ASSIGN, STATE_OPS
 from .liveness import plan_memory, aliases_input
@@ -129,10 +130,6 @@ class Step:
     def __repr__(self):
         a = ", ".join(x if k == "node" else repr(x) for k, x in self.args)
         return f"{self.name} = {self.op.name}({a})"
-
-
-def _fmt_shape(shape):
-    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
 
 
 def _fast_kernel(step, in_dtypes):
@@ -269,7 +266,7 @@ def check_feed(ph, value):
     if value is None:
         raise DGValueError(
             f"You must feed a value for placeholder tensor '{ph.name}' with dtype "
-            f"{ph.attrs['dtype']} and shape {_fmt_shape(ph.attrs['shape'])}")
+            f"{ph.attrs['dtype']} and shape {fmt_shape(ph.attrs['shape'], ',')}")
     if hasattr(value, "_data") and not isinstance(value, np.ndarray):
         try:
             value = value._data
@@ -291,7 +288,7 @@ def check_feed(ph, value):
     if len(shape) != value.ndim or any(d is not None and d != v for d, v in zip(shape, value.shape)):
         raise DGValueError(
             f"Cannot feed value of shape {list(value.shape)} for placeholder '{ph.name}', which has "
-            f"shape {_fmt_shape(shape)}")
+            f"shape {fmt_shape(shape, ',')}")
     return value
 
 

@@ -10,6 +10,7 @@ import warnings
 from .. import dtypes as _dt
 from ..errors import DGIndexError, DGRuntimeError, DGValueError
 from ..ops import nn_ops as _nn
+from ..ops.common import fmt_shape
 from ..ops.creation import one_hot, bernoulli_keep_op  # noqa: F401 (one_hot is public)
 from ..ops.dispatch import apply
 from ..ops.elementwise import relu as _relu, relu_op, where, rsqrt
@@ -38,8 +39,7 @@ def _pair(v):
     return _nn._pair(v)
 
 
-def _fmt(shape):
-    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+_fmt = fmt_shape
 
 
 def _size_repr(shape):

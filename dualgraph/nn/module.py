@@ -7,7 +7,6 @@ runs eagerly or while a graph is being built.
 """
 import itertools
 import warnings
-import weakref
 from collections import OrderedDict, namedtuple
 from collections.abc import Mapping
 
@@ -15,10 +14,9 @@ from .. import dtypes as _dt
 from ..autograd import no_grad
 from ..autograd.functional import zero_grads
 from ..errors import DGRuntimeError, DGTypeError, DGValueError, DualGraphError
-from ..ops import nn_ops as _nn
-from ..ops.dispatch import apply
-from ..tensor import RemovableHandle
 from ..tensor_methods import TensorMethods
+from . import hooks as _hooks
+from .hooks import _Flags, _Handle, _Hooks
 from .parameter import Parameter
 
 __all__ = ["Module", "ModuleAttributeError"]
@@ -37,29 +35,6 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
         return super().__repr__()
 
     __str__ = __repr__
-
-
-class _Hooks(OrderedDict):
-    """An ordered dict of hooks that a RemovableHandle can reference weakly."""
-
-
-class _Flags(dict):
-    """id -> True markers (with_kwargs, always_call) that a handle also clears."""
-
-
-class _Handle(RemovableHandle):
-    """A handle removing its hook from the hook dict and from any flag dicts."""
-
-    def __init__(self, hooks, *extra):
-        super().__init__(hooks)
-        self._extra = [weakref.ref(d) for d in extra]
-
-    def remove(self):
-        super().remove()
-        for r in self._extra:
-            d = r()
-            if d is not None:
-                d.pop(self.id, None)
 
 
 def _typename(obj):
@@ -136,8 +111,8 @@ class Module:
                     args = r if isinstance(r, tuple) else (r,)
         bw = None
         if self._backward_hooks or self._backward_pre_hooks:
-            bw = _BackwardHook(self, list(self._backward_hooks.values()),
-                               list(self._backward_pre_hooks.values()))
+            bw = _hooks.BackwardHook(self, list(self._backward_hooks.values()),
+                                     list(self._backward_pre_hooks.values()))
             args = bw.setup_input(args)
         called = set()
         try:
@@ -196,20 +171,12 @@ class Module:
         """hook(module, grad_input, grad_output) -> None or a replacement grad_input tuple.
 
         grad_input has one entry per positional argument (None for non-tensors and tensors
-        that do not require grad); grad_output one per output."""
-        h = _Handle(self._backward_hooks)
-        self._backward_hooks[h.id] = hook
-        if prepend:
-            self._backward_hooks.move_to_end(h.id, last=False)
-        return h
+        that do not require grad); grad_output one per output. (nn/hooks.py)"""
+        return _hooks.register_full_backward_hook(self, hook, prepend)
 
     def register_full_backward_pre_hook(self, hook, prepend=False):
-        """hook(module, grad_output) -> None or a replacement grad_output tuple."""
-        h = _Handle(self._backward_pre_hooks)
-        self._backward_pre_hooks[h.id] = hook
-        if prepend:
-            self._backward_pre_hooks.move_to_end(h.id, last=False)
-        return h
+        """hook(module, grad_output) -> None or a replacement grad_output tuple. (nn/hooks.py)"""
+        return _hooks.register_full_backward_pre_hook(self, hook, prepend)
 
     # ------------------------------------------------------------ registration
     def register_buffer(self, name, tensor, persistent=True):
@@ -679,127 +646,3 @@ class Module:
             else:
                 main += "\n  " + "\n  ".join(lines) + "\n"
         return main + ")"
-
-
-# ================================================================ full backward hooks
-def _pack(tensors):
-    """Route tensors through one identity node so a single tensor hook sees all their
-    gradients at once: one tensor -> identity(t); several -> views into identity(cat(flat)).
-    Returns (new tensors, the packed tensor, the split function for its gradient)."""
-    from ..ops.shape import cat
-    if len(tensors) == 1:
-        t = tensors[0]
-        z = apply(_nn.identity_op, t)
-        return [z], z, (lambda g: [g]), (lambda gs: gs[0])
-    dtype = tensors[0].dtype
-    for t in tensors[1:]:
-        dtype = _dt.from_np(_dt.promote_types(dtype.np, t.dtype.np))
-    shapes = [tuple(t.shape) for t in tensors]
-    sizes = [t.numel() for t in tensors]
-    z = apply(_nn.identity_op, cat([t.reshape(-1).to(dtype) for t in tensors]))
-    bounds = list(itertools.accumulate([0] + sizes))
-    dtypes = [t.dtype for t in tensors]
-
-    def split(flat):
-        return [flat[a:b].reshape(s).to(d) for a, b, s, d in zip(bounds, bounds[1:], shapes, dtypes)]
-
-    def join(gs):
-        from ..ops.creation import zeros
-        return cat([(zeros(s, dtype=dtype) if g is None else g.reshape(-1).to(dtype))
-                    for g, s in zip(gs, sizes)])
-
-    return split(z), z, split, join
-
-
-class _BackwardHook:
-    """PyTorch's BackwardHook: identity nodes around a module call; the output one records
-    grad_output, the input one calls the user hooks with (grad_input, grad_output)."""
-
-    def __init__(self, module, hooks, pre_hooks):
-        self.module = module
-        self.hooks = hooks
-        self.pre_hooks = pre_hooks
-        self.grad_outputs = None
-        self.n_inputs = 0
-        self.input_index = None
-
-    def setup_input(self, args):
-        from ..state import _state
-        self.n_inputs = len(args)
-        idx = [i for i, a in enumerate(args) if _is_tensor(a) and a.requires_grad]
-        if not idx or not _state.grad_enabled:
-            return args
-        new, z, split, join = _pack([args[i] for i in idx])
-        self.input_index = idx
-
-        def hook(g):
-            if self.grad_outputs is None:
-                return None
-            res = [None] * self.n_inputs
-            for i, gi in zip(idx, split(g)):
-                res[i] = gi
-            res = tuple(res)
-            for user in self.hooks:
-                out = user(self.module, res, self.grad_outputs)
-                if out is None:
-                    continue
-                if len(out) != len(res):
-                    raise DGRuntimeError(
-                        "Backward hook returned an invalid number of grad_input, got "
-                        f"{len(out)}, but expected {len(res)}")
-                res = tuple(out)
-            self.grad_outputs = None
-            return join([res[i] for i in idx])
-
-        z.register_hook(hook)
-        args = list(args)
-        for i, t in zip(idx, new):
-            args[i] = t
-        return tuple(args)
-
-    def setup_output(self, result):
-        from ..state import _state
-        single = not isinstance(result, tuple)
-        outs = (result,) if single else result
-        idx = [i for i, a in enumerate(outs) if _is_tensor(a) and a.requires_grad]
-        if not idx or not _state.grad_enabled:
-            return result
-        new, z, split, join = _pack([outs[i] for i in idx])
-        n_out = len(outs)
-
-        def hook(g):
-            res = [None] * n_out
-            for i, gi in zip(idx, split(g)):
-                res[i] = gi
-            res = tuple(res)
-            for pre in self.pre_hooks:
-                r = pre(self.module, res)
-                if r is None:
-                    continue
-                if len(r) != len(res):
-                    raise DGRuntimeError(
-                        "Backward pre hook returned an invalid number of grad_output, got "
-                        f"{len(r)}, but expected {len(res)}")
-                res = tuple(r)
-            self.grad_outputs = res
-            if self.input_index is None:
-                warnings.warn(
-                    "Full backward hook is firing when gradients are computed with respect to "
-                    "module outputs since no inputs require gradients.", UserWarning, stacklevel=2)
-                none_in = (None,) * self.n_inputs
-                for user in self.hooks:
-                    r = user(self.module, none_in, res)
-                    if r is not None and not all(x is None for x in r):
-                        raise DGRuntimeError(
-                            "Backward hook for Modules where no input requires gradient should "
-                            "always return None or None for all gradients.")
-                self.grad_outputs = None
-            if any(x is None for x in (res[i] for i in idx)):
-                return None
-            return join([res[i] for i in idx])
-
-        z.register_hook(hook)
-        outs = list(outs)
-        for i, t in zip(idx, new):
-            outs[i] = t
-        return outs[0] if single else tuple(outs)

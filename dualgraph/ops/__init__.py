@@ -1,7 +1,9 @@
-"""The operator registry (`OPS`, name -> Op) and one module per operator family."""
-from .registry import OPS, Op, Spec, defop
+"""The operator registry (`OPS`, name -> Op), one module per operator family, and their
+backward rules (`vjps/`, one module per family), attached once the families are loaded."""
+from .registry import OPS, Op, Spec, defop, defvjp
 from . import unbroadcast, elementwise, reductions, shape, linalg, creation  # noqa: F401 (registers)
 from . import nn_ops  # noqa: F401 (registers conv2d, max_pool2d, constant_pad, ...)
+from . import vjps  # noqa: F401 (attaches the rules: after the families)
 from .dispatch import apply
 
-__all__ = ["OPS", "Op", "Spec", "defop", "apply"]
+__all__ = ["OPS", "Op", "Spec", "defop", "defvjp", "apply"]

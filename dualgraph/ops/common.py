@@ -8,6 +8,11 @@ from .registry import Spec
 SCALARS = (int, float, bool, np.number, np.bool_)
 
 
+def is_scalar(x):
+    """A Python or numpy scalar operand (not a tensor)."""
+    return isinstance(x, SCALARS)
+
+
 def is_spec(x):
     return isinstance(x, Spec)
 
@@ -107,12 +112,20 @@ def require_float(name, x):
 
 
 def numel(shape):
+    """The number of elements of a shape; None when a dim is unknown (None)."""
     n = 1
     for d in shape:
         if d is None:
             return None
         n *= d
     return n
+
+
+def fmt_shape(shape, sep=", ", brackets=True):
+    """A shape as the messages print it, an unknown (None) dim as "?": "[2, ?]";
+    sep="x", brackets=False: "2x?" (PyTorch's "mat1 and mat2 shapes" spelling)."""
+    s = sep.join("?" if d is None else str(d) for d in shape)
+    return "[" + s + "]" if brackets else s
 
 
 _CTYPES = {"f4": "float", "f8": "double", "f2": "c10::Half", "i8": "long int", "i4": "int",
@@ -153,11 +166,28 @@ def check_sample_dtype(op, dtype):
             f"\"{_SAMPLE_KERNEL.get(op.name, op.name)}\" not implemented for '{scalar_name(dtype)}'")
 
 
+class Slot:
+    """Stands in an index for the i-th tensor input (keeps attrs free of tensors)."""
+
+    __slots__ = ("i",)
+
+    def __init__(self, i):
+        self.i = i
+
+    def __repr__(self):
+        return f"Slot({self.i})"
+
+    def __eq__(self, other):
+        return isinstance(other, Slot) and other.i == self.i
+
+    def __hash__(self):
+        return hash(("slot", self.i))
+
+
 def check_index_put_dtype(dest_dtype, value_dtype, index, idx_dtypes, value_numel):
     """x[advanced index] = value tensor: PyTorch's index_put_ wants the value in x's dtype. A
     lone bool mask with a one-element value is a masked_fill (which casts); basic indexing
     is a copy_ (which casts)."""
-    from .shape import Slot
     if value_dtype == dest_dtype or not any(isinstance(k, Slot) for k in index):
         return
     if len(index) == 1 and idx_dtypes[index[0].i].kind == "b" and value_numel in (1, None):

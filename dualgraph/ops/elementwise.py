@@ -1,16 +1,15 @@
 """Elementwise operators: arithmetic, comparisons, unary math, where/masked_fill, casts."""
 import builtins as _builtins
-import math as _math
 
 import numpy as np
 
 from ..dtypes import result_type, F32, category, to_np, scalar_name
 from .common import (Spec, binary_infer, compare_infer, float_binary_infer, float_unary_infer,
-                     same_infer, broadcast_shapes, shape_of, operand, ctype_name)
+                     same_infer, broadcast_shapes, shape_of, operand, ctype_name,
+                     is_scalar as _is_scalar)
 from ..errors import DGRuntimeError
 from .dispatch import apply
-from .registry import defop, reads_for, CROSS, OPS
-from .unbroadcast import unbroadcast
+from .registry import defop, reads_for, CROSS
 
 _nd = np.ndarray
 
@@ -61,71 +60,7 @@ def _quiet(fn):
     return kernel
 
 
-def _needs(n, i):
-    return n.needs[i]  # the engine's RuleView: whether input i's gradient is wanted
-
-
 # ---------------------------------------------------------------- binary arithmetic
-def _add_vjp(g, n):
-    a, b = n.inputs
-    return unbroadcast(g, a), unbroadcast(g, b)
-
-
-def _sub_vjp(g, n):
-    a, b = n.inputs
-    return unbroadcast(g, a), (unbroadcast(-g, b) if _needs(n, 1) else None)
-
-
-def _mul_vjp(g, n):
-    a, b = n.inputs
-    return (unbroadcast(g * b, a) if _needs(n, 0) else None,
-            unbroadcast(g * a, b) if _needs(n, 1) else None)
-
-
-def _div_vjp(g, n):
-    a, b = n.inputs
-    return (unbroadcast(g / b, a) if _needs(n, 0) else None,
-            unbroadcast(-g * a / (b * b), b) if _needs(n, 1) else None)
-
-
-def _pow_vjp(g, n):
-    """PyTorch's rules (derivatives.yaml pow_backward_self / pow_backward_exponent):
-    d/da = b * a**(b-1), taken as 0 where b == 0 (so 0**0 has a zero gradient);
-    d/db = a**b * log(a), taken as 0 where a == 0 and b >= 0 (nan for a < 0, as PyTorch)."""
-    a, b = n.inputs
-    ga = gb = None
-    if _needs(n, 0) and not _is_scalar(a):
-        if _is_scalar(b):
-            ga = g * 0.0 if b == 0 else g * (b * a ** (b - 1))
-        else:
-            ga = where(b == 0, 0.0, g * (b * a ** (b - 1)))
-        ga = unbroadcast(ga, a)
-    if _needs(n, 1) and not _is_scalar(b):
-        if _is_scalar(a):
-            if a == 0:
-                gb = where(b >= 0, 0.0, g * n.out * -_math.inf)
-            else:
-                gb = g * n.out * (_math.log(a) if a > 0 else _math.nan)
-        else:
-            gb = where(logical_and(a == 0, b >= 0), 0.0, g * n.out * log(a))
-        gb = unbroadcast(gb, b)
-    return ga, gb
-
-
-def _is_scalar(x):
-    return isinstance(x, (int, float, bool, np.number, np.bool_))
-
-
-def _maxmin_vjp(cmp):
-    def vjp(g, n):
-        a, b = n.inputs
-        half = g * 0.5
-        ties = a == b
-        return (unbroadcast(where(cmp(a, b), g, where(ties, half, 0.0)), a),
-                unbroadcast(where(cmp(b, a), g, where(ties, half, 0.0)), b))
-    return vjp
-
-
 def _bool_operand(x):
     return (isinstance(x, Spec) and x.dtype.kind == "b") or isinstance(x, (bool, np.bool_))
 
@@ -155,30 +90,16 @@ def _sub_kernel(a, b):
     return _subtract(a, b)
 
 
-def _remainder_vjp(g, n):
-    a, b = n.inputs
-    gb = unbroadcast(-g * apply(floor_divide_op, a, b), b) if _needs(n, 1) else None
-    return unbroadcast(g, a), gb
-
-
-def _zero_vjp(g, n):
-    """Piecewise-constant ops: the result requires grad, with a zero gradient (PyTorch's
-    zeros_like) for each tensor input, shaped like it (a broadcast operand); no value is read."""
-    return tuple(apply(OPS["full_like"], x, fill_value=0) if _needs(n, i) and not _is_scalar(x)
-                 else None for i, x in enumerate(n.inputs))
-
-
-add_op = defop("add", _binary_kernel(np.add), binary_infer, _add_vjp, elementwise=True,
-               saves=(), ufunc=np.add)
-sub_op = defop("sub", _sub_kernel, _sub_infer, _sub_vjp, elementwise=True,
-               saves=(), ufunc=np.subtract)
+add_op = defop("add", _binary_kernel(np.add), binary_infer, elementwise=True, saves=(),
+               ufunc=np.add)
+sub_op = defop("sub", _sub_kernel, _sub_infer, elementwise=True, saves=(), ufunc=np.subtract)
 # what each backward reads (the version counter pins only that): d(a*b)/da reads b and
 # d(a*b)/db reads a, so `w * 3` pins nothing and `w * x` (x not requiring grad) pins only x;
 # d(a/b)/da reads b, d(a/b)/db reads a and b (PyTorch's MulBackward0 / DivBackward0 save the same)
-mul_op = defop("mul", _binary_kernel(np.multiply), binary_infer, _mul_vjp, elementwise=True,
+mul_op = defop("mul", _binary_kernel(np.multiply), binary_infer, elementwise=True,
                saves=CROSS, ufunc=np.multiply)
 div_op = defop("div", _quiet(_binary_kernel(np.true_divide, floating=True)), float_binary_infer,
-               _div_vjp, elementwise=True, saves=reads_for((1,), (0, 1)), ufunc=np.true_divide)
+               elementwise=True, saves=reads_for((1,), (0, 1)), ufunc=np.true_divide)
 _power = _quiet(_binary_kernel(np.power))
 
 
@@ -208,19 +129,16 @@ def _int_division(kernel):
     return checked
 
 
-pow_op = defop("pow", _pow_kernel, binary_infer, _pow_vjp,
-               elementwise=True, saves_output=True, ufunc=np.power)
-maximum_op = defop("maximum", _binary_kernel(np.maximum), binary_infer,
-                   _maxmin_vjp(lambda a, b: a > b), elementwise=True, ufunc=np.maximum)
-minimum_op = defop("minimum", _binary_kernel(np.minimum), binary_infer,
-                   _maxmin_vjp(lambda a, b: a < b), elementwise=True, ufunc=np.minimum)
-# a zero gradient, as PyTorch's div(rounding_mode='floor') (its floor_divide raises "derivative
-# for aten::floor_divide is not implemented" at backward; both require grad)
+pow_op = defop("pow", _pow_kernel, binary_infer, elementwise=True, saves_output=True,
+               ufunc=np.power)
+maximum_op = defop("maximum", _binary_kernel(np.maximum), binary_infer, elementwise=True,
+                   ufunc=np.maximum)
+minimum_op = defop("minimum", _binary_kernel(np.minimum), binary_infer, elementwise=True,
+                   ufunc=np.minimum)
 floor_divide_op = defop("floor_divide", _int_division(_quiet(_binary_kernel(np.floor_divide))), binary_infer,
-                        _zero_vjp, elementwise=True, saves=(), ufunc=np.floor_divide)
+                        elementwise=True, saves=(), ufunc=np.floor_divide)
 remainder_op = defop("remainder", _int_division(_quiet(_binary_kernel(np.remainder))), binary_infer,
-                     _remainder_vjp, elementwise=True, saves=reads_for((), (0, 1)),
-                     ufunc=np.remainder)
+                     elementwise=True, saves=reads_for((), (0, 1)), ufunc=np.remainder)
 
 # ---------------------------------------------------------------- comparisons (bool results)
 eq_op = defop("eq", np.equal, compare_infer, elementwise=True, ufunc=np.equal)
@@ -340,36 +258,28 @@ def _no_bool(ufunc):
     return kernel
 
 
-neg_op = defop("neg", _no_bool(np.negative), _neg_infer, lambda g, n: (-g,), elementwise=True, saves=(),
+neg_op = defop("neg", _no_bool(np.negative), _neg_infer, elementwise=True, saves=(),
                ufunc=np.negative)
-abs_op = defop("abs", _no_bool(np.abs), _abs_infer, lambda g, n: (g * sign(n.inputs[0]),),
-               elementwise=True, ufunc=np.abs)
-sign_op = defop("sign", np.sign, same_infer, _zero_vjp, elementwise=True, saves=(),
-                ufunc=np.sign)
-exp_op = defop("exp", _float_kernel(np.exp), float_unary_infer, lambda g, n: (g * n.out,),
-               elementwise=True, saves=(), saves_output=True, ufunc=np.exp)
-log_op = defop("log", _quiet(_float_kernel(np.log)), float_unary_infer,
-               lambda g, n: (g / n.inputs[0],), elementwise=True, ufunc=np.log)
-log1p_op = defop("log1p", _quiet(_float_kernel(np.log1p)), float_unary_infer,
-                 lambda g, n: (g / (n.inputs[0] + 1),), elementwise=True, ufunc=np.log1p)
-sqrt_op = defop("sqrt", _quiet(_float_kernel(np.sqrt)), float_unary_infer,
-                lambda g, n: (g / (n.out * 2),), elementwise=True, saves=(),
-                saves_output=True, ufunc=np.sqrt)
-rsqrt_op = defop("rsqrt", _quiet(_rsqrt), float_unary_infer,
-                 lambda g, n: (g * (n.out ** 3) * -0.5,), elementwise=True, saves=(),
+abs_op = defop("abs", _no_bool(np.abs), _abs_infer, elementwise=True, ufunc=np.abs)
+sign_op = defop("sign", np.sign, same_infer, elementwise=True, saves=(), ufunc=np.sign)
+exp_op = defop("exp", _float_kernel(np.exp), float_unary_infer, elementwise=True, saves=(),
+               saves_output=True, ufunc=np.exp)
+log_op = defop("log", _quiet(_float_kernel(np.log)), float_unary_infer, elementwise=True,
+               ufunc=np.log)
+log1p_op = defop("log1p", _quiet(_float_kernel(np.log1p)), float_unary_infer, elementwise=True,
+                 ufunc=np.log1p)
+sqrt_op = defop("sqrt", _quiet(_float_kernel(np.sqrt)), float_unary_infer, elementwise=True,
+                saves=(), saves_output=True, ufunc=np.sqrt)
+rsqrt_op = defop("rsqrt", _quiet(_rsqrt), float_unary_infer, elementwise=True, saves=(),
                  saves_output=True)
-sin_op = defop("sin", _float_kernel(np.sin), float_unary_infer,
-               lambda g, n: (g * cos(n.inputs[0]),), elementwise=True, ufunc=np.sin)
-cos_op = defop("cos", _float_kernel(np.cos), float_unary_infer,
-               lambda g, n: (-g * sin(n.inputs[0]),), elementwise=True, ufunc=np.cos)
-tanh_op = defop("tanh", _float_kernel(np.tanh), float_unary_infer,
-                lambda g, n: (g * (1 - n.out * n.out),), elementwise=True, saves=(),
+sin_op = defop("sin", _float_kernel(np.sin), float_unary_infer, elementwise=True, ufunc=np.sin)
+cos_op = defop("cos", _float_kernel(np.cos), float_unary_infer, elementwise=True, ufunc=np.cos)
+tanh_op = defop("tanh", _float_kernel(np.tanh), float_unary_infer, elementwise=True, saves=(),
                 saves_output=True, ufunc=np.tanh)
-sigmoid_op = defop("sigmoid", _sigmoid, float_unary_infer,
-                   lambda g, n: (g * n.out * (1 - n.out),), elementwise=True, saves=(),
+sigmoid_op = defop("sigmoid", _sigmoid, float_unary_infer, elementwise=True, saves=(),
                    saves_output=True)
-relu_op = defop("relu", _no_bool(_relu), _relu_infer, lambda g, n: (g * (n.out > 0),), elementwise=True,
-                saves=(), saves_output=True)
+relu_op = defop("relu", _no_bool(_relu), _relu_infer, elementwise=True, saves=(),
+                saves_output=True)
 
 
 def _clamp_kernel(x, min=None, max=None):
@@ -387,20 +297,7 @@ def _clamp_infer(x, min=None, max=None):
     return Spec(x.shape, result_type((x.dtype, len(x.shape)), *(v for v in (min, max) if v is not None)))
 
 
-def _clamp_vjp(g, n):
-    x = n.inputs[0]
-    lo, hi = n.attrs.get("min"), n.attrs.get("max")
-    mask = None
-    if lo is not None:
-        mask = x >= lo
-    if hi is not None:
-        m2 = x <= hi
-        mask = m2 if mask is None else apply(logical_and_op, mask, m2)
-    return (g * mask,)
-
-
-clamp_op = defop("clamp", _clamp_kernel, _clamp_infer, _clamp_vjp, elementwise=True,
-                 check_eager=True)
+clamp_op = defop("clamp", _clamp_kernel, _clamp_infer, elementwise=True, check_eager=True)
 
 
 # ---------------------------------------------------------------- selection
@@ -421,15 +318,7 @@ def _where_infer(c, x, y):
     return Spec(shape, result_type(operand(x), operand(y)))
 
 
-def _where_vjp(g, n):
-    c, x, y = n.inputs
-    return (None,
-            unbroadcast(where(c, g, 0.0), x) if _needs(n, 1) else None,
-            unbroadcast(where(c, 0.0, g), y) if _needs(n, 2) else None)
-
-
-where_op = defop("where", _where_kernel, _where_infer, _where_vjp, elementwise=True,
-                 saves=(0,))
+where_op = defop("where", _where_kernel, _where_infer, elementwise=True, saves=(0,))
 
 
 def _masked_fill_kernel(x, mask, value):
@@ -449,16 +338,8 @@ def _masked_fill_infer(x, mask, value):
     return Spec(broadcast_shapes(mask.shape, x.shape), x.dtype)
 
 
-def _masked_fill_vjp(g, n):
-    x, mask, value = n.inputs
-    gv = None
-    if _needs(n, 2) and not _is_scalar(value):
-        gv = where(mask, g, 0.0).sum()
-    return unbroadcast(where(mask, 0.0, g), x), None, gv
-
-
-masked_fill_op = defop("masked_fill", _masked_fill_kernel, _masked_fill_infer, _masked_fill_vjp,
-                       check_eager=True, saves=(1,))
+masked_fill_op = defop("masked_fill", _masked_fill_kernel, _masked_fill_infer, check_eager=True,
+                       saves=(1,))
 
 
 # ---------------------------------------------------------------- dtype casts
@@ -466,14 +347,8 @@ def _cast_kernel(x, dtype):
     return x.astype(dtype, copy=False) if x.dtype != dtype else x.copy()
 
 
-def _cast_vjp(g, n):
-    x = n.inputs[0]
-    dt = to_np(x.dtype)
-    return (apply(cast_op, g, dtype=dt) if dt.kind == "f" else None,)
-
-
-cast_op = defop("cast", _cast_kernel, lambda x, dtype: Spec(x.shape, dtype), _cast_vjp,
-                elementwise=True, saves=(), torch_name="ToCopy")
+cast_op = defop("cast", _cast_kernel, lambda x, dtype: Spec(x.shape, dtype), elementwise=True,
+                saves=(), torch_name="ToCopy")
 
 
 # ---------------------------------------------------------------- public functions

@@ -4,16 +4,15 @@ The three products differ on purpose, as in PyTorch; each rule raises PyTorch's 
 """
 import numpy as np
 
-from ..dtypes import scalar_name, result_type, to_np
+from ..dtypes import scalar_name, result_type
 from ..errors import DGRuntimeError
-from .common import Spec, broadcast_shapes, ctype_name
+from .common import Spec, broadcast_shapes, ctype_name, fmt_shape, numel
 from .dispatch import apply
 from .registry import defop, CROSS
-from .unbroadcast import unbroadcast, like_dtype
 
 
 def _dims(s):
-    return "x".join("?" if d is None else str(d) for d in s)
+    return fmt_shape(s, "x", brackets=False)
 
 
 def _same_dtype(name, a, b):
@@ -47,19 +46,9 @@ def _mm_kernel(a, b):
     return np.matmul(a, b)
 
 
-def _needs(n, i):
-    return n.needs[i]  # the engine's RuleView: whether input i's gradient is wanted
-
-
-def _mm_vjp(g, n):
-    a, b = n.inputs
-    return (apply(mm_op, g, b.mT) if _needs(n, 0) else None,
-            apply(mm_op, a.mT, g) if _needs(n, 1) else None)
-
-
 # bilinear (here and below): each gradient reads only the other operand (CROSS), so the
 # version check pins only that one
-mm_op = defop("mm", _mm_kernel, _mm_infer, _mm_vjp, saves=CROSS, out_kernel=np.matmul)
+mm_op = defop("mm", _mm_kernel, _mm_infer, saves=CROSS, out_kernel=np.matmul)
 
 
 def _bmm_infer(a, b):
@@ -87,13 +76,7 @@ def _bmm_kernel(a, b):
     return np.matmul(a, b)
 
 
-def _bmm_vjp(g, n):
-    a, b = n.inputs
-    return (apply(bmm_op, g, b.mT) if _needs(n, 0) else None,
-            apply(bmm_op, a.mT, g) if _needs(n, 1) else None)
-
-
-bmm_op = defop("bmm", _bmm_kernel, _bmm_infer, _bmm_vjp, saves=CROSS, out_kernel=np.matmul)
+bmm_op = defop("bmm", _bmm_kernel, _bmm_infer, saves=CROSS, out_kernel=np.matmul)
 
 
 def _dot_infer(a, b):
@@ -116,9 +99,7 @@ def _dot_kernel(a, b):
     return np.asarray(np.dot(a, b))
 
 
-dot_op = defop("dot", _dot_kernel, _dot_infer,
-               lambda g, n: (g * n.inputs[1] if _needs(n, 0) else None,
-                             g * n.inputs[0] if _needs(n, 1) else None), saves=CROSS)
+dot_op = defop("dot", _dot_kernel, _dot_infer, saves=CROSS)
 
 
 def _matmul_infer(a, b):
@@ -153,10 +134,7 @@ def _matmul_infer(a, b):
 
 
 def _bat(s):
-    n = 1
-    for d in s[:-2]:
-        n = None if d is None or n is None else n * d
-    return n
+    return numel(s[:-2])
 
 
 def _matmul_kernel(a, b):
@@ -165,32 +143,8 @@ def _matmul_kernel(a, b):
     return np.matmul(a, b)
 
 
-def _matmul_vjp(g, n):
-    a, b = n.inputs
-    ga = gb = None
-    if a.ndim == 1 and b.ndim == 1:
-        return (g * b if _needs(n, 0) else None, g * a if _needs(n, 1) else None)
-    if b.ndim == 1:          # (..., m, k) @ (k,) -> (..., m)
-        if _needs(n, 0):
-            ga = g.unsqueeze(-1) * b
-        if _needs(n, 1):
-            gb = unbroadcast(apply(matmul_op, a.mT, g.unsqueeze(-1)).squeeze(-1), b)
-        return ga, gb
-    if a.ndim == 1:          # (k,) @ (..., k, m) -> (..., m)
-        if _needs(n, 0):
-            ga = unbroadcast(apply(matmul_op, b, g.unsqueeze(-1)).squeeze(-1), a)
-        if _needs(n, 1):
-            gb = unbroadcast(a.unsqueeze(-1) * g.unsqueeze(-2), b)
-        return ga, gb
-    if _needs(n, 0):
-        ga = unbroadcast(apply(matmul_op, g, b.mT), a)
-    if _needs(n, 1):
-        gb = unbroadcast(apply(matmul_op, a.mT, g), b)
-    return ga, gb
-
-
-matmul_op = defop("matmul", _matmul_kernel, _matmul_infer, _matmul_vjp, saves=CROSS,
-                  torch_name="Mm", out_kernel=np.matmul)
+matmul_op = defop("matmul", _matmul_kernel, _matmul_infer, saves=CROSS, torch_name="Mm",
+                  out_kernel=np.matmul)
 
 
 def _outer_infer(a, b):
@@ -207,20 +161,7 @@ def _outer_kernel(a, b):
     return np.multiply.outer(a, b).astype(result_type((a.dtype, 1), (b.dtype, 1)), copy=False)
 
 
-def _outer_vjp(g, n):
-    a, b = n.inputs
-    return (like_dtype(apply(matmul_op, g, _as(b, g)), a) if _needs(n, 0) else None,
-            like_dtype(apply(matmul_op, _as(a, g), g), b) if _needs(n, 1) else None)
-
-
-def _as(x, like):
-    """x in like's dtype (outer promotes; matmul wants one dtype)."""
-    from .elementwise import cast_op
-    xd, ld = to_np(x.dtype), to_np(like.dtype)
-    return x if xd == ld else apply(cast_op, x, dtype=ld)
-
-
-outer_op = defop("outer", _outer_kernel, _outer_infer, _outer_vjp, saves=CROSS)
+outer_op = defop("outer", _outer_kernel, _outer_infer, saves=CROSS)
 
 
 def mm(input, mat2):

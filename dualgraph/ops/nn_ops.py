@@ -1,10 +1,10 @@
 """Neural-network operators: conv2d, max_pool2d, constant padding, and their backward helpers.
 
-Each is an ordinary registry op (numpy kernel, shape rule with None dims allowed, vjp written
-with dualgraph ops). The backward of a convolution is itself a pair of registry ops
-(`conv2d_input_grad`, `conv2d_weight_grad`) whose own vjps are convolutions again, so
-gradients of any order stay inside the registry; likewise `max_pool2d_backward` and its adjoint
-`max_pool2d_select`.
+Each is an ordinary registry op (numpy kernel, shape rule with None dims allowed; its vjp,
+written with dualgraph ops, is in ops/vjps/nn_ops.py). The backward of a convolution is itself
+a pair of registry ops (`conv2d_input_grad`, `conv2d_weight_grad`) whose own vjps are
+convolutions again, so gradients of any order stay inside the registry; likewise
+`max_pool2d_backward` and its adjoint `max_pool2d_select`.
 
 Kernels are vectorised: windows are read with `numpy.lib.stride_tricks.as_strided` (no copy),
 contracted with `tensordot`/`einsum` (im2col); the only Python loop is over the kh*kw kernel
@@ -19,24 +19,8 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..dtypes import scalar_name
 from ..errors import DGRuntimeError, DGValueError, DGIndexError
-from .common import Spec
-from .dispatch import apply
-from .registry import defop, OPS, reads_for
-
-
-def _needs(n, i):
-    return n.needs[i]  # the engine's RuleView: whether input i's gradient is wanted
-
-
-def _fmt(shape):
-    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
-
-
-_CTYPE = {"float32": "float", "float64": "double", "float16": "c10::Half"}
-
-
-def _ctype(dtype):
-    return _CTYPE.get(np.dtype(dtype).name, np.dtype(dtype).name)
+from .common import Spec, ctype_name, fmt_shape as _fmt, numel
+from .registry import defop, reads_for
 
 
 def _out_len(size, pad_lo, pad_hi, k, stride, dilation):
@@ -118,7 +102,7 @@ def _conv2d_infer(x, w, *b, stride, padding, dilation, groups):
                 f"{o} elements, but got bias of size {_fmt(bs.shape)} instead")
         if bs.dtype != x.dtype:
             raise DGRuntimeError(
-                f"Input type ({_ctype(x.dtype)}) and bias type ({_ctype(bs.dtype)}) should be the same")
+                f"Input type ({ctype_name(x.dtype)}) and bias type ({ctype_name(bs.dtype)}) should be the same")
     pt, pb, pl, pr = padding
     h, wd = x.shape[2], x.shape[3]
     if None not in (h, wd, kh, kw):
@@ -158,28 +142,9 @@ def _conv2d_kernel(x, w, *b, stride, padding, dilation, groups):
     return out
 
 
-def _conv_attrs(node):
-    a = node.attrs
-    return dict(stride=a["stride"], padding=a["padding"], dilation=a["dilation"],
-                groups=a["groups"])
-
-
-def _conv2d_vjp(g, node):
-    x, w = node.inputs[:2]
-    attrs = _conv_attrs(node)
-    gx = apply(conv2d_input_grad_op, g, w, x, **attrs) if _needs(node, 0) else None
-    gw = apply(conv2d_weight_grad_op, x, g, kernel_size=tuple(w.shape[2:]), **attrs) \
-        if _needs(node, 1) else None
-    out = (gx, gw)
-    if len(node.inputs) == 3:
-        gb = g.sum(dim=(0, 2, 3)) if _needs(node, 2) else None
-        out = out + (gb,)
-    return out
-
-
 # d/dx reads w, d/dw reads x, d/db nothing: the bias is not pinned. x and w are pinned both,
 # whichever gradients are asked for (not CROSS): PyTorch's ConvolutionBackward0 saves both
-conv2d_op = defop("conv2d", _conv2d_kernel, _conv2d_infer, _conv2d_vjp, torch_name="Convolution",
+conv2d_op = defop("conv2d", _conv2d_kernel, _conv2d_infer, torch_name="Convolution",
                   check_eager=True, saves=(0, 1),
                   doc="2-D cross-correlation, NCHW, with stride/padding/dilation/groups and optional bias")
 
@@ -221,20 +186,10 @@ def _conv2d_input_grad_infer(g, w, like, stride, padding, dilation, groups):
     return Spec(like.shape, g.dtype)
 
 
-def _conv2d_input_grad_vjp(gg, node):
-    g, w, like = node.inputs
-    attrs = _conv_attrs(node)
-    # input_grad(g, w) is bilinear: <gg, B(g, w)> = <conv2d(gg, w), g>
-    dg_ = apply(conv2d_op, gg, w, **attrs) if _needs(node, 0) else None
-    dw = apply(conv2d_weight_grad_op, gg, g, kernel_size=tuple(w.shape[2:]), **attrs) \
-        if _needs(node, 1) else None
-    return dg_, dw, None
-
-
 conv2d_input_grad_op = defop(
     "conv2d_input_grad", _conv2d_input_grad_kernel, _conv2d_input_grad_infer,
     # bilinear in (g, w), yet both pinned as PyTorch's double backward does; `like` gives a shape
-    _conv2d_input_grad_vjp, saves=(0, 1), torch_name="ConvolutionBackwardInput",
+    saves=(0, 1), torch_name="ConvolutionBackwardInput",
     doc="gradient of conv2d w.r.t. its input (a transposed convolution); the third input "
         "only gives the input's shape")
 
@@ -260,19 +215,10 @@ def _conv2d_weight_grad_infer(x, g, kernel_size, stride, padding, dilation, grou
     return Spec((g.shape[1], None if c is None else c // groups) + tuple(kernel_size), x.dtype)
 
 
-def _conv2d_weight_grad_vjp(gg, node):
-    x, g = node.inputs
-    attrs = _conv_attrs(node)
-    # <gg, Wgrad(x, g)> = <conv2d(x, gg), g>
-    dx = apply(conv2d_input_grad_op, g, gg, x, **attrs) if _needs(node, 0) else None
-    dg_ = apply(conv2d_op, x, gg, **attrs) if _needs(node, 1) else None
-    return dx, dg_
-
-
 conv2d_weight_grad_op = defop(
     "conv2d_weight_grad", _conv2d_weight_grad_kernel, _conv2d_weight_grad_infer,
     # bilinear in (x, g), yet both pinned (not CROSS) as PyTorch's double backward does
-    _conv2d_weight_grad_vjp, saves=(0, 1), torch_name="ConvolutionBackwardWeight",
+    saves=(0, 1), torch_name="ConvolutionBackwardWeight",
     doc="gradient of conv2d w.r.t. its weight")
 
 
@@ -327,8 +273,8 @@ def _max_pool2d_infer(x, kernel_size, stride, padding, dilation, ceil_mode):
     ow = pool_out_len(w, kw, stride[1], padding[1], dilation[1], ceil_mode)
     if (oh is not None and oh < 1) or (ow is not None and ow < 1):
         raise DGRuntimeError(
-            f"Given input size: ({'x'.join('?' if d is None else str(d) for d in (c, h, w))}). "
-            f"Calculated output size: ({'x'.join('?' if d is None else str(d) for d in (c, oh, ow))}). "
+            f"Given input size: ({_fmt((c, h, w), 'x', brackets=False)}). "
+            f"Calculated output size: ({_fmt((c, oh, ow), 'x', brackets=False)}). "
             "Output size is too small")
     return Spec((n, c, oh, ow), x.dtype)
 
@@ -395,16 +341,8 @@ def _flat_index(rows, cols, pshape):
     return base + rows * wp + cols
 
 
-def _pool_attrs(node):
-    a = node.attrs
-    return dict(kernel_size=a["kernel_size"], stride=a["stride"], padding=a["padding"],
-                dilation=a["dilation"], ceil_mode=a["ceil_mode"])
-
-
 max_pool2d_op = defop(
-    "max_pool2d", _max_pool2d_kernel, _max_pool2d_infer,
-    lambda g, node: (apply(max_pool2d_backward_op, g, node.inputs[0], **_pool_attrs(node)),),
-    torch_name="MaxPool2DWithIndices", check_eager=True,
+    "max_pool2d", _max_pool2d_kernel, _max_pool2d_infer, torch_name="MaxPool2DWithIndices", check_eager=True,
     doc="2-D max pooling over NCHW windows (kernel, stride, symmetric padding, dilation, ceil_mode)")
 
 
@@ -438,12 +376,10 @@ def _max_pool2d_select_infer(gg, x, **attrs):
 max_pool2d_backward_op = defop(
     "max_pool2d_backward", _max_pool2d_backward_kernel,
     lambda g, x, **attrs: Spec(x.shape, g.dtype),
-    lambda gg, node: (apply(max_pool2d_select_op, gg, node.inputs[1], **_pool_attrs(node)), None),
     saves=(1,), torch_name="MaxPool2DWithIndicesBackward",
     doc="scatter the pooled gradient to each window's argmax (backward of max_pool2d)")
 max_pool2d_select_op = defop(
     "max_pool2d_select", _max_pool2d_select_kernel, _max_pool2d_select_infer,
-    lambda g, node: (apply(max_pool2d_backward_op, g, node.inputs[1], **_pool_attrs(node)), None),
     saves=(1,), doc="gather each window's argmax entry of a tensor shaped like the pooled input "
                     "(the adjoint of max_pool2d_backward)")
 
@@ -488,18 +424,14 @@ def _pad_kernel(x, pads, value):
 
 
 constant_pad_op = defop(
-    "constant_pad", _pad_kernel, _pad_infer,
-    lambda g, node: (apply(constant_pad_op, g, pads=tuple((-lo, -hi) for lo, hi in node.attrs["pads"]),
-                           value=0),),
-    check_eager=True, saves=(), torch_name="ConstantPadNd",
+    "constant_pad", _pad_kernel, _pad_infer, check_eager=True, saves=(), torch_name="ConstantPadNd",
     doc="pad (or, with negative amounts, crop) each dim with a constant; the gradient is the "
         "opposite crop")
 
 
 # ================================================================ identity (module boundaries)
 identity_op = defop(
-    "identity", lambda x: x.view(), lambda x: Spec(x.shape, x.dtype), lambda g, node: (g,),
-    view=True, saves=(), torch_name="BackwardHookFunction",
+    "identity", lambda x: x.view(), lambda x: Spec(x.shape, x.dtype), view=True, saves=(), torch_name="BackwardHookFunction",
     doc="the identity as a view; marks a module boundary so backward hooks can see gradients")
 
 
@@ -521,9 +453,7 @@ def _linear_infer(x, w, *b):
         raise DGRuntimeError("both arguments to linear need to be at least 1D, but they are 0D and 2D")
     k, (out, kw) = x.shape[-1], w.shape
     if k is not None and kw is not None and k != kw:
-        rows = 1
-        for d in x.shape[:-1]:
-            rows = None if d is None or rows is None else rows * d
+        rows = numel(x.shape[:-1])
         raise DGRuntimeError(
             f"mat1 and mat2 shapes cannot be multiplied ({'?' if rows is None else rows}x{k} and {kw}x{out})")
     if x.dtype != w.dtype:
@@ -551,24 +481,8 @@ def _linear_kernel(x, w, *b):
     return y
 
 
-def _linear_vjp(g, node):
-    x, w, *b = node.inputs
-    out_f, in_f = w.shape
-    gx = apply(OPS["matmul"], g, w) if _needs(node, 0) else None
-    g2 = g if g.ndim == 2 else g.reshape(-1, out_f)
-    x2 = x if x.ndim == 2 else x.reshape(-1, in_f)
-    # g^T x comes out contiguous in W's own layout (out, in): no transposed gradient to copy
-    gw = apply(OPS["matmul"], g2.mT, x2) if _needs(node, 1) else None
-    if not b:
-        return gx, gw
-    gb = g2.sum(0) if _needs(node, 2) else None
-    if gb is not None and tuple(b[0].shape) != (out_f,):
-        gb = gb.reshape(tuple(b[0].shape))
-    return gx, gw, gb
-
-
 # d/dx reads w, d/dw reads x, d/db nothing (its shape only)
-linear_op = defop("linear", _linear_kernel, _linear_infer, _linear_vjp, torch_name="Addmm",
+linear_op = defop("linear", _linear_kernel, _linear_infer, torch_name="Addmm",
                   saves=reads_for((1,), (0,), ()),
                   doc="y = x W^T + b, PyTorch's F.linear (weight stored (out, in))")
 
@@ -625,17 +539,11 @@ def _nll_backward_kernel(g, target, like, ignore_index, reduction):
     return z
 
 
-_nll_attrs = lambda node: dict(ignore_index=node.attrs["ignore_index"], reduction=node.attrs["reduction"])  # noqa: E731
-
 nll_loss_op = defop(
-    "nll_loss", _nll_kernel, _nll_infer,
-    lambda g, node: (apply(nll_loss_backward_op, g, node.inputs[1], node.inputs[0], **_nll_attrs(node)), None),
-    saves=(1,), torch_name="NllLoss",
+    "nll_loss", _nll_kernel, _nll_infer, saves=(1,), torch_name="NllLoss",
     doc="negative log-likelihood of (N, C) log-probabilities at class indices (no class weights)")
 nll_loss_backward_op = defop(
     "nll_loss_backward", _nll_backward_kernel,
     lambda g, target, like, ignore_index, reduction: Spec(like.shape, like.dtype),
-    # linear in g; its adjoint picks the same entries again: nll_loss itself
-    lambda gg, node: (apply(nll_loss_op, gg, node.inputs[1], **_nll_attrs(node)), None, None),
     saves=(1,), torch_name="NllLossBackward",
     doc="the gradient of nll_loss: -g (over the count of kept rows) at each row's target")

@@ -1,8 +1,6 @@
 """Reductions and the softmax family: sum, mean, prod, amax/amin, argmax/argmin, var/std,
 logsumexp, softmax, log_softmax."""
 import builtins as _builtins
-
-import math as _math
 import warnings as _warnings
 
 import numpy as np
@@ -11,8 +9,9 @@ from ..dtypes import I64, F32, scalar_name
 from ..errors import DGRuntimeError, DGIndexError
 from .common import Spec, norm_dims, norm_dim, numel
 from .dispatch import apply
+from .elementwise import maximum, minimum
 from .registry import defop
-from .unbroadcast import broadcast_like, like_dtype
+from .shape import gather_op, squeeze_op
 
 
 def _axis(dim):
@@ -51,23 +50,6 @@ def _reduce_infer(dtype_rule):
     return infer
 
 
-def _keep(t, x, dim, keepdim):
-    """Re-insert the reduced dims (size 1) so t broadcasts against x."""
-    if keepdim:
-        return t
-    for d in norm_dims(_axis(dim), x.ndim):
-        t = t.unsqueeze(d)
-    return t
-
-
-def _count(x, out):
-    """Number of elements reduced into each output element (static when shapes are known)."""
-    nx, no = numel(tuple(x.shape)), numel(tuple(out.shape))
-    if nx is not None and no is not None:
-        return nx // no if no else 0
-    return apply(count_ratio_op, x, out)
-
-
 count_ratio_op = defop(
     "count_ratio", lambda x, out: np.asarray(x.size // _builtins.max(out.size, 1), dtype=np.float32),
     lambda x, out: Spec((), F32), doc="elements of x per element of out (dynamic shapes)")
@@ -82,12 +64,6 @@ def _sum_dtype(x, dtype=None):
 
 def _sum_kernel(x, dim=None, keepdim=False, dtype=None):
     return np.sum(x, axis=_kaxis(dim, x.ndim), keepdims=keepdim, dtype=_sum_dtype(x, dtype))
-
-
-def _sum_vjp(g, n):
-    x = n.inputs[0]
-    gx = broadcast_like(_keep(g, x, n.attrs.get("dim"), n.attrs.get("keepdim", False)), x)
-    return (like_dtype(gx, x),)
 
 
 def _mean_dtype(x, dtype=None):
@@ -108,34 +84,13 @@ def _mean_kernel(x, dim=None, keepdim=False, dtype=None):
     return r if r.dtype == want else np.asarray(r, dtype=want)
 
 
-def _mean_vjp(g, n):
-    x = n.inputs[0]
-    gb = broadcast_like(_keep(g, x, n.attrs.get("dim"), n.attrs.get("keepdim", False)), x)
-    return (like_dtype(gb / _count(x, n.out), x),)
-
-
 def _prod_kernel(x, dim=None, keepdim=False, dtype=None):
     return np.prod(x, axis=_kaxis(dim, x.ndim), keepdims=keepdim, dtype=_sum_dtype(x, dtype))
 
 
-def _prod_vjp(g, n):
-    """d prod / d x_i = product of the other elements, exact with zeros (PyTorch's
-    prod_backward): no zero in the slice -> out / x_i; exactly one zero -> the product of the
-    non-zeros at the zero, 0 elsewhere; two or more zeros -> 0 everywhere."""
-    from .elementwise import where
-    x = n.inputs[0]
-    dim, keep = n.attrs.get("dim"), n.attrs.get("keepdim", False)
-    zero = x == 0
-    xs = where(zero, 1.0, x)
-    ps = broadcast_like(apply(prod_op, xs, dim=dim, keepdim=True), x)
-    nz = broadcast_like(apply(sum_op, zero, dim=dim, keepdim=True), x)
-    local = where(zero, where(nz == 1, ps, 0.0), where(nz == 0, ps / xs, 0.0))
-    return (like_dtype(broadcast_like(_keep(g, x, dim, keep), x) * local, x),)
-
-
-sum_op = defop("sum", _sum_kernel, _reduce_infer(_sum_dtype), _sum_vjp, saves=())
-mean_op = defop("mean", _mean_kernel, _reduce_infer(_mean_dtype), _mean_vjp, saves=())
-prod_op = defop("prod", _prod_kernel, _reduce_infer(_sum_dtype), _prod_vjp)
+sum_op = defop("sum", _sum_kernel, _reduce_infer(_sum_dtype), saves=())
+mean_op = defop("mean", _mean_kernel, _reduce_infer(_mean_dtype), saves=())
+prod_op = defop("prod", _prod_kernel, _reduce_infer(_sum_dtype))
 
 
 # ---------------------------------------------------------------- all / any (bool results)
@@ -175,16 +130,8 @@ def _extreme_kernel(fn):
     return kernel
 
 
-def _extreme_vjp(g, n):
-    x = n.inputs[0]
-    dim, keep = n.attrs.get("dim"), n.attrs.get("keepdim", False)
-    mask = x == broadcast_like(_keep(n.out, x, dim, keep), x)
-    count = broadcast_like(apply(sum_op, mask, dim=dim, keepdim=True), x)
-    return (like_dtype(broadcast_like(_keep(g, x, dim, keep), x) * mask / count, x),)
-
-
-amax_op = defop("amax", _extreme_kernel(np.amax), _nonempty("amax"), _extreme_vjp, saves_output=True)
-amin_op = defop("amin", _extreme_kernel(np.amin), _nonempty("amin"), _extreme_vjp, saves_output=True)
+amax_op = defop("amax", _extreme_kernel(np.amax), _nonempty("amax"), saves_output=True)
+amin_op = defop("amin", _extreme_kernel(np.amin), _nonempty("amin"), saves_output=True)
 
 
 def _arg_infer(name):
@@ -236,37 +183,8 @@ def _std_kernel(x, dim=None, keepdim=False, correction=1):
     return np.sqrt(_var_kernel(x, dim, keepdim, correction))
 
 
-def _centered(n):
-    x = n.inputs[0]
-    dim = n.attrs.get("dim")
-    m = apply(mean_op, x, dim=dim, keepdim=True)
-    return x - broadcast_like(m, x), x, dim, n.attrs.get("keepdim", False), n.attrs.get("correction", 1)
-
-
-def _inv_dof(x, out, c, scale):
-    """scale / max(0, N - correction), +inf when no degree of freedom is left (PyTorch)."""
-    k = _count(x, out)
-    if isinstance(k, int):
-        return scale / (k - c) if k - c > 0 else _math.inf
-    from .elementwise import maximum
-    return scale / maximum(k - c, 0.0)
-
-
-def _var_vjp(g, n):
-    xc, x, dim, keep, c = _centered(n)
-    return (broadcast_like(_keep(g, x, dim, keep), x) * xc * _inv_dof(x, n.out, c, 2.0),)
-
-
-def _std_vjp(g, n):
-    from .elementwise import where
-    xc, x, dim, keep, c = _centered(n)
-    # 0 where the std is 0 (all values equal), not 0/0: PyTorch's masked_fill(result == 0, 0)
-    gs = _keep(where(n.out == 0, 0.0, g / n.out), x, dim, keep)
-    return (broadcast_like(gs, x) * xc * _inv_dof(x, n.out, c, 1.0),)
-
-
-var_op = defop("var", _var_kernel, _reduce_infer(_float_only("var")), _var_vjp)
-std_op = defop("std", _std_kernel, _reduce_infer(_float_only("std")), _std_vjp, saves_output=True)
+var_op = defop("var", _var_kernel, _reduce_infer(_float_only("var")))
+std_op = defop("std", _std_kernel, _reduce_infer(_float_only("std")), saves_output=True)
 
 
 # ---------------------------------------------------------------- logsumexp / softmax family
@@ -283,18 +201,11 @@ def _lse_kernel(x, dim=None, keepdim=False):
     return np.asarray(r, dtype=x.dtype)
 
 
-def _lse_vjp(g, n):
-    x = n.inputs[0]
-    dim, keep = n.attrs.get("dim"), n.attrs.get("keepdim", False)
-    return (broadcast_like(_keep(g, x, dim, keep), x) * exp(x - broadcast_like(_keep(n.out, x, dim, keep), x)),)
-
-
 def _float_dtype(x, **_):
     return x.dtype if x.dtype.kind == "f" else F32
 
 
-logsumexp_op = defop("logsumexp", _lse_kernel, _reduce_infer(_float_dtype), _lse_vjp,
-                     saves_output=True)
+logsumexp_op = defop("logsumexp", _lse_kernel, _reduce_infer(_float_dtype), saves_output=True)
 
 
 def _softmax_kernel(x, dim):
@@ -326,29 +237,10 @@ def _softmax_infer(name):
     return infer
 
 
-def _softmax_vjp(g, n):
-    y = n.out
-    dim = n.attrs["dim"]
-    s = apply(sum_op, g * y, dim=dim, keepdim=True)
-    return (y * (g - broadcast_like(s, y)),)
-
-
-def _log_softmax_vjp(g, n):
-    y = n.out
-    dim = n.attrs["dim"]
-    s = apply(sum_op, g, dim=dim, keepdim=True)
-    return (g - exp(y) * broadcast_like(s, y),)
-
-
-softmax_op = defop("softmax", _softmax_kernel, _softmax_infer("softmax"), _softmax_vjp,
-                   saves=(), saves_output=True)
+softmax_op = defop("softmax", _softmax_kernel, _softmax_infer("softmax"), saves=(),
+                   saves_output=True)
 log_softmax_op = defop("log_softmax", _log_softmax_kernel, _softmax_infer("log_softmax"),
-                       _log_softmax_vjp, saves=(), saves_output=True, torch_name="LogSoftmax")
-
-
-def exp(x):
-    from .elementwise import exp_op
-    return apply(exp_op, x)
+                       saves=(), saves_output=True, torch_name="LogSoftmax")
 
 
 # ---------------------------------------------------------------- public functions
@@ -417,7 +309,6 @@ def _is_tensorlike(x):
 def max(input, dim=None, keepdim=False):
     """max(x) -> 0-d; max(x, dim) -> (values, indices); max(x, other) -> elementwise maximum."""
     if _is_tensorlike(dim):
-        from .elementwise import maximum
         return maximum(input, dim)
     if dim is None:
         return apply(amax_op, input, dim=None, keepdim=False)
@@ -426,7 +317,6 @@ def max(input, dim=None, keepdim=False):
 
 def min(input, dim=None, keepdim=False):
     if _is_tensorlike(dim):
-        from .elementwise import minimum
         return minimum(input, dim)
     if dim is None:
         return apply(amin_op, input, dim=None, keepdim=False)
@@ -436,7 +326,6 @@ def min(input, dim=None, keepdim=False):
 def _values_indices(arg_op, input, dim, keepdim):
     """max(x, dim) / min(x, dim): the values are gathered at the indices, so the gradient goes
     to that one element (PyTorch), where amax/amin share it among ties."""
-    from .shape import gather_op, squeeze_op
     idx = apply(arg_op, input, dim=dim, keepdim=True)
     values = apply(gather_op, input, idx, dim=dim)
     if not keepdim:

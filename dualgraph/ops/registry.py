@@ -8,7 +8,10 @@ An Op holds
                                          numpy kernel is laxer than PyTorch (check_eager=True).
   vjp(g, node) -> tuple                  the backward rule, written with dualgraph ops, given one
                                          uniform view of its node: node.inputs, node.out,
-                                         node.attrs (eager tape node or graph node alike).
+                                         node.attrs, node.needs (eager tape node or graph node
+                                         alike). The op families define ops without it; the
+                                         rules live in ops/vjps/ and are attached with `defvjp`,
+                                         once per op.
 and flags the autograd engine and the compiler read.
 """
 from ..errors import DGRuntimeError
@@ -38,23 +41,29 @@ class Op:
         "name", "forward", "infer", "vjp", "elementwise", "view", "inplace", "random",
         "stateful", "differentiable", "saves", "saves_output", "check_eager", "ufunc",
         "torch_name", "doc", "graph_only", "source", "may_alias", "out_kernel", "no_value",
+        "subgraphs", "input_used",
+        "_grad_allowed",
     )
 
     def __init__(self, name, forward, infer, vjp=None, *, elementwise=False, view=False,
                  inplace=False, random=False, stateful=False, differentiable=True, saves=None,
                  saves_output=False, check_eager=False, ufunc=None, torch_name=None, doc="",
                  graph_only=False, source=False, may_alias=False, out_kernel=None,
-                 no_value=False):
+                 no_value=False, subgraphs=False, input_used=None):
         self.name = name
         self.forward = forward
         self.infer = infer
-        self.vjp = vjp
         self.elementwise = elementwise   # same-shape elementwise map: fusable, out= capable
         self.view = view                 # result aliases its first input's memory
         self.inplace = inplace
         self.random = random             # samples anew at each run
         self.stateful = stateful         # reads/writes state outside its inputs (variables)
-        self.differentiable = differentiable and vjp is not None
+        # differentiable: it has a backward rule (defvjp) and was not declared otherwise
+        self._grad_allowed = differentiable
+        self.vjp = None
+        self.differentiable = False
+        if vjp is not None:
+            defvjp(self, vjp)
         # which inputs the backward rule reads the *values* of: None = all, a tuple of input
         # indices, or a rule saves(inputs, needs) -> indices, for a backward that reads an input
         # only in some cases (needs[i]: whether input i's gradient is computed; see reads_for).
@@ -75,6 +84,11 @@ class Op:
         #                                  used when every input has the result's dtype; attrs are
         #                                  not passed. A ufunc kernel needs none: `ufunc` is one
         self.no_value = no_value         # an operation, not a value (group): fetches as None
+        self.subgraphs = subgraphs       # control flow: attrs hold compiled subgraphs (cond, while)
+        # control flow: input_used(node, i) -> None when every run uses input i, else a graph
+        # boolean saying whether this run does (the branch taken uses it, the loop ran), so a
+        # gradient that eagerly would not exist (.grad None) is caught (graph/gradients.py)
+        self.input_used = input_used
 
     def __repr__(self):
         return f"<op {self.name}>"
@@ -105,8 +119,31 @@ def CROSS(inputs, needs):
 
 
 def defop(name, forward, infer, vjp=None, **flags):
+    """Register the op `name`. The op families give no `vjp` (their rules are in ops/vjps/);
+    the graph-only ops of graph/ still give theirs here, which goes through `defvjp` too."""
     if name in OPS:
         raise DGRuntimeError(f"operator {name!r} defined twice")
     op = Op(name, forward, infer, vjp, **flags)
     OPS[name] = op
     return op
+
+
+def defvjp(op, rule=None):
+    """Attach `rule` as the backward rule of `op`; `@defvjp(op)` as a decorator. An op has one
+    rule: a second one raises (never two copies of a gradient)."""
+    if rule is None:
+        def attach(rule):
+            defvjp(op, rule)
+            return rule
+        return attach
+    if op.vjp is not None:
+        raise DGRuntimeError(
+            f"operator {op.name!r} already has a backward rule ({_rule_name(op.vjp)}); "
+            f"refusing a second one ({_rule_name(rule)})")
+    op.vjp = rule
+    op.differentiable = op._grad_allowed
+    return rule
+
+
+def _rule_name(rule):
+    return f"{getattr(rule, '__module__', '?')}.{getattr(rule, '__qualname__', repr(rule))}"

@@ -8,14 +8,9 @@ import numpy as np
 
 from ..dtypes import result_type
 from ..errors import DualGraphError, DGRuntimeError, DGIndexError, DGTypeError
-from .common import Spec, norm_dim, numel, broadcast_shapes
+from .common import Spec, Slot, norm_dim, numel, broadcast_shapes, fmt_shape as _fmt
 from .dispatch import apply
 from .registry import defop
-from .unbroadcast import unbroadcast, like_dtype
-
-
-def _fmt(shape):
-    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
 def resolve_shape(shape, n, xshape=None):
@@ -153,21 +148,6 @@ def expand_to(x, entries):
     return apply(expand_op, x, *refs, size=tpl)
 
 
-def _reshape_like(g, x):
-    """Reshape a gradient back to x's shape: a static reshape (with -1 for one unknown dim,
-    when the known ones leave no ambiguity) or a reshape_like reading x's shape at run time."""
-    xs = tuple(x.shape)
-    if tuple(g.shape) == xs and None not in xs:
-        return g
-    if xs.count(None) <= 1 and numel(tuple(d for d in xs if d is not None)) != 0:
-        return apply(reshape_op, g, shape=tuple(-1 if d is None else d for d in xs))
-    return apply(reshape_like_op, g, x)
-
-
-def _reshape_vjp(g, n):
-    return (_reshape_like(g, n.inputs[0]),) + (None,) * (len(n.inputs) - 1)
-
-
 def _reshape_kernel(x, shape):
     if min(shape, default=0) < -1:  # numpy reads any negative size as "infer"; PyTorch refuses
         resolve_shape(shape, x.size)
@@ -202,13 +182,13 @@ def _reshape_like_infer(x, *likes, shape=None, view=False):
                 x.dtype)
 
 
-reshape_op = defop("reshape", _reshape_kernel, _reshape_infer,
-                   _reshape_vjp, view=True, saves=(), torch_name="View")
-view_op = defop("view", _view_kernel, _reshape_infer, _reshape_vjp, view=True, saves=())
+reshape_op = defop("reshape", _reshape_kernel, _reshape_infer, view=True, saves=(),
+                   torch_name="View")
+view_op = defop("view", _view_kernel, _reshape_infer, view=True, saves=())
 # reshape x to like's shape, or to a template (shape=) of its inputs' dims, read at run time:
 # the reshape of graph mode when target sizes are unknown while the graph is built
-reshape_like_op = defop("reshape_like", _reshape_like_kernel, _reshape_like_infer, _reshape_vjp,
-                        view=True, saves=())
+reshape_like_op = defop("reshape_like", _reshape_like_kernel, _reshape_like_infer, view=True,
+                        saves=())
 
 
 # ---------------------------------------------------------------- transpose / permute
@@ -225,8 +205,7 @@ def _transpose_kernel(x, dim0, dim1):
     return np.swapaxes(x, dim0, dim1) if x.ndim else x.view()
 
 
-transpose_op = defop("transpose", _transpose_kernel, _transpose_infer,
-                     lambda g, n: (apply(transpose_op, g, **n.attrs),), view=True, saves=())
+transpose_op = defop("transpose", _transpose_kernel, _transpose_infer, view=True, saves=())
 
 
 def _permute_infer(x, dims):
@@ -242,13 +221,8 @@ def _permute_infer(x, dims):
     return Spec([x.shape[i] for i in d], x.dtype)
 
 
-def _permute_vjp(g, n):
-    dims = [d % max(len(n.attrs["dims"]), 1) for d in n.attrs["dims"]]
-    return (apply(permute_op, g, dims=tuple(int(i) for i in np.argsort(dims))),)
-
-
 permute_op = defop("permute", lambda x, dims: np.transpose(x, dims), _permute_infer,
-                   _permute_vjp, view=True, saves=(), check_eager=True)
+                   view=True, saves=(), check_eager=True)
 
 
 # ---------------------------------------------------------------- expand / squeeze / unsqueeze
@@ -305,9 +279,7 @@ def _expand_infer(x, *refs, size):
 
 
 # x.expand(size); with extra inputs (refs), size is a template of their dims (expand_to)
-expand_op = defop("expand", _expand_kernel, _expand_infer,
-                  lambda g, n: (unbroadcast(g, n.inputs[0]),) + (None,) * (len(n.inputs) - 1),
-                  view=True, saves=())
+expand_op = defop("expand", _expand_kernel, _expand_infer, view=True, saves=())
 
 
 def _squeeze_dims(shape, dim):
@@ -327,8 +299,7 @@ def _squeeze_infer(x, dim=None):
     return Spec([d for i, d in enumerate(x.shape) if i not in drop], x.dtype)
 
 
-squeeze_op = defop("squeeze", _squeeze_kernel, _squeeze_infer, _reshape_vjp, view=True,
-                   saves=())
+squeeze_op = defop("squeeze", _squeeze_kernel, _squeeze_infer, view=True, saves=())
 
 
 def _unsqueeze_infer(x, dim):
@@ -339,8 +310,7 @@ def _unsqueeze_infer(x, dim):
 
 
 unsqueeze_op = defop("unsqueeze", lambda x, dim: np.expand_dims(x, dim), _unsqueeze_infer,
-                     lambda g, n: (apply(squeeze_op, g, dim=n.attrs["dim"]),), view=True,
-                     saves=(), check_eager=True)
+                     view=True, saves=(), check_eager=True)
 
 
 # ---------------------------------------------------------------- contiguous / clone
@@ -350,9 +320,8 @@ def _contiguous_kernel(x):
 
 
 contiguous_op = defop("contiguous", _contiguous_kernel, lambda x: Spec(x.shape, x.dtype),
-                      lambda g, n: (g,), saves=(), may_alias=True)
-clone_op = defop("clone", np.array, lambda x: Spec(x.shape, x.dtype), lambda g, n: (g,),
-                 saves=())
+                      saves=(), may_alias=True)
+clone_op = defop("clone", np.array, lambda x: Spec(x.shape, x.dtype), saves=())
 
 
 def _copy_infer(dst, src):
@@ -373,36 +342,14 @@ def _copy_kernel(dst, src):
     return np.array(np.broadcast_to(src, dst.shape), dtype=dst.dtype)
 
 
-def _copy_vjp(g, n):
-    dst, src = n.inputs
-    return None, unbroadcast(g, src)
-
-
 # dst.copy_(src) as a value: src broadcast and cast to dst's shape and dtype; the gradient goes
 # to src only (the overwritten value gets none), as PyTorch's CopyBackwards
-copy_op = defop("copy", _copy_kernel, _copy_infer, _copy_vjp, saves=(), torch_name="Copy",
+copy_op = defop("copy", _copy_kernel, _copy_infer, saves=(), torch_name="Copy",
                 doc="the value dst.copy_(src) writes: src broadcast/cast to dst")
 
 
 # ---------------------------------------------------------------- indexing
-class Slot:
-    """Stands in an index for the i-th tensor input (keeps attrs free of tensors)."""
-
-    __slots__ = ("i",)
-
-    def __init__(self, i):
-        self.i = i
-
-    def __repr__(self):
-        return f"Slot({self.i})"
-
-    def __eq__(self, other):
-        return isinstance(other, Slot) and other.i == self.i
-
-    def __hash__(self):
-        return hash(("slot", self.i))
-
-
+# (an index template holds a `Slot` (ops/common.py) where the i-th tensor input goes)
 def _key(index, idx):
     return tuple(idx[k.i] if isinstance(k, Slot) else k for k in index)
 
@@ -482,11 +429,6 @@ def _getitem_infer(x, *idx, index, check=None):
     return Spec(out, x.dtype)
 
 
-def _getitem_vjp(g, n):
-    x, *idx = n.inputs
-    return (apply(getitem_grad_op, g, x, *idx, index=n.attrs["index"]),) + (None,) * len(idx)
-
-
 def _getitem_grad_kernel(g, x, *idx, index):
     z = np.zeros(x.shape, dtype=g.dtype)
     if _is_basic(index):
@@ -505,11 +447,10 @@ def _index_tensors_from(first):
     return saves
 
 
-getitem_op = defop("getitem", _getitem_kernel, _getitem_infer, _getitem_vjp, view=True,
+getitem_op = defop("getitem", _getitem_kernel, _getitem_infer, view=True,
                    saves=_index_tensors_from(1), torch_name="Select")
 getitem_grad_op = defop(
     "getitem_grad", _getitem_grad_kernel, lambda g, x, *idx, index: Spec(x.shape, g.dtype),
-    lambda gg, n: (apply(getitem_op, gg, *n.inputs[2:], index=n.attrs["index"]),) + (None,) * (len(n.inputs) - 1),
     saves=_index_tensors_from(2), doc="scatter a gradient back into the indexed positions (backward of getitem)")
 
 
@@ -523,14 +464,6 @@ def _index_put_kernel(x, v, *idx, index):
     return r
 
 
-def _index_put_vjp(g, n):
-    x, v, *idx = n.inputs
-    index = n.attrs["index"]
-    gx = apply(index_put_op, g, 0.0, *idx, index=index)
-    gv = unbroadcast(apply(getitem_op, g, *idx, index=index), v)
-    return (gx, gv) + (None,) * len(idx)
-
-
 def _index_put_infer(x, v, *idx, index):
     if isinstance(v, Spec):
         target = _getitem_infer(x, *idx, index=index).shape
@@ -538,7 +471,7 @@ def _index_put_infer(x, v, *idx, index):
     return Spec(x.shape, x.dtype)
 
 
-index_put_op = defop("index_put", _index_put_kernel, _index_put_infer, _index_put_vjp,
+index_put_op = defop("index_put", _index_put_kernel, _index_put_infer,
                      saves=_index_tensors_from(2), torch_name="IndexPut")
 
 
@@ -592,24 +525,7 @@ def _repeat_kernel(x, sizes):
     return np.tile(x, sizes)
 
 
-def _repeat_vjp(g, n):
-    x = n.inputs[0]
-    sizes = n.attrs["sizes"]
-    lead = len(sizes) - x.ndim
-    split = []  # (repeats, size) per dim: the size read at run time where unknown now
-    for i, s in enumerate(sizes):
-        split += [[s], [1] if i < lead else [(x, i - lead)]]
-    r = reshape_to(g, split)
-    r = apply(_sum(), r, dim=tuple(range(0, 2 * len(sizes), 2)), keepdim=False, dtype=None)
-    return (_reshape_like(r, x),)
-
-
-def _sum():
-    from .reductions import sum_op
-    return sum_op
-
-
-repeat_op = defop("repeat", _repeat_kernel, _repeat_infer, _repeat_vjp, saves=())
+repeat_op = defop("repeat", _repeat_kernel, _repeat_infer, saves=())
 
 
 def _cat_infer(*xs, dim):
@@ -648,58 +564,7 @@ def _cat_kernel(*xs, dim):
     return np.concatenate(xs, axis=dim, dtype=want)
 
 
-def _cat_vjp(g, n):
-    dim = n.attrs["dim"] % g.ndim
-    sizes = [x.shape[dim] if x.ndim == g.ndim else 0 for x in n.inputs]  # (legacy empty 1-d: 0)
-    unknown = [i for i, size in enumerate(sizes) if size is None]
-    if len(unknown) > 1:
-        return _cat_vjp_masked(g, n, dim, sizes)
-    # static slices: offsets from the start up to the piece of unknown size (if any), from the
-    # end after it
-    u = unknown[0] if unknown else len(sizes)
-    out, start = [], 0
-    for i, (x, size) in enumerate(zip(n.inputs, sizes)):
-        if size == 0:
-            sl = slice(0, 0)
-        elif i < u:
-            sl = slice(start, start + size)
-            start += size
-        else:
-            tail = sum(sizes[i + 1:])  # what follows piece i
-            stop = -tail or None
-            sl = slice(start, stop) if i == u else slice(-(tail + size), stop)
-        idx = (slice(None),) * dim + (sl,)
-        # (a legacy empty 1-d input gets no gradient; a size-0 piece an empty one, as PyTorch)
-        out.append(like_dtype(apply(getitem_op, g, index=idx), x) if x.ndim == g.ndim else None)
-    return tuple(out)
-
-
-def _cat_vjp_masked(g, n, dim, sizes):
-    """cat's gradient when several inputs have sizes along dim unknown until run time: piece i
-    is g[..., mask_i] for a boolean mask along dim, true over input i's rows, made of a
-    True/False per input expanded to its run-time size."""
-    from .registry import OPS  # (creation's op, by name: the op families import one way)
-    full_op = OPS["full"]
-    out = []
-    for i, (x, size) in enumerate(zip(n.inputs, sizes)):
-        if x.ndim != g.ndim:  # a legacy empty 1-d input
-            out.append(None)
-            continue
-        parts = []
-        for j, (y, sz) in enumerate(zip(n.inputs, sizes)):
-            if sz == 0:
-                continue
-            flag = apply(full_op, shape=(1,), fill_value=i == j, dtype=np.dtype(bool))
-            parts.append(expand_to(flag, [[(y, dim)]]))
-        mask = apply(cat_op, *parts, dim=0) if len(parts) > 1 else parts[0]
-        idx = (slice(None),) * dim + (Slot(0),)
-        piece = apply(getitem_op, g, mask, index=idx)
-        # (a mask's result has a data-dependent size even when fed: x's shape says what it is)
-        out.append(like_dtype(apply(reshape_like_op, piece, x), x))
-    return tuple(out)
-
-
-cat_op = defop("cat", _cat_kernel, _cat_infer, _cat_vjp, saves=(), check_eager=True)
+cat_op = defop("cat", _cat_kernel, _cat_infer, saves=(), check_eager=True)
 
 
 def _stack_infer(*xs, dim):
@@ -725,13 +590,7 @@ def _stack_kernel(*xs, dim):
     return np.stack(xs, axis=dim, dtype=want)
 
 
-def _stack_vjp(g, n):
-    dim = n.attrs["dim"] % g.ndim
-    return tuple(like_dtype(apply(getitem_op, g, index=(slice(None),) * dim + (i,)), x)
-                 for i, x in enumerate(n.inputs))
-
-
-stack_op = defop("stack", _stack_kernel, _stack_infer, _stack_vjp, saves=(), check_eager=True)
+stack_op = defop("stack", _stack_kernel, _stack_infer, saves=(), check_eager=True)
 
 
 # ---------------------------------------------------------------- gather
@@ -769,11 +628,6 @@ def _gather_kernel(x, index, dim):
     return np.take_along_axis(x[sub], index, axis=d)
 
 
-def _gather_vjp(g, n):
-    x, index = n.inputs
-    return apply(scatter_add_zeros_op, g, index, x, dim=n.attrs["dim"]), None
-
-
 def _scatter_add_zeros(g, index, like, dim):
     if like.ndim == 0:
         return np.array(g, dtype=g.dtype)
@@ -785,11 +639,9 @@ def _scatter_add_zeros(g, index, like, dim):
     return z
 
 
-gather_op = defop("gather", _gather_kernel, _gather_infer, _gather_vjp, saves=(1,),
-                  check_eager=True)
+gather_op = defop("gather", _gather_kernel, _gather_infer, saves=(1,), check_eager=True)
 scatter_add_zeros_op = defop(
     "scatter_add_zeros", _scatter_add_zeros, lambda g, index, like, dim: Spec(like.shape, g.dtype),
-    lambda gg, n: (apply(gather_op, gg, n.inputs[1], dim=n.attrs["dim"]), None, None),
     saves=(1,), doc="backward of gather: add g into zeros at the gathered positions")
 
 

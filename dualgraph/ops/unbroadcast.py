@@ -2,6 +2,7 @@
 
 `unbroadcast(g, x)` sums `g` down to the shape of input `x`. With fully known shapes the target
 is a static attribute; with unknown (None) dims in graph mode it reads `x`'s shape at run time.
+The ops `sum_to` and `broadcast_to` are defined here; their rules are in ops/vjps/unbroadcast.py.
 """
 import numpy as np
 
@@ -9,6 +10,7 @@ from ..dtypes import to_np
 
 from .common import Spec, numel
 from .dispatch import apply
+from .elementwise import cast_op
 from .registry import defop
 
 
@@ -30,11 +32,7 @@ def _sum_to_infer(g, like=None, shape=None):
     return Spec(like.shape if like is not None else shape, g.dtype)
 
 
-def _sum_to_vjp(gg, node):
-    return (broadcast_like(gg, node.inputs[0]),) + (None,) * (len(node.inputs) - 1)
-
-
-sum_to = defop("sum_to", _sum_to_forward, _sum_to_infer, _sum_to_vjp, saves=(), may_alias=True,
+sum_to = defop("sum_to", _sum_to_forward, _sum_to_infer, saves=(), may_alias=True,
                doc="sum a broadcast gradient back down to a shape (backward of broadcasting)")
 
 
@@ -42,14 +40,8 @@ def _broadcast_like_forward(x, like=None, shape=None):
     return np.broadcast_to(x, like.shape if like is not None else shape)
 
 
-
-
-def _bt_vjp(g, node):
-    return (unbroadcast(g, node.inputs[0]),) + (None,) * (len(node.inputs) - 1)
-
-
 broadcast_to_op = defop(
-    "broadcast_to", _broadcast_like_forward, _sum_to_infer, _bt_vjp, view=True, saves=(),
+    "broadcast_to", _broadcast_like_forward, _sum_to_infer, view=True, saves=(),
     doc="broadcast to a shape (backward of sum-like reductions); a read-only view")
 
 
@@ -85,8 +77,7 @@ def like_dtype(g, x):
     gd, xd = to_np(g.dtype), to_np(x.dtype)
     if gd == xd or xd.kind != "f":
         return g
-    from .registry import OPS
-    return apply(OPS["cast"], g, dtype=xd)
+    return apply(cast_op, g, dtype=xd)
 
 
 def broadcast_like(g, x):

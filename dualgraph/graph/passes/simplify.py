@@ -1,8 +1,12 @@
 """Algebraic simplification: x*1, x+0, x-0, x/1, -(-x), double transpose, reshape chains,
-reshapes/broadcasts/sum_to to the shape a value already has (what gradient seeds leave behind)."""
+reshapes/broadcasts/sum_to to the shape a value already has (what gradient seeds leave behind).
+
+The identities are a table keyed by the Op records (`IDENTITIES`), not by op names."""
 import networkx as nx
 import numpy as np
 
+from ...ops import elementwise as E, shape as S
+from ...ops.unbroadcast import sum_to, broadcast_to_op
 from ..core import CONSTANT
 from ..networkx_view import replace_uses
 
@@ -29,56 +33,106 @@ def _same_dtype(G, src, name):
     return G.nodes[src]["dtype"] == G.nodes[name]["dtype"] and G.nodes[src]["shape"] == G.nodes[name]["shape"]
 
 
-def _identity_arg(G, name):
-    """If node `name` just returns one of its inputs, that input's name; else None."""
-    d = G.nodes[name]
-    op, args = d["op"].name, d["args"]
-    if op in ("mul", "add") and len(args) == 2:
-        unit = 1 if op == "mul" else 0
-        for i in (0, 1):
+# ---------------------------------------------------------------- identities
+# Each rule(G, name) says which input node `name` just returns (its name), else None.
+def _unit(unit, positions):
+    """x (op) unit -> x, for a literal unit at one of `positions` (the other input is x)."""
+    def rule(G, name):
+        args = G.nodes[name]["args"]
+        if len(args) != 2:
+            return None
+        for i in positions:
             other = args[1 - i]
             if other[0] == "node" and _lit(G, *args[i]) == unit and _same_dtype(G, other[1], name):
                 return other[1]
-    if op in ("sub", "div") and args[0][0] == "node":
-        unit = 0 if op == "sub" else 1
-        if _lit(G, *args[1]) == unit and _same_dtype(G, args[0][1], name):
-            return args[0][1]
-    if op in ("reshape", "view", "broadcast_to", "sum_to", "expand") and args[0][0] == "node":
-        if _same(G, args[0][1], name):
-            return args[0][1]
-    if op == "contiguous" and args[0][0] == "node":
-        # only a fresh result is known to be contiguous; a view's layout is known at run time
-        src = G.nodes[args[0][1]]["op"]
-        if not (src.view or src.stateful or src.name in ("sum_to", "contiguous")) and _same(G, args[0][1], name):
-            return args[0][1]
-    if op == "neg" and args[0][0] == "node":
-        inner = G.nodes[args[0][1]]
-        if inner["op"].name == "neg" and inner["args"][0][0] == "node":
-            return inner["args"][0][1]
-    if op == "transpose" and args[0][0] == "node":
-        inner = G.nodes[args[0][1]]
-        if inner["op"].name == "transpose" and inner["args"][0][0] == "node":
-            a, b = d["attrs"], inner["attrs"]
-            nd = len(d["shape"])
-            if {a["dim0"] % nd, a["dim1"] % nd} == {b["dim0"] % nd, b["dim1"] % nd}:
-                return inner["args"][0][1]
-    if op == "permute" and args[0][0] == "node":
-        inner = G.nodes[args[0][1]]
-        if inner["op"].name == "permute" and inner["args"][0][0] == "node":
-            p = np.asarray(inner["attrs"]["dims"])[list(d["attrs"]["dims"])]
-            if list(p) == list(range(len(p))):
-                return inner["args"][0][1]
+        return None
+    return rule
+
+
+def _to_own_shape(G, name):
+    """A reshape/broadcast/sum_to to the shape its input already has."""
+    args = G.nodes[name]["args"]
+    if args[0][0] == "node" and _same(G, args[0][1], name):
+        return args[0][1]
     return None
+
+
+def _contiguous(G, name):
+    # only a fresh result is known to be contiguous; a view's layout is known at run time, and
+    # an op that may return its input (may_alias) may return a view
+    args = G.nodes[name]["args"]
+    if args[0][0] == "node":
+        src = G.nodes[args[0][1]]["op"]
+        if not (src.view or src.stateful or src.may_alias) and _same(G, args[0][1], name):
+            return args[0][1]
+    return None
+
+
+def _inner(G, name):
+    """The node data of node `name`'s first input, when that is the same op; else None."""
+    d = G.nodes[name]
+    if d["args"][0][0] != "node":
+        return None
+    inner = G.nodes[d["args"][0][1]]
+    if inner["op"] is not d["op"] or inner["args"][0][0] != "node":
+        return None
+    return inner
+
+
+def _double_neg(G, name):
+    inner = _inner(G, name)
+    return inner["args"][0][1] if inner is not None else None
+
+
+def _double_transpose(G, name):
+    inner = _inner(G, name)
+    if inner is None:
+        return None
+    d = G.nodes[name]
+    a, b = d["attrs"], inner["attrs"]
+    nd = len(d["shape"])
+    if {a["dim0"] % nd, a["dim1"] % nd} == {b["dim0"] % nd, b["dim1"] % nd}:
+        return inner["args"][0][1]
+    return None
+
+
+def _inverse_permute(G, name):
+    inner = _inner(G, name)
+    if inner is None:
+        return None
+    p = np.asarray(inner["attrs"]["dims"])[list(G.nodes[name]["attrs"]["dims"])]
+    if list(p) == list(range(len(p))):
+        return inner["args"][0][1]
+    return None
+
+
+IDENTITIES = {
+    E.mul_op: _unit(1, (0, 1)), E.add_op: _unit(0, (0, 1)),
+    E.sub_op: _unit(0, (1,)), E.div_op: _unit(1, (1,)),
+    S.reshape_op: _to_own_shape, S.view_op: _to_own_shape, broadcast_to_op: _to_own_shape,
+    sum_to: _to_own_shape, S.expand_op: _to_own_shape,
+    S.contiguous_op: _contiguous,
+    E.neg_op: _double_neg, S.transpose_op: _double_transpose, S.permute_op: _inverse_permute,
+}
+
+
+def _identity_arg(G, name):
+    """If node `name` just returns one of its inputs, that input's name; else None."""
+    rule = IDENTITIES.get(G.nodes[name]["op"])
+    return rule(G, name) if rule is not None else None
+
+
+_RESHAPES = (S.reshape_op, S.view_op)
 
 
 def _collapse_reshape_chain(G, name):
     """reshape(reshape(x, a), b) -> reshape(x, b): the middle shape never matters."""
     d = G.nodes[name]
-    if d["op"].name != "reshape" or d["args"][0][0] != "node":
+    if d["op"] is not S.reshape_op or d["args"][0][0] != "node":
         return False
     src = d["args"][0][1]
     inner = G.nodes[src]
-    if inner["op"].name not in ("reshape", "view") or inner["args"][0][0] != "node":
+    if inner["op"] not in _RESHAPES or inner["args"][0][0] != "node":
         return False
     x = inner["args"][0][1]
     G.remove_edge(src, name)
@@ -101,7 +155,7 @@ def _drop_broadcast_args(G, name):
         if k != "node":
             continue
         src = G.nodes[a]
-        if src["op"].name != "broadcast_to" or src["args"][0][0] != "node" or src["shape"] != shape:
+        if src["op"] is not broadcast_to_op or src["args"][0][0] != "node" or src["shape"] != shape:
             continue
         if not any(kk == "node" and j != i and G.nodes[b]["shape"] == shape
                    for j, (kk, b) in enumerate(args)):

@@ -1,0 +1,673 @@
+"""AutoGraph's source transformer: a Python function's `if`, `while` and `for` statements become
+calls of the run-time operators (operators.py), which keep them Python or make them `dg.cond` /
+`dg.while_loop` depending on the value that decides them (TensorFlow's AutoGraph is the model).
+
+The passes, on the function's AST (`inspect.getsource` + `ast`):
+1. returns: `if c: ...; return a` followed by more code is made `if c: ... return a / else: <the
+   rest>`, then the returns at the ends of those branches become `retval_ = a` and one
+   `return retval_` at the end (a `return` inside a loop, a `try` or a `with` stays, and is
+   refused if its statement must become a graph op);
+2. break / continue of a loop that can be converted become flags (`break_ = True`), the
+   statements after them guarded (`if not break_:`), the loop's test (or a for loop's
+   `extra_test`) `not break_ and ...`; a loop's `else` runs `if not break_`;
+3. each `if` / `while` / `for` becomes functions of the statement's variables (the names it
+   assigns that are live after it, or read in it before they are assigned) and one operator
+   call; `and` / `or` / `not` in their tests become `ag__.and_` / `or_` / `not_`, `a if c else b`
+   `ag__.if_exp`. A statement holding something a graph op cannot hold (see
+   analysis.refusals) stays Python, its test wrapped by `ag__.python_bool` so that a tensor
+   there is refused with the line.
+
+The new function is compiled with the original's globals, closure cells, defaults and file name
+(line numbers are kept, so tracebacks point at the user's source).
+"""
+import ast
+import copy
+import functools
+import inspect
+import textwrap
+import types
+import weakref
+
+from ..errors import DGTypeError, DGValueError
+from . import analysis as A
+from . import operators
+
+AG = "ag__"
+_CACHE = weakref.WeakKeyDictionary()  # function -> (converted function, source) or None
+_NO_SOURCE = object()
+
+
+# ---------------------------------------------------------------- small AST builders
+def _name(n, store=False):
+    return ast.Name(id=n, ctx=ast.Store() if store else ast.Load())
+
+
+def _ag(attr):
+    return ast.Attribute(value=_name(AG), attr=attr, ctx=ast.Load())
+
+
+def _call(fn, args, keywords=()):
+    return ast.Call(func=fn, args=list(args), keywords=[ast.keyword(arg=k, value=v) for k, v in keywords])
+
+
+def _const(v):
+    return ast.Constant(value=v)
+
+
+def _lambda(body):
+    return ast.Lambda(args=_arguments([]), body=body)
+
+
+def _arguments(names):
+    return ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in names], vararg=None, kwonlyargs=[],
+                         kw_defaults=[], kwarg=None, defaults=[])
+
+
+def _tuple(elts, store=False):
+    return ast.Tuple(elts=list(elts), ctx=ast.Store() if store else ast.Load())
+
+
+def _def(name, params, body, where):
+    fn = ast.FunctionDef(name=name, args=_arguments(params), body=body or [ast.Pass()], decorator_list=[],
+                         returns=None, type_comment=None)
+    if hasattr(fn, "type_params"):
+        fn.type_params = []
+    return ast.copy_location(fn, where)
+
+
+def _assign(name, value, where):
+    return ast.copy_location(ast.Assign(targets=[_name(name, True)], value=value), where)
+
+
+def _not(name):
+    return ast.UnaryOp(op=ast.Not(), operand=_name(name))
+
+
+def _located(nodes, where):
+    """The converter's statements take the line where `where` starts (one line: a traceback
+    through `ag__.if_stmt(...)` shows the statement's first line)."""
+    for n in nodes:
+        ast.copy_location(n, where)
+        n.end_lineno, n.end_col_offset = n.lineno, n.col_offset
+        ast.fix_missing_locations(n)
+    return nodes
+
+
+# ---------------------------------------------------------------- pass 1: returns
+def _returns_via_ifs(stmts):
+    for s in stmts:
+        if isinstance(s, ast.Return):
+            return True
+        if isinstance(s, ast.If) and (_returns_via_ifs(s.body) or _returns_via_ifs(s.orelse)):
+            return True
+    return False
+
+
+def _normalize(stmts, cont):
+    """`stmts` then `cont` (a normalized block and whether it always returns), with every
+    `return` reached through `if`s at the end of its branch: the statements after an `if`
+    holding a return are moved into its branches."""
+    out = []
+    for i, s in enumerate(stmts):
+        if isinstance(s, ast.Return):
+            out.append(s)
+            return out, True
+        if isinstance(s, ast.If) and _returns_via_ifs([s]):
+            rest = _normalize(stmts[i + 1:], cont)
+            body, b_ret = _normalize(s.body, rest)
+            orelse, o_ret = _normalize(s.orelse, rest)
+            out.append(ast.copy_location(ast.If(test=s.test, body=body or [ast.Pass()], orelse=orelse), s))
+            return out, b_ret and o_ret
+        out.append(s)
+    block, ret = cont
+    return out + copy.deepcopy(block), ret
+
+
+def _size(stmts):
+    return sum(1 for s in stmts for _ in ast.walk(s))
+
+
+def _tail_returns(stmts, retval):
+    last = stmts[-1]
+    if isinstance(last, ast.Return):
+        stmts[-1] = _assign(retval, last.value if last.value is not None else _const(None), last)
+    elif isinstance(last, ast.If):
+        _tail_returns(last.body, retval)
+        _tail_returns(last.orelse, retval)
+
+
+def normalize_returns(body, names):
+    if not any(isinstance(s, ast.If) and _returns_via_ifs([s]) for s in body):
+        return body
+    end = ast.copy_location(ast.Return(value=None), body[-1])
+    new, _ = _normalize(body, ([end], True))
+    if _size(new) > 4 * _size(body) + 64:  # too much code copied into branches: leave them
+        return body
+    last = new[-1]
+    if not (isinstance(last, ast.If) and _returns_via_ifs([last])):
+        return new
+    retval = names.new("retval_")
+    _tail_returns(new, retval)
+    new.append(ast.copy_location(ast.Return(value=_name(retval)), last))
+    return new
+
+
+# ---------------------------------------------------------------- pass 2: break / continue
+def _has_jump(node, kind):
+    """A break/continue (kind) of the loop around `node`: not inside a nested loop or scope."""
+    if isinstance(node, kind):
+        return True
+    if isinstance(node, A.LOOPS):
+        return any(_has_jump(s, kind) for s in node.orelse)
+    if isinstance(node, A.SCOPES) or not isinstance(node, ast.stmt):
+        return False
+    children = [c for c in ast.iter_child_nodes(node) if isinstance(c, ast.stmt)]
+    for handler in getattr(node, "handlers", ()):
+        children += handler.body
+    return any(_has_jump(c, kind) for c in children)
+
+
+class _Jumps:
+    def __init__(self, declared, names):
+        self.declared, self.names = declared, names
+
+    def block(self, stmts):
+        out = []
+        for s in stmts:
+            out += self.stmt(s)
+        return out
+
+    def stmt(self, s):
+        if isinstance(s, (ast.If, ast.With, ast.Try)):
+            for f in ("body", "orelse", "finalbody"):
+                if hasattr(s, f):
+                    setattr(s, f, self.block(getattr(s, f)))
+            for h in getattr(s, "handlers", ()):
+                h.body = self.block(h.body)
+            return [s]
+        if not isinstance(s, (ast.While, ast.For)):
+            return [s]
+        s.body = self.block(s.body)
+        s.orelse = self.block(s.orelse)
+        if A.refusals(s, self.declared, own_jumps=True):
+            return [s]  # stays a Python loop: its break and continue stay too
+        brk = self.names.new("break_") if any(_has_jump(b, ast.Break) for b in s.body) else None
+        cnt = self.names.new("continue_") if any(_has_jump(b, ast.Continue) for b in s.body) else None
+        pre, post = [], list(s.orelse)
+        if brk or cnt:
+            s.body = self.guard(s.body, brk, cnt)
+        if cnt:
+            s.body.insert(0, _assign(cnt, _const(False), s))
+        if brk:
+            pre.append(_assign(brk, _const(False), s))
+            if isinstance(s, ast.While):
+                s.test = ast.copy_location(ast.BoolOp(op=ast.And(), values=[_not(brk), s.test]), s.test)
+            else:
+                s.ag_extra_test = _located([_not(brk)], s)[0]
+            post = [ast.copy_location(ast.If(test=_not(brk), body=post, orelse=[]), s)] if post else []
+        s.orelse = []
+        return pre + [s] + _located(post, s)
+
+    def guard(self, stmts, brk, cnt):
+        """The block with its break/continue made flag assignments and what follows guarded."""
+        out = []
+        for i, s in enumerate(stmts):
+            if isinstance(s, ast.Break):
+                out.append(_assign(brk, _const(True), s))
+                return out
+            if isinstance(s, ast.Continue):
+                out.append(_assign(cnt, _const(True), s))
+                return out
+            jb, jc = _has_jump(s, ast.Break), _has_jump(s, ast.Continue)
+            if not (jb or jc):
+                out.append(s)
+                continue
+            if isinstance(s, ast.If):
+                s.body = self.guard(s.body, brk, cnt) or [ast.Pass()]
+                s.orelse = self.guard(s.orelse, brk, cnt)
+            elif isinstance(s, ast.With):
+                s.body = self.guard(s.body, brk, cnt) or [ast.Pass()]
+            out.append(s)
+            rest = stmts[i + 1:]
+            if rest:
+                flags = [f for f, used in ((brk, jb), (cnt, jc)) if used]
+                test = _not(flags[0]) if len(flags) == 1 else ast.BoolOp(op=ast.And(), values=[_not(f) for f in flags])
+                out.append(_located([ast.If(test=test, body=self.guard(rest, brk, cnt), orelse=[])], rest[0])[0])
+            return out
+        return out
+
+
+# ---------------------------------------------------------------- pass 3: control flow
+class _Names:
+    """Fresh names for the converter's variables, none a name of the user's code."""
+
+    def __init__(self, taken):
+        self.taken = set(taken)
+
+    def new(self, base):
+        n, k = base, 0
+        while n in self.taken:
+            k += 1
+            n = f"{base}{k}"
+        self.taken.add(n)
+        return n
+
+    def helper(self, base):  # a helper function's name: reused by every statement
+        n = base
+        while n in self.taken:
+            n += "_"
+        return n
+
+
+def _all_names(node):
+    out = {AG}
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name):
+            out.add(n.id)
+        elif isinstance(n, ast.arg):
+            out.add(n.arg)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(n.name)
+    return out
+
+
+class _Expr(ast.NodeTransformer):
+    """The expression rewrites: `a if c else b`, and `super()` inside a method."""
+
+    def __init__(self, fc):
+        self.fc = fc
+
+    def visit_IfExp(self, node):
+        self.generic_visit(node)
+        return ast.copy_location(_call(_ag("if_exp"), [self.fc.test(node.test, transformed=True), _lambda(node.body),
+                                                        _lambda(node.orelse)], [("line", _const(node.lineno))]), node)
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if (self.fc.super_args and isinstance(node.func, ast.Name) and node.func.id == "super"
+                and not node.args and not node.keywords):
+            node.args = [_name("__class__"), _name(self.fc.super_args)]
+        return node
+
+    def visit_FunctionDef(self, node):  # a nested function is converted as a statement
+        return node
+
+    visit_AsyncFunctionDef = visit_ClassDef = visit_FunctionDef
+
+
+class _Function:
+    """Converts one function's body (a nested function gets its own)."""
+
+    def __init__(self, node, names, shadowed, super_args=None):
+        self.node = node
+        self.names = names
+        self.shadowed = shadowed
+        self.super_args = super_args
+        self.declared = {}
+        for n in _own_scope_walk(node.body):
+            if isinstance(n, (ast.Global, ast.Nonlocal)):
+                for x in n.names:
+                    self.declared[x] = "global" if isinstance(n, ast.Global) else "nonlocal"
+        self.live = A.Liveness()
+
+    def convert(self):
+        node = self.node
+        body = normalize_returns(node.body, self.names)
+        body = _Jumps(self.declared, self.names).block(body)
+        for s in body:  # the names the passes wrote take their statement's line
+            ast.fix_missing_locations(s)
+        self.closure = A.closure_reads(body)
+        self.positions = A.binding_positions(body)
+        self.local = A.binds(body) | A._args_names(node.args)
+        params = A._args_names(node.args)
+        new = copy.copy(node)
+        new.body = self.block(body, set(), params, set(), None) or [ast.Pass()]
+        return new
+
+    # ---- expressions
+    def expr(self, e):
+        if e is None:
+            return None
+        return _Expr(self).visit(e)
+
+    def test(self, e, transformed=False):
+        """A test: `and`/`or`/`not` (and chained comparisons of simple operands) as operators."""
+        if isinstance(e, ast.BoolOp):
+            fn = "and_" if isinstance(e.op, ast.And) else "or_"
+            vals = [self.test(v, transformed) for v in e.values]
+            out = vals[-1]
+            for v in reversed(vals[:-1]):
+                out = _call(_ag(fn), [_lambda(v), _lambda(out)])
+            return ast.copy_location(out, e)
+        if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.Not):
+            return ast.copy_location(_call(_ag("not_"), [self.test(e.operand, transformed)]), e)
+        if isinstance(e, ast.Compare) and len(e.ops) > 1 and all(
+                isinstance(c, (ast.Name, ast.Constant)) for c in e.comparators[:-1]):
+            left, parts = e.left, []
+            for op, right in zip(e.ops, e.comparators):
+                parts.append(ast.copy_location(ast.Compare(left=left, ops=[op], comparators=[right]), e))
+                left = right
+            return self.test(ast.copy_location(ast.BoolOp(op=ast.And(), values=parts), e), transformed)
+        return e if transformed else self.expr(e)
+
+    def stmt_exprs(self, s):
+        """A statement that stays as it is, with its expressions rewritten."""
+        return _Expr(self).visit(s)
+
+    # ---- statements
+    def block(self, stmts, out, defined, loop_binds, loop):
+        afters, _ = self.live.after_each(stmts, out, loop)
+        new = []
+        defined = set(defined)
+        for s, after in zip(stmts, afters):
+            new += self.stmt(s, after | self.closure, defined, loop_binds, loop)
+            defined |= A.definitely_bound(s)
+        return new
+
+    def stmt(self, s, after, defined, loop_binds, loop):
+        if isinstance(s, ast.If):
+            return self.if_(s, after, defined, loop_binds, loop)
+        if isinstance(s, ast.While):
+            return self.while_(s, after, defined, loop_binds, loop)
+        if isinstance(s, ast.For):
+            return self.for_(s, after, defined, loop_binds, loop)
+        if isinstance(s, ast.FunctionDef):
+            inner = _Function(s, self.names, self.shadowed, _first_param(s) if self.super_args else None)
+            new = inner.convert()
+            new.decorator_list = [self.expr(d) for d in s.decorator_list]
+            return [new]
+        if isinstance(s, ast.With):
+            s.items = [ast.withitem(context_expr=self.expr(i.context_expr), optional_vars=i.optional_vars) for i in s.items]
+            s.body = self.block(s.body, after, defined, loop_binds, loop)
+            return [s]
+        if isinstance(s, ast.Try):
+            keep = after | A._all_reads(s)  # an exception may leave the block anywhere
+            s.body = self.block(s.body, keep, defined, loop_binds, loop)
+            for h in s.handlers:
+                h.body = self.block(h.body, keep, defined, loop_binds, loop)
+            s.orelse = self.block(s.orelse, keep, defined, loop_binds, loop)
+            s.finalbody = self.block(s.finalbody, after, defined, loop_binds, loop)
+            return [s]
+        return [self.stmt_exprs(s)]
+
+    def _refused(self, s):
+        why = A.refusals(s, self.declared, own_jumps=False)
+        if not why:
+            return None
+        what, line = why[0]
+        return f"{what} (line {line})" if line is not None else what
+
+    def _state(self, s, names, defined, loop_binds):
+        """The values passed in: a name, `ag__.Undefined('y')` if it cannot be assigned yet, or
+        `ag__.ld(lambda: y, 'y')` if it may be."""
+        here = (s.lineno, s.col_offset)
+        out = []
+        for n in names:
+            if n in defined:
+                out.append(_name(n))
+            elif n in loop_binds or any(p[2] == n and p[:2] < here for p in self.positions):
+                out.append(_call(_ag("ld"), [_lambda(_name(n)), _const(n)]))
+            else:
+                out.append(_call(_ag("Undefined"), [_const(n)]))
+        return out
+
+    def _order(self, names, stmts):
+        first = {}
+        for line, col, n in A.binding_positions(stmts):
+            first.setdefault(n, (line, col))
+            first[n] = min(first[n], (line, col))
+        return sorted(names, key=lambda n: (first.get(n, (1 << 30, 0)), n))
+
+    def _call_stmt(self, s, fn, args, state, defined, loop_binds, keywords=()):
+        s = _Line(s)
+        kw = list(keywords) + [("line", _const(s.lineno))]
+        args = list(args)
+        if state:
+            args += [_tuple(self._state(s, state, defined, loop_binds)), _tuple([_const(n) for n in state])]
+        call = _call(_ag(fn), args, kw)
+        if state:
+            return ast.copy_location(ast.Assign(targets=[_tuple([_name(n, True) for n in state], True)], value=call), s)
+        return ast.copy_location(ast.Expr(value=call), s)
+
+    def if_(self, s, after, defined, loop_binds, loop):
+        why = self._refused(s)
+        test = self.test(s.test)
+        if why:
+            test = _call(_ag("python_bool"), [test, _const("if"), _const(why)], [("line", _const(s.lineno))])
+            new = ast.If(test=test, body=self.block(s.body, after, defined, loop_binds, loop),
+                         orelse=self.block(s.orelse, after, defined, loop_binds, loop))
+            return _located([new], s)
+        mods = A.binds(s.body + s.orelse)
+        live = after | self.live.block(s.body, after) | self.live.block(s.orelse, after)
+        state = self._order(mods & live, s.body + s.orelse)
+        ret = ast.Return(value=_tuple([_name(n) for n in state]))
+        body = _def(self.names.helper("if_body"), state,
+                    self.block(s.body, set(state) | self.closure, set(state), loop_binds, None) + [ret], s)
+        out = [body]
+        orelse = _const(None)
+        if s.orelse:
+            out.append(_def(self.names.helper("else_body"), state,
+                            self.block(s.orelse, set(state) | self.closure, set(state), loop_binds, None)
+                            + [copy.deepcopy(ret)], s.orelse[0]))
+            orelse = _name(out[-1].name)
+        out.append(self._call_stmt(s, "if_stmt", [test, _name(body.name), orelse], state, defined, loop_binds))
+        return _located(out, s)
+
+    def while_(self, s, after, defined, loop_binds, loop):
+        why = self._refused(s)
+        head = self.live.loop_head(s, after, loop)
+        mods = A.binds(s.body) | A.binds(s.test)
+        if why:
+            test = _call(_ag("python_bool"), [self.test(s.test), _const("while"), _const(why)],
+                         [("line", _const(s.lineno))])
+            new = ast.While(test=test, body=self.block(s.body, head, defined, loop_binds | mods, (after, head)),
+                            orelse=self.block(s.orelse, after, defined, loop_binds, loop))
+            return _located([new], s)
+        state = self._order(mods & (head | self.closure), s.body)
+        ret = ast.Return(value=_tuple([_name(n) for n in state]))
+        test = _def(self.names.helper("loop_test"), state, [ast.Return(value=self.test(s.test))], s)
+        body = _def(self.names.helper("loop_body"), state,
+                    self.block(s.body, set(state) | self.closure, set(state), loop_binds | mods, None) + [ret], s)
+        call = self._call_stmt(s, "while_stmt", [_name(test.name), _name(body.name)], state, defined, loop_binds)
+        return _located([test, body, call], s)
+
+    def _iter(self, e):
+        if (isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id == "range"
+                and "range" not in self.shadowed and "range" not in self.local and not e.keywords
+                and not any(isinstance(a, ast.Starred) for a in e.args)):
+            return ast.copy_location(_call(_ag("range_"), [self.expr(a) for a in e.args]), e)
+        return self.expr(e)
+
+    def for_(self, s, after, defined, loop_binds, loop):
+        why = self._refused(s)
+        head = self.live.loop_head(s, after, loop)
+        tnames = A.target_names(s.target)
+        mods = A.binds(s.body) | tnames
+        it = self._iter(s.iter)
+        if why:
+            it = _call(_ag("python_iter"), [it, _const(why)], [("line", _const(s.lineno))])
+            new = ast.For(target=s.target, iter=it,
+                          body=self.block(s.body, head, defined | tnames, loop_binds | mods, (after, head)),
+                          orelse=self.block(s.orelse, after, defined, loop_binds, loop), type_comment=None)
+            return _located([new], s)
+        state = self._order(mods & (head | self.closure), s.body)
+        if isinstance(s.target, ast.Name) and s.target.id not in state:
+            params, pre = [s.target.id] + state, []
+        else:
+            item = self.names.new("itr")
+            params = [item] + state
+            pre = [ast.copy_location(ast.Assign(targets=[s.target], value=_name(item)), s)]
+        ret = ast.Return(value=_tuple([_name(n) for n in state]))
+        inner = self.block(s.body, set(state) | self.closure, set(params) | tnames, loop_binds | mods, None)
+        body = _def(self.names.helper("loop_body"), params, pre + inner + [ret], s)
+        out = [body]
+        kw = []
+        extra = getattr(s, "ag_extra_test", None)
+        if extra is not None:
+            out.insert(0, _def(self.names.helper("extra_test"), state, [ast.Return(value=self.test(extra))], s))
+            kw.append(("extra_test", _name(out[0].name)))
+        out.append(self._call_stmt(s, "for_stmt", [it, _name(body.name)], state, defined, loop_binds, kw))
+        return _located(out, s)
+
+
+class _Line:
+    """The first line of a statement, as a location."""
+
+    def __init__(self, s):
+        self.lineno, self.col_offset = s.lineno, s.col_offset
+        self.end_lineno, self.end_col_offset = s.lineno, s.col_offset
+        self._attributes = ("lineno", "col_offset", "end_lineno", "end_col_offset")
+
+
+def _own_scope_walk(body):
+    stack = list(body)
+    while stack:
+        n = stack.pop()
+        yield n
+        if isinstance(n, A.SCOPES):
+            continue
+        stack.extend(ast.iter_child_nodes(n))
+
+
+def _first_param(fn):
+    a = fn.args.posonlyargs + fn.args.args
+    return a[0].arg if a else None
+
+
+# ---------------------------------------------------------------- from a function to its conversion
+def _parse(fn):
+    """The function's FunctionDef, its file and first line, or None when its source cannot be
+    read (a lambda, a builtin, code made by exec, an async function)."""
+    code = getattr(fn, "__code__", None)
+    if code is None or not isinstance(fn, types.FunctionType):
+        return None
+    if code.co_flags & (inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR):
+        return None
+    try:
+        lines, start = inspect.getsourcelines(fn)
+    except (OSError, TypeError):
+        return None
+    src = textwrap.dedent("".join(lines))
+    try:
+        tree = ast.parse(src)
+    except SyntaxError:
+        return None
+    if not tree.body or not isinstance(tree.body[0], ast.FunctionDef) or tree.body[0].name != code.co_name:
+        return None
+    ast.increment_lineno(tree, start - 1)
+    return tree.body[0], code.co_filename
+
+
+def _transform(fn):
+    parsed = _parse(fn)
+    if parsed is None:
+        return None
+    node, filename = parsed
+    node.decorator_list = []
+    code = fn.__code__
+    shadowed = set()
+    if "range" in fn.__globals__ or "range" in code.co_freevars:
+        shadowed.add("range")
+    names = _Names(_all_names(node))
+    super_args = _first_param(node) if "__class__" in code.co_freevars else None
+    new = _Function(node, names, shadowed, super_args).convert()
+    ast.fix_missing_locations(new)
+    return new, filename
+
+
+def _build(fn, new, filename):
+    """Compile the converted def inside a factory whose locals are the original's free
+    variables (so they stay free variables), then make the function with the original cells."""
+    code = fn.__code__
+    free = list(code.co_freevars)
+    source = ast.unparse(new)
+    new = _signature_only(copy.deepcopy(new))
+    factory = ast.FunctionDef(
+        name="__ag_factory__", args=_arguments([]), decorator_list=[], returns=None, type_comment=None,
+        body=[ast.Assign(targets=[_name(n, True)], value=_const(None)) for n in [AG] + free]
+        + [new, ast.Return(value=_name(new.name))])
+    if hasattr(factory, "type_params"):
+        factory.type_params = []
+    mod = ast.Module(body=[factory], type_ignores=[])
+    _located([factory], new)
+    ast.fix_missing_locations(mod)
+    ns = {}
+    exec(compile(mod, filename, "exec"), ns)  # noqa: S102 - the user's own code, rewritten
+    inner = next(c for c in ns["__ag_factory__"].__code__.co_consts
+                 if isinstance(c, types.CodeType) and c.co_name == new.name)
+    cells = dict(zip(code.co_freevars, fn.__closure__ or ()))
+    closure = tuple(types.CellType(operators) if n == AG else cells[n] for n in inner.co_freevars)
+    out = types.FunctionType(inner, fn.__globals__, fn.__name__, fn.__defaults__, closure)
+    out.__kwdefaults__ = copy.copy(fn.__kwdefaults__)
+    functools.update_wrapper(out, fn)
+    out.__autograph_source__ = source
+    return out
+
+
+def _signature_only(fn):
+    """The def without what its header evaluates (defaults, annotations): the factory's
+    namespace is empty, and the original's defaults are given to the new function."""
+    a = fn.args
+    a.defaults = [_const(None) for _ in a.defaults]
+    a.kw_defaults = [None if d is None else _const(None) for d in a.kw_defaults]
+    for x in a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg]:
+        if x is not None:
+            x.annotation = None
+    fn.returns = None
+    return fn
+
+
+def _conversion(fn):
+    if not isinstance(fn, types.FunctionType):
+        return None
+    try:
+        hit = _CACHE.get(fn, _NO_SOURCE)
+    except TypeError:
+        return None
+    if hit is not _NO_SOURCE:
+        return hit
+    got = _transform(fn)
+    out = _build(fn, *got) if got is not None else None
+    try:
+        _CACHE[fn] = out
+    except TypeError:  # pragma: no cover
+        pass
+    return out
+
+
+def converted_or_original(fn):
+    """`fn` converted (once; cached), or `fn` itself when its source cannot be read. A bound
+    method is converted through its function and bound again."""
+    if isinstance(fn, types.MethodType):
+        conv = _conversion(fn.__func__)
+        return fn if conv is None else types.MethodType(conv, fn.__self__)
+    conv = _conversion(fn)
+    return fn if conv is None else conv
+
+
+def convert(fn):
+    """`dg.autograph.convert(fn)`: the converted function (usable as a decorator; a method is
+    converted through its function). Raises if the source of `fn` cannot be read."""
+    target = _target(fn)
+    conv = _conversion(target)
+    if conv is None:
+        raise DGValueError(f"dg.autograph cannot convert {fn!r}: its source is not available "
+                           "(a lambda, a builtin, or code made by exec)")
+    return types.MethodType(conv, fn.__self__) if isinstance(fn, types.MethodType) else conv
+
+
+def _target(fn):
+    """The Python function behind fn: itself, a method's function, a dg.function's function."""
+    if isinstance(fn, types.MethodType):
+        return fn.__func__
+    if isinstance(fn, types.FunctionType):
+        return fn
+    inner = getattr(fn, "_func", None) or getattr(fn, "fn", None)  # a dg.function (or its method)
+    return fn if inner is None else _target(inner)
+
+
+def to_code(fn):
+    """The converted source of `fn` (a function, a method or a `dg.function`), as a string."""
+    if not callable(fn):
+        raise DGTypeError(f"dg.autograph.to_code expects a function, got {type(fn).__name__}")
+    return convert(_target(fn)).__autograph_source__

@@ -1,0 +1,155 @@
+"""Backward rules of the elementwise ops (ops/elementwise.py): arithmetic, unary math, clamp,
+where/masked_fill, casts. `n.needs[i]` says whether input i's gradient is wanted."""
+import math as _math
+
+from ..common import is_scalar
+from ..creation import full_like_op
+from ..dispatch import apply
+from ..elementwise import (add_op, sub_op, mul_op, div_op, pow_op, maximum_op, minimum_op,
+                           floor_divide_op, remainder_op, neg_op, abs_op, sign_op, exp_op,
+                           log_op, log1p_op, sqrt_op, rsqrt_op, sin_op, cos_op, tanh_op,
+                           sigmoid_op, relu_op, clamp_op, where_op, masked_fill_op, cast_op,
+                           logical_and_op, where, logical_and, log, sign, cos, sin)
+from ..registry import defvjp
+from ..unbroadcast import unbroadcast
+from ...dtypes import to_np
+
+
+# ---------------------------------------------------------------- binary arithmetic
+@defvjp(add_op)
+def _add_vjp(g, n):
+    a, b = n.inputs
+    return unbroadcast(g, a), unbroadcast(g, b)
+
+
+@defvjp(sub_op)
+def _sub_vjp(g, n):
+    a, b = n.inputs
+    return unbroadcast(g, a), (unbroadcast(-g, b) if n.needs[1] else None)
+
+
+@defvjp(mul_op)
+def _mul_vjp(g, n):
+    a, b = n.inputs
+    return (unbroadcast(g * b, a) if n.needs[0] else None,
+            unbroadcast(g * a, b) if n.needs[1] else None)
+
+
+@defvjp(div_op)
+def _div_vjp(g, n):
+    a, b = n.inputs
+    return (unbroadcast(g / b, a) if n.needs[0] else None,
+            unbroadcast(-g * a / (b * b), b) if n.needs[1] else None)
+
+
+@defvjp(pow_op)
+def _pow_vjp(g, n):
+    """PyTorch's rules (derivatives.yaml pow_backward_self / pow_backward_exponent):
+    d/da = b * a**(b-1), taken as 0 where b == 0 (so 0**0 has a zero gradient);
+    d/db = a**b * log(a), taken as 0 where a == 0 and b >= 0 (nan for a < 0, as PyTorch)."""
+    a, b = n.inputs
+    ga = gb = None
+    if n.needs[0] and not is_scalar(a):
+        if is_scalar(b):
+            ga = g * 0.0 if b == 0 else g * (b * a ** (b - 1))
+        else:
+            ga = where(b == 0, 0.0, g * (b * a ** (b - 1)))
+        ga = unbroadcast(ga, a)
+    if n.needs[1] and not is_scalar(b):
+        if is_scalar(a):
+            if a == 0:
+                gb = where(b >= 0, 0.0, g * n.out * -_math.inf)
+            else:
+                gb = g * n.out * (_math.log(a) if a > 0 else _math.nan)
+        else:
+            gb = where(logical_and(a == 0, b >= 0), 0.0, g * n.out * log(a))
+        gb = unbroadcast(gb, b)
+    return ga, gb
+
+
+def _maxmin_vjp(cmp):
+    def vjp(g, n):
+        a, b = n.inputs
+        half = g * 0.5
+        ties = a == b
+        return (unbroadcast(where(cmp(a, b), g, where(ties, half, 0.0)), a),
+                unbroadcast(where(cmp(b, a), g, where(ties, half, 0.0)), b))
+    return vjp
+
+
+defvjp(maximum_op, _maxmin_vjp(lambda a, b: a > b))
+defvjp(minimum_op, _maxmin_vjp(lambda a, b: a < b))
+
+
+@defvjp(remainder_op)
+def _remainder_vjp(g, n):
+    a, b = n.inputs
+    gb = unbroadcast(-g * apply(floor_divide_op, a, b), b) if n.needs[1] else None
+    return unbroadcast(g, a), gb
+
+
+def _zero_vjp(g, n):
+    """Piecewise-constant ops: the result requires grad, with a zero gradient (PyTorch's
+    zeros_like) for each tensor input, shaped like it (a broadcast operand); no value is read."""
+    return tuple(apply(full_like_op, x, fill_value=0) if n.needs[i] and not is_scalar(x)
+                 else None for i, x in enumerate(n.inputs))
+
+
+# floor_divide: a zero gradient, as PyTorch's div(rounding_mode='floor') (its floor_divide raises
+# "derivative for aten::floor_divide is not implemented" at backward; both require grad)
+defvjp(floor_divide_op, _zero_vjp)
+defvjp(sign_op, _zero_vjp)
+
+
+# ---------------------------------------------------------------- unary math
+defvjp(neg_op, lambda g, n: (-g,))
+defvjp(abs_op, lambda g, n: (g * sign(n.inputs[0]),))
+defvjp(exp_op, lambda g, n: (g * n.out,))
+defvjp(log_op, lambda g, n: (g / n.inputs[0],))
+defvjp(log1p_op, lambda g, n: (g / (n.inputs[0] + 1),))
+defvjp(sqrt_op, lambda g, n: (g / (n.out * 2),))
+defvjp(rsqrt_op, lambda g, n: (g * (n.out ** 3) * -0.5,))
+defvjp(sin_op, lambda g, n: (g * cos(n.inputs[0]),))
+defvjp(cos_op, lambda g, n: (-g * sin(n.inputs[0]),))
+defvjp(tanh_op, lambda g, n: (g * (1 - n.out * n.out),))
+defvjp(sigmoid_op, lambda g, n: (g * n.out * (1 - n.out),))
+defvjp(relu_op, lambda g, n: (g * (n.out > 0),))
+
+
+@defvjp(clamp_op)
+def _clamp_vjp(g, n):
+    x = n.inputs[0]
+    lo, hi = n.attrs.get("min"), n.attrs.get("max")
+    mask = None
+    if lo is not None:
+        mask = x >= lo
+    if hi is not None:
+        m2 = x <= hi
+        mask = m2 if mask is None else apply(logical_and_op, mask, m2)
+    return (g * mask,)
+
+
+# ---------------------------------------------------------------- selection
+@defvjp(where_op)
+def _where_vjp(g, n):
+    c, x, y = n.inputs
+    return (None,
+            unbroadcast(where(c, g, 0.0), x) if n.needs[1] else None,
+            unbroadcast(where(c, 0.0, g), y) if n.needs[2] else None)
+
+
+@defvjp(masked_fill_op)
+def _masked_fill_vjp(g, n):
+    x, mask, value = n.inputs
+    gv = None
+    if n.needs[2] and not is_scalar(value):
+        gv = where(mask, g, 0.0).sum()
+    return unbroadcast(where(mask, 0.0, g), x), None, gv
+
+
+# ---------------------------------------------------------------- dtype casts
+@defvjp(cast_op)
+def _cast_vjp(g, n):
+    x = n.inputs[0]
+    dt = to_np(x.dtype)
+    return (apply(cast_op, g, dtype=dt) if dt.kind == "f" else None,)

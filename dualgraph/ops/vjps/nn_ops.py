@@ -1,0 +1,120 @@
+"""Backward rules of the neural-network ops (ops/nn_ops.py). The backward of a convolution is a
+pair of registry ops whose own rules are convolutions again, so gradients of any order stay
+inside the registry; likewise max_pool2d_backward and its adjoint max_pool2d_select, and
+nll_loss_backward with nll_loss."""
+from ..dispatch import apply
+from ..linalg import matmul_op
+from ..nn_ops import (conv2d_op, conv2d_input_grad_op, conv2d_weight_grad_op, max_pool2d_op,
+                      max_pool2d_backward_op, max_pool2d_select_op, constant_pad_op, identity_op,
+                      linear_op, nll_loss_op, nll_loss_backward_op)
+from ..registry import defvjp
+from .shape import _identity_vjp
+
+
+# ================================================================ conv2d
+def _conv_attrs(node):
+    a = node.attrs
+    return dict(stride=a["stride"], padding=a["padding"], dilation=a["dilation"],
+                groups=a["groups"])
+
+
+@defvjp(conv2d_op)
+def _conv2d_vjp(g, node):
+    x, w = node.inputs[:2]
+    attrs = _conv_attrs(node)
+    gx = apply(conv2d_input_grad_op, g, w, x, **attrs) if node.needs[0] else None
+    gw = apply(conv2d_weight_grad_op, x, g, kernel_size=tuple(w.shape[2:]), **attrs) \
+        if node.needs[1] else None
+    out = (gx, gw)
+    if len(node.inputs) == 3:
+        gb = g.sum(dim=(0, 2, 3)) if node.needs[2] else None
+        out = out + (gb,)
+    return out
+
+
+@defvjp(conv2d_input_grad_op)
+def _conv2d_input_grad_vjp(gg, node):
+    g, w, like = node.inputs
+    attrs = _conv_attrs(node)
+    # input_grad(g, w) is bilinear: <gg, B(g, w)> = <conv2d(gg, w), g>
+    dg_ = apply(conv2d_op, gg, w, **attrs) if node.needs[0] else None
+    dw = apply(conv2d_weight_grad_op, gg, g, kernel_size=tuple(w.shape[2:]), **attrs) \
+        if node.needs[1] else None
+    return dg_, dw, None
+
+
+@defvjp(conv2d_weight_grad_op)
+def _conv2d_weight_grad_vjp(gg, node):
+    x, g = node.inputs
+    attrs = _conv_attrs(node)
+    # <gg, Wgrad(x, g)> = <conv2d(x, gg), g>
+    dx = apply(conv2d_input_grad_op, g, gg, x, **attrs) if node.needs[0] else None
+    dg_ = apply(conv2d_op, x, gg, **attrs) if node.needs[1] else None
+    return dx, dg_
+
+
+# ================================================================ max_pool2d
+def _pool_attrs(node):
+    a = node.attrs
+    return dict(kernel_size=a["kernel_size"], stride=a["stride"], padding=a["padding"],
+                dilation=a["dilation"], ceil_mode=a["ceil_mode"])
+
+
+@defvjp(max_pool2d_op)
+def _max_pool2d_vjp(g, node):
+    return (apply(max_pool2d_backward_op, g, node.inputs[0], **_pool_attrs(node)),)
+
+
+@defvjp(max_pool2d_backward_op)
+def _max_pool2d_backward_vjp(gg, node):
+    return (apply(max_pool2d_select_op, gg, node.inputs[1], **_pool_attrs(node)), None)
+
+
+@defvjp(max_pool2d_select_op)
+def _max_pool2d_select_vjp(g, node):
+    return (apply(max_pool2d_backward_op, g, node.inputs[1], **_pool_attrs(node)), None)
+
+
+# ================================================================ constant padding, identity
+@defvjp(constant_pad_op)
+def _constant_pad_vjp(g, node):
+    """The opposite crop (or pad)."""
+    return (apply(constant_pad_op, g, pads=tuple((-lo, -hi) for lo, hi in node.attrs["pads"]),
+                  value=0),)
+
+
+defvjp(identity_op, _identity_vjp)
+
+
+# ================================================================ linear
+@defvjp(linear_op)
+def _linear_vjp(g, node):
+    x, w, *b = node.inputs
+    out_f, in_f = w.shape
+    gx = apply(matmul_op, g, w) if node.needs[0] else None
+    g2 = g if g.ndim == 2 else g.reshape(-1, out_f)
+    x2 = x if x.ndim == 2 else x.reshape(-1, in_f)
+    # g^T x comes out contiguous in W's own layout (out, in): no transposed gradient to copy
+    gw = apply(matmul_op, g2.mT, x2) if node.needs[1] else None
+    if not b:
+        return gx, gw
+    gb = g2.sum(0) if node.needs[2] else None
+    if gb is not None and tuple(b[0].shape) != (out_f,):
+        gb = gb.reshape(tuple(b[0].shape))
+    return gx, gw, gb
+
+
+# ================================================================ nll_loss
+def _nll_attrs(node):
+    return dict(ignore_index=node.attrs["ignore_index"], reduction=node.attrs["reduction"])
+
+
+@defvjp(nll_loss_op)
+def _nll_loss_vjp(g, node):
+    return (apply(nll_loss_backward_op, g, node.inputs[1], node.inputs[0], **_nll_attrs(node)), None)
+
+
+@defvjp(nll_loss_backward_op)
+def _nll_loss_backward_vjp(gg, node):
+    """Linear in g; its adjoint picks the same entries again: nll_loss itself."""
+    return (apply(nll_loss_op, gg, node.inputs[1], **_nll_attrs(node)), None, None)
