@@ -528,3 +528,27 @@ def test_a_gradient_that_exists_at_some_calls_only_is_refused_when_absent():
     assert w.grad is None
     with pytest.raises(dg.DualGraphError, match="ran 0 times"):
         g(dg.tensor(0))
+
+
+def test_slices_with_symbolic_starts_in_a_loop_body():
+    def windows(xs, n):
+        _, s = dg.while_loop(lambda i, s: i < n, lambda i, s: (i + 1, s + xs[i:i + 2].sum(0) * (i + 1)),
+                             (0, dg.zeros(3, dtype=dg.float64)))
+        return s
+    data = np.arange(15.0).reshape(5, 3)
+    xe = T(data, rg=True)
+    ye = windows(xe, 3)
+    (ye * ye).sum().backward()
+    g = dg.Graph()
+    with g.as_default():
+        xs = dg.placeholder((None, 3), "float64")
+        n = dg.placeholder((), "int64")
+        y = windows(xs, n)
+        (gx,) = dg.gradients((y * y).sum(), [xs])
+    out, grad = dg.Session(g).run([y, gx], {xs: data, n: 3})
+    close(ye, out)
+    close(xe.grad, grad)
+    f = dg.function(lambda x, k: windows(x, k))
+    close(f(T(data), dg.tensor(3)), out)
+    close(f(T(data), dg.tensor(4)), windows(T(data), 4))
+    assert f.trace_count == 1

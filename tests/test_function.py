@@ -2,6 +2,7 @@
 import warnings
 
 import numpy as np
+import pytest
 
 import dualgraph as dg
 
@@ -146,3 +147,19 @@ def test_compiled_step_leaves_gradients_on_parameters_like_eager():
     dg.function(lambda x: step(Wc, x))(x)
     assert isinstance(Wc.grad, dg.Tensor) and not isinstance(Wc.grad, dg.SymbolicTensor)
     np.testing.assert_allclose(Wc.grad.numpy(), We.grad.numpy(), rtol=1e-6)
+
+
+def test_a_parameter_passed_as_argument_and_held_by_the_optimizer_is_refused():
+    # eagerly the optimizer updates the very tensor passed in; a plan reads arguments afresh at
+    # each call, so its updates would be lost: refused at trace time, not silently different
+    w = dg.nn.Parameter(dg.ones(3))
+    opt = dg.optim.SGD([w], lr=0.1)
+
+    def step(w, opt, x):
+        opt.zero_grad()
+        loss = (w * x).sum()
+        loss.backward()
+        opt.step()
+        return loss
+    with pytest.raises(dg.DualGraphError, match="argument 'w' of a function traced by dg.function"):
+        dg.function(step)(w, opt, dg.ones(3))

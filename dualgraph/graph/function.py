@@ -20,7 +20,7 @@ from ..errors import DGRuntimeError, DGTypeError
 from ..mode import executing_eagerly
 from ..tensor import Tensor, _wrap
 from ..utils.tree import NODE_TYPES, flatten, unflatten
-from .core import Graph, SymbolicTensor, fresh
+from .core import Graph, SymbolicTensor, fresh, state_key
 from .builder import graph_mode, placeholder
 from .compiler import compile_graph
 from .guards import Guards, lifting, is_plain_value
@@ -290,6 +290,7 @@ class Function:
             with lifting(g, guards, list(optimizers)):
                 result = self._traced(fn)(*a, **k)
             _refuse_symbolic_attributes(modules, before)
+            _refuse_arguments_held_as_state(g, tensors, [owners[i] for i in where])
             flat = []
             out_leaves, out_def = _out_structure(result, flat, g)
             post = _finish_grads(g, guards, names)
@@ -432,6 +433,21 @@ def _module_tensors(modules):
                 if kind != "module":
                     out += [(store, k, v) for k, v in store.items() if isinstance(v, (Tensor, SymbolicTensor))]
     return out
+
+
+def _refuse_arguments_held_as_state(g, tensors, owners):
+    """A tensor argument is a placeholder: the plan reads the array passed at each call. If
+    the trace also reached the same tensor as state (an optimizer or module holding it writes it
+    in place, or reads its .grad), the two would part: eagerly they are one tensor."""
+    for t, owner in zip(tensors, owners):
+        if isinstance(t, Tensor) and (state_key(t) in g._states or id(t) in g.grads
+                                      or any(x is t for x, _ in g.grad_reads)):
+            raise DGRuntimeError(
+                f"argument {owner!r} of a function traced by dg.function is a tensor that the "
+                "function also reaches as state (an optimizer or module holding it updates it "
+                "in place or reads its .grad): a compiled plan reads arguments as fresh inputs "
+                "at each call, so those updates would not reach it. Do not pass it: keep it in "
+                "the module or optimizer the function uses (or in a closure).")
 
 
 def _refuse_symbolic_attributes(modules, before):

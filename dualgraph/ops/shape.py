@@ -350,16 +350,32 @@ copy_op = defop("copy", _copy_kernel, _copy_infer, saves=(), torch_name="Copy",
 
 # ---------------------------------------------------------------- indexing
 # (an index template holds a `Slot` (ops/common.py) where the i-th tensor input goes)
+def _slot_slice(k):
+    """A slice with a bound given by a tensor (x[i:i + 2] with i a graph value, a loop index)."""
+    return isinstance(k, slice) and any(isinstance(v, Slot) for v in (k.start, k.stop, k.step))
+
+
+def _bound(v, idx):
+    return int(idx[v.i]) if isinstance(v, Slot) else v
+
+
 def _key(index, idx):
-    return tuple(idx[k.i] if isinstance(k, Slot) else k for k in index)
+    return tuple(idx[k.i] if isinstance(k, Slot) else
+                 slice(_bound(k.start, idx), _bound(k.stop, idx), _bound(k.step, idx))
+                 if _slot_slice(k) else k for k in index)
 
 
 def _is_basic(index):
+    """No advanced (tensor) index: the result is a view (slices with tensor bounds included)."""
     return not any(isinstance(k, Slot) for k in index)
 
 
+def _static(index):
+    return _is_basic(index) and not any(_slot_slice(k) for k in index)
+
+
 def _getitem_kernel(x, *idx, index, check=None):
-    if _is_basic(index):
+    if _static(index):
         try:
             return x[index + (Ellipsis,)] if Ellipsis not in index else x[index]
         except IndexError as e:
@@ -393,7 +409,7 @@ def _getitem_infer(x, *idx, index, check=None):
             out.append(1)
         elif isinstance(k, slice):
             d = shape[pos]
-            out.append(None if d is None else len(range(*k.indices(d))))
+            out.append(None if d is None or _slot_slice(k) else len(range(*k.indices(d))))
             pos += 1
         elif isinstance(k, Slot):
             s = idx[k.i]
@@ -432,7 +448,7 @@ def _getitem_infer(x, *idx, index, check=None):
 def _getitem_grad_kernel(g, x, *idx, index):
     z = np.zeros(x.shape, dtype=g.dtype)
     if _is_basic(index):
-        z[index] = g
+        z[_key(index, idx)] = g
     else:
         np.add.at(z, _key(index, idx), g)
     return z
@@ -489,8 +505,18 @@ def split_index(key, is_tensor):
         elif isinstance(k, (int, np.integer)):
             index.append(int(k))
         elif isinstance(k, slice):
-            index.append(slice(*(None if v is None else int(v) for v in (k.start, k.stop, k.step))))
-            if k.step is not None and k.step <= 0:
+            bounds = []
+            for v in (k.start, k.stop, k.step):
+                if v is not None and is_tensor(v):
+                    try:
+                        v = int(v)  # an eager tensor: its value
+                    except DualGraphError:  # a graph value: an input of the node
+                        bounds.append(Slot(len(tensors)))
+                        tensors.append(v)
+                        continue
+                bounds.append(None if v is None else int(v))
+            index.append(slice(*bounds))
+            if isinstance(bounds[2], int) and bounds[2] <= 0:
                 raise DGValueError("step must be greater than zero")
         elif k is None or k is Ellipsis:
             index.append(k)
