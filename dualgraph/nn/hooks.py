@@ -93,6 +93,21 @@ def _pack(tensors):
     return split(z), z, split, join
 
 
+def _run_hooks(hooks, call, res, kind, what):
+    """Run the user hooks in order: call(hook, res) returns None or a replacement for the
+    tuple res, of the same length."""
+    for h in hooks:
+        out = call(h, res)
+        if out is None:
+            continue
+        if len(out) != len(res):
+            raise DGRuntimeError(
+                f"Backward {kind} returned an invalid number of {what}, got {len(out)}, but "
+                f"expected {len(res)}")
+        res = tuple(out)
+    return res
+
+
 class BackwardHook:
     """PyTorch's BackwardHook: identity nodes around a module call; the output one records
     grad_output, the input one calls the user hooks with (grad_input, grad_output)."""
@@ -120,15 +135,9 @@ class BackwardHook:
             for i, gi in zip(idx, split(g)):
                 res[i] = gi
             res = tuple(res)
-            for user in self.hooks:
-                out = user(self.module, res, self.grad_outputs)
-                if out is None:
-                    continue
-                if len(out) != len(res):
-                    raise DGRuntimeError(
-                        "Backward hook returned an invalid number of grad_input, got "
-                        f"{len(out)}, but expected {len(res)}")
-                res = tuple(out)
+            go = self.grad_outputs
+            res = _run_hooks(self.hooks, lambda user, r: user(self.module, r, go), res,
+                             "hook", "grad_input")
             self.grad_outputs = None
             return join([res[i] for i in idx])
 
@@ -152,15 +161,8 @@ class BackwardHook:
             for i, gi in zip(idx, split(g)):
                 res[i] = gi
             res = tuple(res)
-            for pre in self.pre_hooks:
-                r = pre(self.module, res)
-                if r is None:
-                    continue
-                if len(r) != len(res):
-                    raise DGRuntimeError(
-                        "Backward pre hook returned an invalid number of grad_output, got "
-                        f"{len(r)}, but expected {len(res)}")
-                res = tuple(r)
+            res = _run_hooks(self.pre_hooks, lambda pre, r: pre(self.module, r), res,
+                             "pre hook", "grad_output")
             self.grad_outputs = res
             if self.input_index is None:
                 warnings.warn(
