@@ -7,6 +7,7 @@ import numpy as np
 
 from . import dtypes as _dt
 from .ops import elementwise as E, reductions as R, shape as S, linalg as L, creation as C
+from .ops.common import numel
 from .ops.dispatch import apply, apply_inplace
 from .state import _state
 
@@ -28,10 +29,7 @@ class Size(tuple):
         return Size(tuple(other) + tuple(self))
 
     def numel(self):
-        n = 1
-        for d in self:
-            n *= d
-        return n
+        return numel(self)
 
 
 class TensorMethods:
@@ -231,10 +229,7 @@ class TensorMethods:
         return self.shape[norm_dim(dim, self.ndim)]
 
     def numel(self):
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        return numel(self.shape)
 
     nelement = numel
 

@@ -18,6 +18,7 @@ import networkx as nx
 import numpy as np
 
 from ..errors import DGTypeError, DGValueError, DGNotImplementedError, DGRuntimeError
+from ..ops.common import fmt_shape
 from ..ops.dispatch import apply
 from ..ops.registry import Spec, defop, OPS
 from ..tensor_methods import TensorMethods
@@ -94,8 +95,7 @@ def _index(sub, n_inputs, cap_nodes, offset):
     return tuple(list(range(n_inputs)) + [pos[node] for node in sub.captures])
 
 
-def _fmt(shape):
-    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+_fmt = fmt_shape
 
 
 def _assign_written(g, refs, values):

@@ -17,6 +17,7 @@ import weakref
 import numpy as np
 
 from ..errors import DGRuntimeError, DGTypeError
+from ..ops.common import fmt_shape
 from ..mode import executing_eagerly
 from ..tensor import Tensor, _wrap
 from ..utils.tree import NODE_TYPES, flatten, unflatten
@@ -367,8 +368,7 @@ def _unused():
     return _ZERO  # the feed of a lifted number the plan pruned away
 
 
-def _fmt(shape):
-    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+_fmt = fmt_shape
 
 
 def _short(v):

@@ -13,10 +13,6 @@ def is_scalar(x):
     return isinstance(x, SCALARS)
 
 
-def is_spec(x):
-    return isinstance(x, Spec)
-
-
 def operand(x):
     """What dtypes.result_type wants: (dtype, ndim) for tensors, the scalar itself otherwise."""
     return (x.dtype, len(x.shape)) if isinstance(x, Spec) else x
@@ -104,11 +100,6 @@ def same_infer(x, **_):
 def float_unary_infer(x, **_):
     """exp, log, sin...: integer inputs give the default float dtype, as in PyTorch."""
     return Spec(x.shape, x.dtype if category(x.dtype) == 2 else F32)
-
-
-def require_float(name, x):
-    if category(x.dtype) != 2:
-        raise DGRuntimeError(f"{name}: expected a floating point tensor, got {x.dtype}")
 
 
 def numel(shape):
