@@ -53,6 +53,7 @@ from .graph import (Graph, SymbolicTensor, placeholder, constant, Variable, grad
 from .graph.function import function, jit, Function
 from .graph.control_flow import cond, while_loop
 from . import autograph  # noqa: E402  (dg.autograph: to_code, convert)
+from . import export  # noqa: E402  (dg.export: to_json, to_dot, to_onnx, ...)
 from .graph.tf1 import group, global_variables_initializer, trainable_variables, global_variables
 from . import optim, utils  # noqa: E402  (dg.optim, dg.utils.data)
 from .serialization import save, load  # noqa: E402
