@@ -17,7 +17,7 @@ nesting come for free.
 import networkx as nx
 import numpy as np
 
-from ..errors import DGTypeError, DGValueError, DGNotImplementedError, DGRuntimeError
+from ..errors import DualGraphError, DGTypeError, DGValueError, DGNotImplementedError, DGRuntimeError
 from ..ops.common import fmt_shape
 from ..ops.dispatch import apply
 from ..ops.registry import Spec, defop, OPS
@@ -33,11 +33,12 @@ class _Branch:
     element of the op's frame (its inputs, or for a loop the current loop variables followed by
     the captures) that feeds the subgraph's i-th placeholder."""
 
-    __slots__ = ("graph", "outputs", "index", "plan", "uses")
+    __slots__ = ("graph", "outputs", "index", "plan", "uses", "_fns")
 
     def __init__(self, graph, outputs, index):
         self.graph, self.outputs, self.index = graph, outputs, index
         self.plan = graph.compile(list(outputs), feeds=graph.feeds())
+        self._fns = {}
         # the frame positions whose values the outputs depend on (a gradient can reach them)
         G = graph.to_networkx(control=False)
         need = set()
@@ -46,7 +47,20 @@ class _Branch:
         self.uses = frozenset(i for f, i in zip(graph.feeds(), index) if f.node.name in need)
 
     def run(self, frame):
-        return self.plan.run_unchecked([frame[i] for i in self.index])
+        # the specialised code straight (a loop calls it once per iteration, inside the
+        # enclosing plan's errstate); the checked path on a new shape, or to name a failure
+        arrays = [frame[i] for i in self.index]
+        fn = self._fns.get(tuple([a.shape for a in arrays]))
+        if fn is not None:
+            try:
+                return fn(*arrays)
+            except DualGraphError:
+                raise
+            except Exception:  # noqa: BLE001 - run again on the path that names the node
+                pass
+        out = self.plan.run_unchecked(arrays)
+        self._fns = self.plan._compiled
+        return out
 
     def __repr__(self):
         return f"<{self.graph.name}: {len(self.graph.nodes)} nodes>"
