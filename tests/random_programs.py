@@ -130,6 +130,12 @@ class Program:
     makers: dict = field(default_factory=dict)     # name -> line index that made it
     writers: dict = field(default_factory=dict)    # name -> line indices that wrote into it
     tags: list = field(default_factory=list)       # per line: what kind of op
+    # ---- control-flow programs (kind "cf", generate_cf): see the section "control flow"
+    kind: str = "plain"
+    state: list = field(default_factory=list)      # [(name, np.ndarray, "param" | "buffer")]
+    calls: list = field(default_factory=list)      # per call: one array per input
+    opt: str = ""                                  # "" or an optimizer step after backward
+    reset_grads: bool = True                       # .grad = None before each call
 
     def source(self, fetch=None):
         fetch = self.fetch if fetch is None else fetch
@@ -137,10 +143,13 @@ class Program:
         body = ["    " + ln for ln in self.lines]
         body.append("    " + self.loss)
         body.append("    return (loss" + "".join(", " + f for f in fetch) + ",)")
-        return f"def program(L, F, {args}):\n" + "\n".join(body) + "\n"
+        head = "def program(L, F, C, S, " if self.kind == "cf" else "def program(L, F, "
+        return head + f"{args}):\n" + "\n".join(body) + "\n"
 
     def script(self):
         """The program as a runnable dualgraph script (eager, then the three other ways)."""
+        if self.kind == "cf":
+            return cf_script(self)
         out = ["import numpy as np", "import dualgraph as dg", "import dualgraph.nn.functional as F",
                "L = dg", ""]
         for n, a, rg in self.inputs:
@@ -2012,6 +2021,8 @@ def known_error(outcome):
 
 def find_divergences(prog, runs=None):
     """[(runner a, runner b, name, description)]: the pairs compared and what differs."""
+    if prog.kind == "cf":
+        return find_cf_divergences(prog, runs)
     runs = runs or run_all(prog)
     t, e = runs["torch"], runs["eager"]
     (g1, g2), (f1, f2) = runs["graph"], runs["function"]
@@ -2081,7 +2092,9 @@ def report(prog, problems):
     for an, bn, name, desc in problems[:12]:
         lines.append(f"  {an} vs {bn}: {name}: {desc}")
     first = next((p for p in problems if p[2] != "error"), None)
-    if first is not None:
+    if first is not None and prog.kind == "cf":
+        lines.append(cf_locate(prog, first))
+    elif first is not None:
         try:
             loc = locate(prog, first[0], first[1])
         except Exception as e:  # noqa: BLE001 - diagnosis only
@@ -2148,6 +2161,1011 @@ def minimize(prog, sig=None, max_rounds=4):
                 ok = False
             if ok:
                 best, changed = cand, True
+        if best.kind == "cf":
+            best, more = _cf_minimize_more(best, sig)
+            changed = changed or more
         if not changed:
             break
     return replace(best, makers={}, writers={}, all_live=[])
+
+
+# ============================================================================ control flow
+# `generate_cf(seed)`: programs with dg.cond and dg.while_loop, run over several calls with
+# different data (so different branches and trip counts happen), with parameters and buffers
+# (state kept between calls), compared eager vs dg.function vs graph mode, and against PyTorch
+# (where `C.cond` / `C.while_loop` are the same plain Python dg's eager functions are).
+#
+# The program is `def program(L, F, C, S, x0, ..., n0)`: `C` is the control-flow namespace
+# (`dualgraph` itself, or a plain-Python shim for torch), `S` holds the state: parameters p0..
+# (nn.Parameter, trained or not) and buffers b0.. (tensors written in place, like BatchNorm's
+# running statistics). Inputs: float data x0.. (some requiring grad), scalar "switches" s0..
+# (float, their sign alternates between calls: they drive predicates), an int64 trip count n0
+# (1..M per call, sometimes 0). Branches and loop bodies are nested `def`s; they read outer
+# values, parameters and buffers, write buffers (and parameters under no_grad) in place, hold
+# in-place ops of their own values, nest (cond in a loop body, a loop in a branch). A loop has
+# an int counter (a Python int, or a tensor) used to index captured tensors (xs[i], xs[i:i+2],
+# xs[:i+1], xs[i % s]), float loop variables kept in [-1, 1], and a trip count from n0, from
+# the data ((x > c).sum() capped by maximum_iterations), from a float condition (capped), from
+# an enclosing loop's counter, or a constant.
+#
+# Each call: (.grad = None | optimizer.zero_grad()), program, loss.backward(), (optimizer.step());
+# compared per call: loss, fetched values, .grad of parameters and grad-requiring inputs, and
+# every state tensor after the call. A compiled call that raises "has no gradient at this call"
+# is accepted exactly when eagerly some .grad is None at that call (the comparison stops there:
+# the compiled step did not finish); graph mode (dg.gradients) may give zeros for such a .grad.
+# The generator makes the loss reach every parameter outside the control flow ("anchors")
+# mostly, and sometimes not, so that refusal is tested too.
+CF_CALLS = (3, 4)           # calls per program
+CF_MAX_DEPTH = 2            # nesting of cond / while_loop
+CF_LINES = (10, 34)         # target lines (the control flow adds its bodies on top)
+CF_MAX_LINES = 90
+
+WEIGHTS_CF = dict(WEIGHTS, cond=9, while_=7, state=3, param_use=4)
+
+
+class _CFGen(_Gen):
+    def __init__(self, seed):
+        super().__init__(seed)
+        self.r = random.Random(f"cf{seed}")
+        self.nrng = np.random.default_rng([seed, 7])
+        self.indent = 0
+        self.depth = 0
+        self.locked = set()      # storages of enclosing scopes: not written from inside
+        self.frames = []         # open scopes: {"npool", "locked"}
+        self.loops = []          # open loop bodies: {"saved": sids, "written": sids}
+        self.counters = []       # open loop counters: (name, max trip count, is a tensor)
+        self.inputs_ = []        # [(name, array, rg)]
+        self.kinds = {}          # input name -> "x" | "switch" | "count"
+        self.params, self.buffers = [], []
+        self.state_spec = []
+        self.M0 = 2
+        self.allow_zero = False
+        self.ncf = 0
+        self.pyints = []         # names of Python-int loop counters after their loop (eagerly ints)
+
+    # ---------------------------------------------------------------- scopes
+    def emit(self, line, tag):
+        self.lines.append("    " * self.indent + line)
+        self.tags.append(tag)
+
+    def chain(self, v):
+        if v.storage in self.locked:
+            return None
+        return super().chain(v)
+
+    def use(self, *vals, saves=True):
+        if saves:
+            for v in vals:
+                if isinstance(v, Val):
+                    for fr in self.loops:
+                        fr["saved"].add(v.storage)
+        super().use(*vals, saves=saves)
+
+    def enter(self):
+        self.frames.append({"npool": len(self.pool), "locked": set(self.locked)})
+        self.locked |= set(self.storages)
+        self.indent += 1
+        self.depth += 1
+
+    def exit(self):
+        fr = self.frames.pop()
+        for v in self.pool[fr["npool"]:]:
+            self.storages[v.storage].members.remove(v)
+            v.live = False
+        del self.pool[fr["npool"]:]
+        self.locked = fr["locked"]
+        self.indent -= 1
+        self.depth -= 1
+
+    def local(self, v):
+        """Made in the innermost open scope."""
+        return bool(self.frames) and v in self.pool[self.frames[-1]["npool"]:]
+
+    def _fill(self, n):
+        names = [k for k in WEIGHTS_CF if self.depth < CF_MAX_DEPTH or k not in ("cond", "while_")]
+        fns = [getattr(self, "e_" + k) for k in names]
+        ws = [WEIGHTS_CF[k] for k in names]
+        for _ in range(n):
+            mark = (len(self.lines), len(self.pool), len(self.pyints))
+            depth = (self.indent, self.depth, len(self.frames), len(self.loops), len(self.counters))
+            ok = self.r.choices(fns, ws)[0]()
+            assert depth == (self.indent, self.depth, len(self.frames), len(self.loops), len(self.counters))
+            if ok is False or len(self.lines) > CF_MAX_LINES:
+                self._undo(*mark[:2])
+                del self.pyints[mark[2]:]
+
+    # ---------------------------------------------------------------- inputs and state
+    def cf_inputs(self):
+        for i in range(self.r.randint(1, 3)):
+            shape = self.random_shape(max_numel=24, ndim=self.r.choice([1, 2, 2, 3]) if i == 0 else None)
+            self._input(f"x{i}", shape, i == 0 or self.r.random() < 0.5, "x")
+        if self.r.random() < 0.6:   # a sequence to index with a loop counter
+            T = self.r.randint(3, 5)
+            shape = (T,) + self.random_shape(max_numel=6, ndim=self.r.choice([0, 1, 1, 2]))
+            self._input(f"x{len(self.inputs_)}", shape, self.r.random() < 0.6, "x")
+        for j in range(self.r.choice([0, 1, 1, 2])):
+            self._input(f"s{j}", (), self.r.random() < 0.3, "switch")
+        for j in range(self.r.randint(1, 3)):
+            shape = self.random_shape(max_numel=12, ndim=self.r.choice([0, 1, 1, 2]))
+            self._state(f"p{j}", shape, "param")
+        for j in range(self.r.choice([0, 1, 1, 2])):
+            shape = self.random_shape(max_numel=12, ndim=self.r.choice([1, 1, 2]))
+            self._state(f"b{j}", shape, "buffer")
+        self.M0 = self.r.randint(2, 4)
+        if self.r.random() < 0.8:
+            self.allow_zero = self.r.random() < 0.25
+            self._input("n0", (), False, "count")
+        names = [n for n, _, _ in self.state_spec]
+        self.emit(", ".join(names) + " = " + ", ".join(f"S.{n}" for n in names), "state")
+
+    def _input(self, name, shape, rg, kind):
+        st = self._storage(is_input=True)
+        if kind == "switch":
+            arr = np.float32(round(self.r.uniform(0.2, 2.0), 3) * self.r.choice([-1, 1]))
+            arr = np.array(arr, np.float32)
+            v = Val(name, (), "float32", -2.0, 2.0, rg, st.sid, is_input=True, fresh=True)
+        elif kind == "count":
+            arr = np.array(self.r.randint(1, self.M0), np.int64)
+            v = Val(name, (), "int64", 0, self.M0, False, st.sid, is_input=True)
+        else:
+            arr = np.round(self.nrng.uniform(-2.0, 2.0, size=shape), 4).astype(np.float32)
+            v = Val(name, tuple(shape), "float32", -2.0, 2.0, rg, st.sid, is_input=True, fresh=True)
+        st.members.append(v)
+        self.pool.append(v)
+        self.inputs_.append((name, arr, rg))
+        self.kinds[name] = kind
+        return v
+
+    def _state(self, name, shape, kind):
+        st = self._storage(is_input=True)
+        arr = np.round(self.nrng.uniform(-1.0, 1.0, size=shape), 3).astype(np.float32)
+        v = Val(name, tuple(shape), "float32", -1.0, 1.0, kind == "param", st.sid, is_input=True,
+                fresh=True)
+        st.members.append(v)
+        self.pool.append(v)
+        (self.params if kind == "param" else self.buffers).append(v)
+        self.state_spec.append((name, arr, kind))
+
+    # ---------------------------------------------------------------- the program
+    def generate(self):
+        self.cf_inputs()
+        target = self.r.randint(*CF_LINES)
+        guard = 0
+        while len(self.lines) < target and guard < 400:
+            guard += 1
+            self._fill(1)
+        if not any(t in ("cond", "while") for t in self.tags):
+            for _ in range(20):
+                mark = (len(self.lines), len(self.pool))
+                ok = (self.e_cond if self.r.random() < 0.5 else self.e_while_)()
+                if ok is not False and any(t in ("cond", "while") for t in self.tags):
+                    break
+                self._undo(*mark)
+        return self.finish_cf()
+
+    def finish_cf(self):
+        cands = self.live(lambda v: v.is_float and v.rg and not v.is_input)
+        terms = []
+        for v in self.r.sample(cands, min(len(cands), self.r.randint(1, 3))):
+            w = self.r.choice([1.0, 0.5, -0.25, 2.0, -1.5, 0.125])
+            terms.append(f"{_fmt(w)} * {v.name}.{self.r.choice(['sum()', 'mean()'])}")
+        anchors = self.r.random() < 0.8
+        rg_inputs = [n for n, _, rg in self.inputs_ if rg]
+        # the loss requires grad at every call: x0 (an input requiring grad) always reaches it
+        terms.append(f"0.125 * {rg_inputs[0]}.sum()")
+        if anchors:
+            for p in self.params:
+                terms.append(f"0.0625 * ({p.name} * {p.name}).sum()")
+            for n in rg_inputs[1:]:
+                terms.append(f"0.125 * {n}.mean()")
+        loss = "loss = " + " + ".join(terms)
+        names = [v.name for v in self.live(lambda v: not v.is_input)]
+        fetch = self.r.sample(names, min(len(names), self.r.randint(1, 4)))
+        dtypes = {v.name: v.dtype for v in self.pool}
+        # the data of every call (call 1: the arrays drawn with the inputs)
+        ncalls = self.r.randint(*CF_CALLS)
+        calls = [[a for _, a, _ in self.inputs_]]
+        for k in range(1, ncalls):
+            data = []
+            for (n, a, _) in self.inputs_:
+                kind = self.kinds[n]
+                if kind == "switch":
+                    s = -1.0 if (float(a) > 0) == (k % 2 == 1) else 1.0
+                    data.append(np.array(s * round(self.r.uniform(0.2, 2.0), 3), np.float32))
+                elif kind == "count":
+                    data.append(np.array(self.r.randint(1, self.M0), np.int64))
+                else:
+                    data.append(np.round(self.nrng.uniform(-2.0, 2.0, size=a.shape), 4).astype(np.float32))
+            calls.append(data)
+        if "n0" in self.kinds:
+            j = [n for n, _, _ in self.inputs_].index("n0")
+            vals = [int(c[j]) for c in calls]
+            if len(set(vals)) == 1 and self.M0 > 1:       # at least two trip counts
+                calls[-1][j] = np.array(1 if vals[0] != 1 else self.M0, np.int64)
+            if self.allow_zero:
+                calls[self.r.randrange(1, ncalls)][j] = np.array(0, np.int64)
+        opt = ""
+        if self.r.random() < 0.25:
+            opt = self.r.choice(["sgd", "sgd_momentum", "adam"])
+        reset = opt != "" or self.r.random() < 0.85
+        inputs = [(n, c, rg) for (n, _, rg), c in zip(self.inputs_, calls[0])]
+        return Program(self.seed, inputs, self.lines, fetch, [dtypes[f] for f in fetch], loss,
+                       all_live=names, makers=self.makers, writers=self.writers, tags=self.tags,
+                       kind="cf", state=self.state_spec, calls=calls, opt=opt, reset_grads=reset)
+
+    # ================================================================ control-flow emitters
+    def predicate(self):
+        """A scalar predicate from data (None: none possible here)."""
+        k = self.r.random()
+        if self.counters and k < 0.25:
+            i, M, _ = self.counters[-1]
+            return self.r.choice([f"{i} % 2 == 0", f"{i} > 0", f"{i} == 1", f"{i} < {max(1, M // 2)}"])
+        xs = self.live(lambda v: v.is_input and v.is_float and self.kinds.get(v.name) == "x")
+        sw = self.live(lambda v: v.is_input and self.kinds.get(v.name) == "switch")
+        if k < 0.5 and xs:
+            x = self.r.choice(xs)
+            c = self.r.choice([0.0, 0.0, 0.5, -0.5])
+            f = self.r.randrange(6)
+            if f == 0:
+                return f"{x.name}.sum() > {_fmt(c)}"
+            if f == 1:
+                idx = ", ".join(str(self.r.randrange(s)) for s in x.shape)
+                return f"{x.name}[{idx}] > {_fmt(c)}" if idx else f"{x.name} > {_fmt(c)}"
+            if f == 2:
+                return f"{x.name}.mean() < {_fmt(c)}"
+            if f == 3:
+                return f"({x.name} > 0).sum() > {x.numel // 2}"
+            if f == 4:
+                return f"({x.name}.sum() > {_fmt(c)}).reshape(1)"
+            return f"({x.name}.sum() > {_fmt(c)}).float()"      # not a bool: nonzero is true
+        if k < 0.65 and sw:
+            s = self.r.choice(sw)
+            return self.r.choice([f"{s.name} > 0", f"{s.name} < 0", f"({s.name} > 0).float()",
+                                  f"({s.name} * 2.0 > 0).reshape(1)", f"{s.name} >= 0.1"])
+        if k < 0.72 and "n0" in self.kinds:
+            n = "n0"
+            return self.r.choice([f"{n} % 2 == 1", f"{n} > {max(1, self.M0 // 2)}", f"{n} % 2"])
+        a = self.pick_float()
+        if a is None:
+            return None
+        if a.lo < 0 < a.hi:
+            c = 0.0
+        else:
+            c = round((a.lo + a.hi) / 2 * a.numel, 2)
+        red = self.r.choice(["sum", "mean"])
+        if red == "mean":
+            c = round(c / a.numel, 3)
+        self.use(a, saves=False)
+        return f"{a.name}.{red}() {self.r.choice(['>', '<'])} {_fmt(c)}"
+
+    def e_param_use(self):
+        p = self.r.choice(self.params)
+        a = self.pick_float(lambda v: v is not p)
+        if a is None:
+            return
+        a = self.bounded(a, 2.0)
+        shape = self.bshape(a.shape, p.shape)
+        k = self.r.random()
+        if shape is not None and int(np.prod(shape)) <= MAX_NUMEL and k < 0.8:
+            if k < 0.4:
+                code, lo, hi, saves = f"{a.name} + {p.name}", a.lo - 1, a.hi + 1, False
+            else:
+                code, lo, hi, saves = f"{a.name} * {p.name}", -a.mag, a.mag, True
+        else:
+            shape = a.shape
+            code, lo, hi, saves = f"{a.name} * {p.name}.mean()", -a.mag, a.mag, True
+        self.use(a, p, saves=saves)
+        v = self.new(shape, promote(a, p), lo, hi, True, dup=a.dup or shape != a.shape)
+        self.emit(f"{v.name} = {code}", "param_use")
+
+    def e_state(self):
+        """An in-place write to a buffer (or, under no_grad, to a parameter no op saved yet)."""
+        cands = list(self.buffers) + [p for p in self.params if not self.storages[p.storage].frozen]
+        if not cands:
+            return
+        b = self.r.choice(cands)
+        is_param = b in self.params
+        st = self.storages[b.storage]
+        if st.frozen and not is_param:
+            cands = [c for c in cands if not self.storages[c.storage].frozen]
+            if not cands:
+                return
+            b = self.r.choice(cands)
+            is_param = b in self.params
+            st = self.storages[b.storage]
+        if st.frozen:     # saved for backward: a write would break the backward
+            return
+        src = self.pick_float(lambda v: v.storage != b.storage and
+                              self.bshape(v.shape, b.shape) == tuple(b.shape))
+        if src is None:
+            src = self.pick_float(lambda v: v.storage != b.storage)
+            if src is None:
+                return
+            val = f"{src.name}.mean()"
+        else:
+            val = src.name
+        if src.mag > 1.0:
+            val = f"L.tanh({val})"
+        keep_grad = (not is_param and src.rg and self.r.random() < 0.2
+                     and not _cf_excluded("cf_state_write_keeps_grad"))
+        if not keep_grad:
+            val = f"({val}).detach()" if "(" in val else f"{val}.detach()"
+        k = self.r.choice(["ema", "ema", "copy", "clamp", "scale", "setidx", "view"])
+        lines = []
+        if k == "ema":
+            lines = [f"{b.name}.mul_(0.5)", f"{b.name}.add_({val} * 0.5)"]
+        elif k == "copy":
+            lines = [f"{b.name}.copy_({val})"]
+        elif k == "clamp":
+            lines = [f"{b.name}.clamp_(-0.5, 0.5)"]
+        elif k == "scale":
+            lines = [f"{b.name}.mul_({self.r.choice(['0.5', '-0.5', '0.9'])})"]
+        elif k == "setidx":
+            if not b.ndim:
+                return
+            if self.counters and self.counters[-1][1] <= b.shape[0]:
+                i = self.counters[-1][0]
+            else:
+                i = str(self.r.randrange(b.shape[0]))
+            lines = [f"{b.name}[{i}] = {src.name}.mean().tanh()" + ("" if keep_grad else ".detach()")]
+        else:
+            kc, _ = self.basic_key(b.shape, allow_none=False) if b.ndim else (None, ())
+            if kc is None:
+                return
+            lines = [f"{b.name}[{kc}].mul_(0.5)"]
+        self.use(src, saves=False)
+        if is_param:
+            self.emit("with L.no_grad():", "no_grad")
+            self.indent += 1
+        for ln in lines:
+            self.emit(ln, "state_" + k + ("_param" if is_param else ""))
+            self.writers.setdefault(b.name, []).append(len(self.lines) - 1)
+        if is_param:
+            self.indent -= 1
+        for fr in self.loops:
+            fr["written"].add(b.storage)
+        for mbr in st.members:
+            if keep_grad and k != "clamp" and k != "scale" and k != "view":
+                mbr.rg = True
+            if mbr is not b and _uncertain_alias(mbr):
+                self.retire(mbr)
+
+    # ---------------------------------------------------------------- dg.cond
+    def e_cond(self):
+        if self.depth >= CF_MAX_DEPTH:
+            return
+        pred = self.predicate()
+        if pred is None:
+            return
+        cid = self.ncf
+        self.ncf += 1
+        nout = self.r.choice([1, 1, 2, 2, 3])
+        form = "single" if nout == 1 and self.r.random() < 0.7 else (
+            "nested" if nout == 3 and self.r.random() < 0.4 else self.r.choice(["tuple", "tuple", "list"]))
+        outs = []
+        for side in ("t", "f"):
+            self.emit(f"def c{cid}_{side}():", "def")
+            self.enter()
+            try:
+                if self.r.random() < 0.7:
+                    self.e_param_use()
+                self._fill(self.r.randint(0, 3))
+                if self.r.random() < 0.2:
+                    self.e_state()
+                if side == "t":
+                    got = self.cond_outputs(nout)
+                else:
+                    got = [self.match_output(v) for v, _ in outs[0]]
+                    if any(g is None for g in got):
+                        return False
+                    got = [(g, self.local(g)) for g in got]
+                if not got:
+                    return False
+                outs.append(got)
+                self.emit("return " + _pack(form, [v.name for v, _ in got]), "return")
+                # a branch's result that is (a view of) an outer value: eagerly the cond returns
+                # that very tensor, so no later write to the outer value (or to the result)
+                for v, loc in got:
+                    if not loc or v.vkind is not None:
+                        self.storages[v.storage].frozen = True
+                # eagerly two results of one branch may be one tensor (or views of one): compiled
+                # they are separate values (KNOWN_BUGS cf_aliased_cond_outputs)
+                sids = [v.storage for v, _ in got]
+                flags = [(v.vkind is None and loc and not self.storages[v.storage].frozen
+                          and (sids.count(v.storage) == 1 or not _cf_excluded("cf_aliased_cond_outputs")))
+                         for v, loc in got]
+                outs[-1] = [(v, fl) for (v, _), fl in zip(got, flags)]
+            finally:
+                self.exit()
+        res = []
+        for (a, wa), (b, wb) in zip(*outs):
+            lo, hi = min(a.lo, b.lo), max(a.hi, b.hi)
+            v = self.new(a.shape, a.dtype, lo, hi, a.rg or b.rg, dup=a.dup or b.dup,
+                         frozen=not (wa and wb), contig=a.contig and b.contig)
+            res.append(v)
+        lhs = _pack(form, [v.name for v in res], lhs=True)
+        self.emit(f"{lhs} = C.cond({pred}, c{cid}_t, c{cid}_f)", "cond")
+
+    def cond_outputs(self, n):
+        out = []
+        for _ in range(n):
+            locs = [v for v in self.live() if self.local(v) and v.numel <= MAX_NUMEL]
+            pool = locs if locs and self.r.random() < 0.75 else self.live(lambda v: v.numel <= MAX_NUMEL)
+            fl = [v for v in pool if v.is_float]
+            pool = fl if fl and self.r.random() < 0.85 else pool
+            if not pool:
+                return []
+            v = self.r.choice(pool[-8:])
+            out.append((v, self.local(v)))
+        return out
+
+    def match_output(self, like):
+        """A value of the other branch with the shape and dtype of `like`."""
+        same = [v for v in self.live() if tuple(v.shape) == tuple(like.shape) and v.dtype == like.dtype]
+        locs = [v for v in same if self.local(v)]
+        if same and self.r.random() < 0.7:
+            return self.r.choice(locs if locs and self.r.random() < 0.7 else same)
+        shp = list(like.shape)
+        if like.is_float:
+            w = self.pick_float(lambda v: v.dtype == like.dtype) or self.pick_float()
+            if w is None:
+                return None
+            c = self.scalar((0.5, -1.0, 2.0, 0.25))
+            base = w.name if self.bshape(w.shape, like.shape) == tuple(like.shape) else f"{w.name}.mean()"
+            if w.dtype != like.dtype:
+                base = f"{base}.to(L.{like.dtype})"
+            v = self.new(like.shape, like.dtype, min(w.lo * c, w.hi * c, 0.0), max(w.lo * c, w.hi * c, 0.0),
+                         w.rg, dup=True)
+            self.use(w, saves=False)
+            self.emit(f"{v.name} = {base} * {_fmt(c)} + L.zeros({shp!r}, dtype=L.{like.dtype})", "fill_like")
+            return v
+        v = self.new(like.shape, like.dtype, 0, 0)
+        self.emit(f"{v.name} = L.zeros({shp!r}, dtype=L.{like.dtype})", "zeros")
+        return v
+
+    # ---------------------------------------------------------------- dg.while_loop
+    def e_while_(self):
+        if self.depth >= CF_MAX_DEPTH:
+            return
+        has_n0 = "n0" in self.kinds
+        M = self.M0
+        lid = self.ncf
+        self.ncf += 1
+        kinds = (["n", "n", "n"] if has_n0 else []) + ["data", "float", "const"] + (
+            ["outer"] * 2 if self.counters else [])
+        kind = self.r.choice(kinds)
+        maxit = ""
+        zero = False
+        iname = f"i{lid}"
+        if kind == "n":
+            bound, zero = "n0", self.allow_zero
+            if self.r.random() < 0.2:
+                m = self.r.randint(1, M)
+                maxit, zero = f", maximum_iterations={m}", zero
+        elif kind == "data":
+            x = self.pick_float()
+            c = 0.0 if x.lo < 0 < x.hi else round((x.lo + x.hi) / 2, 2)
+            m = self.new((), "int64", 0, x.numel)
+            self.use(x, saves=False)
+            self.emit(f"{m.name} = ({x.name} > {_fmt(c)}).sum()", "count")
+            bound, zero = m.name, True
+            maxit = f", maximum_iterations={M}"
+        elif kind == "const":
+            bound = str(self.r.randint(1, M))
+        elif kind == "outer":
+            j, Mj, _ = self.counters[-1]
+            if self.r.random() < 0.5:
+                bound, zero = f"{j} + 1", False
+            else:
+                bound, zero = j, True
+            M = min(M, Mj)
+        # float loop variables, in [-1, 1]
+        inits = []
+        for _ in range(self.r.choice([1, 1, 2])):
+            a = self.pick_float(lambda v: v.numel <= 24)
+            if a is None:
+                return False
+            if a.mag > 1.0:
+                a = self.squash(a)
+            inits.append(a)
+        hnames = [f"h{lid}_{j}" for j in range(len(inits))]
+        single = False
+        if kind == "float":
+            c = round(self.r.uniform(-0.5, 0.5) * inits[0].numel, 2)
+            condexpr = f"{hnames[0]}.sum() < {_fmt(c)}"
+            maxit = f", maximum_iterations={self.r.choice([str(M), 'n0'] if has_n0 else [str(M)])}"
+            zero = True
+            single = len(inits) == 1 and self.r.random() < 0.3
+        else:
+            condexpr = f"{iname} < {bound}"
+        tensor_counter = not single and self.r.random() < 0.3
+        params = ([] if single else [iname]) + hnames
+        # the body
+        self.emit(f"def w{lid}_body({', '.join(params)}):", "def")
+        self.enter()
+        frame = {"saved": set(), "written": set()}
+        self.loops.append(frame)
+        if not single:
+            self.counters.append((iname, M, tensor_counter))
+        try:
+            hs = []
+            for nm, a in zip(hnames, inits):
+                h = self.new(a.shape, a.dtype, -1.0, 1.0, a.rg, name=nm, dup=a.dup)
+                self.count -= 1     # (h names are not t-numbered)
+                self.locked.add(h.storage)
+                hs.append(h)
+            if not single and self.r.random() < 0.8:
+                self.e_counter_index()
+            self._fill(self.r.randint(1, 3))
+            news = [self.loop_update(h) for h in hs]
+            if self.r.random() < 0.3:
+                self.e_state()
+            if frame["written"] & frame["saved"]:
+                return False    # a later iteration would write what an earlier one saved
+            self.emit("return " + ", ".join(([] if single else [f"{iname} + 1"]) + [v.name for v in news]),
+                      "return")
+            rg_new = [v.rg for v in news]
+        finally:
+            if not single:
+                self.counters.pop()
+            self.loops.pop()
+            for fr in self.loops:
+                fr["saved"] |= frame["saved"]
+                fr["written"] |= frame["written"]
+            self.exit()
+        # zero iterations: eagerly the result is the initial value itself
+        for a in inits:
+            self.storages[a.storage].frozen = True
+        outs = []
+        if not single:
+            if tensor_counter:
+                cnt = self.new((), "int64", 0, M)
+                cname = cnt.name
+            else:
+                cname = f"k{lid}"
+        for a, rgn in zip(inits, rg_new):
+            outs.append(self.new(a.shape, a.dtype, -1.0, 1.0, a.rg or rgn, dup=True, frozen=zero))
+        init = ("0" if not tensor_counter else "L.tensor(0)")
+        if single:
+            lhs, lv = outs[0].name, inits[0].name
+        else:
+            lhs = ", ".join([cname] + [v.name for v in outs])
+            lv = "(" + ", ".join([init] + [a.name for a in inits]) + ")"
+        self.emit(f"{lhs} = C.while_loop(lambda {', '.join(params)}: {condexpr}, w{lid}_body, {lv}{maxit})",
+                  "while")
+        if not single and not tensor_counter:
+            self.pyints.append(cname)
+            if self.r.random() < 0.4:     # the count (a Python int eagerly) in arithmetic
+                h = outs[0]
+                v = self.new(h.shape, h.dtype, -(M + 1), M + 1, h.rg, dup=True)
+                self.emit(f"{v.name} = {h.name} * ({cname} + 1)", "count_use")
+
+    def e_counter_index(self):
+        i, M, _ = self.counters[-1]
+        xs = self.pick_float(lambda v: v.ndim >= 1 and v.shape[0] >= M)
+        k = self.r.random()
+        if xs is None or k < 0.15:
+            a = self.pick_float(lambda v: v.ndim >= 1)
+            if a is None:
+                return
+            v = self.new(a.shape[1:], a.dtype, a.lo, a.hi, a.rg, view_of=a, vkind="other", dup=a.dup)
+            self.use(a, saves=False)
+            self.emit(f"{v.name} = {a.name}[{i} % {a.shape[0]}]", "index_counter_mod")
+            return
+        self.use(xs, saves=False)
+        if k < 0.45:
+            v = self.new(xs.shape[1:], xs.dtype, xs.lo, xs.hi, xs.rg, view_of=xs, vkind="other", dup=xs.dup)
+            self.emit(f"{v.name} = {xs.name}[{i}]", "index_counter")
+        elif k < 0.65:
+            v = self.new(xs.shape[1:], xs.dtype, 2 * min(xs.lo, 0), 2 * max(xs.hi, 0), xs.rg, dup=True)
+            self.emit(f"{v.name} = {xs.name}[{i}:{i} + 2].sum(0)", "slice_counter")
+        elif k < 0.8:
+            v = self.new(xs.shape[1:], xs.dtype, xs.lo, xs.hi, xs.rg, dup=True)
+            self.emit(f"{v.name} = {xs.name}[:{i} + 1].mean(0)", "slice_counter")
+        elif k < 0.9:
+            v = self.new(xs.shape[1:], xs.dtype, min(xs.lo * M, 0), max(xs.hi * M, 0), xs.rg, dup=True)
+            self.emit(f"{v.name} = {xs.name}[{i}] * ({i} + 1)", "index_counter")
+        else:
+            if xs.ndim < 2 or xs.shape[-1] < M:
+                return
+            v = self.new(xs.shape[:-1], xs.dtype, xs.lo, xs.hi, xs.rg, view_of=xs, vkind="other", dup=xs.dup)
+            self.emit(f"{v.name} = {xs.name}[..., {i}]", "index_counter")
+
+    def loop_update(self, h):
+        """The next value of loop variable h: a function of h and the body's values, in [-1, 1]."""
+        z = self.pick_float(lambda v: v is not h and v.dtype == h.dtype and
+                            self.bshape(v.shape, h.shape) == tuple(h.shape))
+        if z is None or self.r.random() < 0.15:
+            w = self.pick_float(lambda v: v is not h) or h
+            zc = f"{w.name}.mean()" + ("" if w.dtype == h.dtype else f".to(L.{h.dtype})")
+            self.use(w, saves=False)
+            zrg = w.rg
+        else:
+            zc = z.name
+            self.use(z)
+            zrg = z.rg
+        f = self.r.randrange(4)
+        code = [f"L.tanh({h.name} * 0.5 + {zc})", f"L.sin({h.name} + {zc} * 0.5)",
+                f"({h.name} * 0.5 + {zc} * 0.25).clamp(-1.0, 1.0)", f"L.tanh({h.name} * {zc})"][f]
+        self.use(h)
+        v = self.new(h.shape, h.dtype, -1.0, 1.0, h.rg or zrg, dup=True)
+        self.emit(f"{v.name} = {code}", "loop_update")
+        return v
+
+
+def _pack(form, names, lhs=False):
+    if form == "single":
+        return names[0]
+    if form == "nested":
+        return f"{names[0]}, ({names[1]}, {names[2]})"
+    if form == "list" and not lhs:
+        return "[" + ", ".join(names) + "]"
+    return ", ".join(names) + ("," if len(names) == 1 else "")
+
+
+def _cf_excluded(name):
+    return name in KNOWN_BUGS and excluded(name)
+
+
+def generate_cf(seed):
+    """The control-flow program of a seed (deterministic; seeds independent of `generate`)."""
+    return _CFGen(seed).generate()
+
+
+# ---------------------------------------------------------------- control flow: runners
+class TorchCF:
+    """`C` for PyTorch: dg.cond / dg.while_loop's eager semantics in plain Python; records the
+    branch taken at each cond and the trip count of each loop (coverage)."""
+
+    def __init__(self):
+        self.log = []
+
+    def cond(self, pred, true_fn, false_fn, name="cond"):
+        b = bool(pred)
+        self.log.append((true_fn.__name__[:-2], b))
+        return true_fn() if b else false_fn()
+
+    def while_loop(self, cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invariants=None,
+                   name="while"):
+        single = not isinstance(loop_vars, (list, tuple))
+        lv = [loop_vars] if single else list(loop_vars)
+        n = 0
+        while (maximum_iterations is None or n < maximum_iterations) and bool(cond_fn(*lv)):
+            out = body_fn(*lv)
+            lv = [out] if single and not isinstance(out, (list, tuple)) else list(out)
+            n += 1
+        self.log.append((body_fn.__name__[:-5], n))
+        return lv[0] if single else type(loop_vars)(lv)
+
+
+def _cf_state(prog, L):
+    import types
+    S = types.SimpleNamespace()
+    for name, arr, kind in prog.state:
+        t = L.tensor(np.array(arr))
+        setattr(S, name, L.nn.Parameter(t) if kind == "param" else t)
+    return S
+
+
+def _cf_params(prog, S):
+    return [getattr(S, n) for n, _, kind in prog.state if kind == "param"]
+
+
+def _cf_optimizer(prog, L, params):
+    if prog.opt == "sgd":
+        return L.optim.SGD(params, lr=0.05)
+    if prog.opt == "sgd_momentum":
+        return L.optim.SGD(params, lr=0.05, momentum=0.9)
+    if prog.opt == "adam":
+        return L.optim.Adam(params, lr=0.01)
+    return None
+
+
+def _cf_tensors(prog, L, data):
+    return [L.tensor(np.array(a), requires_grad=rg) for (_, _, rg), a in zip(prog.inputs, data)]
+
+
+def _cf_record(prog, fetch, outs, xs, S, grads=None):
+    vals = {n: _np(o) for n, o in zip(_names(prog, fetch), outs)}
+    for n, _, kind in prog.state:
+        if kind == "param":
+            vals["grad " + n] = _np(getattr(S, n).grad) if grads is None else grads.get(n)
+    for (n, _, rg), x in zip(prog.inputs, xs):
+        if rg:
+            vals["grad " + n] = _np(x.grad) if grads is None else grads.get(n)
+    for n, _, _ in prog.state:
+        vals["state " + n] = _np(getattr(S, n))
+    return vals
+
+
+def run_cf_eager(prog, fetch=None, lib="dualgraph"):
+    """Eagerly (dualgraph, or torch with TorchCF): one Outcome per call (stopping at an error)
+    and the coverage log [(construct, branch taken | trip count)] per call."""
+    if lib == "torch":
+        import torch as L
+        F, C = L.nn.functional, TorchCF()
+    else:
+        import dualgraph as L
+        F, C = L.nn.functional, L
+    fetch = prog.fetch if fetch is None else fetch
+    out, log = [], []
+    try:
+        fn = _compiled(prog, fetch)
+        S = _cf_state(prog, L)
+        params = _cf_params(prog, S)
+        opt = _cf_optimizer(prog, L, params)
+    except Exception as e:  # noqa: BLE001
+        return [Outcome({}, e, "setup")], log
+    for k, data in enumerate(prog.calls):
+        try:
+            xs = _cf_tensors(prog, L, data)
+            if opt is not None:
+                opt.zero_grad()
+            elif prog.reset_grads:
+                for p in params:
+                    p.grad = None
+            n0 = len(C.log) if isinstance(C, TorchCF) else 0
+            outs = fn(L, F, C, S, *xs)
+            outs[0].backward()
+            if opt is not None:
+                opt.step()
+            out.append(Outcome(_cf_record(prog, fetch, outs, xs, S)))
+            log.append(list(C.log[n0:]) if isinstance(C, TorchCF) else [])
+            # a buffer written with a value requiring grad holds that history: end it between
+            # calls (the next call's backward would run into the freed graph of this one)
+            for n, _, kind in prog.state:
+                t = getattr(S, n)
+                if kind == "buffer" and t.requires_grad:
+                    t.detach_()
+        except Exception as e:  # noqa: BLE001
+            out.append(Outcome({}, e, f"call {k + 1}"))
+            break
+    return out, log
+
+
+def run_cf_function(prog, fetch=None):
+    """dg.function around the step (zero_grad, program, backward, optimizer step), called once
+    per call's data; one Outcome per call and the trace count."""
+    import dualgraph as dg
+    fetch = prog.fetch if fetch is None else fetch
+    try:
+        body = _compiled(prog, fetch)
+        S = _cf_state(prog, dg)
+        params = _cf_params(prog, S)
+        opt = _cf_optimizer(prog, dg, params)
+
+        def step(*xs):
+            if opt is not None:
+                opt.zero_grad()
+            outs = body(dg, dg.nn.functional, dg, S, *xs)
+            outs[0].backward()
+            if opt is not None:
+                opt.step()
+            return outs
+
+        fn = dg.function(step)
+    except Exception as e:  # noqa: BLE001
+        return [Outcome({}, e, "setup")], 0
+    out = []
+    for k, data in enumerate(prog.calls):
+        try:
+            xs = _cf_tensors(prog, dg, data)
+            if opt is None and prog.reset_grads:
+                for p in params:
+                    p.grad = None
+            outs = fn(*xs)
+            out.append(Outcome(_cf_record(prog, fetch, outs, xs, S)))
+        except Exception as e:  # noqa: BLE001
+            out.append(Outcome({}, e, f"call {k + 1}"))
+            break
+    return out, fn.trace_count
+
+
+def run_cf_graph(prog, fetch=None):
+    """Graph mode: placeholders, dg.gradients for the parameters and grad-requiring inputs,
+    the state's final values fetched (so its writes run), one plan called once per call's data.
+    None for a program with an optimizer step (graph mode has no loss.backward()/step here)."""
+    import dualgraph as dg
+    if prog.opt:
+        return None
+    fetch = prog.fetch if fetch is None else fetch
+    stage = "build"
+    out = []
+    try:
+        body = _compiled(prog, fetch)
+        S = _cf_state(prog, dg)
+        with dg.graph_mode() as g:
+            phs = [dg.placeholder(list(a.shape), dg.int64 if a.dtype == np.int64 else dg.float32, name=n)
+                   for n, a, _ in prog.inputs]
+            outs = list(body(dg, dg.nn.functional, dg, S, *phs))
+            wrt_names = [n for n, _, kind in prog.state if kind == "param"] + \
+                [n for n, _, rg in prog.inputs if rg]
+            wrt = _cf_params(prog, S) + [p for p, (_, _, rg) in zip(phs, prog.inputs) if rg]
+            grads = dg.gradients(outs[0], wrt)
+            reads = [getattr(S, n) * 1 for n, _, _ in prog.state]
+        symbolic = [o for o in outs if isinstance(o, dg.SymbolicTensor)]
+        gfetch = [gr for gr in grads if gr is not None]
+        stage = "compile"
+        plan = g.compile(symbolic + gfetch + reads, feeds=phs)
+        acc = {}
+        for k, data in enumerate(prog.calls):
+            stage = f"call {k + 1}"
+            got = [np.array(v) for v in plan(*[np.array(a) for a in data])]
+            it = iter(got[:len(symbolic)])
+            vals_out = [next(it) if isinstance(o, dg.SymbolicTensor) else _np(o) for o in outs]
+            it = iter(got[len(symbolic):len(symbolic) + len(gfetch)])
+            gd = {}
+            for n, gr in zip(wrt_names, grads):
+                gd[n] = None if gr is None else next(it)
+                if not prog.reset_grads and n in S.__dict__:   # a parameter's .grad accumulates
+                    if gd[n] is not None:
+                        acc[n] = gd[n] if acc.get(n) is None else acc[n] + gd[n]
+                    gd[n] = acc.get(n)
+            vals = _cf_record(prog, fetch, vals_out, [None] * len(prog.inputs), S, grads=gd)
+            out.append(Outcome(vals))
+        return out
+    except Exception as e:  # noqa: BLE001
+        out.append(Outcome({}, e, stage))
+        return out
+
+
+def run_cf_all(prog, fetch=None):
+    t, log = run_cf_eager(prog, fetch, lib="torch")
+    e, _ = run_cf_eager(prog, fetch)
+    f, traces = run_cf_function(prog, fetch)
+    return {"torch": t, "eager": e, "function": f, "graph": run_cf_graph(prog, fetch),
+            "traces": traces, "log": log}
+
+
+# ---------------------------------------------------------------- control flow: comparison
+CF_REFUSED = {}     # accepted refusals ("no gradient at this call"): runner -> seeds
+CF_COVERAGE = {}    # seed -> coverage log of the torch run
+
+
+def _no_gradient_refusal(e):
+    import dualgraph as dg
+    return isinstance(e, dg.DualGraphError) and "has no gradient at this call" in str(e)
+
+
+def _some_grad_none(o):
+    return any(v is None for k, v in o.values.items() if k.startswith("grad "))
+
+
+def find_cf_divergences(prog, runs=None):
+    runs = runs or run_cf_all(prog)
+    t, e = runs["torch"], runs["eager"]
+    CF_COVERAGE[prog.seed] = runs["log"]
+    problems = []
+    for k, o in enumerate(t):
+        if o.error is not None:
+            return [("torch", "-", "error", "the generator wrote a program PyTorch refuses: " + _describe_error(o))]
+    for k, (a, b) in enumerate(zip(t, e)):
+        if b.error is not None:
+            problems.append(("torch", f"eager call {k + 1}", "error", _describe_error(b)))
+            break
+        for name, desc in compare_outcomes(a, b, exact=False):
+            problems.append(("torch", f"eager call {k + 1}", name, desc))
+    ref = e if e and e[-1].error is None else t      # eager failed: compare with torch
+    for label in ("function", "graph"):
+        runs_ = runs[label]
+        if runs_ is None:
+            continue
+        for k, (a, b) in enumerate(zip(ref, runs_)):
+            if b.error is not None:
+                if _no_gradient_refusal(b.error) and _some_grad_none(a):
+                    CF_REFUSED.setdefault(label, set()).add(prog.seed)
+                else:
+                    problems.append(("eager", f"{label} call {k + 1}", "error", _describe_error(b)))
+                break
+            for name in a.values:
+                x, y = a.values[name], b.values.get(name, "missing")
+                if isinstance(y, str):
+                    problems.append(("eager", f"{label} call {k + 1}", name, "missing"))
+                    continue
+                if label == "graph" and name.startswith("grad ") and x is None and y is not None \
+                        and not np.any(y):
+                    continue    # dg.gradients: zeros where eagerly .grad stays None
+                d = compare_values(x, y, exact=ref is e)
+                if d:
+                    problems.append(("eager", f"{label} call {k + 1}", name, d))
+        else:
+            if len(runs_) < len(ref):
+                problems.append(("eager", f"{label}", "calls", f"{len(runs_)} of {len(ref)} calls ran"))
+    f = runs["function"]
+    if (prog.reset_grads and f and f[-1].error is None and len(f) == len(prog.calls)
+            and runs["traces"] != 1):
+        problems.append(("eager", "function", "traces", f"dg.function traced {runs['traces']} times"))
+    return problems
+
+
+def cf_locate(prog, problem):
+    """The first top-level value (in program order) that differs at the failing call."""
+    an, bn = problem[0], problem[1]
+    names = [n for n in prog.all_live if n in prog.makers]
+    if not names:
+        return "  (no values to locate)"
+    try:
+        call = int(bn.split("call ")[1]) - 1 if "call " in bn else 0
+        kind = bn.split()[0]
+        ra = run_cf_eager(prog, names, lib="torch" if an == "torch" else "dualgraph")[0]
+        rb = {"eager": lambda: run_cf_eager(prog, names)[0], "function": lambda: run_cf_function(prog, names)[0],
+              "graph": lambda: run_cf_graph(prog, names)}[kind]()
+        a, b = ra[call], rb[call]
+    except Exception as e:  # noqa: BLE001 - diagnosis only
+        return f"  (could not locate: {e!r})"
+    if a.error is not None or b.error is not None:
+        return "  (could not locate: a run failed)"
+    for n in sorted(names, key=lambda n: prog.makers.get(n, 0)):
+        if n in a.values and compare_values(a.values[n], b.values.get(n), exact=an != "torch"):
+            li = prog.makers[n]
+            return f"  first diverging top-level value at call {call + 1}: {n}, line {li + 1}: {prog.lines[li].strip()}"
+    return "  (every top-level value agrees)"
+
+
+def _cf_minimize_more(prog, sig):
+    """Whole blocks (a def, a with: its header and its indented lines) deleted; fewer calls."""
+    from dataclasses import replace
+    changed = False
+
+    def ind(ln):
+        return len(ln) - len(ln.lstrip())
+
+    i = len(prog.lines) - 1
+    while i >= 0:
+        ln = prog.lines[i] if i < len(prog.lines) else ""
+        if ln.rstrip().endswith(":"):
+            j = i + 1
+            while j < len(prog.lines) and ind(prog.lines[j]) > ind(ln):
+                j += 1
+            cand = replace(prog, lines=prog.lines[:i] + prog.lines[j:])
+            if signature(cand) == sig:
+                prog, changed = cand, True
+        i -= 1
+    for i in range(len(prog.calls) - 1, -1, -1):
+        if len(prog.calls) == 1:
+            break
+        calls = prog.calls[:i] + prog.calls[i + 1:]
+        cand = replace(prog, calls=calls,
+                       inputs=[(n, a, rg) for (n, _, rg), a in zip(prog.inputs, calls[0])])
+        if signature(cand) == sig:
+            prog, changed = cand, True
+    return prog, changed
+
+
+def cf_script(prog):
+    """A control-flow program as a runnable dualgraph script: its calls eagerly, then compiled."""
+    out = ["import types", "import numpy as np", "import dualgraph as dg",
+           "import dualgraph.nn.functional as F", "", "L = C = dg", "", "", "def make_state():",
+           "    S = types.SimpleNamespace()"]
+    for n, a, kind in prog.state:
+        t = f"dg.tensor(np.array({_lit(a)}, dtype=np.float32))"
+        out.append(f"    S.{n} = " + (f"dg.nn.Parameter({t})" if kind == "param" else t))
+    out += ["    return S", "", ""]
+    out += prog.source().splitlines()
+    out += ["", "", "CALLS = ["]
+    for data in prog.calls:
+        out.append("    [" + ", ".join(f"np.array({_lit(a)}, dtype=np.{a.dtype})" for a in data) + "],")
+    out += ["]", "RG = " + repr([rg for _, _, rg in prog.inputs]), "", ""]
+    opt = {"sgd": "dg.optim.SGD(params, lr=0.05)", "sgd_momentum": "dg.optim.SGD(params, lr=0.05, momentum=0.9)",
+           "adam": "dg.optim.Adam(params, lr=0.01)"}.get(prog.opt)
+    out += ["def run(compiled):", "    S = make_state()",
+            "    params = [p for p in vars(S).values() if isinstance(p, dg.nn.Parameter)]",
+            f"    opt = {opt}", "", "    def step(*xs):",
+            "        if opt is not None:", "            opt.zero_grad()",
+            "        outs = program(L, F, C, S, *xs)", "        outs[0].backward()",
+            "        if opt is not None:", "            opt.step()", "        return outs", "",
+            "    fn = dg.function(step) if compiled else step",
+            "    for k, data in enumerate(CALLS):",
+            "        xs = [dg.tensor(a, requires_grad=rg) for a, rg in zip(data, RG)]"]
+    if prog.reset_grads and not prog.opt:
+        out += ["        for p in params:", "            p.grad = None"]
+    out += ["        outs = fn(*xs)",
+            "        print('call', k + 1, 'loss', outs[0], 'fetched', outs[1:])",
+            "        print('   grads', [p.grad for p in params], [x.grad for x in xs if x.requires_grad])",
+            "        print('   state', vars(S))",
+            "        for t in vars(S).values():",
+            "            if not isinstance(t, dg.nn.Parameter) and t.requires_grad:",
+            "                t.detach_()", "", "",
+            "print('---- eager')", "run(False)", "print('---- dg.function')", "run(True)", "",
+            f"# all the runners: import random_programs as rp; rp.check(rp.generate_cf({prog.seed}))  (from tests/)"]
+    return "\n".join(out)

@@ -14,10 +14,6 @@ import pytest
 import dualgraph as dg
 from dualgraph.autograph import converter
 
-NEEDS_CAPTURES = pytest.mark.xfail(
-    strict=False, reason="needs dg.while_loop bodies that read outer graph tensors and index with the "
-                         "loop counter (the lead's control-flow rewrite, issue 10 items 1-2)")
-NEEDS_GRADS = pytest.mark.xfail(strict=False, reason="needs cond/while gradients (lead)")
 
 
 def value(x):
@@ -206,13 +202,12 @@ def test_for_over_range_with_start_stop_step():
 
 
 def for_rows(x):
-    total = x[0] * 0
+    total = 0  # a Python number: the loop variable becomes a vector like the rows
     for row in x:
         total = total + row * row
     return total
 
 
-@NEEDS_CAPTURES
 def test_for_over_the_rows_of_a_tensor():
     check(for_rows, (dg.ones(3, 2),), (dg.arange(6.0).reshape(3, 2),))
 
@@ -245,7 +240,7 @@ def test_for_inside_for():
 
 def while_inside_if(x):
     if x.sum() > 0:
-        while x.sum() < 50:
+        while x.abs().sum() < 50:  # ends for either sign (a cond that ran both branches would run it)
             x = x * 3
     else:
         x = x - 1
@@ -424,6 +419,54 @@ def test_python_number_loop_variable_takes_the_tensor_dtype():
     check(dtype_from_python_number, (T(1.5),), (T(4.0),))
 
 
+def number_becomes_float(k):
+    s = 0
+    for i in range(k):
+        s = s + 0.5 * i
+    return s
+
+
+def numbers_in_both_branches(x):
+    if x.sum() > 0:
+        y = 0
+    else:
+        y = 1.5
+    return y
+
+
+def test_python_numbers_are_typed_like_the_tensors_they_meet():
+    check(number_becomes_float, (n(0),), (n(4),))  # 0 enters an int, the body makes it a float
+    check(numbers_in_both_branches, (T(1.0),), (T(-1.0),))  # 0 and 1.5: both floats
+
+
+def augmented(k):
+    s = 0
+    count = 0
+    for j in range(k):
+        s += j * j
+        count += 1
+    return s, count
+
+
+BUFFER = dg.zeros(2)
+
+
+def write_buffer(x, k):
+    if k > 0:  # a Python branch: `+=` on captured state stays an in-place write
+        b = BUFFER
+        b += x
+    return x * 1
+
+
+def test_augmented_assignment():
+    check(augmented, (n(0),), (n(5),))  # `s += j` on a loop variable threads the value
+    assert "s = ag__.aug_assign(s, '+', j * j)" in dg.autograph.to_code(augmented)
+    f = dg.function(write_buffer)
+    f(T(1.0, 2.0), 1)
+    f(T(1.0, 2.0), 1)
+    same(BUFFER, [2.0, 4.0])
+
+
 # ---------------------------------------------------------------- Python stays Python, off, to_code
 def test_converted_function_runs_eagerly_as_python():
     conv = dg.autograph.convert(break_in_while)
@@ -549,6 +592,13 @@ def return_in_loop(x, k):
     return x
 
 
+def return_in_rows_loop(x, k):
+    for row in x:  # stays Python (a return inside): unrolled over the rows, as without AutoGraph
+        if k > 0:
+            return row * 2
+    return x[0]
+
+
 def yield_in_if(x):
     if x.sum() > 0:
         yield x
@@ -587,6 +637,7 @@ def test_unsupported_construct_is_fine_on_python_values():
     same(dg.autograph.convert(try_in_branch)(T(1.0)), [2.0])
     code = dg.autograph.to_code(return_in_loop)
     assert "ag__.python_iter(ag__.range_(k)" in code and "ag__.python_bool(" in code
+    check(return_in_rows_loop, (dg.ones(3, 2), 1))
 
 
 def test_yield_inside_a_tensor_if_is_refused():
@@ -651,7 +702,6 @@ def loop_loss(x, k):
     return loss
 
 
-@NEEDS_GRADS
 def test_gradient_through_a_converted_loop():
     f = dg.function(loop_loss)
     for k in (1, 3):

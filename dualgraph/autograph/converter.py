@@ -33,7 +33,8 @@ from . import analysis as A
 from . import operators
 
 AG = "ag__"
-_CACHE = weakref.WeakKeyDictionary()  # function -> (converted function, source) or None
+_CACHE = weakref.WeakKeyDictionary()  # function -> its converted function, or None (no source)
+_CODES = weakref.WeakKeyDictionary()  # code object -> (converted code, its source), or None
 _NO_SOURCE = object()
 
 
@@ -309,6 +310,7 @@ class _Function:
                 for x in n.names:
                     self.declared[x] = "global" if isinstance(n, ast.Global) else "nonlocal"
         self.live = A.Liveness()
+        self.depth = 0  # inside how many branch / loop functions
 
     def convert(self):
         node = self.node
@@ -364,7 +366,20 @@ class _Function:
             defined |= A.definitely_bound(s)
         return new
 
+    def helper_block(self, stmts, out, defined, loop_binds):
+        """The body of a branch or loop function (where `x += v` threads values, see stmt)."""
+        self.depth += 1
+        try:
+            return self.block(stmts, out, defined, loop_binds, None)
+        finally:
+            self.depth -= 1
+
     def stmt(self, s, after, defined, loop_binds, loop):
+        if isinstance(s, ast.AugAssign) and isinstance(s.target, ast.Name) and self.depth:
+            # `s += i` on a branch or loop variable: `s = s + i` (a graph value is threaded, not
+            # written in place); Python's in-place operator on anything else (aug_assign says)
+            call = _call(_ag("aug_assign"), [_name(s.target.id), _const(_AUG[type(s.op)]), self.expr(s.value)])
+            return [ast.copy_location(ast.Assign(targets=[_name(s.target.id, True)], value=call), s)]
         if isinstance(s, ast.If):
             return self.if_(s, after, defined, loop_binds, loop)
         if isinstance(s, ast.While):
@@ -377,7 +392,8 @@ class _Function:
             new.decorator_list = [self.expr(d) for d in s.decorator_list]
             return [new]
         if isinstance(s, ast.With):
-            s.items = [ast.withitem(context_expr=self.expr(i.context_expr), optional_vars=i.optional_vars) for i in s.items]
+            s.items = [ast.withitem(context_expr=self.expr(i.context_expr), optional_vars=i.optional_vars)
+                       for i in s.items]
             s.body = self.block(s.body, after, defined, loop_binds, loop)
             return [s]
         if isinstance(s, ast.Try):
@@ -442,12 +458,12 @@ class _Function:
         state = self._order(mods & live, s.body + s.orelse)
         ret = ast.Return(value=_tuple([_name(n) for n in state]))
         body = _def(self.names.helper("if_body"), state,
-                    self.block(s.body, set(state) | self.closure, set(state), loop_binds, None) + [ret], s)
+                    self.helper_block(s.body, set(state) | self.closure, set(state), loop_binds) + [ret], s)
         out = [body]
         orelse = _const(None)
         if s.orelse:
             out.append(_def(self.names.helper("else_body"), state,
-                            self.block(s.orelse, set(state) | self.closure, set(state), loop_binds, None)
+                            self.helper_block(s.orelse, set(state) | self.closure, set(state), loop_binds)
                             + [copy.deepcopy(ret)], s.orelse[0]))
             orelse = _name(out[-1].name)
         out.append(self._call_stmt(s, "if_stmt", [test, _name(body.name), orelse], state, defined, loop_binds))
@@ -467,7 +483,7 @@ class _Function:
         ret = ast.Return(value=_tuple([_name(n) for n in state]))
         test = _def(self.names.helper("loop_test"), state, [ast.Return(value=self.test(s.test))], s)
         body = _def(self.names.helper("loop_body"), state,
-                    self.block(s.body, set(state) | self.closure, set(state), loop_binds | mods, None) + [ret], s)
+                    self.helper_block(s.body, set(state) | self.closure, set(state), loop_binds | mods) + [ret], s)
         call = self._call_stmt(s, "while_stmt", [_name(test.name), _name(body.name)], state, defined, loop_binds)
         return _located([test, body, call], s)
 
@@ -498,7 +514,7 @@ class _Function:
             params = [item] + state
             pre = [ast.copy_location(ast.Assign(targets=[s.target], value=_name(item)), s)]
         ret = ast.Return(value=_tuple([_name(n) for n in state]))
-        inner = self.block(s.body, set(state) | self.closure, set(params) | tnames, loop_binds | mods, None)
+        inner = self.helper_block(s.body, set(state) | self.closure, set(params) | tnames, loop_binds | mods)
         body = _def(self.names.helper("loop_body"), params, pre + inner + [ret], s)
         out = [body]
         kw = []
@@ -508,6 +524,11 @@ class _Function:
             kw.append(("extra_test", _name(out[0].name)))
         out.append(self._call_stmt(s, "for_stmt", [it, _name(body.name)], state, defined, loop_binds, kw))
         return _located(out, s)
+
+
+_AUG = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
+        ast.Pow: "**", ast.MatMult: "@", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^",
+        ast.LShift: "<<", ast.RShift: ">>"}
 
 
 class _Line:
@@ -575,11 +596,11 @@ def _transform(fn):
     return new, filename
 
 
-def _build(fn, new, filename):
-    """Compile the converted def inside a factory whose locals are the original's free
-    variables (so they stay free variables), then make the function with the original cells."""
-    code = fn.__code__
-    free = list(code.co_freevars)
+def _compile(fn, new, filename):
+    """The code object of the converted def, compiled inside a factory whose locals are the
+    original's free variables (so that they stay free variables, to be given the original's
+    cells), and its source."""
+    free = list(fn.__code__.co_freevars)
     source = ast.unparse(new)
     new = _signature_only(copy.deepcopy(new))
     factory = ast.FunctionDef(
@@ -595,11 +616,18 @@ def _build(fn, new, filename):
     exec(compile(mod, filename, "exec"), ns)  # noqa: S102 - the user's own code, rewritten
     inner = next(c for c in ns["__ag_factory__"].__code__.co_consts
                  if isinstance(c, types.CodeType) and c.co_name == new.name)
-    cells = dict(zip(code.co_freevars, fn.__closure__ or ()))
+    return inner, source
+
+
+def _build(fn, inner, source):
+    """The converted function: the new code with the original's globals, closure cells and
+    defaults (it holds no reference to `fn`, so the cache does not keep `fn` alive)."""
+    cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
     closure = tuple(types.CellType(operators) if n == AG else cells[n] for n in inner.co_freevars)
     out = types.FunctionType(inner, fn.__globals__, fn.__name__, fn.__defaults__, closure)
     out.__kwdefaults__ = copy.copy(fn.__kwdefaults__)
     functools.update_wrapper(out, fn)
+    del out.__wrapped__
     out.__autograph_source__ = source
     return out
 
@@ -618,20 +646,19 @@ def _signature_only(fn):
 
 
 def _conversion(fn):
+    """fn converted, or None where its source cannot be read: transformed and compiled once
+    per code object, made a function once per function object."""
     if not isinstance(fn, types.FunctionType):
         return None
-    try:
-        hit = _CACHE.get(fn, _NO_SOURCE)
-    except TypeError:
-        return None
+    hit = _CACHE.get(fn, _NO_SOURCE)
     if hit is not _NO_SOURCE:
         return hit
-    got = _transform(fn)
-    out = _build(fn, *got) if got is not None else None
-    try:
-        _CACHE[fn] = out
-    except TypeError:  # pragma: no cover
-        pass
+    code = fn.__code__
+    compiled = _CODES.get(code, _NO_SOURCE)
+    if compiled is _NO_SOURCE:
+        got = _transform(fn)
+        compiled = _CODES[code] = _compile(fn, *got) if got is not None else None
+    out = _CACHE[fn] = _build(fn, *compiled) if compiled is not None else None
     return out
 
 

@@ -14,23 +14,24 @@ and return them (a tuple), so one protocol serves both paths:
 `names` are the variables' names (for error messages), `line` the statement's line; the file is
 the converted function's own (its code keeps the user's file name and line numbers).
 """
+import operator
 import sys
 from collections import OrderedDict
 
 import numpy as np
 
 from ..dtypes import from_np
-from ..errors import DualGraphError, DGNotImplementedError, DGTypeError, DGValueError
+from ..errors import DGNotImplementedError, DGTypeError, DGValueError
 from ..graph.control_flow import cond as _cond, while_loop as _while_loop
 from ..graph.core import SymbolicTensor
 from ..graph.guards import Lifted
 from ..ops.elementwise import logical_and, logical_not, logical_or
-from ..tensor import Tensor, tensor as _tensor
+from ..tensor import tensor as _tensor
 from ..tensor_methods import TensorMethods
 from ..utils.tree import flatten, unflatten
 
-__all__ = ["if_stmt", "while_stmt", "for_stmt", "if_exp", "range_", "and_", "or_", "not_",
-           "Undefined", "ld", "python_bool", "python_iter"]
+__all__ = ["if_stmt", "while_stmt", "for_stmt", "if_exp", "range_", "and_", "or_", "not_", "aug_assign",
+           "Undefined", "UndefinedVariableError", "ld", "python_bool", "python_iter"]
 
 
 # ---------------------------------------------------------------- undefined variables
@@ -260,7 +261,8 @@ def _tensor_if(pred, if_body, else_body, state, names, where, what):
             hints[r.key] = r.like
             continue
         return seen[0][0].rebuild(list(flat), names)
-    raise DGTypeError(f"{where}: the branches of this {what} disagree on the dtypes of their variables")  # pragma: no cover
+    raise DGTypeError(  # pragma: no cover - each retry fixes one number
+        f"{where}: the branches of this {what} disagree on the dtypes of their variables")
 
 
 def _match_branches(a, la, b, lb, names, where, what):
@@ -313,6 +315,27 @@ def _show_tree(treedef):
         return f"a dict with keys {list(treedef[1])}"
     kind = t.__name__ if t in (tuple, list) else f"{t.__name__} (a namedtuple)"
     return f"{_a(kind)} of {n}"
+
+
+# ---------------------------------------------------------------- augmented assignment
+_BINARY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+           "//": operator.floordiv, "%": operator.mod, "**": operator.pow, "@": operator.matmul,
+           "&": operator.and_, "|": operator.or_, "^": operator.xor, "<<": operator.lshift,
+           ">>": operator.rshift}
+_INPLACE = {"+": operator.iadd, "-": operator.isub, "*": operator.imul, "/": operator.itruediv,
+            "//": operator.ifloordiv, "%": operator.imod, "**": operator.ipow, "@": operator.imatmul,
+            "&": operator.iand, "|": operator.ior, "^": operator.ixor, "<<": operator.ilshift,
+            ">>": operator.irshift}
+
+
+def aug_assign(target, op, value):
+    """`target op= value` inside a branch or loop function: on a graph value (a branch or loop
+    variable, which dg.cond / dg.while_loop thread through, and do not let be written in place)
+    `target op value`; on anything else (a Python value, an eager tensor, a Variable) Python's
+    in-place operator, as written."""
+    if _symbolic(target) and target.node.op.name != "variable":
+        return _BINARY[op](target, value)
+    return _INPLACE[op](target, value)
 
 
 # ---------------------------------------------------------------- logical operators
@@ -575,7 +598,10 @@ def python_bool(cond, kind, reason, line=None):
 
 
 def python_iter(iterable, reason, line=None):
-    if _symbolic(iterable) or isinstance(iterable, _SymbolicRange):
+    """The iterable of a `for` AutoGraph left as Python: a range over a graph tensor is refused
+    with the line; a graph tensor of known length is unrolled over its rows, as without AutoGraph."""
+    if isinstance(iterable, _SymbolicRange) or (
+            _symbolic(iterable) and (not iterable.shape or iterable.shape[0] is None)):
         _refuse("for", reason, _loc(line))
     return iterable
 
@@ -599,6 +625,3 @@ def _refuse(kind, reason, where):
         f"{op}, but it contains {reason}, which AutoGraph does not convert: {hint}, or decide the "
         "statement on a Python value (dg.function(fn, autograph=False) turns AutoGraph off).")
 
-
-__all__ += ["UndefinedVariableError"]
-_ = DualGraphError  # the base of every error raised here
