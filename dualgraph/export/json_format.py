@@ -959,16 +959,11 @@ class _LoadedBranch(_cf._Branch):
     __slots__ = ("_plan",)
 
     def __init__(self, graph, outputs, index):
-        import networkx as nx
         self.graph, self.outputs, self.index = graph, outputs, index
         graph.compile(list(outputs), feeds=graph.feeds(), optimize=False)
         self._plan = None
         self._fns = {}
-        G = graph.to_networkx(control=False)
-        need = set()
-        for o in outputs:
-            need |= nx.ancestors(G, o.node.name) | {o.node.name}
-        self.uses = frozenset(i for f, i in zip(graph.feeds(), index) if f.node.name in need)
+        self.uses = _cf.branch_uses(graph, outputs, index)
 
     @property
     def plan(self):

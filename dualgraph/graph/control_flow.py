@@ -39,12 +39,7 @@ class _Branch:
         self.graph, self.outputs, self.index = graph, outputs, index
         self.plan = graph.compile(list(outputs), feeds=graph.feeds())
         self._fns = {}
-        # the frame positions whose values the outputs depend on (a gradient can reach them)
-        G = graph.to_networkx(control=False)
-        need = set()
-        for o in outputs:
-            need |= nx.ancestors(G, o.node.name) | {o.node.name}
-        self.uses = frozenset(i for f, i in zip(graph.feeds(), index) if f.node.name in need)
+        self.uses = branch_uses(graph, outputs, index)
 
     def run(self, frame):
         # the specialised code straight (a loop calls it once per iteration, inside the
@@ -64,6 +59,15 @@ class _Branch:
 
     def __repr__(self):
         return f"<{self.graph.name}: {len(self.graph.nodes)} nodes>"
+
+
+def branch_uses(graph, outputs, index):
+    """The frame positions whose values the outputs depend on (a gradient can reach them)."""
+    G = graph.to_networkx(control=False)
+    need = set()
+    for o in outputs:
+        need |= nx.ancestors(G, o.node.name) | {o.node.name}
+    return frozenset(i for f, i in zip(graph.feeds(), index) if f.node.name in need)
 
 
 class _Keep:
