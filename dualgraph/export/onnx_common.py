@@ -26,9 +26,6 @@ def np_dtype(onnx, elem):
 
 
 def ir_version_for(opset):
-    """An IR version that current onnxruntime accepts and that the opset needs."""
-    if opset >= 21:
-        return 10
-    if opset >= 19:
-        return 9
-    return 8 if opset >= 15 else 7
+    """An IR version that current onnxruntime accepts (1.18 and later read up to 10) and that
+    the opset needs: 10 from opset 21 (its first), 9 below."""
+    return 10 if opset >= 21 else 9

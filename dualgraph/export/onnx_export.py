@@ -747,10 +747,6 @@ def _getitem(ex, n):
             isinstance(v, Slot) for v in (k.start, k.stop, k.step)) for k in index):
         raise ExportError(f"to_onnx: node {n.name} (getitem) uses tensor indices; only basic "
                           "slicing (ints, slices, None, ...) has an ONNX mapping")
-    if Ellipsis in index:
-        i = index.index(Ellipsis)
-        used = sum(1 for k in index if k is not None and k is not Ellipsis)
-        index = index[:i] + (slice(None),) * (len(x.shape) - used) + index[i + 1:]
     starts, ends, axes, steps, squeeze, unsq = [], [], [], [], [], []
     d = 0       # input dim
     od = 0      # dim in the result before squeezing ints
