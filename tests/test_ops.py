@@ -297,6 +297,7 @@ def test_autograd_gradgradcheck_api():
 def _build_graph_only_ops():
     """A graph that uses every graph-only op; returns (graph, fetches, feeds, feed values, expected)."""
     g = dg.Graph()
+    buf = dg.tensor([0.0])  # an eager buffer, written in a cond branch below
     with dg.graph_mode(g):
         p = dg.placeholder([2])                           # placeholder
         v = dg.Variable(np.array([1.0, 2.0], np.float32))  # variable
@@ -308,12 +309,27 @@ def _build_graph_only_ops():
         out = dg.cond(n > 5, lambda: c + d, lambda: c - d)  # cond
         w = dg.Variable(np.array([1.0], np.float32))
         dg.autograd.grad(dg.cond(n > 5, lambda: (w * 2).sum(), lambda: c.sum()), [w])  # grad_reached
+        dg.cond(n > 5, lambda: buf.add_(1).sum(), lambda: c.sum())  # state_value (a write in a branch)
     return g, [out, grp, n], [p], [np.ones(2, np.float32)], [[13.0, 23.0], None, 6]
+
+
+from dualgraph.graph.subgraph import SubGraph  # noqa: E402
+
+
+def _all_nodes(g):
+    """The graph's nodes and those of the subgraphs its control-flow ops hold."""
+    for n in g.nodes:
+        yield n
+        for v in n.attrs.values():
+            for b in (v if isinstance(v, tuple) else (v,)):
+                sub = getattr(b, "graph", None)
+                if isinstance(sub, SubGraph):
+                    yield from _all_nodes(sub)
 
 
 def test_graph_only_ops_build_and_run():
     g, fetches, feeds, values, want = _build_graph_only_ops()
-    used = {n.op.name for n in g.nodes}
+    used = {n.op.name for n in _all_nodes(g)}
     graph_only = {name for name, op in OPS.items() if op.graph_only}
     assert graph_only <= used, sorted(graph_only - used)
     got = g.compile(fetches, feeds=feeds)(*values)

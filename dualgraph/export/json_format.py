@@ -963,7 +963,8 @@ class _LoadedBranch(_cf._Branch):
         graph.compile(list(outputs), feeds=graph.feeds(), optimize=False)
         self._plan = None
         self._fns = {}
-        self.uses = _cf.branch_uses(graph, outputs, index)
+        self.uses_by_output = _cf.branch_uses(graph, outputs, index)
+        self.uses = frozenset().union(*self.uses_by_output)
 
     @property
     def plan(self):

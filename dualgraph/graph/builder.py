@@ -280,8 +280,13 @@ def _memory_of(g, x):
     tracking: a dg.Variable's read (TF1: a read is a value, later writes make new reads)."""
     if x._alias is not None:
         return x._alias[0], x._alias[1]
-    if x.node.op in (VARIABLE, ASSIGN):
+    if x.node.op in (VARIABLE, ASSIGN) or getattr(g, "outer", None) is not None:
+        # (inside a cond branch or loop body a state's value is any node: subgraph.SubGraph)
         st = g.state_of(x)
+        if st is None and x.node.op not in (VARIABLE, ASSIGN):
+            if x._storage is None:
+                x._storage = _Memory(x)
+            return x._storage, ()
         if st is None or "initial" in st.handle.node.attrs:
             return None
         return st, ()

@@ -33,13 +33,14 @@ class _Branch:
     element of the op's frame (its inputs, or for a loop the current loop variables followed by
     the captures) that feeds the subgraph's i-th placeholder."""
 
-    __slots__ = ("graph", "outputs", "index", "plan", "uses", "_fns")
+    __slots__ = ("graph", "outputs", "index", "plan", "uses", "uses_by_output", "_fns")
 
     def __init__(self, graph, outputs, index):
         self.graph, self.outputs, self.index = graph, outputs, index
         self.plan = graph.compile(list(outputs), feeds=graph.feeds())
         self._fns = {}
-        self.uses = branch_uses(graph, outputs, index)
+        self.uses_by_output = branch_uses(graph, outputs, index)
+        self.uses = frozenset().union(*self.uses_by_output)
 
     def run(self, frame):
         # the specialised code straight (a loop calls it once per iteration, inside the
@@ -62,12 +63,22 @@ class _Branch:
 
 
 def branch_uses(graph, outputs, index):
-    """The frame positions whose values the outputs depend on (a gradient can reach them)."""
-    G = graph.to_networkx(control=False)
-    need = set()
+    """For each output, the frame positions a gradient can reach from it: data paths through
+    differentiable ops built with grad enabled (not through a stop_gradient, a comparison, a
+    write under no_grad)."""
+    G = nx.DiGraph()
+    for n in graph.nodes:
+        G.add_node(n.name)
+        if n.op.differentiable and not n.no_grad:
+            for x in n.inputs:
+                if isinstance(x, SymbolicTensor):
+                    G.add_edge(x.node.name, n.name)
+    pos = {f.node.name: i for f, i in zip(graph.feeds(), index)}
+    out = []
     for o in outputs:
-        need |= nx.ancestors(G, o.node.name) | {o.node.name}
-    return frozenset(i for f, i in zip(graph.feeds(), index) if f.node.name in need)
+        need = nx.ancestors(G, o.node.name) | {o.node.name}
+        out.append(frozenset(pos[v] for v in need if v in pos))
+    return out
 
 
 class _Keep:
@@ -117,8 +128,15 @@ _fmt = fmt_shape
 
 
 def _assign_written(g, refs, values):
-    """The enclosing graph takes the final value of each state written inside."""
-    return [g.assign(ref, v) for ref, v in zip(refs, values)]
+    """The enclosing graph takes the final value of each state written inside; a buffer that
+    took a value requiring grad keeps its history (as builder._write_state decides)."""
+    return [g.assign(ref, v, tracks=bool(_grad_enabled() and v._rg and not g._state(ref).handle._rg))
+            for ref, v in zip(refs, values)]
+
+
+def _grad_enabled():
+    from ..state import _state
+    return _state.grad_enabled
 
 
 def _packed(op, inputs, **attrs):
@@ -280,8 +298,20 @@ def _body_results(bsub, res, single, loop_vars, treedef, ins, specs):
 
 
 # ---------------------------------------------------------------- running
+def _distinct(vals):
+    """Each result its own array: a branch or body returning one value twice gives one array,
+    which the enclosing plan may reuse as a buffer after one of its readers is done."""
+    seen, out = set(), []
+    for v in vals:
+        if id(v) in seen:
+            v = np.array(v)
+        seen.add(id(v))
+        out.append(v)
+    return out
+
+
 def _cond_kernel(pred, *caps, branches, n_out):
-    return tuple(branches[0 if bool(pred) else 1].run(caps))
+    return tuple(_distinct(branches[0 if bool(pred) else 1].run(caps)))
 
 
 def _while_kernel(*inputs, cond, body, n_vars, n_caps, maximum_iterations, keep, stacked, specs):
@@ -299,7 +329,7 @@ def _while_kernel(*inputs, cond, body, n_vars, n_caps, maximum_iterations, keep,
                 if s:
                     acc[j].append(np.array(lv[k]) if i == 0 else lv[k])
                     j += 1
-        lv = list(body.run(lv + caps))
+        lv = _distinct(body.run(lv + caps))
         i += 1
     if i == 0:  # the inputs come back: never memory the enclosing plan owns
         lv = [np.array(v) for v in lv]
@@ -362,11 +392,28 @@ def _sub_gradients(ys, gys, xs):
     return [zeros_like(x) if gx is None else gx for gx, x in zip(got, xs)]
 
 
+def _reached_from(branch, outputs):
+    """The frame positions a gradient from the given outputs reaches."""
+    return frozenset().union(*(branch.uses_by_output[k] for k in outputs if k < len(branch.uses_by_output)))
+
+
+def _loop_reached(body, n_vars, outputs):
+    """The frame positions a gradient from the given loop outputs reaches over any number of
+    iterations (a loop variable feeds every output the next iteration computes from it)."""
+    live = set(k for k in outputs if k < n_vars)
+    while True:
+        reach = _reached_from(body, live)
+        more = {k for k in reach if k < n_vars} - live
+        if not more:
+            return reach
+        live |= more
+
+
 def _cond_vjp(g, n):
     branches, caps = n.attrs["branches"], n.inputs[1:]
     parts = g.parts
     want = [i for i, c in enumerate(caps) if n.needs[i + 1] and _is_float(c)
-            and any(i in b.uses for b in branches)]
+            and any(i in _reached_from(b, parts) for b in branches)]
     if not want:
         return (None,) * len(n.inputs)
     for b in branches:
@@ -396,13 +443,12 @@ def _while_vjp(g, n):
     init, caps = n.inputs[:n_vars], n.inputs[n_vars:n_vars + n_caps]
     parts = g.parts
     fv = [k for k in range(n_vars) if _is_float(init[k])]
+    stack_pos = _stack_positions(stacked, n_vars)
+    stack_outs = {p: k for k, p in stack_pos.items()}
+    seeded = set(k for k in parts if k < n_vars) | {stack_outs[p] for p in parts if p in stack_outs}
+    reach = _loop_reached(body, n_vars, seeded) | seeded  # (0 iterations: an output is its input)
     fc = [j for j in range(n_caps) if n.needs[n_vars + j] and _is_float(caps[j])
-          and n_vars + j in body.uses]
-    stack_pos, j = {}, n_vars + 1
-    for k, s in enumerate(stacked):
-        if s:
-            stack_pos[k] = j
-            j += 1
+          and n_vars + j in reach]
     if not fv or not (any(k in parts for k in fv) or any(stack_pos.get(k) in parts for k in fv)):
         return (None,) * len(n.inputs)
     _refuse_random(body.graph, "a dg.while_loop body")
@@ -447,20 +493,21 @@ def _while_vjp(g, n):
     res = while_loop(bcond, bbody, (count - 1, *g0, *c0), name="while_grad")
     out = [None] * len(n.inputs)
     for i, k in enumerate(fv):
-        if n.needs[k]:
+        if n.needs[k] and k in reach:
             out[k] = res[1 + i]
     for i, j in enumerate(fc):
         out[n_vars + j] = res[1 + nf + i]
     return tuple(out)
 
 
-def _cond_input_used(n, k):
-    """Whether this run's gradient reaches input k: always for an input both branches use (and
-    for the predicate and unused inputs, which take none); else whether the branch using it is
-    the one taken."""
+def _cond_input_used(n, k, outputs=None):
+    """Whether this run's gradient (from `outputs`, the op's outputs that lead to the root; None:
+    all) reaches input k: always for an input both branches use (and for the predicate and
+    unused inputs, which take none); else whether the branch using it is the one taken."""
     if k == 0:
         return None
-    t, f = (k - 1 in b.uses for b in n.attrs["branches"])
+    t, f = (k - 1 in (b.uses if outputs is None else _reached_from(b, outputs))
+            for b in n.attrs["branches"])
     if t == f:
         return None
     pred = n.inputs[0]
@@ -469,14 +516,29 @@ def _cond_input_used(n, k):
     return pred if t else apply(OPS["logical_not"], pred)
 
 
-def _while_input_used(n, k):
+def _while_input_used(n, k, outputs=None):
     """A capture the body uses is reached only if the body ran (a loop variable always is: it
-    passes through unchanged when the loop runs no iteration)."""
+    passes through unchanged when the loop runs no iteration). A capture no gradient from
+    `outputs` reaches takes none (None: see gradients.reached_at_run)."""
     a = n.attrs
-    if k < a["n_vars"] or k >= a["n_vars"] + a["n_caps"] or k not in a["body"].uses:
+    if k < a["n_vars"] or k >= a["n_vars"] + a["n_caps"]:
+        return None
+    live = range(a["n_vars"]) if outputs is None else [
+        {p: j for j, p in _stack_positions(a["stacked"], a["n_vars"]).items()}.get(o, o) for o in outputs]
+    if k not in _loop_reached(a["body"], a["n_vars"], live):
         return None
     count = apply(TUPLE_GET, n.out, index=a["n_vars"], shape=(), dtype=np.dtype(np.int64))
     return count > 0
+
+
+def _stack_positions(stacked, n_vars):
+    """loop variable -> the position of its accumulated iterations in the op's tuple."""
+    pos, j = {}, n_vars + 1
+    for k, s in enumerate(stacked):
+        if s:
+            pos[k] = j
+            j += 1
+    return pos
 
 
 def _packed_spec(*a, **k):

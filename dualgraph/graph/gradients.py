@@ -112,13 +112,20 @@ def reached_at_run(graph, sources, root):
     reaches the sources only through such inputs exists at some runs only (eagerly: .grad stays
     None at the others)."""
     partial = {}
+    G = None
     for n in graph.nodes:
         if n.op.input_used is None:
             continue
+        if G is None:
+            G = graph.to_networkx(control=False)
+        # the elements of the op's tuple that lead to the root (a gradient comes only from them)
+        outs = {u.attrs["index"] for u in n.users
+                if "index" in u.attrs and u.inputs and getattr(u.inputs[0], "node", None) is n
+                and (u.name == root or nx.has_path(G, u.name, root))}
         always = set()
         for k, x in enumerate(n.inputs):
             if isinstance(x, SymbolicTensor):
-                f = n.op.input_used(n, k)
+                f = n.op.input_used(n, k, outs)
                 if f is None:
                     always.add(x.node.name)
                 elif x.node.name not in always:
@@ -127,7 +134,6 @@ def reached_at_run(graph, sources, root):
             partial.pop((u, n.name), None)
     if not partial:
         return None
-    G = graph.to_networkx(control=False)
     R = G.copy()
     R.remove_edges_from(partial)
     memo = {}

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import DGNotImplementedError, DGRuntimeError, DGTypeError
 from ..mode import push
 from ..ops.dispatch import apply
-from ..ops.registry import Spec
+from ..ops.registry import Spec, defop
 from ..state import _state
 from .builder import GraphInterpreter
 from .core import (Graph, SymbolicTensor, PLACEHOLDER, CONSTANT, VARIABLE, _State, state_key,
@@ -108,9 +108,12 @@ class SubGraph(Graph):
             value = apply(broadcast_to_op, value, shape=tuple(cur.shape))
         if value._dtype != cur._dtype:
             value = value.to(cur.dtype)
-        if not tracks and value._rg:
-            from .core import STOP_GRADIENT
-            value = apply(STOP_GRADIENT, value)  # (a write ends the history, as eagerly)
+        if not tracks:
+            # a write that ends the history (an optimizer step on a parameter, a buffer taking
+            # a value under no_grad): later reads are the state itself, as eagerly, so their
+            # gradient goes to the state's value at entry (the op's input), not into the value
+            value = apply(STATE_VALUE, value, st.handle)
+            value._rg = st.handle._rg
         st.cur = value
         st.version += 1
         self.written[state_key(ref)] = st
@@ -130,6 +133,13 @@ class SubGraph(Graph):
     def feeds(self):
         """Every placeholder of this subgraph, inputs first (in `inputs` order), then captures."""
         return list(self.inputs) + [ph for _, ph in self.captures.values()]
+
+
+# a state's value after a write inside a subgraph: the written value, whose gradient is the
+# state's (its leaf: the placeholder it entered with), never the written value's
+STATE_VALUE = defop("state_value", lambda value, leaf: value, lambda value, leaf: Spec(value.shape, value.dtype),
+                    lambda g, n: (None, g), graph_only=True, saves=(), may_alias=True,
+                    doc="a state's value after a write in a cond branch or loop body (gradient: the state's)")
 
 
 class SubGraphInterpreter(GraphInterpreter):
