@@ -69,16 +69,37 @@ def branch_uses(graph, outputs, index):
     G = nx.DiGraph()
     for n in graph.nodes:
         G.add_node(n.name)
-        if n.op.differentiable and not n.no_grad:
-            for x in n.inputs:
-                if isinstance(x, SymbolicTensor):
+        if not n.op.differentiable or n.no_grad or n.op.subgraphs:
+            continue
+        src = n.inputs[0].node if n.inputs and isinstance(n.inputs[0], SymbolicTensor) else None
+        if src is not None and src.op.subgraphs and "index" in n.attrs:
+            # an element of a nested control-flow op's tuple: only the inputs it depends on
+            for k, x in enumerate(src.inputs):
+                if isinstance(x, SymbolicTensor) and _input_reaches(src, k, n.attrs["index"]):
                     G.add_edge(x.node.name, n.name)
+            continue
+        for x in n.inputs:
+            if isinstance(x, SymbolicTensor):
+                G.add_edge(x.node.name, n.name)
     pos = {f.node.name: i for f, i in zip(graph.feeds(), index)}
     out = []
     for o in outputs:
         need = nx.ancestors(G, o.node.name) | {o.node.name}
         out.append(frozenset(pos[v] for v in need if v in pos))
     return out
+
+
+def _input_reaches(node, k, out):
+    """Whether a gradient from element `out` of control-flow node `node`'s tuple reaches its
+    input k."""
+    a = node.attrs
+    if "branches" in a:  # cond: input 0 is the predicate
+        return k > 0 and any(k - 1 in _reached_from(b, [out]) for b in a["branches"])
+    n_vars = a["n_vars"]
+    out = {p: j for j, p in _stack_positions(a["stacked"], n_vars).items()}.get(out, out)
+    if out >= n_vars:
+        return False  # (the iteration count)
+    return k == out or k in _loop_reached(a["body"], n_vars, [out])
 
 
 class _Keep:
@@ -509,7 +530,7 @@ def _cond_input_used(n, k, outputs=None):
     t, f = (k - 1 in (b.uses if outputs is None else _reached_from(b, outputs))
             for b in n.attrs["branches"])
     if t == f:
-        return None
+        return None if t else False
     pred = n.inputs[0]
     if pred._dtype != np.bool_:
         pred = pred != 0
@@ -526,7 +547,7 @@ def _while_input_used(n, k, outputs=None):
     live = range(a["n_vars"]) if outputs is None else [
         {p: j for j, p in _stack_positions(a["stacked"], a["n_vars"]).items()}.get(o, o) for o in outputs]
     if k not in _loop_reached(a["body"], a["n_vars"], live):
-        return None
+        return False
     count = apply(TUPLE_GET, n.out, index=a["n_vars"], shape=(), dtype=np.dtype(np.int64))
     return count > 0
 

@@ -105,35 +105,61 @@ def _or(a, b):
     return a if b is None else b if a is None else apply(OPS["logical_or"], a, b)
 
 
+def _gradient_paths(graph):
+    """The edges a gradient can go back along: into differentiable nodes built with grad on,
+    and into a control-flow result only from the op's tuple (its later inputs only order it)."""
+    G = nx.DiGraph()
+    for n in graph.nodes:
+        G.add_node(n.name)
+        if not n.op.differentiable or n.no_grad:
+            continue
+        ins = n.inputs
+        if ins and "index" in n.attrs and isinstance(ins[0], SymbolicTensor) and ins[0].node.op.subgraphs:
+            ins = ins[:1]
+        for x in ins:
+            if isinstance(x, SymbolicTensor):
+                G.add_edge(x.node.name, n.name)
+    return G
+
+
 def reached_at_run(graph, sources, root):
     """Whether, at a run, a gradient from `root` reaches one of the nodes `sources` (names):
-    None when it always does; else a graph boolean. Control-flow ops say which inputs a run may
+    None when it always does, False when it never does (only zeros flow); else a graph boolean. Control-flow ops say which inputs a run may
     skip (Op.input_used: a dg.cond branch not taken, a loop body run 0 times); a gradient that
     reaches the sources only through such inputs exists at some runs only (eagerly: .grad stays
     None at the others)."""
-    partial = {}
+    partial, never = {}, set()
     G = None
     for n in graph.nodes:
         if n.op.input_used is None:
             continue
         if G is None:
-            G = graph.to_networkx(control=False)
+            G = _gradient_paths(graph)
         # the elements of the op's tuple that lead to the root (a gradient comes only from them)
         outs = {u.attrs["index"] for u in n.users
                 if "index" in u.attrs and u.inputs and getattr(u.inputs[0], "node", None) is n
                 and (u.name == root or nx.has_path(G, u.name, root))}
-        always = set()
+        always, flags = set(), {}
         for k, x in enumerate(n.inputs):
             if isinstance(x, SymbolicTensor):
                 f = n.op.input_used(n, k, outs)
+                u = x.node.name
                 if f is None:
-                    always.add(x.node.name)
-                elif x.node.name not in always:
-                    partial[(x.node.name, n.name)] = _or(partial.get((x.node.name, n.name)), f)
-        for u in always:
-            partial.pop((u, n.name), None)
-    if not partial:
+                    always.add(u)
+                elif f is not False:
+                    flags[u] = _or(flags.get(u), f)
+                else:
+                    flags.setdefault(u, False)
+        for u, f in flags.items():
+            if u in always:
+                continue
+            if f is False:
+                never.add((u, n.name))  # no gradient ever goes this way
+            else:
+                partial[(u, n.name)] = f
+    if not partial and not never:
         return None
+    G.remove_edges_from(never)
     R = G.copy()
     R.remove_edges_from(partial)
     memo = {}
@@ -163,7 +189,7 @@ def reached_at_run(graph, sources, root):
             return None
         if r is not False:
             out = r if out is False else _or(out, r)
-    return None if out is False else out
+    return out  # False: never (eagerly the .grad stays None)
 
 
 def _guard_reached(graph, t, g, root, what):
@@ -174,6 +200,8 @@ def _guard_reached(graph, t, g, root, what):
     flag = reached_at_run(graph, sources, root)
     if flag is None:
         return g
+    if flag is False:
+        return None  # only zeros flow: eagerly no gradient reaches it
     shape = list(t.shape)
     return apply(REACHED, g, flag, message=(
         f"{what} of the tensor of shape {shape} has no gradient at this call: the dg.cond branch "
@@ -218,6 +246,8 @@ def graph_backward(loss, gradient=None, inputs=None):
             if g is None:
                 continue
             g = _guard_reached(graph, t, g, loss.node.name, "backward()")
+            if g is None:
+                continue
             if _is_eager(t):
                 old = graph.grad_of(t)
                 graph.set_grad_of(t, g if old is None else old + g)
