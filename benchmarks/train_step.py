@@ -319,7 +319,9 @@ def profile_plan(compiled, calls=20, rounds=7):
     timed = [lines[0], "    _pc = __pc"]
     stmt_step = {}
     for line in lines[1:]:
-        body = line.strip()
+        body = line.split("  # ")[0].strip()  # (plan.source comments: op, name, shape)
+        if not body or body.startswith("#"):
+            continue
         if body.startswith("return") or body.startswith("del "):
             timed.append(line)
             continue

@@ -75,3 +75,22 @@ def test_dynamic_vs_static_control_flow_example(capsys):
         assert "ag__.if_stmt" in res["autograph_code"] and "ag__.while_stmt" in res["autograph_code"]
         assert res["autograph_trace_count"] == (1, 1)
         assert res["autograph_equals_eager"]
+
+
+def test_export_and_view_example(tmp_path, capsys):
+    """LeNet exported in every format dg.export has (DOT, PNG, GraphML and the plan's picture
+    at least; JSON, ONNX, TensorBoard when their modules and packages are there)."""
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("pydot")
+    res = _load("export_and_view").main(str(tmp_path))
+    out = capsys.readouterr().out
+    for key in ("dot", "png", "svg", "plan_png", "graphml"):
+        assert key in res["written"], (key, res["skipped"], res["failed"])
+        assert pathlib.Path(res["written"][key]).stat().st_size > 0
+    assert set(res["written"]) | set(res["skipped"]) | set(res["failed"]) >= {
+        "json", "dot", "png", "graphml", "onnx", "tensorboard"}
+    assert not res["failed"], res["failed"]
+    assert "open with" in out and "kind" in out and "conv1/conv2d" in out
+    if "tensorboard" in res["written"]:
+        assert "tensorboard --logdir" in out
+    assert "# conv2d 'conv1/conv2d' [2, 6, 28, 28] float32" in res["plan_source"]

@@ -307,6 +307,11 @@ class Graph:
         from .networkx_view import to_networkx
         return to_networkx(self, control)
 
+    def print_tabular(self):
+        """Print one row per node (kind, name, op, args, shape, dtype, attrs), as torch.fx does."""
+        from ..export.text import print_tabular
+        return print_tabular(self)
+
     def summary(self):
         from collections import Counter
         c = Counter(n.op.name for n in self.nodes)

@@ -332,12 +332,14 @@ def _generate(steps, mem, feeds, fetches):
     params = [local.get(f.name, f"unused{i}") for i, f in enumerate(feeds)]  # pruned feeds
     early = _fetched_before_write(steps, fetches)
     lines = [f"def run({', '.join(params)}):"]
+    # comments: what each value is (op, node name, shape, dtype); the compiled code is the same
+    lines += [f"    # {local[f.name]}: {_comment(steps[index[f.name]])[4:]}" for f in feeds if f.name in index]
     for i, s in enumerate(steps):
         me = local[s.name]
         if s.source is not None:
             read = s.source.code(s, i, ns)
             if read is not None:
-                lines.append(f"    {me} = {read}")
+                lines.append(f"    {me} = {read}{_comment(s)}")
         else:
             fn, takes_out = s.kernel, s.takes_out
             args = []
@@ -370,14 +372,14 @@ def _generate(steps, mem, feeds, fetches):
                 ns[f"b{i}"] = np.empty(s.shape, s.dtype)
                 args.append(f"out=b{i}")
             if s.op is ASSIGN and steps[index[s.args[1][1]]].writes_into == s.args[0][1]:
-                lines.append(f"    {me} = {local[s.args[1][1]]}")  # already written in place
+                lines.append(f"    {me} = {local[s.args[1][1]]}{_comment(s)}")  # already written in place
             elif s.shape == () and s.dtype.kind != "O" and s.op is not ASSIGN and not s.op.no_value \
                     and into is None and out is None and i not in arena:
                 # a 0-d value is a 0-d array, as eagerly (EagerInterpreter.apply): kernels return
                 # numpy scalars there, and np.float64 is a Python float to dtype promotion
-                lines.append(f"    {me} = _asarray(k{i}({', '.join(args)}{call_kw}))")
+                lines.append(f"    {me} = _asarray(k{i}({', '.join(args)}{call_kw})){_comment(s)}")
             else:
-                lines.append(f"    {me} = k{i}({', '.join(args)}{call_kw})")
+                lines.append(f"    {me} = k{i}({', '.join(args)}{call_kw}){_comment(s)}")
         if i in early:  # a fetched read of state a later write overwrites: its value now
             lines.append(f"    {me}_f = _copy({me})")
         for d in mem["drop"][i]:
@@ -402,6 +404,12 @@ def _generate(steps, mem, feeds, fetches):
     src = "\n".join(lines)
     exec(compile(src, "<dualgraph plan>", "exec"), ns)  # noqa: S102 - our own generated code
     return ns["run"], src
+
+
+def _comment(s):
+    """`  # matmul 'dense/matmul' [64, 10] float32`: a step's op, node name, shape and dtype."""
+    shape = fmt_shape(s.shape) if s.shape is not None else "[data-dependent]"
+    return f"  # {s.op.name} {s.name!r} {shape} {getattr(s.dtype, 'name', s.dtype)}"
 
 
 def _copy(x):
