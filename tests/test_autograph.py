@@ -495,7 +495,7 @@ def test_no_source_falls_back_silently():
 def test_to_code_shows_the_operators():
     code = dg.autograph.to_code(if_else)
     assert "def if_body(y):" in code and "def else_body(y):" in code
-    assert "ag__.if_stmt(x.sum() > 0, if_body, else_body" in code
+    assert "ag__.if_stmt(ag__.converted_call(x.sum, (), None) > 0, if_body, else_body" in code
     code = dg.autograph.to_code(break_in_for)
     assert "ag__.for_stmt(ag__.range_(k), loop_body" in code and "extra_test=" in code
     assert "break_ = True" in code
@@ -714,3 +714,255 @@ def test_gradient_through_a_converted_loop():
 
 def test_piecewise_sqrt_value_matches():
     assert math.isclose(float(dg.function(early_return)(T(4.0)).sum()), 2.0)
+
+
+# ---------------------------------------------------------------- calls: converted_call (item 1, 2)
+def program(x):
+    if x.sum() > 0:
+        y = x * 2
+    else:
+        y = -x * 3
+    return y
+
+
+def calls_program(x):
+    return program(x) + 1
+
+
+def calls_a_caller(x):
+    return calls_program(x) * 2
+
+
+def test_a_helper_with_a_tensor_if_is_converted():
+    check(calls_program, (T(1.0, 2.0),), (T(-1.0, -2.0),), (T(3.0, -1.0),))
+
+
+def test_a_helper_calling_a_helper_two_levels():
+    check(calls_a_caller, (T(1.0, 2.0),), (T(-1.0, -2.0),))
+
+
+class Shifter:
+    def __init__(self, k):
+        self.k = k
+
+    def apply(self, x):
+        if x.sum() > 0:
+            return x * self.k
+        return x - self.k
+
+    def __call__(self, x):
+        return self.apply(x) + 1
+
+
+def test_a_method_of_a_user_class_and_its_call():
+    s = Shifter(3.0)
+
+    def uses_method(x):
+        return s.apply(x)
+
+    def uses_call(x):
+        return s(x)
+
+    check(uses_method, (T(1.0, 2.0),), (T(-1.0, -2.0),))
+    check(uses_call, (T(1.0, 2.0),), (T(-1.0, -2.0),))
+
+
+def test_partial_and_a_lambda_and_a_constructor():
+    import functools
+
+    twice = functools.partial(program)
+
+    def fn(x):
+        f = lambda v: v + 1  # noqa: E731 - a lambda: called as it is
+        s = Shifter(2.0)
+        return f(twice(x)) + s.apply(x)
+
+    check(fn, (T(1.0, 2.0),), (T(-1.0, -2.0),))
+
+
+def test_library_and_numpy_calls_run_unchanged():
+    def fn(x):
+        y = dg.nn.functional.relu(x) + dg.tensor(np.ones(2, dtype=np.float32))
+        y = y * float(np.sqrt(4.0)) + dg.ones(2)
+        if dg.sum(y) > 5:
+            y = dg.exp(y * 0.1)
+        return y.reshape(2)
+
+    check(fn, (T(1.0, 2.0),), (T(-1.0, -2.0),))
+    code = dg.autograph.to_code(fn)
+    assert "ag__.converted_call(np.ones, (2,), {'dtype': np.float32})" in code
+
+
+def test_to_code_shows_converted_calls():
+    code = dg.autograph.to_code(calls_program)
+    assert "return ag__.converted_call(program, (x,), None) + 1" in code
+    code = dg.autograph.to_code(lambda_free_star)
+    assert "ag__.converted_call(program, (x, *rest), {'k': 1, **kw})" in code.replace("program_kw", "program")
+
+
+def program_kw(x, *rest, k=0, **kw):
+    return program(x) + k + len(rest) + len(kw)
+
+
+def lambda_free_star(x, *rest, **kw):
+    return program_kw(x, *rest, k=1, **kw)
+
+
+def test_star_args_and_keywords():
+    check(lambda_free_star, (T(1.0, 2.0), 1, 2), (T(-1.0, -2.0), 1, 2))
+
+
+def fails_to_convert(x):
+    if x.sum() > 0:
+        return x * 2
+    return x
+
+
+def test_a_function_whose_conversion_fails_runs_unconverted(monkeypatch):
+    real = converter._transform
+
+    def broken(fn):
+        if fn.__name__ == "fails_to_convert":
+            raise RuntimeError("converter bug")
+        return real(fn)
+
+    monkeypatch.setattr(converter, "_transform", broken)
+    converter._CODES.pop(fails_to_convert.__code__, None)
+    converter._CACHE.pop(fails_to_convert, None)
+
+    def caller(x):
+        return fails_to_convert(x * 1)
+
+    x = T(1.0, 2.0)
+    same(caller(x), x * 2)
+    assert converter.converted_or_original(fails_to_convert) is fails_to_convert
+    with pytest.raises(Exception, match="symbolic tensor"):
+        dg.function(caller)(x)  # run as it is: its Python `if` on a graph tensor is refused
+    converter._CODES.pop(fails_to_convert.__code__, None)
+    converter._CACHE.pop(fails_to_convert, None)
+
+
+class Net(dg.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = dg.nn.Linear(3, 3)
+
+    def forward(self, x, k):
+        h = self.lin(x)
+        if h.sum() > 0:
+            h = dg.relu(h) * 2
+        else:
+            h = h * 0.5
+        for i in range(k):
+            h = self.block(h)
+        return h
+
+    def block(self, h):
+        if h.mean() > 1:
+            return h * 0.5
+        return h + 0.25
+
+
+def _nets():
+    dg.manual_seed(0)
+    a = Net()
+    b = Net()
+    b.load_state_dict(a.state_dict())
+    return a, b
+
+
+INPUTS = [(np.array([[1.0, 2.0, 3.0]]), 2), (np.array([[-3.0, -2.0, -1.0]]), 1),
+          (np.array([[5.0, 5.0, 5.0]]), 3), (np.array([[0.1, -4.0, 0.2]]), 0)]
+
+
+def test_a_module_compiled_with_dg_function():
+    eager, _ = _nets()
+    compiled = dg.function(eager)
+    for x, k in INPUTS:
+        x = dg.tensor(x.astype(np.float32))
+        same(eager(x, dg.tensor(k)), compiled(x, dg.tensor(k)))
+    assert compiled.trace_count == 1
+    assert "forward" not in eager.__dict__
+
+
+def test_a_module_with_a_forward_hook():
+    eager, _ = _nets()
+    seen = []
+    eager.register_forward_hook(lambda m, args, out: seen.append(m) or out * 10)
+
+    def fn(x, k):
+        return eager(x, k) + 1
+
+    compiled = dg.function(fn)
+    for x, k in INPUTS:
+        x = dg.tensor(x.astype(np.float32))
+        same(eager(x, dg.tensor(k)) + 1, compiled(x, dg.tensor(k)))
+    assert compiled.trace_count == 1 and all(m is eager for m in seen)
+    assert "forward" not in eager.__dict__
+
+
+def test_a_training_step_calling_a_module():
+    eager, comp = _nets()
+    opt_e = dg.optim.SGD(eager.parameters(), lr=0.05)
+    opt_c = dg.optim.SGD(comp.parameters(), lr=0.05)
+
+    def make_step(model, opt):
+        def step(x, k):
+            opt.zero_grad()
+            loss = (model(x, k) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+
+    step_e = make_step(eager, opt_e)
+    step_c = dg.function(make_step(comp, opt_c))
+    for _ in range(2):
+        for x, k in INPUTS:
+            x = dg.tensor(x.astype(np.float32))
+            same(step_e(x, dg.tensor(k)), step_c(x, dg.tensor(k)))
+            for pe, pc in zip(eager.parameters(), comp.parameters()):
+                same(pe, pc)
+                same(pe.grad, pc.grad)
+    assert step_c.trace_count == 1
+
+
+class Gate(dg.nn.Module):
+    def forward(self, x):
+        if x.sum() > 0:
+            return x * 2
+        return x - 1
+
+
+def test_user_modules_inside_a_sequential():
+    model = dg.nn.Sequential(Gate(), Gate())
+
+    def fn(x):
+        return model(x)
+
+    check(fn, (T(1.0, 2.0),), (T(-1.0, -2.0),), (T(0.2, -0.5),))
+    check(model, (T(1.0, 2.0),), (T(-1.0, -2.0),))
+
+
+def logged(f):
+    import functools
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        return f(*args, **kwargs)
+    return wrapper
+
+
+@logged
+def decorated_program(x):
+    if x.sum() > 0:
+        return x * 2
+    return x - 1
+
+
+def test_a_helper_behind_a_user_decorator():
+    def fn(x):
+        return decorated_program(x) + 1
+
+    check(fn, (T(1.0, 2.0),), (T(-1.0, -2.0),))
+    assert "def wrapper(*args, **kwargs):" in dg.autograph.to_code(decorated_program)

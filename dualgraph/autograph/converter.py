@@ -16,6 +16,10 @@ The passes, on the function's AST (`inspect.getsource` + `ast`):
    `ag__.if_exp`. A statement holding something a graph op cannot hold (see
    analysis.refusals) stays Python, its test wrapped by `ag__.python_bool` so that a tensor
    there is refused with the line.
+4. every call `f(a, *b, k=v)` becomes `ag__.converted_call(f, (a, *b), {'k': v})` (None for no
+   keywords; `super()`, `locals()` and the other frame readers stay): when it runs, f is converted
+   too if it is the user's code (recursively: the functions and methods the user's code calls, an
+   nn.Module's forward), and called as it is otherwise (converted_call, at the end, says which).
 
 The new function is compiled with the original's globals, closure cells, defaults and file name
 (line numbers are kept, so tracebacks point at the user's source).
@@ -24,6 +28,7 @@ import ast
 import copy
 import functools
 import inspect
+import sys
 import textwrap
 import types
 import weakref
@@ -36,6 +41,7 @@ AG = "ag__"
 _CACHE = weakref.WeakKeyDictionary()  # function -> its converted function, or None (no source)
 _CODES = weakref.WeakKeyDictionary()  # code object -> (converted code, its source), or None
 _NO_SOURCE = object()
+_CONVERTED = weakref.WeakSet()  # code objects made by the converter (never converted again)
 
 
 # ---------------------------------------------------------------- small AST builders
@@ -272,6 +278,21 @@ def _all_names(node):
     return out
 
 
+_FRAME_BUILTINS = {"super", "locals", "globals", "vars", "dir", "eval", "exec", "breakpoint"}
+
+
+def _converted_call(node):
+    """`f(a, *b, k=v, **kw)` as `ag__.converted_call(f, (a, *b), {'k': v, **kw})` (`None` for no
+    keywords): f is converted when the call runs, if it is the user's (converted_call says)."""
+    args = _tuple(node.args)
+    if node.keywords:
+        kw = ast.Dict(keys=[None if k.arg is None else _const(k.arg) for k in node.keywords],
+                      values=[k.value for k in node.keywords])
+    else:
+        kw = _const(None)
+    return _call(_ag("converted_call"), [node.func, args, kw])
+
+
 class _Expr(ast.NodeTransformer):
     """The expression rewrites: `a if c else b`, and `super()` inside a method."""
 
@@ -288,7 +309,9 @@ class _Expr(ast.NodeTransformer):
         if (self.fc.super_args and isinstance(node.func, ast.Name) and node.func.id == "super"
                 and not node.args and not node.keywords):
             node.args = [_name("__class__"), _name(self.fc.super_args)]
-        return node
+        if isinstance(node.func, ast.Name) and node.func.id in _FRAME_BUILTINS:
+            return node  # reads the caller's frame: called where it is
+        return ast.copy_location(_converted_call(node), node)
 
     def visit_FunctionDef(self, node):  # a nested function is converted as a statement
         return node
@@ -565,7 +588,7 @@ def _parse(fn):
     if code.co_flags & (inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR):
         return None
     try:
-        lines, start = inspect.getsourcelines(fn)
+        lines, start = inspect.getsourcelines(code)  # its own code: a wrapper is not unwrapped
     except (OSError, TypeError):
         return None
     src = textwrap.dedent("".join(lines))
@@ -656,20 +679,149 @@ def _conversion(fn):
     code = fn.__code__
     compiled = _CODES.get(code, _NO_SOURCE)
     if compiled is _NO_SOURCE:
-        got = _transform(fn)
-        compiled = _CODES[code] = _compile(fn, *got) if got is not None else None
+        try:
+            got = _transform(fn)
+            compiled = _compile(fn, *got) if got is not None else None
+        except Exception:  # noqa: BLE001 - what the converter cannot handle runs as it is
+            compiled = None
+        _CODES[code] = compiled
+        if compiled is not None:
+            _mark_converted(compiled[0])
     out = _CACHE[fn] = _build(fn, *compiled) if compiled is not None else None
     return out
 
 
+def _mark_converted(code):
+    """Remember the converted code and the code of the functions it defines (nested functions,
+    branch and loop bodies): converted_call calls them as they are."""
+    _CONVERTED.add(code)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            _mark_converted(c)
+
+
 def converted_or_original(fn):
     """`fn` converted (once; cached), or `fn` itself when its source cannot be read. A bound
-    method is converted through its function and bound again."""
+    method is converted through its function and bound again; another callable (an nn.Module,
+    a functools.partial, an object with a `__call__`) is called through converted_call."""
     if isinstance(fn, types.MethodType):
         conv = _conversion(fn.__func__)
         return fn if conv is None else types.MethodType(conv, fn.__self__)
-    conv = _conversion(fn)
-    return fn if conv is None else conv
+    if isinstance(fn, types.FunctionType):
+        conv = _conversion(fn)
+        return fn if conv is None else conv
+    if isinstance(fn, type) or not callable(fn):
+        return fn
+    return _Calling(fn)
+
+
+class _Calling:
+    """A callable object, called through converted_call (what dg.function traces for it)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, *args, **kwargs):
+        return converted_call(self.fn, args, kwargs)
+
+
+# ---------------------------------------------------------------- calls in converted code
+# What converted_call never converts: code of these top-level packages (dualgraph itself, numpy,
+# and the standard library, below) and of installed packages (site-packages).
+_LIBRARIES = {"dualgraph", "numpy", "scipy", "networkx", "pytest", "_pytest", "pluggy"}
+_STDLIB = set(getattr(sys, "stdlib_module_names", ())) | {"builtins", "__future__"}
+_MODULE = "dualgraph.nn.module"  # nn.Module, recognized without importing nn (layering)
+
+
+# dualgraph's own code that calls the user's (the modules of a Sequential): converted like it
+_CALLS_USERS = {("dualgraph.nn.layers.container", "Sequential.forward")}
+
+
+def _users(fn):
+    """Whether fn (a Python function) is the user's: neither a library's nor converted code."""
+    code = fn.__code__
+    if code in _CONVERTED:
+        return False
+    mod = fn.__module__ or fn.__globals__.get("__name__") or ""
+    if (mod, fn.__qualname__) in _CALLS_USERS:
+        return True
+    top = mod.partition(".")[0]
+    if top in _LIBRARIES or top in _STDLIB:
+        return False
+    path = code.co_filename
+    return not ("site-packages" in path or "dist-packages" in path)
+
+
+def _call_converted(fn, args, kwargs):
+    conv = _conversion(fn) if _users(fn) else None
+    return (conv or fn)(*args, **kwargs)
+
+
+def _module_class(cls):
+    for c in cls.__mro__:
+        if c.__name__ == "Module" and c.__module__ == _MODULE:
+            return c
+    return None
+
+
+def _call_module(m, base, args, kwargs):
+    """m(*args, **kwargs) with the forward of m's class converted, through Module.__call__ (its
+    hooks run as they do for the original forward): the converted forward is m's own attribute
+    `forward` for the call (what Module.__call__ calls), then removed."""
+    fwd = type(m).forward
+    if ("forward" in m.__dict__ or not isinstance(fwd, types.FunctionType) or fwd is base.forward
+            or not _users(fwd)):
+        return m(*args, **kwargs)
+    conv = _conversion(fwd)
+    if conv is None:
+        return m(*args, **kwargs)
+    m.__dict__["forward"] = types.MethodType(conv, m)
+    try:
+        return m(*args, **kwargs)
+    finally:
+        m.__dict__.pop("forward", None)
+
+
+def converted_call(f, args, kwargs=None):
+    """What converted code calls for `f(*args, **kwargs)` (TensorFlow's `converted_call`): f
+    converted when it is the user's Python code (once per code object, cached), else f as it is.
+
+    Converted: Python functions of the user (not dualgraph's, numpy's, the standard library's or an
+    installed package's), a bound method's function (bound again), a functools.partial's function,
+    an nn.Module's `forward` (a user subclass's: see _call_module), the `__call__` of an object of a
+    user class. As they are: builtins and C functions, classes (constructors), dualgraph's own
+    functions and methods, lambdas and code made by exec (no source), converted code, and
+    anything the converter fails on."""
+    if kwargs is None:
+        kwargs = {}
+    if isinstance(f, types.FunctionType):
+        return _call_converted(f, args, kwargs)
+    if isinstance(f, types.MethodType):
+        fn = f.__func__
+        if isinstance(fn, types.FunctionType) and _users(fn):
+            conv = _conversion(fn)
+            if conv is not None:
+                return conv(f.__self__, *args, **kwargs)
+        return f(*args, **kwargs)
+    if isinstance(f, functools.partial):
+        return converted_call(f.func, f.args + tuple(args), {**f.keywords, **kwargs})
+    if isinstance(f, (type, types.BuiltinFunctionType, types.BuiltinMethodType)):
+        return f(*args, **kwargs)
+    cls = type(f)
+    base = _module_class(cls)
+    if base is not None and cls.__call__ is base.__call__:
+        return _call_module(f, base, args, kwargs)
+    call = getattr(cls, "__call__", None)
+    if isinstance(call, types.FunctionType) and _users(call):
+        conv = _conversion(call)
+        if conv is not None:
+            return conv(f, *args, **kwargs)
+    return f(*args, **kwargs)
+
+
+operators.converted_call = converted_call  # converted code reaches it as `ag__.converted_call`
 
 
 def convert(fn):

@@ -11,6 +11,8 @@ and return them (a tuple), so one protocol serves both paths:
     if_stmt(cond, if_body, else_body, state, names)       -> the variables after the `if`
     while_stmt(loop_test, loop_body, state, names)        -> the variables after the loop
     for_stmt(iterable, loop_body, state, names, extra_test=None)
+(`ag__.converted_call`, what converted code calls functions through, is converter.py's: it
+converts them, and is set on this module when converter.py is imported.)
 `names` are the variables' names (for error messages), `line` the statement's line; the file is
 the converted function's own (its code keeps the user's file name and line numbers).
 """
