@@ -10,7 +10,11 @@ README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 
 def _blocks():
-    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    """Each block, padded with newlines so that its lines are the README's (the source of a
+    function defined in it can be read back: AutoGraph converts from the source)."""
+    text = README.read_text()
+    return ["\n" * text.count("\n", 0, m.start(1)) + m.group(1)
+            for m in re.finditer(r"```python\n(.*?)```", text, flags=re.S)]
 
 
 def test_readme_python_blocks_run(capsys):
