@@ -245,14 +245,16 @@ def graph_backward(loss, gradient=None, inputs=None):
         for t, g in zip(targets, grads):
             if g is None:
                 continue
-            g = _guard_reached(graph, t, g, loss.node.name, "backward()")
-            if g is None:
-                continue
+            old = graph.grad_of(t) if _is_eager(t) else t._sym_grad()
+            if old is None:
+                # (with a .grad to add to, a call that reaches no gradient adds zeros: eagerly
+                # the .grad keeps its sum, the same numbers; without one it would stay None)
+                g = _guard_reached(graph, t, g, loss.node.name, "backward()")
+                if g is None:
+                    continue
             if _is_eager(t):
-                old = graph.grad_of(t)
                 graph.set_grad_of(t, g if old is None else old + g)
             else:
-                old = t._sym_grad()
                 t._set_sym_grad(g if old is None else old + g)
 
 

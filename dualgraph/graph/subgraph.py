@@ -112,7 +112,12 @@ class SubGraph(Graph):
             # a write that ends the history (an optimizer step on a parameter, a buffer taking
             # a value under no_grad): later reads are the state itself, as eagerly, so their
             # gradient goes to the state's value at entry (the op's input), not into the value
-            value = apply(STATE_VALUE, value, st.handle)
+            prev = _state.grad_enabled
+            _state.grad_enabled = True  # (the write may be under no_grad; the state is not)
+            try:
+                value = apply(STATE_VALUE, value, st.handle)
+            finally:
+                _state.grad_enabled = prev
             value._rg = st.handle._rg
         st.cur = value
         st.version += 1
