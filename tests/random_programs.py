@@ -25,6 +25,12 @@ dualgraph runs (`EXACT_TOL` says if that had to be relaxed).
 A failure prints the program as a runnable dualgraph script, the runners that disagree, the
 value, and the first op (line) whose result diverges.
 
+Control-flow programs (`generate_cf(seed)`, section "control flow" below; seeds independent of
+`generate`'s): dg.cond / dg.while_loop (nested both ways, tuple results, data-dependent trip
+counts, a loop counter indexing captured tensors) over parameters and buffers written in place,
+each program called 3-4 times with different data and compared per call (values, .grad, state)
+between PyTorch (plain Python control flow), dualgraph eager, dg.function and graph mode.
+
 `KNOWN_BUGS` lists dualgraph bugs found by this tester that are not fixed yet: the generator
 does not produce the exact construct of an entry (each has a minimal reproducer in
 tests/test_random_programs.py). DG_RANDOM_PROGRAMS_NO_EXCLUSIONS=1 turns the exclusions off.
@@ -40,6 +46,30 @@ import numpy as np
 # ============================================================================ known bugs
 # name -> what it is. The generator consults `excluded(name)` where it would write the construct.
 KNOWN_BUGS = {
+    # ---- found by the control-flow programs (generate_cf)
+    "cf_result_aliases": "a dg.cond result that eagerly is an outer tensor (a branch returning it) or "
+                         "another result, or a dg.while_loop result that is its initial value (0 "
+                         "iterations), or a loop variable that is a buffer the body writes: an in-place "
+                         "write through one is seen by the other eagerly, not in the compiled step",
+    "cf_stale_view_of_state": "a view of a buffer made before a dg.cond / dg.while_loop and read inside "
+                              "it after the branch or body wrote the buffer in place gives the old values "
+                              "(eagerly the view sees the write; views made inside, and reads after the "
+                              "op, are right)",
+    "simplified_copy_of_state": "`s * 1.0` of a parameter or buffer s is simplified to s itself, so a "
+                                "later in-place write to s shows through it: a view of p * 1.0 returned "
+                                "from a dg.function step that ends with optimizer.step() holds the updated "
+                                "p; b * 1.0 as a loop variable of a body that writes b follows the writes "
+                                "(eagerly both are copies)",
+    "cf_grad_reads_state_after_write": "the gradient of a dg.cond / dg.while_loop re-runs its branch or "
+                                       "body with the parameters' values at backward time: a no_grad "
+                                       "write to a parameter (or buffer) between the op and backward() "
+                                       "changes the gradient (eagerly the values saved at the op are used)",
+    "graph_assign_stops_grad": "graph mode: an in-place write to an eager tensor (a buffer) with a value "
+                               "requiring grad ends the gradient there (dg.gradients gives None for what "
+                               "reaches the loss only through the buffer); eagerly and in dg.function the "
+                               "gradient flows through the written value",
+    "cf_copy_of_detached_param": "a buffer written with p.detach() of a parameter p, then a dg.cond reading "
+                                 "p and loss.backward(): RecursionError while the gradient is built",
     # ---- found by the opt-in unknown-dims run (DG_RANDOM_PROGRAMS_UNKNOWN_DIMS=1): these
     # exclusions apply only in that mode (UNKNOWN_DIMS_ONLY)
 }
@@ -2222,6 +2252,7 @@ class _CFGen(_Gen):
         self.allow_zero = False
         self.ncf = 0
         self.pyints = []         # names of Python-int loop counters after their loop (eagerly ints)
+        self.cf_read = set()     # storages read inside a branch or loop body
 
     # ---------------------------------------------------------------- scopes
     def emit(self, line, tag):
@@ -2234,12 +2265,27 @@ class _CFGen(_Gen):
         return super().chain(v)
 
     def use(self, *vals, saves=True):
-        if saves:
-            for v in vals:
-                if isinstance(v, Val):
+        for v in vals:
+            if isinstance(v, Val):
+                if saves:
                     for fr in self.loops:
                         fr["saved"].add(v.storage)
+                if self.depth:
+                    self.cf_read.add(v.storage)
         super().use(*vals, saves=saves)
+
+    def squash(self, a, positive=False):
+        if _cf_excluded("simplified_copy_of_state") and a.mag <= 1.0 and a.is_input:
+            # (a * 1.0 of a parameter or buffer would be simplified to the state itself)
+            v = self.new(a.shape, a.dtype, -1.0, 1.0, a.rg, dup=a.dup, frozen=True, contig=a.contig)
+            self.emit(f"{v.name} = L.tanh({a.name})", "tanh")
+            self.use(a, saves=False)
+            if not positive:
+                return v
+            w = self.new(v.shape, v.dtype, v.lo + 1.5, v.hi + 1.5, v.rg, dup=v.dup, contig=v.contig)
+            self.emit(f"{w.name} = {v.name} + 1.5", "add")
+            return w
+        return super().squash(a, positive)
 
     def enter(self):
         self.frames.append({"npool": len(self.pool), "locked": set(self.locked)})
@@ -2349,7 +2395,8 @@ class _CFGen(_Gen):
         for v in self.r.sample(cands, min(len(cands), self.r.randint(1, 3))):
             w = self.r.choice([1.0, 0.5, -0.25, 2.0, -1.5, 0.125])
             terms.append(f"{_fmt(w)} * {v.name}.{self.r.choice(['sum()', 'mean()'])}")
-        anchors = self.r.random() < 0.8
+        reset = self.r.random() < 0.85
+        anchors = self.r.random() < 0.8 or (not reset and _cf_excluded("cf_refusal_with_accumulated_grad"))
         rg_inputs = [n for n, _, rg in self.inputs_ if rg]
         # the loss requires grad at every call: x0 (an input requiring grad) always reaches it
         terms.append(f"0.125 * {rg_inputs[0]}.sum()")
@@ -2360,7 +2407,16 @@ class _CFGen(_Gen):
                 terms.append(f"0.125 * {n}.mean()")
         loss = "loss = " + " + ".join(terms)
         names = [v.name for v in self.live(lambda v: not v.is_input)]
-        fetch = self.r.sample(names, min(len(names), self.r.randint(1, 4)))
+        alias = _cf_excluded("cf_result_aliases")
+        opt = ""
+        if self.r.random() < 0.25:
+            opt = self.r.choice(["sgd", "sgd_momentum", "adam"])
+        # a view of a parameter read after the optimizer's step: dg.function refuses a reshape
+        # read after the write (view or copy by layout), and sees the step through a plain view
+        psids = {p.storage for p in self.params}
+        fnames = [v.name for v in self.live(lambda v: not v.is_input and not (alias and _aliasy(v))
+                                            and not (opt and v.storage in psids))]
+        fetch = self.r.sample(fnames, min(len(fnames), self.r.randint(1, 4)))
         dtypes = {v.name: v.dtype for v in self.pool}
         # the data of every call (call 1: the arrays drawn with the inputs)
         ncalls = self.r.randint(*CF_CALLS)
@@ -2384,10 +2440,7 @@ class _CFGen(_Gen):
                 calls[-1][j] = np.array(1 if vals[0] != 1 else self.M0, np.int64)
             if self.allow_zero:
                 calls[self.r.randrange(1, ncalls)][j] = np.array(0, np.int64)
-        opt = ""
-        if self.r.random() < 0.25:
-            opt = self.r.choice(["sgd", "sgd_momentum", "adam"])
-        reset = opt != "" or self.r.random() < 0.85
+        reset = reset or opt != ""
         inputs = [(n, c, rg) for (n, _, rg), c in zip(self.inputs_, calls[0])]
         return Program(self.seed, inputs, self.lines, fetch, [dtypes[f] for f in fetch], loss,
                        all_live=names, makers=self.makers, writers=self.writers, tags=self.tags,
@@ -2428,13 +2481,16 @@ class _CFGen(_Gen):
         a = self.pick_float()
         if a is None:
             return None
+        # an odd threshold: a computed value may be exactly a round number (the mean of a
+        # layer_norm, the sum of a softmax), and float noise must not pick the branch
+        odd = round(self.r.uniform(0.011, 0.089), 3) * self.r.choice([-1, 1])
         if a.lo < 0 < a.hi:
-            c = 0.0
+            c = odd
         else:
-            c = round((a.lo + a.hi) / 2 * a.numel, 2)
+            c = round((a.lo + a.hi) / 2 * a.numel, 2) + odd
         red = self.r.choice(["sum", "mean"])
         if red == "mean":
-            c = round(c / a.numel, 3)
+            c = round(c / a.numel, 3) + odd
         self.use(a, saves=False)
         return f"{a.name}.{red}() {self.r.choice(['>', '<'])} {_fmt(c)}"
 
@@ -2455,7 +2511,8 @@ class _CFGen(_Gen):
             shape = a.shape
             code, lo, hi, saves = f"{a.name} * {p.name}.mean()", -a.mag, a.mag, True
         self.use(a, p, saves=saves)
-        v = self.new(shape, promote(a, p), lo, hi, True, dup=a.dup or shape != a.shape)
+        dtype = promote(a, Val(p.name, () if "mean" in code else p.shape, p.dtype))  # (a 0-d mean)
+        v = self.new(shape, dtype, lo, hi, True, dup=a.dup or shape != a.shape)
         self.emit(f"{v.name} = {code}", "param_use")
 
     def e_state(self):
@@ -2475,10 +2532,21 @@ class _CFGen(_Gen):
             st = self.storages[b.storage]
         if st.frozen:     # saved for backward: a write would break the backward
             return
-        src = self.pick_float(lambda v: v.storage != b.storage and
-                              self.bshape(v.shape, b.shape) == tuple(b.shape))
+        if b.storage in self.cf_read and _cf_excluded("cf_grad_reads_state_after_write"):
+            return
+        views = [m for m in st.members if m is not b and m.live and not self.local(m)]
+        if self.depth and views and _cf_excluded("cf_stale_view_of_state"):
+            if self.loops:      # (a later iteration reads them after this one's write)
+                return
+            for m in views:     # not read after the write
+                self.retire(m)
+        if is_param and self.depth and _cf_excluded("cf_state_write_stops_grad"):
+            return
+        no_param = _cf_excluded("cf_copy_of_detached_param")
+        ok = (lambda v: v.storage != b.storage and not (no_param and v in self.params))
+        src = self.pick_float(lambda v: ok(v) and self.bshape(v.shape, b.shape) == tuple(b.shape))
         if src is None:
-            src = self.pick_float(lambda v: v.storage != b.storage)
+            src = self.pick_float(ok)
             if src is None:
                 return
             val = f"{src.name}.mean()"
@@ -2486,8 +2554,7 @@ class _CFGen(_Gen):
             val = src.name
         if src.mag > 1.0:
             val = f"L.tanh({val})"
-        keep_grad = (not is_param and src.rg and self.r.random() < 0.2
-                     and not _cf_excluded("cf_state_write_keeps_grad"))
+        keep_grad = not is_param and src.rg and self.r.random() < 0.2
         if not keep_grad:
             val = f"({val}).detach()" if "(" in val else f"{val}.detach()"
         k = self.r.choice(["ema", "ema", "copy", "clamp", "scale", "setidx", "view"])
@@ -2507,7 +2574,9 @@ class _CFGen(_Gen):
                 i = self.counters[-1][0]
             else:
                 i = str(self.r.randrange(b.shape[0]))
-            lines = [f"{b.name}[{i}] = {src.name}.mean().tanh()" + ("" if keep_grad else ".detach()")]
+            # (a counter is a tensor index when compiled: index_put wants the destination's dtype)
+            cast = "" if src.dtype == b.dtype else f".to(L.{b.dtype})"
+            lines = [f"{b.name}[{i}] = {src.name}.mean().tanh(){cast}" + ("" if keep_grad else ".detach()")]
         else:
             kc, _ = self.basic_key(b.shape, allow_none=False) if b.ndim else (None, ())
             if kc is None:
@@ -2518,7 +2587,7 @@ class _CFGen(_Gen):
             self.emit("with L.no_grad():", "no_grad")
             self.indent += 1
         for ln in lines:
-            self.emit(ln, "state_" + k + ("_param" if is_param else ""))
+            self.emit(ln, "state_" + k + ("_param" if is_param else "") + ("_keepgrad" if keep_grad else ""))
             self.writers.setdefault(b.name, []).append(len(self.lines) - 1)
         if is_param:
             self.indent -= 1
@@ -2555,42 +2624,52 @@ class _CFGen(_Gen):
                 if side == "t":
                     got = self.cond_outputs(nout)
                 else:
-                    got = [self.match_output(v) for v, _ in outs[0]]
-                    if any(g is None for g in got):
-                        return False
+                    got = []
+                    for v, _, _ in outs[0]:
+                        got.append(self.match_output(v, got))
+                        if got[-1] is None:
+                            return False
                     got = [(g, self.local(g)) for g in got]
                 if not got:
                     return False
                 outs.append(got)
                 self.emit("return " + _pack(form, [v.name for v, _ in got]), "return")
-                # a branch's result that is (a view of) an outer value: eagerly the cond returns
-                # that very tensor, so no later write to the outer value (or to the result)
+                # a branch's result that is (a view of) an outer value, or two results that are one
+                # tensor (or views of one): eagerly the cond returns those very tensors, so a write
+                # through one is seen by the other (KNOWN_BUGS cf_result_aliases)
+                alias = _cf_excluded("cf_result_aliases")
                 for v, loc in got:
-                    if not loc or v.vkind is not None:
+                    if alias and (not loc or v.vkind is not None):
                         self.storages[v.storage].frozen = True
-                # eagerly two results of one branch may be one tensor (or views of one): compiled
-                # they are separate values (KNOWN_BUGS cf_aliased_cond_outputs)
                 sids = [v.storage for v, _ in got]
-                flags = [(v.vkind is None and loc and not self.storages[v.storage].frozen
-                          and (sids.count(v.storage) == 1 or not _cf_excluded("cf_aliased_cond_outputs")))
-                         for v, loc in got]
-                outs[-1] = [(v, fl) for (v, _), fl in zip(got, flags)]
+
+                def writable(v, loc):
+                    st = self.storages[v.storage]
+                    if st.frozen or st.is_input or not v.is_float:
+                        return False
+                    return not alias or (v.vkind is None and loc and sids.count(v.storage) == 1)
+                flags = [writable(v, loc) for v, loc in got]
+                outs[-1] = [(v, fl, not loc or v.vkind is not None or _aliasy(v))
+                            for (v, loc), fl in zip(got, flags)]
             finally:
                 self.exit()
         res = []
-        for (a, wa), (b, wb) in zip(*outs):
+        for (a, wa, xa), (b, wb, xb) in zip(*outs):
             lo, hi = min(a.lo, b.lo), max(a.hi, b.hi)
             v = self.new(a.shape, a.dtype, lo, hi, a.rg or b.rg, dup=a.dup or b.dup,
                          frozen=not (wa and wb), contig=a.contig and b.contig)
+            # eagerly maybe an outer tensor: a parameter an optimizer step writes after the call
+            v.aliasy = xa or xb
             res.append(v)
         lhs = _pack(form, [v.name for v in res], lhs=True)
         self.emit(f"{lhs} = C.cond({pred}, c{cid}_t, c{cid}_f)", "cond")
 
     def cond_outputs(self, n):
         out = []
-        for _ in range(n):
-            locs = [v for v in self.live() if self.local(v) and v.numel <= MAX_NUMEL]
-            pool = locs if locs and self.r.random() < 0.75 else self.live(lambda v: v.numel <= MAX_NUMEL)
+        for _ in range(n):      # (one value may be returned twice)
+            ok = (lambda v: v.numel <= MAX_NUMEL)
+            locs = [v for v in self.live() if self.local(v) and ok(v)]
+            pool = locs if locs and self.r.random() < 0.75 else self.live(ok)
             fl = [v for v in pool if v.is_float]
             pool = fl if fl and self.r.random() < 0.85 else pool
             if not pool:
@@ -2599,7 +2678,7 @@ class _CFGen(_Gen):
             out.append((v, self.local(v)))
         return out
 
-    def match_output(self, like):
+    def match_output(self, like, taken=()):
         """A value of the other branch with the shape and dtype of `like`."""
         same = [v for v in self.live() if tuple(v.shape) == tuple(like.shape) and v.dtype == like.dtype]
         locs = [v for v in same if self.local(v)]
@@ -2644,7 +2723,7 @@ class _CFGen(_Gen):
                 maxit, zero = f", maximum_iterations={m}", zero
         elif kind == "data":
             x = self.pick_float()
-            c = 0.0 if x.lo < 0 < x.hi else round((x.lo + x.hi) / 2, 2)
+            c = (0.0 if x.lo < 0 < x.hi else round((x.lo + x.hi) / 2, 2)) + round(self.r.uniform(0.011, 0.089), 3)
             m = self.new((), "int64", 0, x.numel)
             self.use(x, saves=False)
             self.emit(f"{m.name} = ({x.name} > {_fmt(c)}).sum()", "count")
@@ -2665,13 +2744,14 @@ class _CFGen(_Gen):
             a = self.pick_float(lambda v: v.numel <= 24)
             if a is None:
                 return False
-            if a.mag > 1.0:
-                a = self.squash(a)
+            state = any(a.storage == v.storage for v in self.params + self.buffers)
+            if a.mag > 1.0 or (state and _cf_excluded("cf_result_aliases")):
+                a = self.squash(a)      # (a loop variable that is a buffer the body writes: aliases)
             inits.append(a)
         hnames = [f"h{lid}_{j}" for j in range(len(inits))]
         single = False
         if kind == "float":
-            c = round(self.r.uniform(-0.5, 0.5) * inits[0].numel, 2)
+            c = round(self.r.uniform(-0.5, 0.5) * inits[0].numel, 2) + 0.013
             condexpr = f"{hnames[0]}.sum() < {_fmt(c)}"
             maxit = f", maximum_iterations={self.r.choice([str(M), 'n0'] if has_n0 else [str(M)])}"
             zero = True
@@ -2705,6 +2785,7 @@ class _CFGen(_Gen):
             self.emit("return " + ", ".join(([] if single else [f"{iname} + 1"]) + [v.name for v in news]),
                       "return")
             rg_new = [v.rg for v in news]
+            saved_new = [self.storages[v.storage].frozen for v in news]
         finally:
             if not single:
                 self.counters.pop()
@@ -2713,7 +2794,10 @@ class _CFGen(_Gen):
                 fr["saved"] |= frame["saved"]
                 fr["written"] |= frame["written"]
             self.exit()
-        # zero iterations: eagerly the result is the initial value itself
+        # zero iterations: eagerly the result is the initial value itself (cf_result_aliases)
+        # (and a body that saved its loop variable saved the initial value: no later writes to it)
+        alias = _cf_excluded("cf_result_aliases")
+        was = [self.storages[a.storage].frozen or self.storages[a.storage].is_input for a in inits]
         for a in inits:
             self.storages[a.storage].frozen = True
         outs = []
@@ -2723,8 +2807,10 @@ class _CFGen(_Gen):
                 cname = cnt.name
             else:
                 cname = f"k{lid}"
-        for a, rgn in zip(inits, rg_new):
-            outs.append(self.new(a.shape, a.dtype, -1.0, 1.0, a.rg or rgn, dup=True, frozen=zero))
+        for a, rgn, w, sv in zip(inits, rg_new, was, saved_new):
+            safe = not sv and (not zero or (not alias and not w))
+            outs.append(self.new(a.shape, a.dtype, -1.0, 1.0, a.rg or rgn, dup=True, frozen=not safe))
+            outs[-1].aliasy = zero
         init = ("0" if not tensor_counter else "L.tensor(0)")
         if single:
             lhs, lv = outs[0].name, inits[0].name
@@ -2788,9 +2874,20 @@ class _CFGen(_Gen):
         code = [f"L.tanh({h.name} * 0.5 + {zc})", f"L.sin({h.name} + {zc} * 0.5)",
                 f"({h.name} * 0.5 + {zc} * 0.25).clamp(-1.0, 1.0)", f"L.tanh({h.name} * {zc})"][f]
         self.use(h)
-        v = self.new(h.shape, h.dtype, -1.0, 1.0, h.rg or zrg, dup=True)
+        # (tanh saves its result for backward: no later write to it, nor to the loop's result)
+        v = self.new(h.shape, h.dtype, -1.0, 1.0, h.rg or zrg, dup=True, frozen=f in (0, 3))
         self.emit(f"{v.name} = {code}", "loop_update")
         return v
+
+
+def _aliasy(v):
+    """Eagerly maybe (a view of) an outer tensor: a cond result passed through, a loop result
+    after 0 iterations, or a view of one."""
+    while v is not None:
+        if getattr(v, "aliasy", False):
+            return True
+        v = v.parent
+    return False
 
 
 def _pack(form, names, lhs=False):
@@ -2857,7 +2954,8 @@ def _cf_optimizer(prog, L, params):
     if prog.opt == "sgd_momentum":
         return L.optim.SGD(params, lr=0.05, momentum=0.9)
     if prog.opt == "adam":
-        return L.optim.Adam(params, lr=0.01)
+        # (eps: a gradient that is float noise (the sum of a softmax) must not make a full step)
+        return L.optim.Adam(params, lr=0.01, eps=0.1)
     return None
 
 
@@ -2968,6 +3066,8 @@ def run_cf_graph(prog, fetch=None):
     import dualgraph as dg
     if prog.opt:
         return None
+    if any(t.endswith("_keepgrad") for t in prog.tags) and _cf_excluded("graph_assign_stops_grad"):
+        return None
     fetch = prog.fetch if fetch is None else fetch
     stage = "build"
     out = []
@@ -3031,7 +3131,25 @@ def _some_grad_none(o):
     return any(v is None for k, v in o.values.items() if k.startswith("grad "))
 
 
-def find_cf_divergences(prog, runs=None):
+# KNOWN_BUGS entries the generator cannot avoid, recognised by running the program again with
+# the suspect mechanism switched off (name -> a context manager switching it off): a divergence
+# that goes away is that bug's. (None at present.)
+CF_RECOGNISERS = {}
+
+
+def find_cf_divergences(prog, runs=None, recognise=True):
+    problems = _cf_problems(prog, runs)
+    if problems and recognise and not NO_EXCLUSIONS:
+        for name, switch_off in CF_RECOGNISERS.items():
+            if name in KNOWN_BUGS:
+                with switch_off():
+                    if not _cf_problems(prog):
+                        SKIPPED.setdefault(name, set()).add(prog.seed)
+                        return []
+    return problems
+
+
+def _cf_problems(prog, runs=None):
     runs = runs or run_cf_all(prog)
     t, e = runs["torch"], runs["eager"]
     CF_COVERAGE[prog.seed] = runs["log"]
@@ -3147,7 +3265,7 @@ def cf_script(prog):
         out.append("    [" + ", ".join(f"np.array({_lit(a)}, dtype=np.{a.dtype})" for a in data) + "],")
     out += ["]", "RG = " + repr([rg for _, _, rg in prog.inputs]), "", ""]
     opt = {"sgd": "dg.optim.SGD(params, lr=0.05)", "sgd_momentum": "dg.optim.SGD(params, lr=0.05, momentum=0.9)",
-           "adam": "dg.optim.Adam(params, lr=0.01)"}.get(prog.opt)
+           "adam": "dg.optim.Adam(params, lr=0.01, eps=0.1)"}.get(prog.opt)
     out += ["def run(compiled):", "    S = make_state()",
             "    params = [p for p in vars(S).values() if isinstance(p, dg.nn.Parameter)]",
             f"    opt = {opt}", "", "    def step(*xs):",

@@ -6,6 +6,10 @@ DG_RANDOM_PROGRAMS_START=S starts at seed S; DG_RANDOM_PROGRAMS_UNKNOWN_DIMS=1 a
 graph mode with placeholders of unknown dims (build-time refusals accepted). A failure prints the program as a runnable
 dualgraph script, the runners that disagree, the value and the first op whose result diverges.
 
+Control-flow programs (rp.generate_cf: dg.cond / dg.while_loop, parameters and buffers, 3-4 calls
+with different data): DG_RANDOM_CF_PROGRAMS=N runs N of them (default 150), from seed
+DG_RANDOM_CF_PROGRAMS_START (default 0). A divergence: `rp.minimize(rp.generate_cf(seed))`.
+
 The second half holds one minimal reproducer per `KNOWN_BUGS` entry (the constructs the
 generator avoids), each an xfail(strict=True): when a bug is fixed its test XPASSes and fails,
 saying to delete the entry (and so let the generator produce the construct again).
@@ -25,6 +29,9 @@ import random_programs as rp
 
 N_PROGRAMS = int(os.environ.get("DG_RANDOM_PROGRAMS", "300"))
 START = int(os.environ.get("DG_RANDOM_PROGRAMS_START", "0"))
+# control-flow programs (rp.generate_cf: dg.cond / dg.while_loop, state, several calls)
+N_CF = int(os.environ.get("DG_RANDOM_CF_PROGRAMS", "150"))
+CF_START = int(os.environ.get("DG_RANDOM_CF_PROGRAMS_START", "0"))
 
 
 # ============================================================================ the programs
@@ -35,6 +42,22 @@ def test_random_program_four_ways(seed):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # deprecations and numpy's overflow notes are not results
         rp.check(prog)
+
+
+@pytest.mark.parametrize("seed", range(CF_START, CF_START + N_CF))
+def test_random_control_flow_program(seed):
+    """A program with dg.cond / dg.while_loop over parameters and buffers, called 3-4 times with
+    different data: PyTorch (plain Python control flow), dualgraph eager, dg.function and graph
+    mode agree call after call on values, .grad and state (or the compiled step refuses a call
+    where eagerly a .grad is None: "has no gradient at this call")."""
+    pytest.importorskip("torch")
+    prog = rp.generate_cf(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rp.check(prog)
+    hit = [name for name, seeds in rp.SKIPPED.items() if seed in seeds]
+    if hit:
+        pytest.xfail(f"KNOWN_BUGS {hit}")
 
 
 # ============================================================================ the generator
@@ -128,6 +151,128 @@ def test_a_divergence_report_names_runner_value_and_line(monkeypatch):
     assert "eager vs graph call 1: loss" in text and "eager vs function call 1" in text
     assert "first diverging value: t1, made by line 2: t1 = t0 * 3.0" in text
     assert "import dualgraph as dg" in text
+
+
+def test_control_flow_programs_are_seeded_and_independent_of_the_plain_ones():
+    assert rp.generate_cf(5).source() == rp.generate_cf(5).source()
+    assert rp.generate_cf(5).source() != rp.generate_cf(6).source()
+    assert rp.generate_cf(5).source() != rp.generate(5).source()
+    p = rp.generate_cf(5)
+    assert p.kind == "cf" and 3 <= len(p.calls) <= 4 and p.source().startswith("def program(L, F, C, S, ")
+
+
+def test_control_flow_generator_covers_its_constructs():
+    """Over 120 seeds: conds and loops, nested both ways, tuples, counters indexing, state writes
+    in branches and bodies, optimizers, accumulated grads, runs of both branches and of several
+    trip counts (0 included)."""
+    tags, opts, resets, nested = set(), set(), set(), set()
+    for seed in range(120):
+        p = rp.generate_cf(seed)
+        tags |= set(p.tags)
+        opts.add(p.opt)
+        resets.add(p.reset_grads)
+        for i, (ln, t) in enumerate(zip(p.lines, p.tags)):
+            if t in ("cond", "while") and ln.startswith("    "):
+                # the enclosing def: the nearest less indented def line above
+                ind = len(ln) - len(ln.lstrip())
+                head = next(p.lines[j] for j in range(i - 1, -1, -1)
+                            if p.lines[j].lstrip().startswith("def ") and len(p.lines[j]) - len(p.lines[j].lstrip()) < ind)
+                nested.add((t, "body" if "_body(" in head else "branch"))
+    assert {"cond", "while", "param_use", "index_counter", "slice_counter", "index_counter_mod", "count",
+            "count_use", "loop_update", "fill_like", "no_grad", "state_ema", "state_copy", "state_setidx",
+            "state_clamp"} <= tags, tags
+    assert nested == {("cond", "body"), ("cond", "branch"), ("while", "body"), ("while", "branch")}, nested
+    assert opts == {"", "sgd", "sgd_momentum", "adam"} and resets == {True, False}
+    src = "".join(rp.generate_cf(s).source() for s in range(120))
+    for construct in ("maximum_iterations=n0", "maximum_iterations=", "L.tensor(0)", ", (", "[i",
+                      ":i", "% 2", ".reshape(1)", ").float()", "with L.no_grad():"):
+        assert construct in src, construct
+
+
+def test_control_flow_programs_take_both_branches_and_several_trip_counts():
+    pytest.importorskip("torch")
+    both = once = varied = loops = 0
+    trips = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for seed in range(40):
+            _, log = rp.run_cf_eager(rp.generate_cf(seed), lib="torch")
+            seen = {}
+            for call in log:
+                for name, v in call:
+                    seen.setdefault(name, set()).add(v)
+            for name, vs in seen.items():
+                if name.startswith("c"):
+                    both, once = both + (len(vs) == 2), once + (len(vs) == 1)
+                else:
+                    loops, varied = loops + 1, varied + (len(vs) > 1)
+                    trips |= vs
+    assert both > once and varied >= loops // 3 and {0, 1, 2, 3} <= trips, (both, once, varied, loops, trips)
+
+
+def test_control_flow_refusal_is_accepted_only_where_eagerly_a_grad_is_none():
+    """p used in one branch only: at the call taking the other branch eagerly p.grad is None and
+    the compiled step refuses ("has no gradient at this call"): accepted. A compiled .grad where
+    eagerly there is none (a planted bug) is reported."""
+    pytest.importorskip("torch")
+    lines = ["p0 = S.p0",
+             "def c0_t():", "    t0 = x0 * p0", "    return t0",
+             "def c0_f():", "    t1 = x0 * 2.0", "    return t1",
+             "t2 = C.cond(s0 > 0, c0_t, c0_f)"]
+    calls = [[np.array([1.0, 2.0], np.float32), np.array(1.0, np.float32)],
+             [np.array([1.0, 2.0], np.float32), np.array(-1.0, np.float32)]]
+    prog = rp.Program(seed=-2, inputs=[("x0", calls[0][0], True), ("s0", calls[0][1], False)], lines=lines,
+                      fetch=["t2"], fetch_dtypes=["float32"], loss="loss = 1.0 * t2.sum()", kind="cf",
+                      state=[("p0", np.array([0.5, -1.0], np.float32), "param")], calls=calls,
+                      makers={"t2": 7}, all_live=["t2"])
+    rp.CF_REFUSED.pop("function", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runs = rp.run_cf_all(prog)
+    assert rp.find_divergences(prog, runs) == []
+    assert -2 in rp.CF_REFUSED["function"]
+    assert rp._no_gradient_refusal(runs["function"][1].error)
+    # a compiled step that handed back zeros instead (a silent divergence) is reported
+    runs["function"][1] = rp.Outcome(dict(runs["eager"][1].values, **{"grad p0": np.zeros(2, np.float32)}))
+    assert ("eager", "function call 2", "grad p0", "None vs array") in rp.find_divergences(prog, runs)
+
+
+def test_a_control_flow_divergence_report_names_the_call_and_prints_the_program(monkeypatch):
+    """A bug planted in graph building (mul by 3.0 builds a mul by 4.0, also inside a branch): the
+    report names runner, call and value, and prints a runnable script."""
+    pytest.importorskip("torch")
+    from dualgraph.graph.builder import GraphInterpreter
+    real = GraphInterpreter.apply
+
+    def planted(self, op, inputs, attrs):
+        if op.name == "mul":
+            inputs = tuple(4.0 if type(x) is float and x == 3.0 else x for x in inputs)
+        return real(self, op, inputs, attrs)
+
+    monkeypatch.setattr(GraphInterpreter, "apply", planted)
+    lines = ["p0 = S.p0",
+             "def c0_t():", "    t0 = x0 * 3.0", "    return t0",
+             "def c0_f():", "    t1 = x0 + p0", "    return t1",
+             "t2 = C.cond(x0.sum() > 0, c0_t, c0_f)"]
+    calls = [[np.array([-1.0, -2.0], np.float32)], [np.array([1.0, 2.0], np.float32)]]
+    prog = rp.Program(seed=-3, inputs=[("x0", calls[0][0], True)], lines=lines, fetch=["t2"],
+                      fetch_dtypes=["float32"], loss="loss = 1.0 * t2.sum() + 0.0625 * (p0 * p0).sum()",
+                      kind="cf", state=[("p0", np.array([0.5, -1.0], np.float32), "param")], calls=calls,
+                      makers={"t2": 7}, all_live=["t2"])
+    with pytest.raises(rp.Divergence) as info:
+        rp.check(prog)
+    text = str(info.value)
+    assert "eager vs function call 2: loss" in text and "eager vs graph call 2" in text
+    assert "first diverging top-level value at call 2: t2" in text
+    assert "def make_state():" in text and "run(True)" in text
+
+
+def test_the_control_flow_reproducer_script_runs():
+    prog = rp.generate_cf(3)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()) as out:
+        warnings.simplefilter("ignore")
+        exec(compile(prog.script(), "<script>", "exec"), {})
+    assert "---- dg.function" in out.getvalue() and "call 3" in out.getvalue()
 
 
 def test_every_known_bug_has_a_reproducer():
@@ -333,5 +478,314 @@ def test_fixed_unknown_dims_squeeze():
     assert out.shape == (2,) and grad.shape == (2, 1)
 
 
+
+
+# ---------------------------------------------------------------- control flow (generate_cf)
+def _both(fn, make, *calls):
+    """fn run eagerly and through dg.function over the calls, each with fresh state from make():
+    [(outputs, state values, .grad of the parameters)] per call, per mode."""
+    res = []
+    for compiled in (False, True):
+        state = make()
+        step = dg.function(lambda *a: fn(state, *a)) if compiled else (lambda *a: fn(state, *a))
+        rows = []
+        for args in calls:      # a tuple: several arguments
+            args = args if isinstance(args, tuple) else (args,)
+            out = step(*[dg.tensor(a) for a in args])
+            out = out if isinstance(out, tuple) else (out,)
+            rows.append(([np.asarray(o.detach().numpy()).tolist() for o in out],
+                         [t.detach().numpy().tolist() for t in state],
+                         [None if t.grad is None else t.grad.numpy().tolist() for t in state
+                          if isinstance(t, dg.nn.Parameter)]))
+        res.append(rows)
+    return res
+
+
+def _assert_same_or_refused(fn, make, *calls):
+    """The compiled step gives the eager numbers, or refuses with a DualGraphError."""
+    try:
+        eager, compiled = _both(fn, make, *calls)
+    except dg.DualGraphError:
+        return
+    assert eager == compiled
+
+
+def test_fixed_cf_write_through_state_view():
+    """(found by this tester) an in-place op on a view of a buffer inside a branch failed to
+    trace ("'index_put' is not a placeholder and cannot be fed")."""
+    def fn(state, x):
+        (b,) = state
+
+        def yes():
+            b[0:2].mul_(0.5)
+            return x * 2
+        return dg.cond(x.sum() > 0, yes, lambda: x * 3)
+    eager, compiled = _both(fn, lambda: [dg.ones(3)], [1.0, 1.0, 1.0])   # raised while tracing
+    assert eager == compiled
+
+
+def test_fixed_cf_grad_zeros_not_none():
+    """(found by this tester) a parameter reaching only a cond result the loss does not use, or
+    only written (under no_grad) in a loop body, got .grad zeros; eagerly None."""
+    def unused_result(state, x):
+        p, q = state
+        p.grad = q.grad = None
+        a, b = dg.cond(x.sum() > 0, lambda: (x * p, x * q), lambda: (p * 1, x * q * 2))
+        loss = b.sum()         # the result that p reaches is not used
+        loss.backward()
+        return loss
+
+    def written_in_body(state, x):
+        p, q = state
+        p.grad = q.grad = None
+
+        def body(i, h):
+            with dg.no_grad():
+                p.mul_(0.5)
+            return i + 1, h * 2
+        loss = dg.while_loop(lambda i, h: i < 2, body, (0, x * q))[1].sum()
+        loss.backward()
+        return loss
+    make = lambda: [dg.nn.Parameter(dg.tensor([0.5, 1.0])), dg.nn.Parameter(dg.tensor(2.0))]
+    for fn in (unused_result, written_in_body):
+        eager, compiled = _both(fn, make, [1.0, 2.0])
+        assert eager[0][2][0] is None
+        assert compiled == eager            # compiled: p.grad == [0.0, 0.0]
+
+
+def test_fixed_cf_state_write_stops_grad():
+    def param_written_then_used(state, x):
+        (p,) = state
+        p.grad = None
+
+        def yes():
+            with dg.no_grad():
+                p.clamp_(-0.5, 0.5)
+            return p * 1
+        loss = (dg.cond(x.sum() > 0, yes, lambda: x * 1) * x).sum()
+        loss.backward()
+        return loss
+
+    make = lambda: [dg.nn.Parameter(dg.tensor([1.0, -2.0]))]
+    eager, compiled = _both(param_written_then_used, make, [1.0, 1.0])
+    assert eager[0][2] == [[1.0, 1.0]]
+    assert compiled == eager                                 # compiled: p.grad is None
+
+
+def test_fixed_cf_buffer_written_with_grad_in_a_branch():
+    """(found by this tester) a buffer written in a branch with a value requiring grad passed no
+    gradient to that value."""
+    def buffer_written_with_grad(state, x):
+        b, p = state
+        p.grad = None
+
+        def yes():
+            b.copy_(p * 2)      # b now carries p's history (eagerly, as in PyTorch)
+            return x * 1
+        dg.cond(x.sum() > 0, yes, lambda: x * 2)
+        loss = (b * 3).sum()
+        loss.backward()
+        return loss
+    make = lambda: [dg.zeros(2), dg.nn.Parameter(dg.tensor([1.0, 2.0]))]
+    eager, compiled = _both(buffer_written_with_grad, make, [1.0, 1.0])
+    assert eager[0][2] == [[6.0, 6.0]]
+    assert compiled == eager                                 # was: p.grad None
+
+
+def test_fixed_cf_outputs_share_memory():
+    """(found by this tester) results of one control-flow op that were one array (a branch
+    returning a tensor twice, two captured tensors given one gradient array through x + p) were
+    corrupted by the plan's buffer reuse."""
+    def twice(state, x):
+        def yes():
+            u = x * 2
+            return u, u
+        a, b = dg.cond(x.sum() > 0, yes, lambda: (x * 3, x * 4))
+        c = dg.exp(a * 1 + 0)     # a's buffer is free after this: reused for the next result
+        return c + b
+
+    def loop_twice(state, x):
+        def body(i, h, k):
+            u = h * 0.5
+            return i + 1, u, u
+        _, a, b = dg.while_loop(lambda i, h, k: i < 2, body, (0, x, x * 1))
+        return dg.exp(a * 1) + b
+
+    def one_gradient_array(state, x):
+        (p,) = state
+        p.grad = None
+        y = dg.cond(x.sum() < 0, lambda: x.sum(), lambda: (x + p).mean())   # d/dx = d/dp: one array
+        loss = y + (p * p).sum() + x.sum()
+        loss.backward()
+        return loss
+    for fn in (twice, loop_twice):
+        eager, compiled = _both(fn, lambda: [], [1.0, 2.0])
+        assert compiled == eager                             # was [14.78, 109.2] for [9.39, 58.6]
+    eager, compiled = _both(one_gradient_array, lambda: [dg.nn.Parameter(dg.tensor([1.0, 2.0, 3.0]))],
+                            [1.0, 2.0, 3.0])
+    assert eager[0][2][0] == pytest.approx([2 + 1 / 3, 4 + 1 / 3, 6 + 1 / 3])
+    assert compiled[0][2][0] == pytest.approx(eager[0][2][0])      # was [4, 8, 12]
+
+
+@_fixed("cf_result_aliases")
+def test_known_cf_result_aliases():
+    def passthrough(state, x):
+        u = x * 2
+        y = dg.cond(x.sum() > 0, lambda: u, lambda: u * 3)
+        y.add_(1.0)          # eagerly y IS u when the true branch runs
+        return u * 1, y * 1
+
+    def zero_trips(state, x):
+        u = x * 2
+        _, y = dg.while_loop(lambda i, h: i < 0, lambda i, h: (i + 1, h * 0.5), (0, u))
+        y.add_(1.0)          # eagerly y IS u after 0 iterations
+        return u * 1, y * 1
+
+    def param_then_step(state, x):
+        (p,) = state
+        opt = dg.optim.SGD([p], lr=0.5)      # (plain SGD keeps no state: one per call is fine)
+        opt.zero_grad()
+        y = dg.cond(x.sum() > 0, lambda: p, lambda: p * 2)
+        (y * x).sum().backward()
+        opt.step()           # eagerly y IS p: the returned value is the updated p
+        return y
+
+    def loop_variable_is_the_written_buffer(state, x):
+        (b,) = state
+
+        def body(i, h):
+            b.copy_(x)       # eagerly h IS b at the first iteration: it sees this write
+            return i + 1, h * 0.5 + 1
+        return dg.while_loop(lambda i, h: i < 1, body, (0, b))[1]
+    _assert_same_or_refused(passthrough, lambda: [], [1.0, 2.0])
+    _assert_same_or_refused(zero_trips, lambda: [], [1.0, 2.0])
+    _assert_same_or_refused(param_then_step, lambda: [dg.nn.Parameter(dg.tensor([1.0, 2.0]))], [1.0, 1.0])
+    _assert_same_or_refused(loop_variable_is_the_written_buffer, lambda: [dg.zeros(2)], [4.0, 6.0])
+
+
+@_fixed("cf_stale_view_of_state")
+def test_known_cf_stale_view_of_state():
+    def in_branch(state, x):
+        (b,) = state
+        v = b[:]
+
+        def yes():
+            b.mul_(0.5)
+            return v * 1           # eagerly the view sees the write
+        return dg.cond(x.sum() > 0, yes, lambda: x * 1)
+
+    def in_loop(state, x):
+        (b,) = state
+        v = b[0]
+
+        def body(i, h):
+            b.mul_(0.5)
+            return i + 1, h + v      # the second iteration reads v after the first one's write
+        return dg.while_loop(lambda i, h: i < 2, body, (0, x))[1]
+    for fn in (in_branch, in_loop):
+        eager, compiled = _both(fn, lambda: [dg.tensor([1.0, 2.0])], [1.0, 1.0])
+        assert compiled == eager
+
+
+def test_fixed_cf_refusal_with_accumulated_grad():
+    def fn(state, x):
+        p, q = state           # no zero_grad: .grad accumulates over the calls
+        loss = dg.cond(x.sum() > 0, lambda: (p * x).sum(), lambda: x.sum()) * q
+        loss.backward()
+        return loss
+    make = lambda: [dg.nn.Parameter(dg.tensor([1.0, 2.0])), dg.nn.Parameter(dg.tensor(1.0))]
+    eager, compiled = _both(fn, make, [1.0, 3.0], [-1.0, -3.0])  # call 2: refused
+    assert eager[1][2][0] == [1.0, 3.0]           # eagerly p.grad keeps the first call's value
+    assert compiled == eager
+
+
+@_fixed("simplified_copy_of_state")
+def test_known_simplified_copy_of_state():
+    def view_after_step(state, x):
+        (p,) = state
+        opt = dg.optim.SGD([p], lr=0.5)
+        opt.zero_grad()
+        (p * x).sum().backward()
+        y = (p * 1.0)[0]        # a view of a copy of p
+        opt.step()
+        return y
+
+    def loop_variable(state, x):
+        (b,) = state
+        t = b * 1.0             # a copy of b
+
+        def body(i, h):
+            b.copy_(h.detach() + 10)
+            return i + 1, dg.tanh(h * 0.5 + t)
+        return dg.while_loop(lambda i, h: i < 2, body, (0, t))[1]
+    eager, compiled = _both(view_after_step, lambda: [dg.nn.Parameter(dg.tensor([[1.0, 2.0], [3.0, 4.0]]))],
+                            [[0.0, 5.0], [0.0, 0.0]])
+    assert eager[0][0] == [[1.0, 2.0]]
+    assert compiled == eager                   # was [[0.5, 1.5]]: p after the step
+    eager, compiled = _both(loop_variable, lambda: [dg.tensor([0.1, 0.2])], [1.0, 1.0])
+    assert compiled == eager
+
+
+@_fixed("cf_grad_reads_state_after_write")
+def test_known_cf_grad_reads_state_after_write():
+    def cond(state, x):
+        (p,) = state
+        p.grad = None
+        u = dg.cond(x.sum() > 0, lambda: dg.exp(p).sum(), lambda: x.sum())
+        with dg.no_grad():
+            p.mul_(0.5)         # exp saved its result: eagerly the gradient is exp(old p)
+        u.backward()
+        return u
+
+    def loop(state, x):
+        (p,) = state
+        p.grad = None
+        _, u = dg.while_loop(lambda i, h: i < 2, lambda i, h: (i + 1, dg.exp(h * 0.25 + p)), (0, x))
+        with dg.no_grad():
+            p.mul_(0.5)
+        u.sum().backward()
+        return u.sum()
+    for fn in (cond, loop):
+        eager, compiled = _both(fn, lambda: [dg.nn.Parameter(dg.tensor([1.0, 2.0]))], [1.0, 1.0])
+        assert compiled[0][2][0] == pytest.approx(eager[0][2][0], rel=1e-5)   # cond: exp(p / 2)
+
+
+@_fixed("graph_assign_stops_grad")
+def test_known_graph_assign_stops_grad():
+    b = dg.zeros(2)
+    with dg.graph_mode() as g:
+        s = dg.placeholder([])
+        b.add_(dg.tanh(s) * 0.5)      # eagerly (and in dg.function) b now carries s's history
+        loss = (b * 3).sum()
+        (gs,) = dg.gradients(loss, [s])
+    assert gs is not None             # graph mode: None
+    s0 = dg.tensor(0.5, requires_grad=True)
+    b0 = dg.zeros(2)
+    b0.add_(dg.tanh(s0) * 0.5)
+    (b0 * 3).sum().backward()
+    got = g.compile([gs], feeds=[s])(np.array(0.5, np.float32))[0]
+    assert float(got) == pytest.approx(float(s0.grad))
+
+
+@_fixed("cf_copy_of_detached_param")
+def test_known_cf_copy_of_detached_param():
+    def fn(state, x):
+        p, b = state
+        p.grad = None
+        b.copy_(p.detach())
+        loss = dg.cond(x.sum() > 0, lambda: p * 2, lambda: p).sum()
+        loss.backward()        # RecursionError while the gradient is built
+        return loss
+    make = lambda: [dg.nn.Parameter(dg.tensor([0.5, -1.0])), dg.zeros(2)]
+    eager, compiled = _both(fn, make, [1.0, 1.0])
+    assert compiled == eager
+
+
 REPRODUCERS = {
+    'cf_result_aliases': test_known_cf_result_aliases,
+    'cf_stale_view_of_state': test_known_cf_stale_view_of_state,
+    'simplified_copy_of_state': test_known_simplified_copy_of_state,
+    'cf_grad_reads_state_after_write': test_known_cf_grad_reads_state_after_write,
+    'graph_assign_stops_grad': test_known_graph_assign_stops_grad,
+    'cf_copy_of_detached_param': test_known_cf_copy_of_detached_param,
 }
