@@ -68,8 +68,9 @@ KNOWN_BUGS = {
                                "requiring grad ends the gradient there (dg.gradients gives None for what "
                                "reaches the loss only through the buffer); eagerly and in dg.function the "
                                "gradient flows through the written value",
-    "cf_copy_of_detached_param": "a buffer written with p.detach() of a parameter p, then a dg.cond reading "
-                                 "p and loss.backward(): RecursionError while the gradient is built",
+    "cf_copy_of_detached_param": "a buffer written with p.detach() of a parameter p inside a loop body "
+                                 "(seed 72 of generate_cf): \"must be from the same graph\" at trace time "
+                                 "(a value of the body escapes); the RecursionError it used to give is fixed",
     # ---- found by the opt-in unknown-dims run (DG_RANDOM_PROGRAMS_UNKNOWN_DIMS=1): these
     # exclusions apply only in that mode (UNKNOWN_DIMS_ONLY)
 }

@@ -767,8 +767,7 @@ def test_known_graph_assign_stops_grad():
     assert float(got) == pytest.approx(float(s0.grad))
 
 
-@_fixed("cf_copy_of_detached_param")
-def test_known_cf_copy_of_detached_param():
+def test_fixed_cf_copy_of_detached_param_recursion():
     def fn(state, x):
         p, b = state
         p.grad = None
@@ -781,11 +780,17 @@ def test_known_cf_copy_of_detached_param():
     assert compiled == eager
 
 
+@_fixed("cf_copy_of_detached_param")
+def test_known_cf_copy_of_detached_param(monkeypatch):
+    monkeypatch.setattr(rp, "NO_EXCLUSIONS", True)
+    assert not rp.find_cf_divergences(rp.generate_cf(72), recognise=False)
+
+
 REPRODUCERS = {
+    'cf_copy_of_detached_param': test_known_cf_copy_of_detached_param,
     'cf_result_aliases': test_known_cf_result_aliases,
     'cf_stale_view_of_state': test_known_cf_stale_view_of_state,
     'simplified_copy_of_state': test_known_simplified_copy_of_state,
     'cf_grad_reads_state_after_write': test_known_cf_grad_reads_state_after_write,
     'graph_assign_stops_grad': test_known_graph_assign_stops_grad,
-    'cf_copy_of_detached_param': test_known_cf_copy_of_detached_param,
 }

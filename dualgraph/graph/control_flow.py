@@ -395,6 +395,14 @@ def _is_float(t):
     return isinstance(t, SymbolicTensor) and t._dtype.kind in "fc"
 
 
+def _value(sub, x):
+    """The forward op's input x inside a gradient subgraph: the value the op read (a variable's
+    read as it was then), not the state's value now (lift would give a later write's)."""
+    if isinstance(x, SymbolicTensor) and x.node.graph is sub.outer:
+        return sub._capture(x)
+    return sub.lift(x)
+
+
 def _refuse_random(sub, what):
     if draws_random(sub):
         raise DGNotImplementedError(
@@ -444,7 +452,7 @@ def _cond_vjp(g, n):
     def branch_grad(b):
         def fn():
             sub = building()
-            vals = [sub.lift(c) for c in caps]
+            vals = [_value(sub, c) for c in caps]
             outs = inline(b.graph, [vals[i] for i in b.index], b.outputs)
             gys = [None if s is None else sub.lift(s) for s in seeds]
             return _sub_gradients(outs, gys, [vals[i] for i in want])
@@ -494,11 +502,11 @@ def _while_vjp(g, n):
             if stacked[k]:
                 v = sub.lift(stacks[k])[t]
             else:
-                v = sub.lift(init[k])
+                v = _value(sub, init[k])
                 if k in fv:
                     v = v.clone()  # its own gradient, apart from a capture of the same value
             lv.append(v)
-        cv = [sub.lift(c) for c in caps]
+        cv = [_value(sub, c) for c in caps]
         frame = lv + cv
         outs = inline(body.graph, [frame[i] for i in body.index], body.outputs)
         got = _sub_gradients([outs[k] for k in fv], list(glv), [lv[k] for k in fv] + [cv[j] for j in fc])
