@@ -213,7 +213,7 @@ def test_control_flow_programs_take_both_branches_and_several_trip_counts():
 def test_control_flow_refusal_is_accepted_only_where_eagerly_a_grad_is_none():
     """p used in one branch only: at the call taking the other branch eagerly p.grad is None and
     the compiled step refuses ("has no gradient at this call"): accepted. A compiled .grad where
-    eagerly there is none (a planted bug) is reported."""
+    eagerly there is none (planted) is reported."""
     pytest.importorskip("torch")
     lines = ["p0 = S.p0",
              "def c0_t():", "    t0 = x0 * p0", "    return t0",
@@ -232,8 +232,9 @@ def test_control_flow_refusal_is_accepted_only_where_eagerly_a_grad_is_none():
     assert rp.find_divergences(prog, runs) == []
     assert -2 in rp.CF_REFUSED["function"]
     assert rp._no_gradient_refusal(runs["function"][1].error)
-    # a compiled step that handed back zeros instead (a silent divergence) is reported
-    runs["function"][1] = rp.Outcome(dict(runs["eager"][1].values, **{"grad p0": np.zeros(2, np.float32)}))
+    # a compiled step that handed back a gradient instead (a silent divergence) is reported
+    # (zeros would be KNOWN_BUGS cf_reach_zeros, recognised)
+    runs["function"][1] = rp.Outcome(dict(runs["eager"][1].values, **{"grad p0": np.ones(2, np.float32)}))
     assert ("eager", "function call 2", "grad p0", "None vs array") in rp.find_divergences(prog, runs)
 
 
@@ -781,13 +782,132 @@ def test_fixed_cf_copy_of_detached_param_recursion():
 
 
 @_fixed("cf_copy_of_detached_param")
-def test_known_cf_copy_of_detached_param(monkeypatch):
-    monkeypatch.setattr(rp, "NO_EXCLUSIONS", True)
-    assert not rp.find_cf_divergences(rp.generate_cf(72), recognise=False)
+def test_known_cf_copy_of_detached_param():
+    def fn(state, x):
+        p0, p1, p2 = state
+        for p in state:
+            p.grad = None
+
+        def no():
+            def body(i, h):
+                with dg.no_grad():
+                    p1.copy_(p2.detach())
+                return i + 1, dg.tanh(h)
+            return dg.while_loop(lambda i, h: i < 2, body, (0, p0))[1]
+        loss = dg.cond(x.mean() > 5, lambda: p0 + p2, no).sum()
+        loss.backward()          # compiled: "must be from the same graph" while tracing
+        return loss
+    make = lambda: [dg.nn.Parameter(dg.tensor([1.0, 2.0]) * k) for k in (1, 2, 3)]
+    eager, compiled = _both(fn, make, [1.0, 1.0])
+    assert compiled == eager
+
+
+@_fixed("cf_reach_zeros")
+def test_known_cf_reach_zeros():
+    def cond_in_loop(p, x):
+        def body(i, h):     # p only in the branch not taken
+            return i + 1, dg.cond(h.sum() > 100, lambda: h + p, lambda: h * 2)
+        return dg.while_loop(lambda i, h: i < 2, body, (0, x))[1].sum()
+
+    def cond_in_cond(p, x):
+        return dg.cond(x.sum() > 0, lambda: dg.cond(x.sum() > 100, lambda: x + p, lambda: x * 2),
+                       lambda: x * p).sum()
+
+    def empty_loop_in_cond(p, x):
+        inner = lambda: dg.while_loop(lambda i, h: i < 0, lambda i, h: (i + 1, h + p), (0, x))[1]
+        return dg.cond(x.sum() > 0, inner, lambda: x * p).sum()
+
+    def unused_loop_variable(p, x):
+        t = dg.tanh(p)          # p reaches the loop only as the initial value of g, unused
+        return dg.while_loop(lambda i, h, g: i < 2, lambda i, h, g: (i + 1, h * 2, g * h.sum()),
+                             (0, x, t))[1].sum()
+    for body in (cond_in_loop, cond_in_cond, empty_loop_in_cond, unused_loop_variable):
+        def fn(state, x, body=body):
+            (p,) = state
+            p.grad = None
+            loss = body(p, x.detach().requires_grad_())
+            loss.backward()
+            return loss
+        got = None
+        try:
+            eager, got = _both(fn, lambda: [dg.nn.Parameter(dg.tensor([1.0, 2.0]))], [1.0, 1.0])
+        except dg.DualGraphError as e:
+            assert "has no gradient at this call" in str(e)   # the refusal: right
+            continue
+        assert eager[0][2] == [None]
+        assert got == eager                                   # compiled: p.grad == [0.0, 0.0]
+
+
+@_fixed("cf_grad_rerun_repeats_state_write")
+def test_known_cf_grad_rerun_repeats_state_write():
+    q = lambda: dg.nn.Parameter(dg.tensor([1.0, 2.0]))
+    for make in (lambda: [dg.nn.Parameter(dg.tensor(2.0)), q()], lambda: [dg.tensor(2.0), q()]):
+        def fn(state, s):
+            p, x = state
+            x.grad = None
+
+            def yes():
+                with dg.no_grad():
+                    p.mul_(0.5)
+                return x * p
+            loss = dg.cond(s > 0, yes, lambda: x * 3).sum()
+            loss.backward()
+            return loss
+        eager, compiled = _both(fn, make, 1.0)
+        assert eager[0][2][-1] == [1.0, 1.0]   # x.grad: p after the write (eagerly)
+        assert compiled == eager              # compiled: [0.5, 0.5]
+
+
+@_fixed("function_view_of_state_read_after_write")
+def test_known_function_view_of_state_read_after_write():
+    def fn(state, x):
+        a, w = state
+        a.grad = w.grad = None
+        loss = (a.view(4, 1) @ w.reshape(1, 3)).mean()
+        loss.backward()                    # a.grad = w.sum() / 12, read now
+        with dg.no_grad():
+            w.mul_(10.0)                   # (an optimizer step)
+        return loss
+    make = lambda: [dg.nn.Parameter(dg.tensor([[1.0, 1.0], [2.0, 2.0]])), dg.nn.Parameter(dg.tensor([1.0, 2.0, 3.0]))]
+    eager, compiled = _both(fn, make, [1.0])
+    assert eager[0][2][0] == [[0.5, 0.5], [0.5, 0.5]]
+    assert compiled == eager              # compiled: a.grad == 5.0 (w after the write)
+
+
+@_fixed("cf_loop_state_write_grad")
+def test_known_cf_loop_state_write_grad():
+    def ema(p, b, n):
+        def body(i, h):
+            b.mul_(0.5)
+            b.add_(p * 0.5)       # b now carries p's history (eagerly, as in PyTorch)
+            return i + 1, h * 2
+        dg.while_loop(lambda i, h: i < n, body, (0, dg.ones(1)))
+        return b.sum()
+
+    def overwrite(p, b, n):
+        b.add_(p * 1.0)
+        def body(i, h):
+            b.copy_(h.detach())   # eagerly this ends b's history
+            return i + 1, h * 2
+        dg.while_loop(lambda i, h: i < n, body, (0, dg.ones(2)))
+        return b.sum() + p.sum() * 0
+    for body in (ema, overwrite):
+        def fn(state, n, body=body):
+            p, b = state
+            p.grad = None
+            loss = body(p, b, n)
+            loss.backward()
+            return loss
+        eager, compiled = _both(fn, lambda: [dg.nn.Parameter(dg.tensor([1.0, 2.0])), dg.zeros(2)], 2)
+        assert compiled[0][2] == eager[0][2]     # ema: [1.0, 1.0] for [0.75, 0.75]; overwrite: [1, 1] for [0, 0]
 
 
 REPRODUCERS = {
     'cf_copy_of_detached_param': test_known_cf_copy_of_detached_param,
+    'cf_reach_zeros': test_known_cf_reach_zeros,
+    'cf_loop_state_write_grad': test_known_cf_loop_state_write_grad,
+    'cf_grad_rerun_repeats_state_write': test_known_cf_grad_rerun_repeats_state_write,
+    'function_view_of_state_read_after_write': test_known_function_view_of_state_read_after_write,
     'cf_result_aliases': test_known_cf_result_aliases,
     'cf_stale_view_of_state': test_known_cf_stale_view_of_state,
     'simplified_copy_of_state': test_known_simplified_copy_of_state,
