@@ -21,6 +21,7 @@ from ..errors import DualGraphError, DGTypeError, DGValueError, DGNotImplemented
 from ..ops.common import fmt_shape
 from ..ops.dispatch import apply
 from ..ops.registry import Spec, defop, OPS
+from ..state import _state
 from ..tensor_methods import TensorMethods
 from ..utils.tree import flatten, unflatten
 from .core import SymbolicTensor, building, state_key
@@ -145,19 +146,13 @@ def _index(sub, n_inputs, cap_nodes, offset):
     return tuple(list(range(n_inputs)) + [pos[node] for node in sub.captures])
 
 
-_fmt = fmt_shape
 
 
 def _assign_written(g, refs, values):
     """The enclosing graph takes the final value of each state written inside; a buffer that
     took a value requiring grad keeps its history (as builder._write_state decides)."""
-    return [g.assign(ref, v, tracks=bool(_grad_enabled() and v._rg and not g._state(ref).handle._rg))
+    return [g.assign(ref, v, tracks=bool(_state.grad_enabled and v._rg and not g._state(ref).handle._rg))
             for ref, v in zip(refs, values)]
-
-
-def _grad_enabled():
-    from ..state import _state
-    return _state.grad_enabled
 
 
 def _packed(op, inputs, **attrs):
@@ -198,8 +193,8 @@ def cond(pred, true_fn, false_fn, name="cond"):
                               f"{np.dtype(b._dtype).name} in false_fn; "
                               "the branches must return the same dtypes")
         if len(a.shape) != len(b.shape):
-            raise DGValueError(f"dg.cond: output {i} has shape {_fmt(a.shape)} in true_fn but "
-                               f"{_fmt(b.shape)} in false_fn; the branches must return the same ranks")
+            raise DGValueError(f"dg.cond: output {i} has shape {fmt_shape(a.shape)} in true_fn but "
+                               f"{fmt_shape(b.shape)} in false_fn; the branches must return the same ranks")
         specs.append((tuple(x if x == y else None for x, y in zip(a.shape, b.shape)), a._dtype))
     # state written in either branch: both branches return its value (the other one unchanged)
     written = {}
@@ -263,7 +258,7 @@ def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invar
         raise DGNotImplementedError("dg.while_loop: cond_fn writes state; write it in body_fn instead")
     (c,) = _results(csub, [c])
     if c.ndim != 0 and tuple(c.shape) != (1,):
-        raise DGTypeError(f"dg.while_loop: cond_fn must return a scalar, got shape {_fmt(c.shape)}")
+        raise DGTypeError(f"dg.while_loop: cond_fn must return a scalar, got shape {fmt_shape(c.shape)}")
     n_vars = len(out)
     all_specs = specs + [s for _, s in bound]
     cap_nodes, caps = _union_captures(csub, bsub)
@@ -290,8 +285,8 @@ def _invariants(init, shape_invariants, treedef):
     for i, (v, s) in enumerate(zip(init, inv)):
         s = tuple(None if d is None or d == -1 else int(d) for d in s)
         if len(s) != v.ndim or any(d is not None and d != x for d, x in zip(s, v.shape)):
-            raise DGValueError(f"dg.while_loop: loop variable {i} has shape {_fmt(v.shape)}, which "
-                               f"does not fit its shape invariant {_fmt(s)}")
+            raise DGValueError(f"dg.while_loop: loop variable {i} has shape {fmt_shape(v.shape)}, which "
+                               f"does not fit its shape invariant {fmt_shape(s)}")
         specs.append((s, v._dtype))
     return specs
 
@@ -312,7 +307,7 @@ def _body_results(bsub, res, single, loop_vars, treedef, ins, specs):
                               f"body_fn returns {np.dtype(o._dtype).name}; cast it in the body")
         if len(o.shape) != len(s) or any(a is not None and a != b for a, b in zip(s, o.shape)):
             raise DGValueError(
-                f"dg.while_loop: loop variable {i} has shape {_fmt(s)} on entry but {_fmt(o.shape)} "
+                f"dg.while_loop: loop variable {i} has shape {fmt_shape(s)} on entry but {fmt_shape(o.shape)} "
                 "after one iteration of body_fn. A loop variable keeps its shape; pass "
                 "shape_invariants (None for a dimension that may change) to let it change.")
     return out

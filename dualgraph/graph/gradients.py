@@ -193,11 +193,9 @@ def reached_at_run(graph, sources, root):
 
 
 def _guard_reached(graph, t, g, root, what):
-    sources = [x.node.name for x in _targets(graph, t)] if not _is_eager(t) or graph.state_of(t) \
-        else []
-    if not sources:
-        return g
-    flag = reached_at_run(graph, sources, root)
+    if not any(n.op.input_used is not None for n in graph.nodes):
+        return g  # (no control flow: every gradient that exists exists at every run)
+    flag = reached_at_run(graph, [x.node.name for x in _targets(graph, t)], root)
     if flag is None:
         return g
     if flag is False:
