@@ -57,3 +57,15 @@ from . import export  # noqa: E402  (dg.export: to_json, to_dot, to_onnx, ...)
 from .graph.tf1 import group, global_variables_initializer, trainable_variables, global_variables
 from . import optim, utils  # noqa: E402  (dg.optim, dg.utils.data)
 from .serialization import save, load  # noqa: E402
+
+
+def __getattr__(name):
+    """dg.compare and dg.check_consistency sit above these public names (they use them):
+    imported on first use. `dg.compare` is the package dualgraph.compare, made callable."""
+    if name == "compare":
+        from .compare import runner  # noqa: F401  (importing it binds the package here)
+        return globals()["compare"]
+    if name == "check_consistency":
+        from .compare.consistency import check_consistency
+        return check_consistency
+    raise AttributeError(f"module 'dualgraph' has no attribute {name!r}")

@@ -1,75 +1,205 @@
-"""compare(fn, *args): run one function eagerly and compiled (dg.function), check the results
-agree, and measure time per call, memory allocated per call (tracemalloc) and graph statistics."""
+"""dg.compare(fn, *args): run one function define-by-run (eager) and define-then-run
+(dg.function), check that every call's results agree, and measure both.
+
+What is measured, and how:
+- steady-state time per call: after `warmup` calls each, `repeat` rounds of `number` calls per
+  mode, the modes interleaved round by round (a noisy machine slows both alike); median, quartiles
+  and extremes of the per-call times;
+- first-call cost: eager's first call against the compiled first call, split into the trace
+  (running the Python, building the graph), each compiler pass and the specialisation to the fed
+  shapes; and the number of calls after which compiling has paid for itself;
+- memory: the peak of what one call allocates (tracemalloc, which numpy reports to), for eager,
+  the compiled plan, and a plan compiled without optimisation (no memory planning); and the
+  plan's own planned peak of live intermediates;
+- the graph through the passes, retraces, and the eager tape's size at each call (it changes
+  with the data for dynamic models).
+
+Stateful steps (a model and its optimizer) need separate state per mode: pass `setup`, a
+callable returning a fresh step function; it is called once per mode.
+"""
+import statistics
 import time
 import tracemalloc
 
 import numpy as np
 
+from ..autograd import tape
 from ..tensor import Tensor
 from ..graph.function import Function
 from ..utils.tree import flatten
+from .comparison import Comparison
 
-
-class Comparison:
-    def __init__(self, name):
-        self.name = name
-        self.rows = {}
-        self.max_abs_diff = None
-        self.graph_stats = None
-
-    def __str__(self):
-        lines = [f"{self.name}",
-                 f"  {'mode':<12}{'us/call':>12}{'KiB/call':>12}"]
-        for mode, r in self.rows.items():
-            lines.append(f"  {mode:<12}{r['us']:12.1f}{r['kib']:12.1f}")
-        e, c = self.rows.get("eager"), self.rows.get("compiled")
-        if e and c:
-            lines.append(f"  compiled is {e['us'] / c['us']:.2f}x the speed of eager; "
-                         f"results agree to {self.max_abs_diff:.2e}")
-        if self.graph_stats:
-            s = self.graph_stats
-            lines.append(f"  graph: {s['nodes_in']} nodes -> {s['steps']} steps; folded "
-                         f"{s.get('constant_fold', {}).get('folded', 0)}, merged {s.get('cse', {}).get('merged', 0)}, "
-                         f"simplified {s.get('simplify', {}).get('removed', 0)}; buffers reused "
-                         f"{s.get('buffers_reused', 0)}; peak live intermediates {s.get('peak_bytes', 0) / 1024:.1f} KiB; "
-                         f"compile {s['compile_ms']:.1f} ms")
-        return "\n".join(lines)
+PASS_ORDER = ("prune", "constant_fold", "cse", "simplify", "prune_after")
 
 
 def _values(out):
     """The tensors of a result, in tree order, as float64 arrays (other leaves are skipped)."""
-    return [x.detach().numpy().astype(np.float64) for x in flatten(out)[0] if isinstance(x, Tensor)]
+    vals = []
+    for x in flatten(out)[0]:
+        if isinstance(x, Tensor):
+            vals.append(x.detach().numpy().astype(np.float64))
+        elif isinstance(x, np.ndarray):
+            vals.append(x.astype(np.float64))
+    return vals
 
 
-def _measure(fn, args, repeat):
-    fn(*args)  # warm up (traces the compiled one)
-    t = min(_time(fn, args) for _ in range(repeat))
+def _agreement(a, b, rtol, atol):
+    """(max abs difference, whether the results agree) of two calls' results."""
+    va, vb = _values(a), _values(b)
+    if len(va) != len(vb):
+        return float("inf"), False
+    worst, ok = 0.0, True
+    for x, y in zip(va, vb):
+        if x.shape != y.shape:
+            return float("inf"), False
+        if x.size:
+            with np.errstate(invalid="ignore"):
+                d = np.abs(x - y)
+            both_nan = np.isnan(x) & np.isnan(y)
+            d = np.where(both_nan, 0.0, d)
+            worst = max(worst, float(np.max(d)) if not np.isnan(d).any() else float("inf"))
+            ok = ok and bool(np.all(both_nan | np.isclose(x, y, rtol=rtol, atol=atol)))
+    return worst, ok
+
+
+def _tape_nodes(call):
+    """Run `call()` and count the tape nodes (and view-history entries) recorded meanwhile."""
+    before = tape.next_seq()
+    out = call()
+    return out, tape.next_seq() - before - 1
+
+
+def _peak(call):
     tracemalloc.start()
-    fn(*args)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return t, peak
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
-def _time(fn, args, n=5):
+def _time_rounds(contenders, args_for, repeat, number):
+    """Interleaved rounds: each round times `number` calls of every contender in turn."""
+    samples = {k: [] for k in contenders}
+    for r in range(repeat):
+        for k, f in contenders.items():
+            args = [args_for(r * number + j) for j in range(number)]
+            t0 = time.perf_counter()
+            for a in args:
+                f(*a)
+            samples[k].append((time.perf_counter() - t0) / number * 1e6)
+    return samples
+
+
+def _summary(us):
+    q = statistics.quantiles(us, n=4) if len(us) > 1 else [us[0]] * 3
+    return {"median_us": statistics.median(us), "min_us": min(us), "max_us": max(us),
+            "q1_us": q[0], "q3_us": q[2], "samples_us": list(us)}
+
+
+def _auto_number(f, args, budget_s=0.01):
+    """Calls per timing round so that a round takes about `budget_s`."""
     t0 = time.perf_counter()
-    for _ in range(n):
-        fn(*args)
-    return (time.perf_counter() - t0) / n
+    f(*args)
+    dt = max(time.perf_counter() - t0, 1e-7)
+    return int(min(max(1, budget_s // dt), 1000))
 
 
-def compare(fn, *args, name=None, repeat=5, eager_state=None, compiled_state=None):
-    """Run `fn` both ways. For stateful steps (training), pass two callables that build the
-    function with separate state: fn(state) -> step; otherwise `fn` itself is used twice."""
-    cmp = Comparison(name or getattr(fn, "__name__", "function"))
-    eager = fn if eager_state is None else eager_state()
-    compiled = Function(fn if compiled_state is None else compiled_state())
-    out_e = eager(*args)
-    out_c = compiled(*args)
-    diffs = [np.max(np.abs(a - b)) if a.size else 0.0 for a, b in zip(_values(out_e), _values(out_c))]
-    cmp.max_abs_diff = float(max(diffs, default=0.0))
-    for mode, f in (("eager", eager), ("compiled", compiled)):
-        t, peak = _measure(f, args, repeat)
-        cmp.rows[mode] = {"us": t * 1e6, "kib": peak / 1024}
-    cmp.graph_stats = compiled.plan_for(*args).stats
+def _graph_sizes(stats):
+    sizes = [("traced", stats["nodes_in"])]
+    for p in PASS_ORDER:
+        if p in stats.get("nodes_after", {}):
+            sizes.append((p, stats["nodes_after"][p]))
+    sizes.append(("steps", stats["steps"]))
+    return sizes
+
+
+def compare(fn=None, *args, setup=None, inputs=None, name=None, calls=3, warmup=2, repeat=7,
+            number=None, rtol=1e-5, atol=1e-6, memory=True, eager_state=None, compiled_state=None):
+    """Run `fn` eagerly and compiled with `dg.function` and compare them; returns a Comparison.
+
+    `setup()` -> a fresh step function with its own state (called once per mode; `fn` is then
+    unused); `inputs(i)` -> the arguments of call i (the same sequence for both modes), instead
+    of the fixed `*args`. `calls` results are compared (every output of every call, within
+    `rtol`/`atol`); then `warmup` calls and `repeat` interleaved timing rounds of `number` calls
+    (chosen to take ~10 ms when None). `eager_state`/`compiled_state` are the older spelling of
+    `setup` (one factory per mode)."""
+    if setup is None and eager_state is None and fn is None:
+        raise TypeError("dg.compare() needs a function to compare, or setup= (a callable returning one)")
+    if calls < 1 or repeat < 1 or warmup < 0:
+        raise ValueError("dg.compare(): calls and repeat must be at least 1, warmup at least 0")
+    make_e = eager_state or setup
+    make_c = compiled_state or setup
+    eager = make_e() if make_e else fn
+    compiled = Function(make_c() if make_c else fn)
+    args_for = inputs if inputs is not None else (lambda i: args)
+    label = name or getattr(fn if fn is not None else eager, "__name__", "function")
+    cmp = Comparison(label)
+
+    # agreement calls, which are also the first calls (their cost) and the tape sizes
+    diffs, agree, tape_nodes = [], True, []
+    for i in range(calls):
+        a = args_for(i)
+        t0 = time.perf_counter()
+        out_e, n = _tape_nodes(lambda: eager(*a))
+        te = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        out_c = compiled(*a)
+        tc = time.perf_counter() - t0
+        if i == 0:
+            first_e, first_c = te, tc
+        tape_nodes.append(n)
+        d, ok = _agreement(out_e, out_c, rtol, atol)
+        diffs.append(d)
+        agree = agree and ok
+    tr = compiled._traces[0]
+    plan = tr.plan
+    stats = plan.stats
+    cmp.agree, cmp.diffs, cmp.max_abs_diff = agree, diffs, max(diffs)
+    cmp.tape_nodes = tape_nodes
+    cmp.graph, cmp.plan = tr.graph, plan
+    cmp.graph_stats = stats
+    cmp.graph_sizes = _graph_sizes(stats)
+    cmp.first_call = {"eager_ms": first_e * 1e3, "compiled_ms": first_c * 1e3, "trace_ms": tr.trace_ms,
+                      "compile_ms": stats.get("compile_ms", 0.0),
+                      "passes_ms": dict(stats.get("pass_ms", {})),
+                      "specialise_ms": stats.get("specialise_ms", 0.0)}
+
+    # steady state
+    base = calls
+    for i in range(warmup):
+        a = args_for(base + i)
+        eager(*a)
+        compiled(*a)
+    base += warmup
+    if number is None:
+        a = args_for(base)
+        number = max(1, min(_auto_number(eager, a), _auto_number(compiled, a)))
+        base += 1
+    samples = _time_rounds({"eager": eager, "compiled": compiled},
+                           lambda i: args_for(base + i), repeat, number)
+    base += repeat * number
+    cmp.number = number
+    cmp.timing = {k: _summary(v) for k, v in samples.items()}
+    te_us, tc_us = cmp.timing["eager"]["median_us"], cmp.timing["compiled"]["median_us"]
+    cmp.speedup = te_us / tc_us if tc_us > 0 else float("inf")
+    extra = cmp.first_call["compiled_ms"] * 1e3 - cmp.first_call["eager_ms"] * 1e3  # in us
+    if extra <= 0:
+        cmp.break_even_calls = 1
+    elif te_us > tc_us:
+        cmp.break_even_calls = int(np.ceil(1 + extra / (te_us - tc_us)))
+    else:
+        cmp.break_even_calls = None  # the compiled call is not cheaper: it never pays off
+
+    if memory:
+        a = args_for(base)
+        cmp.memory = {"eager_peak_bytes": _peak(lambda: eager(*a)),
+                      "compiled_peak_bytes": _peak(lambda: compiled(*a)),
+                      "planned_peak_bytes": stats.get("peak_bytes", 0)}
+        unplanned = Function(make_c() if make_c else fn, optimize=False)
+        unplanned(*a)  # trace and specialise outside the measurement
+        cmp.memory["unplanned_peak_bytes"] = _peak(lambda: unplanned(*a))
+    cmp.retraces = compiled.trace_count - 1
+    cmp.rows = {"eager": {"us": te_us, "kib": cmp.memory.get("eager_peak_bytes", 0) / 1024},
+                "compiled": {"us": tc_us, "kib": cmp.memory.get("compiled_peak_bytes", 0) / 1024}}
     return cmp

@@ -98,8 +98,12 @@ def compile_graph(graph, fetches, feeds=None, optimize=True, updates=(), check=N
     if optimize:
         passes += [("constant_fold", constant_fold), ("cse", cse), ("simplify", _simplify),
                    ("prune_after", prune)]
+    stats["pass_ms"], stats["nodes_after"] = {}, {}  # per pass: time, graph size (dg.compare plots them)
     for key, run_pass in passes:
+        t = time.perf_counter()
         stats[key] = run_pass(G, ctx)
+        stats["pass_ms"][key] = (time.perf_counter() - t) * 1e3
+        stats["nodes_after"][key] = G.number_of_nodes()
         if check:
             lint_networkx(G, key, ctx.roots)
     order = schedule(G, ctx)["order"]

@@ -10,6 +10,7 @@ tracing is lifted, guarded or refused (guards.py); `fn.explain()` says which is 
 """
 import functools
 import inspect
+import time
 import types
 import warnings
 import weakref
@@ -114,7 +115,7 @@ def _code_names(code):
 
 class _Trace:
     __slots__ = ("graph", "plan", "out_def", "out_leaves", "post", "arg_grads", "arg_fetch", "lifted", "guards",
-                 "reason", "names", "check")
+                 "reason", "names", "check", "trace_ms")
 
 
 class Function:
@@ -262,6 +263,7 @@ class Function:
                     "change, and keep shapes fixed.")
             warnings.warn(f"dg.function retraces {name} (trace {self.trace_count + 1}): {reason}.{hint}",
                           UserWarning, stacklevel=3)
+        t0 = time.perf_counter()
         g = Graph(name)
         guards = Guards()
         roots = _roots(fn, args, kwargs, self._argnames)
@@ -302,6 +304,7 @@ class Function:
             names.setdefault(k, v)
         _guard_python_state(fn, roots, modules, optimizers, names, guards)
         tr = _Trace()
+        tr.trace_ms = (time.perf_counter() - t0) * 1e3  # running the Python and building the graph
         tr.graph = g
         tr.guards = guards
         tr.check = guards.compile()

@@ -16,6 +16,8 @@ variable, constant) are bound through one table, `SOURCE_BINDERS`; what else the
 an op is a flag on its record (`ufunc`, `out_kernel`, `may_alias`, `no_value`), apart from the
 write itself (`ASSIGN`: args (state's current value, value), attrs["ref"]).
 """
+import time
+
 import numpy as np
 
 from ..errors import DGRuntimeError, DGTypeError, DGValueError, DualGraphError
@@ -208,6 +210,7 @@ class Plan:
         self._compiled[tuple(s for s, _ in sig)] = self._specialise(sig)
 
     def _specialise(self, feed_specs):
+        t0 = time.perf_counter()
         fed = {f.name: spec for f, spec in zip(self.feeds, feed_specs)}
         known = {}
         steps = []
@@ -234,6 +237,7 @@ class Plan:
         self.stats["buffers_allocated"] = mem["allocated"]
         fn, src = _generate(steps, mem, self.feeds, self.fetches)
         self.source = src
+        self.stats["specialise_ms"] = (time.perf_counter() - t0) * 1e3
         return fn
 
     def _locate_failure(self, arrays, exc):
