@@ -44,6 +44,8 @@ class Comparison:
         self.graph_stats = None
         self.graph_sizes = []
         self.tape_nodes = []
+        self.state_differences = []  # (call, state name, what differs) after each agreement call
+        self.state_compared = 0      # how many state values (tensors, .grad, slots) were compared
         self.graph = None
         self.plan = None
         self.rows = {}
@@ -58,6 +60,8 @@ class Comparison:
             "speedup": self.speedup, "calls_per_round": self.number, "first_call": self.first_call,
             "break_even_calls": self.break_even_calls, "memory": self.memory, "graph_stats": stats,
             "graph_sizes": [list(s) for s in self.graph_sizes], "tape_nodes": self.tape_nodes,
+            "state_compared": self.state_compared,
+            "state_differences": [list(d) for d in self.state_differences],
             "meta": self.meta})
 
     def _timing_rows(self):
@@ -85,7 +89,10 @@ class Comparison:
         out = []
         agree = "agree" if self.agree else "DIFFER"
         out.append(f"results {agree} over {len(self.diffs)} calls (largest difference "
-                   f"{self.max_abs_diff:.2e}); retraces: {self.retraces}")
+                   f"{self.max_abs_diff:.2e}; {self.state_compared} state values compared after "
+                   f"each call); retraces: {self.retraces}")
+        for call, name, what in self.state_differences[:5]:
+            out.append(f"state differs after call {call}: {name}: {what}")
         if self.speedup is not None:
             out.append(f"compiled runs at {self.speedup:.2f}x the speed of eager")
         f = self.first_call

@@ -28,6 +28,7 @@ from ..tensor import Tensor
 from ..graph.function import Function
 from ..utils.tree import flatten
 from .comparison import Comparison
+from .state import ReachedState, state_differences
 
 PASS_ORDER = ("prune", "constant_fold", "cse", "simplify", "prune_after")
 
@@ -136,13 +137,22 @@ def compare(fn=None, *args, setup=None, inputs=None, name=None, calls=3, warmup=
     label = name or getattr(fn if fn is not None else eager, "__name__", "function")
     cmp = Comparison(label)
 
-    # agreement calls, which are also the first calls (their cost) and the tape sizes
-    diffs, agree, tape_nodes = [], True, []
+    # agreement calls, which are also the first calls (their cost) and the tape sizes. The
+    # state each mode reaches is compared after every call too; on shared state (no setup)
+    # each pair of calls starts from the same state (saved, then restored for the compiled call)
+    shared = make_e is None
+    st_e = ReachedState(eager, args_for(0))
+    st_c = st_e if shared else ReachedState(compiled.fn, args_for(0))
+    diffs, agree, tape_nodes, state_diffs = [], True, [], []
     for i in range(calls):
         a = args_for(i)
+        saved = st_e.save() if shared else None
         t0 = time.perf_counter()
         out_e, n = _tape_nodes(lambda: eager(*a))
         te = time.perf_counter() - t0
+        after_e = st_e.values()
+        if shared:
+            st_e.restore(saved)
         t0 = time.perf_counter()
         out_c = compiled(*a)
         tc = time.perf_counter() - t0
@@ -151,11 +161,15 @@ def compare(fn=None, *args, setup=None, inputs=None, name=None, calls=3, warmup=
         tape_nodes.append(n)
         d, ok = _agreement(out_e, out_c, rtol, atol)
         diffs.append(d)
-        agree = agree and ok
+        bad = state_differences(after_e, st_c.values(), rtol, atol)
+        state_diffs += [(i, name, what) for name, what in bad]
+        agree = agree and ok and not bad
     tr = compiled._traces[0]
     plan = tr.plan
     stats = plan.stats
     cmp.agree, cmp.diffs, cmp.max_abs_diff = agree, diffs, max(diffs)
+    cmp.state_differences = state_diffs
+    cmp.state_compared = len(after_e)
     cmp.tape_nodes = tape_nodes
     cmp.graph, cmp.plan = tr.graph, plan
     cmp.graph_stats = stats
