@@ -230,7 +230,7 @@ class Plan:
             steps.append(s.specialised(None if None in shape else shape, dtype, fn, takes_out,
                                        self.optimize))
         if self.optimize:
-            _updates_in_place(steps)
+            _updates_in_place(steps, self.fetches)
         mem = plan_memory(steps, self.fetches, reuse=self.optimize)
         self.stats["peak_bytes"] = mem["peak_bytes"]
         self.stats["buffers_reused"] = mem["reused"]
@@ -296,9 +296,12 @@ def check_feed(ph, value):
     return value
 
 
-def _updates_in_place(steps):
+def _updates_in_place(steps, fetches=()):
     """`assign(v, sub(v, d))`: let the sub write straight into v's storage (numpy out=) when it
-    is v's last reader, so the assign needs no copy. Sets the value step's writes_into."""
+    is v's last reader, so the assign needs no copy. Sets the value step's writes_into.
+    A fetched value is not put in v's storage: a later write to v in the same run would change
+    it before it is handed back (`m = v * 0.5; v.assign(m); v.assign(m + 1)`, fetching m)."""
+    fetched = set(fetches)
     pos = {s.name: i for i, s in enumerate(steps)}
     readers = {}
     for i, s in enumerate(steps):
@@ -310,7 +313,7 @@ def _updates_in_place(steps):
         cur, val = s.in_ids
         j = pos[val]
         vs, state = steps[j], steps[pos[cur]]
-        if not (vs.takes_out and vs.shape == state.shape and vs.shape and vs.dtype == state.dtype
+        if vs.name in fetched or not (vs.takes_out and vs.shape == state.shape and vs.shape and vs.dtype == state.dtype
                 and state.op in STATE_OPS):  # a chain buf.mul_().add_() too
             continue
         # (a) an elementwise update of v read only by the assign, after every other reader of v
