@@ -30,6 +30,7 @@ from ..autograd.engine import reverse_pass
 from ..graph.builder import GraphInterpreter
 from ..graph.compiler import compile_graph
 from ..graph.function import Function
+from .runner import split_arguments
 from .state import ReachedState
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -55,14 +56,14 @@ def _origin(source):
     gradient the reverse pass is computing (None outside a backward)."""
     f = sys._getframe(3)
     grad_of = where = None
-    while f is not None:
+    while f is not None:  # the whole stack: a user's own backward rule runs inside the reverse pass
         code = f.f_code
-        if code is _REVERSE and grad_of is None:
+        if code is _REVERSE:
             grad_of = f.f_locals.get("node")
-        if not code.co_filename.startswith(_PACKAGE) or code.co_filename in _USER_FILES:
-            if source:
-                where = (code.co_filename, f.f_lineno)
             break
+        if where is None and source and (not code.co_filename.startswith(_PACKAGE)
+                                         or code.co_filename in _USER_FILES):
+            where = (code.co_filename, f.f_lineno)
         f = f.f_back
     return where, grad_of
 
@@ -207,8 +208,7 @@ def check_consistency(fn=None, *args, setup=None, rtol=1e-5, atol=1e-6, calls=2,
     `setup()` -> a fresh step function (its own model and optimizer), called once per mode;
     without it the state `fn` reaches is saved before each eager call and restored for the
     compiled one. `source` records the user's source line of every op (a frame walk per op)."""
-    if fn is None and setup is None:
-        raise TypeError("dg.check_consistency() needs a function, or setup= (a callable returning one)")
+    fn, args = split_arguments("dg.check_consistency", fn, args, setup)
     eager_fn = setup() if setup else fn
     compiled = Function(setup() if setup else fn)
     state = None if setup else ReachedState(fn, args)

@@ -115,6 +115,21 @@ def _graph_sizes(stats):
     return sizes
 
 
+def split_arguments(who, fn, args, setup):
+    """With setup= the positional arguments are all inputs (dg.compare(x, y, setup=make));
+    an old-style leading None is dropped."""
+    if setup is None:
+        if fn is None or not callable(fn):
+            raise TypeError(f"{who}() needs a function to compare (or setup=, a callable returning one)")
+        return fn, args
+    if fn is None:
+        return None, args
+    if callable(fn) and not hasattr(fn, "_data"):
+        raise TypeError(f"{who}(): pass either a function or setup=, not both (with setup= the "
+                        "positional arguments are the inputs)")
+    return None, (fn,) + tuple(args)
+
+
 def compare(fn=None, *args, setup=None, inputs=None, name=None, calls=3, warmup=2, repeat=7,
             number=None, rtol=1e-5, atol=1e-6, memory=True, eager_state=None, compiled_state=None):
     """Run `fn` eagerly and compiled with `dg.function` and compare them; returns a Comparison.
@@ -125,8 +140,7 @@ def compare(fn=None, *args, setup=None, inputs=None, name=None, calls=3, warmup=
     `rtol`/`atol`); then `warmup` calls and `repeat` interleaved timing rounds of `number` calls
     (chosen to take ~10 ms when None). `eager_state`/`compiled_state` are the older spelling of
     `setup` (one factory per mode)."""
-    if setup is None and eager_state is None and fn is None:
-        raise TypeError("dg.compare() needs a function to compare, or setup= (a callable returning one)")
+    fn, args = split_arguments("dg.compare", fn, args, setup or eager_state)
     if calls < 1 or repeat < 1 or warmup < 0:
         raise ValueError("dg.compare(): calls and repeat must be at least 1, warmup at least 0")
     make_e = eager_state or setup
