@@ -478,3 +478,18 @@ def test_plan_memory_reads_step_records():
     assert mem["out"] == [None, None, "y", None]
     assert mem["reused"] == 1 and mem["allocated"] == 2 and mem["fresh"] == [1]
     assert "x" in mem["drop"][1] and "z" in mem["drop"][3]
+
+
+def test_a_fetched_value_is_not_computed_into_memory_a_later_assign_overwrites():
+    """Found by dg.check_consistency: `m` was computed into v's memory (the assign's in-place
+    update) and the second assign overwrote it before it was handed back."""
+    with dg.graph_mode() as g:
+        v = dg.Variable(np.ones(4, np.float32), name="v")
+        m = v * 0.5
+        u1 = v.assign(m)
+        u2 = v.assign(u1 + 1)
+    plan = g.compile([m, u2])
+    for want_m in (0.5, 0.75):
+        got_m, got_u2 = plan()
+        np.testing.assert_array_equal(got_m, np.full(4, want_m, np.float32))
+        np.testing.assert_array_equal(got_u2, np.full(4, want_m + 1, np.float32))
