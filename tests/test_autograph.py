@@ -966,3 +966,37 @@ def test_a_helper_behind_a_user_decorator():
 
     check(fn, (T(1.0, 2.0),), (T(-1.0, -2.0),))
     assert "def wrapper(*args, **kwargs):" in dg.autograph.to_code(decorated_program)
+
+
+def test_a_lambda_is_converted_and_so_are_the_functions_it_calls():
+    """dg.function(lambda x, n: f(x, n)): the lambda becomes a def, so its calls are converted."""
+    w = dg.tensor([1.0, 2.0])
+
+    def f(x, n):
+        s = x.sum()
+        if s > 0:
+            s = s * w.sum()
+        for _ in range(n):
+            s = s + 1
+        return s
+
+    g = dg.function(lambda x, n: f(x, n))
+    assert g(dg.ones(2), dg.tensor(3)).item() == 9.0
+    assert g(-dg.ones(2), dg.tensor(1)).item() == -1.0
+    assert g.trace_count == 1
+
+    class Gate(dg.nn.Module):
+        def forward(self, x):
+            if x.sum() > 0:
+                return x * 2
+            return x
+
+    m = Gate()
+    h = dg.function(lambda x: m(x))
+    assert h(dg.ones(2)).tolist() == [2.0, 2.0] and h(-dg.ones(2)).tolist() == [-1.0, -1.0]
+    assert h.trace_count == 1
+
+
+def test_two_lambdas_with_the_same_parameters_on_one_line_run_as_they_are():
+    a, b = (lambda x: x * 2), (lambda x: x + 1)  # ambiguous source: not converted, still traced
+    assert dg.function(a)(dg.ones(1)).item() == 2.0 and dg.function(b)(dg.ones(1)).item() == 2.0

@@ -579,6 +579,9 @@ def _first_param(fn):
 
 
 # ---------------------------------------------------------------- from a function to its conversion
+LAMBDA_NAME = "__ag_lambda__"  # the name a converted lambda's def is compiled under
+
+
 def _parse(fn):
     """The function's FunctionDef, its file and first line, or None when its source cannot be
     read (a lambda, a builtin, code made by exec, an async function)."""
@@ -596,10 +599,29 @@ def _parse(fn):
         tree = ast.parse(src)
     except SyntaxError:
         return None
+    ast.increment_lineno(tree, start - 1)
+    if code.co_name == "<lambda>":
+        node = _lambda_def(tree, code)
+        return None if node is None else (node, code.co_filename)
     if not tree.body or not isinstance(tree.body[0], ast.FunctionDef) or tree.body[0].name != code.co_name:
         return None
-    ast.increment_lineno(tree, start - 1)
     return tree.body[0], code.co_filename
+
+
+def _lambda_def(tree, code):
+    """The lambda of `code` as a def returning its body (`dg.function(lambda x: model(x))`), when
+    it is the only lambda on its line with its parameters; else None (converted as it is)."""
+    params = list(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda) and n.lineno == code.co_firstlineno
+             and [a.arg for a in n.args.posonlyargs + n.args.args + n.args.kwonlyargs] == params]
+    if len(found) != 1:
+        return None
+    lam = found[0]
+    node = ast.FunctionDef(name=LAMBDA_NAME, args=lam.args, body=[ast.Return(value=lam.body)],
+                           decorator_list=[], returns=None, type_comment=None)
+    if hasattr(node, "type_params"):
+        node.type_params = []
+    return ast.copy_location(node, lam)
 
 
 def _transform(fn):

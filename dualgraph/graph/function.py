@@ -289,7 +289,7 @@ class Function:
             a, k = unflatten(treedef, leaves)
             k = {key: k[key] for key in kwargs}  # in the order they were passed
             before = _module_tensors(modules)
-            g.trace = types.SimpleNamespace(guards=guards, optimizers=optimizers)
+            g.trace = types.SimpleNamespace(guards=guards, optimizers=optimizers, names=names)
             with lifting(g, guards, list(optimizers)):
                 result = self._traced(fn)(*a, **k)
             _refuse_symbolic_attributes(modules, before)

@@ -192,6 +192,15 @@ def reached_at_run(graph, sources, root):
     return out  # False: never (eagerly the .grad stays None)
 
 
+def _describe(graph, t):
+    """'model.0.weight' (shape [2, 2]) when dg.function named the state, else its shape."""
+    shape = list(t.shape)
+    st = graph.state_of(t)
+    names = getattr(graph.trace, "names", None) if graph.trace is not None else None
+    name = names.get(id(st.ref)) if st is not None and names else None
+    return f"{name!r} (shape {shape})" if name else f"the tensor of shape {shape}"
+
+
 def _guard_reached(graph, t, g, root, what):
     if not any(n.op.input_used is not None for n in graph.nodes):
         return g  # (no control flow: every gradient that exists exists at every run)
@@ -200,9 +209,8 @@ def _guard_reached(graph, t, g, root, what):
         return g
     if flag is False:
         return None  # only zeros flow: eagerly no gradient reaches it
-    shape = list(t.shape)
     return apply(REACHED, g, flag, message=(
-        f"{what} of the tensor of shape {shape} has no gradient at this call: the dg.cond branch "
+        f"{what}: {_describe(graph, t)} has no gradient at this call: the dg.cond branch "
         "taken does not use it, or the dg.while_loop body that uses it ran 0 times. Eagerly its "
         ".grad would stay None, which a compiled step cannot mirror (it would hold zeros). Use the "
         "tensor on every path (e.g. add 0 * t.sum()), or make sure the loop runs."))
