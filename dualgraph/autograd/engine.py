@@ -16,7 +16,7 @@ from ..errors import DGRuntimeError
 from ..state import _state
 from ..tensor_methods import TensorMethods
 from . import views
-from .tape import FREED, check_versions
+from .tape import FREED, check_versions, check_write_counts
 
 
 class RuleView:
@@ -170,7 +170,10 @@ class NullTape:
         return _run_hooks(node.hooks, g) if node.hooks else g
 
     def ready(self, node, needs):
-        """Raise if the node's rule may not run now (computing the gradients `needs` asks for)."""
+        """Raise if the node's rule may not run now (computing the gradients `needs` asks for):
+        in a graph, only a node dg.function recorded write counts for (tape.check_write_counts)."""
+        if getattr(node, "versions", None) is not None:
+            check_write_counts(node, needs)
 
     def after(self, node, needs):
         """The node's rule has run."""

@@ -139,7 +139,27 @@ def check_versions(node, needs=None):
             version_error(out, node.out_version, node)
 
 
-def version_error(t, expected, producer=None):
+def check_write_counts(node, needs):
+    """A graph node built while dg.function traces (graph/builder.py records `versions`): refuse,
+    as check_versions does eagerly, a rule that would read state written in place since."""
+    vs = node.versions
+    saves = node.op.saves
+    if saves is None:
+        idx = range(len(vs))
+    elif type(saves) is tuple:
+        idx = saves
+    else:
+        idx = saves(node.inputs, needs)
+    for i in idx:
+        e = vs[i]
+        if e is not None and e[0].version != e[1]:
+            held = getattr(e[0], "ref", None)
+            t = held if held is not None else e[0].root
+            base = t._version if held is not None else 0
+            version_error(t, base + e[1], None, base + e[0].version)
+
+
+def version_error(t, expected, producer=None, now=None):
     fn = producer or t.grad_fn
     where = ""
     if fn is not None:
@@ -147,6 +167,6 @@ def version_error(t, expected, producer=None):
     raise DGRuntimeError(
         "one of the variables needed for gradient computation has been modified by an inplace "
         f"operation: [dualgraph.{torch_name(t._np_dtype())} {list(t.shape)}]{where} is at version "
-        f"{t._version}; expected version {expected} instead. Hint: the operation that failed "
+        f"{t._version if now is None else now}; expected version {expected} instead. Hint: the operation that failed "
         "to compute its gradient used this tensor's old value; clone() it before modifying it "
         "in place.")

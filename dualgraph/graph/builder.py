@@ -60,8 +60,15 @@ class GraphInterpreter:
             out._rg = False
         elif not op.differentiable or not any(isinstance(x, SymbolicTensor) and x._rg for x in ins):
             out._rg = False
-        # (no version check as eagerly: a graph orders every read of a value before the write
-        # that replaces it, so a gradient built after an update still reads the old value)
+        elif g.trace is not None and not op.subgraphs:
+            # (a dg.cond / dg.while_loop reads every capture for its gradient's re-run, and its
+            # gradient reads the values the op read: nothing to refuse at its level)
+            node.versions = _versions(g, ins)
+        # A graph orders every read of a value before the write that replaces it, so a gradient
+        # built after an update would still read the old value. Eagerly, a backward whose rule
+        # reads a tensor written in place since is refused; dg.function keeps eager's semantics,
+        # so its nodes remember each state input's write count (checked by the reverse pass,
+        # autograd/tape.py check_write_counts). TF1 graphs (no trace) keep TF1's semantics.
         return out
 
     # ---- the write door
@@ -104,7 +111,7 @@ class GraphInterpreter:
                 raise DGRuntimeError(
                     f"{where}: in graph mode a write through a view is supported for indexing "
                     "views (x[i].add_(...)) only. Write the base instead, or use the out-of-place op.")
-        new = _fit(self, self.apply(op, (target,) + tuple(inputs), attrs), target, op)
+        new = _fit(self, _unsaved_target(self.apply(op, (target,) + tuple(inputs), attrs)), target, op)
         new = _keep_requires_grad(self, new, target, op)
         if bad is not None:
             # whether such a write reaches the base depends on the memory layout at run time
@@ -192,9 +199,36 @@ class GraphInterpreter:
         return t._set_sym_grad(value)
 
 
+def _versions(g, ins):
+    """For each input that is state or a view of it: (the state or memory, its write count)."""
+    out, any_state = [], False
+    for x in ins:
+        v = None
+        if isinstance(x, SymbolicTensor):
+            a = x._alias
+            if a is not None:
+                v = (a[0], a[0].version)
+            else:
+                st = g.state_of(x)
+                if st is not None:
+                    v = (st, st.version)
+        any_state = any_state or v is not None
+        out.append(v)
+    return tuple(out) if any_state else None
+
+
+def _unsaved_target(new):
+    """An in-place op's node: eagerly its backward reads a copy of the old value (views.inplace_op),
+    never the target written since: the target's write count is not checked."""
+    vs = new.node.versions
+    if vs is not None and vs[0] is not None:
+        new.node.versions = (None,) + vs[1:]
+    return new
+
+
 def _write_state(interp, st, op, inputs, attrs):
     cur = st.cur
-    new = _fit(interp, interp.apply(op, (cur,) + tuple(inputs), attrs), cur, op)
+    new = _fit(interp, _unsaved_target(interp.apply(op, (cur,) + tuple(inputs), attrs)), cur, op)
     # a write carries gradient only into state that is not itself trained (a buffer taking a
     # value that requires grad); a trained variable's update ends its history (TF1's assign)
     tracks = _state.grad_enabled and new._rg and op.differentiable and not st.handle._rg

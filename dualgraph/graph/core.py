@@ -54,7 +54,7 @@ class GraphNode:
     # node's name() is PyTorch's grad_fn.name() ("MulBackward0"). `hooks` are the gradient hooks
     # of the output (SymbolicTensor.register_hook), run by the reverse pass's null policy.
     __slots__ = ("op", "inputs", "attrs", "seq", "name", "out", "graph", "hooks", "users",
-                 "no_grad")
+                 "no_grad", "versions")
 
     def __init__(self, graph, op, inputs, attrs, spec, name, seq):
         self.graph = graph
@@ -66,6 +66,7 @@ class GraphNode:
         self.hooks = None
         self.users = []          # nodes reading this node's output (fx's Node.users)
         self.no_grad = False     # built under dg.no_grad(): gradients stop here
+        self.versions = None     # dg.function: per input, (its state, the state's writes then)
         self.out = SymbolicTensor(self, spec)
 
     def __repr__(self):
