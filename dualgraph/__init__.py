@@ -19,19 +19,24 @@ from .ops.elementwise import (add, sub, mul, div, pow, neg, abs, sign, exp, log,
                               rsqrt, sin, cos, tanh, sigmoid, relu, clamp, clip, maximum, minimum,
                               where, masked_fill, floor_divide, remainder, eq, ne, lt, le, gt, ge,
                               logical_and, logical_or, logical_not,
-                              bitwise_and, bitwise_or, bitwise_not)
+                              bitwise_and, bitwise_or, bitwise_not, floor, ceil, round, trunc,
+                              fix)
 from .ops.reductions import (sum, mean, prod, max, min, amax, amin, argmax, argmin, var, std,
-                             logsumexp, softmax, log_softmax, all, any)
+                             logsumexp, softmax, log_softmax, all, any, cumsum, cumprod, sort,
+                             argsort, topk, norm)
 from .ops.shape import (reshape, transpose, permute, squeeze, unsqueeze, flatten, cat, concat,
-                        stack, gather, narrow, split, chunk, unbind, t, cartesian_prod)
+                        stack, gather, narrow, split, chunk, unbind, t, cartesian_prod, tril,
+                        triu, flip, roll)
 from .ops.linalg import mm, bmm, dot, matmul, outer
 from .ops.creation import (zeros, ones, empty, full, arange, linspace, eye, zeros_like,
                            ones_like, empty_like, full_like, rand, randn, randint, rand_like,
                            randn_like)
-from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
+from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode
 from . import autograd
 from .mode import executing_eagerly, eager_mode
 from .compare_values import allclose, equal, isclose
+from . import linalg  # noqa: E402  (dg.linalg.norm, vector_norm, matrix_norm)
+from .dtypes import set_default_dtype, get_default_dtype
 from . import nn
 
 __version__ = "0.1.0"
@@ -45,16 +50,17 @@ def is_tensor(obj):
 def numel(t):
     return t.numel()
 
-
-def get_default_dtype():
-    return float32
 from .graph import (Graph, SymbolicTensor, placeholder, constant, Variable, gradients, Session, graph_mode,
                     get_default_graph, reset_default_graph, name_scope)
-from .graph.function import function, jit, Function
+from .graph.function import function, jit, TracedFunction
 from .graph.control_flow import cond, while_loop
 from . import autograph  # noqa: E402  (dg.autograph: to_code, convert)
 from . import export  # noqa: E402  (dg.export: to_json, to_dot, to_onnx, ...)
 from .graph.tf1 import group, global_variables_initializer, trainable_variables, global_variables
+from .graph.tf1 import (reduce_sum, reduce_mean, reduce_max, reduce_min, square,  # noqa: E402
+                        stop_gradient, random_normal, random_uniform)
+from .graph.tf1 import print  # noqa: E402,A001  (tf.print; the builtin is builtins.print)
+from . import train  # noqa: E402  (dg.train: TF1's GradientDescentOptimizer, AdamOptimizer)
 from . import optim, utils  # noqa: E402  (dg.optim, dg.utils.data)
 from .serialization import save, load  # noqa: E402
 
@@ -68,4 +74,10 @@ def __getattr__(name):
     if name == "check_consistency":
         from .compare.consistency import check_consistency
         return check_consistency
+    if name == "Function":
+        import warnings
+        warnings.warn("dg.Function is deprecated: the tracing wrapper is dg.TracedFunction "
+                      "(dg.autograd.Function is the custom-gradient base class)",
+                      DeprecationWarning, stacklevel=2)
+        return TracedFunction
     raise AttributeError(f"module 'dualgraph' has no attribute {name!r}")

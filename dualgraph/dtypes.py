@@ -151,3 +151,27 @@ def torch_name(npdtype):
 def scalar_name(npdtype):
     """PyTorch's scalar-type name used in messages ("Float", "Long")."""
     return torch_name(npdtype)[:-6]
+
+
+# ---------------------------------------------------------------- the default float dtype
+def default_float():
+    """The numpy dtype Python floats and the float creation ops take (dg.set_default_dtype)."""
+    return _DEFAULT_FOR[2]
+
+
+def set_default_dtype(d):
+    """torch.set_default_dtype: float32 or float64 for Python floats (dg.tensor, dg.Tensor) and
+    the float creation ops (zeros, ones, rand, arange of floats...) and for a Python float
+    combined with an integer tensor. Ops that turn integers into floats (exp(int), int / int)
+    still give float32."""
+    try:
+        npd = to_np(d)
+    except DGTypeError:
+        npd = None
+    if npd not in (F32, F64):
+        raise DGTypeError("only floating-point types are supported as the default type")
+    _DEFAULT_FOR[2] = npd
+
+
+def get_default_dtype():
+    return from_np(_DEFAULT_FOR[2])

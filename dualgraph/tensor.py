@@ -62,9 +62,9 @@ class Tensor(TensorMethods):
     def __init__(self, *data):
         """dg.Tensor(data) / dg.Tensor(2, 3): float32, as torch.Tensor."""
         if len(data) == 1 and not isinstance(data[0], (int, np.integer)):
-            arr = _to_array(data[0], _dt.F32).astype(_dt.F32, copy=False)
+            arr = _to_array(data[0], _dt.default_float()).astype(_dt.default_float(), copy=False)
         else:
-            arr = np.empty(C.size_args(data), dtype=_dt.F32)
+            arr = np.empty(C.size_args(data), dtype=_dt.default_float())
         wrap_array(arr, self)
 
     # ---- basic properties
@@ -501,7 +501,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
     if device is not None:
         from .device import check_device
         check_device(device)
-    arr = _to_array(data, _dt.F32)
+    arr = _to_array(data, _dt.default_float())
     if dtype is not None:
         arr = arr.astype(_dt.to_np(dtype), copy=False)
     _dt.from_np(arr.dtype)
@@ -536,7 +536,8 @@ def from_numpy(ndarray):
 
 
 def FloatTensor(*data):
-    return Tensor(*data)
+    return _typed(data, _dt.F32) if len(data) != 1 or isinstance(data[0], (int, np.integer)) \
+        else wrap_array(_to_array(data[0], _dt.F32).astype(_dt.F32, copy=False))
 
 
 def DoubleTensor(*data):
@@ -559,6 +560,12 @@ def _typed(data, npdtype):
     if len(data) == 1 and not isinstance(data[0], (int, np.integer)):
         return wrap_array(_to_array(data[0], _dt.F32).astype(npdtype, copy=False))
     return wrap_array(np.zeros(C.size_args(data), dtype=npdtype))
+
+
+# x.type(dg.LongTensor): each legacy constructor names its dtype
+for _f, _d in ((FloatTensor, _dt.F32), (DoubleTensor, _dt.F64), (LongTensor, _dt.I64),
+               (IntTensor, np.dtype(np.int32)), (BoolTensor, _dt.BOOL)):
+    _f.dtype = _dt.from_np(_d)
 
 
 from .ops import unbroadcast as _unbroadcast  # noqa: E402

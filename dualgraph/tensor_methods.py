@@ -125,6 +125,20 @@ class TensorMethods:
     def dot(self, other): return L.dot(self, other)
     def outer(self, other): return L.outer(self, other)
     def gather(self, dim, index): return S.gather(self, dim, index)
+    def cumsum(self, dim, *, dtype=None): return R.cumsum(self, dim, dtype=dtype)
+    def cumprod(self, dim, *, dtype=None): return R.cumprod(self, dim, dtype=dtype)
+    def sort(self, dim=-1, descending=False, stable=False): return R.sort(self, dim, descending, stable)
+    def argsort(self, dim=-1, descending=False, stable=False): return R.argsort(self, dim, descending, stable)
+    def topk(self, k, dim=-1, largest=True, sorted=True): return R.topk(self, k, dim, largest, sorted)
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None): return R.norm(self, p, dim, keepdim, dtype)
+    def floor(self): return E.floor(self)
+    def ceil(self): return E.ceil(self)
+    def trunc(self): return E.trunc(self)
+    def round(self, *, decimals=0): return E.round(self, decimals=decimals)
+    def tril(self, diagonal=0): return S.tril(self, diagonal)
+    def triu(self, diagonal=0): return S.triu(self, diagonal)
+    def flip(self, *dims): return S.flip(self, dims[0] if len(dims) == 1 else dims)
+    def roll(self, shifts, dims=None): return S.roll(self, shifts, dims)
 
     # ---- shape and views
     def view(self, *shape):
@@ -255,10 +269,62 @@ class TensorMethods:
             return self.clone() if copy else self
         return E.cast(self, dtype)
 
-    def type(self, dtype=None):
+    def type(self, dtype=None, non_blocking=False):
+        """x.type(): the legacy type name ("dualgraph.FloatTensor"); x.type(d) casts to d: a
+        dtype, a legacy constructor (dg.LongTensor) or its name ('torch.LongTensor',
+        'dg.DoubleTensor', 'LongTensor')."""
         if dtype is None:
             return "dualgraph." + _dt.torch_name(self._np_dtype())
+        if callable(dtype) and isinstance(getattr(dtype, "dtype", None), _dt.DType):
+            dtype = dtype.dtype
+        elif isinstance(dtype, str):
+            name = dtype.rsplit(".", 1)[-1]
+            by_legacy = {_dt.torch_name(d.np): d for d in _dt.ALL}
+            if name in by_legacy:
+                dtype = by_legacy[name]
+            elif name in _dt._BY_NAME:
+                dtype = _dt._BY_NAME[name]
+            else:
+                from .errors import DGValueError
+                raise DGValueError(f"invalid type: '{dtype}'")
+        elif not isinstance(dtype, (_dt.DType, type)):
+            from .errors import DGTypeError
+            raise DGTypeError(f"type(): argument 'dtype' must be a dtype or a tensor type, not {type(dtype).__name__}")
         return self.to(dtype)
+
+    # ---- new tensors like this one (its dtype unless given)
+    def _new_dtype(self, dtype):
+        return self.dtype if dtype is None else dtype
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return C.zeros(*size, dtype=self._new_dtype(dtype), requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return C.ones(*size, dtype=self._new_dtype(dtype), requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return C.empty(*size, dtype=self._new_dtype(dtype), requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+        return C.full(size, fill_value, dtype=self._new_dtype(dtype), requires_grad=requires_grad)
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        if isinstance(data, TensorMethods):
+            data = data.detach().numpy()
+        arr = np.array(data, dtype=_dt.to_np(self._new_dtype(dtype)))
+        t = self._index_tensor(arr)  # dg.tensor(arr) eagerly, a constant while a graph is built
+        return t.requires_grad_(True) if requires_grad else t
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        """torch.allclose: |self - other| <= atol + rtol * |other| everywhere (a Python bool;
+        eager only, as it reads values)."""
+        a, b = np.asarray(self.detach().numpy()), np.asarray(other.detach().numpy())
+        return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+    def equal(self, other):
+        """torch.equal: same shape and the same values (a Python bool; eager only)."""
+        a, b = np.asarray(self.detach().numpy()), np.asarray(other.detach().numpy())
+        return a.shape == b.shape and bool(np.array_equal(a, b))
 
     def float(self): return self.to(_dt.float32)
     def double(self): return self.to(_dt.float64)

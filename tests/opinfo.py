@@ -1519,3 +1519,85 @@ PROMOTION_CASES = [
 
 # records of dualgraph/ops/nn_ops.py live beside them (they add to RECORDS when imported)
 import opinfo_nn  # noqa: E402,F401
+
+
+# ============================================================================ issue 13: more tensor ops
+def _distinct(rng, shape, dtype=F32):
+    """Values with no ties (sort order and topk are then unique) and away from 0."""
+    n = int(np.prod(shape)) if shape else 1
+    vals = (rng.permutation(n) + 1) * 0.37 * np.where(rng.random(n) < 0.5, -1, 1)
+    return vals.reshape(shape).astype(dtype)
+
+
+def _off_integers(rng, shape, dtype=F32):
+    """Values whose floor/ceil/round/trunc are stable under a numerical-gradient step."""
+    return np.asarray(rng.integers(-4, 5, shape) + rng.uniform(0.1, 0.4, shape) * np.where(
+        rng.random(shape) < 0.5, -1, 1)).astype(dtype)
+
+
+add(
+    OpRecord("floor", lambda x: dg.floor(x), lambda x: T.floor(x), unary_samples(_off_integers)),
+    OpRecord("ceil", lambda x: dg.ceil(x), lambda x: T.ceil(x), unary_samples(_off_integers)),
+    OpRecord("trunc", lambda x: dg.trunc(x), lambda x: T.trunc(x), unary_samples(_off_integers)),
+    OpRecord("round", lambda x: dg.round(x), lambda x: T.round(x), unary_samples(_off_integers, extra=[
+        lambda rng: Sample((np.array([0.5, 1.5, 2.5, -0.5], F32),), desc="half to even", grad=False)])),
+    OpRecord("cumsum", lambda x, dim: dg.cumsum(x, dim), lambda x, dim: T.cumsum(x, dim),
+             lambda rng: [Sample((u(rng, (2, 3)), 1), desc="dim=1"), Sample((u(rng, (2, 3)), 0), desc="dim=0"),
+                          Sample((u(rng, (4,)), -1), desc="dim=-1"), Sample((u(rng, (0, 3)), 1), desc="empty"),
+                          Sample((u(rng, (1, 3)), 0), desc="size 1"),
+                          Sample((ints(rng, (2, 3)), 1), desc="i64")]),
+    OpRecord("cumprod", lambda x, dim: dg.cumprod(x, dim), lambda x, dim: T.cumprod(x, dim),
+             lambda rng: [Sample((u(rng, (2, 3)), 1), desc="dim=1"), Sample((u(rng, (3, 2)), 0), desc="dim=0"),
+                          Sample((u(rng, (0, 3)), 1), desc="empty"), Sample((u(rng, (1, 3)), 1), desc="size 1")]),
+    OpRecord("cumprod", lambda x, dim: dg.cumprod(x, dim), lambda x, dim: T.cumprod(x, dim),
+             lambda rng: [Sample((np.array([[1.5, 0.0, 2.0, -1.0], [0.0, 0.0, 3.0, 0.5]], F32), 1), desc="zeros"),
+                          Sample((np.zeros((1, 0), F32), 1), desc="empty")],
+             variant="zeros", gradgrad=False,
+             notes="first order exact with zeros (PyTorch's formula); its second order there is not (a known gap)"),
+    OpRecord("argsort", lambda x, dim=-1, descending=False: dg.argsort(x, dim=dim, descending=descending),
+             lambda x, dim=-1, descending=False: T.argsort(x, dim=dim, descending=descending),
+             lambda rng: [Sample((_distinct(rng, (2, 5)),), desc="last dim"),
+                          Sample((_distinct(rng, (4, 3)),), {"dim": 0, "descending": True}, "dim=0 descending"),
+                          Sample((_distinct(rng, (1, 4)),), desc="size 1"), Sample((u(rng, (0, 3)),), desc="empty")]),
+    OpRecord("argsort", lambda x, dim=-1, descending=False: dg.sort(x, dim=dim, descending=descending),
+             lambda x, dim=-1, descending=False: T.sort(x, dim=dim, descending=descending),
+             lambda rng: [Sample((_distinct(rng, (2, 5)),), desc="last dim"),
+                          Sample((_distinct(rng, (4, 3)),), {"dim": 0, "descending": True}, "dim=0 descending"),
+                          Sample((_distinct(rng, (1, 4)),), desc="size 1"), Sample((u(rng, (0, 3)),), desc="empty")],
+             variant="sort", notes="(values, indices): values gathered, the gradient goes to the index"),
+    OpRecord("topk", lambda x, k, dim=-1, largest=True: dg.topk(x, k, dim=dim, largest=largest),
+             lambda x, k, dim=-1, largest=True: T.topk(x, k, dim=dim, largest=largest),
+             lambda rng: [Sample((_distinct(rng, (2, 6)), 3), desc="k=3"),
+                          Sample((_distinct(rng, (5, 2)), 2), {"dim": 0, "largest": False}, "smallest dim=0"),
+                          Sample((_distinct(rng, (1, 4)), 2), desc="size 1"), Sample((u(rng, (0, 3)), 0), desc="empty")]),
+    OpRecord("norm", lambda x, p=2, dim=None, keepdim=False: dg.norm(x, p, dim, keepdim),
+             lambda x, p=2, dim=None, keepdim=False: T.norm(x, p, dim, keepdim),
+             lambda rng: [Sample((_distinct(rng, (2, 3)),), desc="2-norm"),
+                          Sample((_distinct(rng, (2, 3)), 1), {"dim": 1}, "1-norm dim=1"),
+                          Sample((_distinct(rng, (2, 3)), 3), {"dim": 0, "keepdim": True}, "3-norm keepdim"),
+                          Sample((_distinct(rng, (2, 3)), float("inf")), {"dim": 1}, "inf-norm"),
+                          Sample((_distinct(rng, (1, 3)),), desc="size 1"), Sample((u(rng, (0, 3)), 2), {"dim": 1}, "empty")]),
+    OpRecord("norm", lambda x, ord=2, dim=None, keepdim=False: dg.linalg.vector_norm(x, ord, dim, keepdim),
+             lambda x, ord=2, dim=None, keepdim=False: T.linalg.vector_norm(x, ord, dim, keepdim),
+             lambda rng: [Sample((_distinct(rng, (3, 2)),), desc="2"),
+                          Sample((_distinct(rng, (3, 2)), 1), {"dim": 0}, "1 dim=0"),
+                          Sample((_distinct(rng, (1, 2)),), desc="size 1"), Sample((u(rng, (0, 3)), 2), {"dim": 1}, "empty")],
+             variant="linalg.vector_norm"),
+    OpRecord("tril", lambda x, diagonal=0: dg.tril(x, diagonal), lambda x, diagonal=0: T.tril(x, diagonal),
+             lambda rng: [Sample((u(rng, (3, 4)),), desc="3x4"), Sample((u(rng, (2, 3, 3)), -1), desc="batch, -1"),
+                          Sample((u(rng, (3, 3)), 1), desc="+1"),
+                          Sample((u(rng, (1, 1)),), desc="1x1"), Sample((u(rng, (0, 3)),), desc="empty")]),
+    OpRecord("triu", lambda x, diagonal=0: dg.triu(x, diagonal), lambda x, diagonal=0: T.triu(x, diagonal),
+             lambda rng: [Sample((u(rng, (3, 4)),), desc="3x4"), Sample((u(rng, (2, 3, 3)), 1), desc="batch, +1"),
+                          Sample((u(rng, (4, 2)), -2), desc="-2"),
+                          Sample((u(rng, (1, 1)),), desc="1x1"), Sample((u(rng, (0, 3)),), desc="empty")]),
+    OpRecord("flip", lambda x, dims: dg.flip(x, dims), lambda x, dims: T.flip(x, dims),
+             lambda rng: [Sample((u(rng, (2, 3)), [0]), desc="dim 0"), Sample((u(rng, (2, 3, 2)), [0, 2]), desc="two dims"),
+                          Sample((u(rng, (4,)), [-1]), desc="-1"),
+                          Sample((u(rng, (1, 1)), [0],), desc="1x1"), Sample((u(rng, (0, 3)), [0],), desc="empty")]),
+    OpRecord("roll", lambda x, shifts, dims=None: dg.roll(x, shifts, dims), lambda x, shifts, dims=None: T.roll(x, shifts, dims),
+             lambda rng: [Sample((u(rng, (2, 3)), 1, 1), desc="dim 1"), Sample((u(rng, (2, 3)), 2), desc="flat"),
+                          Sample((u(rng, (2, 3, 2)), (1, -1), (0, 2)), desc="two dims"),
+                          Sample((u(rng, (4,)), -5, 0), desc="wraps"),
+                          Sample((u(rng, (1, 3)), 1, 1), desc="size 1"), Sample((u(rng, (0, 3)), 1, 1), desc="empty")]),
+)

@@ -45,15 +45,17 @@ def test_modules_example_runs(capsys):
 
 
 def test_compare_main_job_runs_and_modes_agree(capsys):
-    """`python -m dualgraph.compare` (the README's main job) on a small workload."""
+    """`python -m dualgraph.compare` (the README's main job) on a small MLP workload."""
     from dualgraph.compare.cli import main
-    cmp = main(["--batch", "8", "--sizes", "12,8,3", "--steps", "3"])
+    (cmp,) = main(["--workload", "mlp", "--batch", "8", "--sizes", "12,8,3", "--steps", "3",
+                   "--repeat", "2", "--no-progress"])
     out = capsys.readouterr().out
-    assert "largest loss difference over 3 steps: 0.00e+00" in out
-    assert "traces of the compiled step: 1" in out
-    assert cmp.max_abs_diff == 0.0
+    assert "results agree over 3 calls (largest difference 0.00e+00" in out
+    assert "retraces: 0" in out and "## summary" in out
+    assert cmp.max_abs_diff == 0.0 and cmp.retraces == 0
+    assert cmp.meta == {"workload": "mlp", "batch": 8}
     assert set(cmp.rows) == {"eager", "compiled"} and all(r["us"] > 0 for r in cmp.rows.values())
-    assert "refused at trace time" in out
+    assert "refused at trace time" in out  # a Python `if` on a tensor with autograph=False
 
 
 def test_dynamic_vs_static_control_flow_example(capsys):

@@ -74,7 +74,7 @@ NON_DIFFERENTIABLE = {
 }
 BOOL_OR_INT_OUTPUT = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
                       "logical_not", "argmax", "argmin", "randint", "one_hot", "bitwise_and", "bitwise_or", "bitwise_not", "all", "any",
-                      "max_pool2d_indices"}
+                      "max_pool2d_indices", "argsort", "topk"}
 
 
 @pytest.mark.parametrize("name", sorted(OPS))

@@ -1,10 +1,12 @@
 """Autograd: the tape engine (engine.py), grad modes, backward/grad, gradcheck."""
 from .functional import backward, grad
 from .gradcheck import gradcheck, gradgradcheck, GradcheckError
-from .grad_mode import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
+from .grad_mode import (no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode,
+                        is_inference_mode_enabled)
 
 __all__ = ["backward", "grad", "gradcheck", "gradgradcheck", "GradcheckError", "no_grad",
-           "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+           "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode",
+           "is_inference_mode_enabled"]
 
 
 def tape_graph(t, backward=False, inputs=None, names=None):

@@ -136,3 +136,116 @@ def zero_grads(params, set_to_none=True):
             else:
                 g.requires_grad_(False)
             g.zero_()
+
+
+# --- torch.autograd.functional: vjp, jvp, jacobian, hessian (eager; built on grad) -----------
+
+def _as_tuple(x):
+    return (tuple(x), True) if isinstance(x, (tuple, list)) else ((x,), False)
+
+
+def _prep_inputs(inputs):
+    ins, is_tuple = _as_tuple(inputs)
+    return tuple(i.detach().requires_grad_(True) for i in ins), is_tuple
+
+
+def _zeros_of(t):
+    return _wrap(np.zeros(tuple(t.shape), dtype=t.detach().numpy().dtype))
+
+
+def _grads_or_zeros(outs, ins, grad_outputs, create_graph, strict):
+    gs = grad(outs, ins, grad_outputs, retain_graph=True, create_graph=create_graph, allow_unused=True)
+    res = []
+    for i, (g, x) in enumerate(zip(gs, ins)):
+        if g is None:
+            if strict:
+                raise DGRuntimeError(f"The output of the user-provided function is independent of "
+                                     f"input {i}. This is not allowed in strict mode.")
+            g = _zeros_of(x)
+        res.append(g if create_graph else g.detach())
+    return tuple(res)
+
+
+def vjp(func, inputs, v=None, create_graph=False, strict=False):
+    """(func(inputs), v^T J) as torch.autograd.functional.vjp."""
+    ins, in_tuple = _prep_inputs(inputs)
+    outs, out_tuple = _as_tuple(func(*ins))
+    if v is None:
+        if len(outs) != 1 or outs[0].numel() != 1:
+            raise DGRuntimeError("The vector v can only be None if the user-provided function "
+                                 "returns a single Tensor with a single element.")
+        v = (_wrap(np.ones(tuple(outs[0].shape), dtype=outs[0].detach().numpy().dtype)),)
+    else:
+        v, _ = _as_tuple(v)
+    res = _grads_or_zeros(list(outs), list(ins), list(v), create_graph, strict)
+    outs = tuple(o if create_graph else o.detach() for o in outs)
+    return (outs if out_tuple else outs[0]), (res if in_tuple else res[0])
+
+
+def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, strategy="reverse-mode"):
+    """torch.autograd.functional.jacobian (row by row, reverse mode; vectorize is accepted and
+    ignored). Output i, input j: a tensor of shape out_i.shape + in_j.shape."""
+    if strategy not in ("reverse-mode", "forward-mode"):
+        raise DGRuntimeError('Expected strategy to be either "forward-mode" or "reverse-mode".')
+    ins, in_tuple = _prep_inputs(inputs)
+    outs, out_tuple = _as_tuple(func(*ins))
+    table = []
+    for o in outs:
+        flat = o.reshape(-1)
+        n = flat.shape[0]
+        rows = [[] for _ in ins]
+        for k in range(n):
+            gs = _grads_or_zeros([flat[k]], list(ins), None, create_graph, strict)
+            for j, g in enumerate(gs):
+                rows[j].append(g.detach().numpy() if not create_graph else g)
+        row = []
+        for j, x in enumerate(ins):
+            shape = tuple(o.shape) + tuple(x.shape)
+            if create_graph and n:
+                from ..ops.shape import stack  # noqa: PLC0415
+                row.append(stack(rows[j]).reshape(shape))
+            else:
+                dt = x.detach().numpy().dtype
+                arr = np.stack(rows[j]) if n else np.zeros((0,) + tuple(x.shape), dt)
+                row.append(_wrap(arr.reshape(shape).astype(dt, copy=False)))
+        table.append(tuple(row) if in_tuple else row[0])
+    return (tuple(table) if out_tuple else table[0])
+
+
+def jvp(func, inputs, v=None, create_graph=False, strict=False):
+    """(func(inputs), J v) as torch.autograd.functional.jvp (computed from the Jacobian)."""
+    ins, in_tuple = _prep_inputs(inputs)
+    outs, out_tuple = _as_tuple(func(*ins))
+    if v is None:
+        if len(ins) != 1 or ins[0].numel() != 1:
+            raise DGRuntimeError("The vector v can only be None if the input to the user-provided "
+                                 "function is a single Tensor with a single element.")
+        v = (_wrap(np.ones(tuple(ins[0].shape), dtype=ins[0].detach().numpy().dtype)),)
+    else:
+        v, _ = _as_tuple(v)
+    J = jacobian(func, tuple(ins), strict=strict)
+    J = J if out_tuple else (J,)
+    res = []
+    for i, o in enumerate(outs):
+        acc = np.zeros(tuple(o.shape), dtype=o.detach().numpy().dtype)
+        for j, x in enumerate(ins):
+            jm = J[i][j].detach().numpy().reshape(int(np.prod(o.shape, dtype=int)), -1)
+            acc = acc + (jm @ v[j].detach().numpy().reshape(-1)).reshape(acc.shape)
+        res.append(_wrap(acc.astype(o.detach().numpy().dtype, copy=False)))
+    outs = tuple(o.detach() for o in outs)
+    res = tuple(res)
+    return (outs if out_tuple else outs[0]), (res if out_tuple else res[0])
+
+
+def hessian(func, inputs, create_graph=False, strict=False, vectorize=False, outer_jacobian_strategy="reverse-mode"):
+    """torch.autograd.functional.hessian: the Jacobian of the gradient of a scalar func."""
+    ins, in_tuple = _prep_inputs(inputs)
+
+    def grad_fn(*xs):
+        out = func(*xs)
+        if out.numel() != 1:
+            raise DGRuntimeError("The function given to hessian should return a single Tensor "
+                                 "with a single element")
+        gs = _grads_or_zeros([out.reshape(())], list(xs), None, True, strict)
+        return gs if in_tuple else gs[0]
+    return jacobian(grad_fn, ins if in_tuple else ins[0], create_graph, strict)

@@ -62,3 +62,30 @@ class set_grad_enabled(_GradMode):
 
 def is_grad_enabled():
     return _state.grad_enabled
+
+
+class inference_mode(_GradMode):
+    """Like no_grad (PyTorch's inference_mode(mode=True)); context manager or decorator.
+    inference_mode(False) leaves grad mode as it is."""
+
+    def __new__(cls, mode=True):
+        if callable(mode) and not isinstance(mode, bool):  # bare @dg.inference_mode
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode=True):
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        self._prev = _state.grad_enabled
+        if self.mode:
+            _state.grad_enabled = False
+        return self
+
+    def _fresh(self):
+        return inference_mode(self.mode)
+
+
+def is_inference_mode_enabled():
+    """True inside dg.inference_mode() (approximated: grad mode off)."""
+    return not _state.grad_enabled

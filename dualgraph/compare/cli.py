@@ -1,16 +1,21 @@
-"""The built-in workload: an MLP classifier (dg.nn) trained with SGD(momentum) on synthetic data,
-its training step written once and run define-by-run (eager) and define-then-run (dg.function),
-compared side by side: same losses, time and memory per step, what the compiler did, and what
-each mode can express."""
+"""python -m dualgraph.compare: the built-in workloads (MLP, LeNet-5, a variable-length RNN, the
+100-op chain, data-dependent control flow, a small transformer) or your own (module:function),
+each a training step written once and run define-by-run (eager) and define-then-run
+(dg.function): same results, time and memory per step, first-call cost and break-even, what
+the compiler did; optionally a report (markdown, HTML, plots) and JSON."""
 import argparse
-
-import numpy as np
+import json
+import sys
 
 import dualgraph as dg
 import dualgraph.nn.functional as F
+from ..errors import DualGraphError
+from .report import SUMMARY_HEADER, summary_rows, write_report
 from .runner import compare
+from .workloads import MLP_SIZES, WORKLOADS, WorkloadError, get_workload, make_mlp, parse_sizes
 
 
+# ---- kept for code that imports them from here (examples, tests)
 def train_step(model, opt, x, y):
     """The issue's training step: identical code for both modes."""
     opt.zero_grad()
@@ -21,71 +26,185 @@ def train_step(model, opt, x, y):
 
 
 def make_model(sizes, seed=0):
-    dg.manual_seed(seed)
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(dg.nn.Linear(a, b))
-        if i + 2 < len(sizes):
-            layers.append(dg.nn.ReLU())
-    return dg.nn.Sequential(*layers)
+    """The MLP of the mlp workload: Linear layers of `sizes` with ReLU between them."""
+    return make_mlp(sizes, seed)
 
 
-def _stepper(sizes, lr):
-    model = make_model(sizes)
-    opt = dg.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    return lambda x, y: train_step(model, opt, x, y)
+# ---- arguments
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line `error: ...` on stderr and exit status 2 (no usage dump)."""
+
+    def error(self, message):
+        sys.stderr.write(f"error: {message}\n")
+        sys.exit(2)
+
+
+def _positive_int(text):
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def _batches(text):
+    return [_positive_int(b.strip()) for b in text.split(",")]
+
+
+def _parser():
+    ap = _Parser(prog="python -m dualgraph.compare", description=__doc__,
+                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workload", action="append", metavar="NAME|module:function",
+                    help=f"repeatable or a comma list (default: all built-ins: {', '.join(WORKLOADS)})")
+    ap.add_argument("--batch", type=_batches, metavar="B[,B...]",
+                    help="batch sizes, e.g. 32,64,128 (default: each workload's own)")
+    ap.add_argument("--steps", type=_positive_int, default=3,
+                    help="agreement calls: results and state compared after each (default 3)")
+    ap.add_argument("--repeat", type=_positive_int, default=5, help="timing rounds per mode (default 5)")
+    ap.add_argument("--sizes", help=f"mlp layer sizes (default {','.join(map(str, MLP_SIZES))})")
+    ap.add_argument("--report", metavar="DIR", help="write report.md, report.html and PNG plots into DIR")
+    ap.add_argument("--json", nargs="?", const="-", metavar="PATH",
+                    help="write the comparisons as JSON (docs/compare-json.md) to PATH, or stdout")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    return ap
+
+
+def _workload_specs(values):
+    if not values:
+        return list(WORKLOADS)
+    specs = [s.strip() for v in values for s in v.split(",")]
+    if not all(specs):
+        raise WorkloadError(f"empty workload name in {','.join(values)!r}")
+    return list(dict.fromkeys(specs))  # each once, in the order given
+
+
+def _plan_runs(args):
+    """[(workload, batch, setup, inputs)], everything built before anything runs so that a bad
+    argument fails at once."""
+    workloads = [get_workload(s) for s in _workload_specs(args.workload)]
+    if args.sizes is not None:
+        parse_sizes(args.sizes)
+        if not any(w.name == "mlp" for w in workloads):
+            raise WorkloadError("--sizes applies to the mlp workload only, which is not selected")
+    runs = []
+    for w in workloads:
+        options = {"sizes": args.sizes} if w.name == "mlp" and args.sizes is not None else {}
+        for b in args.batch or [w.default_batch]:
+            try:
+                setup, inputs = w.build(b, **options)
+            except DualGraphError:
+                raise
+            except Exception as e:  # a user workload's own failure: say whose and what
+                raise WorkloadError(f"workload {w.name!r} failed to build at batch {b}: "
+                                    f"{type(e).__name__}: {e}") from None
+            runs.append((w, b, setup, inputs))
+    return runs
+
+
+def _progress(total, disable):
+    """A tqdm bar on stderr, or None (disabled, or tqdm not installed)."""
+    if disable:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, file=sys.stderr, unit="run", leave=False)
 
 
 def _expressiveness():
-    """Value-dependent control flow: plain Python eagerly; dg.cond in a graph."""
+    """Value-dependent control flow: plain Python eagerly; dg.cond (written, or made by AutoGraph
+    from a Python `if`) in a graph; refused at trace time without AutoGraph."""
     def clip_if_large(x):
         return dg.cond(x.abs().max() > 1.0, lambda: x / x.abs().max(), lambda: x)
+
+    def python_if(t):
+        if t.max() > 1:
+            t = t / t.max()
+        return t
 
     x = dg.tensor([0.5, -3.0, 2.0])
     eager = clip_if_large(x)
     compiled = dg.function(clip_if_large)(x)
+    converted = dg.function(python_if)
+    converted(x), converted(x / 10)  # both branches
     try:
-        dg.function(lambda t: t / t.max() if t.max() > 1 else t)(x)
-        python_if = "accepted"
+        dg.function(python_if, autograph=False)(x)
+        plain = "accepted"
     except TypeError as e:
-        python_if = f"refused at trace time: {str(e).split('.')[0]}"
-    return eager, compiled, python_if
+        plain = f"refused at trace time: {str(e).split('.')[0]}"
+    return eager, compiled, converted.trace_count, plain
+
+
+def _print_expressiveness(out):
+    eager, compiled, traces, plain = _expressiveness()
+    print("\nwhat each mode can express (value-dependent control flow):", file=out)
+    print(f"  dg.cond, eager:    {eager.numpy()}  (plain Python decides)", file=out)
+    print(f"  dg.cond, compiled: {compiled.numpy()}  (both branches in the graph, selected at run time)",
+          file=out)
+    print(f"  a Python `if` on a tensor inside dg.function: converted by AutoGraph to dg.cond "
+          f"({traces} trace for both branches)", file=out)
+    print(f"  the same with autograph=False: {plain}", file=out)
+
+
+def _table(header, rows):
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    line = lambda cells: "  ".join(c.rjust(w) if i else c.ljust(w)  # noqa: E731
+                                   for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m dualgraph.compare", description=__doc__)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--sizes", default="784,256,128,10", help="layer sizes")
-    ap.add_argument("--steps", type=int, default=20, help="training steps to check the two modes agree")
-    ap.add_argument("--lr", type=float, default=0.05)
-    args = ap.parse_args(argv)
-    sizes = tuple(int(s) for s in args.sizes.split(","))
-    rng = np.random.default_rng(1)
-    x = dg.tensor(rng.standard_normal((args.batch, sizes[0])).astype(np.float32))
-    y = dg.tensor(rng.integers(0, sizes[-1], args.batch))
+    args = _parser().parse_args(argv)
+    try:
+        runs = _plan_runs(args)
+    except DualGraphError as e:
+        sys.stderr.write(f"error: {' '.join(str(e).split())}\n")  # one line, whatever the message
+        sys.exit(2)
+    # with JSON on stdout, stdout holds only the JSON: the tables go to stderr
+    out = sys.stderr if args.json == "-" else sys.stdout
+    bar = _progress(len(runs), args.no_progress)
+    say = (lambda text: bar.write(text, file=out)) if bar else (lambda text: print(text, file=out))
+    comparisons = []
+    try:
+        for w, b, setup, inputs in runs:
+            if bar:
+                bar.set_description(f"{w.name} batch {b}")
+            try:
+                cmp = compare(setup=setup, inputs=inputs, calls=args.steps, repeat=args.repeat,
+                              name=f"{w.name}, batch {b}: {w.description}")
+            except DualGraphError as e:
+                sys.stderr.write(f"error: workload {w.name!r} at batch {b}: {type(e).__name__}: "
+                                 f"{str(e).splitlines()[0] if str(e) else ''}\n")
+                sys.exit(1)
+            cmp.meta.update(workload=w.name, batch=b)
+            comparisons.append(cmp)
+            say(cmp.to_markdown())
+            if bar:
+                bar.update()
+    finally:
+        if bar:
+            bar.close()
 
-    eager_step, compiled_step = _stepper(sizes, args.lr), dg.function(_stepper(sizes, args.lr))
-    print(f"MLP {'-'.join(map(str, sizes))} (dg.nn.Sequential), cross-entropy, SGD(momentum=0.9), "
-          f"batch {args.batch}: {args.steps} steps each way")
-    worst = 0.0
-    for i in range(args.steps):
-        le, lc = eager_step(x, y).item(), compiled_step(x, y).item()
-        worst = max(worst, abs(le - lc))
-        if i in (0, args.steps - 1):
-            print(f"  step {i:3d}: loss eager {le:.6f}  compiled {lc:.6f}")
-    print(f"  largest loss difference over {args.steps} steps: {worst:.2e}; "
-          f"traces of the compiled step: {compiled_step.trace_count}")
-    print()
-    cmp = compare(None, x, y, name="one training step (forward, backward, SGD update)",
-                  eager_state=lambda: _stepper(sizes, args.lr),
-                  compiled_state=lambda: _stepper(sizes, args.lr))
-    print(cmp)
-    eager, compiled, python_if = _expressiveness()
-    print("\nwhat each mode can express (value-dependent control flow):")
-    print(f"  dg.cond, eager:    {eager.numpy()}  (plain Python decides)")
-    print(f"  dg.cond, compiled: {compiled.numpy()}  (both branches in the graph, selected at run time)")
-    print(f"  a Python `if` on a tensor inside dg.function: {python_if}")
-    return cmp
+    print("## summary\n", file=out)
+    print(_table(SUMMARY_HEADER, summary_rows(comparisons)), file=out)
+    _print_expressiveness(out)
+    if args.report:
+        paths = write_report(comparisons, args.report)
+        print(f"\nreport: {paths['md']}, {paths['html']}", file=out)
+        for note in paths["notes"]:
+            print(f"  note: {note}", file=out)
+    if args.json:
+        text = json.dumps([c.to_dict() for c in comparisons], indent=2)
+        if args.json == "-":
+            sys.stdout.write(text + "\n")
+        else:
+            with open(args.json, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+            print(f"json: {args.json}", file=out)
+    return comparisons
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ class _Trace:
                  "reason", "names", "check", "trace_ms")
 
 
-class Function:
+class TracedFunction:
     def __init__(self, fn, optimize=True, autograph=True):
         functools.update_wrapper(self, fn)
         self.fn = fn
@@ -135,7 +135,7 @@ class Function:
             self._argnames = []
 
     def __get__(self, obj, objtype=None):
-        """Decorating a method: one Function per instance (its own traces), cached here by the
+        """Decorating a method: one TracedFunction per instance (its own traces), cached here by the
         instance's id and held weakly both ways (the entry goes when the instance is collected,
         and the _Method and its traces hold the instance weakly), so an instance whose compiled
         method was called is not kept alive by it."""
@@ -145,7 +145,7 @@ class Function:
         if entry is not None and entry[0]() is obj:
             return entry[1]
         if not isinstance(self.fn, types.FunctionType):  # another descriptor: bound as it binds
-            f = Function(self.fn.__get__(obj, objtype), self.optimize, self.autograph)
+            f = TracedFunction(self.fn.__get__(obj, objtype), self.optimize, self.autograph)
             self._bound[id(obj)] = ((lambda: obj), f)   # holds the instance, as f does
             return f
         key, bound = id(obj), self._bound
@@ -531,7 +531,7 @@ def _guard_python_state(fn, roots, modules, optimizers, names, guards):
 
 def _binder(guards, owner):
     """guards.bind, except that the instance of a compiled method is bound through a weak proxy:
-    its traces must not keep it alive (Function.__get__). A dead proxy fails its guard."""
+    its traces must not keep it alive (TracedFunction.__get__). A dead proxy fails its guard."""
     try:
         proxy = weakref.proxy(owner) if owner is not None else None
     except TypeError:  # no weak references to it: held, as its _Method holds it
@@ -679,9 +679,9 @@ def _show(s):
     return repr(s)
 
 
-class _Method(Function):
-    """The Function of one instance's compiled method (made by Function.__get__). It holds the
-    instance weakly, so that the instance, and with it this Function and its traces, can be
+class _Method(TracedFunction):
+    """The TracedFunction of one instance's compiled method (made by TracedFunction.__get__). It holds the
+    instance weakly, so that the instance, and with it this TracedFunction and its traces, can be
     collected; `fn` is the method bound afresh."""
 
     def __init__(self, func, ref, optimize, autograph=True):
@@ -705,12 +705,15 @@ def function(fn=None, *, optimize=True, autograph=True):
     """Decorator: `@dg.function` or `@dg.function(optimize=False)`. With autograph (the
     default) Python `if`/`while`/`for` on tensors become dg.cond / dg.while_loop (dg.autograph)."""
     if fn is None:
-        return lambda f: Function(f, optimize=optimize, autograph=autograph)
-    if isinstance(fn, Function):
+        return lambda f: TracedFunction(f, optimize=optimize, autograph=autograph)
+    if isinstance(fn, TracedFunction):
         return fn
     if not callable(fn):
         raise DGTypeError("dg.function expects a callable")
-    return Function(fn, optimize=optimize, autograph=autograph)
+    return TracedFunction(fn, optimize=optimize, autograph=autograph)
 
 
 jit = function
+
+
+Function = TracedFunction  # the former name, kept for internal imports (dg.Function warns)

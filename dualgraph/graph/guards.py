@@ -7,7 +7,7 @@
   number attributes, which tensors a module or optimizer holds, whether a `.grad` is None, a
   lifted number used in a Python `if`) is recorded with its value; every call checks them all
   in one generated expression, and a change retraces, naming the value and its old and new value.
-- *refused*: iterating a DataLoader while tracing raises (utils/data.py asks `tracing()`).
+- *refused*: iterating a DataLoader while tracing raises (utils/data/ asks `tracing()`).
 
 JAX's cache-miss explanations and torch._dynamo's guards are the models.
 """

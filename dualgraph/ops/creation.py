@@ -3,7 +3,7 @@ so in graph mode they become source nodes; random ones sample anew at each run."
 import numpy as np
 
 from .. import random as _random
-from ..dtypes import F32, I64, to_np, BOOL
+from ..dtypes import F32, I64, to_np, BOOL, default_float
 from ..errors import DGRuntimeError, DGValueError
 from .common import Spec
 from .dispatch import apply
@@ -172,7 +172,7 @@ def size_args(size, kw_size=None):
 
 
 def _float_dtype(dtype):
-    return to_np(dtype) if dtype is not None else F32
+    return to_np(dtype) if dtype is not None else default_float()
 
 
 def _finish(t, requires_grad):
@@ -201,7 +201,7 @@ def empty(*size, dtype=None, requires_grad=False, device=None, **kw):
 
 def full(size, fill_value, *, dtype=None, requires_grad=False, device=None):
     if dtype is None:
-        dtype = BOOL if isinstance(fill_value, bool) else (I64 if isinstance(fill_value, int) else F32)
+        dtype = BOOL if isinstance(fill_value, bool) else (I64 if isinstance(fill_value, int) else default_float())
     return _finish(apply(full_op, shape=size_args((size,)), fill_value=fill_value, dtype=to_np(dtype)),
                    requires_grad)
 
@@ -210,7 +210,7 @@ def arange(start, end=None, step=1, *, dtype=None, requires_grad=False, device=N
     if end is None:
         start, end = 0, start
     if dtype is None:
-        dtype = I64 if all(isinstance(v, (int, np.integer)) for v in (start, end, step)) else F32
+        dtype = I64 if all(isinstance(v, (int, np.integer)) for v in (start, end, step)) else default_float()
     return _finish(apply(arange_op, start=start, end=end, step=step, dtype=to_np(dtype)), requires_grad)
 
 

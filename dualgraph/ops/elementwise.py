@@ -8,7 +8,7 @@ from .common import (Spec, binary_infer, compare_infer, float_binary_infer, floa
                      same_infer, broadcast_shapes, shape_of, operand, ctype_name,
                      is_scalar as _is_scalar)
 from ..errors import DGRuntimeError
-from .dispatch import apply
+from .dispatch import apply, apply_inplace
 from .registry import defop, reads_for, CROSS
 
 _nd = np.ndarray
@@ -282,6 +282,60 @@ relu_op = defop("relu", _no_bool(_relu), _relu_infer, elementwise=True, saves=()
                 saves_output=True)
 
 
+
+# ---------------------------------------------------------------- rounding (zero gradient)
+def _round_infer(x, decimals=0):
+    if x.dtype.kind == "b":
+        raise DGRuntimeError("\"round_cpu\" not implemented for 'Bool'")
+    if decimals and x.dtype.kind != "f":
+        raise DGRuntimeError(
+            f"round_cpu: decimals is only supported for floating point tensors (got {scalar_name(x.dtype)})")
+    return Spec(x.shape, x.dtype)
+
+
+def _rounding_infer(name):
+    def infer(x):
+        if x.dtype.kind == "b":
+            raise DGRuntimeError(f"\"{name}_cpu\" not implemented for 'Bool'")
+        return Spec(x.shape, x.dtype)
+    return infer
+
+
+def _int_identity(ufunc):
+    """floor/ceil/trunc of an integer tensor is a copy of it (PyTorch); numpy returns floats."""
+    def kernel(x):
+        if x.dtype.kind == "b":
+            raise TypeError("bool input")
+        return x.copy() if x.dtype.kind in "iu" else ufunc(x)
+    kernel.__name__ = ufunc.__name__
+    return kernel
+
+
+def _round_kernel(x, decimals=0):
+    """Round half to even, as PyTorch (np.round does the same); decimals scales by 10**d."""
+    if x.dtype.kind == "b" or (decimals and x.dtype.kind != "f"):
+        raise TypeError("round input")
+    if x.dtype.kind in "iu":
+        return x.copy()
+    if not decimals:
+        return np.round(x)
+    with np.errstate(all="ignore"):
+        if decimals > 0:
+            s = x.dtype.type(10.0 ** decimals)
+            return np.asarray(np.round(x * s) / s, dtype=x.dtype)
+        s = x.dtype.type(10.0 ** -decimals)
+        return np.asarray(np.round(x / s) * s, dtype=x.dtype)
+
+
+floor_op = defop("floor", _int_identity(np.floor), _rounding_infer("floor"), elementwise=True,
+                 saves=(), check_eager=True)
+ceil_op = defop("ceil", _int_identity(np.ceil), _rounding_infer("ceil"), elementwise=True,
+                saves=(), check_eager=True)
+trunc_op = defop("trunc", _int_identity(np.trunc), _rounding_infer("trunc"), elementwise=True,
+                 saves=(), check_eager=True)
+round_op = defop("round", _round_kernel, _round_infer, elementwise=True, saves=(),
+                 check_eager=True)
+
 def _clamp_kernel(x, min=None, max=None):
     want = result_type((x.dtype, x.ndim), *(v for v in (min, max) if v is not None))
     if want != x.dtype:
@@ -352,6 +406,38 @@ cast_op = defop("cast", _cast_kernel, lambda x, dtype: Spec(x.shape, dtype), ele
 
 
 # ---------------------------------------------------------------- public functions
+def _out(result, out, name, exact_dtype=False):
+    """PyTorch's out=: the result written into `out` through the one write door (a copy_), with
+    PyTorch's checks: no autograd through out=, the result's dtype castable to out's (exactly
+    out's dtype for the products), and the same shape (dualgraph does not resize `out`)."""
+    if out is None:
+        return result
+    from .common import can_cast, fmt_shape
+    from .shape import copy_op
+    if not hasattr(out, "shape") or not hasattr(out, "dtype") or _is_scalar(out):
+        from ..errors import DGTypeError
+        raise DGTypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    if getattr(result, "_rg", False):
+        raise DGRuntimeError(
+            f"{name}(): functions with out=... arguments don't support automatic differentiation, "
+            "but one of the arguments requires grad.")
+    rd, od = to_np(result.dtype), to_np(out.dtype)
+    if exact_dtype and rd != od:
+        raise DGRuntimeError(
+            f"Expected out tensor to have dtype {ctype_name(rd)}, but got {ctype_name(od)} instead")
+    if not can_cast(rd, od):
+        raise DGRuntimeError(
+            f"result type {scalar_name(rd)} can't be cast to the desired output type {scalar_name(od)}")
+    rs, os_ = tuple(result.shape), tuple(out.shape)
+    if rs != os_:
+        raise DGRuntimeError(
+            f"{name}(): the out= tensor has shape {fmt_shape(os_)} but the result has shape "
+            f"{fmt_shape(rs)}; dualgraph does not resize out= tensors (PyTorch resizes them): "
+            "pass a tensor of the result's shape")
+    apply_inplace(out, copy_op, result)
+    return out
+
+
 def _scaled(other, alpha, input=None):
     # alpha may be a run-time value (a lifted learning rate) in a graph: compare literals only
     if type(alpha) in (int, float) and alpha == 1:
@@ -374,24 +460,26 @@ def _alpha_check(input, other, alpha):
             "For integral input tensors, argument alpha must not be a floating point number.")
 
 
-def add(input, other, *, alpha=1):
-    return apply(add_op, input, _scaled(other, alpha, input))
+def add(input, other, *, alpha=1, out=None):
+    return _out(apply(add_op, input, _scaled(other, alpha, input)), out, "add")
 
 
-def sub(input, other, *, alpha=1):
-    return apply(sub_op, input, _scaled(other, alpha, input))
+def sub(input, other, *, alpha=1, out=None):
+    return _out(apply(sub_op, input, _scaled(other, alpha, input)), out, "sub")
 
 
-def mul(input, other):
-    return apply(mul_op, input, other)
+def mul(input, other, *, out=None):
+    return _out(apply(mul_op, input, other), out, "mul")
 
 
-def div(input, other, *, rounding_mode=None):
+def div(input, other, *, rounding_mode=None, out=None):
     if rounding_mode == "floor":
-        return apply(floor_divide_op, input, other)
-    if rounding_mode == "trunc":
-        return trunc_div(input, other)
-    return apply(div_op, input, other)
+        r = apply(floor_divide_op, input, other)
+    elif rounding_mode == "trunc":
+        r = trunc_div(input, other)
+    else:
+        r = apply(div_op, input, other)
+    return _out(r, out, "div")
 
 
 def trunc_div(input, other):
@@ -419,123 +507,123 @@ def _sign_any(x):
     return (x > 0) - (x < 0) if _is_scalar(x) else sign(x)
 
 
-def pow(input, exponent):
-    return apply(pow_op, input, exponent)
+def pow(input, exponent, *, out=None):
+    return _out(apply(pow_op, input, exponent), out, "pow")
 
 
-def neg(input):
-    return apply(neg_op, input)
+def neg(input, *, out=None):
+    return _out(apply(neg_op, input), out, "neg")
 
 
-def abs(input):
-    return apply(abs_op, input)
+def abs(input, *, out=None):
+    return _out(apply(abs_op, input), out, "abs")
 
 
-def sign(input):
-    return apply(sign_op, input)
+def sign(input, *, out=None):
+    return _out(apply(sign_op, input), out, "sign")
 
 
-def exp(input):
-    return apply(exp_op, input)
+def exp(input, *, out=None):
+    return _out(apply(exp_op, input), out, "exp")
 
 
-def log(input):
-    return apply(log_op, input)
+def log(input, *, out=None):
+    return _out(apply(log_op, input), out, "log")
 
 
-def log1p(input):
-    return apply(log1p_op, input)
+def log1p(input, *, out=None):
+    return _out(apply(log1p_op, input), out, "log1p")
 
 
-def sqrt(input):
-    return apply(sqrt_op, input)
+def sqrt(input, *, out=None):
+    return _out(apply(sqrt_op, input), out, "sqrt")
 
 
-def rsqrt(input):
-    return apply(rsqrt_op, input)
+def rsqrt(input, *, out=None):
+    return _out(apply(rsqrt_op, input), out, "rsqrt")
 
 
-def sin(input):
-    return apply(sin_op, input)
+def sin(input, *, out=None):
+    return _out(apply(sin_op, input), out, "sin")
 
 
-def cos(input):
-    return apply(cos_op, input)
+def cos(input, *, out=None):
+    return _out(apply(cos_op, input), out, "cos")
 
 
-def tanh(input):
-    return apply(tanh_op, input)
+def tanh(input, *, out=None):
+    return _out(apply(tanh_op, input), out, "tanh")
 
 
-def sigmoid(input):
-    return apply(sigmoid_op, input)
+def sigmoid(input, *, out=None):
+    return _out(apply(sigmoid_op, input), out, "sigmoid")
 
 
-def relu(input):
-    return apply(relu_op, input)
+def relu(input, *, out=None):
+    return _out(apply(relu_op, input), out, "relu")
 
 
-def clamp(input, min=None, max=None):
-    return apply(clamp_op, input, min=min, max=max)
+def clamp(input, min=None, max=None, *, out=None):
+    return _out(apply(clamp_op, input, min=min, max=max), out, "clamp")
 
 
 clip = clamp
 
 
-def maximum(input, other):
-    return apply(maximum_op, input, other)
+def maximum(input, other, *, out=None):
+    return _out(apply(maximum_op, input, other), out, "maximum")
 
 
-def minimum(input, other):
-    return apply(minimum_op, input, other)
+def minimum(input, other, *, out=None):
+    return _out(apply(minimum_op, input, other), out, "minimum")
 
 
-def where(condition, input, other):
-    return apply(where_op, condition, input, other)
+def where(condition, input, other, *, out=None):
+    return _out(apply(where_op, condition, input, other), out, "where")
 
 
 def masked_fill(input, mask, value):
     return apply(masked_fill_op, input, mask, value)
 
 
-def floor_divide(input, other):
-    return apply(floor_divide_op, input, other)
+def floor_divide(input, other, *, out=None):
+    return _out(apply(floor_divide_op, input, other), out, "floor_divide")
 
 
-def remainder(input, other):
-    return apply(remainder_op, input, other)
+def remainder(input, other, *, out=None):
+    return _out(apply(remainder_op, input, other), out, "remainder")
 
 
-def eq(a, b):
-    return apply(eq_op, a, b)
+def eq(a, b, *, out=None):
+    return _out(apply(eq_op, a, b), out, "eq")
 
 
-def ne(a, b):
-    return apply(ne_op, a, b)
+def ne(a, b, *, out=None):
+    return _out(apply(ne_op, a, b), out, "ne")
 
 
-def lt(a, b):
-    return apply(lt_op, a, b)
+def lt(a, b, *, out=None):
+    return _out(apply(lt_op, a, b), out, "lt")
 
 
-def le(a, b):
-    return apply(le_op, a, b)
+def le(a, b, *, out=None):
+    return _out(apply(le_op, a, b), out, "le")
 
 
-def gt(a, b):
-    return apply(gt_op, a, b)
+def gt(a, b, *, out=None):
+    return _out(apply(gt_op, a, b), out, "gt")
 
 
-def ge(a, b):
-    return apply(ge_op, a, b)
+def ge(a, b, *, out=None):
+    return _out(apply(ge_op, a, b), out, "ge")
 
 
-def logical_and(a, b):
-    return apply(logical_and_op, a, b)
+def logical_and(a, b, *, out=None):
+    return _out(apply(logical_and_op, a, b), out, "logical_and")
 
 
-def logical_or(a, b):
-    return apply(logical_or_op, a, b)
+def logical_or(a, b, *, out=None):
+    return _out(apply(logical_or_op, a, b), out, "logical_or")
 
 
 def logical_not(a):
@@ -556,3 +644,23 @@ def bitwise_or(a, b):
 
 def bitwise_not(a):
     return apply(bitwise_not_op, a)
+
+
+
+def floor(input, *, out=None):
+    return _out(apply(floor_op, input), out, "floor")
+
+
+def ceil(input, *, out=None):
+    return _out(apply(ceil_op, input), out, "ceil")
+
+
+def trunc(input, *, out=None):
+    return _out(apply(trunc_op, input), out, "trunc")
+
+
+fix = trunc
+
+
+def round(input, *, decimals=0, out=None):
+    return _out(apply(round_op, input, decimals=int(decimals)), out, "round")

@@ -243,6 +243,133 @@ log_softmax_op = defop("log_softmax", _log_softmax_kernel, _softmax_infer("log_s
                        saves=(), saves_output=True, torch_name="LogSoftmax")
 
 
+# ---------------------------------------------------------------- cumulative sums / products
+def _cum_dtype(x, dtype=None):
+    if dtype is not None:
+        return dtype
+    return I64 if x.dtype.kind in "biu" else x.dtype
+
+
+def _cum_infer(x, dim, dtype=None):
+    norm_dim(dim, len(x.shape))
+    return Spec(x.shape, _cum_dtype(x, dtype))
+
+
+def _cum_kernel(fn):
+    def kernel(x, dim, dtype=None):
+        want = _cum_dtype(x, dtype)
+        if x.ndim == 0:
+            return np.array(x, dtype=want)
+        return fn(x, axis=dim, dtype=want)
+    kernel.__name__ = fn.__name__
+    return kernel
+
+
+cumsum_op = defop("cumsum", _cum_kernel(np.cumsum), _cum_infer, saves=())
+cumprod_op = defop("cumprod", _cum_kernel(np.cumprod), _cum_infer, saves_output=True)
+
+
+# ---------------------------------------------------------------- sorting: argsort, topk
+def _sort_key(x, descending):
+    """The array whose stable ascending argsort is x's order (descending: negated, in a dtype
+    that can hold the negation; bool and unsigned are widened first)."""
+    if not descending:
+        return x
+    if x.dtype.kind in "bu":
+        x = x.astype(np.int64)
+    return -x
+
+
+def _argsort_kernel(x, dim=-1, descending=False, stable=False):
+    if x.ndim == 0:
+        return np.asarray(0, dtype=I64)
+    return np.argsort(_sort_key(x, descending), axis=dim, kind="stable").astype(I64, copy=False)
+
+
+def _argsort_infer(x, dim=-1, descending=False, stable=False):
+    norm_dim(dim, len(x.shape))
+    return Spec(x.shape, I64)
+
+
+argsort_op = defop("argsort", _argsort_kernel, _argsort_infer, torch_name="Sort")
+
+
+def _topk_kernel(x, k, dim=-1, largest=True):
+    if x.ndim == 0:
+        if k > 1:
+            raise IndexError("k out of range")
+        return np.zeros((), dtype=I64) if k == 1 else np.zeros((), dtype=I64)
+    if k > x.shape[dim] or k < 0:
+        raise IndexError("k out of range")
+    idx = np.argsort(_sort_key(x, largest), axis=dim, kind="stable")
+    return np.take(idx, np.arange(k), axis=dim).astype(I64, copy=False)
+
+
+def _topk_infer(x, k, dim=-1, largest=True):
+    d = norm_dim(dim, len(x.shape))
+    size = x.shape[d] if x.shape else 1
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
+        from ..errors import DGTypeError
+        raise DGTypeError(f"topk(): argument 'k' must be int, not {type(k).__name__}")
+    if k < 0 or (size is not None and k > size):
+        raise DGIndexError("selected index k out of range")
+    if not x.shape:
+        return Spec((), I64)
+    return Spec(tuple(k if i == d else n for i, n in enumerate(x.shape)), I64)
+
+
+topk_op = defop("topk", _topk_kernel, _topk_infer, check_eager=True, torch_name="Topk")
+
+
+# ---------------------------------------------------------------- vector norms
+def _norm_ord(ord):
+    if isinstance(ord, str):
+        raise DGRuntimeError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
+    return float(ord)
+
+
+@_quiet_warnings
+def _norm_kernel(x, ord=2.0, dim=None, keepdim=False, dtype=None):
+    if dtype is not None:
+        x = x.astype(dtype)
+    if x.dtype.kind != "f":
+        raise TypeError("integer norm")
+    axis = _kaxis(dim, x.ndim)
+    a = np.abs(x)
+    if ord == np.inf:
+        r = np.amax(a, axis=axis, keepdims=keepdim)
+    elif ord == -np.inf:
+        r = np.amin(a, axis=axis, keepdims=keepdim)
+    elif ord == 0:
+        r = np.sum(a != 0, axis=axis, keepdims=keepdim).astype(x.dtype)
+    elif ord == 1:
+        r = np.sum(a, axis=axis, keepdims=keepdim)
+    elif ord == 2:
+        r = np.sqrt(np.sum(a * a, axis=axis, keepdims=keepdim))
+    else:
+        r = np.power(np.sum(np.power(a, ord), axis=axis, keepdims=keepdim), 1.0 / ord)
+    return np.asarray(r, dtype=x.dtype)
+
+
+def _norm_infer(x, ord=2.0, dim=None, keepdim=False, dtype=None):
+    want = dtype if dtype is not None else x.dtype
+    if x.dtype.kind != "f":
+        raise DGRuntimeError(
+            "linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
+            f"{scalar_name(x.dtype)}")
+    dims = norm_dims(_axis(dim), len(x.shape))
+    if ord in (np.inf, -np.inf) or ord < 0:
+        if _builtins.any(x.shape[d] == 0 for d in dims) or (dim is None and numel(x.shape) == 0):
+            raise DGIndexError(
+                f"linalg.vector_norm cannot compute the {'inf' if ord > 0 else '-inf' if ord == -np.inf else ord} "
+                "norm on an empty tensor because the operation does not have an identity")
+    return Spec(_reduced_shape(x.shape, dims, keepdim), want)
+
+
+norm_op = defop("norm", _norm_kernel, _norm_infer, saves_output=True, check_eager=True,
+                torch_name="LinalgVectorNorm")
+
+
 # ---------------------------------------------------------------- public functions
 class MinMax(tuple):
     """(values, indices), as torch.return_types.max."""
@@ -372,3 +499,125 @@ def all(input, dim=None, keepdim=False):
 
 def any(input, dim=None, keepdim=False):
     return apply(any_op, input, dim=_dims(dim), keepdim=keepdim)
+
+
+
+# ---------------------------------------------------------------- cumulative / sorting / norms
+def cumsum(input, dim, *, dtype=None, out=None):
+    from ..dtypes import to_np
+    from .elementwise import _out
+    return _out(apply(cumsum_op, input, dim=dim, dtype=to_np(dtype)), out, "cumsum")
+
+
+def cumprod(input, dim, *, dtype=None, out=None):
+    from ..dtypes import to_np
+    from .elementwise import _out
+    return _out(apply(cumprod_op, input, dim=dim, dtype=to_np(dtype)), out, "cumprod")
+
+
+class SortResult(MinMax):
+    """(values, indices), as torch.return_types.sort / topk."""
+
+
+def argsort(input, dim=-1, descending=False, stable=False):
+    return apply(argsort_op, input, dim=dim, descending=bool(descending), stable=bool(stable))
+
+
+def sort(input, dim=-1, descending=False, stable=False):
+    """(values, indices): the values are gathered at the indices (gather's backward scatters the
+    gradient back to the places the values came from, as PyTorch's sort backward)."""
+    idx = argsort(input, dim, descending, stable)
+    if len(input.shape) == 0:
+        return SortResult((input.clone() if hasattr(input, "clone") else input, idx))
+    return SortResult((apply(gather_op, input, idx, dim=dim), idx))
+
+
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    """(values, indices) of the k largest (smallest with largest=False) elements along dim,
+    sorted; ties keep the lower index first."""
+    if dim is None:
+        dim = -1
+    idx = apply(topk_op, input, k=k, dim=dim, largest=bool(largest))
+    if len(input.shape) == 0:
+        return SortResult((apply(gather_op, input, idx, dim=0), idx))
+    return SortResult((apply(gather_op, input, idx, dim=dim), idx))
+
+
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
+    """linalg.vector_norm: (sum |x|^ord)^(1/ord) over dim (every element when None)."""
+    from ..dtypes import to_np
+    return apply(norm_op, x, ord=_norm_ord(ord), dim=_dims(dim), keepdim=bool(keepdim),
+                 dtype=to_np(dtype))
+
+
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
+    """linalg.matrix_norm for ord 'fro', 1, -1, inf, -inf (composed of vector norms and
+    reductions; 'nuc' and the spectral norms 2 / -2 need an SVD, which dualgraph lacks)."""
+    from ..errors import DGNotImplementedError
+    nd = len(A.shape)
+    if nd < 2:
+        raise DGRuntimeError(
+            f"linalg.matrix_norm: The input tensor A must have at least 2 dimensions.")
+    if not isinstance(dim, (list, tuple)) or len(dim) != 2:
+        raise DGRuntimeError("linalg.matrix_norm: dim must be a 2-tuple. Got " + str(dim))
+    d0, d1 = norm_dim(dim[0], nd), norm_dim(dim[1], nd)
+    if d0 == d1:
+        raise DGRuntimeError(f"linalg.matrix_norm: dims must be different. Got ({dim[0]}, {dim[1]})")
+    if ord == "fro":
+        return vector_norm(A, 2, (d0, d1), keepdim, dtype=dtype)
+    if ord in ("nuc", 2, -2):
+        raise DGNotImplementedError(
+            f"linalg.matrix_norm: ord={ord!r} needs singular values (an SVD), which dualgraph "
+            "does not have; use ord='fro', 1, -1, inf or -inf")
+    if ord not in (1, -1, np.inf, -np.inf):
+        raise DGRuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
+    # ord 1: the largest column sum (sum over rows d0, then the extreme over d1); inf: the
+    # largest row sum (sum over d1, then over d0)
+    s_dim, m_dim = (d0, d1) if abs(ord) == 1 else (d1, d0)
+    x = A if dtype is None else A.to(dtype)
+    from .elementwise import abs as _abs
+    s = apply(sum_op, _abs(x), dim=(s_dim,), keepdim=True, dtype=None)
+    r = apply(amax_op if ord > 0 else amin_op, s, dim=(m_dim,), keepdim=True)
+    if not keepdim:
+        r = apply(squeeze_op, r, dim=tuple(sorted((d0, d1))))
+    return r
+
+
+def linalg_norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
+    """linalg.norm: a vector norm (1-D input or an int dim), a matrix norm (2-D input or a
+    2-tuple dim); with ord and dim both None, the 2-norm of the flattened input."""
+    nd = len(A.shape)
+    if isinstance(dim, (int, np.integer)):
+        dim = (int(dim),)
+    if ord is None:
+        if dim is not None and len(dim) == 2:
+            return matrix_norm(A, "fro", dim, keepdim, dtype=dtype)
+        return vector_norm(A, 2, dim, keepdim, dtype=dtype)
+    if dim is None:
+        if nd not in (1, 2):
+            raise DGRuntimeError(
+                f"linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. Got {nd}D.")
+        dim = tuple(range(nd))
+    if len(dim) == 1:
+        if isinstance(ord, str):
+            raise DGRuntimeError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
+        return vector_norm(A, ord, dim, keepdim, dtype=dtype)
+    if len(dim) == 2:
+        return matrix_norm(A, ord, dim, keepdim, dtype=dtype)
+    raise DGRuntimeError(
+        f"linalg.norm: If dim is specified, it must be of length 1 or 2. Got {list(dim)}")
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    """torch.norm: p='fro' (or 2) is the 2-norm over dim (every element when None); a number p
+    is the vector p-norm over dim; 'nuc' is not supported (it needs an SVD)."""
+    if isinstance(dim, (int, np.integer)):
+        dim = (int(dim),)
+    if p == "fro" or p is None:
+        return vector_norm(input, 2, dim, keepdim, dtype=dtype)
+    if p == "nuc":
+        from ..errors import DGNotImplementedError
+        raise DGNotImplementedError("norm(p='nuc') needs singular values (an SVD), which dualgraph does not have")
+    if isinstance(p, str):
+        raise DGRuntimeError(f"norm(): unknown p {p!r}")
+    return vector_norm(input, p, dim, keepdim, dtype=dtype)

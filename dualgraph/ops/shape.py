@@ -671,6 +671,68 @@ scatter_add_zeros_op = defop(
     saves=(1,), doc="backward of gather: add g into zeros at the gathered positions")
 
 
+# ---------------------------------------------------------------- tril / triu / flip / roll
+def _tri_infer(name):
+    def infer(x, diagonal=0):
+        if len(x.shape) < 2:
+            raise DGRuntimeError(f"{name}: input tensor must have at least 2 dimensions")
+        return Spec(x.shape, x.dtype)
+    return infer
+
+
+def _tri_kernel(fn):
+    def kernel(x, diagonal=0):
+        if x.ndim < 2:
+            raise TypeError("tri of < 2-d")
+        return fn(x, k=diagonal).astype(x.dtype, copy=False)
+    return kernel
+
+
+tril_op = defop("tril", _tri_kernel(np.tril), _tri_infer("tril"), saves=())
+triu_op = defop("triu", _tri_kernel(np.triu), _tri_infer("triu"), saves=())
+
+
+def _flip_infer(x, dims):
+    nd = len(x.shape)
+    seen = [norm_dim(d, nd) for d in dims]
+    if len(set(seen)) != len(seen):
+        raise DGRuntimeError(f"dims has duplicates, original flip dims size={len(dims)}, but unique flip dims size={len(set(seen))}")
+    return Spec(x.shape, x.dtype)
+
+
+def _flip_kernel(x, dims):
+    if x.ndim == 0:
+        return x.copy()
+    return np.flip(x, axis=tuple(d % x.ndim for d in dims)).copy()
+
+
+flip_op = defop("flip", _flip_kernel, _flip_infer, saves=())
+
+
+def _roll_infer(x, shifts, dims=None):
+    if dims is None:
+        if len(shifts) != 1:
+            raise DGRuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:0")
+    else:
+        if len(shifts) != len(dims):
+            raise DGRuntimeError(
+                f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
+        for d in dims:
+            norm_dim(d, len(x.shape))
+    return Spec(x.shape, x.dtype)
+
+
+def _roll_kernel(x, shifts, dims=None):
+    if x.ndim == 0:
+        return x.copy()
+    if dims is None:
+        return np.roll(x.reshape(-1), shifts[0]).reshape(x.shape)
+    return np.roll(x, shifts, axis=tuple(d % x.ndim for d in dims))
+
+
+roll_op = defop("roll", _roll_kernel, _roll_infer, saves=(), check_eager=True)
+
+
 # ---------------------------------------------------------------- public functions
 def reshape(input, *shape):
     return apply(reshape_op, input, shape=_shape_args(shape))
@@ -1015,3 +1077,27 @@ def view_as(input, other):
 
 def expand_as(input, other):
     return expand_to(input, dims_of(other))
+
+
+
+def tril(input, diagonal=0):
+    return apply(tril_op, input, diagonal=int(diagonal))
+
+
+def triu(input, diagonal=0):
+    return apply(triu_op, input, diagonal=int(diagonal))
+
+
+def flip(input, dims):
+    if isinstance(dims, (int, np.integer)):
+        dims = (int(dims),)
+    return apply(flip_op, input, dims=tuple(int(d) for d in dims))
+
+
+def roll(input, shifts, dims=None):
+    if isinstance(shifts, (int, np.integer)):
+        shifts = (int(shifts),)
+    if isinstance(dims, (int, np.integer)):
+        dims = (int(dims),)
+    return apply(roll_op, input, shifts=tuple(int(v) for v in shifts),
+                 dims=None if dims is None else tuple(int(d) for d in dims))

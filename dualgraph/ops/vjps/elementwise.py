@@ -9,7 +9,8 @@ from ..elementwise import (add_op, sub_op, mul_op, div_op, pow_op, maximum_op, m
                            floor_divide_op, remainder_op, neg_op, abs_op, sign_op, exp_op,
                            log_op, log1p_op, sqrt_op, rsqrt_op, sin_op, cos_op, tanh_op,
                            sigmoid_op, relu_op, clamp_op, where_op, masked_fill_op, cast_op,
-                           logical_and_op, where, logical_and, log, sign, cos, sin)
+                           logical_and_op, where, logical_and, log, sign, cos, sin,
+                           floor_op, ceil_op, trunc_op, round_op)
 from ..registry import defvjp
 from ..unbroadcast import unbroadcast
 from ...dtypes import to_np
@@ -99,6 +100,9 @@ def _zero_vjp(g, n):
 # "derivative for aten::floor_divide is not implemented" at backward; both require grad)
 defvjp(floor_divide_op, _zero_vjp)
 defvjp(sign_op, _zero_vjp)
+# floor, ceil, trunc, round: piecewise constant, PyTorch's zeros_like
+for _op in (floor_op, ceil_op, trunc_op, round_op):
+    defvjp(_op, _zero_vjp)
 
 
 # ---------------------------------------------------------------- unary math

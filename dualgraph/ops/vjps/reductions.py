@@ -3,10 +3,12 @@ import math as _math
 
 from ..common import norm_dims, numel
 from ..dispatch import apply
-from ..elementwise import exp, maximum, where
+from ..elementwise import exp, maximum, where, logical_and, sign, abs
 from ..reductions import (count_ratio_op, sum_op, mean_op, prod_op, amax_op, amin_op, var_op,
-                          std_op, logsumexp_op, softmax_op, log_softmax_op)
+                          std_op, logsumexp_op, softmax_op, log_softmax_op,
+                          cumsum_op, cumprod_op, norm_op)
 from ..registry import defvjp
+from ..shape import flip_op
 from ..unbroadcast import broadcast_like, like_dtype
 
 
@@ -124,3 +126,66 @@ def _log_softmax_vjp(g, n):
     dim = n.attrs["dim"]
     s = apply(sum_op, g, dim=dim, keepdim=True)
     return (g - exp(y) * broadcast_like(s, y),)
+
+
+
+# ---------------------------------------------------------------- cumsum / cumprod
+def _revcumsum(t, dim):
+    """sum over k >= i along dim: the adjoint of cumsum."""
+    f = apply(flip_op, t, dims=(dim,))
+    return apply(flip_op, apply(cumsum_op, f, dim=dim), dims=(dim,))
+
+
+@defvjp(cumsum_op)
+def _cumsum_vjp(g, n):
+    x = n.inputs[0]
+    if x.ndim == 0:
+        return (like_dtype(g, x),)
+    return (like_dtype(_revcumsum(g, n.attrs["dim"]), x),)
+
+
+@defvjp(cumprod_op)
+def _cumprod_vjp(g, n):
+    """Exact with zeros (PyTorch's cumprod_backward): before a slice's first zero,
+    revcumsum(g * out) / x; at the first zero, revcumsum(g * cumprod(x with that zero set to
+    1)); after it, 0."""
+    x = n.inputs[0]
+    if x.ndim == 0:
+        return (like_dtype(g, x),)
+    dim = n.attrs["dim"]
+    out = n.out
+    zero = x == 0
+    nz = apply(cumsum_op, zero, dim=dim)
+    first = logical_and(zero, nz == 1)
+    safe = where(zero, 1.0, x)
+    before = _revcumsum(g * out, dim) / safe
+    at_first = _revcumsum(g * apply(cumprod_op, where(first, 1.0, x), dim=dim), dim)
+    r = where(first, at_first, where(nz == 0, before, 0.0))
+    return (like_dtype(r, x),)
+
+
+# ---------------------------------------------------------------- vector norms
+@defvjp(norm_op)
+def _norm_vjp(g, n):
+    x = n.inputs[0]
+    a = n.attrs
+    p, dim, keep = a.get("ord", 2.0), a.get("dim"), a.get("keepdim", False)
+    if a.get("dtype") is not None:
+        from ..elementwise import cast_op
+        x = apply(cast_op, x, dtype=a["dtype"])
+    gb = broadcast_like(_keep(g, x, dim, keep), x)
+    out = broadcast_like(_keep(n.out, x, dim, keep), x)
+    if p == 0:
+        r = gb * 0.0
+    elif p == 1:
+        r = gb * sign(x)
+    elif p in (_math.inf, -_math.inf):
+        mask = abs(x) == out
+        count = broadcast_like(apply(sum_op, mask, dim=dim, keepdim=True), x)
+        r = gb * sign(x) * mask / count
+    elif p == 2:
+        r = where(out == 0, 0.0, gb * x / where(out == 0, 1.0, out))
+    else:
+        safe = where(out == 0, 1.0, out)
+        r = where(out == 0, 0.0, gb * x * abs(x) ** (p - 2) / safe ** (p - 1))
+    return (like_dtype(r, n.inputs[0]),)

@@ -10,7 +10,8 @@ from ..registry import defvjp
 from ..shape import (reshape_op, view_op, reshape_like_op, transpose_op, permute_op, expand_op,
                      squeeze_op, unsqueeze_op, contiguous_op, clone_op, copy_op, getitem_op,
                      getitem_grad_op, index_put_op, repeat_op, cat_op, stack_op, gather_op,
-                     scatter_add_zeros_op, reshape_to, expand_to)
+                     scatter_add_zeros_op, reshape_to, expand_to,
+                     tril_op, triu_op, flip_op, roll_op)
 from ..unbroadcast import unbroadcast, like_dtype
 
 
@@ -175,3 +176,12 @@ def _gather_vjp(g, n):
 @defvjp(scatter_add_zeros_op)
 def _scatter_add_zeros_vjp(gg, n):
     return (apply(gather_op, gg, n.inputs[1], dim=n.attrs["dim"]), None, None)
+
+
+
+# ---------------------------------------------------------------- tril / triu / flip / roll
+defvjp(tril_op, lambda g, n: (apply(tril_op, g, diagonal=n.attrs.get("diagonal", 0)),))
+defvjp(triu_op, lambda g, n: (apply(triu_op, g, diagonal=n.attrs.get("diagonal", 0)),))
+defvjp(flip_op, lambda g, n: (apply(flip_op, g, dims=n.attrs["dims"]),))
+defvjp(roll_op, lambda g, n: (apply(roll_op, g, shifts=tuple(-v for v in n.attrs["shifts"]),
+                                    dims=n.attrs.get("dims")),))

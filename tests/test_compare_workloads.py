@@ -1,0 +1,85 @@
+"""The built-in workloads of python -m dualgraph.compare: each agrees eagerly vs compiled and is
+measured; the RNN serves every length with one trace; user workloads by module:function."""
+import pathlib
+import sys
+
+import pytest
+
+import dualgraph as dg
+from dualgraph.compare.workloads import WORKLOADS, WorkloadError, get_workload
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))  # compare_user_workload
+
+
+def _run(spec, batch):
+    setup, inputs = get_workload(spec).build(batch)
+    return dg.compare(setup=setup, inputs=inputs, calls=3, repeat=2, name=spec)
+
+
+@pytest.mark.parametrize("name", list(WORKLOADS))
+def test_builtin_workload_agrees_and_is_timed(name):
+    cmp = _run(name, 4)
+    assert cmp.agree, (cmp.max_abs_diff, cmp.state_differences)
+    assert cmp.retraces == 0
+    for mode in ("eager", "compiled"):
+        assert cmp.timing[mode]["median_us"] > 0
+    assert cmp.first_call["compiled_ms"] > 0 and cmp.first_call["eager_ms"] > 0
+    assert cmp.memory["eager_peak_bytes"] > 0 and cmp.memory["compiled_peak_bytes"] > 0
+
+
+def test_rnn_one_trace_for_every_length():
+    setup, inputs = WORKLOADS["rnn"].build(2)
+    cmp = dg.compare(setup=setup, inputs=inputs, calls=4, repeat=2)
+    assert cmp.agree and cmp.retraces == 0
+    assert len(set(cmp.tape_nodes)) == len(cmp.tape_nodes)  # lengths 3, 4, 5, 6: tape grows
+    assert any(n.op.name == "while_loop" for n in cmp.graph.nodes)
+    step = dg.function(setup())
+    for i in range(5):
+        step(*inputs(i))
+    assert step.trace_count == 1
+
+
+def test_control_flow_takes_both_branches_and_agrees():
+    setup, inputs = WORKLOADS["control_flow"].build(8)
+    eager, compiled = setup(), dg.function(setup())
+    turns = []
+    for i in range(4):
+        (le, te), (lc, tc) = eager(*inputs(i)), compiled(*inputs(i))
+        assert abs(le.item() - lc.item()) < 1e-6 and te.item() == tc.item()
+        turns.append(te.item())
+    assert compiled.trace_count == 1 and len(set(turns)) > 1
+    ops = {n.op.name for n in compiled._traces[0].graph.nodes}
+    assert {"cond", "while_loop"} <= ops
+
+
+def test_mlp_sizes_option():
+    setup, inputs = WORKLOADS["mlp"].build(3, sizes="6,5,2")
+    assert setup()(*inputs(0)).shape == ()
+    for bad in ("784", "0,3", "4,x", "3,-1", ""):
+        with pytest.raises(WorkloadError):
+            WORKLOADS["mlp"].build(3, sizes=bad)
+
+
+def test_user_workload_by_module_function():
+    cmp = _run("compare_user_workload:make", 5)
+    assert cmp.agree and cmp.timing["compiled"]["median_us"] > 0
+
+
+@pytest.mark.parametrize("spec", ["nope", "nomodule_xyz:fn", "compare_user_workload:missing", ":make",
+                                  "compare_user_workload:"])
+def test_bad_workloads_name_the_builtins(spec):
+    with pytest.raises(WorkloadError) as e:
+        get_workload(spec)
+    assert "mlp" in str(e.value) and "\n" not in str(e.value)
+    assert isinstance(e.value, dg.DualGraphError) and isinstance(e.value, ValueError)
+
+
+def test_user_workload_returning_nonsense_is_a_workload_error():
+    with pytest.raises(WorkloadError):
+        get_workload("compare_user_workload:not_a_pair").build(2)
+
+
+def test_batch_must_be_positive():
+    for bad in (0, -3, 1.5, True):
+        with pytest.raises(WorkloadError):
+            WORKLOADS["mlp"].build(bad)
