@@ -1,0 +1,1 @@
+from .data_loaders import DigitsDataLoader, load_digits_split
