@@ -501,9 +501,11 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
     if device is not None:
         from .device import check_device
         check_device(device)
-    arr = _to_array(data, _dt.default_float())
-    if dtype is not None:
-        arr = arr.astype(_dt.to_np(dtype), copy=False)
+    # Python floats convert straight to a requested float dtype (not through float32 first)
+    want = _dt.to_np(dtype) if dtype is not None else None
+    arr = _to_array(data, want if want is not None and want.kind == "f" else _dt.default_float())
+    if want is not None:
+        arr = arr.astype(want, copy=False)
     _dt.from_np(arr.dtype)
     if requires_grad and arr.dtype.kind != "f":
         raise DGRuntimeError("Only Tensors of floating point and complex dtype can require gradients")

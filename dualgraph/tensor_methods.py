@@ -7,6 +7,8 @@ import numpy as np
 
 from . import dtypes as _dt
 from .ops import elementwise as E, reductions as R, shape as S, linalg as L, creation as C
+from .ops import unbroadcast as _U
+from . import errors as _errors
 from .ops.common import numel
 from .ops.dispatch import apply, apply_inplace
 from .state import _state
@@ -157,6 +159,17 @@ class TensorMethods:
     def permute(self, *dims): return S.permute(self, *dims)
     def expand(self, *sizes): return apply(S.expand_op, self, size=S._shape_args(sizes))
     def expand_as(self, other): return S.expand_as(self, other)
+
+    def sum_to_size(self, *size):
+        """Sum broadcast dims away down to `size` (PyTorch's sum_to_size)."""
+        size = S._shape_args(size)
+        shape = tuple(self.shape)
+        ok = len(size) <= len(shape) and all(
+            d == s or d == 1 for d, s in zip(size[::-1], shape[::-1]))
+        if not ok:
+            raise _errors.DGRuntimeError(f"size {{{list(size)}}} is not expandable to size "
+                                         f"{{{list(shape)}}}.")
+        return apply(_U.sum_to, self, shape=tuple(size))
     def repeat(self, *sizes): return apply(S.repeat_op, self, sizes=S._shape_args(sizes))
     def chunk(self, chunks, dim=0): return S.chunk(self, chunks, dim)
     def split(self, split_size, dim=0): return S.split(self, split_size, dim)

@@ -1519,6 +1519,7 @@ PROMOTION_CASES = [
 
 # records of dualgraph/ops/nn_ops.py live beside them (they add to RECORDS when imported)
 import opinfo_nn  # noqa: E402,F401
+import opinfo_custom  # noqa: E402,F401
 
 
 # ============================================================================ issue 13: more tensor ops

@@ -154,3 +154,32 @@ def test_a_divergence_in_state_after_a_write_is_found(planted):
 
     d = dg.check_consistency(f, dg.ones(4))
     assert d is not None and d.op == "planted_scale"
+
+
+# ------------------------------------------------------------------ the workload suite
+from dualgraph.compare.workloads import WORKLOADS  # noqa: E402
+
+
+@pytest.mark.parametrize("name", list(WORKLOADS))
+def test_silent_across_the_workload_suite(name):
+    setup, inputs = WORKLOADS[name].build(4)
+    for i in (0, 1):   # the RNN's length changes between calls
+        assert dg.check_consistency(*inputs(i), setup=setup, calls=2) is None
+
+
+@pytest.mark.parametrize("name", list(WORKLOADS))
+def test_a_planted_input_drift_is_found_in_each_workload(name):
+    """The same workload with its input scaled by 1.001 only when compiled: the oracle must
+    name that multiply, in the forward, at the first call (so the silence above can fail)."""
+    setup, inputs = WORKLOADS[name].build(4)
+
+    def planted_setup():
+        step = setup()
+
+        def planted(x, *rest):
+            return step(x * (1.0 if dg.executing_eagerly() else 1.001), *rest)
+        return planted
+
+    found = dg.check_consistency(*inputs(0), setup=planted_setup, calls=2)
+    assert isinstance(found, Divergence), name
+    assert (found.call, found.phase, found.op) == (0, "forward", "mul"), str(found)

@@ -615,3 +615,10 @@ def test_version_counter_matches_torch():
         d.zero_()
         out[m] = (a._version, v._version, w._version, d._version, a.tolist())
     assert out[dg] == out[torch]
+
+
+def test_python_floats_convert_straight_to_a_requested_float64():
+    # (they went through float32 first: 0.6535895854646095 came back as 0.6535896062850952)
+    assert dg.tensor([0.6535895854646095], dtype=dg.float64).item() == 0.6535895854646095
+    assert dg.tensor(0.1, dtype=dg.float64).item() == 0.1
+    assert dg.tensor([0.1]).dtype == dg.float32

@@ -220,3 +220,19 @@ def test_minimize_inside_dg_function_equals_eager(make):
         assert np.allclose(le.item(), lc.item(), rtol=1e-6)
         assert np.allclose(w_e.detach().numpy(), w_c.detach().numpy(), rtol=1e-6)
     assert step.trace_count == 1
+
+
+def test_torch_optimizer_minimize_on_a_graph_variable_trains():
+    # (the optimizer's state was built as graph nodes before switching to eager: a failure)
+    import numpy as np
+    g = dg.Graph()
+    with dg.graph_mode(g):
+        W = dg.Variable(np.ones(3, np.float32))
+        x = dg.placeholder(dg.float32, [3])
+        loss = ((W * x - 1.0) ** 2).sum()
+        train = dg.optim.Adam([W], lr=0.1).minimize(loss)
+    sess = dg.Session(g)
+    first = sess.run(loss, {x: np.array([1.0, 2.0, 3.0], np.float32)})
+    for _ in range(50):
+        sess.run(train, {x: np.array([1.0, 2.0, 3.0], np.float32)})
+    assert sess.run(loss, {x: np.array([1.0, 2.0, 3.0], np.float32)}) < 0.1 * first

@@ -759,6 +759,9 @@ _MODULE = "dualgraph.nn.module"  # nn.Module, recognized without importing nn (l
 
 # dualgraph's own code that calls the user's (the modules of a Sequential): converted like it
 _CALLS_USERS = {("dualgraph.nn.layers.container", "Sequential.forward")}
+# dualgraph's modules written as a user's code (the comparison's built-in workloads): converted
+# when reached from converted code, as they are when given to dg.function directly
+_WRITTEN_AS_USERS = {"dualgraph.compare.workloads"}
 
 
 def _users(fn):
@@ -767,7 +770,7 @@ def _users(fn):
     if code in _CONVERTED:
         return False
     mod = fn.__module__ or fn.__globals__.get("__name__") or ""
-    if (mod, fn.__qualname__) in _CALLS_USERS:
+    if (mod, fn.__qualname__) in _CALLS_USERS or mod in _WRITTEN_AS_USERS:
         return True
     top = mod.partition(".")[0]
     if top in _LIBRARIES or top in _STDLIB:

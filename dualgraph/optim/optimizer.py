@@ -103,9 +103,9 @@ class Optimizer:
         is a persistent tensor the graph updates in place, not a node recomputed each run)."""
         from ..mode import eager_mode
         from ..ops.creation import zeros
-        args = [zeros(tuple(a.shape), dtype=a.dtype) if isinstance(a, TensorMethods) and
-                not hasattr(a, "_vc") else a for a in args]  # a graph variable: a store of its shape
         with eager_mode():
+            args = [zeros(tuple(a.shape), dtype=a.dtype) if isinstance(a, TensorMethods) and
+                    not hasattr(a, "_vc") else a for a in args]  # a graph variable: a store of its shape
             return fn(*args, **kwargs)
 
     def _guard_first_step(self, group, p, key):

@@ -1,0 +1,233 @@
+"""dg.autograd.Function: an op whose forward and backward the user writes (PyTorch's custom
+autograd.Function), in both modes.
+
+`MyFn.apply(*args)` runs `MyFn.forward(ctx, *args)` with gradients off (eagerly it computes now;
+in a graph, or while dg.function traces, its ops become graph nodes that no gradient flows
+through), then joins the outputs to the tensor inputs with one registered op, `custom_function`:
+its value is the forward's output and its backward rule calls `MyFn.backward(ctx, *grads)`. The
+user's backward is written with dualgraph ops, so eagerly it runs on the tape and in a graph it
+builds the gradient's nodes: the same rule in both modes (TensorFlow's custom_gradient joins
+the forward to its inputs with an identity whose gradient is overridden, the same idea).
+
+Several outputs are joined by one node whose value is their flattened concatenation (slices
+of it, reshaped, are the outputs), so `backward` runs once with a gradient for every output, as
+in PyTorch (zeros for an output that got none: materialized grads).
+"""
+import numpy as np
+
+from ..errors import DGRuntimeError, DGTypeError, DGNotImplementedError
+from ..ops.dispatch import apply
+from ..ops.registry import Spec, defop
+from ..ops import creation as C
+from ..tensor_methods import TensorMethods
+from .grad_mode import no_grad, is_grad_enabled
+from .tape import version_error
+
+
+class FunctionCtx:
+    """The `ctx` of forward and backward: saved tensors, which inputs want a gradient, the
+    outputs marked non-differentiable, and any attribute the user sets."""
+
+    def __init__(self, needs_input_grad):
+        self.needs_input_grad = needs_input_grad
+        self._saved = None
+        self._non_differentiable = ()
+        self.materialize_grads = True
+
+    def save_for_backward(self, *tensors):
+        for t in tensors:
+            if t is not None and not isinstance(t, TensorMethods):
+                raise DGTypeError("save_for_backward can only save variables, but argument "
+                                  f"{tensors.index(t)} is of type {type(t).__name__}")
+        # each tensor with its version now: backward refuses one modified in place since
+        self._saved = tuple((t, getattr(t, "_version", None)) for t in tensors)
+
+    save_for_forward = save_for_backward
+
+    @property
+    def saved_tensors(self):
+        if self._saved is None:
+            return ()
+        for t, v in self._saved:
+            if v is not None and t._version != v:
+                version_error(t, v)
+        return tuple(t for t, _ in self._saved)
+
+    def mark_non_differentiable(self, *outputs):
+        self._non_differentiable = self._non_differentiable + tuple(outputs)
+
+    def set_materialize_grads(self, value):
+        self.materialize_grads = bool(value)
+
+    def mark_dirty(self, *tensors):
+        raise DGNotImplementedError(
+            "ctx.mark_dirty: a custom Function that writes its inputs in place is not supported; "
+            "return a new tensor instead")
+
+
+class _Call:
+    """The attrs of one custom_function node: the Function class, its ctx, where the tensor
+    inputs sit among apply's arguments, and the outputs' shapes when several are packed."""
+
+    __slots__ = ("cls", "ctx", "n_args", "tensor_pos", "n_out", "shapes", "outs", "non_diff")
+
+    def __init__(self, cls, ctx, n_args, tensor_pos, shapes, outs, non_diff):
+        self.cls, self.ctx, self.n_args, self.tensor_pos = cls, ctx, n_args, tensor_pos
+        self.n_out, self.shapes = len(shapes), shapes
+        self.outs = outs  # (the non-differentiable ones give backward zeros of their shape)
+        self.non_diff = frozenset(non_diff)
+
+    def __repr__(self):
+        return f"{self.cls.__name__}"
+
+
+def _kernel(*arrays, call):
+    outs = arrays[:call.n_out]
+    if call.n_out == 1:
+        return outs[0]
+    return np.concatenate([o.reshape(-1) for o in outs])
+
+
+def _infer(*specs, call):
+    outs = specs[:call.n_out]
+    if call.n_out == 1:
+        return Spec(outs[0].shape, outs[0].dtype)
+    return Spec((sum(int(np.prod(s)) for s in call.shapes),), outs[0].dtype)
+
+
+def _vjp(g, node):
+    call = node.attrs["call"]
+    if call.n_out == 1:
+        grads = (g,)
+    else:
+        grads, off = [], 0
+        for shape in call.shapes:
+            n = int(np.prod(shape))
+            grads.append(g[off:off + n].reshape(shape))
+            off += n
+        grads = tuple(grads)
+    grads = _with_non_differentiable(call, grads)
+    result = call.cls.backward(call.ctx, *grads)
+    if not isinstance(result, tuple):
+        result = (result,)
+    if len(result) != call.n_args:
+        if len(result) > call.n_args and all(r is None for r in result[call.n_args:]):
+            result = result[:call.n_args]
+        else:
+            raise DGRuntimeError(
+                f"function {call.cls.__name__}Backward returned an incorrect number of gradients "
+                f"(expected {call.n_args}, got {len(result)})")
+    ins = node.inputs[call.n_out:]
+    out = [None] * call.n_out
+    for k, pos in enumerate(call.tensor_pos):
+        r = result[pos]
+        if r is not None and not node.needs[call.n_out + k]:
+            r = None
+        if r is not None:
+            if not isinstance(r, TensorMethods):
+                raise DGTypeError(f"function {call.cls.__name__}Backward returned a gradient of type "
+                                  f"{type(r).__name__} for input {pos}: expected a Tensor or None")
+            x = ins[k]
+            if tuple(r.shape) != tuple(x.shape):
+                raise DGRuntimeError(
+                    f"Function {call.cls.__name__}Backward returned an invalid gradient at index {pos} "
+                    f"- got {list(r.shape)} but expected shape compatible with {list(x.shape)}")
+        out.append(r)
+    return tuple(out)
+
+
+def _with_non_differentiable(call, grads):
+    """The gradients backward receives: one per forward output, the non-differentiable ones
+    (and, with materialize_grads, none) as zeros."""
+    full, it = [], iter(grads)
+    for i, o in enumerate(call.outs):
+        if i in call.non_diff:
+            keep = call.ctx.materialize_grads and isinstance(o, TensorMethods)
+            full.append(C.zeros_like(o) if keep else None)
+        else:
+            full.append(next(it))
+    return tuple(full)
+
+
+custom_function_op = defop(
+    "custom_function", _kernel, _infer, _vjp, saves=(), may_alias=True, torch_name="Custom",
+    doc="the outputs of a dg.autograd.Function's forward, joined to its tensor inputs; its "
+        "backward rule is the Function's backward")
+
+class Function:
+    """Subclass with static `forward(ctx, *args)` and `backward(ctx, *grad_outputs)`; call with
+    `MyFn.apply(*args)`. backward returns one gradient per forward argument (None for
+    non-tensors and inputs that need none)."""
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise DGNotImplementedError("You must implement the forward function for custom autograd.Function.")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise DGNotImplementedError("You must implement either the backward or vjp method for your "
+                                    "custom autograd.Function to use it with backward mode AD.")
+
+    vjp = backward
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __call__(self, *args, **kwargs):
+        raise DGRuntimeError(
+            "Legacy autograd function with non-static forward method is deprecated. Please use new-style "
+            "autograd function with static forward method. (Example: "
+            "https://pytorch.org/docs/stable/autograd.html#torch.autograd.Function)")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        if kwargs:
+            raise DGTypeError(f"{cls.__name__}.apply takes its arguments by position only")
+        tensor_pos = tuple(i for i, a in enumerate(args) if isinstance(a, TensorMethods))
+        needs = tuple(isinstance(a, TensorMethods) and bool(a.requires_grad) for a in args)
+        ctx = FunctionCtx(needs)
+        with no_grad():
+            result = cls.forward(ctx, *args)
+        single = not isinstance(result, tuple)
+        outs = (result,) if single else result
+        non_diff_ids = {id(t) for t in ctx._non_differentiable}
+        non_diff = {i for i, o in enumerate(outs)
+                    if id(o) in non_diff_ids or not isinstance(o, TensorMethods)
+                    or np.dtype(o._np_dtype()).kind not in "fc"}
+        wanted = [i for i in range(len(outs)) if i not in non_diff]
+        if not any(needs) or not wanted or not is_grad_enabled():
+            return result
+        diff = [outs[i] for i in wanted]
+        shapes = tuple(tuple(o.shape) for o in diff)
+        dtypes = tuple(o._np_dtype() for o in diff)
+        if len(diff) > 1:
+            if any(d is None for s in shapes for d in s):
+                raise DGNotImplementedError(
+                    f"{cls.__name__}.apply: several differentiable outputs of unknown shape "
+                    f"{[list(s) for s in shapes]}; give the graph static shapes")
+            if len(set(dtypes)) > 1:
+                raise DGNotImplementedError(
+                    f"{cls.__name__}.apply: differentiable outputs of different dtypes {dtypes}")
+        call = _Call(cls, ctx, len(args), tensor_pos, shapes, outs, non_diff)
+        joined = apply(custom_function_op, *diff, *(args[i] for i in tensor_pos), call=call)
+        if len(diff) == 1:
+            new = [joined]
+        else:
+            new, off = [], 0
+            for shape in shapes:
+                n = int(np.prod(shape))
+                new.append(joined[off:off + n].reshape(shape))
+                off += n
+        final, it = list(outs), iter(new)
+        for i in wanted:
+            final[i] = next(it)
+        return final[0] if single else tuple(final)
+
+
+def once_differentiable(fn):
+    """PyTorch's decorator for a backward that is not itself differentiable: here a backward
+    built with dualgraph ops is differentiable anyway, so it is returned as it is."""
+    return fn
+
+
+__all__ = ["Function", "FunctionCtx", "once_differentiable"]
