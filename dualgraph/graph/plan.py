@@ -25,6 +25,7 @@ from ..ops.common import fmt_shape
 from ..ops.registry import Spec
 from .core import PLACEHOLDER, VARIABLE, CONSTANT, ASSIGN, STATE_OPS
 from .liveness import plan_memory, aliases_input
+from .passes.fuse_elementwise import fuse, get_fusion
 
 
 # ---------------------------------------------------------------- how the plan binds sources
@@ -231,6 +232,8 @@ class Plan:
                                        self.optimize))
         if self.optimize:
             _updates_in_place(steps, self.fetches)
+            if get_fusion() is not None:
+                steps, self.stats["fused_kernels"] = fuse(steps, self.fetches)
         mem = plan_memory(steps, self.fetches, reuse=self.optimize)
         self.stats["peak_bytes"] = mem["peak_bytes"]
         self.stats["buffers_reused"] = mem["reused"]

@@ -1,0 +1,169 @@
+"""Elementwise fusion (dualgraph/graph/passes/fuse_elementwise.py): the compiled plan with and
+without fused kernels, next to hand-written numpy and numexpr, in one process on one thread.
+
+(a) the 100-op chain (x*1.01, +0.5, tanh, ...) forward and backward, on 16 and 65536 floats:
+    hand-written numpy (benchmarks/graph_vs_eager.py's), dg.function unfused, dg.function fused
+    with numba; and, for the backend choice, one numexpr call evaluating the forward alone.
+(b) the MLP 784-256-128-10 SGD step at batch 64: unfused and fused (the step has few fusible
+    groups; this checks that fusing does not make it slower).
+(c) first-call cost of the fused chain plan in a fresh process: with an empty kernel cache
+    (numba compiles) and with the cache filled by the previous process (numba loads).
+
+Contenders are timed interleaved (one round times each once), min and median over rounds.
+
+    python benchmarks/fusion.py [--quick]
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+
+for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[_v] = "1"
+
+import numpy as np  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, HERE)
+import dualgraph as dg  # noqa: E402
+import dualgraph.nn.functional as F  # noqa: E402
+from dualgraph.graph.passes import fuse_elementwise as FE  # noqa: E402
+from graph_vs_eager import chain_ops, numpy_chain  # noqa: E402
+
+
+def interleaved(cases, number, rounds):
+    for fn in cases.values():
+        fn()
+    times = {k: [] for k in cases}
+    for _ in range(rounds):
+        for k, fn in cases.items():
+            times[k].append(timeit.timeit(fn, number=number) / number * 1e6)
+    return {k: (min(v), float(np.median(v))) for k, v in times.items()}
+
+
+def chain_step(x):
+    x.requires_grad_(True)
+    y = chain_ops(x, dg.tanh).sum()
+    (g,) = dg.gradients(y, [x])
+    return g
+
+
+def compiled(fn, fusion):
+    FE.set_fusion(fusion)
+    f = dg.function(fn)
+    return f
+
+
+def chain_cases(n):
+    x0 = np.random.default_rng(0).standard_normal(n).astype(np.float32) * 0.1
+    xt = dg.tensor(x0)
+    plain = compiled(chain_step, None)
+    plain(xt)                                   # specialised unfused
+    fused = compiled(chain_step, "numba")
+    got = fused(xt)                             # specialised fused
+    FE.set_fusion(None)
+    ref = numpy_chain(x0)
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-4, atol=1e-30)  # 100 float32 ops
+    np.testing.assert_allclose(plain(xt).numpy(), ref, rtol=1e-4, atol=1e-30)
+    cases = {"numpy, hand-written": lambda: numpy_chain(x0),
+             "dg.function": lambda: plain(xt),
+             "dg.function, fused (numba)": lambda: fused(xt)}
+    try:
+        import numexpr
+        expr = "x"
+        for i in range(100):
+            r = i % 3
+            expr = f"({expr}) * 1.01" if r == 0 else (f"({expr}) + 0.5" if r == 1 else f"tanh({expr})")
+        out = np.empty_like(x0)
+        numexpr.evaluate(expr, local_dict={"x": x0}, out=out)
+        cases["numexpr, forward only (one call)"] = lambda: numexpr.evaluate(expr, local_dict={"x": x0}, out=out)
+    except ImportError:
+        pass
+    return cases, fused
+
+
+def mlp_cases(batch):
+    rng = np.random.default_rng(0)
+    x = dg.tensor(rng.standard_normal((batch, 784)).astype(np.float32))
+    y = dg.tensor(rng.integers(0, 10, batch))
+
+    def make():
+        dg.manual_seed(0)
+        model = dg.nn.Sequential(dg.nn.Linear(784, 256), dg.nn.ReLU(), dg.nn.Linear(256, 128),
+                                 dg.nn.ReLU(), dg.nn.Linear(128, 10))
+        opt = dg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+    plain = compiled(make(), None)
+    plain(x, y)
+    fused = compiled(make(), "numba")
+    fused(x, y)
+    FE.set_fusion(None)
+    np.testing.assert_allclose(float(fused(x, y)), float(plain(x, y)), rtol=1e-5)
+    return {"dg.function": lambda: plain(x, y), "dg.function, fused (numba)": lambda: fused(x, y)}, fused
+
+
+FIRST_CALL = r"""
+import os, sys, time
+sys.path.insert(0, {root!r}); sys.path.insert(0, {here!r})
+t0 = time.perf_counter()
+import numpy as np, dualgraph as dg
+from dualgraph.graph.passes import fuse_elementwise as FE
+from fusion import chain_step
+t1 = time.perf_counter(); FE.set_fusion("numba"); t2 = time.perf_counter()
+f = dg.function(chain_step); x = dg.tensor(np.ones(16, np.float32) * 0.1)
+t3 = time.perf_counter(); f(x); t4 = time.perf_counter()
+g = dg.function(chain_step); y = dg.tensor(np.ones(32, np.float32) * 0.1)
+t5 = time.perf_counter(); g(y); t6 = time.perf_counter()
+print("%.1f %.1f %.1f %.1f" % ((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t4 - t3) * 1e3, (t6 - t5) * 1e3))
+"""
+
+
+def first_call():
+    code = FIRST_CALL.format(root=os.path.join(HERE, ".."), here=HERE)
+    with tempfile.TemporaryDirectory() as d:
+        env = dict(os.environ, DUALGRAPH_CACHE_DIR=d)
+        rows = []
+        for label in ("empty kernel cache (numba compiles)", "cache filled by the run before"):
+            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                 check=True).stdout.split()
+            rows.append((label, *map(float, out)))
+    return rows
+
+
+def report(title, res, base):
+    print(f"\n{title}: us per call")
+    print(f"  {'':40s} {'min':>9s} {'median':>9s} {'x ' + base[:12]:>14s}")
+    b = res[base][0]
+    for k, (mn, md) in res.items():
+        print(f"  {k:40s} {mn:9.1f} {md:9.1f} {mn / b:14.2f}")
+
+
+def main(quick=False):
+    import numba
+    print(f"dualgraph {dg.__version__}, numpy {np.__version__}, numba {numba.__version__}")
+    rounds = 3 if quick else 15
+    for n, number in ((16, 200), (65536, 20)):
+        cases, fused = chain_cases(n)
+        report(f"(a) 100-op chain fwd+bwd, {n} floats ({fused._traces[-1].plan.stats.get('fused_kernels')} "
+               f"fused kernels)", interleaved(cases, number if not quick else 5, rounds), "numpy, hand-written")
+    cases, fused = mlp_cases(64)
+    report(f"(b) MLP 784-256-128-10 SGD step, batch 64 ({fused._traces[-1].plan.stats.get('fused_kernels')} "
+           "fused kernels)", interleaved(cases, 20 if not quick else 2, rounds), "dg.function")
+    print("\n(c) first call of the fused chain plan in a fresh process, ms")
+    print(f"  {'':40s} {'import dg':>10s} {'import numba':>13s} {'1st plan':>9s} {'2nd plan':>9s}")
+    for label, a, b, c, d in first_call():
+        print(f"  {label:40s} {a:10.1f} {b:13.1f} {c:9.1f} {d:9.1f}")
+
+
+if __name__ == "__main__":
+    main(quick="--quick" in sys.argv)

@@ -1,0 +1,258 @@
+"""Elementwise fusion: chains of same-shape elementwise steps become one generated kernel.
+
+Run on the specialised schedule (concrete shapes), when a fusion backend is on (`dg.set_fusion`,
+or the environment variable DUALGRAPH_FUSION). A step is fusible when its kernel is a numpy
+ufunc this pass can write as scalar code (FUSIBLE), every tensor input has its shape and dtype
+(no broadcasting), its other inputs are Python numbers, and it writes no state. A fusible step
+whose value leaves the fusible region (read by any other step, fetched, or written into state)
+is a *root*: it becomes one kernel computing it from the region's external inputs, element by
+element, with every fusible step below it inlined (XLA's loop fusion: a cheap producer shared
+by two roots is recomputed in each, so every kernel has one output and intermediate values never
+touch memory). The forward of a 100-op chain is one kernel, its backward another.
+
+Backends: "numba" (the `fast` extra) compiles each kernel once with numba, caching the machine
+code on disk (DUALGRAPH_CACHE_DIR, else ~/.cache/dualgraph) so a later process loads it;
+numexpr was measured and not chosen (benchmarks/fusion.py: about 7 µs a call on 16 floats, where
+numba's call costs 0.2 µs). Without numba nothing is fused.
+"""
+import hashlib
+import importlib.util
+import os
+import pathlib
+import sys
+
+import numpy as np
+
+# ufunc -> scalar code ({0}, {1}: the operands). Numba compiles numpy's scalar functions with
+# numpy's semantics (NaN propagation of maximum, true division).
+FUSIBLE = {
+    np.add: "{0} + {1}", np.subtract: "{0} - {1}", np.multiply: "{0} * {1}",
+    np.divide: "{0} / {1}", np.negative: "-{0}", np.absolute: "np.abs({0})",
+    np.exp: "np.exp({0})", np.log: "np.log({0})", np.log1p: "np.log1p({0})",
+    np.sqrt: "np.sqrt({0})", np.tanh: "np.tanh({0})", np.sin: "np.sin({0})",
+    np.cos: "np.cos({0})", np.maximum: "np.maximum({0}, {1})", np.minimum: "np.minimum({0}, {1})",
+}
+# numba computes these with scalar libm calls (~10 ns each here), numpy with SIMD loops (<1 ns):
+# fused only on arrays this small (benchmarks/fusion.py measured the crossover at 16 to 256)
+TRANSCENDENTAL = {np.exp, np.log, np.log1p, np.tanh, np.sin, np.cos}
+SMALL = 64
+MAX_GROUP = 2000     # a bigger kernel takes numba too long to compile: the plan is not fused
+MAX_GROWTH = 2.5     # recomputation may at most multiply the fused region's work by this
+
+_BACKEND = [os.environ.get("DUALGRAPH_FUSION") or None]
+_KERNELS = {}        # source -> compiled kernel, in this process
+
+
+def set_fusion(backend):
+    """Turn elementwise fusion on ("numba") or off (None) for plans specialised from now on."""
+    if backend not in (None, "numba"):
+        from ...errors import DGValueError
+        raise DGValueError(f"unknown fusion backend {backend!r}: expected 'numba' or None")
+    if backend == "numba":
+        _numba()
+    _BACKEND[0] = backend
+
+
+def get_fusion():
+    return _BACKEND[0]
+
+
+def _numba():
+    try:
+        import numba
+    except ImportError:
+        from ...errors import DGRuntimeError
+        raise DGRuntimeError("elementwise fusion with numba needs the numba package: "
+                             "pip install 'dualgraph[fast]'") from None
+    return numba
+
+
+class _FusedStep:
+    """What a fused plan step has in place of an op: it is not an operator (no graph node is
+    ever made of it, so it is not in the registry), only the flags the plan and liveness read.
+    Its forward, given the group's numpy reference, re-runs the group step by step."""
+
+    name = "fused_elementwise"
+    source = view = may_alias = no_value = subgraphs = stateful = random = False
+    elementwise = True
+    ufunc = None
+    doc = "a group of elementwise steps computed by one generated kernel"
+
+    @staticmethod
+    def forward(*arrays, group):
+        return group(*arrays)
+
+    def __repr__(self):
+        return "<fused_elementwise>"
+
+
+FUSED = _FusedStep()
+
+
+def _fusible(s, shapes):
+    if s.kernel not in FUSIBLE or not s.takes_out or s.writes_into is not None or s.attrs:
+        return False
+    if s.shape is None or not s.shape or s.dtype not in (np.float32, np.float64):
+        return False
+    n = int(np.prod(s.shape))
+    if n == 0 or (n > SMALL and s.kernel in TRANSCENDENTAL):
+        return False
+    for k, a in s.args:
+        if k == "node":
+            if shapes[a] != (s.shape, s.dtype):
+                return False
+        elif type(a) not in (int, float) or not np.isfinite(a):
+            return False
+    return True
+
+
+def plan_groups(steps, fetches):
+    """[(root index, [indices of the steps it inlines, in schedule order], [external input
+    names])] for the schedule `steps`, or [] when fusing would not pay (no group of two steps,
+    a group too big to compile, too much recomputation)."""
+    shapes = {s.name: (s.shape, s.dtype) for s in steps}
+    pos = {s.name: i for i, s in enumerate(steps)}
+    fus = {s.name for s in steps if _fusible(s, shapes)}
+    if len(fus) < 2:
+        return []
+    leaves = set(fetches)
+    for s in steps:
+        if s.name not in fus:
+            leaves.update(a for a in s.in_ids if a in fus)
+        if s.writes_into is not None:
+            leaves.add(s.writes_into)
+    groups, work = [], 0
+    for i, s in enumerate(steps):
+        if s.name not in fus or s.name not in leaves:
+            continue
+        members, ext, stack = set(), [], [s.name]
+        while stack:
+            v = stack.pop()
+            if v in members:
+                continue
+            members.add(v)
+            for a in steps[pos[v]].in_ids:
+                if a in fus and a not in leaves:   # (another root is computed anyway: read it)
+                    stack.append(a)
+                elif a not in ext:
+                    ext.append(a)
+        if len(members) < 2:
+            continue
+        if len(members) > MAX_GROUP:
+            return []
+        work += len(members)
+        groups.append((i, sorted(pos[v] for v in members), ext))
+    if not groups or work > MAX_GROWTH * len(fus) + 16:
+        return []
+    return groups
+
+
+def kernel_source(steps, members, ext, dtype):
+    """The scalar loop of one group: numba source whose function `kernel` takes the external
+    inputs (flat) and the flat output."""
+    names = {e: f"x{j}" for j, e in enumerate(ext)}
+    tname = np.dtype(dtype).name
+    body = [f"        {names[e]} = a{j}[i]" for j, e in enumerate(ext)]
+    consts = {}
+    for k, m in enumerate(members):
+        s = steps[m]
+        operands = []
+        for kind, a in s.args:
+            if kind == "node":
+                operands.append(names[a])
+            else:
+                c = consts.setdefault(repr(float(a)), f"c{len(consts)}")
+                operands.append(c)
+        names[s.name] = f"t{k}"
+        body.append(f"        t{k} = " + FUSIBLE[s.kernel].format(*operands))
+    body.append(f"        out[i] = t{len(members) - 1}")
+    params = ", ".join([f"a{j}" for j in range(len(ext))] + ["out"])
+    head = ["import numpy as np", "from numba import njit", ""]
+    head += [f"{c} = np.{tname}({v})" for v, c in consts.items()]
+    return "\n".join(head + ["", "", "@njit(cache=True, nogil=True)", f"def kernel({params}):",
+                             "    for i in range(out.shape[0]):"] + body) + "\n"
+
+
+def _cache_dir():
+    d = os.environ.get("DUALGRAPH_CACHE_DIR")
+    return pathlib.Path(d) if d else pathlib.Path.home() / ".cache" / "dualgraph" / "fused"
+
+
+def compile_kernel(source):
+    """The numba kernel of `source`: from this process's table, else from a module written once
+    to the cache directory (numba keeps its machine code beside it: a later process loads it)."""
+    k = _KERNELS.get(source)
+    if k is not None:
+        return k
+    _numba()
+    digest = hashlib.sha1(source.encode()).hexdigest()[:20]
+    d = _cache_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / f"dg_fused_{digest}.py"
+    if not path.exists() or path.read_text() != source:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(source)
+        os.replace(tmp, path)
+    spec = importlib.util.spec_from_file_location(f"dg_fused_{digest}", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # (numba's cache finds the kernel's globals by module name)
+    spec.loader.exec_module(mod)
+    k = _KERNELS[source] = mod.kernel
+    return k
+
+
+def make_caller(kernel, n_in):
+    """kernel(flat inputs..., flat out) as a plan kernel k(*inputs, out=buffer) -> buffer."""
+    params = ", ".join(f"a{j}" for j in range(n_in))
+    flat = ", ".join(f"a{j}.reshape(-1)" for j in range(n_in))
+    src = (f"def call({params}, out=None):\n"
+           f"    if out is None:  # (a result handed to the caller: fresh memory)\n"
+           f"        out = np.empty(a0.shape, a0.dtype)\n"
+           f"    if out.flags.c_contiguous:\n"
+           f"        kernel({flat}, out.reshape(-1))\n"
+           f"    else:  # (a buffer numpy laid out otherwise: write a flat copy, then back)\n"
+           f"        o = np.empty(out.size, out.dtype)\n"
+           f"        kernel({flat}, o)\n"
+           f"        out[...] = o.reshape(out.shape)\n"
+           f"    return out\n")
+    ns = {"kernel": kernel, "np": np}
+    exec(compile(src, "<dualgraph fused call>", "exec"), ns)  # noqa: S102 - our own code
+    return ns["call"]
+
+
+def reference(steps, members, ext):
+    """The group computed step by step with numpy (the plan's fallback when it must re-run a
+    failed plan step by step, and the tests' reference)."""
+    def run(*arrays, **_):
+        env = dict(zip(ext, arrays))
+        v = None
+        for m in members:
+            s = steps[m]
+            v = s.kernel(*[env[a] if k == "node" else a for k, a in s.args])
+            env[s.name] = v
+        return v
+    return run
+
+
+def fuse(steps, fetches):
+    """The schedule with each group replaced by one step at its root's place (the `specialised`
+    steps of plan.py: the root's record with the group's kernel and external inputs)."""
+    groups = plan_groups(steps, fetches)
+    if not groups:
+        return steps, 0
+    gone = set()
+    fused = {}
+    for root, members, ext in groups:
+        s = steps[root]
+        src = kernel_source(steps, members, ext, s.dtype)
+        call = make_caller(compile_kernel(src), len(ext))
+        f = s.specialised(s.shape, s.dtype, call, True, True)
+        f.op, f.args, f.in_ids = FUSED, tuple(("node", e) for e in ext), tuple(ext)
+        f.attrs = {"group": reference(steps, members, ext)}
+        # not written into a dying input (liveness would, for an elementwise step): LLVM
+        # vectorises the loop only when the output does not alias an input (2.5x at 65536)
+        f.elementwise = False
+        fused[root] = f
+        gone.update(m for m in members if m != root)
+    out = [fused.get(i, s) for i, s in enumerate(steps) if i not in gone]
+    return out, len(groups)
