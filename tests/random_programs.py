@@ -72,11 +72,6 @@ KNOWN_BUGS = {
                                          "or buffer in place and then uses it re-applies the write: "
                                          "cond(s > 0, lambda: (p.mul_(0.5) under no_grad, x * p)) gives "
                                          "x.grad = p / 4 where eagerly it is p / 2",
-    "function_view_of_state_read_after_write": "dg.function: a view of a parameter (w.reshape(1, 3)) read by "
-                                               "the backward is read after a later in-place write of w in "
-                                               "the step (optimizer.step(), a no_grad update): another "
-                                               "parameter's .grad shows the update (eagerly it does not). "
-                                               "Not avoided by the generator (rare: 1 in 8000 seeds)",
     "cf_loop_state_write_grad": "a buffer written in a dg.while_loop body gets the wrong gradient history: "
                                 "an update with a value requiring grad (b.mul_(0.5); b.add_(p * 0.5), "
                                 "2 iterations) gives p.grad 1.0 where eagerly it is 0.75; an overwrite "

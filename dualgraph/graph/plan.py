@@ -299,6 +299,21 @@ def check_feed(ph, value):
     return value
 
 
+def _readers_through_views(steps, direct, v):
+    """The steps reading value v's memory: v's readers and the readers of views of it."""
+    out, stack, seen = [], [v], {v}
+    while stack:
+        x = stack.pop()
+        for r in direct.get(x, ()):
+            out.append(r)
+            s = steps[r]
+            if s.op is not ASSIGN and aliases_input(s.op) and s.in_ids and s.in_ids[0] == x \
+                    and s.name not in seen:
+                seen.add(s.name)
+                stack.append(s.name)
+    return sorted(set(out))
+
+
 def _updates_in_place(steps, fetches=()):
     """`assign(v, sub(v, d))`: let the sub write straight into v's storage (numpy out=) when it
     is v's last reader, so the assign needs no copy. Sets the value step's writes_into.
@@ -306,16 +321,19 @@ def _updates_in_place(steps, fetches=()):
     it before it is handed back (`m = v * 0.5; v.assign(m); v.assign(m + 1)`, fetching m)."""
     fetched = set(fetches)
     pos = {s.name: i for i, s in enumerate(steps)}
-    readers = {}
+    direct = {}
     for i, s in enumerate(steps):
         for a in s.in_ids:
-            readers.setdefault(a, []).append(i)
+            direct.setdefault(a, []).append(i)
     for i, s in enumerate(steps):
         if s.op is not ASSIGN or s.args[1][0] != "node":
             continue
         cur, val = s.in_ids
         j = pos[val]
         vs, state = steps[j], steps[pos[cur]]
+        # v's readers, through views of v too: a backward reading `W[0:4]` after the update is
+        # computed reads W's memory (writing the update there early gave it the new W)
+        readers = {cur: _readers_through_views(steps, direct, cur), val: direct.get(val, [])}
         if vs.name in fetched or not (vs.takes_out and vs.shape == state.shape and vs.shape and vs.dtype == state.dtype
                 and state.op in STATE_OPS):  # a chain buf.mul_().add_() too
             continue
