@@ -21,6 +21,7 @@ from .ops.elementwise import (add, sub, mul, div, pow, neg, abs, sign, exp, log,
                               logical_and, logical_or, logical_not,
                               bitwise_and, bitwise_or, bitwise_not, floor, ceil, round, trunc,
                               fix)
+from .ops.elementwise import erf  # noqa: E402  (torch.erf)
 from .ops.reductions import (sum, mean, prod, max, min, amax, amin, argmax, argmin, var, std,
                              logsumexp, softmax, log_softmax, all, any, cumsum, cumprod, sort,
                              argsort, topk, norm)
@@ -28,6 +29,10 @@ from .ops.shape import (reshape, transpose, permute, squeeze, unsqueeze, flatten
                         stack, gather, narrow, split, chunk, unbind, t, cartesian_prod, tril,
                         triu, flip, roll)
 from .ops.linalg import mm, bmm, dot, matmul, outer
+from .ops.linalg import einsum  # noqa: E402  (tensor ops: einsum, diag, repeat_interleave, ...)
+from .ops.shape import repeat_interleave, diag, diagonal, diag_embed
+from .ops.reductions import nonzero, unique
+from ._tensor_str import set_printoptions, get_printoptions, printoptions
 from .ops.creation import (zeros, ones, empty, full, arange, linspace, eye, zeros_like,
                            ones_like, empty_like, full_like, rand, randn, randint, rand_like,
                            randn_like)

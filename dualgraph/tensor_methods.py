@@ -134,6 +134,7 @@ class TensorMethods:
     def topk(self, k, dim=-1, largest=True, sorted=True): return R.topk(self, k, dim, largest, sorted)
     def norm(self, p="fro", dim=None, keepdim=False, dtype=None): return R.norm(self, p, dim, keepdim, dtype)
     def floor(self): return E.floor(self)
+    def erf(self): return E.erf(self)
     def ceil(self): return E.ceil(self)
     def trunc(self): return E.trunc(self)
     def round(self, *, decimals=0): return E.round(self, decimals=decimals)
@@ -141,6 +142,14 @@ class TensorMethods:
     def triu(self, diagonal=0): return S.triu(self, diagonal)
     def flip(self, *dims): return S.flip(self, dims[0] if len(dims) == 1 else dims)
     def roll(self, shifts, dims=None): return S.roll(self, shifts, dims)
+    def repeat_interleave(self, repeats=None, dim=None, *, output_size=None):
+        return S.repeat_interleave(self, repeats, dim, output_size=output_size)
+    def diag(self, diagonal=0): return S.diag(self, diagonal)
+    def diagonal(self, offset=0, dim1=0, dim2=1): return S.diagonal(self, offset, dim1, dim2)
+    def diag_embed(self, offset=0, dim1=-2, dim2=-1): return S.diag_embed(self, offset, dim1, dim2)
+    def nonzero(self, *, as_tuple=False): return R.nonzero(self, as_tuple=as_tuple)
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
+        return R.unique(self, sorted, return_inverse, return_counts, dim)
 
     # ---- shape and views
     def view(self, *shape):

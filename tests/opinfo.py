@@ -1602,3 +1602,13 @@ add(
                           Sample((u(rng, (4,)), -5, 0), desc="wraps"),
                           Sample((u(rng, (1, 3)), 1, 1), desc="size 1"), Sample((u(rng, (0, 3)), 1, 1), desc="empty")]),
 )
+import opinfo_conv_pool  # noqa: E402,F401
+
+
+# records of erf and the smooth activations (gelu, silu, elu, softplus) of ops/elementwise.py
+import opinfo_activations  # noqa: E402,F401
+
+
+# records of the tensor ops of issue 13's second part (einsum, diagonal/diag_embed/diag,
+# repeat_interleave) live beside them (they add to RECORDS when imported)
+import opinfo_tensor_ops  # noqa: E402,F401

@@ -19,6 +19,7 @@ from ..errors import DGRuntimeError, DGTypeError, DGNotImplementedError
 from ..ops.dispatch import apply
 from ..ops.registry import Spec, defop
 from ..ops import creation as C
+from ..state import _state
 from ..tensor_methods import TensorMethods
 from .grad_mode import no_grad, is_grad_enabled
 from .tape import version_error
@@ -184,7 +185,10 @@ class Function:
         if kwargs:
             raise DGTypeError(f"{cls.__name__}.apply takes its arguments by position only")
         tensor_pos = tuple(i for i, a in enumerate(args) if isinstance(a, TensorMethods))
-        needs = tuple(isinstance(a, TensorMethods) and bool(a.requires_grad) for a in args)
+        # (a TF1 graph differentiates any float tensor, with dg.gradients, after it is built)
+        tf1 = _building_tf1_graph()
+        needs = tuple(isinstance(a, TensorMethods) and (bool(a._rg) or (tf1 and _floating(a)))
+                      for a in args)
         ctx = FunctionCtx(needs)
         with no_grad():
             result = cls.forward(ctx, *args)
@@ -222,6 +226,16 @@ class Function:
         for i in wanted:
             final[i] = next(it)
         return final[0] if single else tuple(final)
+
+
+def _building_tf1_graph():
+    """A graph is being built outside dg.function (whose traces keep eager's requires_grad)."""
+    g = getattr(_state.mode, "graph", None)
+    return g is not None and getattr(g, "trace", None) is None
+
+
+def _floating(t):
+    return np.dtype(t._np_dtype()).kind in "fc"
 
 
 def once_differentiable(fn):

@@ -1,5 +1,6 @@
 """Elementwise operators: arithmetic, comparisons, unary math, where/masked_fill, casts."""
 import builtins as _builtins
+import math as _math
 
 import numpy as np
 
@@ -280,6 +281,107 @@ sigmoid_op = defop("sigmoid", _sigmoid, float_unary_infer, elementwise=True, sav
                    saves_output=True)
 relu_op = defop("relu", _no_bool(_relu), _relu_infer, elementwise=True, saves=(),
                 saves_output=True)
+
+
+# The backward of tanh and sigmoid as one op each (PyTorch's tanh_backward / sigmoid_backward):
+# g * (1 - y*y) and g * y * (1 - y) in one dispatch instead of three, the same numpy operations
+# in the same order (so the same numbers as the three ops they replace). Their own rules give
+# double backward (ops/vjps/elementwise.py).
+def _tanh_backward(g, y, out=None):
+    t = np.multiply(y, y)
+    t = np.subtract(1, t, out=t) if type(t) is _nd else 1 - t  # (0-d: a numpy scalar)
+    return np.multiply(g, t, out=out)
+
+
+def _sigmoid_backward(g, y, out=None):
+    t = np.multiply(g, y)
+    u = np.subtract(1, y)
+    return np.multiply(t, u, out=out)
+
+
+tanh_backward_op = defop("tanh_backward", _tanh_backward, binary_infer, elementwise=True,
+                         out_kernel=_tanh_backward, torch_name="TanhBackward",
+                         doc="g * (1 - y*y): the gradient of tanh given its output y")
+sigmoid_backward_op = defop("sigmoid_backward", _sigmoid_backward, binary_infer, elementwise=True,
+                            out_kernel=_sigmoid_backward, torch_name="SigmoidBackward",
+                            doc="g * y * (1 - y): the gradient of sigmoid given its output y")
+
+
+# ---------------------------------------------------------------- erf and the smooth activations
+# (dg.erf; F.gelu, F.silu, F.elu, F.softplus). The kernels compute in the input's float dtype
+# (erf and the exact GELU through float64, rounded once), as PyTorch's within float32 rounding.
+_SQRT1_2 = 0.7071067811865476          # M_SQRT1_2
+_TWO_OVER_SQRT_PI = 1.1283791670955126  # M_2_SQRTPI
+_GELU_TANH_BETA = 0.7978845608028654    # sqrt(2 / pi) (M_SQRT2 * M_2_SQRTPI * 0.5)
+_GELU_TANH_KAPPA = 0.044715
+
+
+def _erf64(x):
+    """erf in float64, elementwise (the C library's erf, as PyTorch's CPU kernel; numpy has none)."""
+    flat = x.astype(np.float64, copy=False).ravel().tolist()
+    return np.fromiter(map(_math.erf, flat), np.float64, count=len(flat)).reshape(x.shape)
+
+
+def _erf_kernel(x):
+    want = x.dtype if x.dtype.kind == "f" else F32   # integers and bools: the default float
+    return _erf64(x).astype(want, copy=False)
+
+
+def _float_only_infer(kernel):
+    """PyTorch's activation kernels refuse integer and bool tensors ("GeluKernelImpl" not
+    implemented for 'Long'; PyTorch's NotImplementedError there is a RuntimeError, as abs's)."""
+    def infer(x, **_):
+        if x.dtype.kind != "f":
+            raise DGRuntimeError(f'"{kernel}" not implemented for \'{scalar_name(x.dtype)}\'')
+        return Spec(x.shape, x.dtype)
+    return infer
+
+
+def _gelu_infer(x, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise DGRuntimeError("approximate argument must be either none or tanh.")
+    return _float_only_infer("GeluKernelImpl")(x)
+
+
+def _gelu_kernel(x, approximate="none"):
+    if x.dtype.kind != "f" or approximate not in ("none", "tanh"):
+        raise TypeError("gelu input")
+    with np.errstate(all="ignore"):
+        if approximate == "tanh":
+            inner = (x + x * x * x * _GELU_TANH_KAPPA) * _GELU_TANH_BETA
+            return np.asarray((x * 0.5) * (np.tanh(inner) + 1), dtype=x.dtype)
+        xd = x.astype(np.float64, copy=False)
+        return (xd * 0.5 * (_erf64(xd * _SQRT1_2) + 1.0)).astype(x.dtype, copy=False)
+
+
+def _silu_kernel(x):
+    if x.dtype.kind != "f":
+        raise TypeError("silu input")
+    with np.errstate(all="ignore"):
+        return np.asarray(x / (np.exp(-x) + 1), dtype=x.dtype)
+
+
+def _elu_kernel(x, alpha=1.0):
+    if x.dtype.kind != "f":
+        raise TypeError("elu input")
+    with np.errstate(all="ignore"):
+        return np.asarray(np.where(x > 0, x, np.expm1(x) * alpha), dtype=x.dtype)
+
+
+def _softplus_kernel(x, beta=1.0, threshold=20.0):
+    if x.dtype.kind != "f":
+        raise TypeError("softplus input")
+    with np.errstate(all="ignore"):
+        bx = x * beta
+        return np.asarray(np.where(bx > threshold, x, np.log1p(np.exp(bx)) / beta), dtype=x.dtype)
+
+
+erf_op = defop("erf", _quiet(_erf_kernel), float_unary_infer, elementwise=True)
+gelu_op = defop("gelu", _gelu_kernel, _gelu_infer, elementwise=True)
+silu_op = defop("silu", _silu_kernel, _float_only_infer("silu_cpu"), elementwise=True)
+elu_op = defop("elu", _elu_kernel, _float_only_infer("elu_cpu"), elementwise=True)
+softplus_op = defop("softplus", _softplus_kernel, _float_only_infer("softplus_cpu"),
+                    elementwise=True)
 
 
 
@@ -664,3 +766,7 @@ fix = trunc
 
 def round(input, *, decimals=0, out=None):
     return _out(apply(round_op, input, decimals=int(decimals)), out, "round")
+
+
+def erf(input, *, out=None):
+    return _out(apply(erf_op, input), out, "erf")

@@ -1,4 +1,6 @@
-"""Neural-network operators: conv2d, max_pool2d, constant padding, and their backward helpers.
+"""Neural-network operators: conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d, interpolate
+(nearest, bilinear), constant padding, and their backward helpers. avg_pool2d, adaptive_avg_pool2d
+and interpolate are linear maps: each backward op is the adjoint, and its own vjp the forward op.
 
 Each is an ordinary registry op (numpy kernel, shape rule with None dims allowed; its vjp,
 written with dualgraph ops, is in ops/vjps/nn_ops.py). The backward of a convolution is itself
@@ -18,7 +20,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..dtypes import scalar_name
-from ..errors import DGRuntimeError, DGValueError, DGIndexError
+from ..errors import DGRuntimeError, DGValueError, DGIndexError, DGNotImplementedError
 from .common import Spec, ctype_name, fmt_shape as _fmt, numel
 from .registry import defop, reads_for
 
@@ -547,3 +549,302 @@ nll_loss_backward_op = defop(
     lambda g, target, like, ignore_index, reduction: Spec(like.shape, like.dtype),
     saves=(1,), torch_name="NllLossBackward",
     doc="the gradient of nll_loss: -g (over the count of kept rows) at each row's target")
+
+
+# ================================================================ avg_pool2d
+def _avg_pool_divisor(h, w, oh, ow, kernel_size, stride, padding, count_include_pad,
+                      divisor_override, dtype):
+    """The (OH, OW) divisor of each window, as PyTorch's avg_pool2d: the window clipped to the
+    padded input (count_include_pad) or to the input itself, or the override. Separable, so
+    built from one vector per axis (no loop over pixels)."""
+    if divisor_override is not None:
+        return np.full((oh, ow), divisor_override, dtype=dtype)
+    sizes = []
+    for n_out, size, k, s, p in ((oh, h, kernel_size[0], stride[0], padding[0]),
+                                 (ow, w, kernel_size[1], stride[1], padding[1])):
+        start = np.arange(n_out) * s - p
+        end = np.minimum(start + k, size + p)
+        if count_include_pad:
+            sizes.append(end - start)
+        else:
+            sizes.append(np.minimum(end, size) - np.maximum(start, 0))
+    return np.multiply.outer(sizes[0], sizes[1]).astype(dtype)
+
+
+def _avg_pool2d_infer(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                      divisor_override):
+    kh, kw = kernel_size
+    if divisor_override is not None and divisor_override == 0:
+        raise DGRuntimeError("divisor must be not zero")
+    if stride[0] == 0 or stride[1] == 0:
+        raise DGRuntimeError("stride should not be zero")
+    if kh <= 0 or kw <= 0:
+        raise DGRuntimeError(f"kernel size should be greater than zero, but got kH: {kh} kW: {kw}")
+    if stride[0] < 0 or stride[1] < 0:
+        raise DGRuntimeError(
+            f"stride should be greater than zero, but got dH: {stride[0]} dW: {stride[1]}")
+    if padding[0] < 0 or padding[1] < 0:
+        raise DGRuntimeError(f"pad must be non-negative, but got pad: {min(padding)}")
+    if padding[0] > kh // 2 or padding[1] > kw // 2:
+        p, k = (padding[0], kh) if padding[0] > kh // 2 else (padding[1], kw)
+        raise DGRuntimeError(
+            f"pad should be at most half of effective kernel size, but got pad={p}, "
+            f"kernel_size={k} and dilation=1")
+    if len(x.shape) != 4 or 0 in x.shape[1:]:
+        raise DGRuntimeError(
+            "Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size for input, "
+            f"but got:{_fmt(x.shape)}")
+    n, c, h, w = x.shape
+    oh = pool_out_len(h, kh, stride[0], padding[0], 1, ceil_mode)
+    ow = pool_out_len(w, kw, stride[1], padding[1], 1, ceil_mode)
+    if (oh is not None and oh < 1) or (ow is not None and ow < 1):
+        raise DGRuntimeError(
+            f"Given input size: ({_fmt((c, h, w), 'x', brackets=False)}). "
+            f"Calculated output size: ({_fmt((c, oh, ow), 'x', brackets=False)}). "
+            "Output size is too small")
+    if x.dtype.kind != "f" and x.dtype != np.int64:
+        raise DGNotImplementedError(f'"avg_pool2d" not implemented for \'{scalar_name(x.dtype)}\'')
+    return Spec((n, c, oh, ow), x.dtype)
+
+
+def _avg_pool2d_kernel(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                       divisor_override):
+    if x.ndim != 4 or (x.dtype.kind != "f" and x.dtype != np.int64):
+        raise ValueError("avg_pool2d input")
+    n, c, h, w = x.shape
+    oh, ow, pads = _pool_geometry(h, w, kernel_size, stride, padding, (1, 1), ceil_mode)
+    win = _windows(_pad(x, pads), oh, ow, *kernel_size, stride, (1, 1))
+    kh, kw = kernel_size
+    out = np.array(win[..., 0, 0])
+    for i in range(kh):               # one pass per kernel offset, never a loop over pixels
+        for j in range(kw):
+            if i or j:
+                out += win[..., i, j]
+    div = _avg_pool_divisor(h, w, oh, ow, kernel_size, stride, padding, count_include_pad,
+                            divisor_override, np.int64 if x.dtype.kind != "f" else x.dtype)
+    if x.dtype.kind != "f":           # integer division truncating towards zero, as C++
+        return (np.sign(out) * (np.abs(out) // div)).astype(x.dtype)
+    out /= div
+    return out
+
+
+def _avg_pool2d_backward_kernel(g, like, kernel_size, stride, padding, ceil_mode,
+                                count_include_pad, divisor_override):
+    n, c, h, w = like.shape
+    oh, ow, pads = _pool_geometry(h, w, kernel_size, stride, padding, (1, 1), ceil_mode)
+    div = _avg_pool_divisor(h, w, oh, ow, kernel_size, stride, padding, count_include_pad,
+                            divisor_override, g.dtype)
+    gd = g / div
+    cols = np.broadcast_to(gd[..., None, None], gd.shape + tuple(kernel_size))
+    full = _fold(cols, (n, c, h + pads[0] + pads[1], w + pads[2] + pads[3]), stride, (1, 1),
+                 g.dtype)
+    return np.ascontiguousarray(full[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w])
+
+
+avg_pool2d_op = defop(
+    "avg_pool2d", _avg_pool2d_kernel, _avg_pool2d_infer, torch_name="AvgPool2D",
+    check_eager=True, saves=(),
+    doc="2-D average pooling over NCHW windows (kernel, stride, symmetric padding, ceil_mode, "
+        "count_include_pad, divisor_override)")
+avg_pool2d_backward_op = defop(
+    "avg_pool2d_backward", _avg_pool2d_backward_kernel,
+    lambda g, like, **attrs: Spec(like.shape, g.dtype), saves=(),
+    torch_name="AvgPool2DBackward",
+    doc="spread each pooled gradient over its window, divided by the window's divisor (the "
+        "adjoint of avg_pool2d; the second input only gives the input's shape)")
+
+
+# ================================================================ adaptive_avg_pool2d
+def _adaptive_matrix(size, n_out, dtype):
+    """(n_out, size) 0/1 matrix of PyTorch's adaptive windows [floor(i*size/n_out),
+    ceil((i+1)*size/n_out)), and each window's length."""
+    i = np.arange(n_out)
+    start = (i * size) // n_out
+    end = -((-(i + 1) * size) // n_out)
+    pos = np.arange(size)
+    m = ((pos >= start[:, None]) & (pos < end[:, None])).astype(dtype)
+    return m, (end - start).astype(dtype)
+
+
+def _adaptive_out(x_shape, output_size):
+    h, w = x_shape[2], x_shape[3]
+    oh, ow = output_size
+    return (h if oh is None else oh), (w if ow is None else ow)
+
+
+def _adaptive_avg_pool2d_infer(x, output_size):
+    if len(x.shape) != 4:
+        raise DGRuntimeError(f"adaptive_avg_pool2d(): Expected 3D or 4D tensor, but got {_fmt(x.shape)}")
+    if any(o is not None and o < 0 for o in output_size):
+        raise DGRuntimeError(
+            "adaptive_avg_pool2d: elements of output_size must be greater than or equal to 0 but "
+            f"received {{{', '.join(str(o) for o in output_size)}}}")
+    for d in (2, 3):
+        if x.shape[d] == 0:
+            raise DGRuntimeError(
+                "adaptive_avg_pool2d(): Expected input to have non-zero size for non-batch "
+                f"dimensions, but input has sizes {_fmt(x.shape)} with dimension {d} being empty")
+    if x.dtype.kind != "f":
+        raise DGNotImplementedError(
+            f'"adaptive_avg_pool2d" not implemented for \'{scalar_name(x.dtype)}\'')
+    oh, ow = _adaptive_out(x.shape, output_size)
+    return Spec((x.shape[0], x.shape[1], oh, ow), x.dtype)
+
+
+def _adaptive_avg_pool2d_kernel(x, output_size):
+    if x.ndim != 4 or x.dtype.kind != "f":
+        raise ValueError("adaptive_avg_pool2d input")
+    n, c, h, w = x.shape
+    oh, ow = _adaptive_out(x.shape, output_size)
+    if oh and ow and h % oh == 0 and w % ow == 0:      # equal windows: one reshaped mean
+        kh, kw = h // oh, w // ow
+        s = x.reshape(n, c, oh, kh, ow, kw).sum(axis=(3, 5))
+        return (s / x.dtype.type(kh * kw)).astype(x.dtype, copy=False)
+    mh, ch = _adaptive_matrix(h, oh, x.dtype)
+    mw, cw = _adaptive_matrix(w, ow, x.dtype)
+    s = np.matmul(mh, np.matmul(x, mw.T))              # window sums, (N, C, OH, OW)
+    return np.ascontiguousarray(s / np.multiply.outer(ch, cw))
+
+
+def _adaptive_avg_pool2d_backward_kernel(g, like, output_size):
+    n, c, h, w = like.shape
+    oh, ow = g.shape[2], g.shape[3]
+    mh, ch = _adaptive_matrix(h, oh, g.dtype)
+    mw, cw = _adaptive_matrix(w, ow, g.dtype)
+    gd = g / np.multiply.outer(ch, cw)
+    return np.ascontiguousarray(np.matmul(mh.T, np.matmul(gd, mw)), dtype=g.dtype)
+
+
+adaptive_avg_pool2d_op = defop(
+    "adaptive_avg_pool2d", _adaptive_avg_pool2d_kernel, _adaptive_avg_pool2d_infer,
+    torch_name="AdaptiveAvgPool2D", check_eager=True, saves=(),
+    doc="2-D adaptive average pooling to an output size (None: keep that input size), with "
+        "PyTorch's windows [floor(i*H/oh), ceil((i+1)*H/oh))")
+adaptive_avg_pool2d_backward_op = defop(
+    "adaptive_avg_pool2d_backward", _adaptive_avg_pool2d_backward_kernel,
+    lambda g, like, **attrs: Spec(like.shape, g.dtype), saves=(),
+    torch_name="AdaptiveAvgPool2DBackward",
+    doc="spread each pooled gradient over its adaptive window (the adjoint of "
+        "adaptive_avg_pool2d; the second input only gives the input's shape)")
+
+
+# ================================================================ interpolate (nearest, bilinear)
+def _interp_out(x_shape, size, scales):
+    out = []
+    for d, s, sc in zip(x_shape[2:], size, scales):
+        if s is not None:
+            out.append(s)
+        elif d is None:
+            out.append(None)
+        else:
+            out.append(int(np.floor(d * sc)))
+    return tuple(out)
+
+
+def _interp_axis(n_in, n_out, mode, align_corners, scale, dtype):
+    """Per output position along one axis: two source indices and their weights (nearest: the
+    second weight is 0), with PyTorch's index arithmetic in the op-math type."""
+    ft = np.float32 if dtype != np.float64 else np.float64
+    j = np.arange(n_out)
+    if n_out == n_in and mode == "bilinear":  # PyTorch copies an axis whose size is kept,
+        return j, j, np.ones(n_out, dtype), np.zeros(n_out, dtype)   # whatever the scale
+    if mode in ("nearest", "nearest1d"):
+        # PyTorch's 2-D kernel takes two shortcuts (kept size, exact doubling), whatever the
+        # scale; its 1-D kernel ("nearest1d", a unit-height image here) takes none
+        if n_out == n_in and mode == "nearest":
+            i0 = j
+        elif n_out == 2 * n_in and mode == "nearest":
+            i0 = j >> 1
+        else:
+            sc = np.float32(1.0 / scale) if scale is not None and scale > 0 else \
+                np.float32(n_in) / np.float32(n_out)
+            i0 = np.minimum(np.floor(j.astype(np.float32) * sc).astype(np.int64), n_in - 1)
+        return i0, i0, np.ones(n_out, dtype), np.zeros(n_out, dtype)
+    if align_corners:
+        sc = ft(n_in - 1) / ft(n_out - 1) if n_out > 1 else ft(0)
+        src = sc * j.astype(ft)
+    else:
+        sc = ft(1.0 / scale) if scale is not None and scale > 0 else ft(n_in) / ft(n_out)
+        src = np.maximum(sc * (j.astype(ft) + ft(0.5)) - ft(0.5), ft(0))
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    l1 = np.clip(src - i0.astype(ft), 0, 1).astype(ft)
+    i1 = i0 + (i0 < n_in - 1)
+    return i0, i1, (ft(1) - l1).astype(dtype), l1.astype(dtype)
+
+
+def _interp_attrs_axes(shape, size, scales, mode, align_corners, dtype):
+    oh, ow = _interp_out(shape, size, scales)
+    ah = _interp_axis(shape[2], oh, mode, align_corners, scales[0], dtype)
+    aw = _interp_axis(shape[3], ow, mode, align_corners, scales[1], dtype)
+    return ah, aw
+
+
+def _interp_infer(x, size, scales, mode, align_corners):
+    if len(x.shape) != 4:
+        raise DGRuntimeError(f"interpolate: expected 4-D input, got {len(x.shape)}-D")
+    oh, ow = _interp_out(x.shape, size, scales)
+    h, w = x.shape[2], x.shape[3]
+    if any(v is not None and v <= 0 for v in (h, w, oh, ow)):
+        raise DGRuntimeError(
+            f"Input and output sizes should be greater than 0, but got input (H: {h}, W: {w}) "
+            f"output (H: {oh}, W: {ow})")
+    if x.shape[1] == 0 and mode == "bilinear":  # (the F layer words 1-D checks itself)
+        raise DGRuntimeError(f"Non-empty 4D data tensor expected but got a tensor with sizes {_fmt(x.shape)}")
+    if x.dtype.kind != "f":
+        raise DGNotImplementedError(
+            f'"upsample_{mode}2d_channels_last" not implemented for \'{scalar_name(x.dtype)}\'')
+    return Spec((x.shape[0], x.shape[1], oh, ow), x.dtype)
+
+
+def _interp_kernel(x, size, scales, mode, align_corners):
+    if x.ndim != 4 or x.dtype.kind != "f":
+        raise ValueError("interpolate input")
+    (h0, h1, hl0, hl1), (w0, w1, wl0, wl1) = _interp_attrs_axes(
+        x.shape, size, scales, mode, align_corners, x.dtype)
+    if mode != "bilinear":
+        return np.ascontiguousarray(x.take(h0, axis=2).take(w0, axis=3))
+    t = x.take(h0, axis=2) * hl0[:, None] + x.take(h1, axis=2) * hl1[:, None]   # (N, C, OH, W)
+    return t.take(w0, axis=3) * wl0 + t.take(w1, axis=3) * wl1
+
+
+def _scatter_axis(v, idx, wt, n_in, axis):
+    """Adjoint of y = v.take(idx, axis) * wt (wt along `axis`), for a non-decreasing idx (every
+    interpolation's source indices are): run sums with np.add.reduceat, no loop over pixels."""
+    shape = list(v.shape)
+    shape[axis] = n_in
+    out = np.zeros(shape, dtype=v.dtype)
+    if v.size == 0:
+        return out
+    w = wt.reshape((-1,) + (1,) * (v.ndim - 1 - axis))
+    uniq, first = np.unique(idx, return_index=True)
+    sums = np.add.reduceat(v * w, first, axis=axis)
+    index = [slice(None)] * v.ndim
+    index[axis] = uniq
+    out[tuple(index)] = sums
+    return out
+
+
+def _interp_backward_kernel(g, like, size, scales, mode, align_corners):
+    n, c, h, w = like.shape
+    (h0, h1, hl0, hl1), (w0, w1, wl0, wl1) = _interp_attrs_axes(
+        like.shape, size, scales, mode, align_corners, g.dtype)
+    t = _scatter_axis(g, w0, wl0, w, 3)                           # (N, C, OH, W)
+    if mode == "bilinear":
+        t += _scatter_axis(g, w1, wl1, w, 3)
+    out = _scatter_axis(t, h0, hl0, h, 2)                         # (N, C, H, W)
+    if mode == "bilinear":
+        out += _scatter_axis(t, h1, hl1, h, 2)
+    return out
+
+
+interpolate_op = defop(
+    "interpolate", _interp_kernel, _interp_infer, torch_name="UpsampleBilinear2D",
+    check_eager=True, saves=(),
+    doc="2-D resizing of NCHW input, nearest or bilinear (align_corners), with PyTorch's source "
+        "index arithmetic (explicit scales are used as given)")
+interpolate_backward_op = defop(
+    "interpolate_backward", _interp_backward_kernel,
+    lambda g, like, **attrs: Spec(like.shape, g.dtype), saves=(),
+    torch_name="UpsampleBilinear2DBackward",
+    doc="the adjoint of interpolate: each output gradient added back to its source pixels with "
+        "the interpolation weights (the second input only gives the input's shape)")

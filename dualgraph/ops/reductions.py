@@ -621,3 +621,60 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     if isinstance(p, str):
         raise DGRuntimeError(f"norm(): unknown p {p!r}")
     return vector_norm(input, p, dim, keepdim, dtype=dtype)
+
+
+# ---------------------------------------------------------------- nonzero / unique (eager only)
+def _eager_values(input, name, instead):
+    """The values of an eager tensor; in a graph (graph mode, dg.function) a refusal when the
+    call is made: the result's shape depends on the data, which a compiled graph cannot have."""
+    from ..state import _state
+    if hasattr(input, "node") or getattr(_state.mode, "from_data", None) is not None:
+        raise DGRuntimeError(
+            f"{name}(): the shape of its result depends on the values of the input (known only "
+            "when the graph runs), so it cannot be part of a graph (graph mode or dg.function) "
+            f"and cannot be compiled. Instead: {instead}")
+    return np.asarray(input._data)
+
+
+def nonzero(input, *, as_tuple=False):
+    """torch.nonzero: the indices of the non-zero elements, one row each ((n, ndim), int64), or
+    with as_tuple=True one 1-D tensor of indices per dim (a 0-d input counts as 1-D). Eager
+    only."""
+    a = _eager_values(input, "nonzero",
+                      "compute it eagerly and feed the indices to the graph, or keep the shape "
+                      "static with a mask: dg.where(x != 0, x, 0), (x != 0).sum() for a count")
+    if as_tuple:
+        idx = np.nonzero(a.reshape(1) if a.ndim == 0 else a)
+        return tuple(input._index_tensor(np.asarray(i, np.int64)) for i in idx)
+    idx = np.argwhere(a).astype(np.int64)
+    return input._index_tensor(idx.reshape(idx.shape[0], a.ndim))
+
+
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """torch.unique: the distinct values in ascending order (sorted=False sorts too, as
+    PyTorch's CPU kernel does), or the distinct slices along dim; with return_inverse the index
+    of each element (slice) in them, with return_counts their counts. Eager only; no gradient
+    (PyTorch has none either)."""
+    a = _eager_values(input, "unique",
+                      "compute it eagerly and feed the result to the graph, or use a fixed-size "
+                      "formulation (sort, a one-hot count over a known number of values)")
+    if dim is None:
+        vals, inv, counts = np.unique(a.reshape(-1), return_inverse=True, return_counts=True)
+        inv = inv.reshape(a.shape)
+    else:
+        d = norm_dim(dim, a.ndim)
+        moved = np.moveaxis(a, d, 0)
+        if moved.shape[0] == 0:
+            vals, inv, counts = moved, np.zeros(0, np.int64), np.zeros(0, np.int64)
+        else:
+            flat = moved.reshape(moved.shape[0], -1)
+            vals, inv, counts = np.unique(flat, axis=0, return_inverse=True, return_counts=True)
+            vals = vals.reshape((vals.shape[0],) + moved.shape[1:])
+        vals = np.moveaxis(vals, 0, d)
+        inv = inv.reshape(-1)
+    out = (input._index_tensor(np.ascontiguousarray(vals, a.dtype)),)
+    if return_inverse:
+        out += (input._index_tensor(np.asarray(inv, np.int64)),)
+    if return_counts:
+        out += (input._index_tensor(np.asarray(counts, np.int64)),)
+    return out[0] if len(out) == 1 else out

@@ -1101,3 +1101,183 @@ def roll(input, shifts, dims=None):
         dims = (int(dims),)
     return apply(roll_op, input, shifts=tuple(int(v) for v in shifts),
                  dims=None if dims is None else tuple(int(d) for d in dims))
+
+
+# ---------------------------------------------------------------- diagonal / diag_embed / diag
+def _diag_dims(ndim, offset, dim1, dim2):
+    d1, d2 = norm_dim(dim1, ndim), norm_dim(dim2, ndim)
+    if d1 == d2:
+        raise DGRuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    return d1, d2
+
+
+def _diag_len(n1, n2, offset):
+    if n1 is None or n2 is None:
+        return None
+    return max(0, min(n1 + min(offset, 0), n2 - max(offset, 0)))
+
+
+def _diag_view(a, offset, d1, d2):
+    """The writable strided view of a's diagonal (PyTorch's layout: the other dims in order,
+    then the diagonal), numpy's np.diagonal being read-only."""
+    n = _diag_len(a.shape[d1], a.shape[d2], offset)
+    if n:
+        start = [0] * a.ndim
+        start[d2 if offset >= 0 else d1] = abs(offset)
+        a = a[tuple(slice(s, None) for s in start)]
+    keep = [i for i in range(a.ndim) if i not in (d1, d2)]
+    shape = tuple(a.shape[i] for i in keep) + (n,)
+    strides = tuple(a.strides[i] for i in keep) + (a.strides[d1] + a.strides[d2],)
+    return np.lib.stride_tricks.as_strided(a, shape, strides)
+
+
+def _diagonal_infer(x, offset=0, dim1=0, dim2=1):
+    d1, d2 = _diag_dims(len(x.shape), offset, dim1, dim2)
+    keep = [d for i, d in enumerate(x.shape) if i not in (d1, d2)]
+    return Spec(keep + [_diag_len(x.shape[d1], x.shape[d2], offset)], x.dtype)
+
+
+def _diagonal_kernel(x, offset=0, dim1=0, dim2=1):
+    if x.ndim < 2:
+        raise ValueError("diagonal")
+    return _diag_view(x, offset, dim1 % x.ndim, dim2 % x.ndim)
+
+
+diagonal_op = defop("diagonal", _diagonal_kernel, _diagonal_infer, view=True, saves=(),
+                    check_eager=True)
+
+
+def _diag_embed_infer(x, offset=0, dim1=-2, dim2=-1):
+    nd = len(x.shape) + 1
+    d1, d2 = _diag_dims(nd, offset, dim1, dim2)
+    n = x.shape[-1] if x.shape else 1
+    size = None if n is None else n + abs(offset)
+    rest = iter(x.shape[:-1])
+    return Spec([size if i in (d1, d2) else next(rest) for i in range(nd)], x.dtype)
+
+
+def _diag_embed_kernel(x, offset=0, dim1=-2, dim2=-1):
+    spec = _diag_embed_infer(Spec(x.shape, x.dtype), offset, dim1, dim2)
+    z = np.zeros(spec.shape, x.dtype)
+    _diag_view(z, offset, dim1 % z.ndim, dim2 % z.ndim)[...] = x
+    return z
+
+
+diag_embed_op = defop("diag_embed", _diag_embed_kernel, _diag_embed_infer, saves=(),
+                      check_eager=True)
+
+
+def _diagonal_grad_kernel(g, like, offset=0, dim1=0, dim2=1):
+    z = np.zeros(like.shape, g.dtype)
+    _diag_view(z, offset, dim1 % z.ndim, dim2 % z.ndim)[...] = g
+    return z
+
+
+diagonal_grad_op = defop(
+    "diagonal_grad", _diagonal_grad_kernel,
+    lambda g, like, offset=0, dim1=0, dim2=1: Spec(like.shape, g.dtype), saves=(),
+    doc="zeros of like's shape with g on the diagonal (backward of diagonal)")
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    return apply(diagonal_op, input, offset=int(offset), dim1=int(dim1), dim2=int(dim2))
+
+
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):
+    return apply(diag_embed_op, input, offset=int(offset), dim1=int(dim1), dim2=int(dim2))
+
+
+def diag(input, diagonal=0):
+    """torch.diag: a 1-D input as the (diagonal-th) diagonal of a square matrix, a 2-D input's
+    diagonal-th diagonal as a 1-D tensor."""
+    if input.ndim == 1:
+        return apply(diag_embed_op, input, offset=int(diagonal), dim1=0, dim2=1)
+    if input.ndim == 2:
+        return apply(diagonal_op, input, offset=int(diagonal), dim1=0, dim2=1)
+    raise DGRuntimeError(f"diag(): Supports 1D or 2D tensors. Got {input.ndim}D")
+
+
+# ---------------------------------------------------------------- repeat_interleave
+def _constant_values(t, what):
+    """The values of a tensor argument whose values decide the result's shape: an eager
+    tensor's, a graph constant's; a graph value known only at run time is refused."""
+    node = getattr(t, "node", None)  # a graph value (only those have a node)
+    if node is None:
+        return np.asarray(t._data)
+    if node.op.name == "constant":
+        return np.asarray(node.attrs["value"])
+    raise DGRuntimeError(
+        f"{what}: the repeats tensor's values decide the result's shape, and in a graph (graph "
+        "mode or dg.function) they are known only when it runs, so it cannot be compiled. Pass "
+        "repeats as a Python int or a constant (dg.constant / a list turned into one while the "
+        "graph is built), or call repeat_interleave eagerly (outside the graph) and feed its "
+        "result.")
+
+
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """torch.repeat_interleave: each element (each slice along dim; of the flattened input when
+    dim is None) repeated `repeats` times: an int, or a 1-D integer tensor of one count per
+    slice (its values must be known: eagerly, or a graph constant). repeat_interleave(r): the
+    indices 0.. each repeated r[i] times."""
+    if repeats is None:  # repeat_interleave(repeats_tensor)
+        r = _repeat_counts(input, "repeat_interleave")
+        if r.ndim != 1:
+            raise DGRuntimeError("repeats must be 0-dim or 1-dim tensor")
+        return input._index_tensor(np.repeat(np.arange(r.shape[0]), r))
+    if _is_int(repeats):
+        return _repeat_interleave_int(input, int(repeats), dim)
+    if not hasattr(repeats, "shape") or not hasattr(repeats, "dtype"):
+        raise DGTypeError(
+            f"repeat_interleave() received an invalid combination of arguments - got (Tensor, "
+            f"{type(repeats).__name__}{', dim=int' if dim is not None else ''}), but expected one "
+            "of: (Tensor input, Tensor repeats, int dim = None, *, int output_size = None), "
+            "(Tensor input, int repeats, int dim = None, *, int output_size = None)")
+    r = _repeat_counts(repeats, "repeat_interleave")
+    if r.ndim > 1:
+        raise DGRuntimeError("repeats must be 0-dim or 1-dim tensor")
+    if r.size == 1:  # one count for every slice
+        return _repeat_interleave_int(input, int(r.reshape(-1)[0]), dim, tensor=True)
+    x, d = _interleave_input(input, dim)
+    size = x.shape[d]
+    if size is not None and r.shape[0] != size:
+        raise DGRuntimeError(
+            "repeats must have the same size as input along dim, but got repeats.size(0) = "
+            f"{r.shape[0]} and input.size({d}) = {size}")
+    if (r < 0).any():
+        raise DGRuntimeError("repeats can not be negative")
+    idx = np.repeat(np.arange(r.shape[0]), r)
+    return x[(slice(None),) * d + (idx,)]
+
+
+def _is_int(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _repeat_counts(t, what):
+    from ..errors import DGNotImplementedError
+    from ..dtypes import scalar_name
+    dt = np.dtype(t._np_dtype()) if hasattr(t, "_np_dtype") else np.dtype(getattr(t, "_dtype", "f4"))
+    if dt.kind not in "iu":
+        raise DGNotImplementedError(f"\"repeat_interleave_cpu\" not implemented for '{scalar_name(dt)}'")
+    return _constant_values(t, what)
+
+
+def _interleave_input(input, dim):
+    if dim is None:
+        return flatten(input), 0
+    return input, norm_dim(dim, input.ndim)
+
+
+def _repeat_interleave_int(input, r, dim, tensor=False):
+    if r < 0:
+        raise DGRuntimeError("repeats can not be negative" if tensor else "Repeats must be non-negative")
+    if input.ndim == 0 and dim is not None:  # (PyTorch inserts the repeat dim after dim)
+        norm_dim(dim, 1)
+        raise DGIndexError(
+            f"Dimension out of range (expected to be in range of [-1, 0], but got {norm_dim(dim, 1) + 1})")
+    x, d = _interleave_input(input, dim)
+    y = apply(unsqueeze_op, x, dim=d + 1)
+    y = expand_to(y, [[r] if i == d + 1 else [-1] for i in range(x.ndim + 1)])
+    dims = dims_of(x)
+    dims[d] = dims[d] + [r]
+    return reshape_to(y, dims)

@@ -23,6 +23,9 @@ import sys
 
 import numpy as np
 
+from ...ops import elementwise as E
+from ..core import ASSIGN
+
 # ufunc -> scalar code ({0}, {1}: the operands). Numba compiles numpy's scalar functions with
 # numpy's semantics (NaN propagation of maximum, true division).
 FUSIBLE = {
@@ -31,6 +34,9 @@ FUSIBLE = {
     np.exp: "np.exp({0})", np.log: "np.log({0})", np.log1p: "np.log1p({0})",
     np.sqrt: "np.sqrt({0})", np.tanh: "np.tanh({0})", np.sin: "np.sin({0})",
     np.cos: "np.cos({0})", np.maximum: "np.maximum({0}, {1})", np.minimum: "np.minimum({0}, {1})",
+    # the gradients of tanh and sigmoid (one op each), in the numpy kernel's order of operations
+    E._tanh_backward: "{0} * ({one} - {1} * {1})",
+    E._sigmoid_backward: "({0} * {1}) * ({one} - {1})",
 }
 # numba computes these with scalar libm calls (~10 ns each here), numpy with SIMD loops (<1 ns):
 # fused only on arrays this small (benchmarks/fusion.py measured the crossover at 16 to 256)
@@ -121,7 +127,27 @@ def plan_groups(steps, fetches):
             leaves.update(a for a in s.in_ids if a in fus)
         if s.writes_into is not None:
             leaves.add(s.writes_into)
-    groups, work = [], 0
+    # positions of the writes to state decided before fusing (assigns, updates computed into a
+    # variable's memory): a kernel reads its inputs at its root's place, so a group whose steps
+    # straddle one could read a state's new value where its first step read the old one
+    writes = [i for i, s in enumerate(steps) if s.op is ASSIGN or s.writes_into is not None]
+    while True:
+        groups, work, unfused = _grow(steps, pos, fus, leaves, writes)
+        if not unfused:
+            break
+        # a root left unfused computes as it is, from its direct inputs: they must exist
+        leaves |= unfused
+    if any(len(ms) > MAX_GROUP for _, ms, _ in groups):
+        return []
+    if not groups or work > MAX_GROWTH * len(fus) + 16:
+        return []
+    return groups
+
+
+def _grow(steps, pos, fus, leaves, writes):
+    """Each root's group given the current leaves; also the fusible inputs of roots that cannot
+    be fused (they straddle a write) but were inlined, which must become leaves."""
+    groups, work, unfused = [], 0, set()
     for i, s in enumerate(steps):
         if s.name not in fus or s.name not in leaves:
             continue
@@ -138,13 +164,13 @@ def plan_groups(steps, fetches):
                     ext.append(a)
         if len(members) < 2:
             continue
-        if len(members) > MAX_GROUP:
-            return []
+        first = min(pos[v] for v in members)
+        if any(first < w < i for w in writes):
+            unfused.update(a for a in s.in_ids if a in fus and a not in leaves)
+            continue
         work += len(members)
         groups.append((i, sorted(pos[v] for v in members), ext))
-    if not groups or work > MAX_GROWTH * len(fus) + 16:
-        return []
-    return groups
+    return groups, work, unfused
 
 
 def kernel_source(steps, members, ext, dtype):
@@ -164,7 +190,8 @@ def kernel_source(steps, members, ext, dtype):
                 c = consts.setdefault(repr(float(a)), f"c{len(consts)}")
                 operands.append(c)
         names[s.name] = f"t{k}"
-        body.append(f"        t{k} = " + FUSIBLE[s.kernel].format(*operands))
+        one = consts.setdefault(repr(1.0), f"c{len(consts)}") if "{one}" in FUSIBLE[s.kernel] else None
+        body.append(f"        t{k} = " + FUSIBLE[s.kernel].format(*operands, one=one))
     body.append(f"        out[i] = t{len(members) - 1}")
     params = ", ".join([f"a{j}" for j in range(len(ext))] + ["out"])
     head = ["import numpy as np", "from numba import njit", ""]

@@ -1,4 +1,5 @@
-"""Dropout: zero elements with probability p while training, scale the rest by 1/(1-p)."""
+"""Dropout and Dropout2d: zero elements (whole channels) with probability p while training,
+scale the rest by 1/(1-p)."""
 from ...errors import DGValueError
 from .. import functional as F
 from ..module import Module
@@ -17,3 +18,10 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout2d(Dropout):
+    """Zero whole channels (F.dropout2d) while training; the identity in eval mode."""
+
+    def forward(self, input):
+        return F.dropout2d(input, self.p, self.training, self.inplace)

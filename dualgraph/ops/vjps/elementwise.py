@@ -8,9 +8,12 @@ from ..dispatch import apply
 from ..elementwise import (add_op, sub_op, mul_op, div_op, pow_op, maximum_op, minimum_op,
                            floor_divide_op, remainder_op, neg_op, abs_op, sign_op, exp_op,
                            log_op, log1p_op, sqrt_op, rsqrt_op, sin_op, cos_op, tanh_op,
-                           sigmoid_op, relu_op, clamp_op, where_op, masked_fill_op, cast_op,
+                           sigmoid_op, tanh_backward_op, sigmoid_backward_op, relu_op, clamp_op, where_op, masked_fill_op, cast_op,
                            logical_and_op, where, logical_and, log, sign, cos, sin,
-                           floor_op, ceil_op, trunc_op, round_op)
+                           floor_op, ceil_op, trunc_op, round_op,
+                           erf_op, gelu_op, silu_op, elu_op, softplus_op, erf, exp, sigmoid,
+                           tanh, clamp, _SQRT1_2, _TWO_OVER_SQRT_PI, _GELU_TANH_BETA,
+                           _GELU_TANH_KAPPA)
 from ..registry import defvjp
 from ..unbroadcast import unbroadcast
 from ...dtypes import to_np
@@ -115,9 +118,71 @@ defvjp(sqrt_op, lambda g, n: (g / (n.out * 2),))
 defvjp(rsqrt_op, lambda g, n: (g * (n.out ** 3) * -0.5,))
 defvjp(sin_op, lambda g, n: (g * cos(n.inputs[0]),))
 defvjp(cos_op, lambda g, n: (-g * sin(n.inputs[0]),))
-defvjp(tanh_op, lambda g, n: (g * (1 - n.out * n.out),))
-defvjp(sigmoid_op, lambda g, n: (g * n.out * (1 - n.out),))
+defvjp(tanh_op, lambda g, n: (apply(tanh_backward_op, g, n.out),))
+defvjp(sigmoid_op, lambda g, n: (apply(sigmoid_backward_op, g, n.out),))
+
+
+@defvjp(tanh_backward_op)
+def _tanh_backward_vjp(gg, n):
+    """d/dg = 1 - y*y; d/dy = -2 y g (PyTorch's tanh_backward's own derivative)."""
+    g, y = n.inputs
+    return (apply(tanh_backward_op, gg, y) if n.needs[0] else None,
+            unbroadcast(gg * g * y * -2.0, y) if n.needs[1] else None)
+
+
+@defvjp(sigmoid_backward_op)
+def _sigmoid_backward_vjp(gg, n):
+    """d/dg = y (1 - y); d/dy = g (1 - 2y)."""
+    g, y = n.inputs
+    return (apply(sigmoid_backward_op, gg, y) if n.needs[0] else None,
+            unbroadcast(gg * g * (1 - 2 * y), y) if n.needs[1] else None)
 defvjp(relu_op, lambda g, n: (g * (n.out > 0),))
+
+
+# ---------------------------------------------------------------- erf and the smooth activations
+# PyTorch's formulas (derivatives.yaml, GeluKernel / silu_backward / elu_backward /
+# softplus_backward), written with dualgraph ops so they differentiate again
+defvjp(erf_op, lambda g, n: (g * exp(-(n.inputs[0] * n.inputs[0])) * _TWO_OVER_SQRT_PI,))
+
+_GELU_PDF = _TWO_OVER_SQRT_PI * _SQRT1_2 * 0.5      # 1 / sqrt(2 pi)
+
+
+@defvjp(gelu_op)
+def _gelu_vjp(g, n):
+    x = n.inputs[0]
+    if n.attrs.get("approximate", "none") == "tanh":
+        x_sq = x * x
+        t = tanh((x + x_sq * x * _GELU_TANH_KAPPA) * _GELU_TANH_BETA)
+        left = x * 0.5
+        right = t + 1
+        d_right = left * (1 - t * t) * _GELU_TANH_BETA * (x_sq * (3 * _GELU_TANH_KAPPA) + 1)
+        return (g * (right * 0.5 + d_right),)
+    cdf = (erf(x * _SQRT1_2) + 1) * 0.5
+    pdf = exp(x * x * -0.5) * _GELU_PDF
+    return (g * (cdf + x * pdf),)
+
+
+@defvjp(silu_op)
+def _silu_vjp(g, n):
+    x = n.inputs[0]
+    s = sigmoid(x)
+    return (g * s * (x * (1 - s) + 1),)
+
+
+@defvjp(elu_op)
+def _elu_vjp(g, n):
+    x = n.inputs[0]
+    alpha = n.attrs.get("alpha", 1.0)
+    # exp of the clamped input: the branch not taken stays finite (no 0 * inf in the gradient)
+    return (where(x > 0, g, g * exp(clamp(x, max=0.0)) * alpha),)
+
+
+@defvjp(softplus_op)
+def _softplus_vjp(g, n):
+    x = n.inputs[0]
+    beta, threshold = n.attrs.get("beta", 1.0), n.attrs.get("threshold", 20.0)
+    bx = x * beta
+    return (where(bx > threshold, g, g * sigmoid(bx)),)
 
 
 @defvjp(clamp_op)

@@ -64,3 +64,45 @@ def _as(x, like):
     """x in like's dtype (outer promotes; matmul wants one dtype)."""
     xd, ld = to_np(x.dtype), to_np(like.dtype)
     return x if xd == ld else apply(cast_op, x, dtype=ld)
+
+
+# ---------------------------------------------------------------- einsum
+from ..linalg import einsum_op, _split_eq  # noqa: E402
+from ..shape import unsqueeze_op, expand_to  # noqa: E402
+
+
+@defvjp(einsum_op)
+def _einsum_vjp(g, n):
+    """The gradient of operand k is an einsum of g and the other operands, to operand k's
+    subscripts: a subscript summed over k alone is broadcast back (expand), a repeated one
+    is put back on the diagonal (an einsum with a repeated output subscript), and a size-1
+    dim that broadcast in the forward is summed back (unbroadcast)."""
+    subs, out = _split_eq(n.attrs["equation"])
+    xs = n.inputs
+    grads = []
+    for k, x in enumerate(xs):
+        if not n.needs[k]:
+            grads.append(None)
+            continue
+        sub = subs[k]
+        others = [j for j in range(len(xs)) if j != k]
+        avail = set(out).union(*(subs[j] for j in others))
+        uniq = "".join(dict.fromkeys(sub))
+        present = "".join(lab for lab in uniq if lab in avail)
+        eq = ",".join([out] + [subs[j] for j in others]) + "->" + present
+        r = g if eq == out + "->" + out else apply(einsum_op, g, *(xs[j] for j in others), equation=eq)
+        if present != uniq:  # summed over this operand alone: broadcast back
+            for i, lab in enumerate(uniq):
+                if lab not in avail:
+                    r = apply(unsqueeze_op, r, dim=i)
+            r = expand_to(r, [[-1] if lab in avail else [(x, sub.index(lab))] for lab in uniq])
+        if uniq != sub:  # a repeated subscript: back on the diagonal
+            r = apply(einsum_op, r, equation=uniq + "->" + sub)
+        # a size-1 subscript of the others that broadcast against x's: expand; one of x's that
+        # broadcast against theirs: sum
+        grow = [[(x, i)] if rd == 1 and xd != 1 else [-1]
+                for i, (rd, xd) in enumerate(zip(r.shape, x.shape))]
+        if any(e != [-1] for e in grow):
+            r = expand_to(r, grow)
+        grads.append(unbroadcast(r, x))
+    return tuple(grads)

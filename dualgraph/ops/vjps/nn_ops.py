@@ -32,12 +32,25 @@ def _conv2d_vjp(g, node):
     return out
 
 
+def _crop_like(t, ref):
+    """conv2d's output cropped to ref's height and width. The same as conv2d itself, except
+    after conv_transpose2d with output_padding >= stride (< dilation): the convolution then sees
+    output rows that no input position reached, and they are dropped."""
+    if t is None:
+        return t
+    rh, rw, th, tw = ref.shape[2], ref.shape[3], t.shape[2], t.shape[3]
+    if None not in (rh, rw, th, tw) and (th > rh or tw > rw):
+        return t[:, :, :rh, :rw]
+    return t
+
+
 @defvjp(conv2d_input_grad_op)
 def _conv2d_input_grad_vjp(gg, node):
     g, w, like = node.inputs
     attrs = _conv_attrs(node)
     # input_grad(g, w) is bilinear: <gg, B(g, w)> = <conv2d(gg, w), g>
     dg_ = apply(conv2d_op, gg, w, **attrs) if node.needs[0] else None
+    dg_ = _crop_like(dg_, g)
     dw = apply(conv2d_weight_grad_op, gg, g, kernel_size=tuple(w.shape[2:]), **attrs) \
         if node.needs[1] else None
     return dg_, dw, None
@@ -49,7 +62,7 @@ def _conv2d_weight_grad_vjp(gg, node):
     attrs = _conv_attrs(node)
     # <gg, Wgrad(x, g)> = <conv2d(x, gg), g>
     dx = apply(conv2d_input_grad_op, g, gg, x, **attrs) if node.needs[0] else None
-    dg_ = apply(conv2d_op, x, gg, **attrs) if node.needs[1] else None
+    dg_ = _crop_like(apply(conv2d_op, x, gg, **attrs) if node.needs[1] else None, g)
     return dx, dg_
 
 
@@ -118,3 +131,25 @@ def _nll_loss_vjp(g, node):
 def _nll_loss_backward_vjp(gg, node):
     """Linear in g; its adjoint picks the same entries again: nll_loss itself."""
     return (apply(nll_loss_op, gg, node.inputs[1], **_nll_attrs(node)), None, None)
+
+
+# ================================================================ avg_pool2d, adaptive_avg_pool2d,
+# interpolate: each is linear in its input, so its backward op is its adjoint, and the
+# backward op's own rule is the forward op again (gradients of any order stay in the registry)
+from ..nn_ops import (avg_pool2d_op, avg_pool2d_backward_op, adaptive_avg_pool2d_op,  # noqa: E402
+                      adaptive_avg_pool2d_backward_op, interpolate_op, interpolate_backward_op)
+
+
+def _linear_pair(forward_op, backward_op):
+    @defvjp(forward_op)
+    def _forward_vjp(g, node):
+        return (apply(backward_op, g, node.inputs[0], **node.attrs),)
+
+    @defvjp(backward_op)
+    def _backward_vjp(gg, node):
+        return (apply(forward_op, gg, **node.attrs), None)
+
+
+_linear_pair(avg_pool2d_op, avg_pool2d_backward_op)
+_linear_pair(adaptive_avg_pool2d_op, adaptive_avg_pool2d_backward_op)
+_linear_pair(interpolate_op, interpolate_backward_op)

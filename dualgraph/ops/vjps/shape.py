@@ -185,3 +185,22 @@ defvjp(triu_op, lambda g, n: (apply(triu_op, g, diagonal=n.attrs.get("diagonal",
 defvjp(flip_op, lambda g, n: (apply(flip_op, g, dims=n.attrs["dims"]),))
 defvjp(roll_op, lambda g, n: (apply(roll_op, g, shifts=tuple(-v for v in n.attrs["shifts"]),
                                     dims=n.attrs.get("dims")),))
+
+
+# ---------------------------------------------------------------- diagonal / diag_embed
+from ..shape import diagonal_op, diag_embed_op, diagonal_grad_op  # noqa: E402
+
+
+@defvjp(diagonal_op)
+def _diagonal_vjp(g, n):
+    return (apply(diagonal_grad_op, g, n.inputs[0], **n.attrs),)
+
+
+@defvjp(diag_embed_op)
+def _diag_embed_vjp(g, n):
+    return (apply(diagonal_op, g, **n.attrs),)
+
+
+@defvjp(diagonal_grad_op)
+def _diagonal_grad_vjp(gg, n):
+    return (apply(diagonal_op, gg, **n.attrs), None)
