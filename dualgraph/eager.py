@@ -34,7 +34,14 @@ def _explain(op, inputs, args, attrs, exc):
 class EagerInterpreter:
     def apply(self, op, inputs, attrs):
         try:
-            args = [x._data if isinstance(x, Tensor) else x for x in inputs]
+            if len(inputs) == 2:  # (spelt out for the common arities: this runs for every op)
+                a, b = inputs
+                args = (a._data if isinstance(a, Tensor) else a, b._data if isinstance(b, Tensor) else b)
+            elif len(inputs) == 1:
+                a = inputs[0]
+                args = (a._data,) if isinstance(a, Tensor) else (a,)
+            else:
+                args = [x._data if isinstance(x, Tensor) else x for x in inputs]
         except AttributeError:
             args = list(inputs)
             _explain(op, inputs, args, attrs, DGTypeError("bad input"))

@@ -53,9 +53,9 @@ def warn_non_leaf_grad(stacklevel=3):
 
 
 class Tensor(TensorMethods):
-    # _history and _view_version are left unset on most tensors (read with getattr): _history logs
-    # the histories an in-place op replaced, _view_version is the version a view's history was
-    # made at (autograd/views.py)
+    # _history logs the histories an in-place op replaced (None on most tensors: set here so the
+    # backward reads it without a getattr that misses); _view_version, left unset on most tensors
+    # (read with getattr), is the version a view's history was made at (autograd/views.py)
     __slots__ = ("_data", "_rg", "grad_fn", "_grad", "_vc", "_base", "_hooks", "_history",
                  "_view_version", "__weakref__")
 
@@ -350,6 +350,7 @@ def wrap_array(arr, into=None):
     t._vc = None
     t._base = None
     t._hooks = None
+    t._history = None
     return t
 
 

@@ -44,6 +44,7 @@ def _collect(roots, requires, source):
     ((key, route), see NullTape.source) and which inputs want one (needs)."""
     srcs, needs = {}, {}
     stack = [r.grad_fn for r in roots if r.grad_fn is not None]
+    push = stack.append
     while stack:
         n = stack.pop()
         if n in srcs:
@@ -53,8 +54,8 @@ def _collect(roots, requires, source):
         for x in n.inputs:
             if isinstance(x, TensorMethods):
                 k, rg, route = source(x, seq, requires)
-                if not isinstance(k, TensorMethods) and k not in srcs:
-                    stack.append(k)
+                if not isinstance(k, TensorMethods) and k not in srcs:  # (a node to visit)
+                    push(k)
                 lst.append((k, route))
                 nd.append(rg)
             else:
@@ -107,28 +108,31 @@ def reverse_pass(roots, seeds, *, requires, capture=(), create_graph=False, tape
     view = RuleView()
     prev = _state.grad_enabled
     _state.grad_enabled = create_graph
+    # (bound once: this loop runs for every node of every backward)
+    before, ready, after, pop, get = tape.before, tape.ready, tape.after, grads.pop, grads.get
     try:
         for node in order:
-            g = grads.pop(node, None)
+            g = pop(node, None)
             if g is None:
                 continue
-            g = tape.before(node, g)
-            if node in want:
+            g = before(node, g)
+            if want and node in want:
                 for i in want[node]:
                     captured[i] = g
-            if (needed is not None and node not in needed) or not node.op.differentiable:
+            op = node.op
+            if (needed is not None and node not in needed) or not op.differentiable:
                 continue  # (graph mode: e.g. a random mask, a stop_gradient)
             needs = needs_of[node]
-            tape.ready(node, needs)
+            ready(node, needs)
             view.inputs, view.attrs, view.needs, view._node = node.inputs, node.attrs, needs, node
-            gin = node.op.vjp(g, view)
-            tape.after(node, needs)
+            gin = op.vjp(g, view)
+            after(node, needs)
             for (k, route), gx, need in zip(srcs[node], gin, needs):
                 if gx is None or not need:
                     continue
                 if route is not None:
                     gx = tape.route(route, gx)
-                old = grads.get(k)
+                old = get(k)
                 grads[k] = gx if old is None else old + gx
         for k, g in grads.items():  # whatever is left is keyed by leaf tensors
             if isinstance(k, TensorMethods):
@@ -206,10 +210,10 @@ class EagerTape(NullTape):
 
     def source(self, x, seq, requires):
         # the key is x's history *as it was when that node was made*: an in-place op later gives
-        # x a new one (logged in x._history, left unset on most tensors: views.history_at)
-        if getattr(x, "_history", None) is None:
+        # x a new one (logged in x._history, None on most tensors: views.history_at)
+        if x._history is None:
             b = x._base
-            if b is None or getattr(b, "_history", None) is None:
+            if b is None or b._history is None:
                 f = x.grad_fn
                 return (x if f is None else f), requires(x), None
         return views.history_at(x, seq)
