@@ -472,3 +472,44 @@ add(
                           Sample((u(rng, (0, 2, 4, 4)),), dict(size=2), "empty batch")],
              variant="interpolate area"),
 )
+
+
+# ---------------------------------------------------------------- cross_entropy (fused), its backward
+def _ce_samples(rng):
+    def t(n, c, ignore=()):
+        a = rng.integers(0, c, n)
+        a[list(ignore)] = -100
+        return a
+    return [Sample((u(rng, (4, 3)), t(4, 3)), desc="mean"),
+            Sample((u(rng, (5, 4)), t(5, 4, [1, 3])), {"reduction": "sum"}, desc="sum, ignored rows"),
+            Sample((u(rng, (3, 2)), t(3, 2, [0])), {"reduction": "none"}, desc="none"),
+            Sample((u(rng, (2, 5), dtype=F64), t(2, 5)), desc="f64"),
+            Sample((u(rng, (1, 1)), t(1, 1)), desc="1x1"),
+            Sample((u(rng, (0, 3)), t(0, 3)), {"reduction": "sum"}, desc="empty")]
+
+
+def _ce_errors():
+    z = np.zeros
+    return [ErrorSample((z((2, 3), F32), np.array([0, 3])), exc=IndexError,
+                        match="Target 3 is out of bounds.", desc="range"),
+            ErrorSample((z((2, 3), F32), np.array([0, 1, 2])), exc=ValueError,
+                        match=r"Expected input batch_size \(2\) to match target batch_size \(3\)\.", desc="batch")]
+
+
+add(
+    OpRecord("cross_entropy", lambda x, t, **kw: F.cross_entropy(x, t, **kw),
+             lambda x, t, **kw: _tf().cross_entropy(x, t, **kw), _ce_samples, _ce_errors,
+             notes="log_softmax + nll_loss fused (F.cross_entropy's common case)"),
+    OpRecord("cross_entropy_backward",
+             lambda g, x, t, reduction="mean": apply(op("cross_entropy_backward"), g, x, t,
+                                                      ignore_index=-100, reduction=reduction),
+             None,
+             lambda rng: [Sample((u(rng, ()), u(rng, (4, 3)), rng.integers(0, 3, 4)), desc="mean"),
+                          Sample((u(rng, (3,)), u(rng, (3, 2)), np.array([1, -100, 0])),
+                                 {"reduction": "none"}, desc="none, ignored"),
+                          Sample((u(rng, (), dtype=F64), u(rng, (2, 4), dtype=F64), np.array([3, 0])),
+                                 {"reduction": "sum"}, desc="f64 sum"),
+                          Sample((u(rng, ()), u(rng, (0, 3)), np.zeros(0, np.int64)), {"reduction": "sum"},
+                                 desc="empty")],
+             notes="its rule (double backward) is checked by gradgradcheck of cross_entropy too"),
+)

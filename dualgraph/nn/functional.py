@@ -416,6 +416,14 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if not 0.0 <= label_smoothing <= 1.0:
         raise DGRuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     class_dim = 0 if input.ndim == 1 else 1
+    if (weight is None and label_smoothing <= 0 and input.ndim == 2 and target.ndim == 1
+            and target.dtype.np.kind in "iu" and input.dtype.np.kind == "f"):
+        # the common case as one op, forward and backward (the same numbers as the two ops)
+        _check_nll_args(input, target, weight)
+        if target.dtype.np != _dt.I64:
+            target = target.long()
+        return apply(_nn.cross_entropy_op, input, target, ignore_index=ignore_index,
+                     reduction=reduction)
     logp = _log_softmax(input, class_dim)
     c = input.shape[class_dim]
     wshape = (-1,) + (1,) * (input.ndim - class_dim - 1)

@@ -222,9 +222,12 @@ def _log_softmax_kernel(x, dim):
     if x.dtype.kind != "f":
         raise TypeError("log_softmax of integers")
     axis = _kaxis(dim, x.ndim)
-    s = np.subtract(x, np.amax(x, axis=axis, keepdims=True, initial=-np.inf), out=np.empty_like(x))
+    # (the ufuncs' reduce directly: np.amax / np.sum are Python wrappers around them, which cost
+    # more than the arithmetic on small arrays; the same numbers)
+    s = np.subtract(x, np.maximum.reduce(x, axis=axis, keepdims=True, initial=-np.inf),
+                    out=np.empty_like(x))
     with np.errstate(divide="ignore"):
-        s -= np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
+        s -= np.log(np.add.reduce(np.exp(s), axis=axis, keepdims=True))
     return s
 
 

@@ -133,6 +133,37 @@ def _nll_loss_backward_vjp(gg, node):
     return (apply(nll_loss_op, gg, node.inputs[1], **_nll_attrs(node)), None, None)
 
 
+# ================================================================ cross_entropy (fused)
+from ..nn_ops import cross_entropy_op, cross_entropy_backward_op  # noqa: E402
+
+
+@defvjp(cross_entropy_op)
+def _cross_entropy_vjp(g, node):
+    x, target = node.inputs
+    return (apply(cross_entropy_backward_op, g, x, target, **_nll_attrs(node)), None)
+
+
+@defvjp(cross_entropy_backward_op)
+def _cross_entropy_backward_vjp(gg, node):
+    """The backward is (softmax(x) - onehot) * scale, scale = g / count on valid rows: linear in
+    g (its adjoint sums gg against the backward at g = 1), and in x the softmax's Jacobian
+    (s * v - s * sum(s * v)) applied to gg, row by row, times the scale."""
+    g, x, target = node.inputs
+    attrs = _nll_attrs(node)
+    gg_g = gx = None
+    if node.needs[0]:
+        unit = apply(cross_entropy_backward_op, g * 0 + 1, x, target, **attrs)
+        gg_g = (gg * unit).sum(1) if attrs["reduction"] == "none" else (gg * unit).sum()
+    if node.needs[1]:
+        valid = (target != attrs["ignore_index"]).to(x.dtype)
+        scale = g / valid.sum() if attrs["reduction"] == "mean" else g
+        scale = scale * valid
+        s = x.softmax(1)
+        sv = s * gg
+        gx = (sv - s * sv.sum(1, keepdim=True)) * scale.unsqueeze(1)
+    return gg_g, gx, None
+
+
 # ================================================================ avg_pool2d, adaptive_avg_pool2d,
 # interpolate: each is linear in its input, so its backward op is its adjoint, and the
 # backward op's own rule is the forward op again (gradients of any order stay in the registry)
