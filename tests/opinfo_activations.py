@@ -125,3 +125,20 @@ add(
              lambda g, y: T.ops.aten.sigmoid_backward(g, y), _grad_out_samples(0.1, 0.9),
              notes="the rule of sigmoid (one op, as PyTorch's)"),
 )
+
+
+def _relu_grad_samples(rng):
+    """(g, y): y an output of relu (zeros included: the mask's edge)."""
+    def y(shape, dtype=F32):   # away from the mask's edge at 0 (finite differences jump there)
+        a = u(rng, shape, dtype=dtype)
+        return np.where(a < 0, a - 0.1, a + 0.1).astype(dtype)
+    return [Sample((u(rng, s), y(s)), desc=str(s)) for s in [(2, 3), (4,), (), (1, 1), (0, 3)]] + [
+        Sample((u(rng, (2, 3), dtype=F64), y((2, 3), F64)), desc="f64"),
+        Sample((u(rng, (3,)), np.array([np.nan, 0.0, 1.0], F32)), desc="nan and zero output", grad=False)]
+
+
+add(
+    OpRecord("relu_backward", lambda g, y: dg.ops.apply(dg.ops.elementwise.relu_backward_op, g, y),
+             lambda g, y: T.ops.aten.threshold_backward(g, y, 0), _relu_grad_samples,
+             notes="the rule of relu (one op, PyTorch's threshold_backward)"),
+)

@@ -8,7 +8,7 @@ from ..dispatch import apply
 from ..elementwise import (add_op, sub_op, mul_op, div_op, pow_op, maximum_op, minimum_op,
                            floor_divide_op, remainder_op, neg_op, abs_op, sign_op, exp_op,
                            log_op, log1p_op, sqrt_op, rsqrt_op, sin_op, cos_op, tanh_op,
-                           sigmoid_op, tanh_backward_op, sigmoid_backward_op, relu_op, clamp_op, where_op, masked_fill_op, cast_op,
+                           sigmoid_op, tanh_backward_op, sigmoid_backward_op, relu_op, relu_backward_op, clamp_op, where_op, masked_fill_op, cast_op,
                            logical_and_op, where, logical_and, log, sign, cos, sin,
                            floor_op, ceil_op, trunc_op, round_op,
                            erf_op, gelu_op, silu_op, elu_op, softplus_op, erf, exp, sigmoid,
@@ -136,7 +136,15 @@ def _sigmoid_backward_vjp(gg, n):
     g, y = n.inputs
     return (apply(sigmoid_backward_op, gg, y) if n.needs[0] else None,
             unbroadcast(gg * g * (1 - 2 * y), y) if n.needs[1] else None)
-defvjp(relu_op, lambda g, n: (g * (n.out > 0),))
+defvjp(relu_op, lambda g, n: (apply(relu_backward_op, g, n.out),))
+
+
+@defvjp(relu_backward_op)
+def _relu_backward_vjp(gg, n):
+    """Linear in g (the same mask again); y only selects: no gradient through it."""
+    g, y = n.inputs
+    return (apply(relu_backward_op, gg, y) if n.needs[0] else None,
+            unbroadcast(gg * 0.0, y) if n.needs[1] else None)
 
 
 # ---------------------------------------------------------------- erf and the smooth activations
