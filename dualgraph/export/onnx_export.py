@@ -372,6 +372,24 @@ for _name in ("identity", "contiguous", "clone", "stop_gradient"):
     _CONVERT[_name] = _simple("Identity")
 
 
+@_conv("tanh_backward", "sigmoid_backward", "relu_backward")
+def _activation_backward(ex, n):
+    """g * (1 - y*y), g * y * (1 - y), and g where y > 0 (else 0): the ops the rules of tanh,
+    sigmoid and relu build, spelt out."""
+    dt = ex.out_dtype(n)
+    g, y = ex.ins(n, dt)
+    base = n.name
+    if n.op.name == "relu_backward":
+        off = ex.emit("LessOrEqual", [y, ex.const(0, dt, "zero")], name=f"{base}/off")
+        return ex.emit("Where", [off, ex.const(0, dt, "zero"), g])
+    one = ex.const(1, dt, "one")
+    if n.op.name == "tanh_backward":
+        yy = ex.emit("Mul", [y, y], name=f"{base}/yy")
+        return ex.emit("Mul", [g, ex.emit("Sub", [one, yy], name=f"{base}/1-yy")])
+    gy = ex.emit("Mul", [g, y], name=f"{base}/gy")
+    return ex.emit("Mul", [gy, ex.emit("Sub", [one, y], name=f"{base}/1-y")])
+
+
 @_conv("log1p")
 def _log1p(ex, n):
     (x,) = ex.ins(n, ex.out_dtype(n))
@@ -718,6 +736,15 @@ def _nll_loss(ex, n):
     red = n.attrs["reduction"]
     return ex.emit("NegativeLogLikelihoodLoss", [ex.value(logp), ex.value(target, np.int64)],
                    reduction=red, ignore_index=int(n.attrs["ignore_index"]))
+
+
+@_conv("cross_entropy")
+def _cross_entropy(ex, n):
+    """log_softmax over the classes, then NegativeLogLikelihoodLoss (what the fused op fuses)."""
+    x, target = n.inputs
+    logp = ex.emit("LogSoftmax", [ex.value(x)], name=f"{n.name}/log_softmax", axis=1)
+    return ex.emit("NegativeLogLikelihoodLoss", [logp, ex.value(target, np.int64)],
+                   reduction=n.attrs["reduction"], ignore_index=int(n.attrs["ignore_index"]))
 
 
 @_conv("constant_pad")
