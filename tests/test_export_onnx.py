@@ -407,3 +407,27 @@ def test_torch_cnn_imports():
     _torch_case(BNCNN(), (2, 1, 28, 28), {"BatchNormalization", "LeakyRelu", "GlobalAveragePool"},
                do_constant_folding=False)  # (folding merges the BatchNorm into the Conv)
     _torch_case(ViewCNN(), (2, 1, 28, 28), {"Conv", "Shape", "Gather", "Reshape", "LogSoftmax"})
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "relu"])
+def test_gradient_graph_with_fused_backward_ops_runs_in_onnxruntime(act, tmp_path):
+    """The rules of tanh / sigmoid / relu build one op each (tanh_backward, ...) and
+    F.cross_entropy one fused op: each has an ONNX spelling that onnxruntime agrees with."""
+    ort = pytest.importorskip("onnxruntime")
+    dg.manual_seed(0)
+    lin = dg.nn.Linear(4, 3)
+    g = dg.Graph()
+    with dg.graph_mode(g):
+        x = dg.placeholder(dg.float32, [5, 4], name="x")
+        y = dg.placeholder(dg.int64, [5], name="y")
+        h = getattr(dg, act)(lin(x) * 1.5)
+        loss = dg.nn.functional.cross_entropy(h, y)
+        gx, = dg.gradients(loss, [x])
+    path = tmp_path / "m.onnx"
+    dg.export.to_onnx(g, str(path), outputs=[loss, gx])
+    xs = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    ys = np.array([0, 1, 2, 0, 1])
+    got = ort.InferenceSession(str(path)).run(None, {"x": xs, "y": ys})
+    want = dg.Session(g).run([loss, gx], {x: xs, y: ys})
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

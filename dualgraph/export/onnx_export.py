@@ -747,6 +747,36 @@ def _cross_entropy(ex, n):
                    reduction=n.attrs["reduction"], ignore_index=int(n.attrs["ignore_index"]))
 
 
+@_conv("cross_entropy_backward")
+def _cross_entropy_backward(ex, n):
+    """(softmax(x) - onehot(target)) * scale, scale = g (/ the count of valid rows for 'mean')
+    on rows whose target is not ignore_index."""
+    g, x, target = n.inputs
+    c = x.shape[1]
+    if c is None:
+        raise ExportError(f"to_onnx: node {n.name} (cross_entropy_backward) has a number of classes "
+                          "known only at run time")
+    dt = ex.out_dtype(n)
+    base = n.name
+    t = ex.value(target, np.int64)
+    soft = ex.emit("Softmax", [ex.value(x, dt)], name=f"{base}/softmax", axis=1)
+    ignored = ex.emit("Equal", [t, ex.const(int(n.attrs["ignore_index"]), np.int64, "ignore_index")],
+                      name=f"{base}/ignored")
+    valid = ex.emit("Not", [ignored], name=f"{base}/valid")
+    safe = ex.emit("Where", [valid, t, ex.const(0, np.int64, "zero")], name=f"{base}/safe")
+    onehot = ex.emit("OneHot", [safe, ex.ints([c], "depth"), ex.const(np.array([0, 1], dt), name="values")],
+                     name=f"{base}/onehot", axis=-1)
+    validf = ex.emit("Cast", [valid], name=f"{base}/validf", to=elem_type(ex.onnx, np.dtype(dt)))
+    scale = ex.value(g, dt)
+    if n.attrs["reduction"] == "mean":
+        count = ex.emit("ReduceSum", [validf], name=f"{base}/count", keepdims=0)
+        scale = ex.emit("Div", [scale, count], name=f"{base}/per_row")
+    scale = ex.emit("Mul", [scale, validf], name=f"{base}/scale")
+    scale = ex.emit("Unsqueeze", [scale, ex.ints([1], "axes")], name=f"{base}/scale_col")
+    diff = ex.emit("Sub", [soft, onehot], name=f"{base}/diff")
+    return ex.emit("Mul", [diff, scale])
+
+
 @_conv("constant_pad")
 def _constant_pad(ex, n):
     x = n.inputs[0]
