@@ -696,3 +696,60 @@ def test_inplace_history_and_grad_fn():
     assert y.grad_fn.name() == "IndexPutBackward0" and y._version == 2
     y.sum().backward()
     assert x.grad.tolist() == [0.0, 2.0]
+
+
+# ---------------------------------------------------------------- .grad takes a fresh gradient's memory
+def _shares(a, b):
+    return np.shares_memory(a.numpy(), b.numpy())
+
+
+def test_grad_takes_the_memory_of_a_fresh_gradient_and_accumulates_right():
+    x = dg.randn(3, 4, requires_grad=True)
+    w = dg.randn(4, 2, requires_grad=True)
+    (x @ w).sum().backward()
+    first = w.grad.numpy().copy()
+    (x @ w).sum().backward()                     # accumulates in place into the same .grad
+    np.testing.assert_allclose(w.grad.numpy(), 2 * first, rtol=1e-6)
+
+
+def test_grad_never_shares_memory_with_a_tensor_someone_holds():
+    kept = []
+    # a hook on a non-leaf hands on a tensor the user keeps
+    x = dg.randn(3, requires_grad=True)
+    y = x * 2
+    y.register_hook(lambda g: kept.append(g * 1) or kept[-1])
+    (y * 1).sum().backward()
+    assert not _shares(x.grad, kept[-1])
+    # a leaf's own hook
+    x = dg.randn(3, requires_grad=True)
+    x.register_hook(lambda g: kept.append(g * 1) or kept[-1])
+    (x * 3).sum().backward()
+    assert not _shares(x.grad, kept[-1])
+    # two leaves reached by one gradient object (add's rule)
+    b, c = dg.randn(3, requires_grad=True), dg.randn(3, requires_grad=True)
+    (b + c).sum().backward()
+    assert not _shares(b.grad, c.grad)
+    # the seed the user passes
+    z = dg.randn(3, requires_grad=True)
+    seed = dg.ones(3)
+    (z + 0).backward(seed)
+    assert not _shares(z.grad, seed)
+
+
+def test_a_custom_function_handing_back_a_saved_tensor_does_not_alias_grad():
+    class PassSaved(dg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, s):
+            ctx.save_for_backward(s)
+            return x * 1
+
+        @staticmethod
+        def backward(ctx, g):
+            s, = ctx.saved_tensors
+            return s, None          # (a forward tensor as the gradient)
+    x = dg.randn(3, requires_grad=True)
+    s = dg.randn(3)
+    PassSaved.apply(x, s).sum().backward()
+    assert not _shares(x.grad, s)
+    x.grad.add_(1.0)
+    assert not np.allclose(x.grad.numpy(), s.numpy())

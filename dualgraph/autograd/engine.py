@@ -200,13 +200,14 @@ class EagerTape(NullTape):
     create_graph: whether the backward is being recorded (retained grads keep their history).
     accumulate(leaf, g): called for every leaf reached (backward() fills .grad with it)."""
 
-    __slots__ = ("retain_graph", "create_graph", "accumulate", "fills_leaves")
+    __slots__ = ("retain_graph", "create_graph", "accumulate", "fills_leaves", "hooked")
 
     def __init__(self, retain_graph=False, create_graph=False, accumulate=None):
         self.retain_graph = retain_graph
         self.create_graph = create_graph
         self.accumulate = accumulate
         self.fills_leaves = accumulate is not None
+        self.hooked = False  # a node's hook ran (it may hand on a tensor the user keeps)
 
     def source(self, x, seq, requires):
         # the key is x's history *as it was when that node was made*: an in-place op later gives
@@ -220,6 +221,7 @@ class EagerTape(NullTape):
 
     def before(self, node, g):
         if node.hooks:
+            self.hooked = True
             g = _run_hooks(node.hooks, g)
         if node.retained is not None:
             t = node.retained()

@@ -125,6 +125,8 @@ def _vjp(g, node):
         if r is not None and not node.needs[call.n_out + k]:
             r = None
         if r is not None:
+            if any(r is t for t in node.inputs) or any(r is t for t, _ in (call.ctx._saved or ())):
+                r = r.clone()  # a forward tensor handed back as a gradient: .grad gets its own
             if not isinstance(r, TensorMethods):
                 raise DGTypeError(f"function {call.cls.__name__}Backward returned a gradient of type "
                                   f"{type(r).__name__} for input {pos}: expected a Tensor or None")

@@ -2,6 +2,8 @@
 
 `grad` on symbolic outputs (inside dg.function or a graph block) delegates to
 graph/gradients.py: one lazy upward call, like Tensor.backward's."""
+import sys
+
 import numpy as np
 
 from ..errors import DGRuntimeError
@@ -35,16 +37,18 @@ def _requires(x):
     return x._rg
 
 
-def _accumulate(t, g, create_graph, fresh):
+def _accumulate(t, g, create_graph, fresh, steal=False):
     """t.grad += g, as PyTorch's AccumulateGrad: the first gradient is stored as a tensor of its
     own (never a view of something else), later ones are added in place (the .grad object stays
-    the same) unless a graph of the gradient is being built."""
+    the same) unless a graph of the gradient is being built. `steal`: g's memory is a result of
+    this backward that nothing else holds, so .grad takes it (PyTorch steals a gradient whose
+    use count is 1) instead of a copy."""
     old = t._grad
     if create_graph:
         t._grad = (g if fresh else g.clone()) if old is None else old + g
         return
     if old is None:
-        t._grad = _wrap(np.array(g._data, order="C"))
+        t._grad = _wrap(g._data if steal else np.array(g._data, order="C"))
     elif not old._rg and old._data.flags.writeable:
         np.add(old._data, g._data, out=old._data, casting="unsafe")
         old._bump()
@@ -75,14 +79,20 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     def accumulate(leaf, g):
         if not leaf._rg:
             return
-        # under create_graph one gradient object may reach two leaves (x + y, add's rule), or be
-        # the seed itself: never let two .grad share one tensor
+        # one gradient object may reach two leaves (x + y, add's rule), or be the seed itself:
+        # never let two .grad share one tensor
         fresh = id(g) not in stored and not any(g is s for s in seeds)
         stored.add(id(g))
-        _accumulate(leaf, g, create_graph, fresh)
+        a = g._data
+        steal = (fresh and not create_graph and not tape.hooked and not leaf._hooks
+                 and g.grad_fn is None and a.base is None and a.flags.c_contiguous
+                 and a.flags.writeable and a.dtype == leaf._data.dtype and a.shape == leaf._data.shape
+                 and id(a) not in stored and sys.getrefcount(a) == 3)  # (g's slot, a, the call)
+        stored.add(id(a))
+        _accumulate(leaf, g, create_graph, fresh, steal)
 
-    reverse_pass(tensors, seeds, requires=_requires, create_graph=create_graph,
-                 tape=EagerTape(retain_graph, create_graph, accumulate))
+    tape = EagerTape(retain_graph, create_graph, accumulate)
+    reverse_pass(tensors, seeds, requires=_requires, create_graph=create_graph, tape=tape)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,

@@ -191,12 +191,44 @@ def inplace_op(t, op, *others, **attrs):
                           (t._rg,) + tuple(isinstance(o, Tensor) and o._rg for o in others))
         old = old_value(t, copy=saves is None or 0 in saves)
     else:
+        if op.ufunc in _IN_PLACE_UFUNCS and not attrs:
+            args = _into_place(t, others)
+            if args is not None:  # straight into t's memory: the same numbers, one pass, no copy
+                op.ufunc(t._data, *args, out=t._data)
+                t._bump()
+                return t
         old = t
     r = apply(op, old, *others, **attrs)
     rd = r._data.dtype
     if rd is not t._data.dtype:
         _check_inplace_result(op, rd, t._data.dtype)
     return commit(t, r)
+
+
+# (the kernels of these call the bare ufunc for same-dtype floats; others wrap it: warnings,
+# integer rules)
+_IN_PLACE_UFUNCS = {np.add, np.subtract, np.multiply}
+
+
+def _into_place(t, others):
+    """With nothing recorded: run the op's ufunc with out= t's memory when that is exactly what
+    computing it and copying it in gives (a float tensor, operands of its dtype and shape or
+    0-d, or Python numbers, which never widen a float: the eager kernel calls the same ufunc)."""
+    a = t._data
+    if a.dtype.kind != "f" or not a.flags.writeable:
+        return None
+    args = []
+    for o in others:
+        if isinstance(o, Tensor):
+            x = o._data
+            if x.dtype is not a.dtype or (x.shape != a.shape and x.ndim):
+                return None
+            args.append(x)
+        elif type(o) in (float, int):
+            args.append(o)
+        else:
+            return None
+    return args
 
 
 def fill(t, fill_value, dtype=None):
