@@ -8,9 +8,10 @@ a pair of registry ops (`conv2d_input_grad`, `conv2d_weight_grad`) whose own vjp
 convolutions again, so gradients of any order stay inside the registry; likewise
 `max_pool2d_backward` and its adjoint `max_pool2d_select`.
 
-Kernels are vectorised: windows are read with `numpy.lib.stride_tricks.as_strided` (no copy),
-contracted with `tensordot`/`einsum` (im2col); the only Python loop is over the kh*kw kernel
-offsets when folding gradients back (col2im), never over pixels.
+Kernels are vectorised: windows are read with `numpy.lib.stride_tricks.as_strided` (no copy);
+convolutions copy them into (N, groups, C/groups * kh * kw, OH * OW) columns (whole rows at a
+time) and run one batched matmul straight into NCHW (see "conv2d kernels" below); the Python
+loops are over kernel offsets and over cache-sized chunks of the batch, never over pixels.
 
 Layout is PyTorch's NCHW; weights are (out_channels, in_channels / groups, kh, kw).
 Padding attrs are always 4-tuples (top, bottom, left, right), so 'same' padding with an even
@@ -51,10 +52,15 @@ def _windows(xp, oh, ow, kh, kw, stride, dilation):
 
 
 def _pad(x, padding, value=0):
+    """Constant padding of the last two dims (top, bottom, left, right): one filled array and
+    one copy (np.pad costs ~10x that in Python overhead on small arrays)."""
     pt, pb, pl, pr = padding
     if not (pt or pb or pl or pr):
         return x
-    return np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=value)
+    n, c, h, w = x.shape
+    out = np.full((n, c, h + pt + pb, w + pl + pr), value, dtype=x.dtype)
+    out[:, :, pt:pt + h, pl:pl + w] = x
+    return out
 
 
 # ================================================================ conv2d
@@ -73,6 +79,174 @@ def _check_conv_args(stride, padding, dilation, groups):
         raise DGRuntimeError("dilation should be greater than zero")
     if groups <= 0:
         raise DGRuntimeError("non-positive groups is not supported")
+
+
+# ---------------------------------------------------------------- conv2d kernels (im2col + matmul)
+# Columns are laid out (N, groups, C/groups * kh * kw, OH * OW) so that every copy moves whole
+# output rows and one batched matmul (the weight (groups, O/groups, C/groups * kh * kw) times the
+# columns) writes the result straight into NCHW. With a unit row stride a cheaper "row-shared"
+# form is used when it moves less data: the columns of the kw column offsets only,
+# (N, groups, C/groups * kw, H' * OW), in which the kh row offsets are kh contiguous windows of
+# OH * OW positions, so kh matmuls (one per row offset) read them without any copy. The batch is
+# taken in chunks whose columns and results stay in the CPU cache (measured in
+# benchmarks/conv.py: 2x at batch 128).
+_CHUNK_BYTES = 1 << 20
+
+
+def _chunks(n, per_sample_bytes):
+    """(start, stop) ranges over the batch, each about _CHUNK_BYTES of working set."""
+    step = max(1, _CHUNK_BYTES // max(int(per_sample_bytes), 1))
+    return [(s, min(n, s + step)) for s in range(0, n, step)] or [(0, 0)]
+
+
+def _rows_shared(c, o, kh, kw, hp, oh, ow, sh):
+    """Whether the row-shared columns (kw copies of the input plus kh - 1 result additions) move
+    less data than the full columns (kh * kw copies) for this convolution."""
+    if sh != 1 or kh == 1:
+        return False
+    return 2 * c * kw * hp * ow + (kh - 1) * o * oh * ow < 2 * c * kh * kw * oh * ow
+
+
+def _check_window(xp, oh, ow, kh, kw, stride, dilation):
+    """Never let as_strided read outside xp: every window of the sweep lies inside it."""
+    hp, wp = xp.shape[2], xp.shape[3]
+    if oh <= 0 or ow <= 0 or min(stride) <= 0 or min(dilation) <= 0 or kh <= 0 or kw <= 0 or (
+            (oh - 1) * stride[0] + (kh - 1) * dilation[0] >= hp or
+            (ow - 1) * stride[1] + (kw - 1) * dilation[1] >= wp):
+        raise ValueError("window geometry out of bounds")
+
+
+def _cols_full(xp, oh, ow, kh, kw, stride, dilation, groups):
+    """(N, groups, C/groups * kh * kw, OH * OW) columns: one copy through a strided view."""
+    n, c = xp.shape[:2]
+    s0, s1, s2, s3 = xp.strides
+    v = as_strided(xp, (n, c, kh, kw, oh, ow),
+                   (s0, s1, s2 * dilation[0], s3 * dilation[1], s2 * stride[0], s3 * stride[1]),
+                   writeable=False)
+    return np.ascontiguousarray(v).reshape(n, groups, c // groups * kh * kw, oh * ow)
+
+
+def _cols_rows_shared(xp, oh, ow, kh, kw, stride, dilation, groups):
+    """(N, groups, C/groups * kw, H' * OW) columns of the kw column offsets (H' = the rows the
+    sweep reads); row offset i is the window [i * dh * OW, i * dh * OW + OH * OW) of the last
+    axis. Unit row stride only."""
+    n, c = xp.shape[:2]
+    rows = oh + (kh - 1) * dilation[0]
+    s0, s1, s2, s3 = xp.strides
+    v = as_strided(xp, (n, c, kw, rows, ow), (s0, s1, s3 * dilation[1], s2, s3 * stride[1]),
+                   writeable=False)
+    return np.ascontiguousarray(v).reshape(n, groups, c // groups * kw, rows * ow)
+
+
+def _conv_forward(xp, w, oh, ow, stride, dilation, groups):
+    """conv2d of an already padded input, (N, O, OH, OW)."""
+    n, c = xp.shape[:2]
+    o, cg, kh, kw = w.shape
+    _check_window(xp, oh, ow, kh, kw, stride, dilation)
+    og, p = o // groups, oh * ow
+    dtype = np.result_type(xp, w)
+    out = np.empty((n, groups, og, p), dtype)
+    if _rows_shared(c, o, kh, kw, xp.shape[2], oh, ow, stride[0]):
+        wr = w.reshape(groups, og, cg, kh, kw)
+        wi = [np.ascontiguousarray(wr[:, :, :, i, :]).reshape(groups, og, cg * kw)
+              for i in range(kh)]
+        per = dtype.itemsize * (c * kw * (oh + (kh - 1) * dilation[0]) * ow + 2 * o * p)
+        tmp = None
+        for s, e in _chunks(n, per):
+            cols = _cols_rows_shared(xp[s:e], oh, ow, kh, kw, stride, dilation, groups)
+            np.matmul(wi[0], cols[..., :p], out=out[s:e])
+            for i in range(1, kh):
+                a = i * dilation[0] * ow
+                if tmp is None or tmp.shape[0] != e - s:
+                    tmp = np.empty((e - s, groups, og, p), dtype)
+                np.matmul(wi[i], cols[..., a:a + p], out=tmp)
+                out[s:e] += tmp
+    else:
+        w2 = w.reshape(groups, og, cg * kh * kw)
+        per = dtype.itemsize * (c * kh * kw * p + o * p)
+        for s, e in _chunks(n, per):
+            cols = _cols_full(xp[s:e], oh, ow, kh, kw, stride, dilation, groups)
+            np.matmul(w2, cols, out=out[s:e])
+    return out.reshape(n, o, oh, ow)
+
+
+def _conv_weight_grad(xp, g, kh, kw, stride, dilation, groups):
+    """J_w^T g for y = conv2d(xp, w) of an already padded input: the columns rebuilt (cheaper
+    than keeping them: see benchmarks/conv.py) times the gradient, summed over the batch."""
+    n, c = xp.shape[:2]
+    o, oh, ow = g.shape[1:]
+    _check_window(xp, oh, ow, kh, kw, stride, dilation)
+    cg, og, p = c // groups, o // groups, oh * ow
+    dtype = np.result_type(xp, g)
+    g4 = g.reshape(n, groups, og, p)
+    if _rows_shared(c, o, kh, kw, xp.shape[2], oh, ow, stride[0]):
+        gw = np.zeros((kh, groups, og, cg * kw), dtype)
+        per = dtype.itemsize * (c * kw * (oh + (kh - 1) * dilation[0]) * ow + o * p)
+        for s, e in _chunks(n, per):
+            cols = _cols_rows_shared(xp[s:e], oh, ow, kh, kw, stride, dilation, groups)
+            for i in range(kh):
+                a = i * dilation[0] * ow
+                gw[i] += np.add.reduce(np.matmul(g4[s:e], cols[..., a:a + p].swapaxes(-1, -2)),
+                                       axis=0)
+        # (kh, groups, og, cg, kw) -> (groups, og, cg, kh, kw)
+        gw = gw.reshape(kh, groups, og, cg, kw).transpose(1, 2, 3, 0, 4)
+    else:
+        gw = np.zeros((groups, og, cg * kh * kw), dtype)
+        per = dtype.itemsize * (c * kh * kw * p + o * p)
+        for s, e in _chunks(n, per):
+            cols = _cols_full(xp[s:e], oh, ow, kh, kw, stride, dilation, groups)
+            gw += np.add.reduce(np.matmul(g4[s:e], cols.swapaxes(-1, -2)), axis=0)
+    return gw.reshape(o, cg, kh, kw)
+
+
+def _conv_input_grad(g, w, shape, padding, stride, dilation, groups):
+    """J_x^T g for y = conv2d(x, w), x of `shape` (N, C, H, W) padded by `padding`. Unit
+    stride: one matmul per kernel offset over a chunk of the batch on the flattened
+    (C, n * Hp * Wp) grid, so each partial sum is added back with one contiguous pass.
+    Otherwise: the columns (N, C, kh, kw, OH, OW) of one batched matmul, folded back with one
+    strided pass per kernel offset."""
+    n, o, oh, ow = g.shape
+    _, cg, kh, kw = w.shape
+    og, c = o // groups, cg * groups
+    h, wd = shape[2], shape[3]
+    pt, pb, pl, pr = padding
+    hp, wp = h + pt + pb, wd + pl + pr
+    sh, sw = stride
+    dh, dw = dilation
+    if oh <= 0 or ow <= 0 or (oh - 1) * sh + (kh - 1) * dh >= hp or (
+            ow - 1) * sw + (kw - 1) * dw >= wp:
+        raise ValueError("window geometry out of bounds")
+    dtype = np.result_type(g, w)
+    if n == 0:
+        return np.zeros((n, c, h, wd), dtype)
+    if tuple(stride) == (1, 1):
+        m = hp * wp
+        wt = np.ascontiguousarray(w.reshape(groups, og, cg, kh, kw).transpose(3, 4, 0, 2, 1))
+        res = np.empty((n, c, h, wd), dtype)
+        for s, e in _chunks(n, dtype.itemsize * m * (o + 2 * c)):
+            nb = e - s
+            length = (nb - 1) * m + (oh - 1) * wp + ow   # the flat positions g can be nonzero at
+            gf = np.zeros((o, nb, hp, wp), dtype)
+            gf[:, :, :oh, :ow] = g[s:e].transpose(1, 0, 2, 3)
+            gf = gf.reshape(groups, og, nb * m)[..., :length]
+            out = np.zeros((groups, cg, nb * m), dtype)
+            tmp = np.empty((groups, cg, length), dtype)
+            for i in range(kh):
+                for j in range(kw):
+                    off = i * dh * wp + j * dw
+                    np.matmul(wt[i, j], gf, out=tmp)
+                    out[..., off:off + length] += tmp
+            res[s:e] = out.reshape(c, nb, hp, wp)[:, :, pt:pt + h, pl:pl + wd].transpose(1, 0, 2, 3)
+        return res
+    cols = np.matmul(w.reshape(groups, og, cg * kh * kw).swapaxes(-1, -2),
+                     g.reshape(n, groups, og, oh * ow)).reshape(n, c, kh, kw, oh, ow)
+    out = np.zeros((n, c, hp, wp), dtype)
+    for i in range(kh):          # loops over kernel offsets only, never over pixels
+        r0 = i * dh
+        for j in range(kw):
+            c0 = j * dw
+            out[:, :, r0:r0 + sh * (oh - 1) + 1:sh, c0:c0 + sw * (ow - 1) + 1:sw] += cols[:, :, i, j]
+    return np.ascontiguousarray(out[:, :, pt:pt + h, pl:pl + wd])
 
 
 def _conv2d_infer(x, w, *b, stride, padding, dilation, groups):
@@ -134,14 +308,7 @@ def _conv2d_kernel(x, w, *b, stride, padding, dilation, groups):
     oh, ow = _conv_out_hw(h, wd, kh, kw, stride, padding, dilation)
     if oh <= 0 or ow <= 0:
         raise ValueError("conv2d kernel larger than input")
-    win = _windows(_pad(x, padding), oh, ow, kh, kw, stride, dilation)
-    if groups == 1:
-        out = np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3]))      # (N, OH, OW, O)
-        out = out.transpose(0, 3, 1, 2)
-    else:
-        wg = w.reshape(groups, o // groups, cg, kh, kw)
-        win = win.reshape(n, groups, cg, oh, ow, kh, kw)
-        out = np.einsum("ngcijkl,gockl->ngoij", win, wg, optimize=True).reshape(n, o, oh, ow)
+    out = _conv_forward(_pad(x, padding), w, oh, ow, stride, dilation, groups)
     out = np.ascontiguousarray(out, dtype=x.dtype)
     if b:
         out += b[0].reshape(1, -1, 1, 1)
@@ -157,7 +324,8 @@ conv2d_op = defop("conv2d", _conv2d_kernel, _conv2d_infer, torch_name="Convoluti
 
 # ---------------------------------------------------------------- conv2d backward helpers
 def _fold(cols, out_shape, stride, dilation, dtype):
-    """col2im: add cols (N, C, OH, OW, kh, kw) back into a padded (N, C, Hp, Wp) array."""
+    """col2im: add cols (N, C, OH, OW, kh, kw) back into a padded (N, C, Hp, Wp) array
+    (avg_pool2d's backward; the convolutions' input gradient is _conv_input_grad)."""
     n, c, oh, ow, kh, kw = cols.shape
     sh, sw = stride
     dh, dw = dilation
@@ -172,20 +340,8 @@ def _fold(cols, out_shape, stride, dilation, dtype):
 
 def _conv2d_input_grad_kernel(g, w, like, stride, padding, dilation, groups):
     """J_x^T g for y = conv2d(x, w): a transposed convolution of g with w."""
-    n, o, oh, ow = g.shape
-    _, cg, kh, kw = w.shape
-    h, wd = like.shape[2], like.shape[3]
-    if groups == 1:
-        cols = np.tensordot(g, w, axes=([1], [0]))             # (N, OH, OW, C, kh, kw)
-        cols = cols.transpose(0, 3, 1, 2, 4, 5)
-    else:
-        gg = g.reshape(n, groups, o // groups, oh, ow)
-        wg = w.reshape(groups, o // groups, cg, kh, kw)
-        cols = np.einsum("ngoij,gockl->ngcijkl", gg, wg, optimize=True).reshape(
-            n, groups * cg, oh, ow, kh, kw)
-    pt, pb, pl, pr = padding
-    full = _fold(cols, (n, groups * cg, h + pt + pb, wd + pl + pr), stride, dilation, g.dtype)
-    return np.ascontiguousarray(full[:, :, pt:pt + h, pl:pl + wd])
+    gx = _conv_input_grad(g, w, like.shape, padding, stride, dilation, groups)
+    return gx.astype(g.dtype, copy=False)
 
 
 def _conv2d_input_grad_infer(g, w, like, stride, padding, dilation, groups):
@@ -202,17 +358,8 @@ conv2d_input_grad_op = defop(
 
 def _conv2d_weight_grad_kernel(x, g, kernel_size, stride, padding, dilation, groups):
     """J_w^T g for y = conv2d(x, w)."""
-    n, c, h, wd = x.shape
-    _, o, oh, ow = g.shape
     kh, kw = kernel_size
-    win = _windows(_pad(x, padding), oh, ow, kh, kw, stride, dilation)
-    if groups == 1:
-        gw = np.tensordot(g, win, axes=([0, 2, 3], [0, 2, 3]))   # (O, C, kh, kw)
-    else:
-        cg = c // groups
-        gg = g.reshape(n, groups, o // groups, oh, ow)
-        wg = win.reshape(n, groups, cg, oh, ow, kh, kw)
-        gw = np.einsum("ngoij,ngcijkl->gockl", gg, wg, optimize=True).reshape(o, cg, kh, kw)
+    gw = _conv_weight_grad(_pad(x, padding), g, kh, kw, stride, dilation, groups)
     return np.ascontiguousarray(gw, dtype=x.dtype)
 
 
@@ -299,15 +446,51 @@ def _max_pool2d_kernel(x, kernel_size, stride, padding, dilation, ceil_mode):
     if x.ndim != 4 or x.dtype.kind not in "fiu":
         raise ValueError("max_pool2d input")
     win, _, _ = _pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode)
-    # one np.maximum per kernel offset (kh*kw passes over contiguous-ish slices) is ~30x faster
-    # than reducing the strided 6-d window view; NaN propagates as in PyTorch
-    kh, kw = win.shape[4:]
-    out = np.array(win[..., 0, 0])
-    for i in range(kh):
-        for j in range(kw):
-            if i or j:
-                np.maximum(out, win[..., i, j], out=out)
+    return _window_max(win)
+
+
+def _window_max(win):
+    """The max of each window: one np.maximum per kernel offset (kh*kw passes over strided
+    slices, ~30x faster than reducing the 6-d window view), over chunks of the batch that stay
+    in the CPU cache; NaN propagates as in PyTorch."""
+    n, c, oh, ow, kh, kw = win.shape
+    per = c * (oh * ow * win.dtype.itemsize + oh * win.strides[2])
+    chunks = ((0, n),) if n * per <= _CHUNK_BYTES else _chunks(n, per)
+    out = None if len(chunks) == 1 else np.empty((n, c, oh, ow), win.dtype)
+    for s, e in chunks:
+        v = win if out is None else win[s:e]
+        if out is None:
+            o = out = np.array(v[..., 0, 0])
+        else:
+            o = out[s:e]
+            np.copyto(o, v[..., 0, 0])
+        for i in range(kh):
+            for j in range(kw):
+                if i or j:
+                    np.maximum(o, v[..., i, j], out=o)
     return out
+
+
+def _window_max_separable(win, sw, dw):
+    """The max of each window, as _window_max, but over the kernel rows first (kh passes over
+    whole padded rows, contiguous) and then its columns (kw strided passes): the same values
+    (a signed zero aside: of equal -0.0 and 0.0 either may come out), for the backward, which
+    only compares with them."""
+    n, c, oh, ow, kh, kw = win.shape
+    span = (ow - 1) * sw + (kw - 1) * dw + 1
+    s0, s1, s2, s3 = win.strides[:4]
+    rows = [as_strided(win[:, :, :, 0, i, 0], (n, c, oh, span), (s0, s1, s2, s3 // sw),
+                       writeable=False) for i in range(kh)]
+    m = rows[0] if kh == 1 else np.maximum(rows[0], rows[1])
+    for r in rows[2:]:
+        np.maximum(m, r, out=m)
+    cols = [m[..., j * dw:j * dw + sw * (ow - 1) + 1:sw] for j in range(kw)]
+    if kw == 1:
+        return cols[0]
+    best = np.maximum(cols[0], cols[1])
+    for v in cols[2:]:
+        np.maximum(best, v, out=best)
+    return best
 
 
 def _window_argmax(x, kernel_size, stride, padding, dilation, ceil_mode):
@@ -353,18 +536,54 @@ max_pool2d_op = defop(
 
 
 def _max_pool2d_backward_kernel(g, x, kernel_size, stride, padding, dilation, ceil_mode):
-    a, (n, c, oh, ow, kh, kw), pshape, pads = _window_argmax(
-        x, kernel_size, stride, padding, dilation, ceil_mode)
+    """Each pooled gradient to its window's first maximum (row-major; a NaN counts as the
+    maximum), as PyTorch. One pass per kernel offset: the offset's first-maximum mask (equal to
+    the window max and no earlier offset taken) times g, written into that offset's strided
+    view of the input (with non-overlapping windows each pixel is written at most once; when
+    they overlap, distinct windows still hit distinct pixels at one offset, so += is exact).
+    Over chunks of the batch that stay in the CPU cache."""
+    win, pshape, pads = _pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode)
+    n, c, oh, ow, kh, kw = win.shape
+    # g * mask is g where the mask holds and 0 elsewhere only for a finite g (inf * 0 is nan)
+    finite = g.dtype.kind != "f" or bool(np.isfinite(g).all())
+    overlap = stride[0] < dilation[0] * (kh - 1) + 1 or stride[1] < dilation[1] * (kw - 1) + 1
     gxp = np.zeros(pshape, dtype=g.dtype)
+    g = np.broadcast_to(g, (n, c, oh, ow))
     s0, s1, s2, s3 = gxp.strides
-    for k in range(kh * kw):
-        i, j = divmod(k, kw)
-        # for one kernel offset, distinct windows hit distinct pixels: += through a strided
-        # view is exact even when windows overlap
-        dst = as_strided(gxp[:, :, i * dilation[0]:, j * dilation[1]:], (n, c, oh, ow),
-                         (s0, s1, s2 * stride[0], s3 * stride[1]))
-        dst += np.where(a == k, g, 0)
+    last = kh * kw - 1
+    per = c * pshape[2] * pshape[3] * (win.dtype.itemsize + gxp.dtype.itemsize) + \
+        c * oh * ow * (2 * win.dtype.itemsize + 2)
+    for s, e in _chunks(n, per):
+        v, gc, gxc = win[s:e], g[s:e], gxp[s:e]
+        best = _window_max_separable(v, stride[1], dilation[1])
+        nan = best.dtype.kind == "f" and bool(np.isnan(best).any())
+        taken = None
+        for k in range(kh * kw):
+            i, j = divmod(k, kw)
+            if k == last and taken is not None:
+                hit = ~taken                 # every window has a maximum: the rest is here
+            else:
+                hit = v[..., i, j] == best
+                if nan:
+                    hit |= np.isnan(v[..., i, j])
+                if taken is None:
+                    taken = hit              # (hit is used up before taken changes)
+                else:
+                    hit &= ~taken
+                    taken |= hit
+            dst = as_strided(gxc[:, :, i * dilation[0]:, j * dilation[1]:], (e - s, c, oh, ow),
+                             (s0, s1, s2 * stride[0], s3 * stride[1]))
+            if overlap:
+                dst += gc * hit if finite else np.where(hit, gc, 0)
+            elif finite:
+                np.multiply(gc, hit, out=dst)
+            else:
+                np.copyto(dst, gc, where=hit)
+        if not overlap and gxc.dtype.kind == "f":
+            gxc += 0      # 0.0 + g, as PyTorch's scatter: no -0.0 (a negative g times False)
     h, w = x.shape[2:]
+    if pshape[2:] == (h, w):
+        return gxp
     return np.ascontiguousarray(gxp[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w])
 
 
@@ -475,6 +694,9 @@ def _linear_infer(x, w, *b):
 
 _LAYOUTS = {}            # (n, in, out, dtype) -> whether W x^T then a transposed copy is faster
 _SCRATCH = threading.local()  # per thread: the (out, n) products of that layout, by shape
+_MEASURED_UP_TO = 1 << 24     # multiply-adds: bigger products take x W^T unmeasured (the other
+#                               layout won only on small batches here; 6 runs of a big one would
+#                               add tens of ms to a first call)
 
 
 def _scratch(shape, dtype):
@@ -495,6 +717,8 @@ def _transposed_faster(x, w):
     kernel, the roles swapped: tests/test_linear_layout.py)."""
     key = (x.shape[0], x.shape[1], w.shape[0], x.dtype.str)
     hit = _LAYOUTS.get(key)
+    if hit is None and key[0] * key[1] * key[2] > _MEASURED_UP_TO:
+        hit = _LAYOUTS[key] = False  # (measuring a big product costs the first call too much)
     if hit is None:
         out = np.empty((x.shape[0], w.shape[0]), x.dtype)
         best = [float("inf"), float("inf")]
