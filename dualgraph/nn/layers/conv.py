@@ -10,10 +10,22 @@ from ..parameter import Parameter
 from ._factory import new_empty
 
 
-class Conv2d(Module):
+def _single(v):
+    if isinstance(v, (list, tuple)):
+        return (int(v[0]),)
+    return (int(v),)
+
+
+class _ConvNd(Module):
+    """What Conv1d and Conv2d share (PyTorch's _ConvNd): the checks, the attributes, the
+    parameters and their reset, the repr. `_ntuple` makes a size per spatial dim."""
+
+    _ntuple = staticmethod(_pair)
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
+        nt = self._ntuple
         if groups <= 0:
             raise DGValueError("groups must be a positive integer")
         if in_channels % groups != 0:
@@ -24,19 +36,19 @@ class Conv2d(Module):
             if padding not in ("valid", "same"):
                 raise DGValueError(
                     f"Invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
-            if padding == "same" and _pair(stride) != (1, 1):
+            if padding == "same" and nt(stride) != nt(1):
                 raise DGValueError("padding='same' is not supported for strided convolutions")
         if padding_mode != "zeros":
             raise DGValueError(
                 f"padding_mode {padding_mode!r} is not supported by dualgraph (only 'zeros')")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = _pair(kernel_size)
-        self.stride = _pair(stride)
-        self.padding = padding if isinstance(padding, str) else _pair(padding)
-        self.dilation = _pair(dilation)
+        self.kernel_size = nt(kernel_size)
+        self.stride = nt(stride)
+        self.padding = padding if isinstance(padding, str) else nt(padding)
+        self.dilation = nt(dilation)
         self.transposed = False
-        self.output_padding = (0, 0)
+        self.output_padding = nt(0)
         self.groups = groups
         self.padding_mode = padding_mode
         self.weight = Parameter(new_empty(out_channels, in_channels // groups, *self.kernel_size,
@@ -49,10 +61,6 @@ class Conv2d(Module):
 
     def reset_parameters(self):
         init.default_reset_(self.weight, self.bias)
-
-    def forward(self, input):
-        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                        self.groups)
 
     def extra_repr(self):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -70,59 +78,20 @@ class Conv2d(Module):
         return s
 
 
-def _single(v):
-    if isinstance(v, (list, tuple)):
-        return (int(v[0]),)
-    return (int(v),)
+class Conv2d(_ConvNd):
+    def forward(self, input):
+        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
 
 
-class Conv1d(Module):
+class Conv1d(_ConvNd):
     """1-D convolution over (N, C, L) input (F.conv1d: the conv2d op with a unit height)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
-        super().__init__()
-        if groups <= 0:
-            raise DGValueError("groups must be a positive integer")
-        if in_channels % groups != 0:
-            raise DGValueError("in_channels must be divisible by groups")
-        if out_channels % groups != 0:
-            raise DGValueError("out_channels must be divisible by groups")
-        if isinstance(padding, str):
-            if padding not in ("valid", "same"):
-                raise DGValueError(
-                    f"Invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
-            if padding == "same" and _single(stride) != (1,):
-                raise DGValueError("padding='same' is not supported for strided convolutions")
-        if padding_mode != "zeros":
-            raise DGValueError(
-                f"padding_mode {padding_mode!r} is not supported by dualgraph (only 'zeros')")
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = _single(kernel_size)
-        self.stride = _single(stride)
-        self.padding = padding if isinstance(padding, str) else _single(padding)
-        self.dilation = _single(dilation)
-        self.transposed = False
-        self.output_padding = (0,)
-        self.groups = groups
-        self.padding_mode = padding_mode
-        self.weight = Parameter(new_empty(out_channels, in_channels // groups, *self.kernel_size,
-                                          dtype=dtype, device=device))
-        if bias:
-            self.bias = Parameter(new_empty(out_channels, dtype=dtype, device=device))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        init.default_reset_(self.weight, self.bias)
+    _ntuple = staticmethod(_single)
 
     def forward(self, input):
         return F.conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
                         self.groups)
-
-    extra_repr = Conv2d.extra_repr
 
 
 class ConvTranspose2d(Module):
