@@ -1,0 +1,386 @@
+"""The conv2d / max_pool2d numpy kernels (dualgraph/ops/nn_ops.py) against straightforward
+references: explicit loops over kernel offsets (conv, in float64) and over windows (max-pool),
+on random shapes, strides, paddings, dilations and groups, float32 and float64. Both column
+layouts of the convolution (full and row-shared), both input-gradient paths (per-offset matmuls
+at unit stride, the strided fold otherwise), and max-pool ties (the gradient goes to the first
+maximum in row-major order, as PyTorch), NaN, infinities, overlapping windows and ceil_mode.
+See benchmarks/conv.py for the timings."""
+import itertools
+
+import numpy as np
+import pytest
+
+import dualgraph as dg
+import dualgraph.nn.functional as F
+from dualgraph.ops import nn_ops as K
+
+
+# ================================================================ references
+def _pad4(x, padding, value=0.0):
+    pt, pb, pl, pr = padding
+    return np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=value)
+
+
+def _geom(hp, wp, kh, kw, stride, dilation):
+    oh = (hp - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (wp - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    return oh, ow
+
+
+def _patch(xp, i, j, oh, ow, stride, dilation):
+    r0, c0 = i * dilation[0], j * dilation[1]
+    return xp[:, :, r0:r0 + stride[0] * (oh - 1) + 1:stride[0],
+              c0:c0 + stride[1] * (ow - 1) + 1:stride[1]]
+
+
+def ref_conv2d(x, w, stride, padding, dilation, groups, oh=None, ow=None):
+    xp = _pad4(x.astype(np.float64), padding)
+    o, cg, kh, kw = w.shape
+    if oh is None:
+        oh, ow = _geom(xp.shape[2], xp.shape[3], kh, kw, stride, dilation)
+    og = o // groups
+    out = np.zeros((x.shape[0], o, oh, ow))
+    for gi in range(groups):
+        for i in range(kh):
+            for j in range(kw):
+                p = _patch(xp[:, gi * cg:(gi + 1) * cg], i, j, oh, ow, stride, dilation)
+                out[:, gi * og:(gi + 1) * og] += np.einsum(
+                    "ncij,oc->noij", p, w[gi * og:(gi + 1) * og, :, i, j].astype(np.float64))
+    return out
+
+
+def ref_input_grad(g, w, shape, stride, padding, dilation, groups):
+    n, c, h, wd = shape
+    pt, pb, pl, pr = padding
+    o, cg, kh, kw = w.shape
+    og, oh, ow = o // groups, g.shape[2], g.shape[3]
+    gxp = np.zeros((n, c, h + pt + pb, wd + pl + pr))
+    for gi in range(groups):
+        for i in range(kh):
+            for j in range(kw):
+                dst = _patch(gxp[:, gi * cg:(gi + 1) * cg], i, j, oh, ow, stride, dilation)
+                dst += np.einsum("noij,oc->ncij", g[:, gi * og:(gi + 1) * og].astype(np.float64),
+                                 w[gi * og:(gi + 1) * og, :, i, j].astype(np.float64))
+    return gxp[:, :, pt:pt + h, pl:pl + wd]
+
+
+def ref_weight_grad(x, g, kernel_size, stride, padding, dilation, groups):
+    xp = _pad4(x.astype(np.float64), padding)
+    kh, kw = kernel_size
+    o, oh, ow = g.shape[1:]
+    cg, og = x.shape[1] // groups, o // groups
+    gw = np.zeros((o, cg, kh, kw))
+    for gi in range(groups):
+        for i in range(kh):
+            for j in range(kw):
+                p = _patch(xp[:, gi * cg:(gi + 1) * cg], i, j, oh, ow, stride, dilation)
+                gw[gi * og:(gi + 1) * og, :, i, j] = np.einsum(
+                    "noij,ncij->oc", g[:, gi * og:(gi + 1) * og].astype(np.float64), p)
+    return gw
+
+
+def ref_max_pool(x, g, kernel_size, stride, padding, dilation, ceil_mode):
+    """Window by window: the max (a NaN counting as the maximum) and, for the gradient, the
+    first maximum in row-major order of the window (padding included, as -inf)."""
+    n, c, h, w = x.shape
+    oh, ow, pads = K._pool_geometry(h, w, kernel_size, stride, padding, dilation, ceil_mode)
+    xp = _pad4(x, pads, -np.inf)
+    gxp = np.zeros(xp.shape, dtype=g.dtype)
+    out = np.empty((n, c, oh, ow), dtype=x.dtype)
+    kh, kw = kernel_size
+    for a, b, r, s in itertools.product(range(n), range(c), range(oh), range(ow)):
+        pos = [(r * stride[0] + i * dilation[0], s * stride[1] + j * dilation[1])
+               for i in range(kh) for j in range(kw)]
+        vals = [xp[a, b, p, q] for p, q in pos]
+        nans = [k for k, v in enumerate(vals) if np.isnan(v)]
+        k = nans[0] if nans else int(np.argmax(vals))       # argmax: the first maximum
+        out[a, b, r, s] = vals[k]
+        gxp[a, b][pos[k]] += g[a, b, r, s]
+    return out, gxp[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w]
+
+
+# ================================================================ random convolutions
+def _conv_configs(seed, count):
+    rng = np.random.default_rng(seed)
+    out = []
+    while len(out) < count:
+        groups = int(rng.choice([1, 1, 2, 3]))
+        cg, og = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        kh, kw = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+        stride = tuple(int(v) for v in rng.choice([1, 1, 1, 2, 3], 2))
+        dilation = tuple(int(v) for v in rng.choice([1, 1, 2], 2))
+        padding = tuple(int(v) for v in rng.integers(0, 3, 4))
+        n = int(rng.choice([0, 1, 2, 3]))
+        h, w = int(rng.integers(1, 12)), int(rng.integers(1, 12))
+        hp, wp = h + padding[0] + padding[1], w + padding[2] + padding[3]
+        if hp < dilation[0] * (kh - 1) + 1 or wp < dilation[1] * (kw - 1) + 1:
+            continue
+        dtype = np.float32 if rng.random() < 0.5 else np.float64
+        out.append(dict(n=n, c=cg * groups, o=og * groups, h=h, w=w, k=(kh, kw), stride=stride,
+                        padding=padding, dilation=dilation, groups=groups, dtype=dtype))
+    return out
+
+
+CONFIGS = _conv_configs(0, 60)
+# the LeNet-5 shapes and a few fixed ones: unit stride (row-shared columns, per-offset input
+# gradient), strided, 'same'-style asymmetric padding, depthwise
+CONFIGS += [dict(n=2, c=3, o=6, h=32, w=32, k=(5, 5), stride=(1, 1), padding=(0, 0, 0, 0),
+                 dilation=(1, 1), groups=1, dtype=np.float32),
+            dict(n=2, c=6, o=16, h=14, w=14, k=(5, 5), stride=(1, 1), padding=(0, 0, 0, 0),
+                 dilation=(1, 1), groups=1, dtype=np.float32),
+            dict(n=2, c=4, o=8, h=9, w=8, k=(4, 4), stride=(1, 1), padding=(1, 2, 1, 2),
+                 dilation=(1, 1), groups=2, dtype=np.float64),
+            dict(n=3, c=4, o=4, h=10, w=7, k=(3, 3), stride=(2, 1), padding=(1, 1, 1, 1),
+                 dilation=(2, 1), groups=4, dtype=np.float32),
+            dict(n=1, c=2, o=3, h=7, w=11, k=(3, 2), stride=(1, 3), padding=(0, 0, 2, 0),
+                 dilation=(1, 2), groups=1, dtype=np.float64)]
+
+
+def _tol(dtype):
+    return dict(rtol=2e-5, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-11)
+
+
+def _arrays(cfg, seed):
+    rng = np.random.default_rng(seed)
+    dt = cfg["dtype"]
+    x = rng.standard_normal((cfg["n"], cfg["c"], cfg["h"], cfg["w"])).astype(dt)
+    w = rng.standard_normal((cfg["o"], cfg["c"] // cfg["groups"]) + cfg["k"]).astype(dt)
+    b = rng.standard_normal(cfg["o"]).astype(dt)
+    return x, w, b
+
+
+def _attrs(cfg):
+    return dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],
+                groups=cfg["groups"])
+
+
+@pytest.fixture(params=["auto", "full", "rows_shared"])
+def column_layout(request, monkeypatch):
+    """Run with the layout the kernels choose, and with each layout forced (the row-shared one
+    only exists at unit row stride)."""
+    if request.param != "auto":
+        orig = K._rows_shared
+        force = request.param == "rows_shared"
+        monkeypatch.setattr(K, "_rows_shared", lambda c, o, kh, kw, hp, oh, ow, sh:
+                            (sh == 1 and kh > 1) if force else False)
+        assert orig is not K._rows_shared
+    return request.param
+
+
+@pytest.mark.parametrize("chunk_bytes", [None, 1])
+@pytest.mark.parametrize("idx", range(len(CONFIGS)))
+def test_conv2d_kernels_match_reference(idx, column_layout, chunk_bytes, monkeypatch):
+    if chunk_bytes is not None:   # one sample per chunk of the batch
+        monkeypatch.setattr(K, "_CHUNK_BYTES", chunk_bytes)
+    cfg = CONFIGS[idx]
+    x, w, b = _arrays(cfg, idx)
+    a = _attrs(cfg)
+    tol = _tol(cfg["dtype"])
+    y = K._conv2d_kernel(x, w, b, **a)
+    ref = ref_conv2d(x, w, **a) + b.reshape(1, -1, 1, 1)
+    assert y.dtype == x.dtype and y.shape == ref.shape and y.flags.c_contiguous
+    np.testing.assert_allclose(y, ref, **tol)
+    g = np.random.default_rng(idx + 1000).standard_normal(y.shape).astype(x.dtype)
+    gx = K._conv2d_input_grad_kernel(g, w, x, **a)
+    assert gx.dtype == x.dtype and gx.shape == x.shape and gx.flags.c_contiguous
+    np.testing.assert_allclose(gx, ref_input_grad(g, w, x.shape, **a), **tol)
+    gw = K._conv2d_weight_grad_kernel(x, g, cfg["k"], **a)
+    assert gw.dtype == x.dtype and gw.shape == w.shape and gw.flags.c_contiguous
+    np.testing.assert_allclose(gw, ref_weight_grad(x, g, cfg["k"], **a), **tol)
+
+
+@pytest.mark.parametrize("stride", [(1, 1), (2, 2), (1, 2)])
+def test_conv_grads_with_larger_input_than_the_sweep_reads(stride):
+    """conv_transpose2d with output_padding: the input-gradient op writes an input taller and
+    wider than the convolution reaches (the extra rows/cols get 0), and the weight gradient
+    reads such an input; both against the references."""
+    rng = np.random.default_rng(5)
+    a = dict(stride=stride, padding=(1, 1, 1, 1), dilation=(1, 1), groups=1)
+    g = rng.standard_normal((2, 3, 4, 5))
+    w = rng.standard_normal((3, 2, 3, 3))
+    like = np.empty((2, 2, 4 * stride[0] + 1, 5 * stride[1] + 1))   # one more than needed
+    gx = K._conv2d_input_grad_kernel(g, w, like, **a)
+    np.testing.assert_allclose(gx, ref_input_grad(g, w, like.shape, **a), rtol=1e-12, atol=1e-12)
+    x = rng.standard_normal(like.shape)
+    gw = K._conv2d_weight_grad_kernel(x, g, (3, 3), **a)
+    np.testing.assert_allclose(gw, ref_weight_grad(x, g, (3, 3), **a), rtol=1e-12, atol=1e-12)
+
+
+def test_conv_adjoint_identities():
+    """<conv(x, w), g> = <x, input_grad(g, w)> = <w, weight_grad(x, g)> in float64."""
+    for idx, cfg in enumerate(CONFIGS):
+        if cfg["dtype"] != np.float64 or cfg["n"] == 0:
+            continue
+        x, w, _ = _arrays(cfg, idx)
+        a = _attrs(cfg)
+        y = K._conv2d_kernel(x, w, **a)
+        g = np.random.default_rng(idx).standard_normal(y.shape)
+        s = np.vdot(y, g)
+        assert np.isclose(np.vdot(x, K._conv2d_input_grad_kernel(g, w, x, **a)), s, rtol=1e-10)
+        assert np.isclose(np.vdot(w, K._conv2d_weight_grad_kernel(x, g, cfg["k"], **a)), s,
+                          rtol=1e-10)
+
+
+def test_conv_empty_batch_and_noncontiguous_inputs():
+    rng = np.random.default_rng(1)
+    a = dict(stride=(1, 1), padding=(1, 1, 1, 1), dilation=(1, 1), groups=1)
+    x = np.zeros((0, 2, 5, 5), np.float32)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    assert K._conv2d_kernel(x, w, **a).shape == (0, 3, 5, 5)
+    g = np.zeros((0, 3, 5, 5), np.float32)
+    assert K._conv2d_input_grad_kernel(g, w, x, **a).shape == x.shape
+    gw = K._conv2d_weight_grad_kernel(x, g, (3, 3), **a)
+    assert gw.shape == w.shape and not gw.any()
+    # transposed / sliced inputs and a broadcast gradient
+    x = rng.standard_normal((5, 5, 2, 2)).transpose(2, 3, 0, 1)[:, :, ::-1]
+    w = rng.standard_normal((3, 3, 3, 2)).transpose(2, 3, 0, 1)
+    y = K._conv2d_kernel(x, w, **a)
+    np.testing.assert_allclose(y, ref_conv2d(x, w, **a), rtol=1e-12, atol=1e-12)
+    g = np.broadcast_to(np.float64(0.5), y.shape)
+    np.testing.assert_allclose(K._conv2d_input_grad_kernel(g, w, x, **a),
+                               ref_input_grad(g, w, x.shape, **a), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(K._conv2d_weight_grad_kernel(x, g, (3, 3), **a),
+                               ref_weight_grad(x, g, (3, 3), **a), rtol=1e-12, atol=1e-12)
+
+
+# ================================================================ max-pool
+POOLS = [  # kernel, stride, padding, dilation, ceil_mode
+    ((2, 2), (2, 2), (0, 0), (1, 1), False),
+    ((2, 2), (2, 2), (1, 1), (1, 1), True),
+    ((3, 3), (2, 2), (1, 1), (1, 1), False),     # overlapping windows
+    ((3, 2), (1, 2), (1, 0), (1, 1), True),
+    ((2, 3), (3, 3), (0, 1), (2, 1), False),     # dilated, non-overlapping
+    ((3, 3), (1, 1), (0, 0), (2, 2), False),     # dilated, overlapping
+    ((1, 1), (2, 1), (0, 0), (1, 1), False),
+    ((2, 2), (3, 2), (1, 0), (1, 1), True),
+]
+
+
+def _pool_input(kind, shape, dtype, rng):
+    if kind == "random":
+        return rng.standard_normal(shape).astype(dtype)
+    if kind == "ties":            # few distinct values: most windows tie
+        return rng.integers(-1, 2, shape).astype(dtype)
+    if kind == "constant":        # every window all equal
+        return np.full(shape, 0.5, dtype)
+    x = rng.integers(-2, 3, shape).astype(dtype)    # "special": ties, NaN and infinities
+    flat = x.reshape(-1)
+    idx = rng.permutation(flat.size)
+    flat[idx[:3]] = np.nan
+    flat[idx[3:6]] = np.inf
+    flat[idx[6:12]] = -np.inf
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["random", "ties", "constant", "special"])
+@pytest.mark.parametrize("pool", POOLS, ids=lambda p: "k%s-s%s-p%s-d%s-%s" % tuple(
+    "x".join(map(str, v)) if isinstance(v, tuple) else str(v) for v in p))
+@pytest.mark.parametrize("chunk_bytes", [None, 1])
+def test_max_pool_forward_and_backward_match_window_loop(pool, kind, dtype, chunk_bytes,
+                                                          monkeypatch):
+    if chunk_bytes is not None:   # one sample per chunk of the batch
+        monkeypatch.setattr(K, "_CHUNK_BYTES", chunk_bytes)
+    kernel_size, stride, padding, dilation, ceil_mode = pool
+    rng = np.random.default_rng(hash((pool, kind)) % 2 ** 32)
+    shape = (2, 3, int(rng.integers(5, 9)), int(rng.integers(5, 9)))
+    x = _pool_input(kind, shape, dtype, rng)
+    a = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+             ceil_mode=ceil_mode)
+    y = K._max_pool2d_kernel(x, **a)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    ref_y, ref_gx = ref_max_pool(x, g, **a)
+    np.testing.assert_array_equal(y, ref_y)
+    gx = K._max_pool2d_backward_kernel(g, x, **a)
+    assert gx.dtype == g.dtype and gx.shape == x.shape and gx.flags.c_contiguous
+    overlap = stride[0] < dilation[0] * (kernel_size[0] - 1) + 1 or \
+        stride[1] < dilation[1] * (kernel_size[1] - 1) + 1
+    if overlap:    # sums of several windows' gradients: the order of the additions may differ
+        np.testing.assert_allclose(gx, ref_gx, rtol=1e-6, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(gx, ref_gx)
+    assert not np.signbit(gx[gx == 0]).any()        # no -0.0: 0.0 + g, as PyTorch's scatter
+    # the gather adjoint and the indices pick the same (first) maximum
+    gg = rng.standard_normal(x.shape).astype(dtype)
+    sel = K._max_pool2d_select_kernel(gg, x, **a)
+    f8 = np.float64
+    np.testing.assert_allclose(np.vdot(sel.astype(f8), g.astype(f8)),
+                               np.vdot(gg.astype(f8), gx.astype(f8)), rtol=1e-5, atol=1e-5)
+
+
+def test_max_pool_backward_ties_go_to_the_first_maximum():
+    x = np.array([[[[1., 1., 2., 2.],
+                    [1., 1., 2., 2.],
+                    [0., 3., 3., 5.],
+                    [3., 3., 5., 5.]]]])
+    a = dict(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), ceil_mode=False)
+    g = np.array([[[[1., 2.], [3., 4.]]]])
+    gx = K._max_pool2d_backward_kernel(g, x, **a)
+    np.testing.assert_array_equal(gx, [[[[1, 0, 2, 0], [0, 0, 0, 0], [0, 3, 0, 4], [0, 0, 0, 0]]]])
+
+
+def test_max_pool_backward_nonfinite_gradient():
+    """An inf/NaN gradient reaches only its window's maximum (not inf * 0 = nan elsewhere)."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((1, 2, 6, 6))
+    for pool in POOLS[:3]:
+        a = dict(zip(("kernel_size", "stride", "padding", "dilation", "ceil_mode"), pool))
+        y = K._max_pool2d_kernel(x, **a)
+        g = rng.standard_normal(y.shape)
+        g.reshape(-1)[0], g.reshape(-1)[-1] = np.inf, np.nan
+        _, ref = ref_max_pool(x, g, **a)
+        np.testing.assert_array_equal(K._max_pool2d_backward_kernel(g, x, **a), ref)
+
+
+def test_lenet_block_eager_graph_and_grads():
+    """conv -> relu -> pool -> conv -> pool through autograd, eagerly and in dg.function: the
+    same numbers, and the gradients those of the float64 references."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 3, 16, 16))
+    w1, w2 = rng.standard_normal((4, 3, 5, 5)), rng.standard_normal((5, 4, 3, 3))
+
+    def f(x, w1, w2):
+        h = F.max_pool2d(F.relu(F.conv2d(x, w1)), 2)
+        return (F.max_pool2d(F.conv2d(h, w2, padding=1), 2) ** 2).sum()
+
+    ts = [dg.tensor(v, requires_grad=True) for v in (x, w1, w2)]
+    loss = f(*ts)
+    loss.backward()
+    fn = dg.function(lambda *a: f(*a))
+    np.testing.assert_allclose(fn(*[dg.tensor(v) for v in (x, w1, w2)]).numpy(),
+                               loss.detach().numpy(),
+                               rtol=1e-12)
+    # the same gradient from the references, by hand
+    a0 = dict(stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1)
+    a1 = dict(stride=(1, 1), padding=(1, 1, 1, 1), dilation=(1, 1), groups=1)
+    p = dict(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), ceil_mode=False)
+    c1 = ref_conv2d(x, w1, **a0)
+    r1 = np.maximum(c1, 0)
+    h, _ = ref_max_pool(r1, np.zeros((3, 4, 6, 6)), **p)
+    c2 = ref_conv2d(h, w2, **a1)
+    y, gc2 = ref_max_pool(c2, 2 * ref_max_pool(c2, np.zeros((3, 5, 3, 3)), **p)[0], **p)
+    gw2 = ref_weight_grad(h, gc2, (3, 3), **a1)
+    gh = ref_input_grad(gc2, w2, h.shape, **a1)
+    _, gr1 = ref_max_pool(r1, gh, **p)
+    gw1 = ref_weight_grad(x, gr1 * (c1 > 0), (5, 5), **a0)
+    np.testing.assert_allclose(loss.detach().numpy(), (y ** 2).sum(), rtol=1e-12)
+    np.testing.assert_allclose(ts[2].grad.numpy(), gw2, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ts[1].grad.numpy(), gw1, rtol=1e-10, atol=1e-10)
+
+
+def test_benchmark_script_smoke():
+    """benchmarks/conv.py runs: its old and new kernels agree, and every mode of the LeNet-5
+    step (eager, compiled, each with the old kernels, torch when installed) gives the same
+    losses. No timing assertions."""
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "conv.py"
+    spec = importlib.util.spec_from_file_location("bench_conv", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.check_kernels(2)
+    out = mod.check_losses(2, steps=2)
+    assert len(out) >= 4
+    assert K.conv2d_op.forward is K._conv2d_kernel        # the old kernels are swapped back
+    rows = mod.bench_kernels(1, repeat=1, budget=1e-4)
+    assert all(o[0] > 0 and n[0] > 0 for _, o, n in rows)
