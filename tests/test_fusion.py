@@ -170,3 +170,34 @@ def test_every_fusible_ufunc_matches_numpy(fusion):
     a64 = dg.tensor(np.array([np.nan, 1.0, -2.0], np.float64))
     b64 = dg.tensor(np.array([0.5, np.nan, 1.0], np.float64))
     np.testing.assert_allclose(_plan(f, a64, b64)[1].numpy(), f(a64, b64).numpy(), rtol=1e-12)
+
+
+# ------------------------------------------------------------------ random programs, fused
+import os  # noqa: E402
+
+N_FUSED_PROGRAMS = int(os.environ.get("DG_FUSED_PROGRAMS", "12"))
+
+
+@pytest.mark.parametrize("seed", range(N_FUSED_PROGRAMS))
+def test_random_programs_fused_equal_unfused(fusion, seed):
+    """The random-program generator's programs (tests/random_programs.py) under dg.function,
+    twice each, with fusion on and off: every fetched value and input gradient agrees within
+    float32 rounding (DG_FUSED_PROGRAMS=N runs more; each new kernel compiles in ~0.5 s)."""
+    import random_programs as rp
+    prog = rp.generate(seed)
+    FE.set_fusion(None)
+    plain = rp.run_function(prog)
+    FE.set_fusion("numba")
+    fused = rp.run_function(prog)
+    for a, b in zip(plain, fused):
+        assert (a.error is None) == (b.error is None), (a.error, b.error)
+        if a.error is not None:
+            continue
+        assert set(a.values) == set(b.values)
+        for k in a.values:
+            x, y = np.asarray(a.values[k]), np.asarray(b.values[k])
+            assert x.shape == y.shape and x.dtype == y.dtype, k
+            if x.dtype.kind == "f":
+                np.testing.assert_allclose(y, x, rtol=2e-5, atol=1e-6, equal_nan=True, err_msg=k)
+            else:
+                np.testing.assert_array_equal(y, x, err_msg=k)
