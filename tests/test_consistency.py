@@ -183,3 +183,49 @@ def test_a_planted_input_drift_is_found_in_each_workload(name):
     found = dg.check_consistency(*inputs(0), setup=planted_setup, calls=2)
     assert isinstance(found, Divergence), name
     assert (found.call, found.phase, found.op) == (0, "forward", "mul"), str(found)
+
+
+# ------------------------------------------------------------------ the new layers' training steps
+_nn = dg.nn
+
+
+def _layer_cases():
+    rng = np.random.default_rng(0)
+
+    def t(*s):
+        return dg.tensor(rng.standard_normal(s).astype(np.float32))
+    return {
+        "lstm": (lambda: _nn.LSTM(4, 6, num_layers=2, batch_first=True),
+                 lambda m, x: m(x)[0].pow(2).mean(), (t(3, 5, 4),)),
+        "gru_bidirectional": (lambda: _nn.GRU(4, 5, bidirectional=True),
+                              lambda m, x: m(x)[0].sum(), (t(5, 2, 4),)),
+        "attention": (lambda: _nn.MultiheadAttention(8, 2, batch_first=True),
+                      lambda m, x: m(x, x, x)[0].pow(2).mean(), (t(2, 5, 8),)),
+        # GroupNorm reads its weight through a view (reshape) that the SGD step then updates:
+        # the compiled value fetched must be the one before the update, as eagerly
+        "conv_groupnorm": (lambda: _nn.Sequential(_nn.Conv2d(3, 4, 3, padding=1), _nn.GroupNorm(2, 4), _nn.GELU(),
+                                                  _nn.AvgPool2d(2), _nn.Flatten(), _nn.Linear(64, 3)),
+                           lambda m, x, y: F.cross_entropy(m(x), y), (t(2, 3, 8, 8), dg.tensor([0, 2]))),
+        "conv_transpose": (lambda: _nn.Sequential(_nn.ConvTranspose2d(3, 2, 3, stride=2), _nn.SiLU(),
+                                                  _nn.AdaptiveAvgPool2d(2)),
+                           lambda m, x: m(x).pow(2).mean(), (t(2, 3, 4, 4),)),
+    }
+
+
+@pytest.mark.parametrize("name", list(_layer_cases()))
+def test_silent_on_the_new_layers_training_steps(name):
+    build, loss_fn, xs = _layer_cases()[name]
+
+    def setup():
+        dg.manual_seed(0)
+        m = build()
+        opt = dg.optim.SGD(m.parameters(), lr=0.05)
+
+        def step(*a):
+            opt.zero_grad()
+            loss = loss_fn(m, *a)
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+    assert dg.check_consistency(*xs, setup=setup, calls=2) is None

@@ -192,7 +192,8 @@ def _graph_values(compiled, graph, records, args):
     mine = [r for r in records if r.node.graph is graph]
     names = list(dict.fromkeys(r.node.name for r in mine))
     feeds = [graph.get_tensor_by_name(f.name) for f in tr.plan.feeds]
-    plan = compile_graph(graph, names, feeds=feeds, optimize=compiled.optimize, updates=graph.updates)
+    plan = compile_graph(graph, names, feeds=feeds, optimize=compiled.optimize, updates=graph.updates,
+                         snapshot_fetches=True)  # (a view of a parameter: its value before the update)
     values = dict(zip(names, plan.run_unchecked(compiled.feeds_for(*args))))
     kept = []
     for r in mine:

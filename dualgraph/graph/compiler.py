@@ -73,7 +73,8 @@ def _simplify(G, ctx):
     return stats
 
 
-def compile_graph(graph, fetches, feeds=None, optimize=True, updates=(), check=None):
+def compile_graph(graph, fetches, feeds=None, optimize=True, updates=(), check=None,
+                  snapshot_fetches=False):
     t0 = time.perf_counter()
     check = CHECK if check is None else check
     if check:
@@ -128,6 +129,7 @@ def compile_graph(graph, fetches, feeds=None, optimize=True, updates=(), check=N
     plan = Plan(steps, feed_steps, [ctx.resolve(n) for n in fetch_names], functools.partial(unflatten, treedef),
                 stats, optimize)
     plan.graph = graph
+    plan.snapshot_fetches = snapshot_fetches  # (Plan.snapshot_fetches: each fetch as computed)
     plan.specialise_static()
     stats["compile_ms"] = (time.perf_counter() - t0) * 1e3
     return plan

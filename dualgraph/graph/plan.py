@@ -161,6 +161,10 @@ class Plan:
         self._feed_index = {f.name: i for i, f in enumerate(feeds)}
         self._compiled = {}
         self.source = None
+        # every fetched value that may share memory (a state read, a view) copied right where it
+        # is computed, not when returned: each fetch is its value at its place in the program
+        # (dg.check_consistency fetches every node and compares it with eager's value then)
+        self.snapshot_fetches = False
 
     # ---- calling
     def __call__(self, *args, **kwargs):
@@ -238,7 +242,7 @@ class Plan:
         self.stats["peak_bytes"] = mem["peak_bytes"]
         self.stats["buffers_reused"] = mem["reused"]
         self.stats["buffers_allocated"] = mem["allocated"]
-        fn, src = _generate(steps, mem, self.feeds, self.fetches)
+        fn, src = _generate(steps, mem, self.feeds, self.fetches, self.snapshot_fetches)
         self.source = src
         self.stats["specialise_ms"] = (time.perf_counter() - t0) * 1e3
         return fn
@@ -349,7 +353,7 @@ def _updates_in_place(steps, fetches=()):
             vs.writes_into = cur
 
 
-def _generate(steps, mem, feeds, fetches):
+def _generate(steps, mem, feeds, fetches, snapshot=False):
     """Emit the specialised schedule as one Python function body."""
     arena = set(mem.get("fresh", ()))
     index = {s.name: i for i, s in enumerate(steps)}
@@ -359,6 +363,10 @@ def _generate(steps, mem, feeds, fetches):
         local[s.name] = f"v{i}"
     params = [local.get(f.name, f"unused{i}") for i, f in enumerate(feeds)]  # pruned feeds
     early = _fetched_before_write(steps, fetches)
+    if snapshot:
+        fetched = set(fetches)
+        early |= {i for i, s in enumerate(steps) if s.name in fetched and not s.op.no_value
+                  and (s.source is not None or aliases_input(s.op) or s.writes_into is not None)}
     lines = [f"def run({', '.join(params)}):"]
     # comments: what each value is (op, node name, shape, dtype); the compiled code is the same
     lines += [f"    # {local[f.name]}: {_comment(steps[index[f.name]])[4:]}" for f in feeds if f.name in index]
