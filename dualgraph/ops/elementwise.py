@@ -577,9 +577,10 @@ def _scaled(other, alpha, input=None):
 
 def _alpha_check(input, other, alpha):
     """PyTorch's alpha_check, against the dtype add/sub compute in."""
-    if type(alpha) in (float, int) and type(getattr(input, "_data", None)) is _nd \
-            and input._data.dtype.kind == "f":
-        return  # a float tensor computes in a float dtype: any number is a valid alpha
+    if type(alpha) in (float, int):
+        dt = getattr(input, "_np_dtype", None)  # (a tensor of either mode; None for a number)
+        if dt is not None and dt().kind == "f":
+            return  # a float tensor computes in a float dtype: any number is a valid alpha
     if not all(_is_scalar(x) or hasattr(x, "dtype") for x in (input, other)):
         return
     want = result_type(_user_operand(input), _user_operand(other))
