@@ -518,3 +518,28 @@ def test_modules_build_graphs_through_the_same_ops():
         assert tuple(y.shape) == (None, 4)
     got = dg.Session(g).run(y, {xp: x})
     assert np.allclose(got, want, atol=1e-6)
+
+
+@pytest.mark.parametrize("fn", ["mse_loss", "l1_loss", "binary_cross_entropy",
+                                "binary_cross_entropy_with_logits", "nll_loss", "cross_entropy"])
+@pytest.mark.parametrize("legacy", [dict(reduce=False), dict(size_average=False), dict(size_average=True),
+                                    dict(reduce=True, size_average=False)])
+def test_functional_losses_honour_the_deprecated_size_average_and_reduce(fn, legacy):
+    torch = pytest.importorskip("torch")
+    import warnings
+    rng = np.random.default_rng(0)
+    if fn in ("nll_loss", "cross_entropy"):
+        x = rng.standard_normal((4, 3)).astype(np.float32)
+        t = np.array([0, 2, 1, 0])
+    else:
+        x = rng.uniform(0.1, 0.9, (4, 3)).astype(np.float32)
+        t = rng.uniform(0.0, 1.0, (4, 3)).astype(np.float32)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        got = getattr(dg.nn.functional, fn)(dg.tensor(x), dg.tensor(t), **legacy).numpy()
+    assert any("size_average and reduce args will be deprecated" in str(m.message) for m in w)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = getattr(torch.nn.functional, fn)(torch.tensor(x), torch.tensor(t), **legacy).numpy()
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

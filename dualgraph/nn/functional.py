@@ -288,6 +288,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 # ================================================================ losses
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    reduction = _legacy(size_average, reduce, reduction)
     _check_reduction(reduction)
     if tuple(target.shape) != tuple(input.shape):
         warnings.warn(
@@ -299,12 +300,14 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    reduction = _legacy(size_average, reduce, reduction)
     _check_reduction(reduction)
     return _reduce((input - target).abs(), reduction)
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
                          reduction="mean"):
+    reduction = _legacy(size_average, reduce, reduction)
     _check_reduction(reduction)
     if tuple(target.shape) != tuple(input.shape):
         raise DGValueError(
@@ -321,6 +324,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
                                      reduction="mean", pos_weight=None):
+    reduction = _legacy(size_average, reduce, reduction)
     _check_reduction(reduction)
     if tuple(target.shape) != tuple(input.shape):
         raise DGValueError(
@@ -379,6 +383,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
              reduction="mean"):
     """Negative log-likelihood of class-index targets given log-probabilities, as PyTorch
     (class dim 1; weight, ignore_index and the weighted mean)."""
+    reduction = _legacy(size_average, reduce, reduction)
     _check_reduction(reduction)
     c = _check_nll_args(input, target, weight)
     if target.dtype.np != _dt.I64:
@@ -412,6 +417,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                   reduction="mean", label_smoothing=0.0):
     """log_softmax over dim 1 followed by nll_loss, or, for a floating target shaped like the
     input, the cross entropy with class probabilities. Finite for huge logits."""
+    reduction = _legacy(size_average, reduce, reduction)
     _check_reduction(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise DGRuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
@@ -950,6 +956,13 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     n1 = n1 + (n1.detach().clamp(min=eps) - n1.detach())
     n2 = n2 + (n2.detach().clamp(min=eps) - n2.detach())
     return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+def _legacy(size_average, reduce, reduction):
+    """`reduction`, or what the deprecated size_average / reduce ask for (with PyTorch's warning)."""
+    if size_average is None and reduce is None:
+        return reduction
+    return _legacy_reduction(size_average, reduce)
 
 
 def _legacy_reduction(size_average, reduce):
