@@ -726,56 +726,56 @@ def remainder(input, other, *, out=None):
     return _out(apply(remainder_op, input, other), out, "remainder")
 
 
-def eq(a, b, *, out=None):
-    return _out(apply(eq_op, a, b), out, "eq")
+def eq(input, other, *, out=None):
+    return _out(apply(eq_op, input, other), out, "eq")
 
 
-def ne(a, b, *, out=None):
-    return _out(apply(ne_op, a, b), out, "ne")
+def ne(input, other, *, out=None):
+    return _out(apply(ne_op, input, other), out, "ne")
 
 
-def lt(a, b, *, out=None):
-    return _out(apply(lt_op, a, b), out, "lt")
+def lt(input, other, *, out=None):
+    return _out(apply(lt_op, input, other), out, "lt")
 
 
-def le(a, b, *, out=None):
-    return _out(apply(le_op, a, b), out, "le")
+def le(input, other, *, out=None):
+    return _out(apply(le_op, input, other), out, "le")
 
 
-def gt(a, b, *, out=None):
-    return _out(apply(gt_op, a, b), out, "gt")
+def gt(input, other, *, out=None):
+    return _out(apply(gt_op, input, other), out, "gt")
 
 
-def ge(a, b, *, out=None):
-    return _out(apply(ge_op, a, b), out, "ge")
+def ge(input, other, *, out=None):
+    return _out(apply(ge_op, input, other), out, "ge")
 
 
-def logical_and(a, b, *, out=None):
-    return _out(apply(logical_and_op, a, b), out, "logical_and")
+def logical_and(input, other, *, out=None):
+    return _out(apply(logical_and_op, input, other), out, "logical_and")
 
 
-def logical_or(a, b, *, out=None):
-    return _out(apply(logical_or_op, a, b), out, "logical_or")
+def logical_or(input, other, *, out=None):
+    return _out(apply(logical_or_op, input, other), out, "logical_or")
 
 
-def logical_not(a):
-    return apply(logical_not_op, a)
+def logical_not(input):
+    return apply(logical_not_op, input)
 
 
 def cast(input, dtype):
     return apply(cast_op, input, dtype=to_np(dtype))
 
 
-def bitwise_and(a, b):
-    return apply(bitwise_and_op, a, b)
+def bitwise_and(input, other):
+    return apply(bitwise_and_op, input, other)
 
 
-def bitwise_or(a, b):
-    return apply(bitwise_or_op, a, b)
+def bitwise_or(input, other):
+    return apply(bitwise_or_op, input, other)
 
 
-def bitwise_not(a):
-    return apply(bitwise_not_op, a)
+def bitwise_not(input):
+    return apply(bitwise_not_op, input)
 
 
 
