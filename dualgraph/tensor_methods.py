@@ -221,7 +221,13 @@ class TensorMethods:
     def add_(self, other, *, alpha=1): return apply_inplace(self, E.add_op, E._scaled(other, alpha, self))
     def sub_(self, other, *, alpha=1): return apply_inplace(self, E.sub_op, E._scaled(other, alpha, self))
     def mul_(self, other): return apply_inplace(self, E.mul_op, other)
-    def div_(self, other): return apply_inplace(self, E.div_op, other)
+    def div_(self, other, *, rounding_mode=None):
+        E._check_rounding_mode(rounding_mode)
+        if rounding_mode is None:
+            return apply_inplace(self, E.div_op, other)
+        if rounding_mode == "floor":
+            return apply_inplace(self, E.floor_divide_op, other)
+        return self.copy_(E.trunc_div(self, other))  # (no trunc op: the rounded value, copied in)
     def clamp_(self, min=None, max=None): return apply_inplace(self, E.clamp_op, min=min, max=max)
     clip_ = clamp_
     def relu_(self): return apply_inplace(self, E.relu_op)

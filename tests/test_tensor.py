@@ -622,3 +622,19 @@ def test_python_floats_convert_straight_to_a_requested_float64():
     assert dg.tensor([0.6535895854646095], dtype=dg.float64).item() == 0.6535895854646095
     assert dg.tensor(0.1, dtype=dg.float64).item() == 0.1
     assert dg.tensor([0.1]).dtype == dg.float32
+
+
+@pytest.mark.parametrize("mode", [None, "floor", "trunc"])
+@pytest.mark.parametrize("dtype", ["float32", "int64"])
+def test_div_in_place_takes_a_rounding_mode(mode, dtype):
+    torch = pytest.importorskip("torch")
+    if dtype == "int64" and mode is None:
+        pytest.skip("true division of an integer tensor in place is an error in both")
+    vals = [-7, 7, 5, -3] if dtype == "int64" else [-7.0, 7.0, 5.5, -3.25]
+    a = dg.tensor(vals, dtype=getattr(dg, dtype))
+    t = torch.tensor(vals, dtype=getattr(torch, dtype))
+    a.div_(2, rounding_mode=mode)
+    t.div_(2, rounding_mode=mode)
+    assert a.tolist() == t.tolist()
+    with pytest.raises(RuntimeError, match="div expected rounding_mode to be one of None, 'trunc', or 'floor' but found 'x'"):
+        dg.ones(2).div_(2, rounding_mode="x")

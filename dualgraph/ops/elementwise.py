@@ -604,7 +604,14 @@ def mul(input, other, *, out=None):
     return _out(apply(mul_op, input, other), out, "mul")
 
 
+def _check_rounding_mode(rounding_mode, name="div"):
+    if rounding_mode not in (None, "trunc", "floor"):
+        raise DGRuntimeError(f"{name} expected rounding_mode to be one of None, 'trunc', or 'floor' "
+                             f"but found '{rounding_mode}'")
+
+
 def div(input, other, *, rounding_mode=None, out=None):
+    _check_rounding_mode(rounding_mode)
     if rounding_mode == "floor":
         r = apply(floor_divide_op, input, other)
     elif rounding_mode == "trunc":
