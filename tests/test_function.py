@@ -163,3 +163,24 @@ def test_a_parameter_passed_as_argument_and_held_by_the_optimizer_is_refused():
         return loss
     with pytest.raises(dg.DualGraphError, match="argument 'w' of a function traced by dg.function"):
         dg.function(step)(w, opt, dg.ones(3))
+
+
+def test_autograd_backward_on_graph_tensors_is_loss_backward():
+    """dg.autograd.backward([loss]) inside dg.function and in a graph block does what
+    loss.backward() does there (before: a DGTypeError)."""
+    w = dg.tensor(np.ones(3, np.float32), requires_grad=True)
+
+    @dg.function
+    def f(x):
+        w.grad = None
+        dg.autograd.backward([(w * x).sum()])
+        return w.grad
+    np.testing.assert_allclose(f(dg.tensor([1.0, 2.0, 3.0])).numpy(), [1.0, 2.0, 3.0])
+    np.testing.assert_allclose(f(dg.tensor([4.0, 5.0, 6.0])).numpy(), [4.0, 5.0, 6.0])
+    assert f.trace_count == 1
+    g = dg.Graph()
+    with dg.graph_mode(g):
+        v = dg.Variable(np.ones(2, np.float32))
+        dg.autograd.backward([(v * v).sum()], [dg.constant(3.0)])
+        gv = v.grad
+    np.testing.assert_allclose(dg.Session(g).run(gv), [6.0, 6.0])

@@ -63,6 +63,13 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         tensors = [tensors]
     if isinstance(grad_tensors, Tensor):
         grad_tensors = [grad_tensors]
+    if tensors and not isinstance(tensors[0], Tensor) and hasattr(tensors[0], "graph"):
+        # a graph being built (dg.function, a graph block): what loss.backward() does there
+        from ..graph.gradients import graph_backward
+        gs = list(grad_tensors) if grad_tensors is not None else [None] * len(tensors)
+        for t, g in zip(tensors, gs):
+            graph_backward(t, g, inputs)
+        return
     if retain_graph is None:
         retain_graph = create_graph
     seeds = _seeds(tensors, grad_tensors)
