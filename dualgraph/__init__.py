@@ -31,7 +31,7 @@ from .ops.shape import (reshape, transpose, permute, squeeze, unsqueeze, flatten
 from .ops.linalg import mm, bmm, dot, matmul, outer
 from .ops.linalg import einsum  # noqa: E402  (tensor ops: einsum, diag, repeat_interleave, ...)
 from .ops.shape import repeat_interleave, diag, diagonal, diag_embed
-from .ops.reductions import nonzero, unique
+from .ops.reductions import nonzero, unique, where  # (where(cond) alone: nonzero's indices)
 from ._tensor_str import set_printoptions, get_printoptions, printoptions
 from .ops.creation import (zeros, ones, empty, full, arange, linspace, eye, zeros_like,
                            ones_like, empty_like, full_like, rand, randn, randint, rand_like,

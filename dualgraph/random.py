@@ -13,7 +13,10 @@ def manual_seed(seed):
 
 
 def seed():
-    return manual_seed(np.random.SeedSequence().entropy % (2 ** 63))
+    """Seed the generator from the OS's entropy; returns the seed (an int, as torch.seed())."""
+    s = int(np.random.SeedSequence().entropy % (2 ** 63))
+    manual_seed(s)
+    return s
 
 
 def generator():

@@ -638,3 +638,11 @@ def test_div_in_place_takes_a_rounding_mode(mode, dtype):
     assert a.tolist() == t.tolist()
     with pytest.raises(RuntimeError, match="div expected rounding_mode to be one of None, 'trunc', or 'floor' but found 'x'"):
         dg.ones(2).div_(2, rounding_mode="x")
+
+
+def test_seed_returns_the_int_seed_it_set():
+    s = dg.seed()
+    assert type(s) is int
+    a = dg.rand(3).tolist()
+    dg.manual_seed(s)
+    assert dg.rand(3).tolist() == a

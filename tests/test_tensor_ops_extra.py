@@ -256,3 +256,18 @@ def test_diagonal_is_a_writable_view():
     tb.diagonal().mul_(3)
     tb.sum().backward()
     np.testing.assert_array_equal(a.grad.numpy(), ta.grad.numpy())
+
+
+def test_where_with_the_condition_alone_is_nonzero_as_tuple():
+    torch = pytest.importorskip("torch")
+    c = np.array([[True, False, True], [False, True, False]])
+    got = dg.where(dg.tensor(c))
+    want = torch.where(torch.tensor(c))
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        assert a.tolist() == b.tolist()
+    np.testing.assert_array_equal(dg.where(dg.tensor(c), dg.ones(2, 3), dg.zeros(2, 3)).numpy(), c.astype(np.float32))
+    with pytest.raises(TypeError, match=r"where\(\) expected \(condition, input, other\)"):
+        dg.where(dg.tensor(c), dg.ones(2, 3))
+    with pytest.raises(dg.DualGraphError, match="depends on the values of the input"):
+        dg.function(lambda x: dg.where(x > 0)[0])(dg.tensor([1.0, -1.0]))

@@ -9,6 +9,7 @@ from ..dtypes import I64, F32, scalar_name
 from ..errors import DGRuntimeError, DGIndexError
 from .common import Spec, norm_dims, norm_dim, numel
 from .dispatch import apply
+from . import elementwise as E
 from .elementwise import maximum, minimum
 from .registry import defop
 from .shape import gather_op, squeeze_op
@@ -637,6 +638,18 @@ def _eager_values(input, name, instead):
             "when the graph runs), so it cannot be part of a graph (graph mode or dg.function) "
             f"and cannot be compiled. Instead: {instead}")
     return np.asarray(input._data)
+
+
+def where(condition, input=None, other=None, *, out=None):
+    """torch.where: elementwise choice (elementwise.where), or with the condition alone
+    nonzero(condition, as_tuple=True), its indices (eager only: the shape depends on the data)."""
+    if input is None and other is None:
+        if out is None:
+            return nonzero(condition, as_tuple=True)
+    if input is None or other is None or out is not None and input is None:
+        from ..errors import DGTypeError
+        raise DGTypeError("where() expected (condition, input, other), or the condition alone")
+    return E.where(condition, input, other, out=out)
 
 
 def nonzero(input, *, as_tuple=False):
