@@ -7,27 +7,10 @@ import dualgraph as dg
 from opinfo import OpRecord, Sample, add, u, F64
 
 
-class _SinMul(dg.autograd.Function):
-    """y = sin(x) * w, with a scale given as a Python number (a non-tensor argument)."""
-
-    @staticmethod
-    def forward(ctx, x, w, scale):
-        ctx.save_for_backward(x, w)
-        ctx.scale = scale
-        return x.sin() * w * scale
-
-    @staticmethod
-    def backward(ctx, g):
-        x, w = ctx.saved_tensors
-        gx = g * x.cos() * w * ctx.scale if ctx.needs_input_grad[0] else None
-        gw = (g * x.sin() * ctx.scale).sum_to_size(w.shape) if ctx.needs_input_grad[1] else None
-        return gx, gw, None
-
-
-def _torch_sin_mul():
-    import torch
-
-    class SinMul(torch.autograd.Function):
+def _sin_mul(Base):
+    """y = sin(x) * w * scale, the scale a Python number (a non-tensor argument); the same class
+    body for dg.autograd.Function and torch.autograd.Function."""
+    class SinMul(Base):
         @staticmethod
         def forward(ctx, x, w, scale):
             ctx.save_for_backward(x, w)
@@ -37,8 +20,18 @@ def _torch_sin_mul():
         @staticmethod
         def backward(ctx, g):
             x, w = ctx.saved_tensors
-            return g * x.cos() * w * ctx.scale, (g * x.sin() * ctx.scale).sum_to_size(w.shape), None
-    return SinMul.apply
+            gx = g * x.cos() * w * ctx.scale if ctx.needs_input_grad[0] else None
+            gw = (g * x.sin() * ctx.scale).sum_to_size(w.shape) if ctx.needs_input_grad[1] else None
+            return gx, gw, None
+    return SinMul
+
+
+_SinMul = _sin_mul(dg.autograd.Function)
+
+
+def _torch_sin_mul():
+    import torch
+    return _sin_mul(torch.autograd.Function).apply
 
 
 add(

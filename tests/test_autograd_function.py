@@ -14,11 +14,6 @@ def torch():
     return pytest.importorskip("torch")
 
 
-def _pair(fw):
-    """The same custom Function for dualgraph and (given torch) for torch: fw(base) -> class."""
-    return fw(dg.autograd.Function)
-
-
 def _clip_grad_exp(Base):
     """exp whose gradient is clipped to [-1, 1]: a gradient no composite of ops would give."""
     class ClipGradExp(Base):
@@ -65,7 +60,6 @@ def _sincos(Base):
 
         @staticmethod
         def backward(ctx, gs, gc):
-            type(ctx).__name__  # (ctx attributes survive)
             SinCos.calls += 1
             x, = ctx.saved_tensors
             return ctx.k * (gs * (x * ctx.k).cos() - gc * (x * ctx.k).sin()), None

@@ -96,18 +96,21 @@ def _infer(*specs, call):
     return Spec((sum(int(np.prod(s)) for s in call.shapes),), outs[0].dtype)
 
 
+def _split(flat, shapes):
+    """The outputs packed into one node (flattened, concatenated), as tensors of their shapes."""
+    if len(shapes) == 1:
+        return (flat,)
+    out, off = [], 0
+    for shape in shapes:
+        n = int(np.prod(shape))
+        out.append(flat[off:off + n].reshape(shape))
+        off += n
+    return tuple(out)
+
+
 def _vjp(g, node):
     call = node.attrs["call"]
-    if call.n_out == 1:
-        grads = (g,)
-    else:
-        grads, off = [], 0
-        for shape in call.shapes:
-            n = int(np.prod(shape))
-            grads.append(g[off:off + n].reshape(shape))
-            off += n
-        grads = tuple(grads)
-    grads = _with_non_differentiable(call, grads)
+    grads = _with_non_differentiable(call, _split(g, call.shapes))
     result = call.cls.backward(call.ctx, *grads)
     if not isinstance(result, tuple):
         result = (result,)
@@ -125,11 +128,11 @@ def _vjp(g, node):
         if r is not None and not node.needs[call.n_out + k]:
             r = None
         if r is not None:
-            if any(r is t for t in node.inputs) or any(r is t for t, _ in (call.ctx._saved or ())):
-                r = r.clone()  # a forward tensor handed back as a gradient: .grad gets its own
             if not isinstance(r, TensorMethods):
                 raise DGTypeError(f"function {call.cls.__name__}Backward returned a gradient of type "
                                   f"{type(r).__name__} for input {pos}: expected a Tensor or None")
+            if any(r is t for t in node.inputs) or any(r is t for t, _ in (call.ctx._saved or ())):
+                r = r.clone()  # a forward tensor handed back as a gradient: .grad gets its own
             x = ins[k]
             if tuple(r.shape) != tuple(x.shape):
                 raise DGRuntimeError(
@@ -198,8 +201,7 @@ class Function:
         outs = (result,) if single else result
         non_diff_ids = {id(t) for t in ctx._non_differentiable}
         non_diff = {i for i, o in enumerate(outs)
-                    if id(o) in non_diff_ids or not isinstance(o, TensorMethods)
-                    or np.dtype(o._np_dtype()).kind not in "fc"}
+                    if id(o) in non_diff_ids or not isinstance(o, TensorMethods) or not _floating(o)}
         wanted = [i for i in range(len(outs)) if i not in non_diff]
         if not any(needs) or not wanted or not is_grad_enabled():
             return result
@@ -216,15 +218,7 @@ class Function:
                     f"{cls.__name__}.apply: differentiable outputs of different dtypes {dtypes}")
         call = _Call(cls, ctx, len(args), tensor_pos, shapes, outs, non_diff)
         joined = apply(custom_function_op, *diff, *(args[i] for i in tensor_pos), call=call)
-        if len(diff) == 1:
-            new = [joined]
-        else:
-            new, off = [], 0
-            for shape in shapes:
-                n = int(np.prod(shape))
-                new.append(joined[off:off + n].reshape(shape))
-                off += n
-        final, it = list(outs), iter(new)
+        final, it = list(outs), iter(_split(joined, shapes))
         for i in wanted:
             final[i] = next(it)
         return final[0] if single else tuple(final)

@@ -335,18 +335,18 @@ def _updates_in_place(steps, fetches=()):
         cur, val = s.in_ids
         j = pos[val]
         vs, state = steps[j], steps[pos[cur]]
-        # v's readers, through views of v too: a backward reading `W[0:4]` after the update is
-        # computed reads W's memory (writing the update there early gave it the new W)
-        readers = {cur: _readers_through_views(steps, direct, cur), val: direct.get(val, [])}
         if vs.name in fetched or not (vs.takes_out and vs.shape == state.shape and vs.shape and vs.dtype == state.dtype
                 and state.op in STATE_OPS):  # a chain buf.mul_().add_() too
             continue
+        # v's readers, through views of v too: a backward reading `W[0:4]` after the update is
+        # computed reads W's memory (writing the update there early gave it the new W)
+        old_readers = _readers_through_views(steps, direct, cur)
         # (a) an elementwise update of v read only by the assign, after every other reader of v
         update = (vs.op.elementwise and vs.args and vs.args[0] == ("node", cur)
-                  and readers.get(val) == [i] and all(r <= j for r in readers[cur] if r != i))
+                  and direct.get(val) == [i] and all(r <= j for r in old_readers if r != i))
         # (b) a value computed without reading v, whose old value nobody reads (a gradient
         # store): others may read the value; it lives in v's memory from then on
-        fresh = (readers.get(cur) == [i] and cur not in vs.in_ids and j < i
+        fresh = (old_readers == [i] and cur not in vs.in_ids and j < i
                  and (pos[cur] < j or state.source is not None))
         # one value can live in one state's memory only (two stores of an equal gradient)
         if (update or fresh) and vs.writes_into is None:

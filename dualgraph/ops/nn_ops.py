@@ -694,6 +694,7 @@ def _linear_infer(x, w, *b):
 
 _LAYOUTS = {}            # (n, in, out, dtype) -> whether W x^T then a transposed copy is faster
 _SCRATCH = threading.local()  # per thread: the (out, n) products of that layout, by shape
+_MEASURED_FROM = 1 << 18      # multiply-adds: smaller products (a few µs) take x W^T unmeasured
 _MEASURED_UP_TO = 1 << 24     # multiply-adds: bigger products take x W^T unmeasured (the other
 #                               layout won only on small batches here; 6 runs of a big one would
 #                               add tens of ms to a first call)
@@ -711,16 +712,19 @@ def _scratch(shape, dtype):
 
 def _transposed_faster(x, w):
     """Which way round the BLAS product of linear runs faster for these shapes, measured once
-    per shape in this process (the best of 3 runs of each), not assumed: x W^T, or W x^T into a
-    scratch buffer and a transposed copy (OpenBLAS picks a better kernel for some shapes:
-    11% at 64x784 -> 256 here, 12% slower at batch 512). Both give the same numbers here (one
-    kernel, the roles swapped: tests/test_linear_layout.py)."""
+    per shape in this process (after a warm-up run of each, the best of 3 runs each), not
+    assumed: x W^T, or W x^T into a scratch buffer and a transposed copy (OpenBLAS picks a
+    better kernel for some shapes: benchmarks/linear_layout.py). Both give the same numbers
+    here (one kernel, the roles swapped: tests/test_linear_layout.py). Products too small for
+    the choice to matter, or too big to time on a first call, take x W^T unmeasured."""
     key = (x.shape[0], x.shape[1], w.shape[0], x.dtype.str)
     hit = _LAYOUTS.get(key)
-    if hit is None and key[0] * key[1] * key[2] > _MEASURED_UP_TO:
-        hit = _LAYOUTS[key] = False  # (measuring a big product costs the first call too much)
+    if hit is None and not _MEASURED_FROM <= key[0] * key[1] * key[2] <= _MEASURED_UP_TO:
+        hit = _LAYOUTS[key] = False
     if hit is None:
         out = np.empty((x.shape[0], w.shape[0]), x.dtype)
+        for f in (_plain_product, _transposed_product):
+            f(x, w, out)  # (warm caches and the scratch buffer: the first run is not timed)
         best = [float("inf"), float("inf")]
         for _ in range(3):
             for k, f in enumerate((_plain_product, _transposed_product)):

@@ -12,8 +12,9 @@ touch memory). The forward of a 100-op chain is one kernel, its backward another
 
 Backends: "numba" (the `fast` extra) compiles each kernel once with numba, caching the machine
 code on disk (DUALGRAPH_CACHE_DIR, else ~/.cache/dualgraph) so a later process loads it;
-numexpr was measured and not chosen (benchmarks/fusion.py: about 7 µs a call on 16 floats, where
-numba's call costs 0.2 µs). Without numba nothing is fused.
+numexpr was measured and not chosen (benchmarks/fusion.py: one call for the chain's forward alone
+costs ~12 µs on 16 floats, numba's fused forward and backward ~10 µs; at 65536 floats numexpr is
+2x slower than numpy). Without numba nothing is fused.
 """
 import hashlib
 import importlib.util
@@ -76,17 +77,13 @@ def _numba():
 class _FusedStep:
     """What a fused plan step has in place of an op: it is not an operator (no graph node is
     ever made of it, so it is not in the registry), only the flags the plan and liveness read.
-    Its forward, given the group's numpy reference, re-runs the group step by step."""
+    (A failing plan is re-run step by step from the unfused schedule: Plan._locate_failure.)"""
 
     name = "fused_elementwise"
     source = view = may_alias = no_value = subgraphs = stateful = random = False
     elementwise = True
-    ufunc = None
+    ufunc = forward = None
     doc = "a group of elementwise steps computed by one generated kernel"
-
-    @staticmethod
-    def forward(*arrays, group):
-        return group(*arrays)
 
     def __repr__(self):
         return "<fused_elementwise>"
@@ -125,8 +122,6 @@ def plan_groups(steps, fetches):
     for s in steps:
         if s.name not in fus:
             leaves.update(a for a in s.in_ids if a in fus)
-        if s.writes_into is not None:
-            leaves.add(s.writes_into)
     # positions of the writes to state decided before fusing (assigns, updates computed into a
     # variable's memory): a kernel reads its inputs at its root's place, so a group whose steps
     # straddle one could read a state's new value where its first step read the old one
@@ -247,20 +242,6 @@ def make_caller(kernel, n_in):
     return ns["call"]
 
 
-def reference(steps, members, ext):
-    """The group computed step by step with numpy (the plan's fallback when it must re-run a
-    failed plan step by step, and the tests' reference)."""
-    def run(*arrays, **_):
-        env = dict(zip(ext, arrays))
-        v = None
-        for m in members:
-            s = steps[m]
-            v = s.kernel(*[env[a] if k == "node" else a for k, a in s.args])
-            env[s.name] = v
-        return v
-    return run
-
-
 def fuse(steps, fetches):
     """The schedule with each group replaced by one step at its root's place (the `specialised`
     steps of plan.py: the root's record with the group's kernel and external inputs)."""
@@ -275,7 +256,7 @@ def fuse(steps, fetches):
         call = make_caller(compile_kernel(src), len(ext))
         f = s.specialised(s.shape, s.dtype, call, True, True)
         f.op, f.args, f.in_ids = FUSED, tuple(("node", e) for e in ext), tuple(ext)
-        f.attrs = {"group": reference(steps, members, ext)}
+        f.attrs = {}
         # not written into a dying input (liveness would, for an elementwise step): LLVM
         # vectorises the loop only when the output does not alias an input (2.5x at 65536)
         f.elementwise = False

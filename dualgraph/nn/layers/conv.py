@@ -23,7 +23,8 @@ class _ConvNd(Module):
     _ntuple = staticmethod(_pair)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None, *,
+                 transposed=False, output_padding=0):
         super().__init__()
         nt = self._ntuple
         if groups <= 0:
@@ -33,6 +34,8 @@ class _ConvNd(Module):
         if out_channels % groups != 0:
             raise DGValueError("out_channels must be divisible by groups")
         if isinstance(padding, str):
+            if transposed:
+                raise DGValueError(f"padding={padding!r} is not supported for {type(self).__name__}")
             if padding not in ("valid", "same"):
                 raise DGValueError(
                     f"Invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
@@ -40,19 +43,21 @@ class _ConvNd(Module):
                 raise DGValueError("padding='same' is not supported for strided convolutions")
         if padding_mode != "zeros":
             raise DGValueError(
-                f"padding_mode {padding_mode!r} is not supported by dualgraph (only 'zeros')")
+                'Only "zeros" padding mode is supported for ' + type(self).__name__ if transposed
+                else f"padding_mode {padding_mode!r} is not supported by dualgraph (only 'zeros')")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = nt(kernel_size)
         self.stride = nt(stride)
         self.padding = padding if isinstance(padding, str) else nt(padding)
         self.dilation = nt(dilation)
-        self.transposed = False
-        self.output_padding = nt(0)
+        self.transposed = transposed
+        self.output_padding = nt(output_padding)
         self.groups = groups
         self.padding_mode = padding_mode
-        self.weight = Parameter(new_empty(out_channels, in_channels // groups, *self.kernel_size,
-                                          dtype=dtype, device=device))
+        # (a transposed convolution's weight is (in, out / groups, ...), as PyTorch's)
+        shape = (in_channels, out_channels // groups) if transposed else (out_channels, in_channels // groups)
+        self.weight = Parameter(new_empty(*shape, *self.kernel_size, dtype=dtype, device=device))
         if bias:
             self.bias = Parameter(new_empty(out_channels, dtype=dtype, device=device))
         else:
@@ -69,6 +74,8 @@ class _ConvNd(Module):
             s += f", padding={self.padding}"
         if self.dilation != (1,) * len(self.dilation):
             s += f", dilation={self.dilation}"
+        if self.output_padding != (0,) * len(self.output_padding):
+            s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:
@@ -94,41 +101,15 @@ class Conv1d(_ConvNd):
                         self.groups)
 
 
-class ConvTranspose2d(Module):
+class ConvTranspose2d(_ConvNd):
     """2-D transposed convolution (F.conv_transpose2d); weight (in, out / groups, kh, kw)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
                  device=None, dtype=None):
-        super().__init__()
-        if groups <= 0:
-            raise DGValueError("groups must be a positive integer")
-        if in_channels % groups != 0:
-            raise DGValueError("in_channels must be divisible by groups")
-        if out_channels % groups != 0:
-            raise DGValueError("out_channels must be divisible by groups")
-        if padding_mode != "zeros":
-            raise DGValueError('Only "zeros" padding mode is supported for ConvTranspose2d')
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = _pair(kernel_size)
-        self.stride = _pair(stride)
-        self.padding = _pair(padding)
-        self.dilation = _pair(dilation)
-        self.transposed = True
-        self.output_padding = _pair(output_padding)
-        self.groups = groups
-        self.padding_mode = padding_mode
-        self.weight = Parameter(new_empty(in_channels, out_channels // groups, *self.kernel_size,
-                                          dtype=dtype, device=device))
-        if bias:
-            self.bias = Parameter(new_empty(out_channels, dtype=dtype, device=device))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        init.default_reset_(self.weight, self.bias)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                         bias, padding_mode, device, dtype, transposed=True,
+                         output_padding=output_padding)
 
     def _output_padding(self, input, output_size):
         if output_size is None:
@@ -156,18 +137,3 @@ class ConvTranspose2d(Module):
         op_ = self._output_padding(input, output_size)
         return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, op_,
                                   self.groups, self.dilation)
-
-    def extra_repr(self):
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-             f"stride={self.stride}")
-        if self.padding != (0,) * len(self.padding):
-            s += f", padding={self.padding}"
-        if self.dilation != (1,) * len(self.dilation):
-            s += f", dilation={self.dilation}"
-        if self.output_padding != (0,) * len(self.output_padding):
-            s += f", output_padding={self.output_padding}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s

@@ -1,0 +1,40 @@
+"""The large MLP (784-1024-1024-10, batch 256, SGD momentum; benchmarks/train_step.py's step):
+first compiled call, and hand-written numpy / dualgraph eager / dg.function per step, one
+thread, interleaved, min of 5 rounds of 3 steps. Run it from two checkouts to compare versions:
+
+    python benchmarks/large_mlp.py            # this checkout
+    python /other/checkout/benchmarks/large_mlp.py
+"""
+import os
+import sys
+import time
+import timeit
+
+for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_v] = "1"
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, HERE)
+import train_step as T  # noqa: E402
+
+
+def main():
+    cases, _ = T.make_cases("mlp", 256, shape=(784, 1024, 1024, 10))
+    t = time.perf_counter()
+    cases["dualgraph compiled"]()
+    first = (time.perf_counter() - t) * 1e3
+    names = ("numpy", "dualgraph eager", "dualgraph compiled")
+    res = {k: [] for k in names}
+    for _ in range(5):
+        for k in names:
+            res[k].append(timeit.timeit(cases[k], number=3) / 3 * 1e6)
+    m = {k: min(v) for k, v in res.items()}
+    print(f"first compiled call {first:.1f} ms; us per step: " +
+          ", ".join(f"{k} {m[k]:.0f}" for k in names))
+    print(f"compiled / numpy {m['dualgraph compiled'] / m['numpy']:.3f}, "
+          f"eager / numpy {m['dualgraph eager'] / m['numpy']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
