@@ -55,11 +55,6 @@ KNOWN_BUGS = {
                               "it after the branch or body wrote the buffer in place gives the old values "
                               "(eagerly the view sees the write; views made inside, and reads after the "
                               "op, are right)",
-    "simplified_copy_of_state": "`s * 1.0` of a parameter or buffer s is simplified to s itself, so a "
-                                "later in-place write to s shows through it: a view of p * 1.0 returned "
-                                "from a dg.function step that ends with optimizer.step() holds the updated "
-                                "p; b * 1.0 as a loop variable of a body that writes b follows the writes "
-                                "(eagerly both are copies)",
     "cf_grad_reads_state_after_write": "the gradient of a dg.cond / dg.while_loop re-runs its branch or "
                                        "body with the parameters' values at backward time: a no_grad "
                                        "write to a parameter (or buffer) between the op and backward() "

@@ -532,3 +532,30 @@ def test_update_in_place_waits_for_readers_of_views_of_the_state(view):
         for pe, pc in zip(me.parameters(), mc.parameters()):
             np.testing.assert_allclose(pc.grad.numpy(), pe.grad.numpy(), rtol=1e-12)
             np.testing.assert_allclose(pc.detach().numpy(), pe.detach().numpy(), rtol=1e-12)
+
+
+def test_simplify_keeps_a_copy_of_state_that_a_later_write_changes():
+    """`S.t()[0] * 1.0` is a copy taken before S.div_(2): simplifying it to the view would
+    hand back S's new values (found by tests/test_fuse_updates.py's random update programs)."""
+    def prog(S, x):
+        S.sub_(x)
+        y = S.t()[0] * 1.0
+        z = S * 1              # (a state read itself: kept too)
+        S.div_(1.221)
+        return y, z
+    outs = []
+    for compiled in (False, True):
+        S = dg.ones(4, 4)
+        f = dg.function(lambda x: prog(S, x)) if compiled else (lambda x: prog(S, x))
+        x = dg.tensor(np.arange(16, dtype=np.float32).reshape(4, 4) / 10)
+        outs.append([t.numpy() for t in f(x)] + [S.numpy()])
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(b, a)
+    # a fresh value or a feed times 1 still simplifies
+    with dg.graph_mode() as g:
+        x = dg.placeholder([2, 3], name="x")
+        y = ((x + 1) * 1).exp()
+    G = g.to_networkx()
+    simplify(G, _ctx(y))
+    prune(G, _ctx(y))
+    assert _ops(G).count("mul") == 0

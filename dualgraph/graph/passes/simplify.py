@@ -7,7 +7,7 @@ import numpy as np
 
 from ...ops import elementwise as E, shape as S
 from ...ops.unbroadcast import sum_to, broadcast_to_op
-from ..core import CONSTANT
+from ..core import CONSTANT, PLACEHOLDER
 from ..networkx_view import replace_uses
 
 
@@ -33,8 +33,20 @@ def _same_dtype(G, src, name):
     return G.nodes[src]["dtype"] == G.nodes[name]["dtype"] and G.nodes[src]["shape"] == G.nodes[name]["shape"]
 
 
+def _may_share_memory(G, src):
+    """Whether node src's value may be memory a write can change later: a state read, a write,
+    a view, or an op that may return its input. `x * 1` is fresh memory; when x is such a value,
+    x * 1 -> x would make a copy taken before `S.div_(2)` read S's new value (found by the random
+    update programs of tests/test_fuse_updates.py: `(S.t()[0] * 1.0)` fetched, then S written)."""
+    op = G.nodes[src]["op"]
+    if op is PLACEHOLDER or op is CONSTANT:  # (never written: a feed or a baked-in value)
+        return False
+    return op.view or op.stateful or op.may_alias
+
+
 # ---------------------------------------------------------------- identities
-# Each rule(G, name) says which input node `name` just returns (its name), else None.
+# Each rule(G, name) says which input node `name` just returns (its name), else None. A rule
+# whose node is fresh memory (arithmetic) applies only to inputs that are fresh memory too.
 def _unit(unit, positions):
     """x (op) unit -> x, for a literal unit at one of `positions` (the other input is x)."""
     def rule(G, name):
@@ -43,7 +55,8 @@ def _unit(unit, positions):
             return None
         for i in positions:
             other = args[1 - i]
-            if other[0] == "node" and _lit(G, *args[i]) == unit and _same_dtype(G, other[1], name):
+            if other[0] == "node" and _lit(G, *args[i]) == unit and _same_dtype(G, other[1], name) \
+                    and not _may_share_memory(G, other[1]):
                 return other[1]
         return None
     return rule
@@ -61,10 +74,8 @@ def _contiguous(G, name):
     # only a fresh result is known to be contiguous; a view's layout is known at run time, and
     # an op that may return its input (may_alias) may return a view
     args = G.nodes[name]["args"]
-    if args[0][0] == "node":
-        src = G.nodes[args[0][1]]["op"]
-        if not (src.view or src.stateful or src.may_alias) and _same(G, args[0][1], name):
-            return args[0][1]
+    if args[0][0] == "node" and not _may_share_memory(G, args[0][1]) and _same(G, args[0][1], name):
+        return args[0][1]
     return None
 
 
@@ -81,7 +92,9 @@ def _inner(G, name):
 
 def _double_neg(G, name):
     inner = _inner(G, name)
-    return inner["args"][0][1] if inner is not None else None
+    if inner is None or _may_share_memory(G, inner["args"][0][1]):
+        return None
+    return inner["args"][0][1]
 
 
 def _double_transpose(G, name):
