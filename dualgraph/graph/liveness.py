@@ -43,6 +43,8 @@ def plan_memory(steps, fetch_ids, reuse):
             root[v], owned[v] = root.get(w, w), False  # (a variable is its own root)
         elif s.in_ids and aliases_input(s.op):
             root[v], owned[v] = root[s.in_ids[0]], False
+        elif s.op.no_value:  # (a group, a fused update: no value, no buffer to hand on)
+            root[v], owned[v] = v, False
         else:
             root[v], owned[v] = v, True
     last = {}

@@ -92,6 +92,21 @@ class _FusedStep:
 FUSED = _FusedStep()
 
 
+class _FusedUpdateStep(_FusedStep):
+    """A fused group that writes state: its kernel writes each updated state's memory and
+    returns nothing (no value: no buffer is planned for it, nothing reads it)."""
+
+    name = "fused_update"
+    no_value = True
+    doc = "elementwise state updates (an optimizer's step) computed in one pass, in place"
+
+    def __repr__(self):
+        return "<fused_update>"
+
+
+FUSED_UPDATE = _FusedUpdateStep()
+
+
 def _fusible(s, shapes):
     if s.kernel not in FUSIBLE or not s.takes_out or s.writes_into is not None or s.attrs:
         return False
@@ -125,7 +140,8 @@ def plan_groups(steps, fetches):
     # positions of the writes to state decided before fusing (assigns, updates computed into a
     # variable's memory): a kernel reads its inputs at its root's place, so a group whose steps
     # straddle one could read a state's new value where its first step read the old one
-    writes = [i for i, s in enumerate(steps) if s.op is ASSIGN or s.writes_into is not None]
+    writes = [i for i, s in enumerate(steps)
+              if s.op is ASSIGN or s.writes_into is not None or s.op is FUSED_UPDATE]
     while True:
         groups, work, unfused = _grow(steps, pos, fus, leaves, writes)
         if not unfused:
@@ -191,7 +207,7 @@ def kernel_source(steps, members, ext, dtype):
     params = ", ".join([f"a{j}" for j in range(len(ext))] + ["out"])
     head = ["import numpy as np", "from numba import njit", ""]
     head += [f"{c} = np.{tname}({v})" for v, c in consts.items()]
-    return "\n".join(head + ["", "", "@njit(cache=True, nogil=True)", f"def kernel({params}):",
+    return "\n".join(head + ["", "", '@njit(cache=True, nogil=True, error_model="numpy")', f"def kernel({params}):",
                              "    for i in range(out.shape[0]):"] + body) + "\n"
 
 
