@@ -6,8 +6,9 @@ without fused kernels, next to hand-written numpy and numexpr, in one process on
     with numba; and, for the backend choice, one numexpr call evaluating the forward alone.
 (b) the MLP 784-256-128-10 SGD step at batch 64: unfused and fused (the step has few fusible
     groups; this checks that fusing does not make it slower).
-(c) first-call cost of the fused chain plan in a fresh process: with an empty kernel cache
-    (numba compiles) and with the cache filled by the previous process (numba loads).
+(c) first-call cost of the chain plan and of the MLP step's plan in a fresh process: fusion
+    off; on with an empty kernel cache (numba compiles); on with the cache filled by the
+    previous process (numba loads).
 
 Contenders are timed interleaved (one round times each once), min and median over rounds.
 
@@ -118,7 +119,10 @@ sys.path.insert(0, {root!r})
 t0 = time.perf_counter()
 import numpy as np, dualgraph as dg
 from dualgraph.graph.passes import fuse_elementwise as FE
-t1 = time.perf_counter(); FE.set_fusion("numba"); t2 = time.perf_counter()
+t1 = time.perf_counter()
+if {fused!r}:
+    FE.set_fusion("numba")      # (imports numba)
+t2 = time.perf_counter()
 
 
 def chain_step(x):
@@ -130,20 +134,46 @@ def chain_step(x):
     return g
 
 
-f = dg.function(chain_step); x = dg.tensor(np.ones(16, np.float32) * 0.1)
+def mlp():
+    dg.manual_seed(0)
+    model = dg.nn.Sequential(dg.nn.Linear(784, 256), dg.nn.ReLU(), dg.nn.Linear(256, 128),
+                             dg.nn.ReLU(), dg.nn.Linear(128, 10))
+    opt = dg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = dg.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return dg.function(step)
+
+
+x = dg.tensor(np.ones(16, np.float32) * 0.1)
+f = dg.function(chain_step)
 t3 = time.perf_counter(); f(x); t4 = time.perf_counter()
+rng = np.random.default_rng(0)
+xb = dg.tensor(rng.standard_normal((64, 784)).astype(np.float32)); yb = dg.tensor(rng.integers(0, 10, 64))
+m = mlp()
+t5 = time.perf_counter(); m(xb, yb); t6 = time.perf_counter()
 g = dg.function(chain_step); y = dg.tensor(np.ones(32, np.float32) * 0.1)
-t5 = time.perf_counter(); g(y); t6 = time.perf_counter()
-print("%.1f %.1f %.1f %.1f" % ((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t4 - t3) * 1e3, (t6 - t5) * 1e3))
+t7 = time.perf_counter(); g(y); t8 = time.perf_counter()
+print("%.1f %.1f %.1f %.1f %.1f" % ((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t4 - t3) * 1e3, (t6 - t5) * 1e3,
+                                     (t8 - t7) * 1e3))
 """
 
 
 def first_call():
-    code = FIRST_CALL.format(root=os.path.join(HERE, ".."))
+    """Rows (label, import dg, set_fusion, chain's first call, MLP's first call, a second chain
+    plan), ms, each from a fresh process: fusion off, then on with an empty kernel cache, then
+    on with the cache the previous process filled."""
+    root = os.path.join(HERE, "..")
     with tempfile.TemporaryDirectory() as d:
         env = dict(os.environ, DUALGRAPH_CACHE_DIR=d)
         rows = []
-        for label in ("empty kernel cache (numba compiles)", "cache filled by the run before"):
+        for label, fused in (("fusion off", False), ("fusion on, empty kernel cache", True),
+                             ("fusion on, cache filled by the run before", True)):
+            code = FIRST_CALL.format(root=root, fused=fused)
             out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                                  check=True).stdout.split()
             rows.append((label, *map(float, out)))
@@ -169,10 +199,11 @@ def main(quick=False):
     cases, fused = mlp_cases(64)
     report(f"(b) MLP 784-256-128-10 SGD step, batch 64 ({fused._traces[-1].plan.stats.get('fused_kernels')} "
            "fused kernels)", interleaved(cases, 20 if not quick else 2, rounds), "dg.function")
-    print("\n(c) first call of the fused chain plan in a fresh process, ms")
-    print(f"  {'':40s} {'import dg':>10s} {'import numba':>13s} {'1st plan':>9s} {'2nd plan':>9s}")
-    for label, a, b, c, d in first_call():
-        print(f"  {label:40s} {a:10.1f} {b:13.1f} {c:9.1f} {d:9.1f}")
+    print("\n(c) first calls (trace, compile, specialise, run) in a fresh process, ms")
+    print(f"  {'':42s} {'import dg':>10s} {'set_fusion':>11s} {'chain':>7s} {'MLP b64':>8s} "
+          f"{'2nd chain':>10s}")
+    for label, a, b, c, d, e in first_call():
+        print(f"  {label:42s} {a:10.1f} {b:11.1f} {c:7.1f} {d:8.1f} {e:10.1f}")
 
 
 if __name__ == "__main__":

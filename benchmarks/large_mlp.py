@@ -24,7 +24,8 @@ def main():
     t = time.perf_counter()
     cases["dualgraph compiled"]()
     first = (time.perf_counter() - t) * 1e3
-    names = ("numpy", "dualgraph eager", "dualgraph compiled")
+    names = [k for k in ("numpy", "dualgraph eager", "dualgraph compiled", "dualgraph compiled+fused")
+             if k in cases]
     res = {k: [] for k in names}
     for _ in range(5):
         for k in names:
@@ -33,7 +34,9 @@ def main():
     print(f"first compiled call {first:.1f} ms; us per step: " +
           ", ".join(f"{k} {m[k]:.0f}" for k in names))
     print(f"compiled / numpy {m['dualgraph compiled'] / m['numpy']:.3f}, "
-          f"eager / numpy {m['dualgraph eager'] / m['numpy']:.3f}")
+          f"eager / numpy {m['dualgraph eager'] / m['numpy']:.3f}"
+          + (f", compiled+fused / numpy {m['dualgraph compiled+fused'] / m['numpy']:.3f}"
+             if "dualgraph compiled+fused" in m else ""))
 
 
 if __name__ == "__main__":
