@@ -1,6 +1,7 @@
 """The large MLP (784-1024-1024-10, batch 256, SGD momentum; benchmarks/train_step.py's step):
-first compiled call, and hand-written numpy / dualgraph eager / dg.function per step, one
-thread, interleaved, min of 5 rounds of 3 steps. Run it from two checkouts to compare versions:
+first compiled call, and hand-written numpy / dualgraph eager / dg.function (unfused, and fused
+when numba is installed) / torch eager (when installed) per step, one thread, interleaved, min
+of 5 rounds of 3 steps. Run it from two checkouts to compare versions:
 
     python benchmarks/large_mlp.py            # this checkout
     python /other/checkout/benchmarks/large_mlp.py
@@ -24,8 +25,8 @@ def main():
     t = time.perf_counter()
     cases["dualgraph compiled"]()
     first = (time.perf_counter() - t) * 1e3
-    names = [k for k in ("numpy", "dualgraph eager", "dualgraph compiled", "dualgraph compiled+fused")
-             if k in cases]
+    names = [k for k in ("numpy", "dualgraph eager", "dualgraph compiled", "dualgraph compiled+fused",
+                         "torch eager") if k in cases]
     res = {k: [] for k in names}
     for _ in range(5):
         for k in names:
@@ -36,7 +37,9 @@ def main():
     print(f"compiled / numpy {m['dualgraph compiled'] / m['numpy']:.3f}, "
           f"eager / numpy {m['dualgraph eager'] / m['numpy']:.3f}"
           + (f", compiled+fused / numpy {m['dualgraph compiled+fused'] / m['numpy']:.3f}"
-             if "dualgraph compiled+fused" in m else ""))
+             if "dualgraph compiled+fused" in m else "")
+          + (f"; eager / torch eager {m['dualgraph eager'] / m['torch eager']:.3f}"
+             if "torch eager" in m else ""))
 
 
 if __name__ == "__main__":

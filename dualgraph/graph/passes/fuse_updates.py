@@ -30,19 +30,40 @@ from ..liveness import aliases_input
 from .fuse_elementwise import (FUSIBLE, TRANSCENDENTAL, SMALL, FUSED_UPDATE, compile_kernel)
 
 
+# binary ops whose kernel, given a float array and a 0-d float array of another width (Adam's
+# float64 bias corrections), casts the 0-d operand to the array's dtype and computes in it
+# (elementwise._binary_kernel: ufunc(a, b, dtype=float32), PyTorch's rule for 0-d tensors)
+_SCALAR_CAST = {np.add, np.subtract, np.multiply, np.divide}
+
+
+def _scalar_code(s):
+    """The FUSIBLE key of step s: its kernel, or its op's ufunc when the kernel is the op's
+    promoting wrapper around it; None if the loop cannot compute it."""
+    if s.kernel in FUSIBLE:
+        return s.kernel
+    if s.op.ufunc in _SCALAR_CAST and s.kernel is s.op.forward:
+        return s.op.ufunc
+    return None
+
+
 def _member(s, shapes):
     """A step the kernel can compute: a fusible ufunc on the group's shape, its operands of
-    that shape or 0-d scalars of its dtype, or Python numbers."""
-    if s.kernel not in FUSIBLE or not s.takes_out or s.attrs or s.source is not None:
+    that shape, 0-d floats (cast to its dtype, as its kernel does) or Python numbers."""
+    key = _scalar_code(s)
+    if key is None or s.attrs or s.source is not None:
         return False
     if not s.shape or s.dtype not in (np.float32, np.float64):
         return False
     n = int(np.prod(s.shape))
-    if n == 0 or (n > SMALL and s.kernel in TRANSCENDENTAL):
+    if n == 0 or (n > SMALL and key in TRANSCENDENTAL):
         return False
     for k, a in s.args:
         if k == "node":
-            if shapes[a] not in ((s.shape, s.dtype), ((), s.dtype)):
+            shape, dtype = shapes[a]
+            if shape == ():
+                if dtype != s.dtype and (key is s.kernel or dtype.kind != "f"):
+                    return False
+            elif (shape, dtype) != (s.shape, s.dtype):
                 return False
         elif type(a) not in (int, float) or not np.isfinite(a):
             return False
@@ -213,7 +234,7 @@ def update_kernel_source(steps, members, ext, states, storage, dtype):
     head, body = [], []
     for j, e in enumerate(scalars):
         names[e] = f"s{j}"
-        head.append(f"    s{j} = b{j}[0]")
+        head.append(f"    s{j} = np.{tname}(b{j}[0])")  # (a float64 0-d operand: cast, as eagerly)
     for j, e in enumerate(arrays):
         names[e] = f"x{j}"
         body.append(f"        x{j} = a{j}[i]")
@@ -234,9 +255,10 @@ def update_kernel_source(steps, members, ext, states, storage, dtype):
                 operands.append(names[a])
             else:
                 operands.append(consts.setdefault(repr(float(a)), f"c{len(consts)}"))
-        one = consts.setdefault(repr(1.0), f"c{len(consts)}") if "{one}" in FUSIBLE[s.kernel] else None
+        code = FUSIBLE[_scalar_code(s)]
+        one = consts.setdefault(repr(1.0), f"c{len(consts)}") if "{one}" in code else None
         names[s.name] = f"t{k}"
-        body.append(f"        t{k} = " + FUSIBLE[s.kernel].format(*operands, one=one))
+        body.append(f"        t{k} = " + code.format(*operands, one=one))
     for k, key in enumerate(keys):
         body.append(f"        o{k}[i] = {names[steps[states[key][1]].name]}")
     params = ", ".join([f"a{j}" for j in range(len(arrays))] + [f"b{j}" for j in range(len(scalars))]
