@@ -297,11 +297,23 @@ def _relu_backward(g, y, out=None):
             return r
         out[...] = r
         return out
-    keep = np.less_equal(y, 0)
-    np.logical_not(keep, out=keep)   # (not y <= 0: a NaN output keeps its gradient)
-    out = np.multiply(g, keep, out=out)
+    if g.dtype.kind != "f" or (out is not None and np.may_share_memory(out, g)):
+        # (out written over g: the mask must not overwrite g before the product)
+        keep = np.less_equal(y, 0)
+        np.logical_not(keep, out=keep)   # (not y <= 0: a NaN output keeps its gradient)
+        out = np.multiply(g, keep, out=out)
+        return np.add(out, 0.0, out=out)  # -0.0 (a negative g masked) -> +0.0
+    # The same four passes, the mask inverted straight into the float result (a 1.0 / 0.0 mask:
+    # g * 1.0 and g * 0.0 are g * True and g * False), so that the product multiplies two
+    # floats instead of casting the bools: 6-13% faster, the same bits (benchmarks/kernels.py).
+    # (np.where / copyto(where=) would do it in one call, at 8x the time; g * (y > 0) drops
+    # the gradient at a NaN output)
+    if out is None:
+        shape = g.shape if g.shape == y.shape else np.broadcast_shapes(g.shape, y.shape)
+        out = np.empty(shape, g.dtype)
+    keep = np.logical_not(np.less_equal(y, 0), out=out)  # (not y <= 0: a NaN y passes g)
+    np.multiply(g, keep, out=out)
     return np.add(out, 0.0, out=out)  # -0.0 (a negative g masked) -> +0.0; nothing else changes
-    # (np.where / copyto(where=) would do it in one call, at 8x the time of these four passes)
 
 
 relu_backward_op = defop("relu_backward", _relu_backward, binary_infer, elementwise=True,

@@ -27,7 +27,7 @@ from ..dtypes import scalar_name
 from ..errors import DGRuntimeError, DGValueError, DGIndexError, DGNotImplementedError
 from .common import Spec, ctype_name, fmt_shape as _fmt, numel
 from .registry import defop, reads_for
-from .reductions import _log_softmax_kernel
+from .reductions import _log_softmax_kernel, _shifted_lse
 
 
 def _out_len(size, pad_lo, pad_hi, k, stride, dilation):
@@ -535,7 +535,71 @@ max_pool2d_op = defop(
     doc="2-D max pooling over NCHW windows (kernel, stride, symmetric padding, dilation, ceil_mode)")
 
 
+_TOP_PAIRS = {}  # (m, ow) -> read-only mask of the top-row pairs in (m, 2, ow) pair order
+
+
+def _top_pairs(m, ow):
+    q = _TOP_PAIRS.get((m, ow))
+    if q is None:
+        q = np.zeros((m, 2, ow), bool)
+        q[:, 0] = True
+        q = q.reshape(-1)
+        q.flags.writeable = False
+        if len(_TOP_PAIRS) < 32:
+            _TOP_PAIRS[(m, ow)] = q
+    return q
+
+
+def _max_pool2x2_backward(g, x):
+    """max_pool2d_backward for 2x2 windows at stride 2 tiling an even (H, W) exactly (the
+    common LeNet/CNN pool), in flat 1-D passes: numpy's loops over the (N, C, OH, OW) strided
+    corners of the windows run one short inner loop per output row (14 values at 28x28), which
+    cost more than the arithmetic. The flat input read as its horizontal pairs (a, b) in
+    (N*C*OH, 2, OW) order: the pair's first maximum is a where a >= b; the top pair of a window
+    holds its first maximum where its max >= the bottom pair's (the pair OW further on);
+    (g + 0.0) goes to that position, +0.0 everywhere else: the old kernel's numbers. None (use
+    the general kernel) when x holds a NaN or g a non-finite value."""
+    n, c, h, w = x.shape
+    ow = w // 2
+    m = n * c * (h // 2)
+    flat = x.reshape(-1)
+    a, b = flat[0::2], flat[1::2]
+    pv = np.maximum(a, b)
+    if np.isnan(pv).any() or not np.isfinite(g).all():
+        return None
+    lw = np.greater_equal(a, b)
+    p = len(pv)
+    q = _top_pairs(m, ow)[:p - ow]
+    rt = np.greater_equal(pv[:p - ow], pv[ow:])
+    rt &= q                          # top pairs whose row holds the window's first maximum
+    r = np.empty(p, bool)            # the pairs holding it
+    r[:p - ow] = rt
+    r[p - ow:] = False
+    r[ow:] |= q ^ rt                 # a bottom pair: its window's top pair lost
+    left = np.logical_and(r, lw)
+    right = np.logical_xor(r, left)
+    gh = np.repeat(g.reshape(m, ow), 2, axis=0).reshape(-1)   # each window's g at both pairs
+    gx = np.empty(x.shape, g.dtype)
+    gf = gx.reshape(-1)
+    np.multiply(gh, left, out=gf[0::2])
+    np.multiply(gh, right, out=gf[1::2])
+    gx += 0      # 0.0 + g, as PyTorch's scatter: no -0.0 (a negative g times False)
+    return gx
+
+
 def _max_pool2d_backward_kernel(g, x, kernel_size, stride, padding, dilation, ceil_mode):
+    if (tuple(kernel_size) == (2, 2) and tuple(stride) == (2, 2) and tuple(dilation) == (1, 1)
+            and not any(padding) and x.ndim == 4 and x.shape[2] % 2 == 0
+            and x.shape[3] % 2 == 0 and x.shape[2] and x.shape[3] and x.dtype.kind == "f"
+            and x.flags.c_contiguous and g.dtype.kind == "f" and x.size
+            and g.shape == (x.shape[0], x.shape[1], x.shape[2] // 2, x.shape[3] // 2)):
+        r = _max_pool2x2_backward(g, x)
+        if r is not None:
+            return r
+    return _max_pool2d_backward_general(g, x, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def _max_pool2d_backward_general(g, x, kernel_size, stride, padding, dilation, ceil_mode):
     """Each pooled gradient to its window's first maximum (row-major; a NaN counts as the
     maximum), as PyTorch. One pass per kernel offset: the offset's first-maximum mask (equal to
     the window max and no earlier offset taken) times g, written into that offset's strided
@@ -814,9 +878,55 @@ def _all_valid(n):
     return m
 
 
-def _nll_kernel(logp, target, ignore_index, reduction):
+def _every_row_counts(target, c, ignore_index):
+    """Whether no row is ignored and every target is a class (the common case), with one
+    reduction: viewed unsigned, a negative target is huge, so max < c checks both bounds."""
+    if not target.size or 0 <= ignore_index < c or target.dtype.kind not in "iu":
+        return False
+    if target.dtype.kind == "i":
+        u = _UNSIGNED.get(target.dtype)
+        target = target.view(u if u is not None else target.dtype.str.replace("i", "u"))
+    return int(np.maximum.reduce(target)) < c
+
+
+_UNSIGNED = {np.dtype(f"i{k}"): np.dtype(f"u{k}") for k in (1, 2, 4, 8)}
+
+
+_ROW_STARTS = {}  # (n, c) -> a read-only np.arange(n) * c (each row's start in a flat (n, c))
+
+
+def _flat_targets(target, c):
+    """Flat indices (row * c + target) of each row's target in a C-contiguous (N, c) array."""
+    n = len(target)
+    r = _ROW_STARTS.get((n, c))
+    if r is None:
+        r = np.arange(n) * c
+        r.flags.writeable = False
+        if len(_ROW_STARTS) < 64:
+            _ROW_STARTS[(n, c)] = r
+    return np.add(r, target, dtype=np.intp, casting="unsafe")
+
+
+def _nll_check(logp, target):
     if logp.ndim != 2 or target.ndim != 1 or logp.shape[0] != target.shape[0] or target.dtype.kind not in "iu":
         raise ValueError("nll_loss shapes")
+
+
+def _nll_reduce(picked, n, dtype, reduction):
+    """-picked log-probabilities of n rows, none of them ignored, reduced (as _nll_kernel)."""
+    picked = np.negative(picked, out=picked)
+    if reduction == "none":
+        return picked
+    total = np.add.reduce(picked, dtype=dtype)
+    if reduction == "sum":
+        return np.asarray(total)
+    return np.asarray(total / dtype.type(n))  # (n > 0: no 0 / 0, nothing to silence)
+
+
+def _nll_kernel(logp, target, ignore_index, reduction):
+    _nll_check(logp, target)
+    if _every_row_counts(target, logp.shape[1], ignore_index):
+        return _nll_reduce(logp[_rows(len(target)), target], len(target), logp.dtype, reduction)
     valid, safe = _nll_rows(logp, target, ignore_index)
     picked = logp[_rows(len(safe)), safe]
     if valid is _ALL_VALID.get(len(safe)):   # no ignored row: the same numbers, fewer passes
@@ -875,6 +985,14 @@ nll_loss_backward_op = defop(
 # log_softmax; the gradient softmax * s - onehot * s (s = g / count on valid rows) is what
 # log_softmax's rule makes of nll_loss's gradient, in 2 passes instead of 5 ops.
 def _ce_kernel(x, target, ignore_index, reduction):
+    if x.ndim == 2 and x.dtype.kind == "f" and x.flags.c_contiguous:
+        _nll_check(x, target)
+        if _every_row_counts(target, x.shape[1], ignore_index):
+            # log_softmax at the targets only: (s - lse)[row, target] is s[row, target] - lse[row],
+            # the same subtraction of the same two numbers, without the (N, C) pass
+            s, lse = _shifted_lse(x, 1)
+            picked = np.subtract(s.ravel()[_flat_targets(target, x.shape[1])], lse.ravel())
+            return _nll_reduce(picked, len(target), x.dtype, reduction)
     return _nll_kernel(_log_softmax_kernel(x, 1), target, ignore_index, reduction)
 
 
@@ -893,6 +1011,24 @@ def _ce_scale(g, valid, dtype, reduction):
 
 def _ce_backward_kernel(g, x, target, ignore_index, reduction):
     logp = _log_softmax_kernel(x, 1)
+    if (x.ndim == 2 and logp.flags.c_contiguous and np.ndim(g) == (reduction == "none")
+            and target.ndim == 1 and len(target) == x.shape[0]
+            and _every_row_counts(target, x.shape[1], ignore_index)):
+        # every row counts: for "mean" and "sum" the scale is one number, g / n or g (what
+        # (g / n) * valid holds in each row), multiplied in as a scalar: the same products
+        # (a NaN scale aside: of two NaN operands numpy's scalar loop may return the other
+        # one, so that case keeps the row of scales); the targets by flat index
+        n = len(target)
+        if reduction == "mean":
+            scale = np.asarray(g / x.dtype.type(n), dtype=x.dtype)
+        else:
+            scale = np.asarray(g * True, dtype=x.dtype)   # (g * valid, valid all True)
+        if reduction == "none" or scale == scale:
+            r = np.exp(logp, out=logp)
+            r *= scale if reduction != "none" else scale[:, None]
+            flat = r.ravel()
+            flat[_flat_targets(target, x.shape[1])] -= scale
+            return r
     valid, safe = _nll_rows(logp, target, ignore_index)
     scale = np.asarray(_ce_scale(g, valid, x.dtype, reduction), dtype=x.dtype)
     r = np.exp(logp, out=logp)

@@ -1,0 +1,278 @@
+"""Issue 14: the numpy kernels made faster with the same bits, before ("old", the formulas
+they replaced, kept in this file) and after ("new", the kernels in dualgraph/ops), one thread
+(OMP/OPENBLAS_NUM_THREADS=1 before numpy loads), min over repeats, old and new interleaved.
+Each pair is first checked to give the same bits (tests/test_kernel_bits.py does so on salted
+inputs: ties, NaN, inf, -0.0, ignored rows).
+
+    python benchmarks/kernels.py [--quick] [--step]
+
+--step also times the compiled and eager train steps of benchmarks/train_step.py (CNN and MLP,
+batch 64) with the old kernels swapped into the registry (op.forward / op.out_kernel; a
+compiled plan binds its kernels when it is built, so it is built while they are swapped in)
+against the new, interleaved (~1 min more).
+"""
+import os
+import sys
+import timeit
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+from numpy.lib.stride_tricks import as_strided  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from dualgraph.ops import nn_ops as K  # noqa: E402
+from dualgraph.ops import elementwise as E  # noqa: E402
+from dualgraph.ops import reductions as R  # noqa: E402
+
+
+# ================================================================ the old kernels
+def old_log_softmax(x, dim):
+    if x.dtype.kind != "f":
+        raise TypeError("log_softmax of integers")
+    axis = R._kaxis(dim, x.ndim)
+    s = np.subtract(x, np.maximum.reduce(x, axis=axis, keepdims=True, initial=-np.inf),
+                    out=np.empty_like(x))
+    with np.errstate(divide="ignore"):
+        s -= np.log(np.add.reduce(np.exp(s), axis=axis, keepdims=True))
+    return s
+
+
+_ALL_VALID = {}  # n -> the all-True mask (the old code recognised it by identity)
+
+
+def _all_valid(n):
+    if n not in _ALL_VALID:
+        _ALL_VALID[n] = np.ones(n, bool)
+    return _ALL_VALID[n]
+
+
+def old_nll_rows(logp, target, ignore_index):
+    c = logp.shape[1]
+    if target.size and not 0 <= ignore_index < c:
+        lo, hi = np.minimum.reduce(target), np.maximum.reduce(target)
+        if 0 <= lo and hi < c:
+            return _all_valid(target.shape[0]), target
+    valid = target != ignore_index
+    safe = np.where(valid, target, 0)
+    bad = valid & ((safe < 0) | (safe >= c))
+    if bad.any():
+        raise IndexError(f"Target {int(target[bad][0])} is out of bounds.")
+    return valid, safe
+
+
+def old_nll(logp, target, ignore_index, reduction):
+    valid, safe = old_nll_rows(logp, target, ignore_index)
+    picked = logp[np.arange(len(safe)), safe]
+    if valid is _ALL_VALID.get(len(safe)):
+        picked = np.negative(picked, out=picked)
+    else:
+        picked = np.where(valid, -picked, 0).astype(logp.dtype, copy=False)
+    if reduction == "none":
+        return picked
+    total = np.add.reduce(picked, dtype=logp.dtype)
+    if reduction == "sum":
+        return np.asarray(total)
+    with np.errstate(all="ignore"):
+        return np.asarray(total / logp.dtype.type(valid.sum()))
+
+
+def old_ce(x, target, ignore_index, reduction):
+    return old_nll(old_log_softmax(x, 1), target, ignore_index, reduction)
+
+
+def old_ce_backward(g, x, target, ignore_index, reduction):
+    logp = old_log_softmax(x, 1)
+    valid, safe = old_nll_rows(logp, target, ignore_index)
+    if reduction == "mean":
+        with np.errstate(all="ignore"):
+            scale = (g / x.dtype.type(valid.sum())) * valid
+    else:
+        scale = g * valid
+    scale = np.asarray(scale, dtype=x.dtype)
+    r = np.exp(logp, out=logp)
+    r *= scale[:, None]
+    r[np.arange(len(safe)), safe] -= scale
+    return r
+
+
+def old_max_pool2d_backward(g, x, kernel_size, stride, padding, dilation, ceil_mode):
+    """Each pooled gradient to its window's first maximum (row-major; a NaN counts as the
+    maximum), as PyTorch. One pass per kernel offset: the offset's first-maximum mask (equal to
+    the window max and no earlier offset taken) times g, written into that offset's strided
+    view of the input (with non-overlapping windows each pixel is written at most once; when
+    they overlap, distinct windows still hit distinct pixels at one offset, so += is exact).
+    Over chunks of the batch that stay in the CPU cache."""
+    win, pshape, pads = K._pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode)
+    n, c, oh, ow, kh, kw = win.shape
+    # g * mask is g where the mask holds and 0 elsewhere only for a finite g (inf * 0 is nan)
+    finite = g.dtype.kind != "f" or bool(np.isfinite(g).all())
+    overlap = stride[0] < dilation[0] * (kh - 1) + 1 or stride[1] < dilation[1] * (kw - 1) + 1
+    gxp = np.zeros(pshape, dtype=g.dtype)
+    g = np.broadcast_to(g, (n, c, oh, ow))
+    s0, s1, s2, s3 = gxp.strides
+    last = kh * kw - 1
+    per = c * pshape[2] * pshape[3] * (win.dtype.itemsize + gxp.dtype.itemsize) + \
+        c * oh * ow * (2 * win.dtype.itemsize + 2)
+    for s, e in K._chunks(n, per):
+        v, gc, gxc = win[s:e], g[s:e], gxp[s:e]
+        best = K._window_max_separable(v, stride[1], dilation[1])
+        nan = best.dtype.kind == "f" and bool(np.isnan(best).any())
+        taken = None
+        for k in range(kh * kw):
+            i, j = divmod(k, kw)
+            if k == last and taken is not None:
+                hit = ~taken                 # every window has a maximum: the rest is here
+            else:
+                hit = v[..., i, j] == best
+                if nan:
+                    hit |= np.isnan(v[..., i, j])
+                if taken is None:
+                    taken = hit              # (hit is used up before taken changes)
+                else:
+                    hit &= ~taken
+                    taken |= hit
+            dst = as_strided(gxc[:, :, i * dilation[0]:, j * dilation[1]:], (e - s, c, oh, ow),
+                             (s0, s1, s2 * stride[0], s3 * stride[1]))
+            if overlap:
+                dst += gc * hit if finite else np.where(hit, gc, 0)
+            elif finite:
+                np.multiply(gc, hit, out=dst)
+            else:
+                np.copyto(dst, gc, where=hit)
+        if not overlap and gxc.dtype.kind == "f":
+            gxc += 0      # 0.0 + g, as PyTorch's scatter: no -0.0 (a negative g times False)
+    h, w = x.shape[2:]
+    if pshape[2:] == (h, w):
+        return gxp
+    return np.ascontiguousarray(gxp[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w])
+
+
+def old_relu_backward(g, y, out=None):
+    """0 where y <= 0, else g (PyTorch's threshold_backward: a NaN output passes its gradient,
+    a zeroed one is +0.0): one mask, g copied through it."""
+    if np.ndim(g) == 0 or np.ndim(y) == 0:  # (numpy scalars: no out= to write into)
+        r = np.asarray(np.where(np.less_equal(y, 0), 0, g), dtype=np.result_type(g, y))
+        if out is None:
+            return r
+        out[...] = r
+        return out
+    keep = np.less_equal(y, 0)
+    np.logical_not(keep, out=keep)   # (not y <= 0: a NaN output keeps its gradient)
+    out = np.multiply(g, keep, out=out)
+    return np.add(out, 0.0, out=out)  # -0.0 (a negative g masked) -> +0.0; nothing else changes
+    # (np.where / copyto(where=) would do it in one call, at 8x the time of these four passes)
+
+
+def same_bits(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    if a.dtype.kind == "f":
+        u = np.dtype(f"u{a.dtype.itemsize}")
+        a, b = np.ascontiguousarray(a).view(u), np.ascontiguousarray(b).view(u)
+    return np.array_equal(a, b)
+
+
+def us(fn, number, repeat):
+    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e6
+
+
+def cases():
+    rng = np.random.default_rng(0)
+    out = []
+    for n, c in [(64, 10), (512, 10), (256, 100)]:
+        x = rng.standard_normal((n, c)).astype(np.float32)
+        t = rng.integers(0, c, n)
+        g = np.asarray(1.0, np.float32)
+        out += [
+            (f"log_softmax ({n}, {c})", lambda x=x: old_log_softmax(x, 1),
+             lambda x=x: R._log_softmax_kernel(x, 1)),
+            (f"cross_entropy ({n}, {c})", lambda x=x, t=t: old_ce(x, t, -100, "mean"),
+             lambda x=x, t=t: K._ce_kernel(x, t, -100, "mean")),
+            (f"cross_entropy_backward ({n}, {c})",
+             lambda x=x, t=t, g=g: old_ce_backward(g, x, t, -100, "mean"),
+             lambda x=x, t=t, g=g: K._ce_backward_kernel(g, x, t, -100, "mean")),
+        ]
+    for shape in [(64, 256), (512, 256), (64, 8, 28, 28)]:
+        g = rng.standard_normal(shape).astype(np.float32)
+        y = np.maximum(rng.standard_normal(shape), 0).astype(np.float32)
+        out.append((f"relu_backward {shape}", lambda g=g, y=y: old_relu_backward(g, y),
+                    lambda g=g, y=y: E._relu_backward(g, y)))
+    attrs = dict(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), ceil_mode=False)
+    for shape in [(64, 8, 28, 28), (32, 6, 28, 28), (32, 16, 10, 10)]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        g = rng.standard_normal(shape[:2] + (shape[2] // 2, shape[3] // 2)).astype(np.float32)
+        out.append((f"max_pool2d_backward 2x2/2 {shape}",
+                    lambda g=g, x=x: old_max_pool2d_backward(g, x, **attrs),
+                    lambda g=g, x=x: K._max_pool2d_backward_kernel(g, x, **attrs)))
+    x = rng.standard_normal((64, 8, 28, 28)).astype(np.float32)
+    out.append(("sum (64, 8, 28, 28) over (0, 2, 3) (unchanged)",
+                lambda x=x: np.sum(x, axis=(0, 2, 3)),
+                lambda x=x: R._sum_kernel(x, [0, 2, 3])))
+    return out
+
+
+def main():
+    quick = "--quick" in sys.argv
+    print(f"numpy {np.__version__}, one thread; min over repeats, us per call")
+    print(f"{'kernel':<52} {'old':>9} {'new':>9} {'new/old':>8}")
+    for name, old, new in cases():
+        assert same_bits(old(), new()), name
+        t0 = old()
+        number = 20 if t0 is not None and np.asarray(t0).size > 50000 else 2000
+        if quick:
+            number = max(1, number // 10)
+        a = b = float("inf")
+        for _ in range(3):   # interleaved
+            a = min(a, us(old, number, 3))
+            b = min(b, us(new, number, 3))
+        print(f"{name:<52} {a:9.1f} {b:9.1f} {b / a:8.2f}")
+
+
+def step():
+    import train_step as TS
+    ops = {K.cross_entropy_op: (old_ce, None), K.cross_entropy_backward_op: (old_ce_backward, None),
+           K.max_pool2d_backward_op: (old_max_pool2d_backward, None),
+           E.relu_backward_op: (old_relu_backward, old_relu_backward),
+           R.log_softmax_op: (old_log_softmax, None)}
+    new = {op: (op.forward, op.out_kernel) for op in ops}
+
+    def swap(old):
+        for op, (f, o) in ops.items():
+            if old:
+                op.forward = f
+                op.out_kernel = o if o is not None else op.out_kernel
+            else:
+                op.forward, op.out_kernel = new[op]
+
+    modes = ("dualgraph eager", "dualgraph compiled")
+    print("\ntrain_step.py steps, old kernels vs new: min us per step")
+    for kind, batch in (("cnn", 64), ("mlp", 64)):
+        runs = {}
+        for tag in ("old", "new"):
+            swap(tag == "old")
+            cases, _ = TS.make_cases(kind, batch, modes=modes)
+            for m, f in cases.items():
+                f()
+                f()
+                runs[(tag, m)] = f
+        best = dict.fromkeys(runs, float("inf"))
+        try:
+            for _ in range(5):
+                for (tag, m), f in runs.items():
+                    swap(tag == "old")
+                    best[(tag, m)] = min(best[(tag, m)], us(f, 10, 3))
+        finally:
+            swap(False)
+        for m in modes:
+            a, b = best[("old", m)], best[("new", m)]
+            print(f"  {kind} batch {batch} {m:<20} old {a:8.0f}  new {b:8.0f}  new/old {b / a:.2f}")
+
+
+if __name__ == "__main__":
+    main()
+    if "--step" in sys.argv:
+        step()

@@ -1,0 +1,352 @@
+"""Issue 14: the faster numpy kernels give the same bits as the formulas they replaced.
+
+Each reference below is a verbatim copy of the kernel as it was before (dualgraph/ops/*.py at
+the start of issue 14), compared with the kernel in use on random inputs salted with ties,
+NaN (of both signs and several payloads), infinities, -0.0 and ignored rows: the same values,
+the same signed zeros and the same NaN bits (the arrays compared as unsigned integers).
+benchmarks/kernels.py times the same pairs."""
+import numpy as np
+import pytest
+from numpy.lib.stride_tricks import as_strided
+
+from dualgraph.ops import nn_ops as K
+from dualgraph.ops import elementwise as E
+from dualgraph.ops import reductions as R
+
+
+def same_bits(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype and a.shape == b.shape, (a.dtype, b.dtype, a.shape, b.shape)
+    if a.dtype.kind == "f":
+        u = np.dtype(f"u{a.dtype.itemsize}")
+        a, b = np.ascontiguousarray(a).view(u), np.ascontiguousarray(b).view(u)
+    return np.array_equal(a, b)
+
+
+def assert_same(new, old):
+    assert same_bits(new, old), (new, old)
+    new, old = np.asarray(new), np.asarray(old)
+    if new.dtype.kind == "f":   # (implied by the bits; the brief's wording, spelled out)
+        assert np.array_equal(new, old, equal_nan=True)
+        assert np.array_equal(np.signbit(new), np.signbit(old))
+
+
+def salt(rng, x, p=0.05, nan=True, inf=True):
+    """x (float) with some entries set to +-0.0, ties, +-inf and NaNs of both signs."""
+    x = np.array(x)
+    u = rng.random(x.shape)
+    x[u < 2 * p] = 0.0
+    x[(u >= 2 * p) & (u < 4 * p)] = -0.0
+    if x.size:
+        tie = (u >= 4 * p) & (u < 6 * p)
+        x[tie] = x.reshape(-1)[0]
+    if inf:
+        x[(u >= 6 * p) & (u < 6.5 * p)] = np.inf
+        x[(u >= 6.5 * p) & (u < 7 * p)] = -np.inf
+    if nan:
+        m = (u >= 7 * p) & (u < 7.5 * p)
+        x[m] = np.nan
+        x[(u >= 7.5 * p) & (u < 8 * p)] = -np.nan
+        if x.dtype == np.float32:  # a few payloads
+            b = x.view(np.uint32)
+            b[m] |= rng.integers(0, 1 << 20, int(m.sum())).astype(np.uint32)
+    return x
+
+
+# ================================================================ references (the old kernels)
+def old_log_softmax(x, dim):
+    if x.dtype.kind != "f":
+        raise TypeError("log_softmax of integers")
+    axis = R._kaxis(dim, x.ndim)
+    s = np.subtract(x, np.maximum.reduce(x, axis=axis, keepdims=True, initial=-np.inf),
+                    out=np.empty_like(x))
+    with np.errstate(divide="ignore"):
+        s -= np.log(np.add.reduce(np.exp(s), axis=axis, keepdims=True))
+    return s
+
+
+_ALL_VALID = {}  # n -> the all-True mask (the old code recognised it by identity)
+
+
+def _all_valid(n):
+    if n not in _ALL_VALID:
+        _ALL_VALID[n] = np.ones(n, bool)
+    return _ALL_VALID[n]
+
+
+def old_nll_rows(logp, target, ignore_index):
+    c = logp.shape[1]
+    if target.size and not 0 <= ignore_index < c:
+        lo, hi = np.minimum.reduce(target), np.maximum.reduce(target)
+        if 0 <= lo and hi < c:
+            return _all_valid(target.shape[0]), target
+    valid = target != ignore_index
+    safe = np.where(valid, target, 0)
+    bad = valid & ((safe < 0) | (safe >= c))
+    if bad.any():
+        raise IndexError(f"Target {int(target[bad][0])} is out of bounds.")
+    return valid, safe
+
+
+def old_nll(logp, target, ignore_index, reduction):
+    valid, safe = old_nll_rows(logp, target, ignore_index)
+    picked = logp[np.arange(len(safe)), safe]
+    if valid is _ALL_VALID.get(len(safe)):
+        picked = np.negative(picked, out=picked)
+    else:
+        picked = np.where(valid, -picked, 0).astype(logp.dtype, copy=False)
+    if reduction == "none":
+        return picked
+    total = np.add.reduce(picked, dtype=logp.dtype)
+    if reduction == "sum":
+        return np.asarray(total)
+    with np.errstate(all="ignore"):
+        return np.asarray(total / logp.dtype.type(valid.sum()))
+
+
+def old_ce(x, target, ignore_index, reduction):
+    return old_nll(old_log_softmax(x, 1), target, ignore_index, reduction)
+
+
+def old_ce_backward(g, x, target, ignore_index, reduction):
+    logp = old_log_softmax(x, 1)
+    valid, safe = old_nll_rows(logp, target, ignore_index)
+    if reduction == "mean":
+        with np.errstate(all="ignore"):
+            scale = (g / x.dtype.type(valid.sum())) * valid
+    else:
+        scale = g * valid
+    scale = np.asarray(scale, dtype=x.dtype)
+    r = np.exp(logp, out=logp)
+    r *= scale[:, None]
+    r[np.arange(len(safe)), safe] -= scale
+    return r
+
+
+# ================================================================ log_softmax / cross_entropy
+LOGIT_SHAPES = [(64, 10), (64, 15), (64, 16), (17, 3), (200, 7), (512, 10), (64, 1), (8, 10),
+                (3, 40), (64, 100), (16, 0), (0, 5), (33, 8)]
+
+
+def logits(rng, shape, dtype, kind):
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    if kind == "salted":
+        x = salt(rng, x)
+    elif kind == "confident":   # rows whose target log-probability is exactly 0 (-0.0 losses)
+        x = salt(rng, np.where(rng.random(shape) < 0.8, -300.0, 0.0).astype(dtype), nan=False,
+                 inf=False)
+    elif kind == "zeros":       # max 0.0 ties of both signs
+        x = np.where(rng.random(shape) < 0.5, -0.0, 0.0).astype(dtype)
+        x[rng.random(shape) < 0.3] = -1
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["plain", "salted", "confident", "zeros"])
+def test_log_softmax_bits(dtype, kind):
+    rng = np.random.default_rng(14)
+    for shape in LOGIT_SHAPES:
+        for _ in range(3):
+            x = logits(rng, shape, dtype, kind)
+            with np.errstate(invalid="ignore"):
+                for dim in (1, -1, 0):
+                    assert_same(R._log_softmax_kernel(x, dim), old_log_softmax(x, dim))
+                if x.size:
+                    xf = np.asfortranarray(x)
+                    assert_same(R._log_softmax_kernel(xf, 1), old_log_softmax(xf, 1))
+                    assert_same(R._log_softmax_kernel(x[::2], 1), old_log_softmax(x[::2], 1))
+    x3 = rng.standard_normal((4, 5, 6)).astype(dtype)
+    for dim in (0, 1, 2, -1):
+        assert_same(R._log_softmax_kernel(x3, dim), old_log_softmax(x3, dim))
+    x0 = np.asarray(2.5, dtype)
+    assert_same(R._log_softmax_kernel(x0, 0), old_log_softmax(x0, 0))
+
+
+def targets(rng, n, c, kind, dtype=np.int64):
+    t = rng.integers(0, max(c, 1), n).astype(dtype)
+    if kind == "ignored" and n:
+        t[rng.random(n) < 0.3] = -100
+        t[0] = -100
+    elif kind == "all_ignored":
+        t[:] = -100
+    return t
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["plain", "salted", "confident", "zeros"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_bits(dtype, kind, reduction):
+    rng = np.random.default_rng(140)
+    for shape in LOGIT_SHAPES:
+        n, c = shape
+        if c == 0:
+            continue
+        for tkind, tdtype, ignore in [("plain", np.int64, -100), ("plain", np.int32, -100),
+                                      ("plain", np.uint8, -100), ("plain", np.int64, 0),
+                                      ("ignored", np.int64, -100), ("all_ignored", np.int64, -100)]:
+            if tdtype == np.uint8 and tkind != "plain":
+                continue
+            x = logits(rng, shape, dtype, kind)
+            t = targets(rng, n, c, tkind, tdtype)
+            if ignore == 0 and n:
+                t[0] = 0
+            for g in (np.asarray(1.0, dtype), np.asarray(-0.0, dtype), np.asarray(np.nan, dtype),
+                      np.asarray(3.7, np.float64), np.asarray(np.inf, dtype)):
+                if reduction == "none":
+                    g = salt(rng, (rng.standard_normal(n) * float(g)).astype(g.dtype))
+                with np.errstate(invalid="ignore"):
+                    assert_same(K._ce_kernel(x, t, ignore, reduction), old_ce(x, t, ignore, reduction))
+                    assert_same(K._nll_kernel(old_log_softmax(x, 1), t, ignore, reduction),
+                                old_nll(old_log_softmax(x, 1), t, ignore, reduction))
+                    assert_same(K._ce_backward_kernel(g, x, t, ignore, reduction),
+                                old_ce_backward(g, x, t, ignore, reduction))
+
+
+def test_cross_entropy_errors_unchanged():
+    x = np.zeros((4, 3), np.float32)
+    for bad in ([0, 1, 3, 0], [0, -1, 2, 0]):
+        t = np.array(bad)
+        for fn in (lambda: K._ce_kernel(x, t, -100, "mean"),
+                   lambda: K._nll_kernel(x, t, -100, "mean"),
+                   lambda: K._ce_backward_kernel(np.asarray(1.0, np.float32), x, t, -100, "mean")):
+            with pytest.raises(Exception, match="out of bounds"):
+                fn()
+
+
+# ================================================================ max_pool2d_backward
+def old_max_pool2d_backward(g, x, kernel_size, stride, padding, dilation, ceil_mode):
+    """Each pooled gradient to its window's first maximum (row-major; a NaN counts as the
+    maximum), as PyTorch. One pass per kernel offset: the offset's first-maximum mask (equal to
+    the window max and no earlier offset taken) times g, written into that offset's strided
+    view of the input (with non-overlapping windows each pixel is written at most once; when
+    they overlap, distinct windows still hit distinct pixels at one offset, so += is exact).
+    Over chunks of the batch that stay in the CPU cache."""
+    win, pshape, pads = K._pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode)
+    n, c, oh, ow, kh, kw = win.shape
+    # g * mask is g where the mask holds and 0 elsewhere only for a finite g (inf * 0 is nan)
+    finite = g.dtype.kind != "f" or bool(np.isfinite(g).all())
+    overlap = stride[0] < dilation[0] * (kh - 1) + 1 or stride[1] < dilation[1] * (kw - 1) + 1
+    gxp = np.zeros(pshape, dtype=g.dtype)
+    g = np.broadcast_to(g, (n, c, oh, ow))
+    s0, s1, s2, s3 = gxp.strides
+    last = kh * kw - 1
+    per = c * pshape[2] * pshape[3] * (win.dtype.itemsize + gxp.dtype.itemsize) + \
+        c * oh * ow * (2 * win.dtype.itemsize + 2)
+    for s, e in K._chunks(n, per):
+        v, gc, gxc = win[s:e], g[s:e], gxp[s:e]
+        best = K._window_max_separable(v, stride[1], dilation[1])
+        nan = best.dtype.kind == "f" and bool(np.isnan(best).any())
+        taken = None
+        for k in range(kh * kw):
+            i, j = divmod(k, kw)
+            if k == last and taken is not None:
+                hit = ~taken                 # every window has a maximum: the rest is here
+            else:
+                hit = v[..., i, j] == best
+                if nan:
+                    hit |= np.isnan(v[..., i, j])
+                if taken is None:
+                    taken = hit              # (hit is used up before taken changes)
+                else:
+                    hit &= ~taken
+                    taken |= hit
+            dst = as_strided(gxc[:, :, i * dilation[0]:, j * dilation[1]:], (e - s, c, oh, ow),
+                             (s0, s1, s2 * stride[0], s3 * stride[1]))
+            if overlap:
+                dst += gc * hit if finite else np.where(hit, gc, 0)
+            elif finite:
+                np.multiply(gc, hit, out=dst)
+            else:
+                np.copyto(dst, gc, where=hit)
+        if not overlap and gxc.dtype.kind == "f":
+            gxc += 0      # 0.0 + g, as PyTorch's scatter: no -0.0 (a negative g times False)
+    h, w = x.shape[2:]
+    if pshape[2:] == (h, w):
+        return gxp
+    return np.ascontiguousarray(gxp[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w])
+
+
+POOL_SHAPES = [(64, 8, 28, 28), (3, 2, 4, 6), (2, 1, 2, 2), (5, 3, 8, 2), (1, 1, 6, 4), (4, 6, 14, 14)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["plain", "ties", "zeros", "salted", "inf"])
+def test_max_pool2d_backward_bits(dtype, kind):
+    rng = np.random.default_rng(1414)
+    attrs = dict(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), ceil_mode=False)
+    for shape in POOL_SHAPES:
+        x = rng.standard_normal(shape).astype(dtype)
+        if kind == "ties":
+            x = np.round(x)
+        elif kind == "zeros":
+            x = np.where(rng.random(shape) < 0.5, 0.0, -0.0).astype(dtype)
+            x[rng.random(shape) < 0.2] = -1
+        elif kind == "salted":
+            x = salt(rng, x, p=0.02)
+        elif kind == "inf":
+            x = salt(rng, np.round(x), p=0.05, nan=False)
+        n, c, h, w = shape
+        for gk in ("plain", "salted", "nonfinite"):
+            g = rng.standard_normal((n, c, h // 2, w // 2)).astype(dtype)
+            g[rng.random(g.shape) < 0.2] = -0.0
+            if gk == "salted":
+                g = salt(rng, g, nan=False, inf=False)
+            elif gk == "nonfinite":
+                g = salt(rng, g, p=0.01)
+            for ceil in (False, True):
+                attrs["ceil_mode"] = ceil
+                assert_same(K._max_pool2d_backward_kernel(g, x, **attrs),
+                            old_max_pool2d_backward(g, x, **attrs))
+            assert_same(K._max_pool2d_backward_kernel(g, np.asfortranarray(x), **attrs),
+                        old_max_pool2d_backward(g, x, **attrs))
+            g32 = g.astype(np.float32)
+            assert_same(K._max_pool2d_backward_kernel(g32, x, **attrs),
+                        old_max_pool2d_backward(g32, x, **attrs))
+    # the general kernel is the old one: other geometries unchanged
+    x = rng.standard_normal((2, 3, 7, 9)).astype(dtype)
+    for ks, st, pd in [((3, 3), (2, 2), (1, 1)), ((2, 2), (1, 1), (0, 0)), ((2, 2), (2, 2), (1, 1))]:
+        a = dict(kernel_size=ks, stride=st, padding=pd, dilation=(1, 1), ceil_mode=False)
+        oh = (7 + 2 * pd[0] - ks[0]) // st[0] + 1
+        ow = (9 + 2 * pd[1] - ks[1]) // st[1] + 1
+        g = rng.standard_normal((2, 3, oh, ow)).astype(dtype)
+        assert_same(K._max_pool2d_backward_kernel(g, x, **a), old_max_pool2d_backward(g, x, **a))
+
+
+# ================================================================ relu_backward
+def old_relu_backward(g, y, out=None):
+    """0 where y <= 0, else g (PyTorch's threshold_backward: a NaN output passes its gradient,
+    a zeroed one is +0.0): one mask, g copied through it."""
+    if np.ndim(g) == 0 or np.ndim(y) == 0:  # (numpy scalars: no out= to write into)
+        r = np.asarray(np.where(np.less_equal(y, 0), 0, g), dtype=np.result_type(g, y))
+        if out is None:
+            return r
+        out[...] = r
+        return out
+    keep = np.less_equal(y, 0)
+    np.logical_not(keep, out=keep)   # (not y <= 0: a NaN output keeps its gradient)
+    out = np.multiply(g, keep, out=out)
+    return np.add(out, 0.0, out=out)  # -0.0 (a negative g masked) -> +0.0; nothing else changes
+    # (np.where / copyto(where=) would do it in one call, at 8x the time of these four passes)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_backward_bits(dtype):
+    rng = np.random.default_rng(141)
+    for shape, yshape in [((64, 256), (64, 256)), ((512, 256), (512, 256)), ((2, 8, 5, 5), (2, 8, 5, 5)),
+                          ((1, 256), (64, 256)), ((64, 256), (1, 256)), ((7,), (7,)), ((0, 3), (0, 3))]:
+        g = salt(rng, rng.standard_normal(shape).astype(dtype))
+        y = salt(rng, np.maximum(rng.standard_normal(yshape), 0).astype(dtype))
+        y[rng.random(yshape) < 0.1] = -1.5       # (any y: negative outputs too)
+        assert_same(E._relu_backward(g, y), old_relu_backward(g, y))
+        oshape = np.broadcast_shapes(shape, yshape)
+        o1, o2 = np.empty(oshape, dtype), np.empty(oshape, dtype)
+        r1, r2 = E._relu_backward(g, y, out=o1), old_relu_backward(g, y, out=o2)
+        assert r1 is o1 and r2 is o2
+        assert_same(o1, o2)
+        if g.shape == oshape:   # written over g (a plan reusing g's buffer)
+            g1, g2 = g.copy(), g.copy()
+            assert_same(E._relu_backward(g1, y, out=g1), old_relu_backward(g2, y, out=g2))
+            assert_same(g1, g2)
+        assert_same(E._relu_backward(g.astype(np.float32), y), old_relu_backward(g.astype(np.float32), y))
+    for g, y in [(np.float32(-2.0), np.float32(0.0)), (np.asarray(-0.0, dtype), np.asarray(np.nan, dtype))]:
+        assert_same(E._relu_backward(g, y), old_relu_backward(g, y))
