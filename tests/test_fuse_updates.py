@@ -11,13 +11,7 @@ from dualgraph.graph.passes import fuse_elementwise as FE
 from dualgraph.graph.passes import fuse_updates as FU
 
 
-@pytest.fixture
-def fusion(tmp_path, monkeypatch):
-    pytest.importorskip("numba")
-    monkeypatch.setenv("DUALGRAPH_CACHE_DIR", str(tmp_path))
-    FE.set_fusion("numba")
-    yield tmp_path
-    FE.set_fusion(None)
+from test_fusion import fusion  # noqa: E402,F401  (the fixture: numba on, a temporary kernel cache)
 
 
 def _specialised(fn, *args):

@@ -1,17 +1,24 @@
 """Issue 14: the faster numpy kernels give the same bits as the formulas they replaced.
 
-Each reference below is a verbatim copy of the kernel as it was before (dualgraph/ops/*.py at
-the start of issue 14), compared with the kernel in use on random inputs salted with ties,
+Each reference (benchmarks/kernels.py's old_*) is a verbatim copy of the kernel as it was before
+(dualgraph/ops/*.py at the start of issue 14), compared with the kernel in use on random inputs salted with ties,
 NaN (of both signs and several payloads), infinities, -0.0 and ignored rows: the same values,
 the same signed zeros and the same NaN bits (the arrays compared as unsigned integers).
 benchmarks/kernels.py times the same pairs."""
+import os
+import sys
+
 import numpy as np
 import pytest
-from numpy.lib.stride_tricks import as_strided
 
 from dualgraph.ops import nn_ops as K
 from dualgraph.ops import elementwise as E
 from dualgraph.ops import reductions as R
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks"))
+# the references: the kernels as they were, kept verbatim once, in the script that times them
+from kernels import (old_ce, old_ce_backward, old_log_softmax, old_max_pool2d_backward,  # noqa: E402
+                     old_nll, old_relu_backward)
 
 
 def same_bits(a, b):
@@ -51,76 +58,6 @@ def salt(rng, x, p=0.05, nan=True, inf=True):
             b = x.view(np.uint32)
             b[m] |= rng.integers(0, 1 << 20, int(m.sum())).astype(np.uint32)
     return x
-
-
-# ================================================================ references (the old kernels)
-def old_log_softmax(x, dim):
-    if x.dtype.kind != "f":
-        raise TypeError("log_softmax of integers")
-    axis = R._kaxis(dim, x.ndim)
-    s = np.subtract(x, np.maximum.reduce(x, axis=axis, keepdims=True, initial=-np.inf),
-                    out=np.empty_like(x))
-    with np.errstate(divide="ignore"):
-        s -= np.log(np.add.reduce(np.exp(s), axis=axis, keepdims=True))
-    return s
-
-
-_ALL_VALID = {}  # n -> the all-True mask (the old code recognised it by identity)
-
-
-def _all_valid(n):
-    if n not in _ALL_VALID:
-        _ALL_VALID[n] = np.ones(n, bool)
-    return _ALL_VALID[n]
-
-
-def old_nll_rows(logp, target, ignore_index):
-    c = logp.shape[1]
-    if target.size and not 0 <= ignore_index < c:
-        lo, hi = np.minimum.reduce(target), np.maximum.reduce(target)
-        if 0 <= lo and hi < c:
-            return _all_valid(target.shape[0]), target
-    valid = target != ignore_index
-    safe = np.where(valid, target, 0)
-    bad = valid & ((safe < 0) | (safe >= c))
-    if bad.any():
-        raise IndexError(f"Target {int(target[bad][0])} is out of bounds.")
-    return valid, safe
-
-
-def old_nll(logp, target, ignore_index, reduction):
-    valid, safe = old_nll_rows(logp, target, ignore_index)
-    picked = logp[np.arange(len(safe)), safe]
-    if valid is _ALL_VALID.get(len(safe)):
-        picked = np.negative(picked, out=picked)
-    else:
-        picked = np.where(valid, -picked, 0).astype(logp.dtype, copy=False)
-    if reduction == "none":
-        return picked
-    total = np.add.reduce(picked, dtype=logp.dtype)
-    if reduction == "sum":
-        return np.asarray(total)
-    with np.errstate(all="ignore"):
-        return np.asarray(total / logp.dtype.type(valid.sum()))
-
-
-def old_ce(x, target, ignore_index, reduction):
-    return old_nll(old_log_softmax(x, 1), target, ignore_index, reduction)
-
-
-def old_ce_backward(g, x, target, ignore_index, reduction):
-    logp = old_log_softmax(x, 1)
-    valid, safe = old_nll_rows(logp, target, ignore_index)
-    if reduction == "mean":
-        with np.errstate(all="ignore"):
-            scale = (g / x.dtype.type(valid.sum())) * valid
-    else:
-        scale = g * valid
-    scale = np.asarray(scale, dtype=x.dtype)
-    r = np.exp(logp, out=logp)
-    r *= scale[:, None]
-    r[np.arange(len(safe)), safe] -= scale
-    return r
 
 
 # ================================================================ log_softmax / cross_entropy
@@ -214,58 +151,6 @@ def test_cross_entropy_errors_unchanged():
 
 
 # ================================================================ max_pool2d_backward
-def old_max_pool2d_backward(g, x, kernel_size, stride, padding, dilation, ceil_mode):
-    """Each pooled gradient to its window's first maximum (row-major; a NaN counts as the
-    maximum), as PyTorch. One pass per kernel offset: the offset's first-maximum mask (equal to
-    the window max and no earlier offset taken) times g, written into that offset's strided
-    view of the input (with non-overlapping windows each pixel is written at most once; when
-    they overlap, distinct windows still hit distinct pixels at one offset, so += is exact).
-    Over chunks of the batch that stay in the CPU cache."""
-    win, pshape, pads = K._pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode)
-    n, c, oh, ow, kh, kw = win.shape
-    # g * mask is g where the mask holds and 0 elsewhere only for a finite g (inf * 0 is nan)
-    finite = g.dtype.kind != "f" or bool(np.isfinite(g).all())
-    overlap = stride[0] < dilation[0] * (kh - 1) + 1 or stride[1] < dilation[1] * (kw - 1) + 1
-    gxp = np.zeros(pshape, dtype=g.dtype)
-    g = np.broadcast_to(g, (n, c, oh, ow))
-    s0, s1, s2, s3 = gxp.strides
-    last = kh * kw - 1
-    per = c * pshape[2] * pshape[3] * (win.dtype.itemsize + gxp.dtype.itemsize) + \
-        c * oh * ow * (2 * win.dtype.itemsize + 2)
-    for s, e in K._chunks(n, per):
-        v, gc, gxc = win[s:e], g[s:e], gxp[s:e]
-        best = K._window_max_separable(v, stride[1], dilation[1])
-        nan = best.dtype.kind == "f" and bool(np.isnan(best).any())
-        taken = None
-        for k in range(kh * kw):
-            i, j = divmod(k, kw)
-            if k == last and taken is not None:
-                hit = ~taken                 # every window has a maximum: the rest is here
-            else:
-                hit = v[..., i, j] == best
-                if nan:
-                    hit |= np.isnan(v[..., i, j])
-                if taken is None:
-                    taken = hit              # (hit is used up before taken changes)
-                else:
-                    hit &= ~taken
-                    taken |= hit
-            dst = as_strided(gxc[:, :, i * dilation[0]:, j * dilation[1]:], (e - s, c, oh, ow),
-                             (s0, s1, s2 * stride[0], s3 * stride[1]))
-            if overlap:
-                dst += gc * hit if finite else np.where(hit, gc, 0)
-            elif finite:
-                np.multiply(gc, hit, out=dst)
-            else:
-                np.copyto(dst, gc, where=hit)
-        if not overlap and gxc.dtype.kind == "f":
-            gxc += 0      # 0.0 + g, as PyTorch's scatter: no -0.0 (a negative g times False)
-    h, w = x.shape[2:]
-    if pshape[2:] == (h, w):
-        return gxp
-    return np.ascontiguousarray(gxp[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w])
-
-
 POOL_SHAPES = [(64, 8, 28, 28), (3, 2, 4, 6), (2, 1, 2, 2), (5, 3, 8, 2), (1, 1, 6, 4), (4, 6, 14, 14)]
 
 
@@ -313,22 +198,6 @@ def test_max_pool2d_backward_bits(dtype, kind):
 
 
 # ================================================================ relu_backward
-def old_relu_backward(g, y, out=None):
-    """0 where y <= 0, else g (PyTorch's threshold_backward: a NaN output passes its gradient,
-    a zeroed one is +0.0): one mask, g copied through it."""
-    if np.ndim(g) == 0 or np.ndim(y) == 0:  # (numpy scalars: no out= to write into)
-        r = np.asarray(np.where(np.less_equal(y, 0), 0, g), dtype=np.result_type(g, y))
-        if out is None:
-            return r
-        out[...] = r
-        return out
-    keep = np.less_equal(y, 0)
-    np.logical_not(keep, out=keep)   # (not y <= 0: a NaN output keeps its gradient)
-    out = np.multiply(g, keep, out=out)
-    return np.add(out, 0.0, out=out)  # -0.0 (a negative g masked) -> +0.0; nothing else changes
-    # (np.where / copyto(where=) would do it in one call, at 8x the time of these four passes)
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_relu_backward_bits(dtype):
     rng = np.random.default_rng(141)
