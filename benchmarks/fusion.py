@@ -121,8 +121,14 @@ import numpy as np, dualgraph as dg
 from dualgraph.graph.passes import fuse_elementwise as FE
 t1 = time.perf_counter()
 if {fused!r}:
-    FE.set_fusion("numba")      # (imports numba)
+    FE.set_fusion("numba")      # (starts numba in a background thread)
 t2 = time.perf_counter()
+if {work!r} == "sleep":         # the program's other work before its first plan: I/O ...
+    time.sleep(0.5)
+elif {work!r} == "python":      # ... or Python holding the GIL (numba's start competes for it)
+    end = time.perf_counter() + 0.5
+    while time.perf_counter() < end:
+        sum(range(1000))
 
 
 def chain_step(x):
@@ -166,14 +172,18 @@ print("%.1f %.1f %.1f %.1f %.1f" % ((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t4 - t3) 
 def first_call():
     """Rows (label, import dg, set_fusion, chain's first call, MLP's first call, a second chain
     plan), ms, each from a fresh process: fusion off, then on with an empty kernel cache, then
-    on with the cache the previous process filled."""
+    on with the cache the previous process filled -- right after set_fusion, and after 0.5 s
+    of other work (numba starts in the background meanwhile)."""
     root = os.path.join(HERE, "..")
     with tempfile.TemporaryDirectory() as d:
         env = dict(os.environ, DUALGRAPH_CACHE_DIR=d)
         rows = []
-        for label, fused in (("fusion off", False), ("fusion on, empty kernel cache", True),
-                             ("fusion on, cache filled by the run before", True)):
-            code = FIRST_CALL.format(root=root, fused=fused)
+        for label, fused, work in (
+                ("fusion off", False, None), ("fusion on, empty kernel cache", True, None),
+                ("fusion on, cache filled by the run before", True, None),
+                ("  the same, 0.5 s of I/O (a sleep) first", True, "sleep"),
+                ("  the same, 0.5 s of Python first", True, "python")):
+            code = FIRST_CALL.format(root=root, fused=fused, work=work)
             out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                                  check=True).stdout.split()
             rows.append((label, *map(float, out)))

@@ -89,6 +89,11 @@ def test_broadcasting_state_writes_and_single_steps_are_not_fused():
 def test_unknown_backend_and_missing_numba(monkeypatch):
     with pytest.raises(dg.DualGraphError, match="unknown fusion backend 'llvm'"):
         FE.set_fusion("llvm")
+    monkeypatch.setattr(FE, "_numba_installed", lambda: False)
+    with pytest.raises(dg.DualGraphError, match=r"pip install 'dualgraph\[fast\]'"):
+        FE.set_fusion("numba")
+    assert FE.get_fusion() is None
+    # compile_kernel's own check (numba importable no more, or DUALGRAPH_FUSION set without it)
     import builtins
     real = builtins.__import__
 
@@ -98,8 +103,7 @@ def test_unknown_backend_and_missing_numba(monkeypatch):
         return real(name, *a, **k)
     monkeypatch.setattr(builtins, "__import__", no_numba)
     with pytest.raises(dg.DualGraphError, match=r"pip install 'dualgraph\[fast\]'"):
-        FE.set_fusion("numba")
-    assert FE.get_fusion() is None
+        FE.compile_kernel("def kernel(out):\n    pass\n")
 
 
 # ------------------------------------------------------------------ fused plans (numba)

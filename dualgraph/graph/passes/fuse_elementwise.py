@@ -16,11 +16,13 @@ numexpr was measured and not chosen (benchmarks/fusion.py: one call for the chai
 costs ~12 µs on 16 floats, numba's fused forward and backward ~10 µs; at 65536 floats numexpr is
 2x slower than numpy). Without numba nothing is fused.
 """
+import atexit
 import hashlib
 import importlib.util
 import os
 import pathlib
 import sys
+import threading
 
 import numpy as np
 
@@ -50,13 +52,25 @@ _BACKEND = [os.environ.get("DUALGRAPH_FUSION") or None]
 _KERNELS = {}        # source -> compiled kernel, in this process
 
 
+_NO_NUMBA = ("elementwise fusion with numba needs the numba package: "
+             "pip install 'dualgraph[fast]'")
+
+
 def set_fusion(backend):
-    """Turn elementwise fusion on ("numba") or off (None) for plans specialised from now on."""
+    """Turn elementwise fusion on ("numba") or off (None) for plans specialised from now on.
+
+    Turning it on starts numba in a background thread (_start_numba): its import and first
+    compilation cost ~0.3 s per process even with every kernel cached, time a program usually
+    spends on other things (data, model) before its first plan; the first fused plan waits for
+    whatever is left of it."""
     if backend not in (None, "numba"):
         from ...errors import DGValueError
         raise DGValueError(f"unknown fusion backend {backend!r}: expected 'numba' or None")
     if backend == "numba":
-        _numba()
+        if not _numba_installed():
+            from ...errors import DGRuntimeError
+            raise DGRuntimeError(_NO_NUMBA)
+        _start_numba()
     _BACKEND[0] = backend
 
 
@@ -64,13 +78,42 @@ def get_fusion():
     return _BACKEND[0]
 
 
+def _numba_installed():
+    return importlib.util.find_spec("numba") is not None
+
+
+_START = []  # the thread starting numba (at most one per process)
+
+
+def _start_numba():
+    if not _START:
+        t = threading.Thread(target=_warm_up, name="dualgraph-numba-start", daemon=True)
+        _START.append(t)
+        t.start()
+        atexit.register(t.join)  # (a daemon thread inside LLVM at interpreter exit can crash it)
+
+
+# a kernel loaded (from the disk cache after the first time) and run once: numba's whole start
+_WARM_SOURCE = ('from numba import njit\n\n\n@njit(cache=True, nogil=True, error_model="numpy")\n'
+                'def kernel(out):\n    out[0] = out[0] + 1.0\n')
+
+
+def _warm_up():
+    try:
+        import numba  # noqa: F401
+        _load(_WARM_SOURCE)(np.zeros(1))
+    except Exception:  # noqa: BLE001 - compile_kernel reports numba's failures itself
+        pass
+
+
 def _numba():
+    if _START:
+        _START[0].join()  # (numba's start in the background, if not done yet)
     try:
         import numba
     except ImportError:
         from ...errors import DGRuntimeError
-        raise DGRuntimeError("elementwise fusion with numba needs the numba package: "
-                             "pip install 'dualgraph[fast]'") from None
+        raise DGRuntimeError(_NO_NUMBA) from None
     return numba
 
 
@@ -223,6 +266,10 @@ def compile_kernel(source):
     if k is not None:
         return k
     _numba()
+    return _load(source)
+
+
+def _load(source):
     digest = hashlib.sha1(source.encode()).hexdigest()[:20]
     d = _cache_dir()
     d.mkdir(parents=True, exist_ok=True)
