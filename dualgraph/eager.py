@@ -9,11 +9,12 @@ from .errors import DualGraphError, DGRuntimeError, DGTypeError
 from .ops.registry import Spec
 from .ops import shape as S, creation as C
 from .state import _state, set_default_mode
-from .tensor import Tensor, _wrap
-from .autograd.tape import Node
+from .tensor import Tensor
+from .autograd.tape import Node, record, next_seq
 from .autograd import views as V
 
 _nd = np.ndarray
+_new = object.__new__
 
 
 def _explain(op, inputs, args, attrs, exc):
@@ -33,13 +34,20 @@ def _explain(op, inputs, args, attrs, exc):
 
 class EagerInterpreter:
     def apply(self, op, inputs, attrs):
+        # (every eager op runs this: the common arities are spelt out, the result is wrapped
+        # inline (tensor.wrap_array's fields) and the kernel gets no empty **attrs)
+        n = len(inputs)
         try:
-            if len(inputs) == 2:  # (spelt out for the common arities: this runs for every op)
+            if n == 2:
                 a, b = inputs
                 args = (a._data if isinstance(a, Tensor) else a, b._data if isinstance(b, Tensor) else b)
-            elif len(inputs) == 1:
+            elif n == 1:
                 a = inputs[0]
                 args = (a._data,) if isinstance(a, Tensor) else (a,)
+            elif n == 3:
+                a, b, c = inputs
+                args = (a._data if isinstance(a, Tensor) else a, b._data if isinstance(b, Tensor) else b,
+                        c._data if isinstance(c, Tensor) else c)
             else:
                 args = [x._data if isinstance(x, Tensor) else x for x in inputs]
         except AttributeError:
@@ -48,12 +56,20 @@ class EagerInterpreter:
         if op.check_eager:
             op.infer(*[Spec(a.shape, a.dtype) if type(a) is _nd else a for a in args], **attrs)
         try:
-            out = op.forward(*args, **attrs)
+            out = op.forward(*args, **attrs) if attrs else op.forward(*args)
         except Exception as e:  # noqa: BLE001 - every kernel failure becomes a dualgraph error
             _explain(op, inputs, args, attrs, e)
         if type(out) is not _nd:
             out = np.asarray(out)
-        t = _wrap(out)
+        t = _new(Tensor)  # wrap_array(out), inline
+        t._data = out
+        t._rg = False
+        t.grad_fn = None
+        t._grad = None
+        t._vc = None
+        t._base = None
+        t._hooks = None
+        t._history = None
         if op.view:
             x = inputs[0]
             if np.may_share_memory(out, x._data):
@@ -63,16 +79,35 @@ class EagerInterpreter:
                 t._vc = vc
                 t._view_version = vc[0]  # the version its history is made at (views.history_at)
                 t._base = x._base if x._base is not None else x
-        if _state.grad_enabled and op.differentiable and out.dtype.kind == "f":
+        if op.differentiable and _state.grad_enabled:
             for x in inputs:
                 if not isinstance(x, Tensor):
                     continue
-                if not x._rg and x._base is not None and x._base._rg and V.is_stale(x):
-                    V.refresh(x)  # a view made before its base took a history sees it (PyTorch)
                 if x._rg:
-                    t.grad_fn = Node(op, inputs, attrs, t)
-                    t._rg = True
+                    if out.dtype.kind == "f":
+                        if op.saves == () and not op.saves_output:
+                            # tape.record's node for an op whose rule reads no value (add, sub,
+                            # sum, ...: nothing to version-check or keep), inline
+                            nd = Node()
+                            nd.op = op
+                            nd.inputs = inputs
+                            nd.attrs = attrs
+                            nd.seq = next_seq()
+                            nd.hooks = nd.retained = nd.versions = nd.out_version = nd._out = None
+                            nd.freed = False
+                            nd._meta = out
+                            t.grad_fn = nd
+                        else:
+                            t.grad_fn = record(op, inputs, attrs, t)
+                        t._rg = True
                     break
+                b = x._base
+                if b is not None and b._rg and out.dtype.kind == "f" and V.is_stale(x):
+                    V.refresh(x)  # a view made before its base took a history sees it (PyTorch)
+                    if x._rg:
+                        t.grad_fn = record(op, inputs, attrs, t)
+                        t._rg = True
+                        break
         return t
 
     # ---- the write door (ops.dispatch.apply_inplace) and .grad, eagerly

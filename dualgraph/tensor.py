@@ -322,7 +322,10 @@ class Tensor(TensorMethods):
         return h
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        from .autograd.functional import backward
+        backward = _AUTOGRAD_BACKWARD[0]
+        if backward is None:  # (a facade: imported once, on the first call)
+            from .autograd.functional import backward
+            _AUTOGRAD_BACKWARD[0] = backward
         backward([self], [gradient] if gradient is not None else None, retain_graph,
                  create_graph, inputs=inputs)
 
@@ -332,13 +335,15 @@ class Tensor(TensorMethods):
 
 
 _new = object.__new__
+_AUTOGRAD_BACKWARD = [None]  # autograd.functional.backward, once Tensor.backward has run
 
 
 def wrap_array(arr, into=None):
     """Internal: the eager tensor holding the numpy array `arr` itself (no copy), a leaf that
     does not require grad, with no history, hooks, base or version counter yet.
 
-    The real constructor: the eager interpreter wraps every op's result with it, and the
+    The real constructor: the eager interpreter wraps every op's result the same way (its
+    fields spelt out inline in EagerInterpreter.apply: keep the two alike), and the
     factories below end in it. It validates nothing (dg.tensor's dtype and data checks are
     skipped): `arr` must be an np.ndarray of a dtype dualgraph supports. `into` fills an object
     already made (Tensor.__init__, a subclass's __init__, a deepcopy) instead of a new Tensor."""

@@ -12,11 +12,13 @@ object for an eager tape node and a graph node. What only the eager tape has (sa
 check and free, in-place history, retained grads, leaves' .grad) is the `EagerTape` policy; graph
 gradients use the null policy `NULL_TAPE` (hooks only, which both node kinds carry).
 """
+import operator
+
 from ..errors import DGRuntimeError
 from ..state import _state
 from ..tensor_methods import TensorMethods
 from . import views
-from .tape import FREED, check_versions, check_write_counts
+from .tape import FREED, check_write_counts, version_error
 
 
 class RuleView:
@@ -36,38 +38,58 @@ def _key(t):
     return t.grad_fn if t.grad_fn is not None else t
 
 
-_NO_SOURCE = (None, None)  # a non-tensor input (a Python number, an index): no gradient
+def requires_grad(x):
+    """The eager `requires` of reverse_pass: whether tensor x wants a gradient."""
+    return x._rg
 
 
-def _collect(roots, requires, source):
-    """Every node reachable from the roots; for each, where each input's gradient goes
-    ((key, route), see NullTape.source) and which inputs want one (needs)."""
-    srcs, needs = {}, {}
+_by_seq = operator.attrgetter("seq")
+
+
+def _collect(roots, requires, source, eager=False):
+    """Every node reachable from the roots, in reverse creation order, and for each node n
+    srcs[n] = (keys, needs, routes): where each input's gradient goes (the key: a node, or the
+    leaf tensor itself; None for a non-tensor input), which inputs want one, and None or, per
+    input, the route of NullTape.source (a stale view's gradient goes to its base).
+    `eager`: the inputs are eager tensors; those whose history was never rewritten (the common
+    case) are resolved here without asking `source`."""
+    srcs = {}
     stack = [r.grad_fn for r in roots if r.grad_fn is not None]
     push = stack.append
+    plain_rg = requires is requires_grad
     while stack:
         n = stack.pop()
         if n in srcs:
             continue
         seq = n.seq
-        lst, nd = [], []
+        keys, nd = [], []
+        routes = None
         for x in n.inputs:
             if isinstance(x, TensorMethods):
-                k, rg, route = source(x, seq, requires)
-                if not isinstance(k, TensorMethods) and k not in srcs:  # (a node to visit)
-                    push(k)
-                lst.append((k, route))
+                if eager and x._history is None and (x._base is None or x._base._history is None):
+                    f = x.grad_fn
+                    if f is None:
+                        k = x
+                    else:
+                        k = f
+                        if f not in srcs:
+                            push(f)
+                    rg = x._rg if plain_rg else requires(x)
+                else:
+                    k, rg, route = source(x, seq, requires)
+                    if not isinstance(k, TensorMethods) and k not in srcs:  # (a node to visit)
+                        push(k)
+                    if route is not None:
+                        if routes is None:
+                            routes = [None] * len(n.inputs)
+                        routes[len(keys)] = route
+                keys.append(k)
                 nd.append(rg)
             else:
-                lst.append(_NO_SOURCE)
+                keys.append(None)
                 nd.append(False)
-        srcs[n] = lst
-        needs[n] = tuple(nd)
-    return sorted(srcs, key=_by_seq, reverse=True), srcs, needs
-
-
-def _by_seq(n):
-    return n.seq
+        srcs[n] = (keys, tuple(nd), routes)
+    return sorted(srcs, key=_by_seq, reverse=True), srcs
 
 
 def _needed(order, srcs, want):
@@ -75,8 +97,8 @@ def _needed(order, srcs, want):
     wanted tensor somewhere below them (PyTorch's autograd.grad runs no others)."""
     needed = set()
     for n in reversed(order):  # inputs' nodes come before their consumers
-        for k, _ in srcs[n]:
-            if k in want or k in needed:
+        for k in srcs[n][0]:
+            if k is not None and (k in want or k in needed):
                 needed.add(n)
                 break
     return needed
@@ -103,37 +125,65 @@ def reverse_pass(roots, seeds, *, requires, capture=(), create_graph=False, tape
     for i, t in enumerate(capture):
         want.setdefault(_key(t), []).append(i)
     captured = [None] * len(capture)
-    order, srcs, needs_of = _collect(roots, requires, tape.source)
+    eager = tape.eager
+    order, srcs = _collect(roots, requires, tape.source, eager)
     needed = _needed(order, srcs, want) if want and not tape.fills_leaves else None
     view = RuleView()
     prev = _state.grad_enabled
     _state.grad_enabled = create_graph
-    # (bound once: this loop runs for every node of every backward)
-    before, ready, after, pop, get = tape.before, tape.ready, tape.after, grads.pop, grads.get
+    # (bound once: this loop runs for every node of every backward; the eager tape's per-node
+    # checks, before the rule (freed, versions) and after it (Node.release), are spelt out here)
+    before, ready, route, pop, get = tape.before, tape.ready, tape.route, grads.pop, grads.get
+    release = eager and not tape.retain_graph
     try:
         for node in order:
             g = pop(node, None)
             if g is None:
                 continue
-            g = before(node, g)
+            if node.hooks or (eager and node.retained is not None):
+                g = before(node, g)
             if want and node in want:
                 for i in want[node]:
                     captured[i] = g
             op = node.op
             if (needed is not None and node not in needed) or not op.differentiable:
                 continue  # (graph mode: e.g. a random mask, a stop_gradient)
-            needs = needs_of[node]
-            ready(node, needs)
+            keys, needs, routes = srcs[node]
+            if eager:  # tape.check_versions, with what the rule reads asked once
+                if node.freed:
+                    raise DGRuntimeError(FREED)
+                vs = node.versions
+                s = op.saves
+                if (vs is not None or release) and s is not None and type(s) is not tuple:
+                    s = s(node.inputs, needs)  # (the inputs the gradients wanted now read)
+                if vs is not None:
+                    _check_reads(node, vs, s)
+                if node.out_version is not None:
+                    out = node.out
+                    if out._version != node.out_version:
+                        version_error(out, node.out_version, node)
+            else:
+                ready(node, needs)
             view.inputs, view.attrs, view.needs, view._node = node.inputs, node.attrs, needs, node
             gin = op.vjp(g, view)
-            after(node, needs)
-            for (k, route), gx, need in zip(srcs[node], gin, needs):
-                if gx is None or not need:
-                    continue
-                if route is not None:
-                    gx = tape.route(route, gx)
-                old = get(k)
-                grads[k] = gx if old is None else old + gx
+            # free what the rule read (Node.release; s: None = every input)
+            if release and (s is None or s or op.saves_output):
+                node.freed = True
+                node._out = None
+            if routes is None:
+                for k, gx, need in zip(keys, gin, needs):
+                    if gx is None or not need:
+                        continue
+                    old = get(k)
+                    grads[k] = gx if old is None else old + gx
+            else:
+                for k, r, gx, need in zip(keys, routes, gin, needs):
+                    if gx is None or not need:
+                        continue
+                    if r is not None:
+                        gx = route(r, gx)
+                    old = get(k)
+                    grads[k] = gx if old is None else old + gx
         for k, g in grads.items():  # whatever is left is keyed by leaf tensors
             if isinstance(k, TensorMethods):
                 g = tape.leaf(k, g)
@@ -143,6 +193,21 @@ def reverse_pass(roots, seeds, *, requires, capture=(), create_graph=False, tape
     finally:
         _state.grad_enabled = prev
     return captured
+
+
+def _check_reads(node, vs, reads):
+    """check_versions' input half: `reads` is None (every input) or the indices of the inputs
+    the rule reads, `vs` the versions the node recorded (None where it recorded none)."""
+    ins = node.inputs
+    if reads is None or type(node.op.saves) is tuple:
+        for x, v in zip(ins, vs):
+            if v is not None and x._version != v:
+                version_error(x, v)
+    else:
+        for i in reads:
+            v = vs[i]
+            if v is not None and ins[i]._version != v:
+                version_error(ins[i], v)
 
 
 def _run_hooks(hooks, g):
@@ -161,6 +226,7 @@ class NullTape:
 
     __slots__ = ()
     fills_leaves = False
+    eager = False  # EagerTape: the reverse pass spells out its per-node checks (ready, after)
 
     def source(self, x, seq, requires):
         """Where input x of the node made at `seq` sends its gradient: (key, wanted, route).
@@ -179,9 +245,6 @@ class NullTape:
         if getattr(node, "versions", None) is not None:
             check_write_counts(node, needs)
 
-    def after(self, node, needs):
-        """The node's rule has run."""
-
     def route(self, src, g):
         return g
 
@@ -198,9 +261,15 @@ class EagerTape(NullTape):
 
     retain_graph: keep the saved values (else each node frees what its rule read).
     create_graph: whether the backward is being recorded (retained grads keep their history).
-    accumulate(leaf, g): called for every leaf reached (backward() fills .grad with it)."""
+    accumulate(leaf, g): called for every leaf reached (backward() fills .grad with it).
+
+    Its per-node checks are spelt out in reverse_pass (they run for every node): before a rule
+    runs, a node already freed raises (FREED) and check_versions refuses a value modified in
+    place since; after it, unless retain_graph, the node frees what its rule read (Node.release).
+    `source` is asked only about an input whose history (or its base's) was rewritten."""
 
     __slots__ = ("retain_graph", "create_graph", "accumulate", "fills_leaves", "hooked")
+    eager = True
 
     def __init__(self, retain_graph=False, create_graph=False, accumulate=None):
         self.retain_graph = retain_graph
@@ -231,16 +300,6 @@ class EagerTape(NullTape):
                 else:
                     t._grad = t._grad + g
         return g
-
-    def ready(self, node, needs):
-        if node.freed:
-            raise DGRuntimeError(FREED)
-        if node.versions is not None or node.out_version is not None:
-            check_versions(node, needs)
-
-    def after(self, node, needs):
-        if not self.retain_graph:
-            node.release(needs)
 
     def route(self, src, g):
         return views.grad_to_base(src, g)

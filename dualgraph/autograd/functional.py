@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import DGRuntimeError
 from ..tensor import Tensor, _wrap
-from .engine import reverse_pass, EagerTape
+from .engine import reverse_pass, EagerTape, requires_grad as _requires
 
 
 def _seeds(outputs, grad_outputs):
@@ -19,9 +19,11 @@ def _seeds(outputs, grad_outputs):
             raise DGRuntimeError(
                 f"element {i} of tensors does not require grad and does not have a grad_fn")
         if g is None:
-            if out.numel() != 1:
+            a = out._data
+            if a.size != 1:
                 raise DGRuntimeError("grad can be implicitly created only for scalar outputs")
-            g = _wrap(np.ones(out._data.shape, dtype=out._data.dtype))
+            # (a 0-d loss, the common case, without np.ones' Python-level work)
+            g = _wrap(np.array(1, dtype=a.dtype) if a.ndim == 0 else np.ones(a.shape, dtype=a.dtype))
         else:
             if not isinstance(g, Tensor):
                 g = _wrap(np.asarray(g, dtype=out._data.dtype))
@@ -31,10 +33,6 @@ def _seeds(outputs, grad_outputs):
                     f"and output[{i}] has a shape of dualgraph.Size({list(out.shape)}).")
         seeds.append(g)
     return seeds
-
-
-def _requires(x):
-    return x._rg
 
 
 def _accumulate(t, g, create_graph, fresh, steal=False):
@@ -81,20 +79,27 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             if g is not None:
                 _accumulate(t, g, create_graph, False)
         return
-    stored = set()
+    # ids of the gradients and arrays handed to a .grad so far, and of the seeds (never stolen)
+    stored = {id(s) for s in seeds}
 
     def accumulate(leaf, g):
         if not leaf._rg:
             return
         # one gradient object may reach two leaves (x + y, add's rule), or be the seed itself:
         # never let two .grad share one tensor
-        fresh = id(g) not in stored and not any(g is s for s in seeds)
-        stored.add(id(g))
+        gid = id(g)
+        fresh = gid not in stored
+        stored.add(gid)
         a = g._data
-        steal = (fresh and not create_graph and not tape.hooked and not leaf._hooks
-                 and g.grad_fn is None and a.base is None and a.flags.c_contiguous
-                 and a.flags.writeable and a.dtype == leaf._data.dtype and a.shape == leaf._data.shape
-                 and id(a) not in stored and sys.getrefcount(a) == 3)  # (g's slot, a, the call)
+        steal = False
+        if (fresh and not create_graph and not tape.hooked and not leaf._hooks
+                and g.grad_fn is None and a.base is None):
+            flags = a.flags
+            dense = flags.c_contiguous and flags.writeable
+            flags = None  # (a flags object holds a reference to its array: see getrefcount)
+            ld = leaf._data
+            steal = (dense and a.dtype == ld.dtype and a.shape == ld.shape and id(a) not in stored
+                     and sys.getrefcount(a) == 3)  # (g's slot, a, the call)
         stored.add(id(a))
         _accumulate(leaf, g, create_graph, fresh, steal)
 

@@ -28,43 +28,13 @@ FREED = ("Trying to backward through the graph a second time (or directly access
 
 
 class Node:
-    """A tape node (PyTorch's grad_fn): one recorded op and what its backward needs."""
+    """A tape node (PyTorch's grad_fn): one recorded op and what its backward needs. Made by
+    record(op, inputs, attrs, out) (no __init__: the bare class call is the cheapest way to
+    make an object, and the eager interpreter makes one per recorded op; it also spells out
+    record's node for ops whose rule reads no value, saves=(): keep the two alike)."""
 
     __slots__ = ("op", "inputs", "attrs", "seq", "versions", "out_version", "_out", "_meta",
                  "hooks", "retained", "freed", "__weakref__")
-
-    def __init__(self, op, inputs, attrs, out):
-        self.op = op
-        self.inputs = inputs
-        self.attrs = attrs
-        self.seq = next_seq()
-        self.hooks = None
-        self.retained = None
-        self.freed = False
-        saves = op.saves
-        if saves is None or (saves and type(saves) is not tuple):
-            # every input's version (a rule saves(inputs, needs) picks at backward time which of
-            # them the gradients asked for then really read: check_versions)
-            vs = []
-            for x in inputs:
-                if isinstance(x, Tensor):
-                    vc = x._vc
-                    vs.append(vc[0] if vc is not None else 0)
-                else:
-                    vs.append(None)
-            self.versions = tuple(vs)
-        elif saves:
-            self.versions = tuple(x._version if i in saves and isinstance(x, Tensor) else None
-                                  for i, x in enumerate(inputs))
-        else:
-            self.versions = None
-        if op.saves_output:
-            self._out = out
-            self.out_version = out._version
-        else:
-            self._out = None
-            self.out_version = None
-        self._meta = out._data  # shape/dtype for rules that need only those
 
     @property
     def out(self):
@@ -76,7 +46,8 @@ class Node:
         return Spec(a.shape, a.dtype)
 
     def release(self, needs):
-        """Free what the backward just run (computing the gradients `needs` asked for) read."""
+        """Free what the backward just run (computing the gradients `needs` asked for) read.
+        (engine.reverse_pass spells this out for every node it runs: keep the two alike.)"""
         op = self.op
         s = op.saves
         if s is None or op.saves_output or (s and (type(s) is tuple or s(self.inputs, needs))):
@@ -98,6 +69,65 @@ class Node:
     def next_functions(self):
         return tuple(((x.grad_fn if x.grad_fn is not None else (_AccumulateGrad(x) if x.requires_grad else None)), 0)
                      for x in self.inputs if isinstance(x, Tensor))
+
+
+def record(op, inputs, attrs, out):
+    """The tape node of op(*inputs, **attrs), whose result is the tensor `out` (the eager
+    interpreter records every op with it)."""
+    n = Node()
+    n.op = op
+    n.inputs = inputs
+    n.attrs = attrs
+    n.seq = next_seq()
+    n.hooks = None
+    n.retained = None
+    n.freed = False
+    saves = op.saves
+    if saves is None or (saves and type(saves) is not tuple):
+        # every input's version (a rule saves(inputs, needs) picks at backward time which of
+        # them the gradients asked for then really read: check_versions)
+        if len(inputs) == 2:  # (spelt out: mul, div, matmul, ...)
+            a, b = inputs
+            if isinstance(a, Tensor):
+                vc = a._vc
+                va = vc[0] if vc is not None else 0
+            else:
+                va = None
+            if isinstance(b, Tensor):
+                vc = b._vc
+                vb = vc[0] if vc is not None else 0
+            else:
+                vb = None
+            n.versions = (va, vb)
+        else:
+            vs = []
+            for x in inputs:
+                if isinstance(x, Tensor):
+                    vc = x._vc
+                    vs.append(vc[0] if vc is not None else 0)
+                else:
+                    vs.append(None)
+            n.versions = tuple(vs)
+    elif saves:  # the versions of the inputs the rule reads (None for the others)
+        vs = []
+        for i, x in enumerate(inputs):
+            if i in saves and isinstance(x, Tensor):
+                vc = x._vc
+                vs.append(vc[0] if vc is not None else 0)
+            else:
+                vs.append(None)
+        n.versions = tuple(vs)
+    else:
+        n.versions = None
+    if op.saves_output:
+        n._out = out
+        vc = out._vc
+        n.out_version = vc[0] if vc is not None else 0
+    else:
+        n._out = None
+        n.out_version = None
+    n._meta = out._data  # shape/dtype for rules that need only those
+    return n
 
 
 class _AccumulateGrad:

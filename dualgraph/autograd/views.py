@@ -182,8 +182,10 @@ def raw_write(t, key, value):
 # ---- the eager forms of the write ops (EagerInterpreter.write's table)
 def inplace_op(t, op, *others, **attrs):
     """t takes op(t, *others): computed out of place, then written in."""
-    check_inplace(t)
-    if _state.grad_enabled and (t._rg or any(isinstance(o, Tensor) and o._rg for o in others)):
+    grad = _state.grad_enabled
+    if grad:
+        check_inplace(t)  # (it refuses nothing under no_grad: the optimizers' updates skip it)
+    if grad and (t._rg or any(isinstance(o, Tensor) and o._rg for o in others)):
         # the op's backward may read its first input: then it gets the old value, copied
         saves = op.saves
         if saves is not None and type(saves) is not tuple:
@@ -195,7 +197,11 @@ def inplace_op(t, op, *others, **attrs):
             args = _into_place(t, others)
             if args is not None:  # straight into t's memory: the same numbers, one pass, no copy
                 op.ufunc(t._data, *args, out=t._data)
-                t._bump()
+                vc = t._vc  # t._bump(), inline
+                if vc is None:
+                    t._vc = [1]
+                else:
+                    vc[0] += 1
                 return t
         old = t
     r = apply(op, old, *others, **attrs)
