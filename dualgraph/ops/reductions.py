@@ -64,7 +64,8 @@ def _sum_dtype(x, dtype=None):
 
 
 def _sum_kernel(x, dim=None, keepdim=False, dtype=None):
-    return np.sum(x, axis=_kaxis(dim, x.ndim), keepdims=keepdim, dtype=_sum_dtype(x, dtype))
+    # (the ufunc's reduce: np.sum is a Python wrapper around it, ~1 us more a call; the same sums)
+    return np.add.reduce(x, axis=_kaxis(dim, x.ndim), keepdims=keepdim, dtype=_sum_dtype(x, dtype))
 
 
 def _mean_dtype(x, dtype=None):

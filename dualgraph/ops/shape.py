@@ -202,7 +202,7 @@ def _transpose_infer(x, dim0, dim1):
 
 
 def _transpose_kernel(x, dim0, dim1):
-    return np.swapaxes(x, dim0, dim1) if x.ndim else x.view()
+    return x.swapaxes(dim0, dim1) if x.ndim else x.view()  # (the method: np.swapaxes wraps it)
 
 
 transpose_op = defop("transpose", _transpose_kernel, _transpose_infer, view=True, saves=())
