@@ -122,7 +122,9 @@ class Step:
         s.shape, s.dtype, s.kernel, s.takes_out = shape, dtype, kernel, takes_out
         # (a 0-d result written through out= is a 0-d array, as every 0-d value of a plan is)
         s.out_capable = takes_out and shape is not None and optimize
-        s.elementwise = self.op.elementwise and self.op.ufunc is not None
+        # (may write into a dying input: a ufunc, or an elementwise op's out_kernel, which the
+        # registry asks to read its inputs before it writes: relu, relu_backward, tanh_backward)
+        s.elementwise = self.op.elementwise and (self.op.ufunc is not None or self.op.out_kernel is not None)
         s.writes_into = None
         return s
 

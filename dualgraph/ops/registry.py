@@ -82,7 +82,10 @@ class Op:
         #                                  memory (sum_to of a same-shape value, contiguous, assign)
         self.out_kernel = out_kernel     # a callable taking the input arrays and out= (np.matmul),
         #                                  used when every input has the result's dtype; attrs are
-        #                                  not passed. A ufunc kernel needs none: `ufunc` is one
+        #                                  not passed. A ufunc kernel needs none: `ufunc` is one.
+        #                                  An elementwise op's out= may be one of its inputs (the
+        #                                  plan writes into an input that dies there): it must
+        #                                  read what it needs of its inputs before writing out
         self.no_value = no_value         # an operation, not a value (group): fetches as None
         self.subgraphs = subgraphs       # control flow: attrs hold compiled subgraphs (cond, while)
         # control flow: input_used(node, i) -> None when every run uses input i, else a graph
