@@ -20,7 +20,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
-from numpy.lib.stride_tricks import as_strided  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from dualgraph.ops import nn_ops as K  # noqa: E402
@@ -98,56 +97,8 @@ def old_ce_backward(g, x, target, ignore_index, reduction):
     return r
 
 
-def old_max_pool2d_backward(g, x, kernel_size, stride, padding, dilation, ceil_mode):
-    """Each pooled gradient to its window's first maximum (row-major; a NaN counts as the
-    maximum), as PyTorch. One pass per kernel offset: the offset's first-maximum mask (equal to
-    the window max and no earlier offset taken) times g, written into that offset's strided
-    view of the input (with non-overlapping windows each pixel is written at most once; when
-    they overlap, distinct windows still hit distinct pixels at one offset, so += is exact).
-    Over chunks of the batch that stay in the CPU cache."""
-    win, pshape, pads = K._pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode)
-    n, c, oh, ow, kh, kw = win.shape
-    # g * mask is g where the mask holds and 0 elsewhere only for a finite g (inf * 0 is nan)
-    finite = g.dtype.kind != "f" or bool(np.isfinite(g).all())
-    overlap = stride[0] < dilation[0] * (kh - 1) + 1 or stride[1] < dilation[1] * (kw - 1) + 1
-    gxp = np.zeros(pshape, dtype=g.dtype)
-    g = np.broadcast_to(g, (n, c, oh, ow))
-    s0, s1, s2, s3 = gxp.strides
-    last = kh * kw - 1
-    per = c * pshape[2] * pshape[3] * (win.dtype.itemsize + gxp.dtype.itemsize) + \
-        c * oh * ow * (2 * win.dtype.itemsize + 2)
-    for s, e in K._chunks(n, per):
-        v, gc, gxc = win[s:e], g[s:e], gxp[s:e]
-        best = K._window_max_separable(v, stride[1], dilation[1])
-        nan = best.dtype.kind == "f" and bool(np.isnan(best).any())
-        taken = None
-        for k in range(kh * kw):
-            i, j = divmod(k, kw)
-            if k == last and taken is not None:
-                hit = ~taken                 # every window has a maximum: the rest is here
-            else:
-                hit = v[..., i, j] == best
-                if nan:
-                    hit |= np.isnan(v[..., i, j])
-                if taken is None:
-                    taken = hit              # (hit is used up before taken changes)
-                else:
-                    hit &= ~taken
-                    taken |= hit
-            dst = as_strided(gxc[:, :, i * dilation[0]:, j * dilation[1]:], (e - s, c, oh, ow),
-                             (s0, s1, s2 * stride[0], s3 * stride[1]))
-            if overlap:
-                dst += gc * hit if finite else np.where(hit, gc, 0)
-            elif finite:
-                np.multiply(gc, hit, out=dst)
-            else:
-                np.copyto(dst, gc, where=hit)
-        if not overlap and gxc.dtype.kind == "f":
-            gxc += 0      # 0.0 + g, as PyTorch's scatter: no -0.0 (a negative g times False)
-    h, w = x.shape[2:]
-    if pshape[2:] == (h, w):
-        return gxp
-    return np.ascontiguousarray(gxp[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w])
+# the kernel before issue 14 is still the general path (every geometry but 2x2/2): itself
+old_max_pool2d_backward = K._max_pool2d_backward_general
 
 
 def old_relu_backward(g, y, out=None):
