@@ -646,3 +646,17 @@ def test_seed_returns_the_int_seed_it_set():
     a = dg.rand(3).tolist()
     dg.manual_seed(s)
     assert dg.rand(3).tolist() == a
+
+
+def test_the_eager_door_wraps_results_as_wrap_array_does():
+    """EagerInterpreter.apply spells out wrap_array's fields inline (it runs for every op):
+    an op's result has every field a wrapped array has, with the same values."""
+    from dualgraph.tensor import wrap_array
+    ref = wrap_array(np.zeros(3, np.float32))
+    out = dg.ones(3) + dg.ones(3)
+    for name in dg.Tensor.__slots__:
+        if name == "__weakref__":
+            continue
+        assert hasattr(out, name) == hasattr(ref, name), name
+        if hasattr(ref, name) and name != "_data":
+            assert getattr(out, name) == getattr(ref, name), name
