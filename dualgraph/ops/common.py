@@ -1,4 +1,6 @@
 """Shared pieces of shape/dtype rules: dim normalisation, broadcasting with unknown dims."""
+import threading
+
 import numpy as np
 
 from ..dtypes import result_type, F32, BOOL, category, scalar_name
@@ -186,3 +188,19 @@ def check_index_put_dtype(dest_dtype, value_dtype, index, idx_dtypes, value_nume
     raise DGRuntimeError(
         "Index put requires the source and destination dtypes match, got "
         f"{scalar_name(dest_dtype)} for the destination and {scalar_name(value_dtype)} for the source.")
+
+
+_SCRATCH = threading.local()  # per thread: {(shape, dtype): array}
+
+
+def scratch(shape, dtype):
+    """A work array of this shape and dtype, allocated once per thread and reused by every
+    call (a kernel's temporary inside a plan step: no allocation per run). Its contents are
+    the last user's: a kernel writes it before reading it, and never hands it out."""
+    d = getattr(_SCRATCH, "d", None)
+    if d is None:
+        d = _SCRATCH.d = {}
+    a = d.get((shape, dtype))
+    if a is None:
+        a = d[(shape, dtype)] = np.empty(shape, dtype)
+    return a

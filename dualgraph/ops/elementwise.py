@@ -5,7 +5,7 @@ import math as _math
 import numpy as np
 
 from ..dtypes import result_type, F32, category, to_np, scalar_name
-from .common import (Spec, binary_infer, compare_infer, float_binary_infer, float_unary_infer,
+from .common import (scratch, Spec, binary_infer, compare_infer, float_binary_infer, float_unary_infer,
                      same_infer, broadcast_shapes, shape_of, operand, ctype_name,
                      is_scalar as _is_scalar)
 from ..errors import DGRuntimeError
@@ -297,10 +297,12 @@ def _relu_backward(g, y, out=None):
             return r
         out[...] = r
         return out
+    # (in a plan, out= given: the bool mask is a per-thread scratch array, not a new one)
+    le = np.less_equal(y, 0) if out is None else np.less_equal(y, 0, out=scratch(out.shape, np.bool_))
     if g.dtype.kind != "f" or (out is not None and np.may_share_memory(out, g)):
-        # (out written over g: the mask must not overwrite g before the product)
-        keep = np.less_equal(y, 0)
-        np.logical_not(keep, out=keep)   # (not y <= 0: a NaN output keeps its gradient)
+        # (out written over g -- the plan writes into a g that dies here: the mask must not
+        # overwrite g before the product)
+        keep = np.logical_not(le, out=le)   # (not y <= 0: a NaN output keeps its gradient)
         out = np.multiply(g, keep, out=out)
         return np.add(out, 0.0, out=out)  # -0.0 (a negative g masked) -> +0.0
     # The same four passes, the mask inverted straight into the float result (a 1.0 / 0.0 mask:
@@ -311,7 +313,7 @@ def _relu_backward(g, y, out=None):
     if out is None:
         shape = g.shape if g.shape == y.shape else np.broadcast_shapes(g.shape, y.shape)
         out = np.empty(shape, g.dtype)
-    keep = np.logical_not(np.less_equal(y, 0), out=out)  # (not y <= 0: a NaN y passes g)
+    keep = np.logical_not(le, out=out)  # (not y <= 0: a NaN y passes g)
     np.multiply(g, keep, out=out)
     return np.add(out, 0.0, out=out)  # -0.0 (a negative g masked) -> +0.0; nothing else changes
 

@@ -17,7 +17,6 @@ Layout is PyTorch's NCHW; weights are (out_channels, in_channels / groups, kh, k
 Padding attrs are always 4-tuples (top, bottom, left, right), so 'same' padding with an even
 kernel (PyTorch pads the extra row/column at the end) is just another padding.
 """
-import threading
 import time
 
 import numpy as np
@@ -25,7 +24,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..dtypes import scalar_name
 from ..errors import DGRuntimeError, DGValueError, DGIndexError, DGNotImplementedError
-from .common import Spec, ctype_name, fmt_shape as _fmt, numel
+from .common import Spec, ctype_name, fmt_shape as _fmt, numel, scratch
 from .registry import defop, reads_for
 from .reductions import _log_softmax_kernel, _shifted_lse
 
@@ -757,21 +756,10 @@ def _linear_infer(x, w, *b):
 
 
 _LAYOUTS = {}            # (n, in, out, dtype) -> whether W x^T then a transposed copy is faster
-_SCRATCH = threading.local()  # per thread: the (out, n) products of that layout, by shape
 _MEASURED_FROM = 1 << 18      # multiply-adds: smaller products (a few µs) take x W^T unmeasured
 _MEASURED_UP_TO = 1 << 24     # multiply-adds: bigger products take x W^T unmeasured (the other
 #                               layout won only on small batches here; 6 runs of a big one would
 #                               add tens of ms to a first call)
-
-
-def _scratch(shape, dtype):
-    d = getattr(_SCRATCH, "d", None)
-    if d is None:
-        d = _SCRATCH.d = {}
-    a = d.get((shape, dtype))
-    if a is None:
-        a = d[(shape, dtype)] = np.empty(shape, dtype)
-    return a
 
 
 def _transposed_faster(x, w):
@@ -804,7 +792,7 @@ def _plain_product(x, w, out):
 
 
 def _transposed_product(x, w, out):
-    t = _scratch((w.shape[0], x.shape[0]), x.dtype)
+    t = scratch((w.shape[0], x.shape[0]), x.dtype)  # (the (out, n) product)
     np.matmul(w, x.T, out=t)
     np.copyto(out, t.T)
 
