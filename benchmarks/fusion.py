@@ -6,6 +6,8 @@ without fused kernels, next to hand-written numpy and numexpr, in one process on
     with numba; and, for the backend choice, one numexpr call evaluating the forward alone.
 (b) the MLP 784-256-128-10 SGD step at batch 64: unfused and fused (its elementwise steps are
     single ops; what fuses is each parameter's SGD-momentum update, fuse_updates.py).
+(d) one SGD-momentum update of a 256x784 and a 1024x1024 parameter: numpy's four in-place
+    passes by hand, dg.function unfused, and fused (one pass: fuse_updates.py).
 (c) first-call cost of the chain plan and of the MLP step's plan in a fresh process: fusion
     off; on with an empty kernel cache (numba compiles); on with the cache filled by the
     previous process (numba loads).
@@ -198,6 +200,38 @@ def report(title, res, base):
         print(f"  {k:40s} {mn:9.1f} {md:9.1f} {mn / b:14.2f}")
 
 
+def update_cases(shape):
+    """(d) one SGD-momentum update of a parameter (buf = m*buf + g; p -= lr*buf): numpy's four
+    in-place passes by hand, and the same code under dg.function unfused and fused (one pass,
+    fuse_updates.py); after the timing, the fused and unfused states are checked bit-equal."""
+    rng = np.random.default_rng(0)
+    g = rng.standard_normal(shape).astype(np.float32)
+    m, nlr = np.float32(0.9), np.float32(-0.01)
+    p0 = rng.standard_normal(shape).astype(np.float32)
+    pn, bn, tmp = p0.copy(), np.zeros(shape, np.float32), np.empty(shape, np.float32)
+
+    def by_hand():
+        bn.__imul__(m)
+        bn.__iadd__(g)
+        np.multiply(bn, nlr, out=tmp)
+        pn.__iadd__(tmp)
+    out = {"numpy, 4 passes by hand": by_hand}
+    states = {}
+    for label, backend in (("dg.function", None), ("dg.function, fused (numba)", "numba")):
+        p, buf = dg.tensor(p0.copy()), dg.zeros(*shape)
+        gt, mt, lt = dg.tensor(g), dg.tensor(m), dg.tensor(nlr)
+
+        def upd(g, m, nlr, p=p, buf=buf):
+            buf.mul_(m).add_(g)
+            p.add_(buf * nlr)
+        f = compiled(upd, backend)
+        f(gt, mt, lt)
+        FE.set_fusion(None)
+        out[label] = (lambda f=f, gt=gt, mt=mt, lt=lt: f(gt, mt, lt))
+        states[label] = (p, buf, f)
+    return out, states
+
+
 def main(quick=False):
     import numba
     print(f"dualgraph {dg.__version__}, numpy {np.__version__}, numba {numba.__version__}")
@@ -211,6 +245,14 @@ def main(quick=False):
     report(f"(b) MLP 784-256-128-10 SGD step, batch 64 ({st.get('fused_kernels')} fused kernels, "
            f"{st.get('fused_updates')} fused updates)", interleaved(cases, 20 if not quick else 2, rounds),
            "dg.function")
+    for shape in ((256, 784), (1024, 1024)):
+        cases, states = update_cases(shape)
+        res = interleaved(cases, 50 if not quick else 2, rounds)
+        (p1, b1, _), (p2, b2, f2) = states.values()
+        assert np.array_equal(p1.numpy(), p2.numpy()) and np.array_equal(b1.numpy(), b2.numpy())
+        assert f2._traces[-1].plan.stats.get("fused_updates") == 1
+        report(f"(d) one SGD-momentum update of a {shape[0]}x{shape[1]} parameter (fused == unfused, "
+               "bit for bit, after every call)", res, "numpy, 4 passes by hand")
     print("\n(c) first calls (trace, compile, specialise, run) in a fresh process, ms")
     print(f"  {'':42s} {'import dg':>10s} {'set_fusion':>11s} {'chain':>7s} {'MLP b64':>8s} "
           f"{'2nd chain':>10s}")
