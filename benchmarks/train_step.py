@@ -392,7 +392,7 @@ def measure(kind="mlp", batch=64, shape=None, number=None, repeat=7, budget=0.1)
 def profile_plan(compiled, calls=20, rounds=7):
     """Time every statement of the compiled plan's generated code (a timed copy of plan.source
     run in the same namespace). Returns (rows, total, raw, call): rows =
-    [(step index, op name, step repr, seconds per call)], total = sum of the rows, raw = one
+    [(statement's vN, op name, node name, seconds per call)], total = sum of the rows, raw = one
     call of the untimed generated function, call = one call of the dg.function."""
     args = compiled.args
     plan = compiled.plan_for(*args)
@@ -410,18 +410,19 @@ def profile_plan(compiled, calls=20, rounds=7):
         if body.startswith("return") or body.startswith("del "):
             timed.append(line)
             continue
-        target = body.split("=")[0].strip()          # vN
-        idx = int(target[1:])
-        stmt_step[idx] = True
+        target = body.split("=")[0].strip()          # vN (an index into the specialised,
+        idx = int(target[1:])                        # maybe fused, schedule: not plan.steps)
+        comment = line.split("  # ")[1].split() if "  # " in line else ["?", "'?'"]
+        stmt_step[idx] = (comment[0], comment[1].strip("'"))   # (op, node name)
         timed.append(f"    _t = _pc(); {body}; __acc[{idx}] += _pc() - _t")
-    acc = np.zeros(len(plan.steps))
+    acc = np.zeros(len(plan.steps) + len(lines))
     ns["__pc"] = time.perf_counter
     ns["__acc"] = acc
     exec(compile("\n".join(timed), "<timed plan>", "exec"), ns)  # noqa: S102 - our own copy
     trun = ns["run"]
     for _ in range(3):
         trun(*arrays)
-    best = np.full(len(plan.steps), np.inf)
+    best = np.full(len(acc), np.inf)
     raws, calls_t = [], []
     for _ in range(rounds):           # per statement: the min over rounds of its mean
         acc[:] = 0
@@ -431,8 +432,7 @@ def profile_plan(compiled, calls=20, rounds=7):
         raws.append(timeit.timeit(lambda: run(*arrays), number=calls) / calls)
         calls_t.append(timeit.timeit(lambda: compiled(*args), number=calls) / calls)
     empty = _timer_overhead()
-    rows = [(i, plan.steps[i].op.name, repr(plan.steps[i]), max(best[i] - empty, 0.0))
-            for i in stmt_step]
+    rows = [(i, op, name, max(best[i] - empty, 0.0)) for i, (op, name) in stmt_step.items()]
     return rows, sum(r[3] for r in rows), min(raws), min(calls_t)
 
 
@@ -449,8 +449,7 @@ def plan_phases(plan, rows):
         fwd.add(n)
         todo.extend(a for k, a in by_name[n].args if k == "node")
     out = {}
-    for i, op, _, t in rows:
-        name = plan.steps[i].name
+    for i, op, name, t in rows:
         phase = ("backward" if name.split("/")[0] == "gradients" else
                  "forward + loss" if name in fwd else "optimizer update")
         key = (phase, "matmul" if op == "matmul" else "other")
@@ -617,8 +616,8 @@ def print_profile(title, compiled, numpy_time=None, calls=20, rounds=7):
             if n:
                 print(f"      {kind:28}{n:6d}{t * 1e6:10.1f}")
     print("  the 15 most expensive statements:")
-    for i, op, text, t in sorted(rows, key=lambda r: -r[3])[:15]:
-        print(f"    v{i:<4}{t * 1e6:8.1f} us  {text}")
+    for i, op, name, t in sorted(rows, key=lambda r: -r[3])[:15]:
+        print(f"    v{i:<4}{t * 1e6:8.1f} us  {name} ({op})")
     return rows, total, raw, call
 
 
