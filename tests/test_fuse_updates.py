@@ -319,8 +319,7 @@ def _cf_fused_pair(seed):
     import random_programs as rp
     prog = rp.generate_cf(seed)
     runs, stats = [], []
-    from dualgraph.graph import plan as P
-    real = P.fuse_updates
+    real = FU.fuse_updates
 
     def counting(steps, fetches):
         out, n = real(steps, fetches)
@@ -328,13 +327,13 @@ def _cf_fused_pair(seed):
         return out, n
     for backend in (None, "numba"):
         FE.set_fusion(backend)
-        P.fuse_updates = counting
+        FU.fuse_updates = counting  # (plan.py imports it when it fuses)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 runs.append(rp.run_cf_function(prog)[0])
         finally:
-            P.fuse_updates = real
+            FU.fuse_updates = real
     FE.set_fusion(None)
     return prog, runs, sum(stats)
 

@@ -26,7 +26,6 @@ from ..ops.registry import Spec
 from .core import PLACEHOLDER, VARIABLE, CONSTANT, ASSIGN, STATE_OPS
 from .liveness import plan_memory, aliases_input
 from .passes.fuse_elementwise import fuse, get_fusion
-from .passes.fuse_updates import fuse_updates
 
 
 # ---------------------------------------------------------------- how the plan binds sources
@@ -240,6 +239,7 @@ class Plan:
         if self.optimize:
             _updates_in_place(steps, self.fetches)
             if get_fusion() is not None:
+                from .passes.fuse_updates import fuse_updates  # (only with fusion on)
                 steps, self.stats["fused_updates"] = fuse_updates(steps, self.fetches)
                 steps, self.stats["fused_kernels"] = fuse(steps, self.fetches)
         mem = plan_memory(steps, self.fetches, reuse=self.optimize)
