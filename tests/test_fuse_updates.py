@@ -11,7 +11,7 @@ from dualgraph.graph.passes import fuse_elementwise as FE
 from dualgraph.graph.passes import fuse_updates as FU
 
 
-from test_fusion import fusion  # noqa: E402,F401  (the fixture: numba on, a temporary kernel cache)
+from test_fusion import assert_outcomes_close, fusion  # noqa: E402,F401  (fusion: the fixture)
 
 
 def _specialised(fn, *args):
@@ -345,20 +345,7 @@ def test_random_control_flow_steps_fused_equal_unfused(fusion, seed):
     off: the same outcome at every call, every value and state within float32 rounding
     (transcendental ops fused on small arrays may differ by an ulp; updates are exact)."""
     prog, (plain, fused), _ = _cf_fused_pair(seed)
-    assert len(plain) == len(fused)
-    for a, b in zip(plain, fused):
-        assert (a.error is None) == (b.error is None), (a.error, b.error, prog.source())
-        if a.error is not None:
-            continue
-        assert set(a.values) == set(b.values)
-        for k in a.values:
-            x, y = np.asarray(a.values[k]), np.asarray(b.values[k])
-            assert x.shape == y.shape and x.dtype == y.dtype, k
-            if x.dtype.kind == "f":
-                np.testing.assert_allclose(y, x, rtol=2e-5, atol=1e-6, equal_nan=True,
-                                           err_msg=f"{k}\n{prog.source()}")
-            else:
-                np.testing.assert_array_equal(y, x, err_msg=k)
+    assert_outcomes_close(plain, fused, prog.source())
 
 
 def test_random_control_flow_steps_do_fuse_updates(fusion):

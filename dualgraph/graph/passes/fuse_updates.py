@@ -27,7 +27,7 @@ import numpy as np
 
 from ..core import ASSIGN, VARIABLE
 from ..liveness import aliases_input
-from .fuse_elementwise import (FUSIBLE, TRANSCENDENTAL, SMALL, FUSED_UPDATE, compile_kernel)
+from .fuse_elementwise import FUSIBLE, TRANSCENDENTAL, SMALL, FUSED_UPDATE, compile_kernel
 
 
 # binary ops whose kernel, given a float array and a 0-d float array of another width (Adam's
@@ -191,7 +191,7 @@ def _check(steps, comp, pos, storage, readers, fetched, fetched_storage, reads_o
         if steps[i].op is ASSIGN:
             continue
         for a in steps[i].in_ids:
-            if i in inside and pos[a] in inside:
+            if pos[a] in inside:
                 continue
             key = storage[a]
             if key[0] == "view" and ("state", key[1]) in states:
@@ -209,9 +209,9 @@ def _check(steps, comp, pos, storage, readers, fetched, fetched_storage, reads_o
         if j in inside:
             continue
         s = steps[j]
-        if s.op is ASSIGN or s.writes_into is not None or s.op is FUSED_UPDATE:
+        if s.op is ASSIGN or s.writes_into is not None:
             k = storage.get(s.name)
-            if k in states or (k in first_read and j > first_read[k]) or s.op is FUSED_UPDATE:
+            if k in states or (k in first_read and j > first_read[k]):
                 return None
         for a in s.in_ids:
             k = storage[a]
