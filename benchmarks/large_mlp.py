@@ -1,6 +1,7 @@
 """The large MLP (784-1024-1024-10, batch 256, SGD momentum; benchmarks/train_step.py's step):
 first compiled call, and hand-written numpy / dualgraph eager / dg.function (unfused, and fused
-when numba is installed) / torch eager (when installed) per step, one thread, interleaved, min
+when numba is installed; each also with 2-D products on MKL when the mkl extra is installed) /
+torch eager (when installed) per step, one thread, interleaved, min
 of 5 rounds of 3 steps. Run it from two checkouts to compare versions:
 
     python benchmarks/large_mlp.py            # this checkout
@@ -26,7 +27,8 @@ def main():
     cases["dualgraph compiled"]()
     first = (time.perf_counter() - t) * 1e3
     names = [k for k in ("numpy", "dualgraph eager", "dualgraph compiled", "dualgraph compiled+fused",
-                         "torch eager") if k in cases]
+                         "dualgraph eager, mkl", "dualgraph compiled, mkl",
+                         "dualgraph compiled+fused, mkl", "torch eager") if k in cases]
     res = {k: [] for k in names}
     for _ in range(5):
         for k in names:
@@ -38,6 +40,10 @@ def main():
           f"eager / numpy {m['dualgraph eager'] / m['numpy']:.3f}"
           + (f", compiled+fused / numpy {m['dualgraph compiled+fused'] / m['numpy']:.3f}"
              if "dualgraph compiled+fused" in m else "")
+          + (f", compiled+fused, mkl / numpy {m['dualgraph compiled+fused, mkl'] / m['numpy']:.3f}"
+             if "dualgraph compiled+fused, mkl" in m else "")
+          + (f"; eager, mkl / torch eager {m['dualgraph eager, mkl'] / m['torch eager']:.3f}"
+             if "dualgraph eager, mkl" in m and "torch eager" in m else "")
           + (f"; eager / torch eager {m['dualgraph eager'] / m['torch eager']:.3f}"
              if "torch eager" in m else ""))
 

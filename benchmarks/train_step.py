@@ -17,6 +17,9 @@ Linear(8*14*14,10)) at batch 64, with SGD(lr=0.01, momentum=0.9), in one process
                       written by hand (the floor; MLP only)
 - torch eager:        the *same* train_step function object's code with F bound to
                       torch.nn.functional (when torch is importable)
+- "..., mkl" rows:    the dualgraph rows with every 2-D product on Intel MKL (dg.set_blas("mkl"),
+                      set around each call; when the `mkl` extra is installed): PyTorch's CPU
+                      build runs MKL too, numpy's wheels OpenBLAS
 
 Prints µs per step (min and median over interleaved repeats), ratios vs numpy and vs torch, the
 memory each step allocates (tracemalloc peak during one step after warm-up) and the issue's
@@ -51,6 +54,11 @@ try:
     HAVE_NUMBA = True
 except ImportError:
     HAVE_NUMBA = False
+try:
+    dg.set_blas(dg.set_blas("mkl"))   # the mkl rows: 2-D products on Intel MKL (the `mkl` extra)
+    HAVE_MKL = True
+except dg.errors.DualGraphError:
+    HAVE_MKL = False
 
 LR = 0.01
 MOMENTUM = 0.9
@@ -259,7 +267,8 @@ def make_cases(kind="mlp", batch=64, shape=None, modes=None):
     build = (lambda m: mlp_module(m, shape)) if kind == "mlp" else (lambda m: cnn_module(m, **shape))
     x, y = make_data(kind, batch, shape)
     modes = modes or ("numpy", "numpy, preallocated", "dualgraph eager", "dualgraph compiled",
-                      "dualgraph compiled+fused", "torch eager")
+                      "dualgraph compiled+fused", "dualgraph eager, mkl", "dualgraph compiled, mkl",
+                      "dualgraph compiled+fused, mkl", "torch eager")
     cases = {}
     if kind == "mlp" and "numpy" in modes:
         ps = init()
@@ -285,6 +294,23 @@ def make_cases(kind="mlp", batch=64, shape=None, modes=None):
         o_f = dg.optim.SGD(m_f.parameters(), lr=LR, momentum=MOMENTUM)
         fused = dg.function(train_step)
         cases["dualgraph compiled+fused"] = with_fusion(lambda: fused(m_f, o_f, xt, yt), "numba")
+    if HAVE_MKL:   # the same three dualgraph rows with 2-D products on MKL (dg.set_blas)
+        if "dualgraph eager, mkl" in modes:
+            m_em = load_dg(build(nn), init())
+            o_em = dg.optim.SGD(m_em.parameters(), lr=LR, momentum=MOMENTUM)
+            cases["dualgraph eager, mkl"] = with_blas(lambda: train_step(m_em, o_em, xt, yt), "mkl")
+        if "dualgraph compiled, mkl" in modes:
+            m_cm = load_dg(build(nn), init())
+            o_cm = dg.optim.SGD(m_cm.parameters(), lr=LR, momentum=MOMENTUM)
+            c_mkl = dg.function(train_step)
+            cases["dualgraph compiled, mkl"] = with_blas(
+                with_fusion(lambda: c_mkl(m_cm, o_cm, xt, yt), None), "mkl")
+        if "dualgraph compiled+fused, mkl" in modes and HAVE_NUMBA:
+            m_fm = load_dg(build(nn), init())
+            o_fm = dg.optim.SGD(m_fm.parameters(), lr=LR, momentum=MOMENTUM)
+            f_mkl = dg.function(train_step)
+            cases["dualgraph compiled+fused, mkl"] = with_blas(
+                with_fusion(lambda: f_mkl(m_fm, o_fm, xt, yt), "numba"), "mkl")
     if torch is not None and "torch eager" in modes:
         tnn = torch.nn
         m_t = load_torch(build(tnn), init())
@@ -310,6 +336,18 @@ def with_fusion(step, backend):
             finally:
                 dg.set_fusion(old)
         return step()
+    return run
+
+
+def with_blas(step, name):
+    """step with every call made with 2-D products on `name` (dg.set_blas), the library set
+    back after it, so that the rows interleaved with it keep numpy's BLAS."""
+    def run():
+        old = dg.set_blas(name)
+        try:
+            return step()
+        finally:
+            dg.set_blas(old)
     return run
 
 
@@ -635,14 +673,14 @@ def report(title, res):
     base_np = t.get("numpy", (None,))[0]
     base_t = t.get("torch eager", (None,))[0]
     print(f"\n{title}")
-    print(f"  {'':22}{'min us':>10}{'median':>10}{'x numpy':>9}{'x torch':>9}{'peak alloc/step':>17}")
+    print(f"  {'':30}{'min us':>10}{'median':>10}{'x numpy':>9}{'x torch':>9}{'peak alloc/step':>17}")
     for k in res["modes"]:
         mn, md = t[k]
         rn = f"{mn / base_np:.2f}" if base_np else "-"
         rt = f"{mn / base_t:.2f}" if base_t else "n/a"
         mem = res["memory"][k]
         mem_s = _fmt_bytes(mem) if k != "torch eager" else "n/a (*)"
-        print(f"  {k:22}{mn * 1e6:10.1f}{md * 1e6:10.1f}{rn:>9}{rt:>9}{mem_s:>17}")
+        print(f"  {k:30}{mn * 1e6:10.1f}{md * 1e6:10.1f}{rn:>9}{rt:>9}{mem_s:>17}")
     if "plan_stats" in res:
         st = res["plan_stats"]
         print(f"  compiled: trace_count {res['trace_count']}, {st['nodes_in']} nodes -> "
@@ -658,7 +696,8 @@ def targets(results):
         r = results.get(key)
         if not r or "numpy" not in r["times"]:
             continue
-        for mode in ("dualgraph compiled", "dualgraph compiled+fused"):
+        for mode in ("dualgraph compiled", "dualgraph compiled+fused", "dualgraph compiled, mkl",
+                     "dualgraph compiled+fused, mkl"):
             for ref in ("numpy", "numpy, preallocated"):
                 if mode in r["times"] and ref in r["times"]:
                     q = r["times"][mode][0] / r["times"][ref][0]
@@ -667,8 +706,10 @@ def targets(results):
     for key, name in (("mlp64", "MLP batch 64"), ("mlp512", "MLP batch 512"), ("cnn64", "CNN batch 64")):
         r = results.get(key)
         if r and "torch eager" in r["times"]:
-            q = r["times"]["dualgraph eager"][0] / r["times"]["torch eager"][0]
-            lines.append((f"eager step <= 1.00x PyTorch eager ({name})", q, 1.0))
+            for mode in ("dualgraph eager", "dualgraph eager, mkl"):
+                if mode in r["times"]:
+                    q = r["times"][mode][0] / r["times"]["torch eager"][0]
+                    lines.append((f"{mode} step <= 1.00x PyTorch eager ({name})", q, 1.0))
         elif r:
             print(f"  eager step <= 1.00x PyTorch eager ({name}): torch n/a")
     for text, q, lim in lines:

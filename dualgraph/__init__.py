@@ -60,6 +60,7 @@ from .graph import (Graph, SymbolicTensor, placeholder, constant, Variable, grad
 from .graph.function import function, jit, TracedFunction
 from .graph.control_flow import cond, while_loop
 from .graph.passes.fuse_elementwise import set_fusion, get_fusion
+from .ops.blas import set_blas, get_blas  # noqa: E402  (2-D products on numpy's BLAS or MKL)
 from . import autograph  # noqa: E402  (dg.autograph: to_code, convert)
 from . import export  # noqa: E402  (dg.export: to_json, to_dot, to_onnx, ...)
 from .graph.tf1 import group, global_variables_initializer, trainable_variables, global_variables

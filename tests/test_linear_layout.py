@@ -7,6 +7,14 @@ import dualgraph as dg
 from dualgraph.ops import nn_ops as N
 
 
+@pytest.fixture(autouse=True)
+def numpy_blas():
+    """The layouts are chosen on numpy's BLAS only (on MKL linear always runs x W^T)."""
+    old = dg.set_blas("numpy")
+    yield
+    dg.set_blas(old)
+
+
 @pytest.mark.parametrize("n,i,o", [(64, 784, 256), (64, 256, 128), (64, 128, 10), (7, 33, 5),
                                    (512, 784, 256), (1, 3, 1)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -18,6 +26,9 @@ def test_both_layouts_give_the_same_bits(n, i, o, dtype):
     N._plain_product(x, w, a)
     N._transposed_product(x, w, b)
     np.testing.assert_array_equal(a, b)
+    bias = rng.standard_normal(o).astype(dtype)   # the bias added in the transposed copy's pass
+    N._transposed_product(x, w, b, bias)
+    np.testing.assert_array_equal(b, a + bias)
 
 
 @pytest.mark.parametrize("transposed", [False, True])
@@ -30,3 +41,9 @@ def test_linear_with_each_layout_matches_matmul(transposed, monkeypatch):
     out = np.full((6, 3), np.nan, np.float32)
     assert N._linear_out(x, w, b, out=out) is out
     np.testing.assert_allclose(out, x @ w.T + b, rtol=1e-6)
+
+
+def test_mkl_never_takes_the_transposed_layout(monkeypatch):
+    monkeypatch.setattr(N.blas, "get_blas", lambda: "mkl")
+    x, w = np.ones((64, 784), np.float32), np.ones((256, 784), np.float32)
+    assert N._transposed_faster(x, w) is False

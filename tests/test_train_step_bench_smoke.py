@@ -28,6 +28,8 @@ def _check(res, bench, kind):
         assert "numpy" in modes
     if bench.torch is not None:
         assert "torch eager" in modes
+    if bench.HAVE_MKL:
+        assert "dualgraph eager, mkl" in modes and "dualgraph compiled, mkl" in modes
     for k in modes:
         lo, med = res["times"][k]
         assert lo > 0 and med > 0 and math.isfinite(lo) and math.isfinite(med), k

@@ -7,6 +7,7 @@ import numpy as np
 from ..dtypes import scalar_name, result_type
 from ..errors import DGRuntimeError
 from .common import Spec, broadcast_shapes, ctype_name, fmt_shape, numel
+from .blas import matmul as matmul_kernel
 from .dispatch import apply
 from .registry import defop, CROSS
 
@@ -43,12 +44,12 @@ def _mm_infer(a, b):
 def _mm_kernel(a, b):
     if a.ndim != 2 or b.ndim != 2 or a.dtype is not b.dtype:
         raise ValueError("mm")
-    return np.matmul(a, b)
+    return matmul_kernel(a, b)
 
 
 # bilinear (here and below): each gradient reads only the other operand (CROSS), so the
 # version check pins only that one
-mm_op = defop("mm", _mm_kernel, _mm_infer, saves=CROSS, out_kernel=np.matmul)
+mm_op = defop("mm", _mm_kernel, _mm_infer, saves=CROSS, out_kernel=matmul_kernel)
 
 
 def _bmm_infer(a, b):
@@ -73,10 +74,10 @@ def _scalar_type(a, b):
 def _bmm_kernel(a, b):
     if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.dtype is not b.dtype:
         raise ValueError("bmm")
-    return np.matmul(a, b)
+    return matmul_kernel(a, b)
 
 
-bmm_op = defop("bmm", _bmm_kernel, _bmm_infer, saves=CROSS, out_kernel=np.matmul)
+bmm_op = defop("bmm", _bmm_kernel, _bmm_infer, saves=CROSS, out_kernel=matmul_kernel)
 
 
 def _dot_infer(a, b):
@@ -140,11 +141,11 @@ def _bat(s):
 def _matmul_kernel(a, b):
     if a.dtype is not b.dtype:
         raise ValueError("matmul dtypes")
-    return np.matmul(a, b)
+    return matmul_kernel(a, b)
 
 
 matmul_op = defop("matmul", _matmul_kernel, _matmul_infer, saves=CROSS, torch_name="Mm",
-                  out_kernel=np.matmul)
+                  out_kernel=matmul_kernel)
 
 
 def _outer_infer(a, b):

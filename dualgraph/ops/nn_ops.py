@@ -24,6 +24,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..dtypes import scalar_name
 from ..errors import DGRuntimeError, DGValueError, DGIndexError, DGNotImplementedError
+from . import blas
 from .common import Spec, ctype_name, fmt_shape as _fmt, numel, scratch
 from .registry import defop, reads_for
 from .reductions import _log_softmax_kernel, _shifted_lse
@@ -769,6 +770,8 @@ def _transposed_faster(x, w):
     better kernel for some shapes: benchmarks/linear_layout.py). Both give the same numbers
     here (one kernel, the roles swapped: tests/test_linear_layout.py). Products too small for
     the choice to matter, or too big to time on a first call, take x W^T unmeasured."""
+    if blas.get_blas() != "numpy":
+        return False  # (MKL: x W^T is as fast, and the swapped roles round differently)
     key = (x.shape[0], x.shape[1], w.shape[0], x.dtype.str)
     hit = _LAYOUTS.get(key)
     if hit is None and not _MEASURED_FROM <= key[0] * key[1] * key[2] <= _MEASURED_UP_TO:
@@ -788,13 +791,16 @@ def _transposed_faster(x, w):
 
 
 def _plain_product(x, w, out):
-    np.matmul(x, w.T, out=out)
+    blas.matmul(x, w.T, out=out)
 
 
-def _transposed_product(x, w, out):
+def _transposed_product(x, w, out, bias=None):
     t = scratch((w.shape[0], x.shape[0]), x.dtype)  # (the (out, n) product)
-    np.matmul(w, x.T, out=t)
-    np.copyto(out, t.T)
+    blas.matmul(w, x.T, out=t)
+    if bias is None:
+        np.copyto(out, t.T)
+    else:  # the transposed copy and the bias in one pass: out = t^T + b, the same sums
+        np.add(t.T, bias, out=out)
 
 
 def _linear_out(x, w, *b, out=None):
@@ -806,9 +812,10 @@ def _linear_out(x, w, *b, out=None):
         if out is None:
             out = np.empty((x.shape[0], w.shape[0]), x.dtype)
         if x.shape[0] and w.shape[0] and _transposed_faster(x, w):
-            _transposed_product(x, w, out)
+            _transposed_product(x, w, out, b[0] if b else None)
+            return out
         else:
-            np.matmul(x, w.T, out=out)
+            blas.matmul(x, w.T, out=out)
     else:
         out = np.matmul(x, w.T, out=out)
     if b:

@@ -1,0 +1,132 @@
+"""Matrix products through one door: numpy's BLAS (the default) or Intel MKL (`dg.set_blas("mkl")`).
+
+Every op kernel that multiplies 2-D matrices (mm, matmul, the products of linear and of the
+backward rules built from them) calls `matmul` here, eagerly and in compiled plans alike, so the
+two modes always run the same product on the same layout and give the same numbers, whichever
+library is on.
+
+Why MKL: numpy's wheels carry OpenBLAS, whose single-thread sgemm is 10-30% slower than MKL's
+for the shapes of a small network's training step on the machines we measure
+(`benchmarks/blas.py`); PyTorch's CPU build runs MKL. With the `mkl` extra installed
+(`pip install 'dualgraph[mkl]'`) `set_blas("mkl")` routes every 2-D float32/float64 product
+that is big enough to gain (`_MKL_FROM`) through MKL's `cblas_?gemm`, reading numpy's row- or column-major operands in place
+(no copy) and writing into the caller's `out=`. Everything else (batched, 1-D, integer, complex,
+non-contiguous operands, overlapping out) stays with np.matmul. The environment variable
+DUALGRAPH_BLAS=mkl turns it on at import (the test suite runs on MKL that way too). MKL reads its
+own environment variables (MKL_NUM_THREADS, MKL_THREADING_LAYER).
+
+The two libraries round differently in the last bits: switching changes numbers by float
+rounding, never one mode against the other. Plans call the kernels at run time, so a switch
+applies to plans made before it too.
+"""
+import ctypes
+import ctypes.util
+import glob
+import os
+import site
+import sys
+
+import numpy as np
+
+from ..errors import DGRuntimeError, DGValueError
+
+_NO_MKL = ("set_blas('mkl') needs Intel MKL's runtime library (libmkl_rt): "
+           "pip install 'dualgraph[mkl]' (the mkl package); looked in {where}")
+_MKL_FROM = 1 << 21      # multiply-adds (m*n*k): smaller products stay with numpy. A call through
+#                         ctypes costs ~4 us more than np.matmul's, and MKL is no faster than
+#                         OpenBLAS below about two million multiply-adds (benchmarks/blas.py); a fixed
+#                         bound, not a timing, so the library a product runs on (and its last
+#                         bits) never depends on the machine's load
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+_state = {"name": "numpy", "gemm": None}   # gemm: {dtype: ctypes cblas_?gemm} when MKL is on
+_LIB = []                                   # [libmkl_rt, its gemm functions], loaded once per process
+
+
+def get_blas():
+    """The library 2-D products run on: "numpy" (numpy's own BLAS) or "mkl"."""
+    return _state["name"]
+
+
+def set_blas(name):
+    """Run 2-D matrix products on numpy's BLAS ("numpy", the default) or Intel MKL ("mkl").
+    Returns the previous name."""
+    if name not in ("numpy", "mkl"):
+        raise DGValueError(f"unknown BLAS {name!r}: expected 'numpy' or 'mkl'")
+    old = _state["name"]
+    _state["gemm"] = _mkl_gemm() if name == "mkl" else None
+    _state["name"] = name
+    return old
+
+
+def _library_dirs():
+    dirs = [os.path.join(p, "lib") for p in (sys.prefix, sys.base_prefix, site.USER_BASE) if p]
+    return list(dict.fromkeys(dirs))
+
+
+def _load_mkl():
+    if _LIB:
+        return _LIB[0]
+    paths = [p for d in _library_dirs() for p in sorted(glob.glob(os.path.join(d, "libmkl_rt.so*")))]
+    found = ctypes.util.find_library("mkl_rt")
+    for path in paths + ([found] if found else []):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        _LIB.append(lib)
+        return lib
+    raise DGRuntimeError(_NO_MKL.format(where=", ".join(_library_dirs()) + " and the linker's path"))
+
+
+def _mkl_gemm():
+    if len(_LIB) > 1:
+        return _LIB[1]
+    lib = _load_mkl()
+    vp, i = ctypes.c_void_p, ctypes.c_int
+    gemm = {}   # (keyed by dtype: a byte-swapped float32 is another dtype, left to numpy)
+    for dtype, scalar, name in ((np.dtype(np.float32), ctypes.c_float, "cblas_sgemm"),
+                                (np.dtype(np.float64), ctypes.c_double, "cblas_dgemm")):
+        f = getattr(lib, name)
+        f.argtypes = [i] * 6 + [scalar, vp, i, vp, i, scalar, vp, i]
+        f.restype = None
+        gemm[dtype] = f
+    _LIB.append(gemm)
+    return gemm
+
+
+def _layout(a):
+    """(transpose flag, leading dimension) of a 2-D operand MKL can read in place, else None."""
+    if a.flags.c_contiguous:
+        return _NO_TRANS, max(1, a.shape[1])
+    if a.flags.f_contiguous:
+        return _TRANS, max(1, a.shape[0])
+    return None
+
+
+def matmul(a, b, out=None):
+    """np.matmul(a, b, out=out), on MKL when it is on and the product suits it (see the module
+    docstring); the same signature, so it is also the ops' out_kernel."""
+    gemm = _state["gemm"]
+    if gemm is None or a.ndim != 2 or b.ndim != 2:
+        return np.matmul(a, b, out=out)
+    (m, k), n = a.shape, b.shape[1]
+    f = gemm.get(a.dtype)
+    if (f is None or b.dtype != a.dtype or b.shape[0] != k or m * n * k < _MKL_FROM
+            or max(m, n, k) >= 1 << 31):
+        return np.matmul(a, b, out=out)
+    la, lb = _layout(a), _layout(b)
+    if la is None or lb is None:
+        return np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty((m, n), a.dtype)
+    elif (out.shape != (m, n) or out.dtype != a.dtype or not out.flags.c_contiguous
+          or not out.flags.writeable or np.may_share_memory(out, a) or np.may_share_memory(out, b)):
+        return np.matmul(a, b, out=out)
+    f(_ROW_MAJOR, la[0], lb[0], m, n, k, 1.0, a.ctypes.data, la[1], b.ctypes.data, lb[1],
+      0.0, out.ctypes.data, max(1, n))
+    return out
+
+
+if os.environ.get("DUALGRAPH_BLAS"):
+    set_blas(os.environ["DUALGRAPH_BLAS"])
