@@ -9,8 +9,8 @@
     and `jax.jit(jax.grad(lambda x: chain_ops(x, jnp.tanh).sum()))`. All are first checked to
     agree with numpy (allclose, rtol 1e-4).
 (c) the MLP 784-256-128-10 training step, SGD(lr=0.01, momentum=0.9), batch 64 and 512:
-    benchmarks/train_step.py's "numpy", "dualgraph compiled" and "dualgraph compiled+fused" (with
-    numba) modes, and the same step in JAX: params and momentum buffers as lists, mean softmax
+    benchmarks/train_step.py's "numpy", "dualgraph compiled", "dualgraph compiled+fused" (with
+    numba) and "dualgraph compiled+fused, mkl" (also with the mkl extra) modes, and the same step in JAX: params and momentum buffers as lists, mean softmax
     cross-entropy via jax.nn.log_softmax, jax.grad, PyTorch's SGD momentum (buf = m*buf + g;
     p = p - lr*buf), the whole step under jax.jit with params and buffers donated (dualgraph
     updates in place too), from train_step.mlp_init's weights and train_step.make_data's data.
@@ -184,7 +184,8 @@ def mlp_cases(batch, steps=3):
             raise AssertionError(f"MLP batch {batch}: {k} losses {v} differ from eager {ref}")
     # the timed contenders, fresh from the same start
     made, comp = TS.make_cases("mlp", batch, modes=("numpy", "dualgraph compiled",
-                                                    "dualgraph compiled+fused"))
+                                                    "dualgraph compiled+fused",
+                                                    "dualgraph compiled+fused, mkl"))
     cases = dict(made)
     cases["jax.jit step"] = jax_mlp(batch)
     firsts = {}

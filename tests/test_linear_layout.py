@@ -26,9 +26,6 @@ def test_both_layouts_give_the_same_bits(n, i, o, dtype):
     N._plain_product(x, w, a)
     N._transposed_product(x, w, b)
     np.testing.assert_array_equal(a, b)
-    bias = rng.standard_normal(o).astype(dtype)   # the bias added in the transposed copy's pass
-    N._transposed_product(x, w, b, bias)
-    np.testing.assert_array_equal(b, a + bias)
 
 
 @pytest.mark.parametrize("transposed", [False, True])

@@ -794,13 +794,10 @@ def _plain_product(x, w, out):
     blas.matmul(x, w.T, out=out)
 
 
-def _transposed_product(x, w, out, bias=None):
+def _transposed_product(x, w, out):
     t = scratch((w.shape[0], x.shape[0]), x.dtype)  # (the (out, n) product)
     blas.matmul(w, x.T, out=t)
-    if bias is None:
-        np.copyto(out, t.T)
-    else:  # the transposed copy and the bias in one pass: out = t^T + b, the same sums
-        np.add(t.T, bias, out=out)
+    np.copyto(out, t.T)   # (adding the bias in this pass is no faster, and numpy buffers it)
 
 
 def _linear_out(x, w, *b, out=None):
@@ -812,8 +809,7 @@ def _linear_out(x, w, *b, out=None):
         if out is None:
             out = np.empty((x.shape[0], w.shape[0]), x.dtype)
         if x.shape[0] and w.shape[0] and _transposed_faster(x, w):
-            _transposed_product(x, w, out, b[0] if b else None)
-            return out
+            _transposed_product(x, w, out)
         else:
             blas.matmul(x, w.T, out=out)
     else:
