@@ -160,8 +160,16 @@ OPTIMIZERS = [
 ]
 
 
+@pytest.fixture
+def updates_only(monkeypatch):
+    """Fusion with the loss's kernels left as numpy's (graph/passes/fuse_losses.py rounds
+    differently): what is left to differ is the fused updates, which must not."""
+    from dualgraph.graph.passes import fuse_losses
+    monkeypatch.setattr(fuse_losses, "fuse_losses", lambda steps: (steps, 0))
+
+
 @pytest.mark.parametrize("opt_cls,kw", OPTIMIZERS, ids=lambda v: getattr(v, "__name__", str(v)))
-def test_fused_updates_equal_unfused_bit_for_bit_and_eager(fusion, opt_cls, kw):
+def test_fused_updates_equal_unfused_bit_for_bit_and_eager(fusion, updates_only, opt_cls, kw):
     (eager, _), (plain, g), (fused, f) = _run_pair(opt_cls, sched=True, **kw)
     for e, p, u in zip(eager, plain, fused):
         assert len(e) == len(p) == len(u)

@@ -240,7 +240,9 @@ class Plan:
             _updates_in_place(steps, self.fetches)
             if get_fusion() is not None:
                 from .passes.fuse_updates import fuse_updates  # (only with fusion on)
+                from .passes.fuse_losses import fuse_losses
                 steps, self.stats["fused_updates"] = fuse_updates(steps, self.fetches)
+                steps, self.stats["fused_losses"] = fuse_losses(steps)
                 steps, self.stats["fused_kernels"] = fuse(steps, self.fetches)
         mem = plan_memory(steps, self.fetches, reuse=self.optimize)
         self.stats["peak_bytes"] = mem["peak_bytes"]
