@@ -213,3 +213,29 @@ def assert_outcomes_close(plain, fused, source):
                                            err_msg=f"{k}\n{source}")
             else:
                 np.testing.assert_array_equal(y, x, err_msg=k)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [7, 4096])
+def test_fused_relu_gradient_is_numpys_bit_for_bit(fusion, dtype, n):
+    """relu_backward alone is one loop (MULTI_PASS: numpy takes four passes), and inside a chain
+    it is inlined; both give the numpy kernel's bits: a NaN output passes its gradient, a masked
+    negative gradient is +0.0, NaN and infinite gradients masked give NaN (g * 0.0)."""
+    rng = np.random.default_rng(n)
+    g = rng.standard_normal(n).astype(dtype)
+    y = np.maximum(rng.standard_normal(n), 0).astype(dtype)
+    y[:4] = [np.nan, 0.0, -0.0, np.inf]
+    g[4:7] = [np.nan, -np.inf, -1.0]
+    y[4:7] = [0.0, 0.0, 0.0]
+    for fn in (_relu_grad, lambda a, b: _relu_grad(a * 2.0 + 1.0, b) * 0.5):
+        want = fn(dg.tensor(g), dg.tensor(y)).numpy()
+        f, got, plan = _plan(fn, dg.tensor(g), dg.tensor(y))
+        assert plan.stats["fused_kernels"] == 1
+        np.testing.assert_array_equal(got.numpy(), want)
+        assert np.array_equal(np.signbit(got.numpy()), np.signbit(want))
+
+
+def _relu_grad(g, y):
+    from dualgraph.ops.dispatch import apply
+    from dualgraph.ops.elementwise import relu_backward_op
+    return apply(relu_backward_op, g, y)

@@ -40,7 +40,12 @@ FUSIBLE = {
     # the gradients of tanh and sigmoid (one op each), in the numpy kernel's order of operations
     E._tanh_backward: "{0} * ({one} - {1} * {1})",
     E._sigmoid_backward: "({0} * {1}) * ({one} - {1})",
+    # relu's gradient as its kernel computes it: g times a 1.0 / 0.0 mask (not y <= 0: a NaN
+    # output passes g), then + 0.0 (a masked negative g is +0.0)
+    E._relu_backward: "({0} * ({one} if not {1} <= {zero} else {zero})) + {zero}",
 }
+# kernels of several numpy passes: one loop pays even for the op alone (a group of one)
+MULTI_PASS = {E._relu_backward}
 # numba computes these with scalar libm calls (~10 ns each here), numpy with SIMD loops (<1 ns):
 # fused only on arrays this small (benchmarks/fusion.py measured the crossover at 16 to 256)
 TRANSCENDENTAL = {np.exp, np.log, np.log1p, np.tanh, np.sin, np.cos}
@@ -174,7 +179,7 @@ def plan_groups(steps, fetches):
     shapes = {s.name: (s.shape, s.dtype) for s in steps}
     pos = {s.name: i for i, s in enumerate(steps)}
     fus = {s.name for s in steps if _fusible(s, shapes)}
-    if len(fus) < 2:
+    if len(fus) < 2 and not any(s.kernel in MULTI_PASS for s in steps if s.name in fus):
         return []
     leaves = set(fetches)
     for s in steps:
@@ -216,7 +221,7 @@ def _grow(steps, pos, fus, leaves, writes):
                     stack.append(a)
                 elif a not in ext:
                     ext.append(a)
-        if len(members) < 2:
+        if len(members) < 2 and s.kernel not in MULTI_PASS:
             continue
         first = min(pos[v] for v in members)
         if any(first < w < i for w in writes):
@@ -225,6 +230,15 @@ def _grow(steps, pos, fus, leaves, writes):
         work += len(members)
         groups.append((i, sorted(pos[v] for v in members), ext))
     return groups, work, unfused
+
+
+def scalar_code(key, operands, consts):
+    """FUSIBLE[key] written with these operand names; the constants 1 and 0 it uses are named
+    in `consts` (repr -> name: typed constants of the kernel's dtype, never float64 literals)."""
+    code = FUSIBLE[key]
+    named = {c: consts.setdefault(repr(v), f"c{len(consts)}") if "{" + c + "}" in code else None
+             for c, v in (("one", 1.0), ("zero", 0.0))}
+    return code.format(*operands, **named)
 
 
 def kernel_source(steps, members, ext, dtype):
@@ -244,8 +258,7 @@ def kernel_source(steps, members, ext, dtype):
                 c = consts.setdefault(repr(float(a)), f"c{len(consts)}")
                 operands.append(c)
         names[s.name] = f"t{k}"
-        one = consts.setdefault(repr(1.0), f"c{len(consts)}") if "{one}" in FUSIBLE[s.kernel] else None
-        body.append(f"        t{k} = " + FUSIBLE[s.kernel].format(*operands, one=one))
+        body.append(f"        t{k} = " + scalar_code(s.kernel, operands, consts))
     body.append(f"        out[i] = t{len(members) - 1}")
     params = ", ".join([f"a{j}" for j in range(len(ext))] + ["out"])
     head = ["import numpy as np", "from numba import njit", ""]

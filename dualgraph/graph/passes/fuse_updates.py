@@ -27,7 +27,7 @@ import numpy as np
 
 from ..core import ASSIGN, VARIABLE
 from ..liveness import aliases_input
-from .fuse_elementwise import FUSIBLE, TRANSCENDENTAL, SMALL, FUSED_UPDATE, compile_kernel
+from .fuse_elementwise import FUSIBLE, TRANSCENDENTAL, SMALL, FUSED_UPDATE, compile_kernel, scalar_code
 
 
 # binary ops whose kernel, given a float array and a 0-d float array of another width (Adam's
@@ -255,10 +255,8 @@ def update_kernel_source(steps, members, ext, states, storage, dtype):
                 operands.append(names[a])
             else:
                 operands.append(consts.setdefault(repr(float(a)), f"c{len(consts)}"))
-        code = FUSIBLE[_scalar_code(s)]
-        one = consts.setdefault(repr(1.0), f"c{len(consts)}") if "{one}" in code else None
         names[s.name] = f"t{k}"
-        body.append(f"        t{k} = " + code.format(*operands, one=one))
+        body.append(f"        t{k} = " + scalar_code(_scalar_code(s), operands, consts))
     for k, key in enumerate(keys):
         body.append(f"        o{k}[i] = {names[steps[states[key][1]].name]}")
     params = ", ".join([f"a{j}" for j in range(len(arrays))] + [f"b{j}" for j in range(len(scalars))]
