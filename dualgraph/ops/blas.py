@@ -19,11 +19,7 @@ The two libraries round differently in the last bits: switching changes numbers 
 rounding, never one mode against the other. Plans call the kernels at run time, so a switch
 applies to plans made before it too.
 """
-import ctypes
-import ctypes.util
-import glob
 import os
-import site
 import sys
 
 import numpy as np
@@ -60,6 +56,7 @@ def set_blas(name):
 
 
 def _library_dirs():
+    import site
     dirs = [os.path.join(p, "lib") for p in (sys.prefix, sys.base_prefix, site.USER_BASE) if p]
     return list(dict.fromkeys(dirs))
 
@@ -67,6 +64,8 @@ def _library_dirs():
 def _load_mkl():
     if _LIB:
         return _LIB[0]
+    import ctypes.util   # (here, not at import: ctypes.util alone costs ~4 ms of `import dualgraph`)
+    import glob
     paths = [p for d in _library_dirs() for p in sorted(glob.glob(os.path.join(d, "libmkl_rt.so*")))]
     found = ctypes.util.find_library("mkl_rt")
     for path in paths + ([found] if found else []):
@@ -83,6 +82,7 @@ def _mkl_gemm():
     if len(_LIB) > 1:
         return _LIB[1]
     lib = _load_mkl()
+    import ctypes
     vp, i = ctypes.c_void_p, ctypes.c_int
     gemm = {}   # (keyed by dtype: a byte-swapped float32 is another dtype, left to numpy)
     for dtype, scalar, name in ((np.dtype(np.float32), ctypes.c_float, "cblas_sgemm"),
