@@ -222,6 +222,38 @@ def test_fused_kernels_are_bit_identical_to_numpys_passes(fusion):
     assert np.array_equal(p.numpy(), ref_p) and np.array_equal(buf.numpy(), ref_b)
 
 
+def test_the_lifted_lrs_neg_and_cast_are_read_through_by_the_kernels(fusion):
+    """SGD's `p.add_(buf, alpha=-lr)` casts the lifted lr (float64) and its negation to the
+    parameter's dtype before every update; the fused kernel reads lr itself (cast, then negated:
+    the same bits, with a scheduler changing lr), and the neg and cast steps go."""
+    rng = np.random.default_rng(4)
+    p0 = rng.standard_normal((33, 17)).astype(np.float32)
+    p = dg.nn.Parameter(dg.tensor(p0.copy()))
+    opt = dg.optim.SGD([p], lr=0.05, momentum=0.9)
+    sched = dg.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+
+    def step(g):
+        p.grad = g
+        opt.step()
+        return p.sum()
+    f = dg.function(step)
+    ref_p, ref_b = p0.copy(), np.zeros_like(p0)
+    lr = 0.05
+    for _ in range(5):
+        g = rng.standard_normal((33, 17)).astype(np.float32)
+        f(dg.tensor(g))
+        ref_b *= np.float32(0.9)
+        ref_b += g
+        ref_p += ref_b * np.float32(-lr)
+        assert np.array_equal(p.detach().numpy(), ref_p)
+        sched.step()
+        lr = opt.param_groups[0]["lr"]
+    plan = f._traces[-1].plan
+    assert plan.stats["fused_updates"] == 1 and len(f._traces) == 1
+    ops = [ln.split("# ")[1].split()[0] for ln in plan.source.split("\n") if "# " in ln]
+    assert "fused_update" in ops and "neg" not in ops and "cast" not in ops, ops
+
+
 def test_fused_division_by_zero_gives_numpys_inf_and_nan(fusion):
     """numba's default error model raises ZeroDivisionError on x / 0.0; the kernels use
     numpy's (inf, nan), as the unfused plan does (found by the random fused programs)."""

@@ -222,9 +222,37 @@ def _check(steps, comp, pos, storage, readers, fetched, fetched_storage, reads_o
     return comp, ext, states, rebound
 
 
-def update_kernel_source(steps, members, ext, states, storage, dtype):
+def _scalar_roots(steps, ext, dtype, pos):
+    """{0-d operand: (the value its chain of 0-d casts to `dtype` and negations starts from,
+    whether the chain negates)}: the kernel casts a 0-d operand to its dtype anyway, and a
+    negation is exact in any precision (-cast(x) is cast(-x)), so the kernel can read the
+    chain's start (the lifted lr, not its `neg` and `cast` steps, which then need not run)."""
+    alias = {}
+    for e in ext:
+        root, neg = e, False
+        while True:
+            s = steps[pos[root]]
+            if s.shape != () or s.source is not None or len(s.in_ids) != 1 or s.attrs.keys() - {"dtype"}:
+                break
+            src = steps[pos[s.in_ids[0]]]
+            if src.shape != () or src.dtype.kind != "f" or s.dtype.kind != "f":
+                break
+            if s.op.name == "neg" and not s.attrs:
+                neg = not neg
+            elif not (s.op.name == "cast" and s.dtype == dtype):
+                break
+            root = src.name
+        if root != e:
+            alias[e] = (root, neg)
+    return alias
+
+
+def update_kernel_source(steps, members, ext, states, storage, dtype, alias=None):
     """numba source of one group: `kernel(arrays..., scalars..., states...)`, flat arrays (a
-    0-d scalar as a 1-element array), each state's memory read and written once per element."""
+    0-d scalar as a 1-element array), each state's memory read and written once per element.
+    `ext` lists the group's operands with each 0-d operand of `alias` replaced by its chain's
+    start (_scalar_roots); the members read it through the chain."""
+    alias = alias or {}
     tname = np.dtype(dtype).name
     shape = {s.name: s.shape for s in steps}
     arrays = [e for e in ext if storage[e] not in states and shape[e] != ()]
@@ -235,6 +263,10 @@ def update_kernel_source(steps, members, ext, states, storage, dtype):
     for j, e in enumerate(scalars):
         names[e] = f"s{j}"
         head.append(f"    s{j} = np.{tname}(b{j}[0])")  # (a float64 0-d operand: cast, as eagerly)
+    for k, (e, (root, neg)) in enumerate(alias.items()):
+        if neg:
+            head.append(f"    n{k} = -{names[root]}")
+        names[e] = f"n{k}" if neg else names[root]
     for j, e in enumerate(arrays):
         names[e] = f"x{j}"
         body.append(f"        x{j} = a{j}[i]")
@@ -302,11 +334,17 @@ def fuse_updates(steps, fetches):
     if not groups:
         return steps, 0
     storage = _storage(steps)
-    gone, fused, after = set(), {}, {}
+    pos = {s.name: i for i, s in enumerate(steps)}
+    gone, fused, after, chains = set(), {}, {}, set()
     for members, ext, states, rebound in groups:
         last = steps[members[-1]]
+        alias = {e: r for e, r in _scalar_roots(steps, ext, last.dtype, pos).items()
+                 if storage[r[0]][0] == "value"}
+        if alias:
+            chains.update(alias)
+            ext = list(dict.fromkeys(alias.get(e, (e,))[0] for e in ext))
         src, arrays, scalars, outs = update_kernel_source(steps, members, ext, states, storage,
-                                                          last.dtype)
+                                                          last.dtype, alias)
         size = int(np.prod(steps[[i for i in members if steps[i].op is not ASSIGN][0]].shape))
         call = make_update_caller(compile_kernel(src), len(arrays), len(scalars), len(outs), size)
         f = last.specialised((), last.dtype, call, False, False)
@@ -324,7 +362,25 @@ def fuse_updates(steps, fetches):
             out.extend(after[i])
         elif i not in gone:
             out.append(s)
-    return out, len(groups)
+    return _drop_unread(out, chains, fetches), len(groups)
+
+
+def _drop_unread(steps, candidates, fetches):
+    """steps without the 0-d casts and negations of `candidates` (and the chains below them)
+    that no step and no fetch reads any more (the kernels read the chains' starts)."""
+    candidates = set(candidates)
+    while True:
+        read = set(fetches)
+        for s in steps:
+            read.update(s.in_ids)
+        dead = {s.name for s in steps if s.name in candidates and s.name not in read
+                and s.source is None and s.shape == () and s.op.name in ("cast", "neg")}
+        if not dead:
+            return steps
+        for s in steps:
+            if s.name in dead:
+                candidates.update(s.in_ids)
+        steps = [s for s in steps if s.name not in dead]
 
 
 def _read_as(var, name):
