@@ -20,6 +20,10 @@ reads of state later, so a group is fused only when nothing outside it can tell:
   kernel reads the old element before it writes the new);
 - no fetched value is the memory of a written state (a fetch is its value in program order);
 - no operand is a view of a written state (element i of a transposed view is another element).
+
+A 0-d operand made from a lifted number by casts to the kernel's dtype and negations (SGD's
+`-lr` and its cast) is read from the number itself: the kernel casts it, then negates (the same
+bits), and those steps, no longer read, leave the schedule (_scalar_roots, _drop_unread).
 """
 from collections import defaultdict
 
