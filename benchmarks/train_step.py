@@ -278,39 +278,24 @@ def make_cases(kind="mlp", batch=64, shape=None, modes=None):
         pre = NumpyMLPPreallocated(init(), [np.zeros_like(p) for p in init()], batch)
         cases["numpy, preallocated"] = lambda: pre(x, y)
     xt, yt = dg.tensor(x), dg.tensor(y)
-    if "dualgraph eager" in modes:
-        m_e = load_dg(build(nn), init())
-        o_e = dg.optim.SGD(m_e.parameters(), lr=LR, momentum=MOMENTUM)
-        cases["dualgraph eager"] = lambda: train_step(m_e, o_e, xt, yt)
-    compiled = None
-    if "dualgraph compiled" in modes:
-        m_c = load_dg(build(nn), init())
-        o_c = dg.optim.SGD(m_c.parameters(), lr=LR, momentum=MOMENTUM)
-        compiled = dg.function(train_step)
-        cases["dualgraph compiled"] = with_fusion(lambda: compiled(m_c, o_c, xt, yt), None)
-        compiled.args = (m_c, o_c, xt, yt)   # for plan_for()
-    if "dualgraph compiled+fused" in modes and HAVE_NUMBA:
-        m_f = load_dg(build(nn), init())
-        o_f = dg.optim.SGD(m_f.parameters(), lr=LR, momentum=MOMENTUM)
-        fused = dg.function(train_step)
-        cases["dualgraph compiled+fused"] = with_fusion(lambda: fused(m_f, o_f, xt, yt), "numba")
-    if HAVE_MKL:   # the same three dualgraph rows with 2-D products on MKL (dg.set_blas)
-        if "dualgraph eager, mkl" in modes:
-            m_em = load_dg(build(nn), init())
-            o_em = dg.optim.SGD(m_em.parameters(), lr=LR, momentum=MOMENTUM)
-            cases["dualgraph eager, mkl"] = with_blas(lambda: train_step(m_em, o_em, xt, yt), "mkl")
-        if "dualgraph compiled, mkl" in modes:
-            m_cm = load_dg(build(nn), init())
-            o_cm = dg.optim.SGD(m_cm.parameters(), lr=LR, momentum=MOMENTUM)
-            c_mkl = dg.function(train_step)
-            cases["dualgraph compiled, mkl"] = with_blas(
-                with_fusion(lambda: c_mkl(m_cm, o_cm, xt, yt), None), "mkl")
-        if "dualgraph compiled+fused, mkl" in modes and HAVE_NUMBA:
-            m_fm = load_dg(build(nn), init())
-            o_fm = dg.optim.SGD(m_fm.parameters(), lr=LR, momentum=MOMENTUM)
-            f_mkl = dg.function(train_step)
-            cases["dualgraph compiled+fused, mkl"] = with_blas(
-                with_fusion(lambda: f_mkl(m_fm, o_fm, xt, yt), "numba"), "mkl")
+    # (mode, compiled?, fusion backend, BLAS library): each row its own model and optimizer
+    rows = [("dualgraph eager", False, None, "numpy"), ("dualgraph compiled", True, None, "numpy"),
+            ("dualgraph compiled+fused", True, "numba", "numpy"),
+            ("dualgraph eager, mkl", False, None, "mkl"), ("dualgraph compiled, mkl", True, None, "mkl"),
+            ("dualgraph compiled+fused, mkl", True, "numba", "mkl")]
+    for mode, is_compiled, fusion, library in rows:
+        if mode not in modes or (fusion and not HAVE_NUMBA) or (library == "mkl" and not HAVE_MKL):
+            continue
+        model = load_dg(build(nn), init())
+        opt = dg.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+        fn = dg.function(train_step) if is_compiled else train_step
+        step = (lambda fn=fn, a=(model, opt, xt, yt): fn(*a))
+        if is_compiled:
+            step = with_fusion(step, fusion)
+        cases[mode] = with_blas(step, library) if library != "numpy" else step
+        if mode == "dualgraph compiled":
+            compiled = fn
+            compiled.args = (model, opt, xt, yt)   # for plan_for()
     if torch is not None and "torch eager" in modes:
         tnn = torch.nn
         m_t = load_torch(build(tnn), init())

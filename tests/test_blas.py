@@ -37,7 +37,7 @@ def test_unknown_library_is_refused():
 
 
 def test_missing_mkl_says_how_to_install_it(monkeypatch):
-    monkeypatch.setattr(blas, "_LIB", [])
+    monkeypatch.setattr(blas, "_MKL", {})
     monkeypatch.setattr(blas, "_library_dirs", lambda: ["/nonexistent/lib"])
     monkeypatch.setattr("ctypes.util.find_library", lambda name: None)
     before = dg.get_blas()

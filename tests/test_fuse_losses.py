@@ -10,6 +10,7 @@ import dualgraph.nn.functional as F
 from dualgraph.graph.passes import fuse_elementwise as FE
 
 from test_fusion import fusion  # noqa: F401  (the fixture: numba on, kernels in a temp dir)
+from test_fuse_updates import _run_pair
 
 
 def _loss_and_grad(reduction="mean", ignore_index=-100):
@@ -100,36 +101,15 @@ def test_reduction_none_keeps_numpys_kernel(fusion):
 
 
 def test_training_fused_equals_eager_over_calls(fusion):
-    """An MLP with SGD momentum and a StepLR, four calls: loss, weights, .grad and the momentum
-    buffers of the fused plan (the loss's loops and the fused updates) equal eager's."""
-    def make():
-        dg.manual_seed(0)
-        model = dg.nn.Sequential(dg.nn.Linear(12, 16), dg.nn.ReLU(), dg.nn.Linear(16, 5))
-        opt = dg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        sched = dg.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-        return model, opt, sched, step
-    me, oe, se_, se = make()
-    mc, oc, sc_, sc = make()
-    fc = dg.function(sc)
-    rng = np.random.default_rng(0)
-    for _ in range(4):
-        x = dg.tensor(rng.standard_normal((8, 12)).astype(np.float32))
-        y = dg.tensor(rng.integers(0, 5, 8))
-        np.testing.assert_allclose(float(fc(x, y)), float(se(x, y)), rtol=1e-5)
-        se_.step()
-        sc_.step()
-        for pe, pc in zip(me.parameters(), mc.parameters()):
-            np.testing.assert_allclose(pc.detach().numpy(), pe.detach().numpy(), rtol=1e-5, atol=1e-6)
-            np.testing.assert_allclose(pc.grad.numpy(), pe.grad.numpy(), rtol=1e-5, atol=1e-6)
-            np.testing.assert_allclose(oc.state[pc]["momentum_buffer"].numpy(),
-                                       oe.state[pe]["momentum_buffer"].numpy(), rtol=1e-5, atol=1e-6)
-    stats = fc._traces[-1].plan.stats
+    """An MLP with SGD momentum and a StepLR, five calls (test_fuse_updates' runner): loss,
+    weights, .grad and the momentum buffers of the fused plan (the loss's loops and the fused
+    updates) equal eager's and the unfused plan's within rounding."""
+    (eager, _), (plain, _), (fused, f) = _run_pair(dg.optim.SGD, sched=True, lr=0.1, momentum=0.9)
+    for e, p, u in zip(eager, plain, fused):
+        assert len(e) == len(p) == len(u)
+        for a, b, c in zip(e, p, u):
+            np.testing.assert_allclose(c, b, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(c, a, rtol=1e-5, atol=1e-6)
+    stats = f._traces[-1].plan.stats
     assert stats["fused_losses"] == 2 and stats["fused_updates"] == 4
-    assert len(fc._traces) == 1
+    assert len(f._traces) == 1

@@ -7,6 +7,8 @@ import pytest
 import dualgraph as dg
 import dualgraph.nn.functional as F
 from dualgraph.graph.passes import fuse_elementwise as FE
+from dualgraph.ops.dispatch import apply
+from dualgraph.ops.elementwise import relu_backward_op
 
 
 @pytest.fixture
@@ -236,6 +238,4 @@ def test_fused_relu_gradient_is_numpys_bit_for_bit(fusion, dtype, n):
 
 
 def _relu_grad(g, y):
-    from dualgraph.ops.dispatch import apply
-    from dualgraph.ops.elementwise import relu_backward_op
     return apply(relu_backward_op, g, y)

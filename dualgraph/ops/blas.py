@@ -5,12 +5,12 @@ backward rules built from them) calls `matmul` here, eagerly and in compiled pla
 two modes always run the same product on the same layout and give the same numbers, whichever
 library is on.
 
-Why MKL: numpy's wheels carry OpenBLAS, whose single-thread sgemm is 10-30% slower than MKL's
-for the shapes of a small network's training step on the machines we measure
-(`benchmarks/blas.py`); PyTorch's CPU build runs MKL. With the `mkl` extra installed
-(`pip install 'dualgraph[mkl]'`) `set_blas("mkl")` routes every 2-D float32/float64 product
-that is big enough to gain (`_MKL_FROM`) through MKL's `cblas_?gemm`, reading numpy's row- or column-major operands in place
-(no copy) and writing into the caller's `out=`. Everything else (batched, 1-D, integer, complex,
+Why MKL: numpy's wheels carry OpenBLAS, whose single-thread sgemm takes 1.05-1.5x MKL's time
+on the products of a small network's training step (`benchmarks/blas.py`); PyTorch's CPU build
+runs MKL. With the `mkl` extra installed (`pip install 'dualgraph[mkl]'`) `set_blas("mkl")`
+routes every 2-D float32/float64 product big enough to gain (`_MKL_FROM`) through MKL's
+`cblas_?gemm`, reading numpy's row- or column-major operands in place (no copy) and writing
+into the caller's `out=`. Everything else (batched, 1-D, integer, complex,
 non-contiguous operands, overlapping out) stays with np.matmul. The environment variable
 DUALGRAPH_BLAS=mkl turns it on at import (the test suite runs on MKL that way too). MKL reads its
 own environment variables (MKL_NUM_THREADS, MKL_THREADING_LAYER).
@@ -36,7 +36,7 @@ _MKL_FROM = 1 << 21      # multiply-adds (m*n*k): smaller products stay with num
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 _state = {"name": "numpy", "gemm": None}   # gemm: {dtype: ctypes cblas_?gemm} when MKL is on
-_LIB = []                                   # [libmkl_rt, its gemm functions], loaded once per process
+_MKL = {}                                   # "lib": libmkl_rt, "gemm": its functions (once a process)
 
 
 def get_blas():
@@ -62,8 +62,8 @@ def _library_dirs():
 
 
 def _load_mkl():
-    if _LIB:
-        return _LIB[0]
+    if "lib" in _MKL:
+        return _MKL["lib"]
     import ctypes.util   # (here, not at import: ctypes.util alone costs ~4 ms of `import dualgraph`)
     import glob
     paths = [p for d in _library_dirs() for p in sorted(glob.glob(os.path.join(d, "libmkl_rt.so*")))]
@@ -73,14 +73,14 @@ def _load_mkl():
             lib = ctypes.CDLL(path)
         except OSError:
             continue
-        _LIB.append(lib)
+        _MKL["lib"] = lib
         return lib
     raise DGRuntimeError(_NO_MKL.format(where=", ".join(_library_dirs()) + " and the linker's path"))
 
 
 def _mkl_gemm():
-    if len(_LIB) > 1:
-        return _LIB[1]
+    if "gemm" in _MKL:
+        return _MKL["gemm"]
     lib = _load_mkl()
     import ctypes
     vp, i = ctypes.c_void_p, ctypes.c_int
@@ -91,7 +91,7 @@ def _mkl_gemm():
         f.argtypes = [i] * 6 + [scalar, vp, i, vp, i, scalar, vp, i]
         f.restype = None
         gemm[dtype] = f
-    _LIB.append(gemm)
+    _MKL["gemm"] = gemm
     return gemm
 
 

@@ -16,54 +16,70 @@ makes the loop hand the call back to the numpy kernel, which raises PyTorch's er
 """
 import numpy as np
 
+from ...ops.nn_ops import cross_entropy_op, cross_entropy_backward_op
 from .fuse_elementwise import compile_kernel
 
-_FORWARD = '''import numpy as np
+# what both loops do per row: the targets' check, the row's maximum (NaN wins, as np.max's)
+_ROWS = '''import numpy as np
 from numba import njit
 
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _count(t, c, ignore_index):
+    """How many rows count; -1 when a target is out of range (and not ignored)."""
+    count = 0
+    for i in range(t.shape[0]):
+        ti = t[i]
+        if ti == ignore_index:
+            continue
+        if ti < 0 or ti >= c:
+            return -1
+        count += 1
+    return count
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _row_max(x, i):
+    m = x[i, 0]
+    for j in range(1, x.shape[1]):
+        v = x[i, j]
+        if v > m or v != v:
+            m = v
+    return m
+'''
+
+_FORWARD = _ROWS + '''
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def kernel(x, t, ignore_index, mean, res):
     """res[0] = the loss; returns False when a target is out of range (and not ignored)."""
     n, c = x.shape
+    count = _count(t, c, ignore_index)
+    if count < 0:
+        return False
     total = x.dtype.type(0)
-    count = 0
     for i in range(n):
         ti = t[i]
         if ti == ignore_index:
             continue
-        if ti < 0 or ti >= c:
-            return False
-        m = x[i, 0]
-        for j in range(1, c):
-            v = x[i, j]
-            if v > m or v != v:
-                m = v
+        m = _row_max(x, i)
         s = x.dtype.type(0)
         for j in range(c):
             s += np.exp(x[i, j] - m)
         total += np.log(s) - (x[i, ti] - m)
-        count += 1
     res[0] = total / x.dtype.type(count) if mean else total
     return True
 '''
 
-_BACKWARD = '''import numpy as np
-from numba import njit
-
+_BACKWARD = _ROWS + '''
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def kernel(g, x, t, ignore_index, mean, out):
     """out = d loss / d x for the upstream gradient g (a 0-d array); False as the forward."""
     n, c = x.shape
-    count = 0
-    for i in range(n):
-        ti = t[i]
-        if ti == ignore_index:
-            continue
-        if ti < 0 or ti >= c:
-            return False
-        count += 1
+    count = _count(t, c, ignore_index)
+    if count < 0:
+        return False
     scale = g[()] / x.dtype.type(count) if mean else g[()]
     zero = scale * 0   # an ignored row's scale, as numpy's kernel has it (NaN if scale is)
     for i in range(n):
@@ -72,11 +88,7 @@ def kernel(g, x, t, ignore_index, mean, out):
         if ti == ignore_index:   # (the numpy kernel's safe target for it: class 0)
             ti = 0
             row = zero
-        m = x[i, 0]
-        for j in range(1, c):
-            v = x[i, j]
-            if v > m or v != v:
-                m = v
+        m = _row_max(x, i)
         s = x.dtype.type(0)
         for j in range(c):
             e = np.exp(x[i, j] - m)
@@ -116,7 +128,7 @@ def _takes(step, known):
     names = [a for k, a in step.args if k == "node"]
     if len(names) != len(step.args):
         return False
-    x_name, t_name = (names[0], names[1]) if step.op.name == "cross_entropy" else (names[1], names[2])
+    x_name, t_name = (names[0], names[1]) if step.op is cross_entropy_op else (names[1], names[2])
     x, t = known.get(x_name), known.get(t_name)
     return (x is not None and t is not None and x.shape is not None and len(x.shape) == 2
             and x.dtype in (np.float32, np.float64) and t.shape is not None and len(t.shape) == 1
@@ -129,9 +141,9 @@ def fuse_losses(steps):
     known = {s.name: s for s in steps}
     n = 0
     for s in steps:
-        if s.op.name not in ("cross_entropy", "cross_entropy_backward") or not _takes(s, known):
+        if s.op not in (cross_entropy_op, cross_entropy_backward_op) or not _takes(s, known):
             continue
-        if s.op.name == "cross_entropy":
+        if s.op is cross_entropy_op:
             s.kernel = _forward_caller(compile_kernel(_FORWARD), s.op.forward)
         else:
             s.kernel = _backward_caller(compile_kernel(_BACKWARD), s.op.forward)

@@ -29,6 +29,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from ...ops import elementwise as E
 from ..core import ASSIGN, VARIABLE
 from ..liveness import aliases_input
 from .fuse_elementwise import FUSIBLE, TRANSCENDENTAL, SMALL, FUSED_UPDATE, compile_kernel, scalar_code
@@ -241,9 +242,9 @@ def _scalar_roots(steps, ext, dtype, pos):
             src = steps[pos[s.in_ids[0]]]
             if src.shape != () or src.dtype.kind != "f" or s.dtype.kind != "f":
                 break
-            if s.op.name == "neg" and not s.attrs:
+            if s.op is E.neg_op and not s.attrs:
                 neg = not neg
-            elif not (s.op.name == "cast" and s.dtype == dtype):
+            elif not (s.op is E.cast_op and s.dtype == dtype):
                 break
             root = src.name
         if root != e:
@@ -378,7 +379,7 @@ def _drop_unread(steps, candidates, fetches):
         for s in steps:
             read.update(s.in_ids)
         dead = {s.name for s in steps if s.name in candidates and s.name not in read
-                and s.source is None and s.shape == () and s.op.name in ("cast", "neg")}
+                and s.source is None and s.shape == () and s.op in (E.cast_op, E.neg_op)}
         if not dead:
             return steps
         for s in steps:
