@@ -753,3 +753,41 @@ def test_a_custom_function_handing_back_a_saved_tensor_does_not_alias_grad():
     assert not _shares(x.grad, s)
     x.grad.add_(1.0)
     assert not np.allclose(x.grad.numpy(), s.numpy())
+
+
+# ---- a saved output is held weakly by its node (autograd/tape.py, Node.out): no y <-> grad_fn
+# cycle, so an activation is freed as soon as nothing uses it, without Python's cyclic GC
+def test_an_op_that_saves_its_output_makes_no_reference_cycle():
+    import gc
+    import weakref
+    x = dg.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        for f in (dg.exp, dg.relu, dg.tanh, dg.sigmoid, dg.sqrt):
+            y = f(x.abs())
+            r = weakref.ref(y)
+            del y
+            assert r() is None, f.__name__   # freed by its reference count alone
+        gc.collect()
+        loss = (dg.relu(x) * dg.exp(x)).sum()
+        loss.backward()
+        del loss
+        assert gc.collect() == 0   # the tape and backward() left nothing for the cyclic GC
+    finally:
+        if was:
+            gc.enable()
+
+
+def test_a_dead_saved_output_is_rewrapped_with_its_version_counter():
+    x = dg.tensor([1.0, 2.0], requires_grad=True)
+    y = x.exp()
+    node = y.grad_fn
+    v = y[:1]   # a view of y: it shares y's memory and version counter
+    data = y._data
+    del y
+    out = node.out   # the tensor is gone: the same array, the node as grad_fn
+    assert out._data is data and out.grad_fn is node and out.requires_grad
+    assert out._version == node.out_version == 0
+    v.detach().mul_(2)   # writes y's memory through the view: the version a rule would check
+    assert node.out._version == 1

@@ -104,7 +104,10 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         _accumulate(leaf, g, create_graph, fresh, steal)
 
     tape = EagerTape(retain_graph, create_graph, accumulate)
-    reverse_pass(tensors, seeds, requires=_requires, create_graph=create_graph, tape=tape)
+    try:
+        reverse_pass(tensors, seeds, requires=_requires, create_graph=create_graph, tape=tape)
+    finally:
+        tape.accumulate = None   # (accumulate reads `tape`: no cycle left for the cyclic GC)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,

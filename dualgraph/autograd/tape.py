@@ -10,11 +10,14 @@ Backward rules never see a Node: the engine hands them a narrow view (engine.Rul
 """
 import itertools
 import re
+import weakref
 
 from ..dtypes import torch_name
 from ..errors import DGRuntimeError
 from ..ops.registry import Spec
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap_array
+
+_weak = weakref.ref
 
 # creation order of tape nodes and of history entries (views.rebase); a builtin method, as it
 # runs for every recorded op
@@ -33,17 +36,31 @@ class Node:
     make an object, and the eager interpreter makes one per recorded op; it also spells out
     record's node for ops whose rule reads no value, saves=(): keep the two alike)."""
 
-    __slots__ = ("op", "inputs", "attrs", "seq", "versions", "out_version", "_out", "_meta",
-                 "hooks", "retained", "freed", "__weakref__")
+    __slots__ = ("op", "inputs", "attrs", "seq", "versions", "out_version", "_out", "_out_vc",
+                 "_meta", "hooks", "retained", "freed", "__weakref__")
 
     @property
     def out(self):
-        if self._out is not None:
-            return self._out
+        """The output, for a rule that reads it (saves_output): the tensor itself while it
+        lives, else the same array and version counter rewrapped, with this node as grad_fn
+        (what PyTorch's saved output unpacks to). The node holds it weakly: the output holds
+        the node (its grad_fn), and a strong link back would make a cycle that only Python's
+        cyclic collector frees, keeping every such activation alive until it runs."""
+        ref = self._out
+        if ref is not None:
+            t = ref()
+            return t if t is not None else self._revived()
         if self.freed:
             raise DGRuntimeError(FREED)
         a = self._meta
         return Spec(a.shape, a.dtype)
+
+    def _revived(self):
+        t = wrap_array(self._meta)
+        t._vc = self._out_vc
+        t._rg = True
+        t.grad_fn = self
+        return t
 
     def release(self, needs):
         """Free what the backward just run (computing the gradients `needs` asked for) read.
@@ -119,12 +136,15 @@ def record(op, inputs, attrs, out):
         n.versions = tuple(vs)
     else:
         n.versions = None
-    if op.saves_output:
-        n._out = out
+    if op.saves_output:  # (weakly: see Node.out)
         vc = out._vc
-        n.out_version = vc[0] if vc is not None else 0
+        if vc is None:
+            vc = out._vc = [0]
+        n._out = _weak(out)
+        n._out_vc = vc
+        n.out_version = vc[0]
     else:
-        n._out = None
+        n._out = n._out_vc = None
         n.out_version = None
     n._meta = out._data  # shape/dtype for rules that need only those
     return n
