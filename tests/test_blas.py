@@ -46,6 +46,15 @@ def test_missing_mkl_says_how_to_install_it(monkeypatch):
     assert dg.get_blas() == before   # nothing switched
 
 
+def test_missing_cffi_says_how_to_install_it(monkeypatch):
+    monkeypatch.setattr(blas, "_MKL", {})
+    monkeypatch.setitem(__import__("sys").modules, "cffi", None)   # import cffi raises
+    before = dg.get_blas()
+    with pytest.raises(dg.errors.DGRuntimeError, match=r"through cffi, which is not installed: pip install 'dualgraph\[mkl\]'"):
+        dg.set_blas("mkl")
+    assert dg.get_blas() == before
+
+
 def test_numpy_library_is_np_matmul():
     old = dg.set_blas("numpy")
     try:

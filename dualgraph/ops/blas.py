@@ -10,7 +10,8 @@ on the products of a small network's training step (`benchmarks/blas.py`); PyTor
 runs MKL. With the `mkl` extra installed (`pip install 'dualgraph[mkl]'`) `set_blas("mkl")`
 routes every 2-D float32/float64 product big enough to gain (`_MKL_FROM`) through MKL's
 `cblas_?gemm`, reading numpy's row- or column-major operands in place (no copy) and writing
-into the caller's `out=`. Everything else (batched, 1-D, integer, complex,
+into the caller's `out=`. It calls MKL through cffi (ABI mode, no compiler), whose calls and
+buffer pointers cost a fraction of ctypes' (~5 us less per product: `benchmarks/blas.py`). Everything else (batched, 1-D, integer, complex,
 non-contiguous operands, overlapping out) stays with np.matmul. The environment variable
 DUALGRAPH_BLAS=mkl turns it on at import (the test suite runs on MKL that way too). MKL reads its
 own environment variables (MKL_NUM_THREADS, MKL_THREADING_LAYER).
@@ -28,6 +29,14 @@ from ..errors import DGRuntimeError, DGValueError
 
 _NO_MKL = ("set_blas('mkl') needs Intel MKL's runtime library (libmkl_rt): "
            "pip install 'dualgraph[mkl]' (the mkl package); looked in {where}")
+_NO_CFFI = ("set_blas('mkl') calls MKL through cffi, which is not installed: "
+            "pip install 'dualgraph[mkl]' (the mkl and cffi packages)")
+_GEMM_DECLS = """
+void cblas_sgemm(int, int, int, int, int, int, float, const void *, int, const void *, int,
+                 float, void *, int);
+void cblas_dgemm(int, int, int, int, int, int, double, const void *, int, const void *, int,
+                 double, void *, int);
+"""
 _MKL_FROM = 1 << 21      # multiply-adds (m*n*k): smaller products stay with numpy. A call through
 #                         ctypes costs ~4 us more than np.matmul's, and MKL is no faster than
 #                         OpenBLAS below about two million multiply-adds (benchmarks/blas.py); a fixed
@@ -35,8 +44,8 @@ _MKL_FROM = 1 << 21      # multiply-adds (m*n*k): smaller products stay with num
 #                         bits) never depends on the machine's load
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
-_state = {"name": "numpy", "gemm": None}   # gemm: {dtype: ctypes cblas_?gemm} when MKL is on
-_MKL = {}                                   # "lib": libmkl_rt, "gemm": its functions (once a process)
+_state = {"name": "numpy", "gemm": None}   # gemm: {dtype: cblas_?gemm} when MKL is on
+_MKL = {}   # once a process: "ffi" (cffi.FFI), "lib" (libmkl_rt), "gemm", "buffer" (from_buffer)
 
 
 def get_blas():
@@ -64,16 +73,22 @@ def _library_dirs():
 def _load_mkl():
     if "lib" in _MKL:
         return _MKL["lib"]
-    import ctypes.util   # (here, not at import: ctypes.util alone costs ~4 ms of `import dualgraph`)
+    try:
+        import cffi   # (here, not at import: `import dualgraph` never loads it)
+    except ImportError:
+        raise DGRuntimeError(_NO_CFFI) from None
+    import ctypes.util   # (ctypes.util alone costs ~4 ms: only when MKL is asked for)
     import glob
+    ffi = cffi.FFI()
+    ffi.cdef(_GEMM_DECLS)
     paths = [p for d in _library_dirs() for p in sorted(glob.glob(os.path.join(d, "libmkl_rt.so*")))]
     found = ctypes.util.find_library("mkl_rt")
     for path in paths + ([found] if found else []):
         try:
-            lib = ctypes.CDLL(path)
+            lib = ffi.dlopen(path)
         except OSError:
             continue
-        _MKL["lib"] = lib
+        _MKL.update(ffi=ffi, lib=lib, buffer=ffi.from_buffer)
         return lib
     raise DGRuntimeError(_NO_MKL.format(where=", ".join(_library_dirs()) + " and the linker's path"))
 
@@ -82,25 +97,21 @@ def _mkl_gemm():
     if "gemm" in _MKL:
         return _MKL["gemm"]
     lib = _load_mkl()
-    import ctypes
-    vp, i = ctypes.c_void_p, ctypes.c_int
-    gemm = {}   # (keyed by dtype: a byte-swapped float32 is another dtype, left to numpy)
-    for dtype, scalar, name in ((np.dtype(np.float32), ctypes.c_float, "cblas_sgemm"),
-                                (np.dtype(np.float64), ctypes.c_double, "cblas_dgemm")):
-        f = getattr(lib, name)
-        f.argtypes = [i] * 6 + [scalar, vp, i, vp, i, scalar, vp, i]
-        f.restype = None
-        gemm[dtype] = f
+    # (keyed by dtype: a byte-swapped float32 is another dtype, left to numpy)
+    gemm = {np.dtype(np.float32): lib.cblas_sgemm, np.dtype(np.float64): lib.cblas_dgemm}
     _MKL["gemm"] = gemm
     return gemm
 
 
-def _layout(a):
-    """(transpose flag, leading dimension) of a 2-D operand MKL can read in place, else None."""
-    if a.flags.c_contiguous:
-        return _NO_TRANS, max(1, a.shape[1])
-    if a.flags.f_contiguous:
-        return _TRANS, max(1, a.shape[0])
+def _operand(a, buffer):
+    """(memory, transpose flag, leading dimension) of a 2-D operand MKL can read in place, else
+    None. A column-major operand is handed over as its row-major transpose (the same memory:
+    cffi takes the buffer of a C-contiguous array only)."""
+    flags = a.flags
+    if flags.c_contiguous:
+        return buffer(a), _NO_TRANS, max(1, a.shape[1])
+    if flags.f_contiguous:
+        return buffer(a.T), _TRANS, max(1, a.shape[0])
     return None
 
 
@@ -115,16 +126,18 @@ def matmul(a, b, out=None):
     if (f is None or b.dtype != a.dtype or b.shape[0] != k or m * n * k < _MKL_FROM
             or max(m, n, k) >= 1 << 31):
         return np.matmul(a, b, out=out)
-    la, lb = _layout(a), _layout(b)
+    buffer = _MKL["buffer"]
+    la, lb = _operand(a, buffer), _operand(b, buffer)
     if la is None or lb is None:
         return np.matmul(a, b, out=out)
     if out is None:
         out = np.empty((m, n), a.dtype)
-    elif (out.shape != (m, n) or out.dtype != a.dtype or not out.flags.c_contiguous
-          or not out.flags.writeable or np.may_share_memory(out, a) or np.may_share_memory(out, b)):
-        return np.matmul(a, b, out=out)
-    f(_ROW_MAJOR, la[0], lb[0], m, n, k, 1.0, a.ctypes.data, la[1], b.ctypes.data, lb[1],
-      0.0, out.ctypes.data, max(1, n))
+    else:
+        flags = out.flags
+        if (out.shape != (m, n) or out.dtype != a.dtype or not flags.c_contiguous
+                or not flags.writeable or np.may_share_memory(out, a) or np.may_share_memory(out, b)):
+            return np.matmul(a, b, out=out)
+    f(_ROW_MAJOR, la[1], lb[1], m, n, k, 1.0, la[0], la[2], lb[0], lb[2], 0.0, buffer(out), max(1, n))
     return out
 
 
