@@ -94,6 +94,24 @@ def test_mkl_product_equals_numpy_in_every_layout(mkl, dtype, la, lb, with_out):
 
 
 @needs_mkl
+def test_mkl_reads_read_only_and_offset_operands(mkl, gemm_calls):
+    """cffi hands MKL a buffer's memory: read-only arrays (a plan's constants, a frozen input)
+    and views that start inside a bigger array must be read where they lie."""
+    rng = np.random.default_rng(4)
+    big = rng.standard_normal((140, 300)).astype(np.float32)
+    a = big[5:133, 20:276]          # (128, 256), neither C nor F contiguous: numpy
+    a_c = np.ascontiguousarray(a)
+    a_c.flags.writeable = False
+    b = np.asfortranarray(rng.standard_normal((256, 160)).astype(np.float32))[:, 3:]  # F, offset
+    b.flags.writeable = False
+    before = len(gemm_calls)
+    got = blas.matmul(a_c, b)
+    assert len(gemm_calls) == before + 1
+    np.testing.assert_allclose(got, np.matmul(a_c.astype(np.float64), b.astype(np.float64)), rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(blas.matmul(a, b), np.matmul(a, b))   # (strided: numpy's)
+
+
+@needs_mkl
 @pytest.mark.parametrize("case", ["small", "batched", "int", "mixed", "out_aliases_a", "out_strided",
                                   "vector", "byteswapped", "empty_k"])
 def test_what_mkl_does_not_take_is_np_matmul(mkl, case):
