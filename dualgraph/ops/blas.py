@@ -37,11 +37,11 @@ void cblas_sgemm(int, int, int, int, int, int, float, const void *, int, const v
 void cblas_dgemm(int, int, int, int, int, int, double, const void *, int, const void *, int,
                  double, void *, int);
 """
-_MKL_FROM = 1 << 21      # multiply-adds (m*n*k): smaller products stay with numpy. A call through
-#                         ctypes costs ~4 us more than np.matmul's, and MKL is no faster than
-#                         OpenBLAS below about two million multiply-adds (benchmarks/blas.py); a fixed
-#                         bound, not a timing, so the library a product runs on (and its last
-#                         bits) never depends on the machine's load
+_MKL_FROM = 1 << 21      # multiply-adds (m*n*k): smaller products stay with numpy. The door's
+#                         checks cost ~3 us a call, and MKL itself is no faster than OpenBLAS below
+#                         about two million multiply-adds (benchmarks/blas.py: 1.1-1.7x numpy's
+#                         time there); a fixed bound, not a timing, so the library a product runs
+#                         on (and its last bits) never depends on the machine's load
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 _state = {"name": "numpy", "gemm": None}   # gemm: {dtype: cblas_?gemm} when MKL is on
