@@ -54,10 +54,24 @@ def chain_step(x):
     return g
 
 
-def compiled(fn, fusion):
-    FE.set_fusion(fusion)
-    f = dg.function(fn)
-    return f
+class compiled:
+    """dg.function(fn) called with the numba backend set to `fusion` around every call (a plan
+    is specialised for the setting it runs under, and again when that changes)."""
+
+    def __init__(self, fn, fusion):
+        self.f, self.fusion = dg.function(fn), fusion
+
+    def __call__(self, *args):
+        old = FE.get_fusion()
+        FE.set_fusion(self.fusion)
+        try:
+            return self.f(*args)
+        finally:
+            FE.set_fusion(old)
+
+    @property
+    def _traces(self):
+        return self.f._traces
 
 
 def chain_cases(n):

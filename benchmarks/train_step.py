@@ -307,20 +307,16 @@ def make_cases(kind="mlp", batch=64, shape=None, modes=None):
 
 
 def with_fusion(step, backend):
-    """step, with its first call -- where dg.function specialises the plan -- made with
-    elementwise fusion set to backend (dg.set_fusion: None, or "numba" for the fused row)."""
-    first = [True]
-
+    """step with every call made with the numba backend set to `backend` (dg.set_fusion: None,
+    or "numba" for the fused rows), set back after it: a plan is specialised for the setting it
+    runs under (and again when that changes), so each row keeps its own."""
     def run():
-        if first[0]:
-            first[0] = False
-            old = dg.get_fusion()
-            dg.set_fusion(backend)
-            try:
-                return step()
-            finally:
-                dg.set_fusion(old)
-        return step()
+        old = dg.get_fusion()
+        dg.set_fusion(backend)
+        try:
+            return step()
+        finally:
+            dg.set_fusion(old)
     return run
 
 

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+import dualgraph as dg
 from dualgraph.compare.cli import main
 
 TESTS = pathlib.Path(__file__).parent
@@ -81,7 +82,8 @@ def test_json_to_a_file_has_the_documented_keys(tmp_path, capsys):
     assert isinstance(data, list) and len(data) == 1
     d = data[0]
     assert JSON_KEYS <= set(d)
-    assert d["meta"] == {"workload": "rnn", "batch": 2} and d["agree"] is True
+    settings = {"fusion": dg.get_fusion() or "off", "blas": dg.get_blas()}   # (as the run found them)
+    assert d["meta"] == {"workload": "rnn", "batch": 2, **settings} and d["agree"] is True
     assert set(d["timing"]) == {"eager", "compiled"}
     documented = (TESTS.parent / "docs" / "compare-json.md").read_text()
     assert all(f"`{k}`" in documented for k in d)  # every key is explained
@@ -98,3 +100,36 @@ def test_progress_bar_goes_to_stderr(capsys):
     main(["--workload", "chain", "--batch", "4", "--repeat", "2", "--steps", "1"])
     captured = capsys.readouterr()
     assert "chain batch 4" in captured.err and "chain batch 4" not in captured.out
+
+
+def test_fusion_and_blas_options_set_both_modes_and_are_put_back(capsys):
+    """--fusion numba (and --blas mkl where installed): every built-in workload still agrees,
+    to the bit, over its agreement calls (the numba backend's kernels are eager's too); the
+    settings are in each comparison's meta and the summary, and put back after the run."""
+    pytest.importorskip("numba")
+    before = dg.get_fusion(), dg.get_blas()
+    try:
+        dg.set_blas(dg.set_blas("mkl"))
+        blas = "mkl"
+    except dg.errors.DualGraphError:
+        blas = "numpy"
+    cmps = main(["--fusion", "numba", "--blas", blas, "--repeat", "1", "--steps", "2",
+                 "--batch", "4", "--no-progress"])
+    out = capsys.readouterr().out
+    assert f"compiled plans: fusion numba; matrix products (both modes): {blas}" in out
+    for c in cmps:
+        assert c.meta["fusion"] == "numba" and c.meta["blas"] == blas
+        assert c.agree and c.max_abs_diff == 0.0 and not c.state_differences, c.meta["workload"]
+    assert (dg.get_fusion(), dg.get_blas()) == before
+
+
+def test_a_missing_extra_for_an_option_is_a_one_line_error(monkeypatch, capsys):
+    from dualgraph.graph.passes import fuse_elementwise as FE
+    monkeypatch.setattr(FE, "_numba_installed", lambda: False)
+    before = dg.get_fusion()
+    with pytest.raises(SystemExit) as e:
+        main(["--workload", "chain", "--fusion", "numba"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "dualgraph[fast]" in err[0]
+    assert dg.get_fusion() == before

@@ -471,7 +471,9 @@ def test_plan_memory_reads_step_records():
     w = Step("w", OPS["tanh"], (("node", "z"),), {}, (4,), np.dtype("float32"))
     assert y.in_ids == ("x",) and x.source is SOURCE_BINDERS[OPS["placeholder"]] and y.source is None
     f32 = np.dtype("float32")
-    steps = [s.specialised((4,), f32, s.op.ufunc or s.op.forward, s.op.ufunc is not None, True)
+    # (each op's out= kernel as the plan picks it: neg's ufunc, exp's and tanh's out_kernel)
+    steps = [s.specialised((4,), f32, s.op.ufunc or s.op.out_kernel or s.op.forward,
+                           (s.op.ufunc or s.op.out_kernel) is not None, True)
              for s in (x, y, z, w)]
     assert [s.out_capable for s in steps] == [False, True, True, True]
     assert [s.elementwise for s in steps] == [False, True, True, True]

@@ -4,6 +4,8 @@ import pathlib
 
 import pytest
 
+import dualgraph as dg
+
 _EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -53,7 +55,8 @@ def test_compare_main_job_runs_and_modes_agree(capsys):
     assert "results agree over 3 calls (largest difference 0.00e+00" in out
     assert "retraces: 0" in out and "## summary" in out
     assert cmp.max_abs_diff == 0.0 and cmp.retraces == 0
-    assert cmp.meta == {"workload": "mlp", "batch": 8}
+    assert cmp.meta == {"workload": "mlp", "batch": 8, "fusion": dg.get_fusion() or "off",
+                        "blas": dg.get_blas()}
     assert set(cmp.rows) == {"eager", "compiled"} and all(r["us"] > 0 for r in cmp.rows.values())
     assert "refused at trace time" in out  # a Python `if` on a tensor with autograph=False
 

@@ -110,7 +110,9 @@ def test_unknown_backend_and_missing_numba(monkeypatch):
 
 # ------------------------------------------------------------------ fused plans (numba)
 @pytest.mark.parametrize("n", [16, 200])
-def test_fused_chain_equals_unfused(fusion, n):
+def test_fused_chain_equals_unfused(fusion, n, monkeypatch):
+    from dualgraph.ops import numba_loops
+    monkeypatch.setattr(numba_loops, "_KERNELS", {})   # (loaded through this test's cache dir)
     x = dg.tensor(np.random.default_rng(n).standard_normal(n).astype(np.float32) * 0.1)
     FE.set_fusion(None)
     _, (l0, g0), p0 = _plan(_chain_grad, x)

@@ -67,8 +67,34 @@ def _parser():
     ap.add_argument("--report", metavar="DIR", help="write report.md, report.html and PNG plots into DIR")
     ap.add_argument("--json", nargs="?", const="-", metavar="PATH",
                     help="write the comparisons as JSON (docs/compare-json.md) to PATH, or stdout")
+    ap.add_argument("--fusion", choices=("off", "numba"),
+                    help="elementwise fusion of the compiled plans (dg.set_fusion; default: as set, "
+                         "off unless DUALGRAPH_FUSION says otherwise; numba needs the `fast` extra)")
+    ap.add_argument("--blas", choices=("numpy", "mkl"),
+                    help="the library of 2-D matrix products in both modes (dg.set_blas; default: "
+                         "as set, numpy's unless DUALGRAPH_BLAS says otherwise; mkl needs the `mkl` extra)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return ap
+
+
+def _settings(args):
+    """Apply --fusion and --blas (a missing extra is a DualGraphError); returns a function that
+    puts back what was set before, and the settings the run uses."""
+    old = dg.get_fusion(), dg.get_blas()
+    try:
+        if args.fusion is not None:
+            dg.set_fusion(None if args.fusion == "off" else args.fusion)
+        if args.blas is not None:
+            dg.set_blas(args.blas)
+    except DualGraphError:
+        dg.set_fusion(old[0])
+        dg.set_blas(old[1])
+        raise
+
+    def restore():
+        dg.set_fusion(old[0])
+        dg.set_blas(old[1])
+    return restore, {"fusion": dg.get_fusion() or "off", "blas": dg.get_blas()}
 
 
 def _workload_specs(values):
@@ -160,9 +186,17 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     try:
         runs = _plan_runs(args)
+        restore, settings = _settings(args)
     except DualGraphError as e:
         sys.stderr.write(f"error: {' '.join(str(e).split())}\n")  # one line, whatever the message
         sys.exit(2)
+    try:
+        return _run(args, runs, settings)
+    finally:
+        restore()
+
+
+def _run(args, runs, settings):
     # with JSON on stdout, stdout holds only the JSON: the tables go to stderr
     out = sys.stderr if args.json == "-" else sys.stdout
     bar = _progress(len(runs), args.no_progress)
@@ -179,7 +213,7 @@ def main(argv=None):
                 sys.stderr.write(f"error: workload {w.name!r} at batch {b}: {type(e).__name__}: "
                                  f"{str(e).splitlines()[0] if str(e) else ''}\n")
                 sys.exit(1)
-            cmp.meta.update(workload=w.name, batch=b)
+            cmp.meta.update(workload=w.name, batch=b, **settings)
             comparisons.append(cmp)
             say(cmp.to_markdown())
             if bar:
@@ -188,7 +222,8 @@ def main(argv=None):
         if bar:
             bar.close()
 
-    print("## summary\n", file=out)
+    print(f"## summary\n\ncompiled plans: fusion {settings['fusion']}; matrix products (both modes): "
+          f"{settings['blas']}\n", file=out)
     print(_table(SUMMARY_HEADER, summary_rows(comparisons)), file=out)
     _print_expressiveness(out)
     if args.report:

@@ -319,7 +319,7 @@ class TracedFunction:
         tr.plan = compile_graph(g, fetch, feeds=plan_feeds, optimize=self.optimize, updates=g.updates)
         used = {st.name for st in tr.plan.steps}
         # read only what the plan uses (a number that decided only a Python branch is guarded)
-        tr.lifted = [x if x[0].name in used else (x[0], _unused, None) for x in g.lifted]
+        tr.lifted = [x if x[0].name in used else (x[0], _unused(x[0]), None) for x in g.lifted]
         tr.out_def, tr.out_leaves = out_def, out_leaves
         self._cache.setdefault(sig, []).append(tr)
         self._traces.append(tr)
@@ -364,11 +364,11 @@ class TracedFunction:
         return text
 
 
-_ZERO = np.float64(0.0)
-
-
-def _unused():
-    return _ZERO  # the feed of a lifted number the plan pruned away
+def _unused(lifted):
+    """The feed of a lifted number the plan pruned away: a 0 of its placeholder's dtype (a plan
+    specialised again, after dg.set_fusion changed, checks its feeds)."""
+    zero = np.zeros((), lifted._dtype)
+    return lambda: zero
 
 
 _fmt = fmt_shape

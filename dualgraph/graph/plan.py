@@ -25,7 +25,7 @@ from ..ops.common import fmt_shape
 from ..ops.registry import Spec
 from .core import PLACEHOLDER, VARIABLE, CONSTANT, ASSIGN, STATE_OPS
 from .liveness import plan_memory, aliases_input
-from .passes.fuse_elementwise import fuse, get_fusion
+from .passes.fuse_elementwise import fuse, get_fusion, _BACKEND
 
 
 # ---------------------------------------------------------------- how the plan binds sources
@@ -146,6 +146,11 @@ def _fast_kernel(step, in_dtypes):
             and not step.attrs and all(k == "node" or isinstance(a, (int, float)) for k, a in step.args):
         return uf, True
     if op.out_kernel is not None and all(d == step.dtype for d in in_dtypes):
+        bare = getattr(op.out_kernel, "ufunc", None)
+        if bare is not None and _BACKEND[0] is None:
+            # exp, log, ...: numpy's ufunc itself while the numba backend is off (a plan is
+            # specialised again when it is turned on: ops/numba_loops.py)
+            return bare, True
         return op.out_kernel, True
     return op.forward, False
 
@@ -162,6 +167,7 @@ class Plan:
         self.optimize = optimize
         self._feed_index = {f.name: i for i, f in enumerate(feeds)}
         self._compiled = {}
+        self._backend = _BACKEND[0]     # the fusion setting the plans in _compiled were made under
         self.source = None
         # every fetched value that may share memory (a state read, a view) copied right where it
         # is computed, not when returned: each fetch is its value at its place in the program
@@ -178,6 +184,11 @@ class Plan:
         return self._execute(arrays, checked=False)
 
     def _execute(self, arrays, checked=True):
+        if self._backend != _BACKEND[0]:
+            # specialised under the other fusion setting: fused loops (or not) and the numba
+            # kernels eager code now uses (or not) would round differently: specialise again
+            self._compiled.clear()
+            self._backend = _BACKEND[0]
         sig = tuple([np.shape(a) for a in arrays])
         fn = self._compiled.get(sig)
         if fn is None:
@@ -240,9 +251,7 @@ class Plan:
             _updates_in_place(steps, self.fetches)
             if get_fusion() is not None:
                 from .passes.fuse_updates import fuse_updates  # (only with fusion on)
-                from .passes.fuse_losses import fuse_losses
                 steps, self.stats["fused_updates"] = fuse_updates(steps, self.fetches)
-                steps, self.stats["fused_losses"] = fuse_losses(steps)
                 steps, self.stats["fused_kernels"] = fuse(steps, self.fetches)
         mem = plan_memory(steps, self.fetches, reuse=self.optimize)
         self.stats["peak_bytes"] = mem["peak_bytes"]

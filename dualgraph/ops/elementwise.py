@@ -11,6 +11,7 @@ from .common import (scratch, Spec, binary_infer, compare_infer, float_binary_in
 from ..errors import DGRuntimeError
 from .dispatch import apply, apply_inplace
 from .registry import defop, reads_for, CROSS
+from . import numba_loops as _loops
 
 _nd = np.ndarray
 
@@ -198,14 +199,25 @@ bitwise_not_op = defop("bitwise_not", _bitwise_not_kernel, _bitwise_infer("bitwi
 
 
 # ---------------------------------------------------------------- unary math
-def _float_kernel(ufunc):
-    """exp, log, ...: integer tensors compute in the default float dtype, as in PyTorch."""
+def _float_kernel(ufunc, floats=None):
+    """exp, log, ...: integer tensors compute in the default float dtype, as in PyTorch.
+    `floats`: the kernel of float inputs when it is not the bare ufunc."""
+    f = floats or ufunc
+    backend = _loops.BACKEND
+
     def kernel(x):
         if x.dtype.kind != "f":
             return ufunc(x, dtype=F32)
-        return ufunc(x)
+        return f(x) if backend[0] is not None else ufunc(x)
     kernel.__name__ = ufunc.__name__
     return kernel
+
+
+# exp, log, log1p, sin, cos, tanh: numba's scalar functions on small float arrays when the numba
+# backend is on, numpy's ufunc otherwise, eagerly and in plans alike (ops/numba_loops.py says
+# why); these are the ops' out_kernels, and no bare ufunc a plan could call instead
+_exp, _log, _log1p, _sin, _cos, _tanh = (
+    _loops.unary(u) for u in (np.exp, np.log, np.log1p, np.sin, np.cos, np.tanh))
 
 
 def _sigmoid(x):
@@ -268,20 +280,22 @@ neg_op = defop("neg", _no_bool(np.negative), _neg_infer, elementwise=True, saves
                ufunc=np.negative)
 abs_op = defop("abs", _no_bool(np.abs), _abs_infer, elementwise=True, ufunc=np.abs)
 sign_op = defop("sign", np.sign, same_infer, elementwise=True, saves=(), ufunc=np.sign)
-exp_op = defop("exp", _float_kernel(np.exp), float_unary_infer, elementwise=True, saves=(),
-               saves_output=True, ufunc=np.exp)
-log_op = defop("log", _quiet(_float_kernel(np.log)), float_unary_infer, elementwise=True,
-               ufunc=np.log)
-log1p_op = defop("log1p", _quiet(_float_kernel(np.log1p)), float_unary_infer, elementwise=True,
-                 ufunc=np.log1p)
+exp_op = defop("exp", _float_kernel(np.exp, _exp), float_unary_infer, elementwise=True, saves=(),
+               saves_output=True, out_kernel=_exp)
+log_op = defop("log", _quiet(_float_kernel(np.log, _log)), float_unary_infer, elementwise=True,
+               out_kernel=_log)
+log1p_op = defop("log1p", _quiet(_float_kernel(np.log1p, _log1p)), float_unary_infer,
+                 elementwise=True, out_kernel=_log1p)
 sqrt_op = defop("sqrt", _quiet(_float_kernel(np.sqrt)), float_unary_infer, elementwise=True,
                 saves=(), saves_output=True, ufunc=np.sqrt)
 rsqrt_op = defop("rsqrt", _quiet(_rsqrt), float_unary_infer, elementwise=True, saves=(),
                  saves_output=True)
-sin_op = defop("sin", _float_kernel(np.sin), float_unary_infer, elementwise=True, ufunc=np.sin)
-cos_op = defop("cos", _float_kernel(np.cos), float_unary_infer, elementwise=True, ufunc=np.cos)
-tanh_op = defop("tanh", _float_kernel(np.tanh), float_unary_infer, elementwise=True, saves=(),
-                saves_output=True, ufunc=np.tanh)
+sin_op = defop("sin", _float_kernel(np.sin, _sin), float_unary_infer, elementwise=True,
+               out_kernel=_sin)
+cos_op = defop("cos", _float_kernel(np.cos, _cos), float_unary_infer, elementwise=True,
+               out_kernel=_cos)
+tanh_op = defop("tanh", _float_kernel(np.tanh, _tanh), float_unary_infer, elementwise=True,
+                saves=(), saves_output=True, out_kernel=_tanh)
 sigmoid_op = defop("sigmoid", _sigmoid, float_unary_infer, elementwise=True, saves=(),
                    saves_output=True)
 relu_op = defop("relu", _no_bool(_relu), _relu_infer, elementwise=True, saves=(),

@@ -24,7 +24,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..dtypes import scalar_name
 from ..errors import DGRuntimeError, DGValueError, DGIndexError, DGNotImplementedError
-from . import blas
+from . import blas, numba_loops as _loops
 from .common import Spec, ctype_name, fmt_shape as _fmt, numel, scratch
 from .registry import defop, reads_for
 from .reductions import _log_softmax_kernel, _shifted_lse
@@ -971,11 +971,15 @@ nll_loss_backward_op = defop(
 
 # ================================================================ cross_entropy (fused)
 # log_softmax over the classes and nll_loss in one op, forward and backward (F.cross_entropy of
-# (N, C) logits at class indices, no class weights, no label smoothing). The same kernels in the
+# (N, C) logits at class indices, no class weights, no label smoothing). With the numba backend
+# on, one numba loop each way where it applies (ops/numba_loops.py), in both modes. The same kernels in the
 # same order as the two ops it replaces, so the same numbers: the loss is nll_loss of
 # log_softmax; the gradient softmax * s - onehot * s (s = g / count on valid rows) is what
 # log_softmax's rule makes of nll_loss's gradient, in 2 passes instead of 5 ops.
 def _ce_kernel(x, target, ignore_index, reduction):
+    r = _loops.cross_entropy(x, target, ignore_index, reduction)   # (the numba backend's loop)
+    if r is not None:
+        return r
     if x.ndim == 2 and x.dtype.kind == "f" and x.flags.c_contiguous:
         _nll_check(x, target)
         if _every_row_counts(target, x.shape[1], ignore_index):
@@ -1001,6 +1005,9 @@ def _ce_scale(g, valid, dtype, reduction):
 
 
 def _ce_backward_kernel(g, x, target, ignore_index, reduction):
+    r = _loops.cross_entropy_backward(g, x, target, ignore_index, reduction)
+    if r is not None:
+        return r
     logp = _log_softmax_kernel(x, 1)
     if (x.ndim == 2 and logp.flags.c_contiguous and np.ndim(g) == (reduction == "none")
             and target.ndim == 1 and len(target) == x.shape[0]

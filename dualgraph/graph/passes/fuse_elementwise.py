@@ -10,23 +10,22 @@ element, with every fusible step below it inlined (XLA's loop fusion: a cheap pr
 by two roots is recomputed in each, so every kernel has one output and intermediate values never
 touch memory). The forward of a 100-op chain is one kernel, its backward another.
 
+The same bits as the steps it replaces: numba's arithmetic is numpy's, and the scalar functions
+that are not (exp, log, tanh, ...: libm's) are inlined only on arrays of at most SMALL elements,
+where the ops' own kernels are numba's too while the backend is on (ops/numba_loops.py), in eager
+code as in plans.
+
 Backends: "numba" (the `fast` extra) compiles each kernel once with numba, caching the machine
 code on disk (DUALGRAPH_CACHE_DIR, else ~/.cache/dualgraph) so a later process loads it;
 numexpr was measured and not chosen (benchmarks/fusion.py: one call for the chain's forward alone
 costs ~12 µs on 16 floats, numba's fused forward and backward ~10 µs; at 65536 floats numexpr is
 2x slower than numpy). Without numba nothing is fused.
 """
-import atexit
-import hashlib
 import importlib.util
-import os
-import pathlib
-import sys
-import threading
 
 import numpy as np
 
-from ...ops import elementwise as E
+from ...ops import elementwise as E, numba_loops as _loops
 from ..core import ASSIGN
 
 # ufunc -> scalar code ({0}, {1}: the operands). Numba compiles numpy's scalar functions with
@@ -34,9 +33,9 @@ from ..core import ASSIGN
 FUSIBLE = {
     np.add: "{0} + {1}", np.subtract: "{0} - {1}", np.multiply: "{0} * {1}",
     np.divide: "{0} / {1}", np.negative: "-{0}", np.absolute: "np.abs({0})",
-    np.exp: "np.exp({0})", np.log: "np.log({0})", np.log1p: "np.log1p({0})",
-    np.sqrt: "np.sqrt({0})", np.tanh: "np.tanh({0})", np.sin: "np.sin({0})",
-    np.cos: "np.cos({0})", np.maximum: "np.maximum({0}, {1})", np.minimum: "np.minimum({0}, {1})",
+    E._exp: "np.exp({0})", E._log: "np.log({0})", E._log1p: "np.log1p({0})",
+    np.sqrt: "np.sqrt({0})", E._tanh: "np.tanh({0})", E._sin: "np.sin({0})",
+    E._cos: "np.cos({0})", np.maximum: "np.maximum({0}, {1})", np.minimum: "np.minimum({0}, {1})",
     # the gradients of tanh and sigmoid (one op each), in the numpy kernel's order of operations
     E._tanh_backward: "{0} * ({one} - {1} * {1})",
     E._sigmoid_backward: "({0} * {1}) * ({one} - {1})",
@@ -47,26 +46,32 @@ FUSIBLE = {
 # kernels of several numpy passes: one loop pays even for the op alone (a group of one)
 MULTI_PASS = {E._relu_backward}
 # numba computes these with scalar libm calls (~10 ns each here), numpy with SIMD loops (<1 ns):
-# fused only on arrays this small (benchmarks/fusion.py measured the crossover at 16 to 256)
-TRANSCENDENTAL = {np.exp, np.log, np.log1p, np.tanh, np.sin, np.cos}
-SMALL = 64
+# fused only on arrays this small (benchmarks/fusion.py measured the crossover at 16 to 256),
+# where their kernels are numba's in eager code too (ops/numba_loops.py: the same bits)
+TRANSCENDENTAL = {E._exp, E._log, E._log1p, E._tanh, E._sin, E._cos}
+SMALL = _loops.SMALL
+# (a plan made with the backend off calls their bare ufuncs: the same ops, for what inspects one)
+FUSIBLE.update({k.ufunc: FUSIBLE[k] for k in TRANSCENDENTAL})
+TRANSCENDENTAL |= {k.ufunc for k in TRANSCENDENTAL}
 MAX_GROUP = 2000     # a bigger kernel takes numba too long to compile: the plan is not fused
 MAX_GROWTH = 2.5     # recomputation may at most multiply the fused region's work by this
 
-_BACKEND = [os.environ.get("DUALGRAPH_FUSION") or None]
-_KERNELS = {}        # source -> compiled kernel, in this process
-
-
-_NO_NUMBA = ("elementwise fusion with numba needs the numba package: "
-             "pip install 'dualgraph[fast]'")
+_BACKEND = _loops.BACKEND   # (the setting lives with the kernels both modes share)
+_NO_NUMBA = _loops._NO_NUMBA
+compile_kernel, _load, _cache_dir = _loops.compile_kernel, _loops._load, _loops.cache_dir
+_START, _numba = _loops._START, _loops._numba
 
 
 def set_fusion(backend):
-    """Turn elementwise fusion on ("numba") or off (None) for plans specialised from now on.
+    """Turn the numba backend on ("numba") or off (None). On, compiled plans fuse elementwise
+    regions and optimizer updates into numba loops, and the kernels whose numba form rounds
+    differently from numpy's (exp, log, ... on small arrays, cross_entropy: ops/numba_loops.py)
+    are numba's in eager code and in plans alike, so both modes keep computing the same bits. A
+    plan specialised under the other setting is specialised again at its next call.
 
-    Turning it on starts numba in a background thread (_start_numba): its import and first
-    compilation cost ~0.3 s per process even with every kernel cached, time a program usually
-    spends on other things (data, model) before its first plan; the first fused plan waits for
+    Turning it on starts numba in a background thread: its import and first compilation cost
+    ~0.3 s per process even with every kernel cached, time a program usually spends on other
+    things (data, model) before its first plan; the first fused plan (or numba kernel) waits for
     whatever is left of it."""
     if backend not in (None, "numba"):
         from ...errors import DGValueError
@@ -75,7 +80,7 @@ def set_fusion(backend):
         if not _numba_installed():
             from ...errors import DGRuntimeError
             raise DGRuntimeError(_NO_NUMBA)
-        _start_numba()
+        _loops.start_numba()
     _BACKEND[0] = backend
 
 
@@ -84,42 +89,12 @@ def get_fusion():
 
 
 def _numba_installed():
-    return importlib.util.find_spec("numba") is not None
+    if not _INSTALLED:   # (looked up once: set_fusion is cheap enough to set around each call)
+        _INSTALLED.append(importlib.util.find_spec("numba") is not None)
+    return _INSTALLED[0]
 
 
-_START = []  # the thread starting numba (at most one per process)
-
-
-def _start_numba():
-    if not _START:
-        t = threading.Thread(target=_warm_up, name="dualgraph-numba-start", daemon=True)
-        _START.append(t)
-        t.start()
-        atexit.register(t.join)  # (a daemon thread inside LLVM at interpreter exit can crash it)
-
-
-# a kernel loaded (from the disk cache after the first time) and run once: numba's whole start
-_WARM_SOURCE = ('from numba import njit\n\n\n@njit(cache=True, nogil=True, error_model="numpy")\n'
-                'def kernel(out):\n    out[0] = out[0] + 1.0\n')
-
-
-def _warm_up():
-    try:
-        import numba  # noqa: F401
-        _load(_WARM_SOURCE)(np.zeros(1))
-    except Exception:  # noqa: BLE001 - compile_kernel reports numba's failures itself
-        pass
-
-
-def _numba():
-    if _START:
-        _START[0].join()  # (numba's start in the background, if not done yet)
-    try:
-        import numba
-    except ImportError:
-        from ...errors import DGRuntimeError
-        raise DGRuntimeError(_NO_NUMBA) from None
-    return numba
+_INSTALLED = []
 
 
 class _FusedStep:
@@ -265,38 +240,6 @@ def kernel_source(steps, members, ext, dtype):
     head += [f"{c} = np.{tname}({v})" for v, c in consts.items()]
     return "\n".join(head + ["", "", '@njit(cache=True, nogil=True, error_model="numpy")', f"def kernel({params}):",
                              "    for i in range(out.shape[0]):"] + body) + "\n"
-
-
-def _cache_dir():
-    d = os.environ.get("DUALGRAPH_CACHE_DIR")
-    return pathlib.Path(d) if d else pathlib.Path.home() / ".cache" / "dualgraph" / "fused"
-
-
-def compile_kernel(source):
-    """The numba kernel of `source`: from this process's table, else from a module written once
-    to the cache directory (numba keeps its machine code beside it: a later process loads it)."""
-    k = _KERNELS.get(source)
-    if k is not None:
-        return k
-    _numba()
-    return _load(source)
-
-
-def _load(source):
-    digest = hashlib.sha1(source.encode()).hexdigest()[:20]
-    d = _cache_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    path = d / f"dg_fused_{digest}.py"
-    if not path.exists() or path.read_text() != source:
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(source)
-        os.replace(tmp, path)
-    spec = importlib.util.spec_from_file_location(f"dg_fused_{digest}", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # (numba's cache finds the kernel's globals by module name)
-    spec.loader.exec_module(mod)
-    k = _KERNELS[source] = mod.kernel
-    return k
 
 
 def make_caller(kernel, n_in):
