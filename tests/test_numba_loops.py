@@ -204,7 +204,7 @@ def test_turning_the_backend_off_specialises_the_plan_again(fusion):
     batches = list(_data(3))
     f(*batches[0])
     plan = f._traces[-1].plan
-    assert "fused_update" in plan.source
+    assert "fused_update" in plan.source and plan.stats["fused_updates"] == 4
     FE.set_fusion(None)
     twin_model, twin_opt, twin_step = _mlp(dg.optim.SGD, lr=0.1, momentum=0.9)
     FE.set_fusion("numba")
@@ -213,6 +213,7 @@ def test_turning_the_backend_off_specialises_the_plan_again(fusion):
     for x, y in batches[1:]:
         np.testing.assert_array_equal(f(x, y).detach().numpy(), twin_step(x, y).detach().numpy())
     assert "fused_update" not in plan.source and "fused_elementwise" not in plan.source
+    assert "fused_updates" not in plan.stats
     for p, q in zip(model.parameters(), twin_model.parameters()):
         np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
     assert len(f._traces) == 1   # (a new specialisation, not a retrace)

@@ -247,6 +247,8 @@ class Plan:
             # a data-dependent shape (boolean mask) is unknown until run: no buffer planning
             steps.append(s.specialised(None if None in shape else shape, dtype, fn, takes_out,
                                        self.optimize))
+        for k in ("fused_updates", "fused_kernels"):   # (what the last specialisation fused)
+            self.stats.pop(k, None)
         if self.optimize:
             _updates_in_place(steps, self.fetches)
             if get_fusion() is not None:
