@@ -215,7 +215,8 @@ def _float_kernel(ufunc, floats=None):
 
 # exp, log, log1p, sin, cos, tanh: numba's scalar functions on small float arrays when the numba
 # backend is on, numpy's ufunc otherwise, eagerly and in plans alike (ops/numba_loops.py says
-# why); these are the ops' out_kernels, and no bare ufunc a plan could call instead
+# why); these are the ops' out_kernels (a plan calls the bare ufunc, `.ufunc`, only while the
+# backend is off: it is specialised again when that changes)
 _exp, _log, _log1p, _sin, _cos, _tanh = (
     _loops.unary(u) for u in (np.exp, np.log, np.log1p, np.sin, np.cos, np.tanh))
 
