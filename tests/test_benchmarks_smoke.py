@@ -42,7 +42,8 @@ def test_chain_times_positive(bench):
 
 
 @pytest.mark.parametrize("n_ops", [1, 3, 10, 100])
-def test_chain_gradient_matches_handwritten_numpy(bench, n_ops):
+def test_chain_gradient_matches_handwritten_numpy(bench, n_ops, no_fusion):
+    # (no_fusion: numpy's tanh: the numba backend's differs by an ulp, which 100 ops amplify past rtol)
     x0 = np.random.default_rng(3).standard_normal(bench.CHAIN_SIZE).astype(np.float32)
     ref = bench.chain_numpy(x0, n_ops)
     got = bench.chain_dualgraph(x0, n_ops)

@@ -330,7 +330,8 @@ def test_print_tabular(capsys):
     assert rows["assign"][0] == "assign"
 
 
-def test_plan_source_is_there_before_the_first_run_with_op_names_and_shapes():
+def test_plan_source_is_there_before_the_first_run_with_op_names_and_shapes(no_fusion):
+    # (no_fusion: the plan unfused, whatever DUALGRAPH_FUSION says: its source names each op)
     with dg.graph_mode() as g:
         x = dg.placeholder(dg.float32, [64, 3], name="x")
         with dg.name_scope("dense"):
