@@ -93,7 +93,8 @@ class EagerInterpreter:
                             nd.inputs = inputs
                             nd.attrs = attrs
                             nd.seq = next_seq()
-                            nd.hooks = nd.retained = nd.versions = nd.out_version = nd._out = nd._out_vc = None
+                            nd.hooks = nd.retained = nd.versions = nd.out_version = None
+                            nd._out = nd._out_vc = None
                             nd.freed = False
                             nd._meta = out
                             t.grad_fn = nd

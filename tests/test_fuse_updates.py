@@ -134,19 +134,25 @@ def _run_pair(opt_cls, steps=5, sched=False, **kw):
         model, opt, step = _mlp(opt_cls, **kw)
         s = dg.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5) if sched else None
         run = step if mode == "eager" else dg.function(step)
-        rec = []
-        for x, y in _data(steps):
-            loss = run(x, y)
-            if s is not None:
-                s.step()
-            r = [loss.detach().numpy()]
-            for p in model.parameters():
-                r += [p.detach().numpy().copy(), p.grad.numpy().copy()]
-                r += [v.numpy().copy() for v in opt.state[p].values() if isinstance(v, dg.Tensor)]
-            rec.append(r)
-        out.append((rec, run))
+        out.append((_records(run, model, opt, s, steps), run))
     FE.set_fusion(None)
     return out
+
+
+def _records(run, model, opt, sched=None, steps=5):
+    """Per call of run on _data: the loss, then each parameter, its .grad and its optimizer
+    state tensors (copies), the scheduler stepped after each call."""
+    rec = []
+    for x, y in _data(steps):
+        loss = run(x, y)
+        if sched is not None:
+            sched.step()
+        r = [loss.detach().numpy()]
+        for p in model.parameters():
+            r += [p.detach().numpy().copy(), p.grad.numpy().copy()]
+            r += [v.numpy().copy() for v in opt.state[p].values() if isinstance(v, dg.Tensor)]
+        rec.append(r)
+    return rec
 
 
 OPTIMIZERS = [

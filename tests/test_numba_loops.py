@@ -19,7 +19,7 @@ from dualgraph.graph.passes import fuse_elementwise as FE
 from dualgraph.ops import numba_loops as L
 
 from test_fusion import fusion, _chain  # noqa: F401  (the fixture: numba on, kernels in a temp dir)
-from test_fuse_updates import _mlp, _data
+from test_fuse_updates import _mlp, _data, _records
 
 
 def _logits(n=16, c=7, dtype=np.float32, seed=0):
@@ -163,19 +163,6 @@ def test_fused_chain_equals_eager_bit_for_bit_with_the_backend_on(fusion, n):
 
 
 # ------------------------------------------------------------------ training over calls
-def _records(run, model, opt, sched):
-    rec = []
-    for x, y in _data(5):
-        loss = run(x, y)
-        sched.step()
-        r = [loss.detach().numpy()]
-        for p in model.parameters():
-            r += [p.detach().numpy().copy(), p.grad.numpy().copy()]
-            r += [v.numpy().copy() for v in opt.state[p].values() if isinstance(v, dg.Tensor)]
-        rec.append(r)
-    return rec
-
-
 @pytest.mark.parametrize("opt_cls,kw", [(dg.optim.SGD, dict(lr=0.1, momentum=0.9)),
                                         (dg.optim.Adam, dict(lr=0.01))], ids=["SGD", "Adam"])
 def test_training_eager_equals_fused_compiled_bit_for_bit(fusion, opt_cls, kw):

@@ -2,7 +2,7 @@
 
 Run on the specialised schedule (concrete shapes), when a fusion backend is on (`dg.set_fusion`,
 or the environment variable DUALGRAPH_FUSION). A step is fusible when its kernel is a numpy
-ufunc this pass can write as scalar code (FUSIBLE), every tensor input has its shape and dtype
+ufunc or op kernel this pass can write as scalar code (FUSIBLE), every tensor input has its shape and dtype
 (no broadcasting), its other inputs are Python numbers, and it writes no state. A fusible step
 whose value leaves the fusible region (read by any other step, fetched, or written into state)
 is a *root*: it becomes one kernel computing it from the region's external inputs, element by
@@ -58,8 +58,7 @@ MAX_GROWTH = 2.5     # recomputation may at most multiply the fused region's wor
 
 _BACKEND = _loops.BACKEND   # (the setting lives with the kernels both modes share)
 _NO_NUMBA = _loops._NO_NUMBA
-compile_kernel, _load, _cache_dir = _loops.compile_kernel, _loops._load, _loops.cache_dir
-_START, _numba = _loops._START, _loops._numba
+compile_kernel = _loops.compile_kernel   # (fuse_updates and the tests find it here)
 
 
 def set_fusion(backend):
