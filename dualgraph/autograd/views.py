@@ -216,6 +216,29 @@ def inplace_op(t, op, *others, **attrs):
 _IN_PLACE_UFUNCS = {np.add, np.subtract, np.multiply}
 
 
+def inplace_each(targets, op, others, alpha, write, fast=True):
+    """The eager write door over lists (EagerInterpreter.write_each, PyTorch's _foreach_ ops):
+    each target takes op(target, other * alpha) (other alone when alpha is 1), in list order,
+    the same writes as `write` one by one. With nothing recorded (no_grad), a float target
+    whose operand fits (_into_place) takes the ufunc straight into its memory here, as
+    inplace_op would, without a dispatch per tensor: an optimizer's step over many
+    parameters pays one call per list. `fast=False` sends every write through `write`."""
+    ufunc = op.ufunc
+    fast = fast and not _state.grad_enabled and ufunc in _IN_PLACE_UFUNCS and type(alpha) in (int, float)
+    scaled = alpha != 1
+    for t, o in zip(targets, others):
+        if fast and isinstance(t, Tensor):
+            args = _into_place(t, (o,))
+            if args is not None and not (scaled and not isinstance(o, Tensor)):
+                # (a Python number times alpha is Python arithmetic in the method: left to it)
+                a = t._data
+                ufunc(a, np.multiply(args[0], alpha) if scaled else args[0], out=a)
+                t._bump()
+                continue
+        write(t, op, (E._scaled(o, alpha, t),), {})
+    return targets
+
+
 def _into_place(t, others):
     """With nothing recorded: run the op's ufunc with out= t's memory when that is exactly what
     computing it and copying it in gives (a float tensor, operands of its dtype and shape or

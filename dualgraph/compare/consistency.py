@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import DualGraphError
 from ..eager import EAGER
+from ..autograd import views as V
 from ..autograd.engine import reverse_pass
 from ..graph.builder import GraphInterpreter
 from ..graph.compiler import compile_graph
@@ -101,11 +102,14 @@ def _recording_eager(rec):
             r.value = np.array(t._data)
         return out
 
-    EAGER.apply, EAGER.write = recorded_apply, recorded_write
+    def recorded_write_each(targets, op, others, alpha=1):  # (each write seen, one by one)
+        return V.inplace_each(targets, op, others, alpha, recorded_write, fast=False)
+
+    EAGER.apply, EAGER.write, EAGER.write_each = recorded_apply, recorded_write, recorded_write_each
     try:
         yield
     finally:
-        del EAGER.apply, EAGER.write
+        del EAGER.apply, EAGER.write, EAGER.write_each
 
 
 @contextlib.contextmanager

@@ -761,12 +761,15 @@ _MEASURED_FROM = 1 << 18      # multiply-adds: smaller products (a few µs) take
 _MEASURED_UP_TO = 1 << 24     # multiply-adds: bigger products take x W^T unmeasured (the other
 #                               layout won only on small batches here; 6 runs of a big one would
 #                               add tens of ms to a first call)
+_ROUNDS = 7   # timed runs of each layout: with 3, a fresh process picked the slower layout for
+#               the MLP's 64x784x256 product in half its runs (the first runs of a process are
+#               noisy; the two differ by ~10%), with 7 it picked the faster one in 8 of 8
 
 
 def _transposed_faster(x, w):
     """Which way round the BLAS product of linear runs faster for these shapes, measured once
-    per shape in this process (after a warm-up run of each, the best of 3 runs each), not
-    assumed: x W^T, or W x^T into a scratch buffer and a transposed copy (OpenBLAS picks a
+    per shape in this process (after a warm-up run of each, the best of _ROUNDS interleaved
+    runs each), not assumed: x W^T, or W x^T into a scratch buffer and a transposed copy (OpenBLAS picks a
     better kernel for some shapes: benchmarks/linear_layout.py). Both give the same numbers
     here (one kernel, the roles swapped: tests/test_linear_layout.py). Products too small for
     the choice to matter, or too big to time on a first call, take x W^T unmeasured."""
@@ -781,8 +784,9 @@ def _transposed_faster(x, w):
         for f in (_plain_product, _transposed_product):
             f(x, w, out)  # (warm caches and the scratch buffer: the first run is not timed)
         best = [float("inf"), float("inf")]
-        for _ in range(3):
-            for k, f in enumerate((_plain_product, _transposed_product)):
+        for r in range(_ROUNDS):
+            for k in ((0, 1) if r % 2 else (1, 0)):   # (each goes first in half the rounds)
+                f = _transposed_product if k else _plain_product
                 t = time.perf_counter()
                 f(x, w, out)
                 best[k] = min(best[k], time.perf_counter() - t)

@@ -1,6 +1,7 @@
 """SGD with momentum, dampening, weight decay and Nesterov (PyTorch's formulas)."""
 from ..errors import DGValueError
 from ..ops.creation import zeros_like
+from .foreach import foreach_add_, foreach_mul_
 from .optimizer import Optimizer, _no_grad_step
 
 __all__ = ["SGD"]
@@ -31,20 +32,21 @@ class SGD(Optimizer):
     def step(self):
         """p <- p - lr * d, where g = grad (+ weight_decay * p), buf = momentum * buf +
         (1 - dampening) * g (buf = g at the first step), d = g + momentum * buf (Nesterov) or buf
-        (or g without momentum)."""
+        (or g without momentum). Each update runs over the group's list of tensors at once
+        (PyTorch's foreach form: optim/foreach.py), op by op."""
         for group in self.param_groups:
             lr, momentum = group["lr"], group["momentum"]
             dampening, wd = group["dampening"], group["weight_decay"]
             nesterov, maximize = group["nesterov"], group["maximize"]
-            for p in group["params"]:
-                grad = p.grad
-                if grad is None:
-                    continue
-                if maximize:
-                    grad = -grad
-                if wd != 0:
-                    grad = grad.add(p, alpha=wd)
-                if momentum != 0:
+            params = [p for p in group["params"] if p.grad is not None]
+            grads = [p.grad for p in params]
+            if maximize:
+                grads = [-g for g in grads]
+            if wd != 0:
+                grads = [g.add(p, alpha=wd) for g, p in zip(grads, params)]
+            if momentum != 0:
+                bufs, moved, pushes = [], [], []
+                for p, g in zip(params, grads):
                     state = self.state[p]
                     buf = state.get("momentum_buffer")
                     if buf is None and dampening == 0:
@@ -55,10 +57,13 @@ class SGD(Optimizer):
                     if buf is None:  # PyTorch's first step with dampening: buf = grad
                         self._guard_first_step(group, p, "momentum_buffer")
                         buf = state["momentum_buffer"] = self._new_state(zeros_like, p)
-                        buf.copy_(grad.detach())
-                    elif dampening != 0:
-                        buf.mul_(momentum).add_(grad, alpha=1 - dampening)
-                    else:  # (a lifted dampening is guarded here: no multiply by 1 per step)
-                        buf.mul_(momentum).add_(grad)
-                    grad = grad.add(buf, alpha=momentum) if nesterov else buf
-                p.add_(grad, alpha=-lr)
+                        buf.copy_(g.detach())
+                    else:
+                        moved.append(buf)
+                        pushes.append(g)
+                    bufs.append(buf)
+                foreach_mul_(moved, momentum)
+                # (a lifted dampening is guarded: no multiply by 1 per step without one)
+                foreach_add_(moved, pushes, alpha=1 - dampening if dampening != 0 else 1)
+                grads = [g.add(b, alpha=momentum) for g, b in zip(grads, bufs)] if nesterov else bufs
+            foreach_add_(params, grads, alpha=-lr)
