@@ -17,6 +17,13 @@ def apply_inplace(target, op, *inputs, **attrs):
     return _state.mode.write(target, op, inputs, attrs)
 
 
+def apply_inplace_each(targets, op, others, alpha=1):
+    """The write door over lists, eagerly (optim/foreach.py, PyTorch's _foreach_ ops): each
+    targets[i] takes op(targets[i], others[i] * alpha), in order, the same writes as
+    apply_inplace one by one. (A graph being built gets the one-by-one writes instead.)"""
+    return _state.mode.write_each(targets, op, others, alpha)
+
+
 def get_grad(t):
     """t.grad as the current mode sees it (a graph being built keeps its own, symbolic .grad)."""
     return _state.mode.get_grad(t)

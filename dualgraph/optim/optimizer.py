@@ -1,8 +1,9 @@
 """Optimizer base class with PyTorch's param_groups, state and state_dict structure.
 
-step() implementations are written with dualgraph tensor ops and in-place tensor methods under
-no_grad (never touching numpy arrays), and keep their state (momentum buffers, moments, step
-counts) as dualgraph tensors, so the same update code is staged as assign ops in a graph.
+step() implementations are written with dualgraph tensor ops and in-place tensor methods (or
+their list forms, optim/foreach.py) under no_grad (never touching numpy arrays), and keep their
+state (momentum buffers, moments, step counts) as dualgraph tensors, so the same update code is
+staged as assign ops in a graph.
 Traced (dg.function, minimize), the numbers in param_groups are lifted to run-time inputs
 (graph/guards.py; imported lazily, only while a graph is built).
 """
