@@ -122,10 +122,10 @@ class EagerInterpreter:
             return V.inplace_op(t, op, *inputs, **attrs)
         return w(t, *inputs, **attrs)
 
-    def write_each(self, targets, op, others, alpha=1):
-        """The write door over lists: targets[i] takes op(targets[i], others[i] * alpha) for
-        each i, in order (views.inplace_each: one call for an optimizer's list of updates)."""
-        return V.inplace_each(targets, op, others, alpha, self.write)
+    def write_each(self, updates):
+        """The write door over lists (views.inplace_each: one call for an optimizer's list of
+        updates, index by index)."""
+        V.inplace_each(updates, self.write)
 
     def get_grad(self, t):
         return t._eager_grad() if isinstance(t, Tensor) else t._sym_grad()

@@ -237,3 +237,52 @@ def test_the_recorder_sees_each_write_of_a_list_as_its_method_makes_it():
                     t.add_(o, alpha=-0.1)
         made[how] = [(r.op.name, r.value.tobytes()) for r in rec.records]
     assert len(made["list"]) == 6 and made["list"] == made["methods"]
+
+
+def test_a_traced_step_writes_parameter_by_parameter():
+    """foreach_writes keeps the single-tensor order: buf's two writes, then p's, parameter
+    after parameter (in cache while they are used), eagerly and in the traced program."""
+    m = _model()
+    opt = dg.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+    step = dg.function(_sgd_step(m, opt))
+    x, y = _batches(1)[0]
+    step(x, y)
+    nodes = [n for n in step._traces[-1].graph.nodes if n.op.name == "assign"
+             and not n.inputs[1].name.startswith("gradients/")]   # (not the .grad writes)
+    root = {}
+    for n in nodes:   # (an assign's first input: the variable, or the assign before it)
+        first = n.inputs[0]
+        root[n.name] = root.get(first.name, first.name)
+    runs = []
+    for n in nodes:
+        r = root[n.name]
+        if runs and runs[-1][0] == r:
+            runs[-1][1] += 1
+        else:
+            runs.append([r, 1])
+    trained = [p for p in m.parameters() if p.grad is not None]
+    assert [k for _, k in runs] == [2, 1] * len(trained)
+    assert len({r for r, _ in runs}) == 2 * len(trained)
+
+    # eagerly: the same order of writes, one parameter after another
+    seen = []
+    import dualgraph.eager as EG
+    m2 = _model()
+    opt2 = dg.optim.SGD(m2.parameters(), lr=0.1, momentum=0.9)
+    _sgd_step(m2, opt2)(x, y)   # (the buffers exist from here on)
+    names = {id(p): f"p{i}" for i, p in enumerate(m2.parameters())}
+    names.update({id(opt2.state[p]["momentum_buffer"]): f"b{i}" for i, p in enumerate(m2.parameters())
+                  if "momentum_buffer" in opt2.state[p]})
+    real = EG.EAGER.write_each
+
+    def spy(updates):
+        updates = [(list(t), op, list(o) if isinstance(o, list) else o, a) for t, op, o, a in updates]
+        for row in zip(*[u[0] for u in updates]):
+            seen.extend(names[id(t)] for t in row if t is not None)
+        real(updates)
+    EG.EAGER.write_each = spy
+    try:
+        _sgd_step(m2, opt2)(x, y)
+    finally:
+        del EG.EAGER.write_each
+    assert seen == [n for i in range(len(trained)) for n in (f"b{i}", f"b{i}", f"p{i}")]

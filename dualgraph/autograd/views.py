@@ -216,27 +216,34 @@ def inplace_op(t, op, *others, **attrs):
 _IN_PLACE_UFUNCS = {np.add, np.subtract, np.multiply}
 
 
-def inplace_each(targets, op, others, alpha, write, fast=True):
-    """The eager write door over lists (EagerInterpreter.write_each, PyTorch's _foreach_ ops):
-    each target takes op(target, other * alpha) (other alone when alpha is 1), in list order,
-    the same writes as `write` one by one. With nothing recorded (no_grad), a float target
-    whose operand fits (_into_place) takes the ufunc straight into its memory here, as
-    inplace_op would, without a dispatch per tensor: an optimizer's step over many
-    parameters pays one call per list. `fast=False` sends every write through `write`."""
-    ufunc = op.ufunc
-    fast = fast and not _state.grad_enabled and ufunc in _IN_PLACE_UFUNCS and type(alpha) in (int, float)
-    scaled = alpha != 1
-    for t, o in zip(targets, others):
-        if fast and isinstance(t, Tensor):
-            args = _into_place(t, (o,))
-            if args is not None and not (scaled and not isinstance(o, Tensor)):
-                # (a Python number times alpha is Python arithmetic in the method: left to it)
-                a = t._data
-                ufunc(a, np.multiply(args[0], alpha) if scaled else args[0], out=a)
-                t._bump()
+def inplace_each(updates, write, fast=True):
+    """The eager write door over lists (EagerInterpreter.write_each, PyTorch's _foreach_ ops).
+    updates: [(targets, op, others, alpha)], lists of one length; index by index, each update
+    in turn has targets[i] take op(targets[i], others[i] * alpha) (others[i] alone when alpha
+    is 1; a None target is skipped): the same writes, in the same order, as `write` one by one,
+    so one parameter's updates run together while its arrays are in cache. With nothing
+    recorded (no_grad), a float target whose operand fits (_into_place) takes the op's ufunc
+    straight into its memory here, as inplace_op would, with no dispatch per tensor.
+    `fast=False` sends every write through `write`."""
+    fast = fast and not _state.grad_enabled
+    plans = []
+    for targets, op, others, alpha in updates:
+        ufunc = op.ufunc
+        plans.append((op, ufunc, alpha, alpha != 1, fast and ufunc in _IN_PLACE_UFUNCS
+                      and type(alpha) in (int, float)))
+    for row in zip(*[zip(u[0], u[2]) for u in updates]):
+        for (t, o), (op, ufunc, alpha, scaled, quick) in zip(row, plans):
+            if t is None:
                 continue
-        write(t, op, (E._scaled(o, alpha, t),), {})
-    return targets
+            if quick and isinstance(t, Tensor):
+                args = _into_place(t, (o,))
+                if args is not None and not (scaled and not isinstance(o, Tensor)):
+                    # (a Python number times alpha is Python arithmetic in the method: left to it)
+                    a = t._data
+                    ufunc(a, np.multiply(args[0], alpha) if scaled else args[0], out=a)
+                    t._bump()
+                    continue
+            write(t, op, (E._scaled(o, alpha, t),), {})
 
 
 def _into_place(t, others):

@@ -102,8 +102,8 @@ def _recording_eager(rec):
             r.value = np.array(t._data)
         return out
 
-    def recorded_write_each(targets, op, others, alpha=1):  # (each write seen, one by one)
-        return V.inplace_each(targets, op, others, alpha, recorded_write, fast=False)
+    def recorded_write_each(updates):  # (each write seen, one by one)
+        V.inplace_each(updates, recorded_write, fast=False)
 
     EAGER.apply, EAGER.write, EAGER.write_each = recorded_apply, recorded_write, recorded_write_each
     try:

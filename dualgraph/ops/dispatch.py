@@ -17,11 +17,12 @@ def apply_inplace(target, op, *inputs, **attrs):
     return _state.mode.write(target, op, inputs, attrs)
 
 
-def apply_inplace_each(targets, op, others, alpha=1):
-    """The write door over lists, eagerly (optim/foreach.py, PyTorch's _foreach_ ops): each
-    targets[i] takes op(targets[i], others[i] * alpha), in order, the same writes as
-    apply_inplace one by one. (A graph being built gets the one-by-one writes instead.)"""
-    return _state.mode.write_each(targets, op, others, alpha)
+def apply_inplace_each(updates):
+    """The write door over lists, eagerly (optim/foreach.py, PyTorch's _foreach_ ops):
+    updates = [(targets, op, others, alpha)]; index by index, each update in turn has
+    targets[i] take op(targets[i], others[i] * alpha) (a None target skipped): the same writes,
+    in the same order, as apply_inplace one by one. (A graph being built gets those.)"""
+    _state.mode.write_each(updates)
 
 
 def get_grad(t):

@@ -1,7 +1,9 @@
 """SGD with momentum, dampening, weight decay and Nesterov (PyTorch's formulas)."""
+from itertools import repeat
+
 from ..errors import DGValueError
 from ..ops.creation import zeros_like
-from .foreach import foreach_add_, foreach_mul_
+from .foreach import ADD, MUL, foreach_writes
 from .optimizer import Optimizer, _no_grad_step
 
 __all__ = ["SGD"]
@@ -32,8 +34,8 @@ class SGD(Optimizer):
     def step(self):
         """p <- p - lr * d, where g = grad (+ weight_decay * p), buf = momentum * buf +
         (1 - dampening) * g (buf = g at the first step), d = g + momentum * buf (Nesterov) or buf
-        (or g without momentum). Each update runs over the group's list of tensors at once
-        (PyTorch's foreach form: optim/foreach.py), op by op."""
+        (or g without momentum). The writes go over the group's list of tensors at once
+        (PyTorch's foreach form, optim/foreach.py), parameter by parameter."""
         for group in self.param_groups:
             lr, momentum = group["lr"], group["momentum"]
             dampening, wd = group["dampening"], group["weight_decay"]
@@ -45,7 +47,7 @@ class SGD(Optimizer):
             if wd != 0:
                 grads = [g.add(p, alpha=wd) for g, p in zip(grads, params)]
             if momentum != 0:
-                bufs, moved, pushes = [], [], []
+                bufs, moved = [], []   # moved: the buffers the momentum update writes (or None)
                 for p, g in zip(params, grads):
                     state = self.state[p]
                     buf = state.get("momentum_buffer")
@@ -58,12 +60,18 @@ class SGD(Optimizer):
                         self._guard_first_step(group, p, "momentum_buffer")
                         buf = state["momentum_buffer"] = self._new_state(zeros_like, p)
                         buf.copy_(g.detach())
+                        moved.append(None)
                     else:
                         moved.append(buf)
-                        pushes.append(g)
                     bufs.append(buf)
-                foreach_mul_(moved, momentum)
-                # (a lifted dampening is guarded: no multiply by 1 per step without one)
-                foreach_add_(moved, pushes, alpha=1 - dampening if dampening != 0 else 1)
-                grads = [g.add(b, alpha=momentum) for g, b in zip(grads, bufs)] if nesterov else bufs
-            foreach_add_(params, grads, alpha=-lr)
+                # buf = momentum * buf + (1 - dampening) * g (a lifted dampening is guarded:
+                # no multiply by 1 per step without one)
+                momentum_update = [(moved, MUL, repeat(momentum), 1),
+                                   (moved, ADD, grads, 1 - dampening if dampening != 0 else 1)]
+                if nesterov:
+                    foreach_writes(momentum_update)
+                    grads = [g.add(b, alpha=momentum) for g, b in zip(grads, bufs)]
+                else:   # (each parameter's three writes together: foreach.py)
+                    foreach_writes(momentum_update + [(params, ADD, bufs, -lr)])
+                    continue
+            foreach_writes([(params, ADD, grads, -lr)])
