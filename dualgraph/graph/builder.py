@@ -14,6 +14,7 @@ from ..ops.registry import Spec
 from ..ops import shape as S
 from ..state import _state
 from ..tensor import Tensor
+from ..autograd.views import inplace_each
 from ..mode import push
 from .core import (SymbolicTensor, Graph, CONSTANT, VARIABLE, ASSIGN, PLACEHOLDER, STOP_GRADIENT,
                    rebind, current_graph)
@@ -188,6 +189,11 @@ class GraphInterpreter:
         return self.lift(arr)
 
     # ---- .grad while building
+    def write_each(self, updates):
+        """ops.dispatch.apply_inplace_each while a graph is built: each write by itself, in the
+        same order (views.inplace_each's loop, every write through self.write)."""
+        inplace_each(updates, self.write, fast=False)
+
     def get_grad(self, t):
         if isinstance(t, Tensor):
             return self.graph.grad_of(t)

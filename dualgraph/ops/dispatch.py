@@ -18,10 +18,11 @@ def apply_inplace(target, op, *inputs, **attrs):
 
 
 def apply_inplace_each(updates):
-    """The write door over lists, eagerly (optim/foreach.py, PyTorch's _foreach_ ops):
-    updates = [(targets, op, others, alpha)]; index by index, each update in turn has
-    targets[i] take op(targets[i], others[i] * alpha) (a None target skipped): the same writes,
-    in the same order, as apply_inplace one by one. (A graph being built gets those.)"""
+    """The write door over lists (optim/foreach.py, PyTorch's _foreach_ ops): updates =
+    [(targets, op, others, alpha)]; index by index, each update in turn has targets[i] take
+    op(targets[i], others[i] * alpha) (a None target skipped): the same writes, in the same
+    order, as apply_inplace one by one (eagerly in one loop; a graph being built gets them one
+    by one)."""
     _state.mode.write_each(updates)
 
 

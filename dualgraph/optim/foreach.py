@@ -9,14 +9,14 @@ through the write door once (dispatch.apply_inplace_each, then EagerInterpreter.
 under no_grad each float tensor takes exactly the numpy call its own method would make, with
 the same version bump, so the numbers are the same bits, and the per-tensor dispatch (~1-2 us
 hot, several times that right after a backward pass has evicted the interpreter from the
-caches) is paid once per list. While a graph is built, each write goes through the door by
-itself, in the same order, so a traced step records what the single-tensor form records.
+caches) is paid once per list. While a graph is built (GraphInterpreter.write_each), each write
+goes through the door by itself, in the same order: a traced step records what the
+single-tensor form records.
 """
 from itertools import repeat
 
-from ..mode import executing_eagerly
 from ..ops import elementwise as E
-from ..ops.dispatch import apply_inplace, apply_inplace_each
+from ..ops.dispatch import apply_inplace_each
 
 __all__ = ["foreach_writes", "foreach_mul_", "foreach_add_"]
 
@@ -29,13 +29,7 @@ def foreach_writes(updates):
     op(targets[i], others[i] * alpha) (others[i] alone when alpha is 1), exactly as
     targets[i].mul_(others[i]) or targets[i].add_(others[i], alpha=alpha); a None target is
     skipped."""
-    if executing_eagerly():
-        apply_inplace_each(updates)
-        return
-    for row in zip(*[zip(targets, others) for targets, _, others, _ in updates]):
-        for (t, o), (_, op, _, alpha) in zip(row, updates):
-            if t is not None:
-                apply_inplace(t, op, E._scaled(o, alpha, t))
+    apply_inplace_each(updates)
 
 
 def foreach_mul_(tensors, scalar):
