@@ -88,6 +88,25 @@ class _State:
         self.leaves = [handle]   # every value of this state that gradients stop at
 
 
+def _stand_in(t):
+    """A private tensor over t's array and version counter (a .grad read: graph.function
+    rebinds both to the current .grad before each call)."""
+    from ..tensor import wrap_array
+    if t._vc is None:
+        t._vc = [0]
+    s = wrap_array(t._data)
+    s._vc = t._vc
+    return s
+
+
+def rebind_stand_in(stand, t):
+    """Point a stand-in at tensor t's array and version counter."""
+    if t._vc is None:
+        t._vc = [0]
+    stand._data = t._data
+    stand._vc = t._vc
+
+
 def state_key(t):
     """Tensors sharing one array (p, p.data, p.detach()) are one state."""
     return id(t._data)
@@ -107,7 +126,8 @@ class Graph:
         self.grads = {}           # id(eager tensor) -> (tensor, symbolic .grad or None)
         self.updates = []         # assign nodes, in program order
         self.lifted = []          # (placeholder, read(), description): Python numbers fed per run
-        self.grad_reads = []      # (tensor, its eager .grad) read while building: guards of a trace
+        self.grad_reads = []      # (tensor, its eager .grad, stand-in or None) read while building
+        self.grad_stand_ins = {}  # id(eager tensor) -> the stand-in its .grad is read through
         self.trace = None         # set by dg.function while it traces (its guards, optimizers)
         self.finalized = False
 
@@ -265,8 +285,17 @@ class Graph:
         entry = self.grads.get(id(t))
         if entry is not None:
             return entry[1]
+        stand = self.grad_stand_ins.get(id(t))
+        if stand is not None:
+            return self.handle(stand)
         eg = t._grad
-        self.grad_reads.append((t, eg))
+        if eg is not None and state_key(eg) not in self._states:
+            # read through a stand-in, which dg.function points at whatever t.grad is at each
+            # call (each backward makes a new tensor), not through this tensor itself
+            stand = self.grad_stand_ins[id(t)] = _stand_in(eg)
+            self.grad_reads.append((t, eg, stand))
+            return self.handle(stand)
+        self.grad_reads.append((t, eg, None))
         return None if eg is None else self.handle(eg)
 
     def set_grad_of(self, t, value):

@@ -22,7 +22,7 @@ from ..ops.common import fmt_shape
 from ..mode import executing_eagerly
 from ..tensor import Tensor, _wrap
 from ..utils.tree import NODE_TYPES, flatten, unflatten
-from .core import Graph, SymbolicTensor, fresh, state_key
+from .core import Graph, SymbolicTensor, fresh, rebind_stand_in, state_key
 from .builder import graph_mode, placeholder
 from .compiler import compile_graph
 from .guards import Guards, lifting, is_plain_value
@@ -115,7 +115,7 @@ def _code_names(code):
 
 class _Trace:
     __slots__ = ("graph", "plan", "out_def", "out_leaves", "post", "arg_grads", "arg_fetch", "lifted", "guards",
-                 "reason", "names", "check", "trace_ms")
+                 "reason", "names", "check", "trace_ms", "rebind")
 
 
 class TracedFunction:
@@ -193,6 +193,8 @@ class TracedFunction:
         if tr is None:
             tr = self._trace(args, kwargs, sig)
         feeds = [t._data if isinstance(t, Tensor) else t for t in tensors]
+        for t, stand in tr.rebind:   # .grad read through a stand-in: the .grad of this call
+            rebind_stand_in(stand, t._grad)
         if tr.arg_grads:
             feeds += [tensors[i]._grad._data for i, has_old in tr.arg_grads.items() if has_old]
         for _, read, _ in tr.lifted:
@@ -312,6 +314,7 @@ class TracedFunction:
         tr.arg_grads = arg_grads
         tr.arg_fetch = arg_fetch
         tr.post = post
+        tr.rebind = [(t, stand) for t, eg, stand in g.grad_reads if stand is not None]
         tr.names = names
         tr.reason = reason
         fetch = flat + arg_outs
@@ -444,7 +447,7 @@ def _refuse_arguments_held_as_state(g, tensors, owners):
     in place, or reads its .grad), the two would part: eagerly they are one tensor."""
     for t, owner in zip(tensors, owners):
         if isinstance(t, Tensor) and (state_key(t) in g._states or id(t) in g.grads
-                                      or any(x is t for x, _ in g.grad_reads)):
+                                      or any(x is t for x, _, _ in g.grad_reads)):
             raise DGRuntimeError(
                 f"argument {owner!r} of a function traced by dg.function is a tensor that the "
                 "function also reaches as state (an optimizer or module holding it updates it "
@@ -545,30 +548,67 @@ def _finish_grads(g, guards, names):
     """After the user's code: each .grad the trace set is written into a gradient store, and
     a post-call action makes the eager .grad what the eager code would have left."""
     post = []
-    read = {id(t): eg for t, eg in g.grad_reads}
-    for t, eg in g.grad_reads:  # the trace depended on whether (and which) .grad existed
+    read = {id(t): (eg, stand) for t, eg, stand in g.grad_reads}
+    stood = [t for t, _, stand in g.grad_reads if stand is not None]
+    fits = guards.bind(_GradFits(set(g._states) - {state_key(st) for _, _, st in g.grad_reads if st is not None}), "f")
+    for t, eg, stand in g.grad_reads:  # the trace depended on whether (and which) .grad existed
         tn = guards.bind(t, "t")
         nm = names.get(id(t), "a captured tensor")
         if eg is None:
             guards.add(f"whether {nm}.grad is None", f"{tn}._grad is None", True)
-        else:
+        elif stand is None:
             guards.add(f"whether {nm}.grad is the tensor traced", f"{tn}._grad is {guards.bind(eg, 'x')}", True)
+        else:   # read through a stand-in (rebound at each call): any .grad of the same kind
+            a = eg._data
+            guards.add(f"whether {nm}.grad is a tensor of the traced shape and dtype, in memory of "
+                       "its own", f"{fits}({tn}._grad, {tuple(a.shape)!r}, {a.dtype.str!r})", True)
+    if len(stood) > 1:   # (two .grad sharing one memory: one state eagerly, two in the plan)
+        grads = ", ".join(guards.bind(t, "t") + "._grad" for t in stood)
+        guards.add("whether the .grad tensors read have distinct memory", f"{fits}.distinct({grads})", True)
     for key, (t, final) in list(g.grads.items()):
         if final is None:
             post.append(functools.partial(setattr, t, "_grad", None))
             continue
         eg = t._grad
         if eg is not None and id(t) in read:
+            stand = read[id(t)][1]
+            ref = eg if stand is None else stand   # (the stand-in: the .grad of the call)
             st = g.state_of(final) if isinstance(final, SymbolicTensor) else None
-            if st is None or st.ref is not eg:
-                g.assign(eg, final)   # accumulate into the existing .grad, in place
-            post.append(functools.partial(setattr, t, "_grad", eg))
+            if st is None or st.ref is not ref:
+                g.assign(ref, final)   # accumulate into the existing .grad, in place
+            if stand is None:
+                post.append(functools.partial(setattr, t, "_grad", eg))
             continue
         store = _wrap(np.zeros(t._data.shape, t._data.dtype))
         names[id(store)] = names.get(id(t), "a captured tensor") + ".grad"
         g.assign(store, final)
         post.append(functools.partial(setattr, t, "_grad", store))
     return post
+
+
+class _GradFits:
+    """The guard of a .grad read through a stand-in: the call's .grad has the traced shape and
+    dtype, and its memory is none of the other state the trace captured (the ids of their
+    arrays when traced), so the plan's aliasing analysis still holds."""
+
+    def __init__(self, state_ids):
+        self.state_ids = state_ids
+
+    def __call__(self, grad, shape, dtype):
+        if grad is None:
+            return False
+        a = grad._data
+        if a.shape != shape or a.dtype.str != dtype:
+            return False
+        return id(a) not in self.state_ids and (a.base is None or id(a.base) not in self.state_ids)
+
+    @staticmethod
+    def distinct(*grads):
+        return len({id(_root(x._data)) for x in grads}) == len(grads)
+
+
+def _root(a):
+    return a if a.base is None else a.base
 
 
 def _arr(t):
