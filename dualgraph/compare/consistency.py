@@ -31,6 +31,7 @@ from ..autograd.engine import reverse_pass
 from ..graph.builder import GraphInterpreter
 from ..graph.compiler import compile_graph
 from ..graph.function import Function
+from ..optim.optimizer import COMPILED_STEPS
 from .runner import split_arguments
 from .state import ReachedState
 
@@ -106,10 +107,12 @@ def _recording_eager(rec):
         V.inplace_each(updates, recorded_write, fast=False)
 
     EAGER.apply, EAGER.write, EAGER.write_each = recorded_apply, recorded_write, recorded_write_each
+    compiled, COMPILED_STEPS[0] = COMPILED_STEPS[0], False   # (eager optimizer steps run eagerly)
     try:
         yield
     finally:
         del EAGER.apply, EAGER.write, EAGER.write_each
+        COMPILED_STEPS[0] = compiled
 
 
 @contextlib.contextmanager

@@ -72,9 +72,10 @@ def _is_module(obj):
     return getattr(type(obj), "_trace_key", None) is not None
 
 
-def _optimizer_cls():
-    from ..optim.optimizer import Optimizer
-    return Optimizer
+def _is_optimizer(obj):
+    """A dg.optim.Optimizer, known by its class flag (`Optimizer._stepped_by_dg_function`), so
+    graph/ need not import optim (whose eager steps use dg.function: optim/optimizer.py)."""
+    return getattr(type(obj), "_stepped_by_dg_function", False) is True
 
 
 def _roots(fn, args, kwargs, argnames):
@@ -129,6 +130,7 @@ class TracedFunction:
         self._traces = []
         self._bound = {}          # id(instance) -> (a weak reference to it, its _Method)
         self.trace_count = 0
+        self.quiet = False        # True: retrace without a warning (an optimizer's own compiled step)
         try:
             self._argnames = list(inspect.signature(fn).parameters)
         except (TypeError, ValueError):
@@ -260,7 +262,8 @@ class TracedFunction:
         reason, guard_failed = self._why(sig)
         fn = self.fn
         name = getattr(fn, "__name__", "function")
-        if guard_failed or (self._last_sig is not None and self.trace_count >= RETRACE_WARN_AFTER):
+        if not self.quiet and (guard_failed or (self._last_sig is not None
+                                                and self.trace_count >= RETRACE_WARN_AFTER)):
             hint = ("" if guard_failed else " Pass tensors (not Python numbers) for values that "
                     "change, and keep shapes fixed.")
             warnings.warn(f"dg.function retraces {name} (trace {self.trace_count + 1}): {reason}.{hint}",
@@ -385,7 +388,6 @@ def _short(v):
 def _reachable(roots):
     """Modules and optimizers reachable from the roots (one container level deep), and a
     name for every tensor they hold (for guard messages and explain())."""
-    Optimizer = _optimizer_cls()
     modules, optimizers, names = [], [], {}
     seen = set()
 
@@ -402,7 +404,7 @@ def _reachable(roots):
                         for pn, p in store.items():
                             if p is not None:
                                 names.setdefault(id(p), f"{pre}.{pn}")
-        elif isinstance(obj, Optimizer):
+        elif _is_optimizer(obj):
             seen.add(id(obj))
             optimizers.append((obj, name))
         elif depth == 0 and isinstance(obj, (list, tuple)):

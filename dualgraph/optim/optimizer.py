@@ -13,6 +13,8 @@ from collections import defaultdict
 from itertools import chain
 
 from ..autograd import no_grad, enable_grad
+from ..mode import executing_eagerly
+from ..ops.numba_loops import BACKEND
 from ..autograd.functional import zero_grads
 from ..errors import DGTypeError, DGValueError
 from ..tensor_methods import TensorMethods
@@ -40,6 +42,8 @@ class _IdDefaultDict(defaultdict):
 
 
 class Optimizer:
+    _stepped_by_dg_function = True   # (how graph/function.py knows an optimizer, not importing optim)
+
     def __init__(self, params, defaults):
         self.defaults = defaults
         self.state = _IdDefaultDict(dict)
@@ -120,7 +124,6 @@ class Optimizer:
         var_list (default: this optimizer's parameters) and one step with them, as a fetchable
         op (`sess.run(train_op, feed)` runs one step; its numbers, lr included, are read at every
         run). Eagerly: zero_grad(), loss.backward(), step(); returns None."""
-        from ..mode import executing_eagerly
         params = [p for g in self.param_groups for p in g["params"]]
         chosen = params if var_list is None else list(var_list)
         if executing_eagerly() and not hasattr(loss, "graph"):
@@ -235,6 +238,11 @@ def _no_grad_step(fn):
 
     @functools.wraps(fn)
     def wrapper(self, closure=None):
+        if closure is None and BACKEND[0] is not None and COMPILED_STEPS[0] and executing_eagerly():
+            run = _compiled_step(self, fn)
+            if run is not None:
+                run()
+                return None
         loss = self._closure(closure)
         with no_grad(), _lifted_while_traced(self):
             fn(self)
@@ -242,11 +250,36 @@ def _no_grad_step(fn):
     return wrapper
 
 
+# With the numba backend on (dg.set_fusion("numba")), an eager step of a built-in optimizer
+# runs as its own compiled plan, where each parameter's update is one fused loop: the same bits
+# as the step's numpy passes (graph/passes/fuse_updates.py; tests/test_compiled_steps.py), in
+# one pass over memory instead of up to 13 (Adam). The first step runs eagerly (it makes the
+# state). check_consistency turns it off while it records eager ops (it must see every write).
+COMPILED_STEPS = [True]
+_FIRST, _NEXT = object(), object()
+
+
+def _compiled_step(opt, fn):
+    """The dg.function of opt's step an eager step runs, or None (step eagerly)."""
+    run = opt.__dict__.get("_compiled", _FIRST)
+    if run is _FIRST:
+        opt.__dict__["_compiled"] = _NEXT if type(opt).__module__.startswith("dualgraph.optim.") else None
+        return None
+    if run is _NEXT:
+        from ..graph.function import TracedFunction
+
+        def step():
+            with no_grad(), _lifted_while_traced(opt):
+                fn(opt)
+        run = opt.__dict__["_compiled"] = TracedFunction(step, autograph=False)
+        run.quiet = True   # (its retraces are the optimizer's business, not the user's code)
+    return run
+
+
 def _lifted_while_traced(opt):
     """An optimizer stepped inside a dg.function trace that the function did not name (reached
     through a helper, say): its param_groups numbers are lifted all the same, never frozen."""
     import contextlib
-    from ..mode import executing_eagerly
     if executing_eagerly():
         return contextlib.nullcontext()
     from ..graph.core import get_default_graph
