@@ -12,6 +12,8 @@ small CNN (1x28x28 -> Conv2d(1,8,3,padding=1) -> ReLU -> MaxPool2d(2) -> Flatten
 Linear(8*14*14,10)) at batch 64, with SGD(lr=0.01, momentum=0.9), in one process on one thread:
 
 - dualgraph eager:    train_step(model, opt, x, y)
+- dualgraph eager+fused: the eager row with dg.set_fusion("numba") around each call (numba
+                      installed): cross-entropy's loops, and opt.step() as its own fused plan
 - dualgraph compiled: dg.function(train_step)(model, opt, x, y)  (traced once; checked)
 - numpy:              the MLP's forward, softmax cross-entropy, backward and SGD-with-momentum
                       written by hand (the floor; MLP only)
@@ -266,9 +268,9 @@ def make_cases(kind="mlp", batch=64, shape=None, modes=None):
     init = (lambda: mlp_init(shape)) if kind == "mlp" else (lambda: cnn_init(**shape))
     build = (lambda m: mlp_module(m, shape)) if kind == "mlp" else (lambda m: cnn_module(m, **shape))
     x, y = make_data(kind, batch, shape)
-    modes = modes or ("numpy", "numpy, preallocated", "dualgraph eager", "dualgraph compiled",
-                      "dualgraph compiled+fused", "dualgraph eager, mkl", "dualgraph compiled, mkl",
-                      "dualgraph compiled+fused, mkl", "torch eager")
+    modes = modes or ("numpy", "numpy, preallocated", "dualgraph eager", "dualgraph eager+fused",
+                      "dualgraph compiled", "dualgraph compiled+fused", "dualgraph eager, mkl",
+                      "dualgraph compiled, mkl", "dualgraph compiled+fused, mkl", "torch eager")
     cases = {}
     if kind == "mlp" and "numpy" in modes:
         ps = init()
@@ -279,7 +281,8 @@ def make_cases(kind="mlp", batch=64, shape=None, modes=None):
         cases["numpy, preallocated"] = lambda: pre(x, y)
     xt, yt = dg.tensor(x), dg.tensor(y)
     # (mode, compiled?, fusion backend, BLAS library): each row its own model and optimizer
-    rows = [("dualgraph eager", False, None, "numpy"), ("dualgraph compiled", True, None, "numpy"),
+    rows = [("dualgraph eager", False, None, "numpy"), ("dualgraph eager+fused", False, "numba", "numpy"),
+            ("dualgraph compiled", True, None, "numpy"),
             ("dualgraph compiled+fused", True, "numba", "numpy"),
             ("dualgraph eager, mkl", False, None, "mkl"), ("dualgraph compiled, mkl", True, None, "mkl"),
             ("dualgraph compiled+fused, mkl", True, "numba", "mkl")]
@@ -290,7 +293,7 @@ def make_cases(kind="mlp", batch=64, shape=None, modes=None):
         opt = dg.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
         fn = dg.function(train_step) if is_compiled else train_step
         step = (lambda fn=fn, a=(model, opt, xt, yt): fn(*a))
-        if is_compiled:
+        if is_compiled or fusion:
             step = with_fusion(step, fusion)
         cases[mode] = with_blas(step, library) if library != "numpy" else step
         if mode == "dualgraph compiled":
@@ -687,7 +690,7 @@ def targets(results):
     for key, name in (("mlp64", "MLP batch 64"), ("mlp512", "MLP batch 512"), ("cnn64", "CNN batch 64")):
         r = results.get(key)
         if r and "torch eager" in r["times"]:
-            for mode in ("dualgraph eager", "dualgraph eager, mkl"):
+            for mode in ("dualgraph eager", "dualgraph eager+fused", "dualgraph eager, mkl"):
                 if mode in r["times"]:
                     q = r["times"][mode][0] / r["times"]["torch eager"][0]
                     lines.append((f"{mode} step <= 1.00x PyTorch eager ({name})", q, 1.0))
