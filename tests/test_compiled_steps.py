@@ -174,3 +174,14 @@ def test_the_consistency_recorder_sees_the_steps_writes(backend):
     with _recording_eager(rec):
         opt.step()
     assert [r.op.name for r in rec.records].count("add") >= 4   # (buf and p of each parameter)
+
+
+def test_a_step_with_no_gradient_anywhere_does_nothing(backend):
+    dg.manual_seed(0)
+    m = nn.Linear(3, 2)
+    opt = dg.optim.SGD(m.parameters(), lr=0.1)
+    before = [p.detach().numpy().copy() for p in m.parameters()]
+    for _ in range(3):
+        opt.zero_grad()
+        opt.step()   # (the second one runs the compiled plan: empty)
+    assert all(np.array_equal(b, p.detach().numpy()) for b, p in zip(before, m.parameters()))

@@ -184,3 +184,10 @@ def test_autograd_backward_on_graph_tensors_is_loss_backward():
         dg.autograd.backward([(v * v).sum()], [dg.constant(3.0)])
         gv = v.grad
     np.testing.assert_allclose(dg.Session(g).run(gv), [6.0, 6.0])
+
+
+def test_a_function_that_fetches_and_writes_nothing_runs():
+    """No fetch and no write (a step whose parameters all lack gradients): an empty plan, not
+    networkx's error about a missing node (the prune pass had no root to start from)."""
+    f = dg.function(lambda: None)
+    assert f() is None and f() is None and f.trace_count == 1

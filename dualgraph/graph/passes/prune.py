@@ -12,6 +12,7 @@ _SINK = object()  # one search from every root at once
 def prune(G, ctx):
     data = nx.DiGraph()
     data.add_nodes_from(G)
+    data.add_node(_SINK)   # (no fetch and no write: everything is dead)
     data.add_edges_from((u, v) for u, v, c in G.edges(data="control", default=False) if not c)
     data.add_edges_from((r, _SINK) for r in ctx.roots)
     keep = nx.ancestors(data, _SINK)
