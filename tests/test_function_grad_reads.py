@@ -179,3 +179,23 @@ def test_the_traced_grad_is_not_kept_alive_nor_written():
     gc.collect()
     assert step.trace_count == 1
     assert ref() is None or all(ref() is not v for v in step._traces[-1].guards.env.values())
+
+
+def test_a_grad_sharing_a_replaced_parameters_memory_retraces():
+    """b.data replaced after the trace, then a.grad made a view of b's new memory: the guard
+    compares the memory captured tensors have now, not when traced."""
+    (ae, be, oe), (ac, bc, oc) = _sgd_pair()
+    step = dg.function(lambda: oc.step())
+    for i in range(4):
+        for a, b, run in ((ae, be, oe.step), (ac, bc, step)):
+            if i == 2:
+                b.data = dg.tensor(np.full(4, 3.0, np.float32))
+                a.grad = b.detach()
+                b.grad = dg.ones(4)
+            else:
+                _grads(a, b, "fresh", i)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                run()
+        _equal([ae.detach().numpy(), be.detach().numpy()], [ac.detach().numpy(), bc.detach().numpy()])
+    assert step.trace_count == 2

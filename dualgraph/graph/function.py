@@ -552,7 +552,8 @@ def _finish_grads(g, guards, names):
     post = []
     read = {id(t): (eg, stand) for t, eg, stand in g.grad_reads}
     stood = [t for t, _, stand in g.grad_reads if stand is not None]
-    fits = guards.bind(_GradFits(set(g._states) - {state_key(st) for _, _, st in g.grad_reads if st is not None}), "f")
+    stand_ins = {id(st) for _, _, st in g.grad_reads if st is not None}
+    fits = guards.bind(_GradFits([st.ref for st in g._states.values() if id(st.ref) not in stand_ins]), "f")
     for t, eg, stand in g.grad_reads:  # the trace depended on whether (and which) .grad existed
         tn = guards.bind(t, "t")
         nm = names.get(id(t), "a captured tensor")
@@ -562,11 +563,12 @@ def _finish_grads(g, guards, names):
             guards.add(f"whether {nm}.grad is the tensor traced", f"{tn}._grad is {guards.bind(eg, 'x')}", True)
         else:   # read through a stand-in (rebound at each call): any .grad of the same kind
             a = eg._data
-            guards.add(f"whether {nm}.grad is a tensor of the traced shape and dtype, in memory of "
-                       "its own", f"{fits}({tn}._grad, {tuple(a.shape)!r}, {a.dtype.str!r})", True)
-    if len(stood) > 1:   # (two .grad sharing one memory: one state eagerly, two in the plan)
+            guards.add(f"whether {nm}.grad is a tensor of the traced shape and dtype",
+                       f"{fits}.kind({tn}._grad, {tuple(a.shape)!r}, {a.dtype.str!r})", True)
+    if stood:   # (a .grad sharing memory with other state or another .grad: one state eagerly)
         grads = ", ".join(guards.bind(t, "t") + "._grad" for t in stood)
-        guards.add("whether the .grad tensors read have distinct memory", f"{fits}.distinct({grads})", True)
+        guards.add("whether the .grad tensors read have memory of their own (no other captured "
+                   "state's, not one another's)", f"{fits}.own_memory({grads})", True)
     for key, (t, final) in list(g.grads.items()):
         if final is None:
             post.append(functools.partial(setattr, t, "_grad", None))
@@ -589,24 +591,22 @@ def _finish_grads(g, guards, names):
 
 
 class _GradFits:
-    """The guard of a .grad read through a stand-in: the call's .grad has the traced shape and
-    dtype, and its memory is none of the other state the trace captured (the ids of their
-    arrays when traced), so the plan's aliasing analysis still holds."""
+    """The guards of .grad reads through stand-ins: each call's .grad has the traced shape and
+    dtype, and their memory is their own: no two share it, and none shares the current memory
+    of the other state the trace captured, so the plan's picture (distinct states) holds."""
 
-    def __init__(self, state_ids):
-        self.state_ids = state_ids
-
-    def __call__(self, grad, shape, dtype):
-        if grad is None:
-            return False
-        a = grad._data
-        if a.shape != shape or a.dtype.str != dtype:
-            return False
-        return id(a) not in self.state_ids and (a.base is None or id(a.base) not in self.state_ids)
+    def __init__(self, others):
+        self.others = others   # the captured tensors that are not stand-ins
 
     @staticmethod
-    def distinct(*grads):
-        return len({id(_root(x._data)) for x in grads}) == len(grads)
+    def kind(grad, shape, dtype):
+        return grad is not None and grad._data.shape == shape and grad._data.dtype.str == dtype
+
+    def own_memory(self, *grads):
+        if any(g is None for g in grads):
+            return False
+        roots = {id(_root(g._data)) for g in grads}
+        return len(roots) == len(grads) and not any(id(_root(t._data)) in roots for t in self.others)
 
 
 def _root(a):
