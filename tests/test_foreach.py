@@ -286,3 +286,10 @@ def test_a_traced_step_writes_parameter_by_parameter():
     finally:
         del EG.EAGER.write_each
     assert seen == [n for i in range(len(trained)) for n in (f"b{i}", f"b{i}", f"p{i}")]
+
+
+def test_lists_of_different_lengths_are_refused():
+    a, b = dg.zeros(2), dg.zeros(2)
+    with pytest.raises(RuntimeError, match="Tensor lists must have the same number of tensors, got 2 and 1"):
+        foreach_add_([a, b], [dg.ones(2)])
+    assert a.tolist() == [0.0, 0.0]   # (nothing written)

@@ -92,10 +92,8 @@ def _stand_in(t):
     """A private tensor over t's array and version counter (a .grad read: graph.function
     rebinds both to the current .grad before each call)."""
     from ..tensor import wrap_array
-    if t._vc is None:
-        t._vc = [0]
     s = wrap_array(t._data)
-    s._vc = t._vc
+    rebind_stand_in(s, t)
     return s
 
 

@@ -551,9 +551,9 @@ def _finish_grads(g, guards, names):
     a post-call action makes the eager .grad what the eager code would have left."""
     post = []
     read = {id(t): (eg, stand) for t, eg, stand in g.grad_reads}
-    stood = [t for t, _, stand in g.grad_reads if stand is not None]
-    stand_ins = {id(st) for _, _, st in g.grad_reads if st is not None}
-    fits = guards.bind(_GradFits([st.ref for st in g._states.values() if id(st.ref) not in stand_ins]), "f")
+    stood = {id(st): t for t, _, st in g.grad_reads if st is not None}   # stand-in -> its tensor
+    if stood:
+        fits = guards.bind(_GradFits([st.ref for st in g._states.values() if id(st.ref) not in stood]), "f")
     for t, eg, stand in g.grad_reads:  # the trace depended on whether (and which) .grad existed
         tn = guards.bind(t, "t")
         nm = names.get(id(t), "a captured tensor")
@@ -566,7 +566,7 @@ def _finish_grads(g, guards, names):
             guards.add(f"whether {nm}.grad is a tensor of the traced shape and dtype",
                        f"{fits}.kind({tn}._grad, {tuple(a.shape)!r}, {a.dtype.str!r})", True)
     if stood:   # (a .grad sharing memory with other state or another .grad: one state eagerly)
-        grads = ", ".join(guards.bind(t, "t") + "._grad" for t in stood)
+        grads = ", ".join(guards.bind(t, "t") + "._grad" for t in stood.values())
         guards.add("whether the .grad tensors read have memory of their own (no other captured "
                    "state's, not one another's)", f"{fits}.own_memory({grads})", True)
     for key, (t, final) in list(g.grads.items()):

@@ -769,10 +769,11 @@ _ROUNDS = 7   # timed runs of each layout: with 3, a fresh process picked the sl
 def _transposed_faster(x, w):
     """Which way round the BLAS product of linear runs faster for these shapes, measured once
     per shape in this process (after a warm-up run of each, the best of _ROUNDS interleaved
-    runs each), not assumed: x W^T, or W x^T into a scratch buffer and a transposed copy (OpenBLAS picks a
-    better kernel for some shapes: benchmarks/linear_layout.py). Both give the same numbers
-    here (one kernel, the roles swapped: tests/test_linear_layout.py). Products too small for
-    the choice to matter, or too big to time on a first call, take x W^T unmeasured."""
+    runs each), not assumed: x W^T, or W x^T into a scratch buffer and a transposed copy
+    (OpenBLAS picks a better kernel for some shapes: benchmarks/linear_layout.py). Both give
+    the same numbers here (one kernel, the roles swapped: tests/test_linear_layout.py).
+    Products too small for the choice to matter, or too big to time on a first call, take
+    x W^T unmeasured."""
     if blas.get_blas() != "numpy":
         return False  # (MKL: x W^T is as fast, and the swapped roles round differently)
     key = (x.shape[0], x.shape[1], w.shape[0], x.dtype.str)

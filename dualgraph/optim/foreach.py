@@ -15,6 +15,7 @@ single-tensor form records.
 """
 from itertools import repeat
 
+from ..errors import DGRuntimeError
 from ..ops import elementwise as E
 from ..ops.dispatch import apply_inplace_each
 
@@ -29,6 +30,10 @@ def foreach_writes(updates):
     op(targets[i], others[i] * alpha) (others[i] alone when alpha is 1), exactly as
     targets[i].mul_(others[i]) or targets[i].add_(others[i], alpha=alpha); a None target is
     skipped."""
+    sizes = [len(x) for targets, _, others, _ in updates for x in (targets, others) if hasattr(x, "__len__")]
+    for n in sizes:   # (zip would drop the rest silently)
+        if n != sizes[0]:
+            raise DGRuntimeError(f"Tensor lists must have the same number of tensors, got {sizes[0]} and {n}")
     apply_inplace_each(updates)
 
 

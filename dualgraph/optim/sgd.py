@@ -46,6 +46,7 @@ class SGD(Optimizer):
                 grads = [-g for g in grads]
             if wd != 0:
                 grads = [g.add(p, alpha=wd) for g, p in zip(grads, params)]
+            writes = []   # (each parameter's writes together: foreach.py)
             if momentum != 0:
                 bufs, moved = [], []   # moved: the buffers the momentum update writes (or None)
                 for p, g in zip(params, grads):
@@ -66,12 +67,12 @@ class SGD(Optimizer):
                     bufs.append(buf)
                 # buf = momentum * buf + (1 - dampening) * g (a lifted dampening is guarded:
                 # no multiply by 1 per step without one)
-                momentum_update = [(moved, MUL, repeat(momentum), 1),
-                                   (moved, ADD, grads, 1 - dampening if dampening != 0 else 1)]
-                if nesterov:
-                    foreach_writes(momentum_update)
+                writes = [(moved, MUL, repeat(momentum), 1),
+                          (moved, ADD, grads, 1 - dampening if dampening != 0 else 1)]
+                if nesterov:   # (d reads every updated buffer: the buffers' writes go first)
+                    foreach_writes(writes)
+                    writes = []
                     grads = [g.add(b, alpha=momentum) for g, b in zip(grads, bufs)]
-                else:   # (each parameter's three writes together: foreach.py)
-                    foreach_writes(momentum_update + [(params, ADD, bufs, -lr)])
-                    continue
-            foreach_writes([(params, ADD, grads, -lr)])
+                else:
+                    grads = bufs
+            foreach_writes(writes + [(params, ADD, grads, -lr)])
