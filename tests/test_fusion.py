@@ -244,20 +244,25 @@ def assert_outcomes_close(plain, fused, source):
 @pytest.mark.parametrize("n", [7, 4096])
 def test_fused_relu_gradient_is_numpys_bit_for_bit(fusion, dtype, n):
     """relu_backward alone is one loop (MULTI_PASS: numpy takes four passes), and inside a chain
-    it is inlined; both give the numpy kernel's bits: a NaN output passes its gradient, a masked
-    negative gradient is +0.0, NaN and infinite gradients masked give NaN (g * 0.0)."""
+    it is inlined; both give the numpy kernel's bits, PyTorch's threshold_backward: a NaN output
+    passes its gradient, a masked gradient is +0.0 (negative, NaN and infinite ones too), a kept
+    -0.0 stays -0.0."""
     rng = np.random.default_rng(n)
     g = rng.standard_normal(n).astype(dtype)
     y = np.maximum(rng.standard_normal(n), 0).astype(dtype)
     y[:4] = [np.nan, 0.0, -0.0, np.inf]
     g[4:7] = [np.nan, -np.inf, -1.0]
     y[4:7] = [0.0, 0.0, 0.0]
+    g[0], g[3] = -0.0, -0.0
     for fn in (_relu_grad, lambda a, b: _relu_grad(a * 2.0 + 1.0, b) * 0.5):
         want = fn(dg.tensor(g), dg.tensor(y)).numpy()
         f, got, plan = _plan(fn, dg.tensor(g), dg.tensor(y))
         assert plan.stats["fused_kernels"] == 1
         np.testing.assert_array_equal(got.numpy(), want)
         assert np.array_equal(np.signbit(got.numpy()), np.signbit(want))
+    want = _relu_grad(dg.tensor(g), dg.tensor(y)).numpy()
+    assert np.array_equal(np.signbit(want[[0, 3, 4, 5, 6]]), [True, True, False, False, False])
+    assert not np.isnan(want[4:7]).any()
 
 
 def _relu_grad(g, y):

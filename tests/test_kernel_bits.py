@@ -18,7 +18,7 @@ from dualgraph.ops import reductions as R
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks"))
 # the references: the kernels as they were, kept verbatim once, in the script that times them
 from kernels import (old_ce, old_ce_backward, old_log_softmax, old_max_pool2d_backward,  # noqa: E402
-                     old_nll, old_relu_backward)
+                     old_nll)
 
 
 def same_bits(a, b):
@@ -198,7 +198,15 @@ def test_max_pool2d_backward_bits(dtype, kind):
 
 
 # ================================================================ relu_backward
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def select_relu_backward(g, y):
+    """PyTorch's threshold_backward, spelt as a select: +0.0 where y <= 0, else g itself.
+    (Not the old formula g * (not y <= 0) + 0.0, which made NaN of an infinite g at a zeroed
+    output and +0.0 of a kept -0.0: the kernel now follows PyTorch there, tested below.)"""
+    dtype = np.result_type(g, y)
+    return np.asarray(np.where(np.less_equal(y, 0), dtype.type(0), g), dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
 def test_relu_backward_bits(dtype):
     rng = np.random.default_rng(141)
     for shape, yshape in [((64, 256), (64, 256)), ((512, 256), (512, 256)), ((2, 8, 5, 5), (2, 8, 5, 5)),
@@ -206,16 +214,61 @@ def test_relu_backward_bits(dtype):
         g = salt(rng, rng.standard_normal(shape).astype(dtype))
         y = salt(rng, np.maximum(rng.standard_normal(yshape), 0).astype(dtype))
         y[rng.random(yshape) < 0.1] = -1.5       # (any y: negative outputs too)
-        assert_same(E._relu_backward(g, y), old_relu_backward(g, y))
+        want = select_relu_backward(g, y)
+        assert_same(E._relu_backward(g, y), want)
         oshape = np.broadcast_shapes(shape, yshape)
-        o1, o2 = np.empty(oshape, dtype), np.empty(oshape, dtype)
-        r1, r2 = E._relu_backward(g, y, out=o1), old_relu_backward(g, y, out=o2)
-        assert r1 is o1 and r2 is o2
-        assert_same(o1, o2)
+        o1 = np.empty(oshape, dtype)
+        assert E._relu_backward(g, y, out=o1) is o1
+        assert_same(o1, want)
         if g.shape == oshape:   # written over g (a plan reusing g's buffer)
-            g1, g2 = g.copy(), g.copy()
-            assert_same(E._relu_backward(g1, y, out=g1), old_relu_backward(g2, y, out=g2))
-            assert_same(g1, g2)
-        assert_same(E._relu_backward(g.astype(np.float32), y), old_relu_backward(g.astype(np.float32), y))
-    for g, y in [(np.float32(-2.0), np.float32(0.0)), (np.asarray(-0.0, dtype), np.asarray(np.nan, dtype))]:
-        assert_same(E._relu_backward(g, y), old_relu_backward(g, y))
+            g1 = g.copy()
+            assert_same(E._relu_backward(g1, y, out=g1), want)
+        if y.shape == oshape:   # written over y
+            y1 = y.copy()
+            assert_same(E._relu_backward(g, y1, out=y1), want)
+        if g.ndim == 2 and y.ndim == 2 and g.shape[1] > 1 and y.shape[1] > 1:   # strided operands
+            gt, yt = g[:, ::2], y[:, ::2]
+            assert_same(E._relu_backward(gt, yt), select_relu_backward(gt, yt))
+        g32 = g.astype(np.float32)   # (mixed dtypes when dtype is not float32)
+        assert_same(E._relu_backward(g32, y), select_relu_backward(g32, y))
+    for g, y in [(np.float32(-2.0), np.float32(0.0)), (np.asarray(-0.0, dtype), np.asarray(np.nan, dtype)),
+                 (np.asarray(np.inf, dtype), np.asarray(0.0, dtype))]:
+        assert_same(E._relu_backward(g, y), select_relu_backward(g, y))
+
+
+def test_relu_backward_matches_threshold_backward_at_infinities_nans_and_signed_zeros():
+    """Every pair of special gradients and outputs, against PyTorch's own kernel (an infinite
+    gradient at a zeroed output was NaN here, inf * 0.0; a kept -0.0 gradient was +0.0)."""
+    torch = pytest.importorskip("torch")
+    specials = [np.inf, -np.inf, np.nan, -np.nan, 0.0, -0.0, 1.5, -1.5, 1e-45]
+    gg, yy = np.meshgrid(np.array(specials, np.float32), np.array(specials, np.float32))
+    g, y = gg.ravel(), yy.ravel()
+    want = torch.ops.aten.threshold_backward(torch.from_numpy(g), torch.from_numpy(y), 0).numpy()
+    for got in (E._relu_backward(g, y), E._relu_backward(g, y, out=np.empty_like(g)),
+                E._relu_backward(g.copy(), y, out=None)):
+        assert np.array_equal(np.isnan(got), np.isnan(want))
+        ok = ~np.isnan(want)
+        assert same_bits(got[ok], want[ok]), (g, y, got, want)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # (the forward 0 * inf: numpy says so)
+def test_relu_gradient_of_infinite_upstream_is_pytorchs_eager_and_compiled():
+    """The whole rule, not only the kernel: an infinite upstream gradient where relu zeroed its
+    input gives 0 (it gave NaN), eagerly, through dg.function over several calls, and in torch."""
+    import dualgraph as dg
+    torch = pytest.importorskip("torch")
+    xs = np.array([-1.0, -2.0, 3.0, 0.0, 2.0], np.float32)
+    ws = np.array([np.inf, np.nan, 1.0, -np.inf, -0.0], np.float32)
+
+    def grad_of(x, w):
+        return dg.autograd.grad((x.relu() * w).sum(), [x])[0]
+
+    xt = torch.tensor(xs, requires_grad=True)
+    (xt.relu() * torch.tensor(ws)).sum().backward()
+    want = xt.grad.numpy()
+    compiled = dg.function(grad_of)
+    for _ in range(3):
+        for got in (grad_of(dg.tensor(xs, requires_grad=True), dg.tensor(ws)),
+                    compiled(dg.tensor(xs, requires_grad=True), dg.tensor(ws))):
+            assert same_bits(got.numpy(), want), (got, want)
+    assert compiled.trace_count == 1

@@ -303,39 +303,44 @@ relu_op = defop("relu", _no_bool(_relu), _relu_infer, elementwise=True, saves=()
                 saves_output=True, out_kernel=_relu_out)
 
 
+# signed integers of each float size: a float's bits ANDed with all ones (-1) or all zeros (0)
+_BITS = {2: np.int16, 4: np.int32, 8: np.int64}
+
+
 def _relu_backward(g, y, out=None):
-    """0 where y <= 0, else g (PyTorch's threshold_backward: a NaN output passes its gradient,
-    a zeroed one is +0.0): one mask, g copied through it."""
-    if np.ndim(g) == 0 or np.ndim(y) == 0:  # (numpy scalars: no out= to write into)
-        r = np.asarray(np.where(np.less_equal(y, 0), 0, g), dtype=np.result_type(g, y))
+    """+0.0 where y <= 0, else g itself (PyTorch's threshold_backward: a NaN output passes its
+    gradient; an infinite or NaN gradient where the output is zeroed gives +0.0, a kept -0.0
+    stays -0.0). g's bits ANDed with a mask of all ones or all zeros: an exact select in four
+    cheap passes, 15-40% faster than g * (not y <= 0) + 0.0, the formula it replaced, which
+    made NaN of inf * 0 (benchmarks/kernels.py)."""
+    dtype = g.dtype if type(g) is _nd and type(y) is _nd and g.dtype == y.dtype else None
+    bits = _BITS.get(dtype.itemsize) if dtype is not None and dtype.kind == "f" else None
+    if bits is None or not g.ndim or not y.ndim:
+        # (numpy scalars, mixed dtypes, integers: np.where, the same select, slower)
+        dtype = np.result_type(g, y)
+        r = np.asarray(np.where(np.less_equal(y, 0), dtype.type(0), g), dtype=dtype)
         if out is None:
             return r
         out[...] = r
         return out
+    shape = g.shape if g.shape == y.shape else np.broadcast_shapes(g.shape, y.shape)
     # (in a plan, out= given: the bool mask is a per-thread scratch array, not a new one)
-    le = np.less_equal(y, 0) if out is None else np.less_equal(y, 0, out=scratch(out.shape, np.bool_))
-    if g.dtype.kind != "f" or (out is not None and np.may_share_memory(out, g)):
-        # (out written over g -- the plan writes into a g that dies here: the mask must not
-        # overwrite g before the product)
-        keep = np.logical_not(le, out=le)   # (not y <= 0: a NaN output keeps its gradient)
-        out = np.multiply(g, keep, out=out)
-        return np.add(out, 0.0, out=out)  # -0.0 (a negative g masked) -> +0.0
-    # The same four passes, the mask inverted straight into the float result (a 1.0 / 0.0 mask:
-    # g * 1.0 and g * 0.0 are g * True and g * False), so that the product multiplies two
-    # floats instead of casting the bools: 6-13% faster, the same bits (benchmarks/kernels.py).
-    # (np.where / copyto(where=) would do it in one call, at 8x the time; g * (y > 0) drops
-    # the gradient at a NaN output)
+    off = np.less_equal(y, 0) if out is None else np.less_equal(y, 0, out=scratch(shape, np.bool_))
+    m8 = off.view(np.int8)
+    np.subtract(m8, 1, out=m8)        # zeroed: 1 - 1 = 0; kept (not y <= 0, NaN too): -1
     if out is None:
-        shape = g.shape if g.shape == y.shape else np.broadcast_shapes(g.shape, y.shape)
-        out = np.empty(shape, g.dtype)
-    keep = np.logical_not(le, out=out)  # (not y <= 0: a NaN y passes g)
-    np.multiply(g, keep, out=out)
-    return np.add(out, 0.0, out=out)  # -0.0 (a negative g masked) -> +0.0; nothing else changes
+        out = np.empty(shape, dtype)
+    # the wide mask in out itself, unless out is g's memory (a plan writing over a g that dies
+    # here: g is read by the AND below)
+    mask = scratch(shape, bits) if np.may_share_memory(out, g) else out.view(bits)
+    np.copyto(mask, m8)               # (int8 -> int: -1 sign-extends to all ones)
+    np.bitwise_and(g.view(bits), mask, out=out.view(bits))
+    return out
 
 
 relu_backward_op = defop("relu_backward", _relu_backward, binary_infer, elementwise=True,
                          out_kernel=_relu_backward, torch_name="ThresholdBackward",
-                         doc="g * (y > 0): the gradient of relu given its output y")
+                         doc="g where y > 0 (or NaN), else +0.0: the gradient of relu given its output y")
 
 
 # The backward of tanh and sigmoid as one op each (PyTorch's tanh_backward / sigmoid_backward):

@@ -39,9 +39,9 @@ FUSIBLE = {
     # the gradients of tanh and sigmoid (one op each), in the numpy kernel's order of operations
     E._tanh_backward: "{0} * ({one} - {1} * {1})",
     E._sigmoid_backward: "({0} * {1}) * ({one} - {1})",
-    # relu's gradient as its kernel computes it: g times a 1.0 / 0.0 mask (not y <= 0: a NaN
-    # output passes g), then + 0.0 (a masked negative g is +0.0)
-    E._relu_backward: "({0} * ({one} if not {1} <= {zero} else {zero})) + {zero}",
+    # relu's gradient as its kernel computes it: g itself, or +0.0 where y <= 0 (not y <= 0:
+    # a NaN output passes g)
+    E._relu_backward: "({0} if not {1} <= {zero} else {zero})",
 }
 # kernels of several numpy passes: one loop pays even for the op alone (a group of one)
 MULTI_PASS = {E._relu_backward}
