@@ -21,3 +21,13 @@ def test_optimizer_step_benchmark_runs(capsys):
         assert best["dualgraph eager"] > 0 and best["dualgraph compiled"] > 0
         assert any(line.strip().startswith(name) for line in out.splitlines())
     assert mod.dg.get_fusion() == before
+
+
+def test_optimizer_step_memory_section_runs(capsys):
+    spec = importlib.util.spec_from_file_location("optimizer_step_bench_mem", _PATH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = mod.memory(quick=True)
+    assert set(out) == {"eager opt.step()", "dg.function(opt.step)"}
+    assert all(peak > 0 for peak, _ in out.values())
+    assert "memory of one training iteration" in capsys.readouterr().out

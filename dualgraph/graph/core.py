@@ -105,6 +105,22 @@ def rebind_stand_in(stand, t):
     stand._vc = t._vc
 
 
+def release_stand_in(stand):
+    """After the call: let go of the .grad a stand-in was pointed at, so that the caller's
+    zero_grad() frees it (held, it was one extra set of gradients alive through the next
+    backward). The stand-in keeps the shape and dtype, over no memory: read-only zeros."""
+    a = stand._data
+    key = (a.shape, a.dtype.str)
+    z = _RELEASED.get(key)
+    if z is None:
+        z = _RELEASED[key] = np.broadcast_to(np.zeros((), a.dtype), a.shape)
+    stand._data = z
+    stand._vc = [0]
+
+
+_RELEASED = {}   # (shape, dtype) -> the zero-strided read-only zeros released stand-ins hold
+
+
 def state_key(t):
     """Tensors sharing one array (p, p.data, p.detach()) are one state."""
     return id(t._data)
@@ -125,6 +141,7 @@ class Graph:
         self.updates = []         # assign nodes, in program order
         self.lifted = []          # (placeholder, read(), description): Python numbers fed per run
         self.grad_reads = []      # (tensor, its eager .grad, stand-in or None) read while building
+        #                           (after a dg.function trace the .grad is None where a stand-in is)
         self.grad_stand_ins = {}  # id(eager tensor) -> the stand-in its .grad is read through
         self.trace = None         # set by dg.function while it traces (its guards, optimizers)
         self.finalized = False

@@ -22,7 +22,7 @@ from ..ops.common import fmt_shape
 from ..mode import executing_eagerly
 from ..tensor import Tensor, _wrap
 from ..utils.tree import NODE_TYPES, flatten, unflatten
-from .core import Graph, SymbolicTensor, fresh, rebind_stand_in, state_key
+from .core import Graph, SymbolicTensor, fresh, rebind_stand_in, release_stand_in, state_key
 from .builder import graph_mode, placeholder
 from .compiler import compile_graph
 from .guards import Guards, lifting, is_plain_value
@@ -201,7 +201,14 @@ class TracedFunction:
             feeds += [tensors[i]._grad._data for i, has_old in tr.arg_grads.items() if has_old]
         for _, read, _ in tr.lifted:
             feeds.append(read())
-        out = tr.plan.run_unchecked(feeds)
+        if tr.rebind:
+            try:
+                out = tr.plan.run_unchecked(feeds)
+            finally:
+                for _, stand in tr.rebind:
+                    release_stand_in(stand)
+        else:
+            out = tr.plan.run_unchecked(feeds)
         for apply_post in tr.post:  # .grad as after the eager code: set, replaced or None
             apply_post()
         if tr.arg_fetch:  # arguments that require grad: their .grad accumulates, as eagerly
@@ -318,6 +325,9 @@ class TracedFunction:
         tr.arg_fetch = arg_fetch
         tr.post = post
         tr.rebind = [(t, stand) for t, eg, stand in g.grad_reads if stand is not None]
+        # (the graph kept for graph_for keeps no .grad the stand-ins stood for at the trace:
+        # that .grad would stay alive, an extra set of gradients, after the caller's zero_grad)
+        g.grad_reads = [(t, None if stand is not None else eg, stand) for t, eg, stand in g.grad_reads]
         tr.names = names
         tr.reason = reason
         fetch = flat + arg_outs
