@@ -47,16 +47,22 @@ def _may_share_memory(G, src):
 # ---------------------------------------------------------------- identities
 # Each rule(G, name) says which input node `name` just returns (its name), else None. A rule
 # whose node is fresh memory (arithmetic) applies only to inputs that are fresh memory too.
-def _unit(unit, positions):
-    """x (op) unit -> x, for a literal unit at one of `positions` (the other input is x)."""
+def _unit(unit, positions, zero_sign=None):
+    """x (op) unit -> x, for a literal unit at one of `positions` (the other input is x).
+    zero_sign: for float results, the sign the zero must have to be an identity: x + (-0.0) is
+    x, but x + 0.0 turns x = -0.0 into +0.0 (as eager computes it); x - 0.0 is x, x - (-0.0)
+    is not (tests/test_simplify_signed_zeros.py)."""
     def rule(G, name):
         args = G.nodes[name]["args"]
         if len(args) != 2:
             return None
         for i in positions:
             other = args[1 - i]
-            if other[0] == "node" and _lit(G, *args[i]) == unit and _same_dtype(G, other[1], name) \
-                    and not _may_share_memory(G, other[1]):
+            v = _lit(G, *args[i])
+            if other[0] == "node" and v == unit and _same_dtype(G, other[1], name) \
+                    and not _may_share_memory(G, other[1]) \
+                    and (zero_sign is None or np.dtype(G.nodes[name]["dtype"]).kind not in "fc"
+                         or bool(np.signbit(v)) == (zero_sign < 0)):
                 return other[1]
         return None
     return rule
@@ -120,8 +126,8 @@ def _inverse_permute(G, name):
 
 
 IDENTITIES = {
-    E.mul_op: _unit(1, (0, 1)), E.add_op: _unit(0, (0, 1)),
-    E.sub_op: _unit(0, (1,)), E.div_op: _unit(1, (1,)),
+    E.mul_op: _unit(1, (0, 1)), E.add_op: _unit(0, (0, 1), zero_sign=-1),
+    E.sub_op: _unit(0, (1,), zero_sign=+1), E.div_op: _unit(1, (1,)),
     S.reshape_op: _to_own_shape, S.view_op: _to_own_shape, broadcast_to_op: _to_own_shape,
     sum_to: _to_own_shape, S.expand_op: _to_own_shape,
     S.contiguous_op: _contiguous,
