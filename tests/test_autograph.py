@@ -1000,3 +1000,39 @@ def test_a_lambda_is_converted_and_so_are_the_functions_it_calls():
 def test_two_lambdas_with_the_same_parameters_on_one_line_run_as_they_are():
     a, b = (lambda x: x * 2), (lambda x: x + 1)  # ambiguous source: not converted, still traced
     assert dg.function(a)(dg.ones(1)).item() == 2.0 and dg.function(b)(dg.ones(1)).item() == 2.0
+
+
+def _halve_until_small(x, n):
+    """A converted (it holds an if and a for) helper that calls itself by its global name."""
+    if n <= 0:
+        return x
+    for _ in range(1):
+        x = x * 0.5
+    return _halve_until_small(x, n - 1)
+
+
+def test_a_recursive_helper_is_converted_and_still_finds_itself():
+    def outer():
+        def twice(x, n):  # recursive through a closure cell, not a global
+            if n <= 0:
+                return x
+            return twice(x * 2.0, n - 1)
+        return twice
+
+    twice = outer()
+
+    def f(x):
+        y = _halve_until_small(x, 3)
+        if y.sum() > 0:  # a data-dependent if: this function goes through AutoGraph too
+            y = twice(y, 2)
+        else:
+            y = -y
+        return y
+
+    compiled = dg.function(f)
+    for data in ([1.0, 2.0], [-4.0, 1.0], [3.0, 5.0]):
+        eager = f(dg.tensor(data)).numpy()
+        assert np.array_equal(compiled(dg.tensor(data)).numpy(), eager)
+    converted = converter.convert(_halve_until_small)
+    assert converted is not _halve_until_small
+    assert converted.__code__.co_name == "_halve_until_small"  # tracebacks name the user's def

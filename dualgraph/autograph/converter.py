@@ -580,6 +580,7 @@ def _first_param(fn):
 
 # ---------------------------------------------------------------- from a function to its conversion
 LAMBDA_NAME = "__ag_lambda__"  # the name a converted lambda's def is compiled under
+CONVERTED_NAME = "__ag_converted__"  # the name every converted def is compiled under
 
 
 def _parse(fn):
@@ -648,6 +649,9 @@ def _compile(fn, new, filename):
     free = list(fn.__code__.co_freevars)
     source = ast.unparse(new)
     new = _signature_only(copy.deepcopy(new))
+    # compiled under a name of its own: under the def's name, a recursive call would become a
+    # free variable of the factory, not the global (or closure cell) the original reads
+    new.name = CONVERTED_NAME
     factory = ast.FunctionDef(
         name="__ag_factory__", args=_arguments([]), decorator_list=[], returns=None, type_comment=None,
         body=[ast.Assign(targets=[_name(n, True)], value=_const(None)) for n in [AG] + free]
@@ -661,6 +665,11 @@ def _compile(fn, new, filename):
     exec(compile(mod, filename, "exec"), ns)  # noqa: S102 - the user's own code, rewritten
     inner = next(c for c in ns["__ag_factory__"].__code__.co_consts
                  if isinstance(c, types.CodeType) and c.co_name == new.name)
+    code = fn.__code__  # tracebacks name the user's function
+    names = {"co_name": code.co_name}
+    if hasattr(code, "co_qualname"):  # Python 3.11+
+        names["co_qualname"] = code.co_qualname
+    inner = inner.replace(**names)
     return inner, source
 
 
