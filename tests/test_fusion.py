@@ -91,10 +91,11 @@ def test_broadcasting_state_writes_and_single_steps_are_not_fused():
 def test_unknown_backend_and_missing_numba(monkeypatch):
     with pytest.raises(dg.DualGraphError, match="unknown fusion backend 'llvm'"):
         FE.set_fusion("llvm")
+    before = FE.get_fusion()  # (None, or 'numba' under DUALGRAPH_FUSION=numba)
     monkeypatch.setattr(FE, "_numba_installed", lambda: False)
     with pytest.raises(dg.DualGraphError, match=r"pip install 'dualgraph\[fast\]'"):
         FE.set_fusion("numba")
-    assert FE.get_fusion() is None
+    assert FE.get_fusion() == before  # a refused setting changes nothing
     # compile_kernel's own check (numba importable no more, or DUALGRAPH_FUSION set without it)
     import builtins
     real = builtins.__import__

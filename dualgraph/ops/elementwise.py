@@ -139,8 +139,37 @@ minimum_op = defop("minimum", _binary_kernel(np.minimum), binary_infer, elementw
                    ufunc=np.minimum)
 floor_divide_op = defop("floor_divide", _int_division(_quiet(_binary_kernel(np.floor_divide))), binary_infer,
                         elementwise=True, saves=(), ufunc=np.floor_divide)
-remainder_op = defop("remainder", _int_division(_quiet(_binary_kernel(np.remainder))), binary_infer,
-                     elementwise=True, saves=reads_for((), (0, 1)), ufunc=np.remainder)
+_remainder = _binary_kernel(np.remainder)
+
+
+def _remainder_kernel(a, b):
+    """numpy gives a zero remainder the divisor's sign, PyTorch (fmod, then a shift by b) the
+    dividend's: -4 % 2 is -0.0 there."""
+    r = _remainder(a, b)
+    if r.dtype.kind == "f":
+        if type(r) is _nd:
+            zero = r == 0
+            if zero.any():
+                np.copysign(r, a, out=r, where=zero)
+        elif r == 0:  # a numpy scalar (two 0-d operands)
+            r = np.copysign(r, a)
+    return r
+
+
+# (no ufunc: a plan calls the kernel, so compiled code keeps the zero's sign too)
+remainder_op = defop("remainder", _int_division(_quiet(_remainder_kernel)), binary_infer,
+                     elementwise=True, saves=reads_for((), (0, 1)))
+
+
+def _trunc_divide(a, b, dtype=None):
+    q = np.true_divide(a, b, dtype=dtype)
+    return np.trunc(q, out=q) if type(q) is _nd else np.trunc(q)
+
+
+# div(rounding_mode='trunc') of floats: trunc(a / b) as one op (the quotient's inf and the zero's
+# sign kept) with PyTorch's zero gradient (div.Tensor_mode in derivatives.yaml)
+trunc_divide_op = defop("trunc_divide", _quiet(_binary_kernel(_trunc_divide, floating=True)),
+                        float_binary_infer, elementwise=True, saves=())
 
 # ---------------------------------------------------------------- comparisons (bool results)
 eq_op = defop("eq", np.equal, compare_infer, elementwise=True, ufunc=np.equal)
@@ -239,12 +268,13 @@ def _rsqrt(x):
 
 
 def _relu(x):
-    return np.maximum(x, 0, dtype=x.dtype)
+    # 0 first: np.maximum returns its first operand on a tie, so relu(-0.0) is -0.0 (PyTorch)
+    return np.maximum(0, x, dtype=x.dtype)
 
 
 def _relu_out(x, out=None):
     """relu written into the plan's buffer (its out_kernel: the same numbers as _relu)."""
-    return np.maximum(x, 0, out=out) if out is not None else _relu(x)
+    return np.maximum(0, x, out=out) if out is not None else _relu(x)
 
 
 def _neg_infer(x):
@@ -280,7 +310,20 @@ def _no_bool(ufunc):
 neg_op = defop("neg", _no_bool(np.negative), _neg_infer, elementwise=True, saves=(),
                ufunc=np.negative)
 abs_op = defop("abs", _no_bool(np.abs), _abs_infer, elementwise=True, ufunc=np.abs)
-sign_op = defop("sign", np.sign, same_infer, elementwise=True, saves=(), ufunc=np.sign)
+def _sign(x, out=None):
+    """np.sign, but 0 at NaN: PyTorch computes (0 < x) - (x < 0)."""
+    r = np.sign(x, out=out)
+    if r.dtype.kind == "f":
+        if type(r) is _nd:
+            nan = np.isnan(r)
+            if nan.any():
+                np.copyto(r, 0, where=nan)
+        elif r != r:  # a numpy scalar
+            r = r.dtype.type(0)
+    return r
+
+
+sign_op = defop("sign", _sign, same_infer, elementwise=True, saves=(), out_kernel=_sign)
 exp_op = defop("exp", _float_kernel(np.exp, _exp), float_unary_infer, elementwise=True, saves=(),
                saves_output=True, out_kernel=_exp)
 log_op = defop("log", _quiet(_float_kernel(np.log, _log)), float_unary_infer, elementwise=True,
@@ -662,8 +705,7 @@ def trunc_div(input, other):
     if category(result_type(_user_operand(input), _user_operand(other))) < 2:
         return apply(mul_op, apply(floor_divide_op, _abs_any(input), _abs_any(other)),
                      apply(mul_op, _sign_any(input), _sign_any(other)))
-    q = apply(div_op, input, other)
-    return apply(mul_op, sign(q), apply(floor_divide_op, abs(q), 1))
+    return apply(trunc_divide_op, input, other)
 
 
 def _user_operand(x):

@@ -6,7 +6,7 @@ from ..common import is_scalar
 from ..creation import full_like_op
 from ..dispatch import apply
 from ..elementwise import (add_op, sub_op, mul_op, div_op, pow_op, maximum_op, minimum_op,
-                           floor_divide_op, remainder_op, neg_op, abs_op, sign_op, exp_op,
+                           floor_divide_op, trunc_divide_op, remainder_op, neg_op, abs_op, sign_op, exp_op,
                            log_op, log1p_op, sqrt_op, rsqrt_op, sin_op, cos_op, tanh_op,
                            sigmoid_op, tanh_backward_op, sigmoid_backward_op, relu_op, relu_backward_op, clamp_op, where_op, masked_fill_op, cast_op,
                            logical_and_op, where, logical_and, log, sign, cos, sin,
@@ -55,7 +55,7 @@ def _pow_vjp(g, n):
     ga = gb = None
     if n.needs[0] and not is_scalar(a):
         if is_scalar(b):
-            ga = g * 0.0 if b == 0 else g * (b * a ** (b - 1))
+            ga = apply(full_like_op, a, fill_value=0) if b == 0 else g * (b * a ** (b - 1))
         else:
             ga = where(b == 0, 0.0, g * (b * a ** (b - 1)))
         ga = unbroadcast(ga, a)
@@ -72,12 +72,14 @@ def _pow_vjp(g, n):
 
 
 def _maxmin_vjp(cmp):
+    """PyTorch's rule: g, halved at ties, zeroed where the other operand wins; so a NaN
+    operand (which wins, as maximum's NaN propagates) gets g, and so does the other one."""
     def vjp(g, n):
         a, b = n.inputs
         half = g * 0.5
         ties = a == b
-        return (unbroadcast(where(cmp(a, b), g, where(ties, half, 0.0)), a),
-                unbroadcast(where(cmp(b, a), g, where(ties, half, 0.0)), b))
+        return (unbroadcast(where(cmp(b, a), 0.0, where(ties, half, g)), a),
+                unbroadcast(where(cmp(a, b), 0.0, where(ties, half, g)), b))
     return vjp
 
 
@@ -102,6 +104,7 @@ def _zero_vjp(g, n):
 # floor_divide: a zero gradient, as PyTorch's div(rounding_mode='floor') (its floor_divide raises
 # "derivative for aten::floor_divide is not implemented" at backward; both require grad)
 defvjp(floor_divide_op, _zero_vjp)
+defvjp(trunc_divide_op, _zero_vjp)
 defvjp(sign_op, _zero_vjp)
 # floor, ceil, trunc, round: piecewise constant, PyTorch's zeros_like
 for _op in (floor_op, ceil_op, trunc_op, round_op):
@@ -144,7 +147,7 @@ def _relu_backward_vjp(gg, n):
     """Linear in g (the same mask again); y only selects: no gradient through it."""
     g, y = n.inputs
     return (apply(relu_backward_op, gg, y) if n.needs[0] else None,
-            unbroadcast(gg * 0.0, y) if n.needs[1] else None)
+            apply(full_like_op, y, fill_value=0) if n.needs[1] else None)
 
 
 # ---------------------------------------------------------------- erf and the smooth activations
@@ -182,7 +185,8 @@ def _elu_vjp(g, n):
     x = n.inputs[0]
     alpha = n.attrs.get("alpha", 1.0)
     # exp of the clamped input: the branch not taken stays finite (no 0 * inf in the gradient)
-    return (where(x > 0, g, g * exp(clamp(x, max=0.0)) * alpha),)
+    # (x <= 0, not x > 0: at a NaN input g passes, as in PyTorch's kernel)
+    return (where(x <= 0, g * exp(clamp(x, max=0.0)) * alpha, g),)
 
 
 @defvjp(softplus_op)
@@ -203,7 +207,7 @@ def _clamp_vjp(g, n):
     if hi is not None:
         m2 = x <= hi
         mask = m2 if mask is None else apply(logical_and_op, mask, m2)
-    return (g * mask,)
+    return (where(mask, g, 0.0),)  # a select (PyTorch's clamp_backward): no inf * 0
 
 
 # ---------------------------------------------------------------- selection
