@@ -2,6 +2,13 @@
 
 This module only gathers the public names; see ../DESIGN.md for where each piece lives.
 """
+import warnings as _warnings
+
+# PyTorch computes inf and NaN silently; numpy warns ("overflow encountered in exp"), naming the
+# dualgraph line that called it, not the user's. Ignored for dualgraph's own modules only (the
+# user's numpy calls still warn), and at no cost per op (a filter is read only when numpy warns).
+_warnings.filterwarnings("ignore", r"(invalid value|overflow|divide by zero|underflow) encountered",
+                         RuntimeWarning, r"dualgraph(\.|$)")
 from .errors import DualGraphError, ShapeError
 from .errors import CheckpointError
 from . import dtypes as _dtypes
