@@ -1,6 +1,7 @@
 """Reductions and the softmax family: sum, mean, prod, amax/amin, argmax/argmin, var/std,
 logsumexp, softmax, log_softmax."""
 import builtins as _builtins
+import math
 import warnings as _warnings
 
 import numpy as np
@@ -64,8 +65,14 @@ def _sum_dtype(x, dtype=None):
 
 
 def _sum_kernel(x, dim=None, keepdim=False, dtype=None):
+    axis = _kaxis(dim, x.ndim)
+    if axis is None and dtype is None and x.dtype == np.bool_:
+        # a mask's count (the gradients of max(x), amax): np.count_nonzero is ~8x faster than
+        # the int64 add.reduce, the same number
+        r = np.asarray(np.count_nonzero(x), dtype=I64)
+        return r.reshape((1,) * x.ndim) if keepdim else r
     # (the ufunc's reduce: np.sum is a Python wrapper around it, ~1 us more a call; the same sums)
-    return np.add.reduce(x, axis=_kaxis(dim, x.ndim), keepdims=keepdim, dtype=_sum_dtype(x, dtype))
+    return np.add.reduce(x, axis=axis, keepdims=keepdim, dtype=_sum_dtype(x, dtype))
 
 
 def _mean_dtype(x, dtype=None):
@@ -113,7 +120,9 @@ any_op = defop("any", _logic_kernel(np.any), _reduce_infer(_bool_dtype), torch_n
 
 # ---------------------------------------------------------------- amax / amin / arg*
 def _nonempty(name):
-    def infer(x, dim=None, keepdim=False):
+    # evenly: max(x) / min(x), whose gradient is PyTorch's evenly_distribute_backward (the
+    # backward rule reads it; the value is amax's / amin's)
+    def infer(x, dim=None, keepdim=False, evenly=False):
         dims = norm_dims(_axis(dim), len(x.shape))
         if dim is None and numel(x.shape) == 0:
             raise DGRuntimeError(
@@ -127,7 +136,7 @@ def _nonempty(name):
 
 
 def _extreme_kernel(fn):
-    def kernel(x, dim=None, keepdim=False):
+    def kernel(x, dim=None, keepdim=False, evenly=False):
         return fn(x, axis=_kaxis(dim, x.ndim), keepdims=keepdim)
     return kernel
 
@@ -173,16 +182,55 @@ def _float_only(name):
     return rule
 
 
-@_quiet_warnings
-def _var_kernel(x, dim=None, keepdim=False, correction=1):
+# a float32 variance below this (or inf, or NaN) may have lost its squares to underflow or
+# overflow (|x - mean| beyond ~1.8e19 or below ~1e-19), or its mean to overflow
+_VAR32_LO = 1e-30
+
+
+def _in_range(v, lo, hi):
+    """lo <= v < hi everywhere, False at a NaN (min and max propagate it)."""
+    if v.ndim == 0:
+        return bool(lo <= v < hi)
+    return (np.minimum.reduce(v, axis=None, initial=hi) >= lo
+            and np.maximum.reduce(v, axis=None, initial=lo) < hi)
+
+
+def _var_std(x, dim, keepdim, correction, sqrt):
     if x.dtype.kind != "f":
         raise TypeError("integer var")
+    axis = _kaxis(dim, x.ndim)
+    n = x.size if axis is None else math.prod(
+        x.shape[a] for a in (axis if isinstance(axis, tuple) else (axis,)))
+    # N > correction: np.var's one warning (no degree of freedom left) cannot fire, so the
+    # warnings context (~2 us) is paid only in that degenerate case
+    if correction < n:
+        with np.errstate(all="ignore"):
+            return _var_std_kernel(x, axis, keepdim, correction, sqrt)
+    return _var_std_silenced(x, axis, keepdim, correction, sqrt)
+
+
+def _var_std_kernel(x, axis, keepdim, correction, sqrt):
     # numpy, like PyTorch, divides by max(0, N - correction): inf or nan, never negative
-    return np.var(x, axis=_kaxis(dim, x.ndim), ddof=correction, keepdims=keepdim)
+    v = np.var(x, axis=axis, ddof=correction, keepdims=keepdim)
+    r = np.sqrt(v) if sqrt else v
+    if x.dtype == np.float32 and not _in_range(v, _VAR32_LO, np.inf):
+        # PyTorch accumulates in double on CPU (and takes the sqrt there): those slices again
+        # in float64; the others keep their float32 bits
+        w = np.var(x, axis=axis, ddof=correction, keepdims=keepdim, dtype=np.float64)
+        ok = (v >= _VAR32_LO) & (v < np.inf)
+        r = np.where(ok, r, (np.sqrt(w) if sqrt else w).astype(np.float32))
+    return r
+
+
+_var_std_silenced = _quiet_warnings(_var_std_kernel)
+
+
+def _var_kernel(x, dim=None, keepdim=False, correction=1):
+    return _var_std(x, dim, keepdim, correction, False)
 
 
 def _std_kernel(x, dim=None, keepdim=False, correction=1):
-    return np.sqrt(_var_kernel(x, dim, keepdim, correction))
+    return _var_std(x, dim, keepdim, correction, True)
 
 
 var_op = defop("var", _var_kernel, _reduce_infer(_float_only("var")))
@@ -320,10 +368,21 @@ def _sort_key(x, descending):
     return -x
 
 
+def _stable_order(x, dim, descending):
+    """The stable argsort of x along dim; descending puts NaN first, as PyTorch (NaN is the
+    largest), where numpy sorts every NaN last."""
+    if descending and x.dtype.kind == "f" and np.isnan(x).any():
+        # x reversed, sorted ascending, read backwards: NaN first, and equal values (NaNs
+        # too) still in index order
+        r = np.argsort(np.flip(x, dim), axis=dim, kind="stable")
+        return np.subtract(x.shape[dim] - 1, np.flip(r, dim))
+    return np.argsort(_sort_key(x, descending), axis=dim, kind="stable")
+
+
 def _argsort_kernel(x, dim=-1, descending=False, stable=False):
     if x.ndim == 0:
         return np.asarray(0, dtype=I64)
-    return np.argsort(_sort_key(x, descending), axis=dim, kind="stable").astype(I64, copy=False)
+    return _stable_order(x, dim, descending).astype(I64, copy=False)
 
 
 def _argsort_infer(x, dim=-1, descending=False, stable=False):
@@ -341,7 +400,7 @@ def _topk_kernel(x, k, dim=-1, largest=True):
         return np.zeros((), dtype=I64) if k == 1 else np.zeros((), dtype=I64)
     if k > x.shape[dim] or k < 0:
         raise IndexError("k out of range")
-    idx = np.argsort(_sort_key(x, largest), axis=dim, kind="stable")
+    idx = _stable_order(x, dim, largest)
     return np.take(idx, np.arange(k), axis=dim).astype(I64, copy=False)
 
 
@@ -478,7 +537,7 @@ def max(input, dim=None, keepdim=False):
     if _is_tensorlike(dim):
         return maximum(input, dim)
     if dim is None:
-        return apply(amax_op, input, dim=None, keepdim=False)
+        return apply(amax_op, input, dim=None, keepdim=False, evenly=True)
     return _values_indices(argmax_op, input, dim, keepdim)
 
 
@@ -486,7 +545,7 @@ def min(input, dim=None, keepdim=False):
     if _is_tensorlike(dim):
         return minimum(input, dim)
     if dim is None:
-        return apply(amin_op, input, dim=None, keepdim=False)
+        return apply(amin_op, input, dim=None, keepdim=False, evenly=True)
     return _values_indices(argmin_op, input, dim, keepdim)
 
 

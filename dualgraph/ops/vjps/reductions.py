@@ -1,14 +1,16 @@
 """Backward rules of the reductions and the softmax family (ops/reductions.py)."""
 import math as _math
 
-from ..common import norm_dims, numel
+from ..common import norm_dim, norm_dims, numel
+from ..creation import full_like_op
 from ..dispatch import apply
-from ..elementwise import exp, maximum, where, logical_and, sign, abs
+from ..elementwise import exp, maximum, where, logical_and, logical_or, sign, abs
+from ..nn_ops import constant_pad_op
 from ..reductions import (count_ratio_op, sum_op, mean_op, prod_op, amax_op, amin_op, var_op,
                           std_op, logsumexp_op, softmax_op, log_softmax_op,
-                          cumsum_op, cumprod_op, norm_op)
+                          cumsum_op, cumprod_op, norm_op, any_op)
 from ..registry import defvjp
-from ..shape import flip_op
+from ..shape import flip_op, reshape_op, reshape_like_op
 from ..unbroadcast import broadcast_like, like_dtype
 
 
@@ -44,19 +46,32 @@ def _mean_vjp(g, n):
     return (like_dtype(gb / _count(x, n.out), x),)
 
 
+def _exclusive_cumprod(x, d):
+    """[1, x0, x0*x1, ...] along dim d: the product of the elements before each."""
+    pads = tuple((1, -1) if i == d else (0, 0) for i in range(x.ndim))
+    return apply(constant_pad_op, apply(cumprod_op, x, dim=d), pads=pads, value=1.0)
+
+
 @defvjp(prod_op)
 def _prod_vjp(g, n):
-    """d prod / d x_i = product of the other elements, exact with zeros (PyTorch's
-    prod_backward): no zero in the slice -> out / x_i; exactly one zero -> the product of the
-    non-zeros at the zero, 0 elsewhere; two or more zeros -> 0 everywhere."""
+    """PyTorch's prod_backward: g * out / x when the whole tensor holds no zero; otherwise the
+    product of the others, from the exclusive cumprods before and after each element (exact
+    with zeros, infs and NaNs: out / x would give inf / inf or 0 * inf)."""
     x = n.inputs[0]
     dim, keep = n.attrs.get("dim"), n.attrs.get("keepdim", False)
-    zero = x == 0
-    xs = where(zero, 1.0, x)
-    ps = broadcast_like(apply(prod_op, xs, dim=dim, keepdim=True), x)
-    nz = broadcast_like(apply(sum_op, zero, dim=dim, keepdim=True), x)
-    local = where(zero, where(nz == 1, ps, 0.0), where(nz == 0, ps / xs, 0.0))
-    return (like_dtype(broadcast_like(_keep(g, x, dim, keep), x) * local, x),)
+    if x.ndim == 0:
+        return (like_dtype(g, x),)
+    gb = broadcast_like(_keep(g, x, dim, keep), x)
+    # (the op does not save its output: recomputed, the same kernel)
+    out = broadcast_like(apply(prod_op, x, dim=dim, keepdim=True, dtype=n.attrs.get("dtype")), x)
+    xf, d = (apply(reshape_op, x, shape=(-1,)), 0) if dim is None else (x, norm_dim(dim, x.ndim))
+    before = _exclusive_cumprod(xf, d)
+    after = apply(flip_op, _exclusive_cumprod(apply(flip_op, xf, dims=(d,)), d), dims=(d,))
+    others = before * after
+    if dim is None:
+        others = apply(reshape_like_op, others, x)
+    anyzero = apply(any_op, x == 0, dim=None, keepdim=False)
+    return (like_dtype(gb * where(anyzero, others, out / x), x),)
 
 
 # ---------------------------------------------------------------- amax / amin
@@ -65,6 +80,13 @@ def _extreme_vjp(g, n):
     instead, so its gradient goes to one element)."""
     x = n.inputs[0]
     dim, keep = n.attrs.get("dim"), n.attrs.get("keepdim", False)
+    if n.attrs.get("evenly"):
+        # max(x) / min(x): PyTorch's evenly_distribute_backward, g / count written into zeros
+        # at the extremes, or at the NaNs when the result is NaN (it is iff x holds one), so
+        # no 0 * inf and no NaN == NaN
+        mask = logical_or(x == n.out, x != x)
+        count = apply(sum_op, mask, dim=None, keepdim=False)
+        return (like_dtype(where(mask, g / count, 0.0), x),)
     mask = x == broadcast_like(_keep(n.out, x, dim, keep), x)
     count = broadcast_like(apply(sum_op, mask, dim=dim, keepdim=True), x)
     return (like_dtype(broadcast_like(_keep(g, x, dim, keep), x) * mask / count, x),)
@@ -147,20 +169,24 @@ def _cumsum_vjp(g, n):
 @defvjp(cumprod_op)
 def _cumprod_vjp(g, n):
     """Exact with zeros (PyTorch's cumprod_backward): before a slice's first zero,
-    revcumsum(g * out) / x; at the first zero, revcumsum(g * cumprod(x with that zero set to
-    1)); after it, 0."""
+    revcumsum(g * out, over the terms before it) / x; at the first zero, revcumsum(g *
+    cumprod(x with that zero set to 1), over the terms before the second zero); after it, 0."""
     x = n.inputs[0]
-    if x.ndim == 0:
-        return (like_dtype(g, x),)
     dim = n.attrs["dim"]
+    if x.ndim == 0 or x.shape[dim] == 1:  # (PyTorch returns g: not x / x, NaN at inf)
+        return (like_dtype(g, x),)
     out = n.out
     zero = x == 0
     nz = apply(cumsum_op, zero, dim=dim)
-    first = logical_and(zero, nz == 1)
+    pre, one = nz == 0, nz == 1
+    first = logical_and(zero, one)
     safe = where(zero, 1.0, x)
-    before = _revcumsum(g * out, dim) / safe
-    at_first = _revcumsum(g * apply(cumprod_op, where(first, 1.0, x), dim=dim), dim)
-    r = where(first, at_first, where(nz == 0, before, 0.0))
+    # the terms past a zero (past the second one for the first zero) are dropped, not
+    # multiplied by their 0 (an inf g there would give NaN): PyTorch's masked_fill
+    before = _revcumsum(where(pre, g * out, 0.0), dim) / safe
+    at_first = _revcumsum(
+        where(one, g * apply(cumprod_op, where(first, 1.0, x), dim=dim), 0.0), dim)
+    r = where(first, at_first, where(pre, before, 0.0))
     return (like_dtype(r, x),)
 
 
@@ -176,7 +202,7 @@ def _norm_vjp(g, n):
     gb = broadcast_like(_keep(g, x, dim, keep), x)
     out = broadcast_like(_keep(n.out, x, dim, keep), x)
     if p == 0:
-        r = gb * 0.0
+        r = apply(full_like_op, x, fill_value=0)  # (not g * 0.0: NaN for an inf g)
     elif p == 1:
         r = gb * sign(x)
     elif p in (_math.inf, -_math.inf):
