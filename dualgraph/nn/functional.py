@@ -842,7 +842,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
             out_size = [1, None]
     attrs = dict(size=(None, None) if out_size is None else tuple(out_size),
                  scales=(None, None) if scales is None else tuple(scales),
-                 mode=("nearest1d" if one_d else "nearest") if mode == "nearest" else "bilinear",
+                 mode=("nearest1d" if one_d else "nearest") if mode == "nearest" else (
+                     "linear1d" if one_d else "bilinear"),
                  align_corners=None if mode == "nearest" else bool(align_corners))
     out = apply(_nn.interpolate_op, input, **attrs)
     return out.squeeze(2) if one_d else out

@@ -222,6 +222,8 @@ def _conv_input_grad(g, w, shape, padding, stride, dilation, groups):
     if tuple(stride) == (1, 1):
         m = hp * wp
         wt = np.ascontiguousarray(w.reshape(groups, og, cg, kh, kw).transpose(3, 4, 0, 2, 1))
+        # the grid's zero slack slots give w * 0, NaN for an inf/NaN w: their sums are zeroed
+        finite = bool(np.isfinite(wt.reshape(-1)).all())   # (~2 us on a LeNet weight)
         res = np.empty((n, c, h, wd), dtype)
         for s, e in _chunks(n, dtype.itemsize * m * (o + 2 * c)):
             nb = e - s
@@ -231,10 +233,16 @@ def _conv_input_grad(g, w, shape, padding, stride, dilation, groups):
             gf = gf.reshape(groups, og, nb * m)[..., :length]
             out = np.zeros((groups, cg, nb * m), dtype)
             tmp = np.empty((groups, cg, length), dtype)
+            if not finite:
+                slack = np.ones((nb, hp, wp), bool)
+                slack[:, :oh, :ow] = False
+                slack = slack.reshape(-1)[:length]
             for i in range(kh):
                 for j in range(kw):
                     off = i * dh * wp + j * dw
                     np.matmul(wt[i, j], gf, out=tmp)
+                    if not finite:
+                        np.copyto(tmp, 0, where=slack)
                     out[..., off:off + length] += tmp
             res[s:e] = out.reshape(c, nb, hp, wp)[:, :, pt:pt + h, pl:pl + wd].transpose(1, 0, 2, 3)
         return res
@@ -493,9 +501,46 @@ def _window_max_separable(win, sw, dw):
     return best
 
 
+def _in_bounds(shape, oh, ow, kh, kw, stride, dilation, pads):
+    """in_bounds(k): (OH, OW) mask of the windows whose offset k (= i*kw + j) reads the input,
+    not its padding."""
+    h, w = shape[2], shape[3]
+    r = np.arange(oh)[:, None] * stride[0] - pads[0]
+    q = np.arange(ow) * stride[1] - pads[2]
+    rows = [(r + i * dilation[0] >= 0) & (r + i * dilation[0] < h) for i in range(kh)]
+    cols = [(q + j * dilation[1] >= 0) & (q + j * dilation[1] < w) for j in range(kw)]
+    return lambda k: rows[k // kw] & cols[k % kw]
+
+
+def _first_max_offsets(win, best, in_bounds=None):
+    """Offset k (= i*kw + j) of each window's maximum as PyTorch's kernel picks it (it keeps a
+    value that is > the max so far or NaN, starting from the first in-bounds one): the last NaN
+    if there is one, else the first maximum that is not padding (the padding value may equal
+    a maximum: -inf, or an integer type's minimum). Loops over the kernel offsets only."""
+    kh, kw = win.shape[4:]
+    a = np.full(best.shape, kh * kw - 1, dtype=np.int64)
+    for k in range(kh * kw - 2, -1, -1):  # backwards, so the first maximum wins
+        hit = win[..., k // kw, k % kw] == best
+        if in_bounds is not None:
+            hit &= in_bounds(k)
+        a = np.where(hit, k, a)
+    if best.dtype.kind == "f" and np.isnan(best).any():
+        for k in range(kh * kw):          # forwards, so the last NaN wins
+            a = np.where(np.isnan(win[..., k // kw, k % kw]), k, a)
+    return a
+
+
+def _padding_ties(x, best, pads):
+    """Whether a padded window's maximum may be the padding value itself (then an offset into
+    the padding would tie with it)."""
+    if not any(pads):
+        return False
+    low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    return bool((best == low).any())
+
+
 def _window_argmax(x, kernel_size, stride, padding, dilation, ceil_mode):
-    """Index (k = i*kw + j) of each window's maximum: the first one on ties, a NaN counting as
-    the maximum, as PyTorch. Loops over the kernel offsets only, each a whole-array op."""
+    """Index (k = i*kw + j) of each window's maximum, as PyTorch (_first_max_offsets)."""
     win, pshape, pads = _pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode)
     kh, kw = win.shape[4:]
     best = np.array(win[..., 0, 0])
@@ -503,15 +548,9 @@ def _window_argmax(x, kernel_size, stride, padding, dilation, ceil_mode):
         for j in range(kw):
             if i or j:
                 np.maximum(best, win[..., i, j], out=best)
-    nan = best.dtype.kind == "f" and np.isnan(best).any()
-    a = np.full(best.shape, kh * kw - 1, dtype=np.int64)
-    for k in range(kh * kw - 2, -1, -1):  # backwards, so the first maximum wins
-        v = win[..., k // kw, k % kw]
-        hit = v == best
-        if nan:
-            hit |= np.isnan(v)
-        a = np.where(hit, k, a)
-    return a, win.shape, pshape, pads
+    inb = _in_bounds(x.shape, *win.shape[2:], stride, dilation, pads) \
+        if _padding_ties(x, best, pads) else None
+    return _first_max_offsets(win, best, inb), win.shape, pshape, pads
 
 
 def _argmax_positions(x, kernel_size, stride, padding, dilation, ceil_mode):
@@ -600,12 +639,13 @@ def _max_pool2d_backward_kernel(g, x, kernel_size, stride, padding, dilation, ce
 
 
 def _max_pool2d_backward_general(g, x, kernel_size, stride, padding, dilation, ceil_mode):
-    """Each pooled gradient to its window's first maximum (row-major; a NaN counts as the
-    maximum), as PyTorch. One pass per kernel offset: the offset's first-maximum mask (equal to
-    the window max and no earlier offset taken) times g, written into that offset's strided
-    view of the input (with non-overlapping windows each pixel is written at most once; when
-    they overlap, distinct windows still hit distinct pixels at one offset, so += is exact).
-    Over chunks of the batch that stay in the CPU cache."""
+    """Each pooled gradient to its window's maximum as PyTorch picks it (the first one,
+    row-major, not in the padding; the last NaN: _first_max_offsets). One pass per kernel
+    offset: the offset's first-maximum mask (equal to the window max and no earlier offset
+    taken; with a NaN or a maximum equal to the padding, _first_max_offsets) times g, written
+    into that offset's strided view of the input (with non-overlapping windows each pixel is
+    written at most once; when they overlap, distinct windows still hit distinct pixels at
+    one offset, so += is exact). Over chunks of the batch that stay in the CPU cache."""
     win, pshape, pads = _pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode)
     n, c, oh, ow, kh, kw = win.shape
     # g * mask is g where the mask holds and 0 elsewhere only for a finite g (inf * 0 is nan)
@@ -620,16 +660,21 @@ def _max_pool2d_backward_general(g, x, kernel_size, stride, padding, dilation, c
     for s, e in _chunks(n, per):
         v, gc, gxc = win[s:e], g[s:e], gxp[s:e]
         best = _window_max_separable(v, stride[1], dilation[1])
-        nan = best.dtype.kind == "f" and bool(np.isnan(best).any())
+        # a NaN (the last one wins) or a maximum equal to the padding: PyTorch's pick
+        odd = (best.dtype.kind == "f" and bool(np.isnan(best).any())) or \
+            _padding_ties(x, best, pads)
+        if odd:
+            a = _first_max_offsets(v, best, _in_bounds(x.shape, oh, ow, kh, kw, stride,
+                                                       dilation, pads) if any(pads) else None)
         taken = None
         for k in range(kh * kw):
             i, j = divmod(k, kw)
-            if k == last and taken is not None:
+            if odd:
+                hit = a == k
+            elif k == last and taken is not None:
                 hit = ~taken                 # every window has a maximum: the rest is here
             else:
                 hit = v[..., i, j] == best
-                if nan:
-                    hit |= np.isnan(v[..., i, j])
                 if taken is None:
                     taken = hit              # (hit is used up before taken changes)
                 else:
@@ -770,15 +815,16 @@ def _transposed_faster(x, w):
     """Which way round the BLAS product of linear runs faster for these shapes, measured once
     per shape in this process (after a warm-up run of each, the best of _ROUNDS interleaved
     runs each), not assumed: x W^T, or W x^T into a scratch buffer and a transposed copy
-    (OpenBLAS picks a better kernel for some shapes: benchmarks/linear_layout.py). Both give
-    the same numbers here (one kernel, the roles swapped: tests/test_linear_layout.py).
+    (OpenBLAS picks a better kernel for some shapes: benchmarks/linear_layout.py). Only where
+    both give the same bits (_layouts_agree): a result never depends on a timing.
     Products too small for the choice to matter, or too big to time on a first call, take
     x W^T unmeasured."""
     if blas.get_blas() != "numpy":
         return False  # (MKL: x W^T is as fast, and the swapped roles round differently)
     key = (x.shape[0], x.shape[1], w.shape[0], x.dtype.str)
     hit = _LAYOUTS.get(key)
-    if hit is None and not _MEASURED_FROM <= key[0] * key[1] * key[2] <= _MEASURED_UP_TO:
+    if hit is None and (not _MEASURED_FROM <= key[0] * key[1] * key[2] <= _MEASURED_UP_TO
+                        or not _layouts_agree(key[0], key[1], key[2], x.dtype)):
         hit = _LAYOUTS[key] = False
     if hit is None:
         out = np.empty((x.shape[0], w.shape[0]), x.dtype)
@@ -793,6 +839,19 @@ def _transposed_faster(x, w):
                 best[k] = min(best[k], time.perf_counter() - t)
         hit = _LAYOUTS[key] = best[1] < 0.95 * best[0]
     return hit
+
+
+def _layouts_agree(n, k, o, dtype):
+    """Whether the two layouts give the same bits for these shapes on this BLAS, probed once on
+    random data: on some machines it is one kernel with the roles swapped (a Xeon's OpenBLAS),
+    on others two kernels that sum in different orders (an AMD EPYC's)."""
+    rng = np.random.default_rng(0)   # (every bit of the dtype random: short ones sum exactly)
+    x = (rng.random((n, k)) - 0.5).astype(dtype)
+    w = (rng.random((o, k)) - 0.5).astype(dtype)
+    a, b = np.empty((n, o), dtype), np.empty((n, o), dtype)
+    _plain_product(x, w, a)
+    _transposed_product(x, w, b)
+    return a.tobytes() == b.tobytes()
 
 
 def _plain_product(x, w, out):
@@ -953,14 +1012,16 @@ def _nll_infer(logp, target, ignore_index, reduction):
 def _nll_backward_kernel(g, target, like, ignore_index, reduction):
     valid, safe = _nll_rows(like, target, ignore_index)
     z = np.zeros(like.shape, dtype=like.dtype)
-    if reduction == "none":
-        scale = -g * valid
-    elif reduction == "sum":
-        scale = -g * valid
-    else:
+    if reduction == "mean":
         with np.errstate(all="ignore"):
-            scale = (-g / like.dtype.type(valid.sum())) * valid
-    z[np.arange(len(safe)), safe] = scale
+            scale = -g / like.dtype.type(valid.sum())
+    else:
+        scale = -g
+    if valid is not _ALL_VALID.get(len(safe)):
+        # a select, not scale * valid: an ignored row is exactly 0 for an inf/NaN g (0 * inf
+        # is NaN); with no ignored row, nothing to select
+        scale = np.where(valid, scale, like.dtype.type(0))
+    z[_rows(len(safe)), safe] = scale
     return z
 
 
@@ -1003,10 +1064,12 @@ def _ce_infer(x, target, ignore_index, reduction):
 
 
 def _ce_scale(g, valid, dtype, reduction):
+    """Each row's scale: g (over the count of kept rows), and exactly 0 at an ignored row (a
+    select: g * valid is NaN there for an inf/NaN g)."""
     if reduction == "mean":
         with np.errstate(all="ignore"):
-            return (g / dtype.type(valid.sum())) * valid
-    return g * valid
+            g = g / dtype.type(valid.sum())
+    return np.where(valid, g, dtype.type(0))
 
 
 def _ce_backward_kernel(g, x, target, ignore_index, reduction):
@@ -1157,15 +1220,63 @@ avg_pool2d_backward_op = defop(
 
 
 # ================================================================ adaptive_avg_pool2d
-def _adaptive_matrix(size, n_out, dtype):
-    """(n_out, size) 0/1 matrix of PyTorch's adaptive windows [floor(i*size/n_out),
-    ceil((i+1)*size/n_out)), and each window's length."""
+def _adaptive_windows(size, n_out):
+    """PyTorch's adaptive windows [floor(i*size/n_out), ceil((i+1)*size/n_out)) along one axis:
+    their starts and ends."""
     i = np.arange(n_out)
-    start = (i * size) // n_out
-    end = -((-(i + 1) * size) // n_out)
+    return (i * size) // n_out, -((-(i + 1) * size) // n_out)
+
+
+def _adaptive_matrix(size, n_out, dtype):
+    """(n_out, size) 0/1 matrix of the adaptive windows, and each window's length."""
+    start, end = _adaptive_windows(size, n_out)
     pos = np.arange(size)
     m = ((pos >= start[:, None]) & (pos < end[:, None])).astype(dtype)
     return m, (end - start).astype(dtype)
+
+
+def _take(a, idx, axis):
+    index = [slice(None)] * a.ndim
+    index[axis] = idx
+    return tuple(index)
+
+
+def _window_sums(x, start, end, axis):
+    """Sum of each window [start, end) of x along axis, with no 0 * x term (a 0/1 matrix
+    product spreads an inf or NaN over every window: 0 * inf is NaN)."""
+    size, n_out = x.shape[axis], len(start)
+    if n_out and (n_out == 1 or end[-2] < size):
+        # only the last window reaches the end (always when n_out <= size): one reduceat over
+        # the indices start0, end0, start1, ..., start_last, of which the even results are the
+        # window sums (end_k >= start_k+1, so the odd ones are single elements)
+        idx = np.empty(2 * n_out - 1, np.intp)
+        idx[0::2] = start
+        idx[1::2] = end[:-1]
+        return np.add.reduceat(x, idx, axis=axis)[_take(x, slice(None, None, 2), axis)]
+    # more windows than elements: each window 1 or 2 long (any length works here)
+    out = np.take(x, start, axis)
+    length = end - start
+    for d in range(1, int(length.max()) if n_out else 0):
+        sel = np.flatnonzero(length > d)
+        out[_take(out, sel, axis)] += np.take(x, start[sel] + d, axis)
+    return out
+
+
+def _window_spread(g, start, end, size, axis):
+    """The adjoint of _window_sums: each position gets the sum of g over the windows that
+    hold it (windows are runs of k: start and end never decrease), no 0 * g term."""
+    if g.shape[axis] == 0:
+        shape = list(g.shape)
+        shape[axis] = size
+        return np.zeros(shape, g.dtype)
+    pos = np.arange(size)
+    lo = np.searchsorted(end, pos, side="right")          # first window ending after pos
+    count = np.searchsorted(start, pos, side="right") - lo   # windows holding pos (>= 1)
+    out = np.repeat(g, np.bincount(lo, minlength=g.shape[axis]), axis)   # g[lo], as lo rises
+    for d in range(1, int(count.max())):
+        sel = np.flatnonzero(count > d)
+        out[_take(out, sel, axis)] += np.take(g, lo[sel] + d, axis)
+    return out
 
 
 def _adaptive_out(x_shape, output_size):
@@ -1205,6 +1316,13 @@ def _adaptive_avg_pool2d_kernel(x, output_size):
     mh, ch = _adaptive_matrix(h, oh, x.dtype)
     mw, cw = _adaptive_matrix(w, ow, x.dtype)
     s = np.matmul(mh, np.matmul(x, mw.T))              # window sums, (N, C, OH, OW)
+    # an inf/NaN in a plane makes every sum of that plane inf/NaN (its products with the 0s
+    # of the matrices are NaN, in every row of x @ mw.T and then in every sum): where a first
+    # sum is not finite, the sums again without 0 * x terms
+    if not oh or not ow or np.isfinite(s[:, :, 0, 0]).all():
+        return np.ascontiguousarray(s / np.multiply.outer(ch, cw))
+    (sh, eh), (sw, ew) = _adaptive_windows(h, oh), _adaptive_windows(w, ow)
+    s = _window_sums(_window_sums(x, sw, ew, 3), sh, eh, 2)   # the same sums, no 0 * x term
     return np.ascontiguousarray(s / np.multiply.outer(ch, cw))
 
 
@@ -1214,7 +1332,16 @@ def _adaptive_avg_pool2d_backward_kernel(g, like, output_size):
     mh, ch = _adaptive_matrix(h, oh, g.dtype)
     mw, cw = _adaptive_matrix(w, ow, g.dtype)
     gd = g / np.multiply.outer(ch, cw)
-    return np.ascontiguousarray(np.matmul(mh.T, np.matmul(gd, mw)), dtype=g.dtype)
+    r = np.matmul(mh.T, np.matmul(gd, mw))
+    if np.isfinite(r[:, :, 0, 0]).all():   # (as the forward: an inf/NaN reaches every element)
+        return np.ascontiguousarray(r, dtype=g.dtype)
+    if oh and ow and h % oh == 0 and w % ow == 0:      # equal windows: one broadcast copy
+        kh, kw = h // oh, w // ow
+        out = np.broadcast_to(gd[:, :, :, None, :, None], (n, c, oh, kh, ow, kw))
+        return np.ascontiguousarray(out.reshape(n, c, h, w), dtype=g.dtype)
+    (sh, eh), (sw, ew) = _adaptive_windows(h, oh), _adaptive_windows(w, ow)
+    out = _window_spread(_window_spread(gd, sh, eh, h, 2), sw, ew, w, 3)
+    return np.ascontiguousarray(out, dtype=g.dtype)
 
 
 adaptive_avg_pool2d_op = defop(
@@ -1248,6 +1375,8 @@ def _interp_axis(n_in, n_out, mode, align_corners, scale, dtype):
     second weight is 0), with PyTorch's index arithmetic in the op-math type."""
     ft = np.float32 if dtype != np.float64 else np.float64
     j = np.arange(n_out)
+    if mode == "linear1d":    # (its length axis as bilinear's; its unit height is not used)
+        mode = "bilinear"
     if n_out == n_in and mode == "bilinear":  # PyTorch copies an axis whose size is kept,
         return j, j, np.ones(n_out, dtype), np.zeros(n_out, dtype)   # whatever the scale
     if mode in ("nearest", "nearest1d"):
@@ -1267,7 +1396,11 @@ def _interp_axis(n_in, n_out, mode, align_corners, scale, dtype):
         src = sc * j.astype(ft)
     else:
         sc = ft(1.0 / scale) if scale is not None and scale > 0 else ft(n_in) / ft(n_out)
-        src = np.maximum(sc * (j.astype(ft) + ft(0.5)) - ft(0.5), ft(0))
+        if ft is np.float32:  # PyTorch's kernel rounds sc * (j + 0.5) - 0.5 once (an FMA):
+            src = (np.float64(sc) * (j + 0.5) - 0.5).astype(ft)   # exact in float64, rounded
+        else:
+            src = sc * (j.astype(ft) + ft(0.5)) - ft(0.5)
+        src = np.maximum(src, ft(0))
     i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
     l1 = np.clip(src - i0.astype(ft), 0, 1).astype(ft)
     i1 = i0 + (i0 < n_in - 1)
@@ -1303,10 +1436,28 @@ def _interp_kernel(x, size, scales, mode, align_corners):
         raise ValueError("interpolate input")
     (h0, h1, hl0, hl1), (w0, w1, wl0, wl1) = _interp_attrs_axes(
         x.shape, size, scales, mode, align_corners, x.dtype)
-    if mode != "bilinear":
+    if mode not in ("bilinear", "linear1d"):
         return np.ascontiguousarray(x.take(h0, axis=2).take(w0, axis=3))
+    if mode == "linear1d":    # a unit-height image: no x * 0 term (NaN at an inf) for that axis
+        r = x.take(w0, axis=3) * wl0 + x.take(w1, axis=3) * wl1
+        return _linear1d_zeros(x, w0, wl0, w1, wl1, r) if x.dtype == np.float32 else r
     t = x.take(h0, axis=2) * hl0[:, None] + x.take(h1, axis=2) * hl1[:, None]   # (N, C, OH, W)
     return t.take(w0, axis=3) * wl0 + t.take(w1, axis=3) * wl1
+
+
+def _linear1d_zeros(x, i0, l0, i1, l1, out):
+    """PyTorch's 1-D kernel rounds x0 * l0 + (x1 * l1) once (an FMA): where the two rounded
+    products cancel to 0 here, its exact sum is tiny, of either sign, or 0. Those entries of
+    out again, the product exact in float64 (the sum is: no bit is lost next to a zero)."""
+    z = np.flatnonzero(out == 0)
+    if z.size:
+        w = x.shape[-1]
+        rows, cols = np.divmod(z, len(i0))
+        x2 = x.reshape(-1, w)
+        x1l1 = x2[rows, i1[cols]] * l1[cols]
+        s = x2[rows, i0[cols]].astype(np.float64) * l0[cols] + x1l1
+        out.reshape(-1)[z] = s
+    return out
 
 
 def _scatter_axis(v, idx, wt, n_in, axis):
@@ -1331,8 +1482,10 @@ def _interp_backward_kernel(g, like, size, scales, mode, align_corners):
     (h0, h1, hl0, hl1), (w0, w1, wl0, wl1) = _interp_attrs_axes(
         like.shape, size, scales, mode, align_corners, g.dtype)
     t = _scatter_axis(g, w0, wl0, w, 3)                           # (N, C, OH, W)
-    if mode == "bilinear":
+    if mode in ("bilinear", "linear1d"):
         t += _scatter_axis(g, w1, wl1, w, 3)
+    if mode == "linear1d":    # (the unit height: as the forward, no g * 0 term)
+        return t
     out = _scatter_axis(t, h0, hl0, h, 2)                         # (N, C, H, W)
     if mode == "bilinear":
         out += _scatter_axis(t, h1, hl1, h, 2)

@@ -218,7 +218,7 @@ def kernel(g, x, t, ignore_index, mean, out):
     if count < 0:
         return False
     scale = g[()] / x.dtype.type(count) if mean else g[()]
-    zero = scale * 0   # an ignored row's scale, as numpy's kernel has it (NaN if scale is)
+    zero = x.dtype.type(0)   # an ignored row's scale, as numpy's kernel has it (a select)
     for i in range(n):
         ti = t[i]
         row = scale
