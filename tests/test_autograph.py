@@ -5,6 +5,7 @@ Every control-flow shape below runs eagerly (a plain call on dg.tensor inputs) a
 dg.function, over inputs that take different branches / iteration counts, with equal results
 and one trace. Then: Python control flow stays Python, autograph=False, to_code, the errors.
 """
+import inspect
 import math
 import types
 
@@ -1036,3 +1037,30 @@ def test_a_recursive_helper_is_converted_and_still_finds_itself():
     converted = converter.convert(_halve_until_small)
     assert converted is not _halve_until_small
     assert converted.__code__.co_name == "_halve_until_small"  # tracebacks name the user's def
+
+
+def test_the_source_is_read_without_walking_sys_modules(monkeypatch):
+    """inspect.getsourcelines calls inspect.getmodule, which stats the file of every module
+    imported (it was half of a 100-op chain's first dg.function call): the converter reads
+    the lines through linecache itself."""
+    def walk(*a, **k):
+        raise AssertionError("inspect.getmodule called")
+    monkeypatch.setattr(inspect, "getmodule", walk)
+
+    def f(x):
+        if x.sum() > 0:
+            return x * 2.0
+        return -x
+    converted = converter.convert(f)
+    assert converted is not f and "ag__" in converted.__autograph_source__
+    compiled = dg.function(f)
+    for data in ([1.0, 2.0], [-3.0, 1.0]):
+        assert np.array_equal(compiled(dg.tensor(data)).numpy(), f(dg.tensor(data)).numpy())
+
+
+def test_a_function_without_source_runs_as_it_is():
+    ns = {}
+    exec("def g(x):\n    return x * 3.0\n", ns)  # noqa: S102 - no file behind it
+    with pytest.raises(dg.DualGraphError, match="its source is not available"):
+        converter.convert(ns["g"])
+    assert np.array_equal(dg.function(ns["g"])(dg.tensor([1.0])).numpy(), [3.0])

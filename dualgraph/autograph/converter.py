@@ -28,6 +28,8 @@ import ast
 import copy
 import functools
 import inspect
+import linecache
+import re
 import sys
 import textwrap
 import types
@@ -583,6 +585,29 @@ LAMBDA_NAME = "__ag_lambda__"  # the name a converted lambda's def is compiled u
 CONVERTED_NAME = "__ag_converted__"  # the name every converted def is compiled under
 
 
+# the line a def, a lambda or a decorator starts on (inspect.findsource's search, Python 3.11)
+_DEF_LINE = re.compile(r"^(\s*def\s)|(\s*async\s+def\s)|(.*(?<!\w)lambda(:|\s))|^(\s*@)")
+
+
+def _source_lines(code, module_globals):
+    """inspect.getsourcelines(code) without inspect.getmodule, which walks every module in
+    sys.modules (realpath of each file: tens of ms of a first dg.function call): the file's
+    lines from linecache (which reads a notebook cell or a zip import too), then the block
+    from the code's first line. None where there is no source."""
+    filename = code.co_filename
+    linecache.checkcache(filename)   # (a file edited since: its new lines, as inspect)
+    lines = linecache.getlines(filename, module_globals)
+    lnum = code.co_firstlineno - 1
+    if not lines or not 0 <= lnum < len(lines):
+        return None
+    while lnum > 0 and not _DEF_LINE.match(lines[lnum]):
+        lnum -= 1
+    try:
+        return inspect.getblock(lines[lnum:]), lnum + 1
+    except (SyntaxError, IndexError):   # (tokenize's errors on a broken file)
+        return None
+
+
 def _parse(fn):
     """The function's FunctionDef, its file and first line, or None when its source cannot be
     read (a lambda, a builtin, code made by exec, an async function)."""
@@ -591,10 +616,10 @@ def _parse(fn):
         return None
     if code.co_flags & (inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR):
         return None
-    try:
-        lines, start = inspect.getsourcelines(code)  # its own code: a wrapper is not unwrapped
-    except (OSError, TypeError):
+    found = _source_lines(code, fn.__globals__)  # its own code: a wrapper is not unwrapped
+    if found is None:
         return None
+    lines, start = found
     src = textwrap.dedent("".join(lines))
     try:
         tree = ast.parse(src)
