@@ -443,6 +443,16 @@ def _floor_divide(ex, n):
     return ex.cast(ex.emit("Floor", [ex.emit("Div", [a, b])]), np.float64, dt)
 
 
+@_conv("trunc_divide")
+def _trunc_divide(ex, n):
+    """trunc(a / b) of floats (ONNX has no Trunc): Ceil below zero, Floor otherwise (-0.0, inf
+    and NaN kept)."""
+    dt = ex.out_dtype(n)
+    q = ex.emit("Div", ex.ins(n, dt))
+    neg = ex.emit("Less", [q, ex.const(0, dt, "zero")])
+    return ex.emit("Where", [neg, ex.emit("Ceil", [q]), ex.emit("Floor", [q])])
+
+
 @_conv("remainder")
 def _remainder(ex, n):
     dt = ex.out_dtype(n)
