@@ -25,6 +25,9 @@ CASES = {
     "relu(-0.0) is -0.0": (
         lambda x: x.relu(), lambda x: x.relu(),
         (np.concatenate([f32(-0.0, 0.0, -1, 2, nan, -inf), np.full(20, -0.0, np.float32)]),), None),
+    "relu(-0.0) of an intermediate (a plan writes it into a buffer)": (
+        lambda x: (x * 1.0).relu() * 2.0, lambda x: (x * 1.0).relu() * 2.0,
+        (np.tile(f32(-0.0, 1, -2, 0.0, nan), 8),), None),
     "remainder: a zero has the dividend's sign": (
         lambda a, b: dg.remainder(a, b), lambda a, b: a.remainder(b),
         (f32(-4, 4, -0.0, 0.0, 4, 5.5, -6), f32(2, -2, 3, -3, inf, -2, -3)), None),
