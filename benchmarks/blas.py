@@ -45,6 +45,11 @@ PRODUCTS = [
     ("small 64x128x10", 64, 128, 10, False, True),
     ("small 64x64x64", 64, 64, 64, False, False),
     ("mid 16x784x64", 16, 784, 64, False, True),
+    # LeNet's convolutions at batch 32 as single GEMMs over columns laid out (C*kh*kw, N*OH*OW)
+    ("conv1 fwd w cols (b32)", 6, 75, 25088, False, False),
+    ("conv1 wgrad g cols^T", 6, 25088, 75, False, True),
+    ("conv2 fwd w cols (b32)", 16, 150, 3200, False, False),
+    ("conv2 wgrad g cols^T", 16, 3200, 150, False, True),
 ]
 
 
