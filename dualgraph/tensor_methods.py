@@ -227,7 +227,8 @@ class TensorMethods:
             return apply_inplace(self, E.div_op, other)
         if rounding_mode == "floor":
             return apply_inplace(self, E.floor_divide_op, other)
-        return self.copy_(E.trunc_div(self, other))  # (no trunc op: the rounded value, copied in)
+        # (integers take several ops, floats trunc_divide: the result copied in, as one write)
+        return self.copy_(E.trunc_div(self, other))
     def clamp_(self, min=None, max=None): return apply_inplace(self, E.clamp_op, min=min, max=max)
     clip_ = clamp_
     def relu_(self): return apply_inplace(self, E.relu_op)

@@ -12,3 +12,14 @@ def no_fusion():
     numba_loops.BACKEND[0] = None
     yield
     numba_loops.BACKEND[0] = old
+
+
+@pytest.fixture
+def numba_fusion():
+    """The numba backend on for one test (skipped without numba), and put back after it."""
+    pytest.importorskip("numba")
+    from dualgraph.graph.passes.fuse_elementwise import set_fusion
+    old = numba_loops.BACKEND[0]
+    set_fusion("numba")
+    yield
+    set_fusion(old)

@@ -763,16 +763,6 @@ FUSED_CHAINS = {
 }
 
 
-@pytest.fixture
-def numba_fusion():
-    pytest.importorskip("numba")
-    from dualgraph.ops import numba_loops
-    old = numba_loops.BACKEND[0]
-    dg.set_fusion("numba")
-    yield
-    dg.set_fusion(old)
-
-
 @pytest.mark.parametrize("name", list(FUSED_CHAINS))
 def test_fused_chains_keep_special_values(name, numba_fusion):
     """With the numba backend, dg.function fuses elementwise chains (forward and backward) into

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import dualgraph as dg
+from special_value_checks import bits
 
 inf, nan = np.inf, np.nan
 
@@ -70,11 +71,6 @@ def _run_torch(fn, arrays, cot):
     return [out.detach().numpy()] + [g.numpy() for g in grads]
 
 
-def _bits(a):
-    a = np.ascontiguousarray(a)
-    return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
-
-
 def same_as_torch(ours, theirs, zero_sign):
     """NaN where torch has NaN (sign and payload aside); otherwise the same value, and the same
     zero sign where `zero_sign` (forward values: gradients' zero signs follow each library's
@@ -108,7 +104,7 @@ def test_compiled_gives_eagers_bits_call_after_call(name):
     for _ in range(3):
         got, _ = _run_dg(fn, arrays, cot, compiled)
         for g, w in zip(got, want):
-            assert np.array_equal(_bits(g), _bits(w)), (name, g, w)
+            assert np.array_equal(bits(g), bits(w)), (name, g, w)
     assert compiled.trace_count == 1
 
 

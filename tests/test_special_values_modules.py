@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import dualgraph as dg
+from special_value_checks import salted, same_bits
 
 nn = dg.nn
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
-SPECIALS = np.array([np.inf, -np.inf, np.nan, -0.0, 0.0, 1e30, -1e30, 1e-40, -1e-40], np.float32)
 MODELS = {   # name -> (model, input shape)
     "batchnorm1d": (lambda: nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5), nn.ReLU(),
                                           nn.Linear(5, 3)), (8, 6)),
@@ -32,23 +32,6 @@ MODELS = {   # name -> (model, input shape)
         nn.Linear(27, 3)), (8, 2, 4, 4)),
     "gru": (None, (4, 3, 6)),
 }
-
-
-def salted(rng, shape, frac=0.2):
-    x = rng.standard_normal(shape).astype(np.float32)
-    m = rng.random(shape) < frac
-    x[m] = rng.choice(SPECIALS, size=int(m.sum()))
-    return x
-
-
-def same_bits(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return False
-    if a.dtype.kind != "f":
-        return np.array_equal(a, b)
-    nan = np.isnan(a)
-    return np.array_equal(nan, np.isnan(b)) and a[~nan].tobytes() == b[~nan].tobytes()
 
 
 def train(name, loss_kind, compiled, calls=3):

@@ -23,6 +23,7 @@ import pytest
 import dualgraph as dg
 import dualgraph.nn.functional as F
 from dualgraph.ops import nn_ops as K
+from special_value_checks import assert_values, bits
 
 inf, nan = np.inf, np.nan
 
@@ -163,25 +164,6 @@ def _np(t):
     return np.asarray(t.detach().numpy())
 
 
-def _bits(a):
-    a = np.ascontiguousarray(a)
-    return a.view(f"u{a.dtype.itemsize}") if a.dtype.kind == "f" else a
-
-
-def assert_values(got, want, what, atol=0.0, rtol=2e-6):
-    """NaN where `want` has NaN, the same infinities, finite values within float32 rounding
-    (integers exactly); zero signs are not compared (test_*_zero_sign does where it matters)."""
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.shape == want.shape, (what, got.shape, want.shape)
-    if want.dtype.kind != "f":
-        assert got.dtype == np.int64 and np.array_equal(got, want), (what, got, want)
-        return
-    assert got.dtype == want.dtype, (what, got.dtype, want.dtype)
-    assert np.array_equal(np.isnan(got), np.isnan(want)), (what, got, want)
-    ok = ~np.isnan(want)
-    assert np.allclose(got[ok], want[ok], rtol=rtol, atol=atol), (what, got, want)
-
-
 @pytest.mark.parametrize("name", list(CASES))
 def test_case_eager_and_compiled(name):
     """PyTorch's numbers eagerly, and dg.function's are the same bits over three calls."""
@@ -196,7 +178,7 @@ def test_case_eager_and_compiled(name):
     for _ in range(3):
         got = [_np(t) for t in compiled(*_feeds(floats, others, cot))]
         for k, (a, b) in enumerate(zip(got, eager)):
-            assert a.dtype == b.dtype and np.array_equal(_bits(a), _bits(b)), (name, k, a, b)
+            assert a.dtype == b.dtype and np.array_equal(bits(a), bits(b)), (name, k, a, b)
 
 
 def test_interpolate_linear_1d_zero_sign():
@@ -210,22 +192,12 @@ def test_interpolate_linear_1d_zero_sign():
     assert np.array_equal(np.signbit(got), np.signbit(want)), got
     compiled = dg.function(fn, autograph=False)
     for _ in range(3):
-        assert np.array_equal(_bits(_np(compiled(dg.tensor(x)))), _bits(got))
-
-
-@pytest.fixture
-def numba_backend():
-    pytest.importorskip("numba")
-    from dualgraph.ops import numba_loops
-    old = numba_loops.BACKEND[0]
-    dg.set_fusion("numba")
-    yield
-    dg.set_fusion(old)
+        assert np.array_equal(bits(_np(compiled(dg.tensor(x)))), bits(got))
 
 
 @pytest.mark.parametrize("name", [n for n in CASES
                                   if n.startswith("C9 cross_entropy") and "none" not in n])
-def test_cross_entropy_numba_loop(name, numba_backend):
+def test_cross_entropy_numba_loop(name, numba_fusion):
     """The numba backend's loop (mean and sum): 0 at ignored rows too, eager and compiled."""
     from dualgraph.ops import numba_loops
     _, floats, others, _, _, _ = CASES[name]

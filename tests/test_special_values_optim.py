@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import dualgraph as dg
+from special_value_checks import SPECIALS, salted, same_bits
 
 # (numpy's inf/NaN warnings, which pytest shows whatever dualgraph's own filter says)
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
-SPECIALS = np.array([np.inf, -np.inf, np.nan, -0.0, 0.0, 1e30, -1e30, 1e-40, -1e-40], np.float32)
 NOT_HUGE = SPECIALS[np.abs(np.nan_to_num(SPECIALS, posinf=0, neginf=0)) < 1e20]
 SHAPES = [(4, 5), (5,), (3, 2, 2)]
 CONFIGS = {
@@ -30,13 +30,6 @@ CONFIGS = {
 }
 CASES = [pytest.param(name, clip, id=f"{name}{'-clip' if clip else ''}")
          for name, clip in itertools.product(CONFIGS, (False, True))]
-
-
-def salted(rng, shape, specials, frac=0.3):
-    x = rng.standard_normal(shape).astype(np.float32)
-    m = rng.random(shape) < frac
-    x[m] = rng.choice(specials, size=int(m.sum()))
-    return x
 
 
 def train_dg(name, clip, specials, compiled, calls=3):
@@ -57,7 +50,7 @@ def train_dg(name, clip, specials, compiled, calls=3):
     run = dg.function(step) if compiled else step
     records = []
     for _ in range(calls):
-        loss = run(*[dg.tensor(salted(rng, s, specials)) for s in SHAPES])
+        loss = run(*[dg.tensor(salted(rng, s, specials, 0.3)) for s in SHAPES])
         rec = [loss.detach().numpy()] + [p.detach().numpy() for p in params]
         for p in params:
             state = opt.state.get(p, {})
@@ -75,7 +68,7 @@ def train_torch(name, clip, specials, calls=3):
     opt = getattr(torch.optim, cls)(params, **kw)
     records = []
     for _ in range(calls):
-        xs = [torch.tensor(salted(rng, s, specials)) for s in SHAPES]
+        xs = [torch.tensor(salted(rng, s, specials, 0.3)) for s in SHAPES]
         opt.zero_grad()
         sum((p * x).sum() for p, x in zip(params, xs)).backward()
         if clip:
@@ -83,17 +76,6 @@ def train_torch(name, clip, specials, calls=3):
         opt.step()
         records.append([p.detach().numpy().copy() for p in params])
     return records
-
-
-def same_bits(a, b):
-    """The same NaN positions and, elsewhere, the same bits (signed zeros included)."""
-    a, b = np.asarray(a), np.asarray(b)
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return False
-    if a.dtype.kind != "f":
-        return np.array_equal(a, b)
-    nan = np.isnan(a)
-    return np.array_equal(nan, np.isnan(b)) and a[~nan].tobytes() == b[~nan].tobytes()
 
 
 @pytest.mark.filterwarnings("ignore:dg.function retraces")   # (the state appears at step 1)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import dualgraph as dg
+from special_value_checks import assert_values, bits
 
 inf, nan = np.inf, np.nan
 
@@ -102,25 +103,6 @@ def _np(t):
     return np.asarray(t.detach().numpy())
 
 
-def _bits(a):
-    a = np.ascontiguousarray(a)
-    return a.view(f"u{a.dtype.itemsize}") if a.dtype.kind == "f" else a
-
-
-def assert_values(got, want, what, atol=0.0):
-    """NaN where `want` has NaN, the same infinities, and finite values within float32 rounding
-    (integer results exactly); gradient zero signs are not compared."""
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.shape == want.shape, (what, got.shape, want.shape)
-    if want.dtype.kind != "f":
-        assert got.dtype == np.int64 and np.array_equal(got, want), (what, got, want)
-        return
-    assert got.dtype == want.dtype, (what, got.dtype, want.dtype)
-    assert np.array_equal(np.isnan(got), np.isnan(want)), (what, got, want)
-    ok = ~np.isnan(want)
-    assert np.allclose(got[ok], want[ok], rtol=2e-6, atol=atol), (what, got, want)
-
-
 @pytest.mark.parametrize("name", list(CASES))
 def test_case_eager_and_compiled(name):
     """PyTorch's numbers eagerly, and dg.function's are the same bits over three calls."""
@@ -135,7 +117,7 @@ def test_case_eager_and_compiled(name):
     for _ in range(3):
         got = [_np(t) for t in compiled(*_feeds(arrays, cot))]
         for k, (a, b) in enumerate(zip(got, eager)):
-            assert a.dtype == b.dtype and np.array_equal(_bits(a), _bits(b)), (name, k, a, b)
+            assert a.dtype == b.dtype and np.array_equal(bits(a), bits(b)), (name, k, a, b)
 
 
 # ---------------------------------------------------------------- against torch, salted inputs
@@ -209,13 +191,13 @@ def test_std_var_vs_torch(dim):
     _vs_torch(lambda t: dg.var(t, dim), lambda t: t.var(dim), x, cot)
 
 
-def test_std_keeps_ordinary_float32_bits():
+def test_std_keeps_ordinary_float32bits():
     """Only the slices float32 cannot hold go through float64: the others are numpy's float32."""
     x = np.random.default_rng(4).standard_normal((4, 16)).astype(np.float32)
     x[0, :2] = (1e30, -1e30)
     got = _np(dg.std(dg.tensor(x), 1))
     want = np.sqrt(np.var(x[1:], axis=1, ddof=1))
-    assert np.array_equal(_bits(got[1:]), _bits(want))
+    assert np.array_equal(bits(got[1:]), bits(want))
     assert np.isfinite(got[0])
 
 

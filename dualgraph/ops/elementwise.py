@@ -310,6 +310,8 @@ def _no_bool(ufunc):
 neg_op = defop("neg", _no_bool(np.negative), _neg_infer, elementwise=True, saves=(),
                ufunc=np.negative)
 abs_op = defop("abs", _no_bool(np.abs), _abs_infer, elementwise=True, ufunc=np.abs)
+
+
 def _sign(x, out=None):
     """np.sign, but 0 at NaN: PyTorch computes (0 < x) - (x < 0)."""
     r = np.sign(x, out=out)

@@ -223,7 +223,7 @@ def _conv_input_grad(g, w, shape, padding, stride, dilation, groups):
         m = hp * wp
         wt = np.ascontiguousarray(w.reshape(groups, og, cg, kh, kw).transpose(3, 4, 0, 2, 1))
         # the grid's zero slack slots give w * 0, NaN for an inf/NaN w: their sums are zeroed
-        finite = bool(np.isfinite(wt.reshape(-1)).all())   # (~2 us on a LeNet weight)
+        finite = bool(np.isfinite(wt.reshape(-1)).all())   # (the small weight: one cheap pass)
         res = np.empty((n, c, h, wd), dtype)
         for s, e in _chunks(n, dtype.itemsize * m * (o + 2 * c)):
             nb = e - s
