@@ -172,9 +172,24 @@ def column_layout(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(params=["auto", "stacked", "unstacked"])
+def gradient_form(request, monkeypatch):
+    """Run the gradients with the GEMM forms the shape rules choose, and with the stacked forms
+    forced on (where they exist: unit row stride for the weight gradient, unit stride for the
+    input gradient) and off."""
+    if request.param != "auto":
+        on = request.param == "stacked"
+        monkeypatch.setattr(K, "_stacked_weight_grad_wins",
+                            lambda og, cg, kh, kw, stride: on and stride[0] == 1)
+        monkeypatch.setattr(K, "_stacked_input_grad_wins",
+                            lambda og, cg, stride: on and tuple(stride) == (1, 1))
+    return request.param
+
+
 @pytest.mark.parametrize("chunk_bytes", [None, 1])
 @pytest.mark.parametrize("idx", range(len(CONFIGS)))
-def test_conv2d_kernels_match_reference(idx, column_layout, chunk_bytes, monkeypatch):
+def test_conv2d_kernels_match_reference(idx, column_layout, gradient_form, chunk_bytes,
+                                        monkeypatch):
     if chunk_bytes is not None:   # one sample per chunk of the batch
         monkeypatch.setattr(K, "_CHUNK_BYTES", chunk_bytes)
     cfg = CONFIGS[idx]
@@ -209,6 +224,38 @@ def test_conv_grads_with_larger_input_than_the_sweep_reads(stride):
     x = rng.standard_normal(like.shape)
     gw = K._conv2d_weight_grad_kernel(x, g, (3, 3), **a)
     np.testing.assert_allclose(gw, ref_weight_grad(x, g, (3, 3), **a), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("special", ["inf", "-inf", "nan"])
+@pytest.mark.parametrize("cfg", [
+    dict(n=3, c=3, o=6, h=12, w=11, k=(5, 5), stride=(1, 1), padding=(0, 0, 0, 0),
+         dilation=(1, 1), groups=1),          # LeNet's first layer, small: the stacked wgrad
+    dict(n=3, c=6, o=16, h=9, w=10, k=(5, 5), stride=(1, 1), padding=(1, 0, 2, 1),
+         dilation=(1, 1), groups=1),          # its second: the stacked input gradient
+    dict(n=2, c=4, o=4, h=9, w=9, k=(3, 2), stride=(1, 2), padding=(1, 1, 0, 1),
+         dilation=(2, 1), groups=2)])
+def test_stacked_gradients_at_special_values(cfg, special, gradient_form):
+    """The stacked forms multiply zeros in their slack by the other operand: an inf/NaN there
+    must not turn into a NaN that the exact sums do not have (the weight gradient falls back,
+    the input gradient zeroes its slack). Both forms against the reference, NaNs where it has
+    them."""
+    rng = np.random.default_rng(7)
+    a = {k: cfg[k] for k in ("stride", "padding", "dilation", "groups")}
+    x = rng.standard_normal((cfg["n"], cfg["c"], cfg["h"], cfg["w"])).astype(np.float32)
+    w = rng.standard_normal((cfg["o"], cfg["c"] // cfg["groups"]) + cfg["k"]).astype(np.float32)
+    y = K._conv2d_kernel(x, w, **a)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    v = np.float32(special)
+    x[0, 0, 0, 0] = x[-1, -1, -1, -1] = x[1, 0, 4, 3] = v    # corners: rows only slack reads
+    w[0, 0, 0, 0] = w[-1, -1, -1, -1] = v
+    with np.errstate(all="ignore"):
+        gw = K._conv2d_weight_grad_kernel(x, g, cfg["k"], **a)
+        gx = K._conv2d_input_grad_kernel(g, w, x, **a)
+        rw = ref_weight_grad(x, g, cfg["k"], **a)
+        rx = ref_input_grad(g, w, x.shape, **a)
+    np.testing.assert_allclose(gw, rw, rtol=1e-4, atol=1e-4, equal_nan=True)
+    np.testing.assert_allclose(gx, rx, rtol=1e-4, atol=1e-4, equal_nan=True)
+    assert np.isfinite(rw).any() and np.isfinite(rx).any()   # the test can tell
 
 
 def test_conv_adjoint_identities():

@@ -93,9 +93,10 @@ def _check_conv_args(stride, padding, dilation, groups):
 _CHUNK_BYTES = 1 << 20
 
 
-def _chunks(n, per_sample_bytes):
-    """(start, stop) ranges over the batch, each about _CHUNK_BYTES of working set."""
-    step = max(1, _CHUNK_BYTES // max(int(per_sample_bytes), 1))
+def _chunks(n, per_sample_bytes, budget=None):
+    """(start, stop) ranges over the batch, each about `budget` (_CHUNK_BYTES) bytes of
+    working set."""
+    step = max(1, (budget or _CHUNK_BYTES) // max(int(per_sample_bytes), 1))
     return [(s, min(n, s + step)) for s in range(0, n, step)] or [(0, 0)]
 
 
@@ -170,14 +171,65 @@ def _conv_forward(xp, w, oh, ow, stride, dilation, groups):
     return out.reshape(n, o, oh, ow)
 
 
+# Which GEMM form a convolution's gradient takes is a rule on its shapes alone, never a timing,
+# so that a shape always gets the same bits (eager, compiled, any process). The rules come
+# from benchmarks/conv_algorithms.py: the stacked forms win where the other forms' GEMMs have
+# few rows (few output channels for the weight gradient, few input channels for the input
+# gradient) and lose or tie elsewhere.
+def _stacked_weight_grad_wins(og, cg, kh, kw, stride):
+    return stride[0] == 1 and kh > 1 and og <= 8 and cg * kw >= 5
+
+
+def _stacked_input_grad_wins(og, cg, stride):
+    return tuple(stride) == (1, 1) and cg <= 8 and og >= 16
+
+
+def _stacked_weight_grad(xp, g, kh, kw, stride, dilation, groups):
+    """_conv_weight_grad for a unit row stride as one GEMM per chunk of the batch: the gradient
+    stacked kh times, row offset i shifted down i rows (og * kh rows), times the row-shared
+    columns (cg * kw rows), the batch and the rows folded into the contracted axis. For few
+    output channels the per-sample GEMMs have og rows only and BLAS runs them slowly; here
+    they have og * kh. The stack's slack rows are zeros, so an inf/NaN input would give NaN
+    through them: the caller checks the (small) result."""
+    n, c = xp.shape[:2]
+    o, oh, ow = g.shape[1:]
+    cg, og = c // groups, o // groups
+    dh, dw = dilation
+    rows = oh + (kh - 1) * dh
+    dtype = np.result_type(xp, g)
+    gw = np.zeros((groups, og * kh, cg * kw), dtype)
+    s0, s1, s2, s3 = xp.strides
+    for s, e in _chunks(n, dtype.itemsize * (c * kw + o * kh) * rows * ow, 2 * _CHUNK_BYTES):
+        nb = e - s
+        cols = np.ascontiguousarray(as_strided(
+            xp[s:e], (c, kw, nb, rows, ow), (s1, s3 * dw, s0, s2, s3 * stride[1]),
+            writeable=False)).reshape(groups, cg * kw, nb * rows * ow)
+        stack = np.empty((o, kh, nb, rows, ow), dtype)
+        gt = g[s:e].transpose(1, 0, 2, 3)
+        for i in range(kh):
+            a = i * dh
+            stack[:, i, :, :a] = 0
+            stack[:, i, :, a:a + oh] = gt
+            stack[:, i, :, a + oh:] = 0
+        gw += np.matmul(stack.reshape(groups, og * kh, nb * rows * ow), cols.swapaxes(-1, -2))
+    # (groups, og, kh, cg, kw) -> (groups, og, cg, kh, kw)
+    return gw.reshape(groups, og, kh, cg, kw).transpose(0, 1, 3, 2, 4).reshape(o, cg, kh, kw)
+
+
 def _conv_weight_grad(xp, g, kh, kw, stride, dilation, groups):
     """J_w^T g for y = conv2d(xp, w) of an already padded input: the columns rebuilt (cheaper
-    than keeping them: see benchmarks/conv.py) times the gradient, summed over the batch."""
+    than keeping them: see benchmarks/conv.py) times the gradient, summed over the batch.
+    Which of the three GEMM forms runs is a rule on the shapes alone (measured in
+    benchmarks/conv_algorithms.py), never a timing, so a shape always gets the same bits."""
     n, c = xp.shape[:2]
     o, oh, ow = g.shape[1:]
     _check_window(xp, oh, ow, kh, kw, stride, dilation)
     cg, og, p = c // groups, o // groups, oh * ow
     dtype = np.result_type(xp, g)
+    if _stacked_weight_grad_wins(og, cg, kh, kw, stride):
+        gw = _stacked_weight_grad(xp, g, kh, kw, stride, dilation, groups)
+        if np.isfinite(gw).all():       # else an inf/NaN input met the stack's slack zeros
+            return gw
     g4 = g.reshape(n, groups, og, p)
     if _rows_shared(c, o, kh, kw, xp.shape[2], oh, ow, stride[0]):
         gw = np.zeros((kh, groups, og, cg * kw), dtype)
@@ -219,6 +271,8 @@ def _conv_input_grad(g, w, shape, padding, stride, dilation, groups):
     dtype = np.result_type(g, w)
     if n == 0:
         return np.zeros((n, c, h, wd), dtype)
+    if _stacked_input_grad_wins(og, cg, stride):
+        return _stacked_input_grad(g, w, shape, padding, dilation, groups)
     if tuple(stride) == (1, 1):
         m = hp * wp
         wt = np.ascontiguousarray(w.reshape(groups, og, cg, kh, kw).transpose(3, 4, 0, 2, 1))
@@ -255,6 +309,45 @@ def _conv_input_grad(g, w, shape, padding, stride, dilation, groups):
             c0 = j * dw
             out[:, :, r0:r0 + sh * (oh - 1) + 1:sh, c0:c0 + sw * (ow - 1) + 1:sw] += cols[:, :, i, j]
     return np.ascontiguousarray(out[:, :, pt:pt + h, pl:pl + wd])
+
+
+def _stacked_input_grad(g, w, shape, padding, dilation, groups):
+    """_conv_input_grad at unit stride as one GEMM per chunk of the batch: the weight's kh * kw
+    offsets stacked (kh * kw * cg rows) times g on rows padded to the input's width, then each
+    offset's block added back at its shift, whole rows at a time. For few input channels the
+    per-offset GEMMs of the other form have cg rows only; this one has kh * kw * cg, and its
+    grid drops the rows the other form pads. The width slack gives w * 0 (NaN for an inf/NaN
+    w), zeroed then."""
+    n, o, oh, ow = g.shape
+    _, cg, kh, kw = w.shape
+    og, c = o // groups, cg * groups
+    h, wd = shape[2], shape[3]
+    pt, pb, pl, pr = padding
+    hp, wp = h + pt + pb, wd + pl + pr
+    dh, dw = dilation
+    dtype = np.result_type(g, w)
+    res = np.empty((n, c, h, wd), dtype)
+    wt = np.ascontiguousarray(w.reshape(groups, og, cg, kh, kw).transpose(0, 3, 4, 2, 1))
+    wt = wt.reshape(groups, kh * kw * cg, og)
+    finite = bool(np.isfinite(wt).all())
+    q, m = oh * wp, (hp + 1) * wp       # one spare row: the slack of the last shift spills
+    per = dtype.itemsize * (kh * kw * c * q + o * q + c * m)
+    for s, e in _chunks(n, per, 8 * _CHUNK_BYTES):
+        nb = e - s
+        gf = np.empty((o, nb, oh, wp), dtype)
+        gf[..., :ow] = g[s:e].transpose(1, 0, 2, 3)
+        gf[..., ow:] = 0
+        t = np.matmul(wt, gf.reshape(groups, og, nb * q))
+        if not finite:
+            np.copyto(t, 0, where=np.tile(np.arange(wp) >= ow, nb * oh))
+        t = t.reshape(groups, kh, kw, cg, nb, q)
+        out = np.zeros((groups, cg, nb, m), dtype)
+        for i in range(kh):
+            for j in range(kw):
+                off = i * dh * wp + j * dw
+                out[..., off:off + q] += t[:, i, j]
+        res[s:e] = out.reshape(c, nb, hp + 1, wp)[:, :, pt:pt + h, pl:pl + wd].transpose(1, 0, 2, 3)
+    return res
 
 
 def _conv2d_infer(x, w, *b, stride, padding, dilation, groups):
