@@ -19,10 +19,18 @@ im2col rewrite of issue 14 ("convolutions move data, not arithmetic").
     min and median of the rounds. Before timing, every mode's losses over 3 steps are checked
     to agree.
 
-    python benchmarks/conv.py [--quick] [--kernels-only | --step-only] [--batches 4,32,128]
+    python benchmarks/conv.py [--quick] [--kernels-only | --step-only [--new-only]
+                              [--modes 'dualgraph eager,torch eager']] [--batches 4,32,128]
+
+    Each step row also gives the minor page faults per step (getrusage): fresh pages that
+    malloc had to fault in (see dualgraph/allocator.py).
 """
 import argparse
 import os
+try:
+    import resource          # minor page faults per step (POSIX only)
+except ImportError:
+    resource = None
 import sys
 import time
 import timeit
@@ -289,17 +297,27 @@ def _number(f, budget):
     return max(1, int(budget / max(time.perf_counter() - t0, 1e-9)))
 
 
-def time_interleaved(fns, repeat=7, budget=0.05):
-    """{name: (min, median) seconds per call}, one timing of every function per round."""
+def _minor_faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource else 0
+
+
+def time_interleaved(fns, repeat=7, budget=0.05, faults=None):
+    """{name: (min, median) seconds per call}, one timing of every function per round. With a
+    dict `faults`, it gets {name: minor page faults per call} (the median over the rounds)."""
     timers, numbers = {}, {}
     for k, f in fns.items():
         f()
         numbers[k] = _number(f, budget)
         timers[k] = timeit.Timer(f)
     samples = {k: [] for k in fns}
+    flt = {k: [] for k in fns}
     for _ in range(repeat):
         for k, t in timers.items():
+            f0 = _minor_faults()
             samples[k].append(t.timeit(numbers[k]) / numbers[k])
+            flt[k].append((_minor_faults() - f0) / numbers[k])
+    if faults is not None:
+        faults.update({k: float(np.median(v)) for k, v in flt.items()})
     return {k: (min(v), float(np.median(v))) for k, v in samples.items()}
 
 
@@ -436,9 +454,13 @@ def check_losses(batch, steps=3):
     return out
 
 
-def bench_step(batch, repeat=7, budget=0.2):
-    check_losses(batch)
-    return time_interleaved(make_cases(batch), repeat, budget)
+NEW_MODES = ("dualgraph eager", "dualgraph compiled", "torch eager")
+
+
+def bench_step(batch, repeat=7, budget=0.2, faults=None, modes=None):
+    if modes is None:
+        check_losses(batch)
+    return time_interleaved(make_cases(batch, modes), repeat, budget, faults)
 
 
 # ================================================================ report
@@ -452,13 +474,21 @@ def main(argv=None):
     ap.add_argument("--kernels-only", action="store_true")
     ap.add_argument("--step-only", action="store_true")
     ap.add_argument("--batches", default="4,32,128")
+    ap.add_argument("--new-only", action="store_true",
+                    help="the step without the old kernels' modes (whose large temporaries "
+                         "change glibc's malloc thresholds for the whole process): what a user's "
+                         "fresh process gets; with DUALGRAPH_MALLOC_TUNING=0, before allocator.py")
+    ap.add_argument("--modes", default="",
+                    help="comma-separated step modes to run, alone in this process (e.g. "
+                         "'dualgraph eager': a user's process that trains one model)")
     a = ap.parse_args(argv)
     batches = [int(b) for b in a.batches.split(",")]
     repeat, kb, sb = (3, 0.01, 0.02) if a.quick else (7, 0.05, 0.2)
     import platform
     print(f"python {platform.python_version()}, numpy {np.__version__}, "
           f"torch {torch.__version__ if torch else 'n/a'}; {platform.machine()}, "
-          f"{os.cpu_count()} CPUs visible, one thread")
+          f"{os.cpu_count()} CPUs visible, one thread; malloc tuning: "
+          f"{getattr(getattr(dg, 'allocator', None), 'STATUS', ['n/a (before allocator.py)'])[0]}")
     if not a.step_only:
         for b in batches:
             print(f"\n(a) kernels at LeNet-5 shapes, batch {b}, us per call (min / median)")
@@ -477,11 +507,16 @@ def main(argv=None):
     if not a.kernels_only:
         for b in batches:
             print(f"\n(b) LeNet-5 SGD-momentum step, batch {b}, us per step (min / median)")
-            res = bench_step(b, repeat, sb)
+            flt = {}
+            modes = (a.modes.split(",") if a.modes else NEW_MODES) if a.new_only or a.modes \
+                else None
+            res = bench_step(b, repeat, sb, flt, modes)
             t = res.get("torch eager")
             for k, (lo, med) in res.items():
                 rt = f"{lo / t[0]:6.2f}x torch" if t else ""
-                print(f"  {k:34s}{_us(lo)}{_us(med)}   {rt}")
+                print(f"  {k:34s}{_us(lo)}{_us(med)}   {rt}   {flt[k]:6.0f} page faults/step")
+            if modes is not None:
+                continue
             e, c = res["dualgraph eager"][0], res["dualgraph compiled"][0]
             eo = res["dualgraph eager, old kernels"][0]
             co = res["dualgraph compiled, old kernels"][0]

@@ -9,6 +9,8 @@ import warnings as _warnings
 # user's numpy calls still warn), and at no cost per op (a filter is read only when numpy warns).
 _warnings.filterwarnings("ignore", r"(invalid value|overflow|divide by zero|underflow) encountered",
                          RuntimeWarning, r"dualgraph(\.|$)")
+from . import allocator as _allocator
+_allocator.tune()   # large numpy temporaries reuse freed memory, not fresh pages (allocator.py)
 from .errors import DualGraphError, ShapeError
 from .errors import CheckpointError
 from . import dtypes as _dtypes
