@@ -117,6 +117,11 @@ def old_relu_backward(g, y, out=None):
     # (np.where / copyto(where=) would do it in one call, at 8x the time of these four passes)
 
 
+def old_relu(x):
+    """relu against the scalar 0 (numpy's slower scalar-operand loop for maximum)."""
+    return np.maximum(0, x, dtype=x.dtype)
+
+
 def same_bits(a, b):
     a, b = np.asarray(a), np.asarray(b)
     if a.dtype != b.dtype or a.shape != b.shape:
@@ -147,6 +152,9 @@ def cases():
              lambda x=x, t=t, g=g: old_ce_backward(g, x, t, -100, "mean"),
              lambda x=x, t=t, g=g: K._ce_backward_kernel(g, x, t, -100, "mean")),
         ]
+    for shape in [(64, 256), (512, 256), (32, 6, 28, 28), (32, 16, 10, 10)]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        out.append((f"relu {shape}", lambda x=x: old_relu(x), lambda x=x: E._relu(x)))
     for shape in [(64, 256), (512, 256), (64, 8, 28, 28)]:
         g = rng.standard_normal(shape).astype(np.float32)
         y = np.maximum(rng.standard_normal(shape), 0).astype(np.float32)

@@ -290,3 +290,36 @@ def test_relu_gradient_of_infinite_upstream_is_pytorchs_eager_and_compiled():
                     compiled(dg.tensor(xs, requires_grad=True), dg.tensor(ws))):
             assert same_bits(got.numpy(), want), (got, want)
     assert compiled.trace_count == 1
+
+
+# ================================================================ relu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_relu_against_zeros_array_bits(dtype):
+    """relu compares with a slice of a zero array above E._ZEROS_MIN elements (numpy's SIMD
+    loop; against the scalar 0 it runs a slower one): the scalar form's bits, NaN payloads
+    and -0.0 included, at sizes around the threshold (SIMD tails), for strided inputs, into
+    out=, and with the shared zero array growing and then read at a smaller size."""
+    rng = np.random.default_rng(17)
+    n0 = E._ZEROS_MIN
+    for size in (n0 - 1, n0, n0 + 1, n0 + 7, 3 * n0 + 5, 150528, 40 * n0 + 3):
+        x = salt(rng, rng.standard_normal(size).astype(dtype))
+        x[:16] = np.array([-0.0, 0.0, np.nan, -np.nan, np.inf, -np.inf, 1, -1] * 2, dtype)
+        want = np.maximum(0, x, dtype=x.dtype)
+        assert_same(E._relu(x), want)
+        assert_same(E._relu_out(x, out=np.empty_like(x)), want)
+        xs = x[::2]
+        assert_same(E._relu(xs), np.maximum(0, xs, dtype=x.dtype))
+        x4 = x[:size - size % 4].reshape(2, 2, -1).transpose(2, 0, 1)   # non-contiguous 3-d
+        assert_same(E._relu(x4), np.maximum(0, x4, dtype=x.dtype))
+    z = E._ZEROS[np.dtype(dtype)]
+    assert not z.flags.writeable and not z.any()
+
+
+def test_relu_zero_array_is_used_and_bounded():
+    x = np.ones(E._ZEROS_MIN, np.float32)
+    E._relu(x)
+    assert E._ZEROS[np.dtype(np.float32)].size >= x.size
+    assert E._zeros_as(np.ones(E._ZEROS_MIN - 1, np.float32)) is None
+    assert E._zeros_as(np.ones(E._ZEROS_MIN, np.int64)) is None
+    big = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), (E._ZEROS_MAX + 1,), (0,))
+    assert E._zeros_as(big) is None
