@@ -167,6 +167,26 @@ def cases():
         out.append((f"max_pool2d_backward 2x2/2 {shape}",
                     lambda g=g, x=x: old_max_pool2d_backward(g, x, **attrs),
                     lambda g=g, x=x: K._max_pool2d_backward_kernel(g, x, **attrs)))
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        numba = None
+    if numba is not None:   # the numba backend's one-pass forward against numpy's passes
+        from dualgraph.ops import numba_loops as L
+
+        def with_backend(name, f):
+            def run():
+                saved, L.BACKEND[0] = L.BACKEND[0], name
+                try:
+                    return f()
+                finally:
+                    L.BACKEND[0] = saved
+            return run
+        for shape in [(32, 6, 28, 28), (32, 16, 10, 10)]:
+            x = rng.standard_normal(shape).astype(np.float32)
+            f = (lambda x=x: K._max_pool2d_kernel(x, **attrs))
+            out.append((f"max_pool2d 2x2/2 {shape}: numpy vs numba",
+                        with_backend(None, f), with_backend("numba", f)))
     x = rng.standard_normal((64, 8, 28, 28)).astype(np.float32)
     out.append(("sum (64, 8, 28, 28) over (0, 2, 3) (unchanged)",
                 lambda x=x: np.sum(x, axis=(0, 2, 3)),

@@ -361,6 +361,40 @@ def test_max_pool_forward_and_backward_match_window_loop(pool, kind, dtype, chun
                                np.vdot(gg.astype(f8), gx.astype(f8)), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numba_max_pool2x2_forward_is_pytorchs_pick_to_the_bit(dtype, numba_fusion):
+    """With the numba backend on, 2x2/2 pooling of an exactly tiled float array is one numba
+    loop (ops/numba_loops.py) that returns the value PyTorch's rule picks, to the bit: of
+    several NaNs the last one (numpy's np.maximum passes may return another, as the numpy
+    path does below: the check can tell); other geometries fall back to numpy."""
+    from dualgraph.ops import numba_loops
+    rng = np.random.default_rng(23)
+    a = dict(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1),
+             ceil_mode=False)
+    specials = np.array([-0.0, 0.0, np.nan, -np.nan, np.inf, -np.inf, 1, -1, 2], dtype)
+    u = np.dtype(f"u{np.dtype(dtype).itemsize}")
+    numpy_differs = False
+    for shape in [(2, 3, 4, 6), (4, 6, 28, 28), (1, 1, 2, 2)]:
+        x = rng.choice(specials, shape)
+        assert numba_loops.max_pool2x2(x, (2, 2), (2, 2), (0, 0), (1, 1)) is not None
+        y = K._max_pool2d_kernel(x, **a)
+        ref_y, _ = ref_max_pool(x, np.zeros(y.shape, dtype), **a)
+        np.testing.assert_array_equal(y.view(u), ref_y.view(u))
+        saved = numba_loops.BACKEND[0]
+        numba_loops.BACKEND[0] = None
+        try:
+            numpy_differs |= not np.array_equal(K._max_pool2d_kernel(x, **a).view(u),
+                                                ref_y.view(u))
+        finally:
+            numba_loops.BACKEND[0] = saved
+    assert numpy_differs
+    x = rng.standard_normal((2, 3, 5, 6)).astype(dtype)        # odd height: numpy's kernel
+    assert numba_loops.max_pool2x2(x, (2, 2), (2, 2), (0, 0), (1, 1)) is None
+    assert numba_loops.max_pool2x2(x[:, :, :4, ::-1], (2, 2), (2, 2), (0, 0), (1, 1)) is None
+    np.testing.assert_array_equal(K._max_pool2d_kernel(x, **a), ref_max_pool(
+        x, np.zeros((2, 3, 2, 3), dtype), **a)[0])
+
+
 def test_max_pool_backward_ties_go_to_the_first_maximum():
     x = np.array([[[[1., 1., 2., 2.],
                     [1., 1., 2., 2.],

@@ -546,6 +546,9 @@ def _pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode):
 def _max_pool2d_kernel(x, kernel_size, stride, padding, dilation, ceil_mode):
     if x.ndim != 4 or x.dtype.kind not in "fiu":
         raise ValueError("max_pool2d input")
+    r = _loops.max_pool2x2(x, kernel_size, stride, padding, dilation)   # (the numba backend)
+    if r is not None:
+        return r
     win, _, _ = _pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode)
     return _window_max(win)
 
