@@ -48,7 +48,7 @@ class _forced:
         self.saved = K._stacked_weight_grad_wins, K._stacked_input_grad_wins
         on = self.on
         K._stacked_weight_grad_wins = lambda og, cg, kh, kw, stride: on and stride[0] == 1
-        K._stacked_input_grad_wins = lambda og, cg, stride: on and tuple(stride) == (1, 1)
+        K._stacked_input_grad_wins = lambda og, cg, kh, kw, stride: on and tuple(stride) == (1, 1)
 
     def __exit__(self, *exc):
         K._stacked_weight_grad_wins, K._stacked_input_grad_wins = self.saved
@@ -107,7 +107,7 @@ def main(argv=None):
         ws, wo = compare(wgrad, rounds)
         is_, io = compare(igrad, rounds)
         wr = "stacked" if K._stacked_weight_grad_wins(o, c, k, k, STRIDE) else "other"
-        ir = "stacked" if K._stacked_input_grad_wins(o, c, STRIDE) else "other"
+        ir = "stacked" if K._stacked_input_grad_wins(o, c, k, k, STRIDE) else "other"
         name = f"N{n} {c}->{o} {size}x{size} k{k} p{p}"
         print(f"  {name:30s}{ws * 1e6:14.0f}{wo * 1e6:8.0f}{ws / wo:7.2f}{wr:>9s}"
               f"{is_ * 1e6:15.0f}{io * 1e6:8.0f}{is_ / io:7.2f}{ir:>9s}", flush=True)

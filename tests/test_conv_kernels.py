@@ -1,8 +1,8 @@
 """The conv2d / max_pool2d numpy kernels (dualgraph/ops/nn_ops.py) against straightforward
 references: explicit loops over kernel offsets (conv, in float64) and over windows (max-pool),
 on random shapes, strides, paddings, dilations and groups, float32 and float64. Both column
-layouts of the convolution (full and row-shared), both input-gradient paths (per-offset matmuls
-at unit stride, the strided fold otherwise), and max-pool ties (the gradient goes to the first
+layouts of the convolution (full and row-shared), the input-gradient paths (the stacked and
+the shifted GEMM at unit stride, the strided fold otherwise), both weight-gradient forms, and max-pool ties (the gradient goes to the first
 maximum in row-major order, as PyTorch), NaN, infinities, overlapping windows and ceil_mode.
 See benchmarks/conv.py for the timings."""
 import itertools
@@ -176,13 +176,13 @@ def column_layout(request, monkeypatch):
 def gradient_form(request, monkeypatch):
     """Run the gradients with the GEMM forms the shape rules choose, and with the stacked forms
     forced on (where they exist: unit row stride for the weight gradient, unit stride for the
-    input gradient) and off."""
+    input gradient) and off (the per-sample weight gradient, the shifted input gradient)."""
     if request.param != "auto":
         on = request.param == "stacked"
         monkeypatch.setattr(K, "_stacked_weight_grad_wins",
                             lambda og, cg, kh, kw, stride: on and stride[0] == 1)
         monkeypatch.setattr(K, "_stacked_input_grad_wins",
-                            lambda og, cg, stride: on and tuple(stride) == (1, 1))
+                            lambda og, cg, kh, kw, stride: on and tuple(stride) == (1, 1))
     return request.param
 
 
@@ -249,13 +249,17 @@ def test_stacked_gradients_at_special_values(cfg, special, gradient_form):
     x[0, 0, 0, 0] = x[-1, -1, -1, -1] = x[1, 0, 4, 3] = v    # corners: rows only slack reads
     w[0, 0, 0, 0] = w[-1, -1, -1, -1] = v
     with np.errstate(all="ignore"):
+        gx_g = K._conv2d_input_grad_kernel(np.where(g > 2, v, g), w * 0 + 1, x, **a)
+        rx_g = ref_input_grad(np.where(g > 2, v, g), w * 0 + 1, x.shape, **a)
         gw = K._conv2d_weight_grad_kernel(x, g, cfg["k"], **a)
         gx = K._conv2d_input_grad_kernel(g, w, x, **a)
         rw = ref_weight_grad(x, g, cfg["k"], **a)
         rx = ref_input_grad(g, w, x.shape, **a)
     np.testing.assert_allclose(gw, rw, rtol=1e-4, atol=1e-4, equal_nan=True)
     np.testing.assert_allclose(gx, rx, rtol=1e-4, atol=1e-4, equal_nan=True)
+    np.testing.assert_allclose(gx_g, rx_g, rtol=1e-4, atol=1e-4, equal_nan=True)   # g's specials
     assert np.isfinite(rw).any() and np.isfinite(rx).any()   # the test can tell
+    assert not np.isfinite(rx_g).all() and np.isfinite(rx_g).any()
 
 
 def test_conv_adjoint_identities():

@@ -173,15 +173,18 @@ def _conv_forward(xp, w, oh, ow, stride, dilation, groups):
 
 # Which GEMM form a convolution's gradient takes is a rule on its shapes alone, never a timing,
 # so that a shape always gets the same bits (eager, compiled, any process). The rules come
-# from benchmarks/conv_algorithms.py: the stacked forms win where the other forms' GEMMs have
-# few rows (few output channels for the weight gradient, few input channels for the input
-# gradient) and lose or tie elsewhere.
+# from benchmarks/conv_algorithms.py: the stacked weight gradient wins where the per-sample
+# GEMMs have few rows (few output channels) and loses or ties elsewhere; at unit stride the
+# input gradient takes whichever of the stacked and the shifted forms moves fewer rows.
 def _stacked_weight_grad_wins(og, cg, kh, kw, stride):
     return stride[0] == 1 and kh > 1 and og <= 8 and cg * kw >= 5
 
 
-def _stacked_input_grad_wins(og, cg, stride):
-    return tuple(stride) == (1, 1) and cg <= 8 and og >= 16
+def _stacked_input_grad_wins(og, cg, kh, kw, stride):
+    """At unit stride: the stacked input gradient (it writes kh * kw * cg rows per position,
+    reading og) rather than the shifted one (it builds og * kw rows and writes kh * cg), when
+    it moves clearly fewer rows (by a fifth: the shifted form's GEMM is the faster one)."""
+    return tuple(stride) == (1, 1) and 6 * (og + kh * kw * cg) < 5 * (og * kw + kh * cg)
 
 
 def _stacked_weight_grad(xp, g, kh, kw, stride, dilation, groups):
@@ -253,10 +256,9 @@ def _conv_weight_grad(xp, g, kh, kw, stride, dilation, groups):
 
 def _conv_input_grad(g, w, shape, padding, stride, dilation, groups):
     """J_x^T g for y = conv2d(x, w), x of `shape` (N, C, H, W) padded by `padding`. Unit
-    stride: one matmul per kernel offset over a chunk of the batch on the flattened
-    (C, n * Hp * Wp) grid, so each partial sum is added back with one contiguous pass.
-    Otherwise: the columns (N, C, kh, kw, OH, OW) of one batched matmul, folded back with one
-    strided pass per kernel offset."""
+    stride: one GEMM per chunk of the batch, in the stacked or the shifted form (a rule on the
+    shapes: _stacked_input_grad_wins). Otherwise: the columns (N, C, kh, kw, OH, OW) of one
+    batched matmul, folded back with one strided pass per kernel offset."""
     n, o, oh, ow = g.shape
     _, cg, kh, kw = w.shape
     og, c = o // groups, cg * groups
@@ -271,35 +273,12 @@ def _conv_input_grad(g, w, shape, padding, stride, dilation, groups):
     dtype = np.result_type(g, w)
     if n == 0:
         return np.zeros((n, c, h, wd), dtype)
-    if _stacked_input_grad_wins(og, cg, stride):
-        return _stacked_input_grad(g, w, shape, padding, dilation, groups)
     if tuple(stride) == (1, 1):
-        m = hp * wp
-        wt = np.ascontiguousarray(w.reshape(groups, og, cg, kh, kw).transpose(3, 4, 0, 2, 1))
-        # the grid's zero slack slots give w * 0, NaN for an inf/NaN w: their sums are zeroed
-        finite = bool(np.isfinite(wt.reshape(-1)).all())   # (the small weight: one cheap pass)
-        res = np.empty((n, c, h, wd), dtype)
-        for s, e in _chunks(n, dtype.itemsize * m * (o + 2 * c)):
-            nb = e - s
-            length = (nb - 1) * m + (oh - 1) * wp + ow   # the flat positions g can be nonzero at
-            gf = np.zeros((o, nb, hp, wp), dtype)
-            gf[:, :, :oh, :ow] = g[s:e].transpose(1, 0, 2, 3)
-            gf = gf.reshape(groups, og, nb * m)[..., :length]
-            out = np.zeros((groups, cg, nb * m), dtype)
-            tmp = np.empty((groups, cg, length), dtype)
-            if not finite:
-                slack = np.ones((nb, hp, wp), bool)
-                slack[:, :oh, :ow] = False
-                slack = slack.reshape(-1)[:length]
-            for i in range(kh):
-                for j in range(kw):
-                    off = i * dh * wp + j * dw
-                    np.matmul(wt[i, j], gf, out=tmp)
-                    if not finite:
-                        np.copyto(tmp, 0, where=slack)
-                    out[..., off:off + length] += tmp
-            res[s:e] = out.reshape(c, nb, hp, wp)[:, :, pt:pt + h, pl:pl + wd].transpose(1, 0, 2, 3)
-        return res
+        # the shifted form's slack multiplies w: an inf/NaN w takes the stacked form, which
+        # zeroes its slack (the weight is small: one cheap check)
+        if _stacked_input_grad_wins(og, cg, kh, kw, stride) or not np.isfinite(w).all():
+            return _stacked_input_grad(g, w, shape, padding, dilation, groups)
+        return _shifted_input_grad(g, w, shape, padding, dilation, groups)
     cols = np.matmul(w.reshape(groups, og, cg * kh * kw).swapaxes(-1, -2),
                      g.reshape(n, groups, og, oh * ow)).reshape(n, c, kh, kw, oh, ow)
     out = np.zeros((n, c, hp, wp), dtype)
@@ -314,10 +293,9 @@ def _conv_input_grad(g, w, shape, padding, stride, dilation, groups):
 def _stacked_input_grad(g, w, shape, padding, dilation, groups):
     """_conv_input_grad at unit stride as one GEMM per chunk of the batch: the weight's kh * kw
     offsets stacked (kh * kw * cg rows) times g on rows padded to the input's width, then each
-    offset's block added back at its shift, whole rows at a time. For few input channels the
-    per-offset GEMMs of the other form have cg rows only; this one has kh * kw * cg, and its
-    grid drops the rows the other form pads. The width slack gives w * 0 (NaN for an inf/NaN
-    w), zeroed then."""
+    offset's block added back at its shift, whole rows at a time: for few input channels and
+    many output channels it moves fewer rows than the shifted form. The width slack gives
+    w * 0 (NaN for an inf/NaN w), zeroed then."""
     n, o, oh, ow = g.shape
     _, cg, kh, kw = w.shape
     og, c = o // groups, cg * groups
@@ -347,6 +325,42 @@ def _stacked_input_grad(g, w, shape, padding, dilation, groups):
                 off = i * dh * wp + j * dw
                 out[..., off:off + q] += t[:, i, j]
         res[s:e] = out.reshape(c, nb, hp + 1, wp)[:, :, pt:pt + h, pl:pl + wd].transpose(1, 0, 2, 3)
+    return res
+
+
+def _shifted_input_grad(g, w, shape, padding, dilation, groups):
+    """_conv_input_grad at unit stride as one GEMM per chunk of the batch: g shifted kw times
+    along its rows (og * kw rows, zeros where a shift runs off) on rows as wide as the input,
+    times the weight's (kh * cg, og * kw) matrix, then each of the kh row offsets added back
+    at its shift, whole rows at a time. Its GEMM contracts og * kw, not og: the faster one
+    wherever it also moves fewer rows than the stacked form. The shifts' zeros multiply w, so
+    a w with inf/NaN takes the stacked form (the caller)."""
+    n, o, oh, ow = g.shape
+    _, cg, kh, kw = w.shape
+    og, c = o // groups, cg * groups
+    h, wd = shape[2], shape[3]
+    pt, pb, pl, pr = padding
+    hp, wp = h + pt + pb, wd + pl + pr
+    dh, dw = dilation
+    dtype = np.result_type(g, w)
+    res = np.empty((n, c, h, wd), dtype)
+    # (groups, kh, cg) rows by (og, kw) columns
+    wt = np.ascontiguousarray(w.reshape(groups, og, cg, kh, kw).transpose(0, 3, 2, 1, 4))
+    wt = wt.reshape(groups, kh * cg, og * kw)
+    q = oh * wp
+    per = dtype.itemsize * (o * kw * q + kh * c * q + c * hp * wp)
+    for s, e in _chunks(n, per, 8 * _CHUNK_BYTES):
+        nb = e - s
+        shifted = np.zeros((o, kw, nb, oh, wp), dtype)
+        gt = g[s:e].transpose(1, 0, 2, 3)
+        for j in range(kw):
+            shifted[:, j, :, :, j * dw:j * dw + ow] = gt
+        t = np.matmul(wt, shifted.reshape(groups, og * kw, nb * q))
+        t = t.reshape(groups, kh, cg, nb, oh, wp)
+        out = np.zeros((groups, cg, nb, hp, wp), dtype)
+        for i in range(kh):
+            out[:, :, :, i * dh:i * dh + oh] += t[:, i]
+        res[s:e] = out.reshape(c, nb, hp, wp)[:, :, pt:pt + h, pl:pl + wd].transpose(1, 0, 2, 3)
     return res
 
 
