@@ -4,12 +4,14 @@ Every kernel allocates its results and temporaries through numpy, that is throug
 serves a block above its mmap threshold (128 KiB at start, then the largest block freed so far)
 with fresh pages, and gives the top of its heap back to the system once more than twice that is
 free. A convolution step makes blocks of a few MiB, so in a fresh process each step faulted in
-about 5 MiB of new pages: at LeNet batch 32, 1260 page faults and ~3.5 ms of a 9.9 ms step
-(benchmarks/conv.py --fresh). PyTorch's kernels, which keep few temporaries, take ~30.
+new pages: at LeNet batch 32, 760-830 page faults a step and 7.6-8.1 ms against 5.5-6.3 ms
+without them (benchmarks/conv.py --modes, each mode alone; benchmarks/README.md, eighth
+session). PyTorch's kernels, which keep few temporaries, take none.
 
 At import dualgraph sets both thresholds (mallopt) to values that keep such blocks in the heap:
-M_MMAP_THRESHOLD 32 MiB (glibc's largest) and M_TRIM_THRESHOLD 64 MiB, so up to 64 MiB of freed
-memory stays with the process. It is skipped when the environment already sets malloc's
+M_MMAP_THRESHOLD 32 MiB (glibc's largest) and M_TRIM_THRESHOLD 64 MiB: freed memory stays
+with the process for the next step (glibc gives back only the top of its heap, once more than
+64 MiB of it is free), so the resident size follows the peak. It is skipped when the environment already sets malloc's
 thresholds (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_, GLIBC_TUNABLES with glibc.malloc),
 when DUALGRAPH_MALLOC_TUNING=0, and off glibc (macOS, Windows, musl).
 """
