@@ -152,8 +152,8 @@ def cases():
              lambda x=x, t=t, g=g: old_ce_backward(g, x, t, -100, "mean"),
              lambda x=x, t=t, g=g: K._ce_backward_kernel(g, x, t, -100, "mean")),
         ]
-    for shape in [(64, 256), (512, 256), (32, 6, 28, 28), (32, 16, 10, 10)]:
-        x = rng.standard_normal(shape).astype(np.float32)
+    for shape in [(64, 256), (512, 256), (32, 6, 28, 28), (32, 16, 10, 10), (64, 64, 32, 32)]:
+        x = rng.standard_normal(shape).astype(np.float32)     # (the last: in 1M slices)
         out.append((f"relu {shape}", lambda x=x: old_relu(x), lambda x=x: E._relu(x)))
     for shape in [(64, 256), (512, 256), (64, 8, 28, 28)]:
         g = rng.standard_normal(shape).astype(np.float32)

@@ -301,7 +301,9 @@ def test_relu_against_zeros_array_bits(dtype):
     out=, and with the shared zero array growing and then read at a smaller size."""
     rng = np.random.default_rng(17)
     n0 = E._ZEROS_MIN
-    for size in (n0 - 1, n0, n0 + 1, n0 + 7, 3 * n0 + 5, 150528, 40 * n0 + 3):
+    big = E._ZEROS_MAX
+    for size in (n0 - 1, n0, n0 + 1, n0 + 7, 3 * n0 + 5, 150528, 40 * n0 + 3, big, big + 1,
+                 2 * big + 77):
         x = salt(rng, rng.standard_normal(size).astype(dtype))
         x[:16] = np.array([-0.0, 0.0, np.nan, -np.nan, np.inf, -np.inf, 1, -1] * 2, dtype)
         want = np.maximum(0, x, dtype=x.dtype)
@@ -322,4 +324,7 @@ def test_relu_zero_array_is_used_and_bounded():
     assert E._zeros_as(np.ones(E._ZEROS_MIN - 1, np.float32)) is None
     assert E._zeros_as(np.ones(E._ZEROS_MIN, np.int64)) is None
     big = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), (E._ZEROS_MAX + 1,), (0,))
-    assert E._zeros_as(big) is None
+    assert E._zeros_as(big) is None and E._relu_sliced(big, None) is None   # (not contiguous)
+    assert_same(E._relu(big), np.maximum(0, big, dtype=big.dtype))
+    E._relu(np.ones(3 * E._ZEROS_MAX, np.float32))          # sliced: the zeros do not grow
+    assert E._ZEROS[np.dtype(np.float32)].size == E._ZEROS_MAX

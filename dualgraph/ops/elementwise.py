@@ -269,29 +269,57 @@ def _rsqrt(x):
 
 # np.maximum against a scalar 0 runs a slower loop than against an array of zeros (numpy 2.4
 # on an AVX2 machine: relu of (32, 6, 28, 28) float32 73 vs 27 us, benchmarks/kernels.py),
-# with the same bits, NaN and signed zeros included (tests/test_kernel_bits.py). So a float relu compares with a
-# slice of one read-only zero array per dtype, grown to the largest input up to _ZEROS_MAX.
+# with the same bits, NaN and signed zeros included (tests/test_kernel_bits.py). So a float
+# relu compares with a slice of one read-only zero array per dtype, grown to the largest input
+# up to _ZEROS_MAX elements (4 MiB of float32); a larger contiguous input is taken in slices
+# of that size, so the zeros held stay bounded.
 _ZEROS = {}
-_ZEROS_MIN, _ZEROS_MAX = 1024, 8 << 20     # elements: below, the scalar form costs no more
+_ZEROS_MIN, _ZEROS_MAX = 1024, 1 << 20     # elements: below the first, the scalar form costs no more
+
+
+def _zeros(dtype, n):
+    """Read-only zeros: n of them (n <= _ZEROS_MAX), from the array kept for dtype."""
+    z = _ZEROS.get(dtype)
+    if z is None or z.size < n:
+        z = np.zeros(n, dtype)
+        z.flags.writeable = False
+        _ZEROS[dtype] = z
+    return z[:n]
 
 
 def _zeros_as(x):
-    """Read-only zeros of x's shape and float dtype, or None (small, huge or not float)."""
+    """Read-only zeros of x's shape and float dtype, or None (small, large or not float)."""
     n = x.size
     if not _ZEROS_MIN <= n <= _ZEROS_MAX or x.dtype.kind != "f":
         return None
-    z = _ZEROS.get(x.dtype)
-    if z is None or z.size < n:
-        z = np.zeros(n, x.dtype)
-        z.flags.writeable = False
-        _ZEROS[x.dtype] = z
-    return z[:n].reshape(x.shape)
+    return _zeros(x.dtype, n).reshape(x.shape)
+
+
+def _relu_sliced(x, out):
+    """relu of a large C-contiguous float x into out (new if None, else C-contiguous), one
+    slice of _ZEROS_MAX elements at a time; None if the arrays are not so."""
+    if not x.flags.c_contiguous or (out is not None and not out.flags.c_contiguous):
+        return None
+    if out is None:
+        out = np.empty_like(x)
+    src, dst, n = x.reshape(-1), out.reshape(-1), x.size
+    z = _zeros(x.dtype, _ZEROS_MAX)
+    for s in range(0, n, _ZEROS_MAX):
+        e = min(n, s + _ZEROS_MAX)
+        np.maximum(z[:e - s], src[s:e], out=dst[s:e])
+    return out
 
 
 def _relu(x):
     # 0 first: np.maximum returns its first operand on a tie, so relu(-0.0) is -0.0 (PyTorch)
     z = _zeros_as(x)
-    return np.maximum(0, x, dtype=x.dtype) if z is None else np.maximum(z, x)
+    if z is not None:
+        return np.maximum(z, x)
+    if x.size > _ZEROS_MAX and x.dtype.kind == "f":
+        r = _relu_sliced(x, None)
+        if r is not None:
+            return r
+    return np.maximum(0, x, dtype=x.dtype)
 
 
 def _relu_out(x, out=None):
@@ -299,7 +327,13 @@ def _relu_out(x, out=None):
     if out is None:
         return _relu(x)
     z = _zeros_as(x)
-    return np.maximum(0, x, out=out) if z is None else np.maximum(z, x, out=out)
+    if z is not None:
+        return np.maximum(z, x, out=out)
+    if x.size > _ZEROS_MAX and x.dtype.kind == "f" and out.shape == x.shape:
+        r = _relu_sliced(x, out)
+        if r is not None:
+            return r
+    return np.maximum(0, x, out=out)
 
 
 def _neg_infer(x):
