@@ -459,6 +459,59 @@ def test_lenet_block_eager_graph_and_grads():
     np.testing.assert_allclose(ts[1].grad.numpy(), gw1, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("fusion", ["off", "numba"])
+def test_cnn_using_every_gradient_form_trains_the_same_eager_and_compiled(fusion, request,
+                                                                          monkeypatch):
+    """A CNN whose layers take each GEMM form the rules choose (stacked weight gradient in
+    conv1 and conv2, per-sample in conv3; shifted input gradient in conv2, stacked in conv3),
+    trained with SGD momentum eagerly and through dg.function for 4 steps from the same start:
+    parameters, their .grad and the momentum buffers the same bits after every step."""
+    if fusion == "numba":
+        request.getfixturevalue("numba_fusion")
+    used = set()
+    for name in ("_stacked_weight_grad", "_stacked_input_grad", "_shifted_input_grad"):
+        orig = getattr(K, name)
+        monkeypatch.setattr(K, name, lambda *a, _o=orig, _n=name: used.add(_n) or _o(*a))
+    nn = dg.nn
+
+    def model():
+        dg.manual_seed(5)
+        return nn.Sequential(nn.Conv2d(3, 6, 5), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(6, 4, 3, padding=1), nn.ReLU(),
+                             nn.Conv2d(4, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                             nn.Linear(32 * 3 * 3, 10))
+
+    def step(m, opt, x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    rng = np.random.default_rng(11)
+    xs = [dg.tensor(rng.standard_normal((8, 3, 20, 20)).astype(np.float32)) for _ in range(4)]
+    ys = [dg.tensor(rng.integers(0, 10, 8)) for _ in range(4)]
+    me, mc = model(), model()
+    oe = dg.optim.SGD(me.parameters(), lr=0.05, momentum=0.9)
+    oc = dg.optim.SGD(mc.parameters(), lr=0.05, momentum=0.9)
+    fast = dg.function(step)
+
+    def bits(t):
+        a = np.ascontiguousarray(t.detach().numpy())
+        return a.view(np.uint32)
+
+    for x, y in zip(xs, ys):
+        le, lc = step(me, oe, x, y), fast(mc, oc, x, y)
+        assert np.array_equal(bits(le), bits(lc))
+        for pe, pc in zip(me.parameters(), mc.parameters()):
+            assert np.array_equal(bits(pe), bits(pc))
+            assert np.array_equal(bits(pe.grad), bits(pc.grad))
+            assert np.array_equal(bits(oe.state[pe]["momentum_buffer"]),
+                                  bits(oc.state[pc]["momentum_buffer"]))
+    assert fast.trace_count == 1
+    assert used == {"_stacked_weight_grad", "_stacked_input_grad", "_shifted_input_grad"}
+
+
 def test_benchmark_script_smoke():
     """benchmarks/conv.py runs: its old and new kernels agree, and every mode of the LeNet-5
     step (eager, compiled, each with the old kernels, torch when installed) gives the same
