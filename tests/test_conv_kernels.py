@@ -127,8 +127,8 @@ def _conv_configs(seed, count):
 
 
 CONFIGS = _conv_configs(0, 60)
-# the LeNet-5 shapes and a few fixed ones: unit stride (row-shared columns, per-offset input
-# gradient), strided, 'same'-style asymmetric padding, depthwise
+# the LeNet-5 shapes and a few fixed ones: unit stride (row-shared columns, the stacked and
+# shifted input gradients), strided, 'same'-style asymmetric padding, depthwise
 CONFIGS += [dict(n=2, c=3, o=6, h=32, w=32, k=(5, 5), stride=(1, 1), padding=(0, 0, 0, 0),
                  dilation=(1, 1), groups=1, dtype=np.float32),
             dict(n=2, c=6, o=16, h=14, w=14, k=(5, 5), stride=(1, 1), padding=(0, 0, 0, 0),
