@@ -16,7 +16,6 @@ thresholds (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_, GLIBC_TUNABLES with 
 when DUALGRAPH_MALLOC_TUNING=0, and off glibc (macOS, Windows, musl).
 """
 import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -37,12 +36,15 @@ def _user_set():
 def _glibc():
     if not sys.platform.startswith("linux"):
         return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.gnu_get_libc_version        # glibc only (musl has mallopt as a no-op stub)
-        return libc
-    except (OSError, AttributeError):
-        return None
+    for name in (None, "libc.so.6"):     # (None: the interpreter's own symbols, libc's among them)
+        try:
+            libc = ctypes.CDLL(name)
+            libc.gnu_get_libc_version    # glibc only (musl has mallopt as a no-op stub)
+            libc.mallopt
+            return libc
+        except (OSError, AttributeError):
+            continue
+    return None
 
 
 def tune():
