@@ -45,3 +45,24 @@ def assert_values(got, want, what, atol=0.0, rtol=2e-6):
     assert np.array_equal(np.isnan(got), np.isnan(want)), (what, got, want)
     ok = ~np.isnan(want)
     assert np.allclose(got[ok], want[ok], rtol=rtol, atol=atol), (what, got, want)
+
+
+def check_eager_and_compiled(name, step, feeds, want):
+    """step(*feeds()) gives `want` eagerly (assert_values, result by result), and
+    dg.function(step)'s results are the same bits as eager's over three calls (fresh feeds
+    each time)."""
+    import dualgraph as dg
+    eager = [numpy_of(t) for t in step(*feeds())]
+    assert len(eager) == len(want), (name, eager)
+    for k, (a, b) in enumerate(zip(eager, want)):
+        assert_values(a, b, f"{name}: result {k}")
+    compiled = dg.function(step, autograph=False)
+    for _ in range(3):
+        got = [numpy_of(t) for t in compiled(*feeds())]
+        for k, (a, b) in enumerate(zip(got, eager)):
+            assert a.dtype == b.dtype and np.array_equal(bits(a), bits(b)), (name, k, a, b)
+
+
+def numpy_of(t):
+    """A dualgraph tensor's value as a numpy array."""
+    return np.asarray(t.detach().numpy())

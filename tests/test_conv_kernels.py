@@ -469,7 +469,7 @@ def test_cnn_using_every_gradient_form_trains_the_same_eager_and_compiled(fusion
     if fusion == "numba":
         request.getfixturevalue("numba_fusion")
     used = set()
-    for name in ("_stacked_weight_grad", "_stacked_input_grad", "_shifted_input_grad"):
+    for name in ("_stacked_weight_grad", "_stacked_input_chunk", "_shifted_input_chunk"):
         orig = getattr(K, name)
         monkeypatch.setattr(K, name, lambda *a, _o=orig, _n=name: used.add(_n) or _o(*a))
     nn = dg.nn
@@ -509,7 +509,7 @@ def test_cnn_using_every_gradient_form_trains_the_same_eager_and_compiled(fusion
             assert np.array_equal(bits(oe.state[pe]["momentum_buffer"]),
                                   bits(oc.state[pc]["momentum_buffer"]))
     assert fast.trace_count == 1
-    assert used == {"_stacked_weight_grad", "_stacked_input_grad", "_shifted_input_grad"}
+    assert used == {"_stacked_weight_grad", "_stacked_input_chunk", "_shifted_input_chunk"}
 
 
 def test_benchmark_script_smoke():

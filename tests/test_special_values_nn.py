@@ -23,7 +23,8 @@ import pytest
 import dualgraph as dg
 import dualgraph.nn.functional as F
 from dualgraph.ops import nn_ops as K
-from special_value_checks import assert_values, bits
+from special_value_checks import assert_values, bits, check_eager_and_compiled
+from special_value_checks import numpy_of as _np
 
 inf, nan = np.inf, np.nan
 
@@ -160,25 +161,12 @@ def _feeds(floats, others, cot):
         [dg.tensor(a.copy()) for a in others]
 
 
-def _np(t):
-    return np.asarray(t.detach().numpy())
-
-
 @pytest.mark.parametrize("name", list(CASES))
 def test_case_eager_and_compiled(name):
     """PyTorch's numbers eagerly, and dg.function's are the same bits over three calls."""
     fn, floats, others, cot, want_out, want_grad = CASES[name]
     step = _step(fn, len(floats), cot)
-    eager = [_np(t) for t in step(*_feeds(floats, others, cot))]
-    want = want_out + want_grad
-    assert len(eager) == len(want), (name, eager)
-    for k, (a, b) in enumerate(zip(eager, want)):
-        assert_values(a, b, f"{name}: result {k}")
-    compiled = dg.function(step, autograph=False)
-    for _ in range(3):
-        got = [_np(t) for t in compiled(*_feeds(floats, others, cot))]
-        for k, (a, b) in enumerate(zip(got, eager)):
-            assert a.dtype == b.dtype and np.array_equal(bits(a), bits(b)), (name, k, a, b)
+    check_eager_and_compiled(name, step, lambda: _feeds(floats, others, cot), want_out + want_grad)
 
 
 def test_interpolate_linear_1d_zero_sign():

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import dualgraph as dg
-from special_value_checks import assert_values, bits
+from special_value_checks import assert_values, bits, check_eager_and_compiled
+from special_value_checks import numpy_of as _np
 
 inf, nan = np.inf, np.nan
 
@@ -99,25 +100,12 @@ def _feeds(arrays, cot):
     return [dg.tensor(a.copy(), requires_grad=cot is not None) for a in arrays]
 
 
-def _np(t):
-    return np.asarray(t.detach().numpy())
-
-
 @pytest.mark.parametrize("name", list(CASES))
 def test_case_eager_and_compiled(name):
     """PyTorch's numbers eagerly, and dg.function's are the same bits over three calls."""
     fn, arrays, cot, want_out, want_grad = CASES[name]
     step = _step(fn, cot)
-    eager = [_np(t) for t in step(*_feeds(arrays, cot))]
-    want = want_out + want_grad
-    assert len(eager) == len(want), (name, eager)
-    for k, (a, b) in enumerate(zip(eager, want)):
-        assert_values(a, b, f"{name}: result {k}")
-    compiled = dg.function(step, autograph=False)
-    for _ in range(3):
-        got = [_np(t) for t in compiled(*_feeds(arrays, cot))]
-        for k, (a, b) in enumerate(zip(got, eager)):
-            assert a.dtype == b.dtype and np.array_equal(bits(a), bits(b)), (name, k, a, b)
+    check_eager_and_compiled(name, step, lambda: _feeds(arrays, cot), want_out + want_grad)
 
 
 # ---------------------------------------------------------------- against torch, salted inputs

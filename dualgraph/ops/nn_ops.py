@@ -274,11 +274,7 @@ def _conv_input_grad(g, w, shape, padding, stride, dilation, groups):
     if n == 0:
         return np.zeros((n, c, h, wd), dtype)
     if tuple(stride) == (1, 1):
-        # the shifted form's slack multiplies w: an inf/NaN w takes the stacked form, which
-        # zeroes its slack (the weight is small: one cheap check)
-        if _stacked_input_grad_wins(og, cg, kh, kw, stride) or not np.isfinite(w).all():
-            return _stacked_input_grad(g, w, shape, padding, dilation, groups)
-        return _shifted_input_grad(g, w, shape, padding, dilation, groups)
+        return _unit_stride_input_grad(g, w, shape, padding, dilation, groups)
     cols = np.matmul(w.reshape(groups, og, cg * kh * kw).swapaxes(-1, -2),
                      g.reshape(n, groups, og, oh * ow)).reshape(n, c, kh, kw, oh, ow)
     out = np.zeros((n, c, hp, wp), dtype)
@@ -290,78 +286,79 @@ def _conv_input_grad(g, w, shape, padding, stride, dilation, groups):
     return np.ascontiguousarray(out[:, :, pt:pt + h, pl:pl + wd])
 
 
-def _stacked_input_grad(g, w, shape, padding, dilation, groups):
-    """_conv_input_grad at unit stride as one GEMM per chunk of the batch: the weight's kh * kw
-    offsets stacked (kh * kw * cg rows) times g on rows padded to the input's width, then each
-    offset's block added back at its shift, whole rows at a time: for few input channels and
-    many output channels it moves fewer rows than the shifted form. The width slack gives
-    w * 0 (NaN for an inf/NaN w), zeroed then."""
+def _unit_stride_input_grad(g, w, shape, padding, dilation, groups):
+    """_conv_input_grad at unit stride: one GEMM per chunk of the batch, in one of two forms
+    (the rule _stacked_input_grad_wins), each chunk's result gathered on rows as wide as the
+    padded input and cropped into place.
+    - stacked: the weight's kh * kw offsets stacked (kh * kw * cg rows) times g padded to the
+      input's width, each offset's block then added back at its shift, whole rows at a time;
+      for few input channels and many output channels it moves the fewer rows.
+    - shifted: g shifted kw times along its rows (og * kw rows, zeros where a shift runs off)
+      times the weight's (kh * cg, og * kw) matrix, then the kh row offsets added back; its
+      GEMM contracts og * kw, not og, the faster one wherever it moves no more rows.
+    Both forms' zero slack multiplies w: the stacked form zeroes its slack's sums for an
+    inf/NaN w, which therefore always takes it."""
     n, o, oh, ow = g.shape
     _, cg, kh, kw = w.shape
     og, c = o // groups, cg * groups
     h, wd = shape[2], shape[3]
     pt, pb, pl, pr = padding
     hp, wp = h + pt + pb, wd + pl + pr
-    dh, dw = dilation
     dtype = np.result_type(g, w)
-    res = np.empty((n, c, h, wd), dtype)
-    wt = np.ascontiguousarray(w.reshape(groups, og, cg, kh, kw).transpose(0, 3, 4, 2, 1))
-    wt = wt.reshape(groups, kh * kw * cg, og)
-    finite = bool(np.isfinite(wt).all())
-    q, m = oh * wp, (hp + 1) * wp       # one spare row: the slack of the last shift spills
-    per = dtype.itemsize * (kh * kw * c * q + o * q + c * m)
-    for s, e in _chunks(n, per, 8 * _CHUNK_BYTES):
-        nb = e - s
-        gf = np.empty((o, nb, oh, wp), dtype)
-        gf[..., :ow] = g[s:e].transpose(1, 0, 2, 3)
-        gf[..., ow:] = 0
-        t = np.matmul(wt, gf.reshape(groups, og, nb * q))
-        if not finite:
-            np.copyto(t, 0, where=np.tile(np.arange(wp) >= ow, nb * oh))
-        t = t.reshape(groups, kh, kw, cg, nb, q)
-        out = np.zeros((groups, cg, nb, m), dtype)
-        for i in range(kh):
-            for j in range(kw):
-                off = i * dh * wp + j * dw
-                out[..., off:off + q] += t[:, i, j]
-        res[s:e] = out.reshape(c, nb, hp + 1, wp)[:, :, pt:pt + h, pl:pl + wd].transpose(1, 0, 2, 3)
-    return res
-
-
-def _shifted_input_grad(g, w, shape, padding, dilation, groups):
-    """_conv_input_grad at unit stride as one GEMM per chunk of the batch: g shifted kw times
-    along its rows (og * kw rows, zeros where a shift runs off) on rows as wide as the input,
-    times the weight's (kh * cg, og * kw) matrix, then each of the kh row offsets added back
-    at its shift, whole rows at a time. Its GEMM contracts og * kw, not og: the faster one
-    wherever it also moves fewer rows than the stacked form. The shifts' zeros multiply w, so
-    a w with inf/NaN takes the stacked form (the caller)."""
-    n, o, oh, ow = g.shape
-    _, cg, kh, kw = w.shape
-    og, c = o // groups, cg * groups
-    h, wd = shape[2], shape[3]
-    pt, pb, pl, pr = padding
-    hp, wp = h + pt + pb, wd + pl + pr
-    dh, dw = dilation
-    dtype = np.result_type(g, w)
-    res = np.empty((n, c, h, wd), dtype)
-    # (groups, kh, cg) rows by (og, kw) columns
-    wt = np.ascontiguousarray(w.reshape(groups, og, cg, kh, kw).transpose(0, 3, 2, 1, 4))
-    wt = wt.reshape(groups, kh * cg, og * kw)
+    finite = bool(np.isfinite(w).all())     # (the small weight: one cheap pass)
+    stacked = not finite or _stacked_input_grad_wins(og, cg, kh, kw, (1, 1))
     q = oh * wp
-    per = dtype.itemsize * (o * kw * q + kh * c * q + c * hp * wp)
-    for s, e in _chunks(n, per, 8 * _CHUNK_BYTES):
+    if stacked:   # (groups, kh * kw * cg, og); one spare row: the last shift's slack spills
+        wt = w.reshape(groups, og, cg, kh, kw).transpose(0, 3, 4, 2, 1)
+        wt, rows = np.ascontiguousarray(wt).reshape(groups, kh * kw * cg, og), hp + 1
+        per = kh * kw * c * q + o * q + c * rows * wp
+    else:         # (groups, kh * cg, og * kw)
+        wt = w.reshape(groups, og, cg, kh, kw).transpose(0, 3, 2, 1, 4)
+        wt, rows = np.ascontiguousarray(wt).reshape(groups, kh * cg, og * kw), hp
+        per = o * kw * q + kh * c * q + c * rows * wp
+    res = np.empty((n, c, h, wd), dtype)
+    for s, e in _chunks(n, dtype.itemsize * per, 8 * _CHUNK_BYTES):
         nb = e - s
-        shifted = np.zeros((o, kw, nb, oh, wp), dtype)
-        gt = g[s:e].transpose(1, 0, 2, 3)
-        for j in range(kw):
-            shifted[:, j, :, :, j * dw:j * dw + ow] = gt
-        t = np.matmul(wt, shifted.reshape(groups, og * kw, nb * q))
-        t = t.reshape(groups, kh, cg, nb, oh, wp)
-        out = np.zeros((groups, cg, nb, hp, wp), dtype)
-        for i in range(kh):
-            out[:, :, :, i * dh:i * dh + oh] += t[:, i]
-        res[s:e] = out.reshape(c, nb, hp, wp)[:, :, pt:pt + h, pl:pl + wd].transpose(1, 0, 2, 3)
+        out = np.zeros((groups, cg, nb, rows, wp), dtype)
+        form = _stacked_input_chunk if stacked else _shifted_input_chunk
+        form(g[s:e].transpose(1, 0, 2, 3), wt, out, finite, (kh, kw), dilation, ow)
+        res[s:e] = out.reshape(c, nb, rows, wp)[:, :, pt:pt + h, pl:pl + wd].transpose(1, 0, 2, 3)
     return res
+
+
+def _stacked_input_chunk(gt, wt, out, finite, kernel_size, dilation, ow):
+    """Adds one chunk's input gradient into out (groups, cg, nb, rows, wp), stacked form;
+    gt is the chunk's g as (o, nb, oh, ow)."""
+    (kh, kw), (dh, dw) = kernel_size, dilation
+    groups, cg, nb, rows, wp = out.shape
+    o, _, oh, _ = gt.shape
+    q = oh * wp
+    gf = np.empty((o, nb, oh, wp), out.dtype)
+    gf[..., :ow] = gt
+    gf[..., ow:] = 0
+    t = np.matmul(wt, gf.reshape(groups, o // groups, nb * q))
+    if not finite:
+        np.copyto(t, 0, where=np.tile(np.arange(wp) >= ow, nb * oh))
+    t = t.reshape(groups, kh, kw, cg, nb, q)
+    flat = out.reshape(groups, cg, nb, rows * wp)
+    for i in range(kh):
+        for j in range(kw):
+            off = i * dh * wp + j * dw
+            flat[..., off:off + q] += t[:, i, j]
+
+
+def _shifted_input_chunk(gt, wt, out, finite, kernel_size, dilation, ow):
+    """The same, shifted form (a finite w only: its shifts' zeros multiply w)."""
+    (kh, kw), (dh, dw) = kernel_size, dilation
+    groups, cg, nb, rows, wp = out.shape
+    o, _, oh, _ = gt.shape
+    shifted = np.zeros((o, kw, nb, oh, wp), out.dtype)
+    for j in range(kw):
+        shifted[:, j, :, :, j * dw:j * dw + ow] = gt
+    t = np.matmul(wt, shifted.reshape(groups, o // groups * kw, nb * oh * wp))
+    t = t.reshape(groups, kh, cg, nb, oh, wp)
+    for i in range(kh):
+        out[:, :, :, i * dh:i * dh + oh] += t[:, i]
 
 
 def _conv2d_infer(x, w, *b, stride, padding, dilation, groups):
