@@ -262,6 +262,29 @@ def test_stacked_gradients_at_special_values(cfg, special, gradient_form):
     assert not np.isfinite(rx_g).all() and np.isfinite(rx_g).any()
 
 
+@pytest.mark.parametrize("c, kw, groups", [(3, 5, 1), (6, 5, 1), (6, 5, 2), (2, 3, 1), (1, 4, 1)])
+def test_row_shared_columns_padding_rows_are_zeros(c, kw, groups):
+    """The weight gradient pads the row-shared columns to its GEMM's fast width
+    (K._padded_width) with rows that must be zeros, whatever the memory held before (its
+    result columns are dropped, but garbage could be NaN or slow denormals). The memory is
+    dirtied with NaN first (malloc hands the block back)."""
+    rng = np.random.default_rng(0)
+    n, h, kh = 3, 9, 3
+    xp = rng.standard_normal((n, c, h, 11)).astype(np.float32)
+    oh, ow = h - kh + 1, 11 - kw + 1
+    m = c // groups * kw
+    wide = K._padded_width(m)
+    assert wide % 8 == 0 if m % 8 in (3, 5, 6, 7) else wide == m
+    for _ in range(3):
+        junk = np.full((n, groups, wide, h * ow), np.nan, np.float32)
+        del junk
+        cols = K._cols_rows_shared(xp, oh, ow, kh, kw, (1, 1), (1, 1), groups, wide)
+        assert cols.shape == (n, groups, wide, h * ow)
+        assert not cols[:, :, m:].any()
+        want = np.stack([xp[:, :, :, j:j + ow] for j in range(kw)], 2)   # (n, c, kw, h, ow)
+        np.testing.assert_array_equal(cols[:, :, :m].reshape(n, c, kw, h, ow), want)
+
+
 def test_conv_adjoint_identities():
     """<conv(x, w), g> = <x, input_grad(g, w)> = <w, weight_grad(x, g)> in float64."""
     for idx, cfg in enumerate(CONFIGS):

@@ -127,16 +127,21 @@ def _cols_full(xp, oh, ow, kh, kw, stride, dilation, groups):
     return np.ascontiguousarray(v).reshape(n, groups, c // groups * kh * kw, oh * ow)
 
 
-def _cols_rows_shared(xp, oh, ow, kh, kw, stride, dilation, groups):
-    """(N, groups, C/groups * kw, H' * OW) columns of the kw column offsets (H' = the rows the
-    sweep reads); row offset i is the window [i * dh * OW, i * dh * OW + OH * OW) of the last
-    axis. Unit row stride only."""
+def _cols_rows_shared(xp, oh, ow, kh, kw, stride, dilation, groups, wide=None):
+    """(N, groups, wide, H' * OW) columns of the kw column offsets (H' = the rows the sweep
+    reads), C/groups * kw of them, then zero rows up to `wide` (default: none); row offset i is
+    the window [i * dh * OW, i * dh * OW + OH * OW) of the last axis. Unit row stride only."""
     n, c = xp.shape[:2]
+    m = c // groups * kw
     rows = oh + (kh - 1) * dilation[0]
     s0, s1, s2, s3 = xp.strides
-    v = as_strided(xp, (n, c, kw, rows, ow), (s0, s1, s3 * dilation[1], s2, s3 * stride[1]),
+    v = as_strided(xp, (n, groups, c // groups, kw, rows, ow),
+                   (s0, s1 * (c // groups), s1, s3 * dilation[1], s2, s3 * stride[1]),
                    writeable=False)
-    return np.ascontiguousarray(v).reshape(n, groups, c // groups * kw, rows * ow)
+    cols = np.empty((n, groups, wide or m, rows * ow), xp.dtype)
+    cols[:, :, m:] = 0
+    np.copyto(cols[:, :, :m].reshape(v.shape), v)
+    return cols
 
 
 def _conv_forward(xp, w, oh, ow, stride, dilation, groups):
@@ -187,6 +192,15 @@ def _stacked_input_grad_wins(og, cg, kh, kw, stride):
     return tuple(stride) == (1, 1) and 6 * (og + kh * kw * cg) < 5 * (og * kw + kh * cg)
 
 
+def _padded_width(n):
+    """How many columns to give a GEMM result that needs n: OpenBLAS's sgemm (its Haswell
+    kernels, what numpy's wheels run on AVX2 machines) takes 3 or 5 to 7 columns past a
+    multiple of 8 at 1.1-1.6x the cost of 8 (benchmarks/gemm_padding.py), so those are padded
+    to the next multiple of 8 with zero operand rows; 1, 2 and 4 past one are cheaper as they
+    are. A rule on the shape, so a shape always gets the same bits."""
+    return n + (-n) % 8 if n % 8 in (3, 5, 6, 7) else n
+
+
 def _stacked_weight_grad(xp, g, kh, kw, stride, dilation, groups):
     """_conv_weight_grad for a unit row stride as one GEMM per chunk of the batch: the gradient
     stacked kh times, row offset i shifted down i rows (og * kh rows), times the row-shared
@@ -200,13 +214,17 @@ def _stacked_weight_grad(xp, g, kh, kw, stride, dilation, groups):
     dh, dw = dilation
     rows = oh + (kh - 1) * dh
     dtype = np.result_type(xp, g)
-    gw = np.zeros((groups, og * kh, cg * kw), dtype)
+    m = cg * kw
+    wide = _padded_width(m)      # the columns' zero rows past m give result columns dropped
+    gw = np.zeros((groups, og * kh, m), dtype)
     s0, s1, s2, s3 = xp.strides
     for s, e in _chunks(n, dtype.itemsize * (c * kw + o * kh) * rows * ow, 2 * _CHUNK_BYTES):
         nb = e - s
-        cols = np.ascontiguousarray(as_strided(
+        cols = np.empty((groups, wide, nb * rows * ow), dtype)
+        cols[:, m:] = 0      # (only dropped columns read them; not garbage: denormals are slow)
+        np.copyto(cols[:, :m].reshape(groups, cg, kw, nb, rows, ow), as_strided(
             xp[s:e], (c, kw, nb, rows, ow), (s1, s3 * dw, s0, s2, s3 * stride[1]),
-            writeable=False)).reshape(groups, cg * kw, nb * rows * ow)
+            writeable=False).reshape(groups, cg, kw, nb, rows, ow))
         stack = np.empty((o, kh, nb, rows, ow), dtype)
         gt = g[s:e].transpose(1, 0, 2, 3)
         for i in range(kh):
@@ -214,7 +232,8 @@ def _stacked_weight_grad(xp, g, kh, kw, stride, dilation, groups):
             stack[:, i, :, :a] = 0
             stack[:, i, :, a:a + oh] = gt
             stack[:, i, :, a + oh:] = 0
-        gw += np.matmul(stack.reshape(groups, og * kh, nb * rows * ow), cols.swapaxes(-1, -2))
+        gw += np.matmul(stack.reshape(groups, og * kh, nb * rows * ow),
+                        cols.swapaxes(-1, -2))[..., :m]
     # (groups, og, kh, cg, kw) -> (groups, og, cg, kh, kw)
     return gw.reshape(groups, og, kh, cg, kw).transpose(0, 1, 3, 2, 4).reshape(o, cg, kh, kw)
 
@@ -235,16 +254,17 @@ def _conv_weight_grad(xp, g, kh, kw, stride, dilation, groups):
             return gw
     g4 = g.reshape(n, groups, og, p)
     if _rows_shared(c, o, kh, kw, xp.shape[2], oh, ow, stride[0]):
-        gw = np.zeros((kh, groups, og, cg * kw), dtype)
+        wide = _padded_width(cg * kw)
+        gw = np.zeros((kh, groups, og, wide), dtype)
         per = dtype.itemsize * (c * kw * (oh + (kh - 1) * dilation[0]) * ow + o * p)
         for s, e in _chunks(n, per):
-            cols = _cols_rows_shared(xp[s:e], oh, ow, kh, kw, stride, dilation, groups)
+            cols = _cols_rows_shared(xp[s:e], oh, ow, kh, kw, stride, dilation, groups, wide)
             for i in range(kh):
                 a = i * dilation[0] * ow
                 gw[i] += np.add.reduce(np.matmul(g4[s:e], cols[..., a:a + p].swapaxes(-1, -2)),
                                        axis=0)
-        # (kh, groups, og, cg, kw) -> (groups, og, cg, kh, kw)
-        gw = gw.reshape(kh, groups, og, cg, kw).transpose(1, 2, 3, 0, 4)
+        # (kh, groups, og, cg, kw) -> (groups, og, cg, kh, kw); the padding's columns dropped
+        gw = gw[..., :cg * kw].reshape(kh, groups, og, cg, kw).transpose(1, 2, 3, 0, 4)
     else:
         gw = np.zeros((groups, og, cg * kh * kw), dtype)
         per = dtype.itemsize * (c * kh * kw * p + o * p)
