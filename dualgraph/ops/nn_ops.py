@@ -91,6 +91,10 @@ def _check_conv_args(stride, padding, dilation, groups):
 # taken in chunks whose columns and results stay in the CPU cache (measured in
 # benchmarks/conv.py: 2x at batch 128).
 _CHUNK_BYTES = 1 << 20
+# The forward's chunks are 4x that (_FORWARD_CHUNKS): its per-sample GEMMs give the same bits
+# whatever the chunk, and fewer, larger chunks ran up to 14% faster on the AMD EPYC of
+# benchmarks/README.md (issue 14, ninth session), never slower on the shapes measured.
+_FORWARD_CHUNKS = 4
 
 
 def _chunks(n, per_sample_bytes, budget=None):
@@ -158,7 +162,7 @@ def _conv_forward(xp, w, oh, ow, stride, dilation, groups):
               for i in range(kh)]
         per = dtype.itemsize * (c * kw * (oh + (kh - 1) * dilation[0]) * ow + 2 * o * p)
         tmp = None
-        for s, e in _chunks(n, per):
+        for s, e in _chunks(n, per, _FORWARD_CHUNKS * _CHUNK_BYTES):
             cols = _cols_rows_shared(xp[s:e], oh, ow, kh, kw, stride, dilation, groups)
             np.matmul(wi[0], cols[..., :p], out=out[s:e])
             for i in range(1, kh):
@@ -170,7 +174,7 @@ def _conv_forward(xp, w, oh, ow, stride, dilation, groups):
     else:
         w2 = w.reshape(groups, og, cg * kh * kw)
         per = dtype.itemsize * (c * kh * kw * p + o * p)
-        for s, e in _chunks(n, per):
+        for s, e in _chunks(n, per, _FORWARD_CHUNKS * _CHUNK_BYTES):
             cols = _cols_full(xp[s:e], oh, ow, kh, kw, stride, dilation, groups)
             np.matmul(w2, cols, out=out[s:e])
     return out.reshape(n, o, oh, ow)
