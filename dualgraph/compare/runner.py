@@ -30,7 +30,7 @@ from ..utils.tree import flatten
 from .comparison import Comparison
 from .state import ReachedState, state_differences
 
-PASS_ORDER = ("prune", "constant_fold", "cse", "simplify", "prune_after")
+PASS_ORDER = ("prune", "constant_fold", "cse", "simplify", "relu_pool_grad", "prune_after")
 
 
 def _values(out):

@@ -1,6 +1,7 @@
 """graph.compile(fetches, feeds, optimize): the passes, in order, then a Plan.
 
-    to_networkx -> prune -> [constant_fold -> cse -> simplify -> prune] -> schedule -> Plan
+    to_networkx -> prune -> [constant_fold -> cse -> simplify -> relu_pool_grad -> prune]
+                -> schedule -> Plan
 (bracketed passes only with optimize=True; liveness/buffer reuse happen when the plan is first
 specialised to concrete feed shapes, also only with optimize=True).
 
@@ -15,7 +16,7 @@ from ..errors import DGTypeError, DGValueError
 from ..utils.tree import flatten, unflatten
 from .core import SymbolicTensor, fresh
 from .networkx_view import to_networkx, add_anti_dependences, lint_networkx, lint_order
-from .passes import prune, constant_fold, cse, simplify, schedule
+from .passes import prune, constant_fold, cse, simplify, relu_pool_grad, schedule
 from .plan import Plan, Step, is_feed
 
 CHECK = False  # lint the graph, and the networkx form after every pass, in every compile_graph
@@ -98,7 +99,7 @@ def compile_graph(graph, fetches, feeds=None, optimize=True, updates=(), check=N
     passes = [("prune", prune)]
     if optimize:
         passes += [("constant_fold", constant_fold), ("cse", cse), ("simplify", _simplify),
-                   ("prune_after", prune)]
+                   ("relu_pool_grad", relu_pool_grad), ("prune_after", prune)]
     stats["pass_ms"], stats["nodes_after"] = {}, {}  # per pass: time, graph size (dg.compare plots them)
     for key, run_pass in passes:
         t = time.perf_counter()
