@@ -131,10 +131,11 @@ def _cols_full(xp, oh, ow, kh, kw, stride, dilation, groups):
     return np.ascontiguousarray(v).reshape(n, groups, c // groups * kh * kw, oh * ow)
 
 
-def _cols_rows_shared(xp, oh, ow, kh, kw, stride, dilation, groups, wide=None):
+def _cols_rows_shared(xp, oh, ow, kh, kw, stride, dilation, groups, wide=None, ones=False):
     """(N, groups, wide, H' * OW) columns of the kw column offsets (H' = the rows the sweep
-    reads), C/groups * kw of them, then zero rows up to `wide` (default: none); row offset i is
-    the window [i * dh * OW, i * dh * OW + OH * OW) of the last axis. Unit row stride only."""
+    reads), C/groups * kw of them, then (with `ones`) a row of ones, then zero rows up to `wide`
+    (default: none past those); row offset i is the window [i * dh * OW, i * dh * OW + OH * OW)
+    of the last axis. Unit row stride only."""
     n, c = xp.shape[:2]
     m = c // groups * kw
     rows = oh + (kh - 1) * dilation[0]
@@ -142,14 +143,18 @@ def _cols_rows_shared(xp, oh, ow, kh, kw, stride, dilation, groups, wide=None):
     v = as_strided(xp, (n, groups, c // groups, kw, rows, ow),
                    (s0, s1 * (c // groups), s1, s3 * dilation[1], s2, s3 * stride[1]),
                    writeable=False)
-    cols = np.empty((n, groups, wide or m, rows * ow), xp.dtype)
+    cols = np.empty((n, groups, wide or m + ones, rows * ow), xp.dtype)
     cols[:, :, m:] = 0
+    if ones:
+        cols[:, :, m] = 1
     np.copyto(cols[:, :, :m].reshape(v.shape), v)
     return cols
 
 
-def _conv_forward(xp, w, oh, ow, stride, dilation, groups):
-    """conv2d of an already padded input, (N, O, OH, OW)."""
+def _conv_forward(xp, w, oh, ow, stride, dilation, groups, bias=None):
+    """conv2d of an already padded input, (N, O, OH, OW), plus the bias when given. In the
+    row-shared form the bias rides in the first GEMM (a row of ones in the columns, the bias
+    a column of row offset 0's weight): no pass of its own over the result."""
     n, c = xp.shape[:2]
     o, cg, kh, kw = w.shape
     _check_window(xp, oh, ow, kh, kw, stride, dilation)
@@ -158,12 +163,16 @@ def _conv_forward(xp, w, oh, ow, stride, dilation, groups):
     out = np.empty((n, groups, og, p), dtype)
     if _rows_shared(c, o, kh, kw, xp.shape[2], oh, ow, stride[0]):
         wr = w.reshape(groups, og, cg, kh, kw)
-        wi = [np.ascontiguousarray(wr[:, :, :, i, :]).reshape(groups, og, cg * kw)
-              for i in range(kh)]
+        ones = bias is not None
+        wi = np.zeros((kh, groups, og, cg * kw + ones), dtype)
+        wi[..., :cg * kw] = wr.transpose(3, 0, 1, 2, 4).reshape(kh, groups, og, cg * kw)
+        if ones:
+            wi[0, ..., cg * kw] = bias.reshape(groups, og)
         per = dtype.itemsize * (c * kw * (oh + (kh - 1) * dilation[0]) * ow + 2 * o * p)
         tmp = None
         for s, e in _chunks(n, per, _FORWARD_CHUNKS * _CHUNK_BYTES):
-            cols = _cols_rows_shared(xp[s:e], oh, ow, kh, kw, stride, dilation, groups)
+            cols = _cols_rows_shared(xp[s:e], oh, ow, kh, kw, stride, dilation, groups,
+                                     ones=ones)
             np.matmul(wi[0], cols[..., :p], out=out[s:e])
             for i in range(1, kh):
                 a = i * dilation[0] * ow
@@ -177,6 +186,8 @@ def _conv_forward(xp, w, oh, ow, stride, dilation, groups):
         for s, e in _chunks(n, per, _FORWARD_CHUNKS * _CHUNK_BYTES):
             cols = _cols_full(xp[s:e], oh, ow, kh, kw, stride, dilation, groups)
             np.matmul(w2, cols, out=out[s:e])
+        if bias is not None:
+            out += bias.reshape(groups, og, 1)
     return out.reshape(n, o, oh, ow)
 
 
@@ -444,11 +455,9 @@ def _conv2d_kernel(x, w, *b, stride, padding, dilation, groups):
     oh, ow = _conv_out_hw(h, wd, kh, kw, stride, padding, dilation)
     if oh <= 0 or ow <= 0:
         raise ValueError("conv2d kernel larger than input")
-    out = _conv_forward(_pad(x, padding), w, oh, ow, stride, dilation, groups)
-    out = np.ascontiguousarray(out, dtype=x.dtype)
-    if b:
-        out += b[0].reshape(1, -1, 1, 1)
-    return out
+    out = _conv_forward(_pad(x, padding), w, oh, ow, stride, dilation, groups,
+                        b[0] if b else None)
+    return np.ascontiguousarray(out, dtype=x.dtype)
 
 
 # d/dx reads w, d/dw reads x, d/db nothing: the bias is not pinned. x and w are pinned both,
