@@ -422,6 +422,37 @@ def test_numba_max_pool2x2_forward_is_pytorchs_pick_to_the_bit(dtype, numba_fusi
         x, np.zeros((2, 3, 2, 3), dtype), **a)[0])
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["random", "ties", "constant", "zeros"])
+def test_max_pool2x2_backward_fast_path_is_the_general_kernel_to_the_bit(dtype, kind):
+    """The flat 2x2/2 backward (_max_pool2x2_backward: pairs split by copies, the result built
+    as shifted integers for 16/32-bit floats) against the general kernel, bit for bit: ties,
+    signed zeros in x, and an inf, a NaN, -0.0 in g (moved as bits to the window's maximum
+    alone); the fast path must have run."""
+    rng = np.random.default_rng(zlib.crc32(repr((kind, np.dtype(dtype).str)).encode()))
+    a = dict(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), ceil_mode=False)
+    u = np.dtype(f"u{np.dtype(dtype).itemsize}")
+    for shape in [(1, 1, 2, 2), (2, 3, 4, 6), (3, 2, 2, 8), (4, 6, 28, 28)]:
+        if kind == "zeros":       # -0.0 and 0.0 tie
+            x = rng.choice(np.array([-0.0, 0.0, -1.0], dtype), shape)
+        else:
+            x = _pool_input(kind, shape, dtype, rng)
+        g = rng.standard_normal((shape[0], shape[1], shape[2] // 2, shape[3] // 2)).astype(dtype)
+        gf = g.reshape(-1)
+        gf[rng.permutation(gf.size)[:3]] = [-0.0, np.inf, np.nan][:gf.size]
+        ref = K._max_pool2d_backward_general(g, x, **a)
+        gx = K._max_pool2x2_backward(g, x)
+        if dtype == np.float64 and not np.isfinite(g).all():   # (its fallback multiplies:
+            # a non-finite g takes the general kernel)
+            assert gx is None
+            g = np.nan_to_num(g)
+            ref = K._max_pool2d_backward_general(g, x, **a)
+            gx = K._max_pool2x2_backward(g, x)
+        assert gx is not None and gx.dtype == g.dtype and gx.shape == x.shape
+        np.testing.assert_array_equal(gx.view(u), ref.view(u))
+        np.testing.assert_array_equal(K._max_pool2d_backward_kernel(g, x, **a).view(u), ref.view(u))
+
+
 def test_max_pool_backward_ties_go_to_the_first_maximum():
     x = np.array([[[[1., 1., 2., 2.],
                     [1., 1., 2., 2.],
