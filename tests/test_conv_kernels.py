@@ -285,6 +285,69 @@ def test_row_shared_columns_padding_rows_are_zeros(c, kw, groups):
         np.testing.assert_array_equal(cols[:, :, :m].reshape(n, c, kw, h, ow), want)
 
 
+SHIFT_CASES = [  # (n, c, h, w, o, kh, kw, dilation, dtype): each reaches the shifted build
+    (32, 6, 14, 14, 16, 5, 5, (1, 1), np.float32),    # LeNet conv2
+    (8, 3, 32, 32, 6, 5, 5, (1, 1), np.float32),
+    (3, 2, 9, 11, 4, 3, 3, (2, 1), np.float64),
+    (2, 4, 7, 8, 3, 2, 3, (1, 2), np.float16),
+    (1, 1, 5, 5, 2, 5, 5, (1, 1), np.float32),
+]
+
+
+@pytest.mark.parametrize("case", SHIFT_CASES, ids=lambda c: "x".join(map(str, c[:7])) +
+                         f"-d{c[7][0]}{c[7][1]}-{np.dtype(c[8]).name}")
+def test_shifted_row_copies_give_the_old_builds_bits(case, monkeypatch):
+    """The shifted input gradient's shifts, built by whole-row copies inside one buffer laid
+    out against 4K aliasing (K._shifted_rows), give the bits of the per-row build they replace
+    (K._shifted_rows returning None runs that); the weight gradient beside it unchanged."""
+    n, c, h, w, o, kh, kw, dil, dtype = case
+    rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((o, c, kh, kw)).astype(dtype)
+    oh, ow = h - dil[0] * (kh - 1), w - dil[1] * (kw - 1)
+    g = rng.standard_normal((n, o, oh, ow)).astype(dtype)
+    calls = []
+    real = K._shifted_rows
+    monkeypatch.setattr(K, "_shifted_rows", lambda *a: calls.append(a) or real(*a))
+    got = (K._conv_weight_grad(x, g, kh, kw, (1, 1), dil, 1),
+           K._conv_input_grad(g, wt, x.shape, (0, 0, 0, 0), (1, 1), dil, 1))
+    assert calls, "neither shifted build ran"
+    monkeypatch.setattr(K, "_shifted_rows", lambda *a: None)
+    want = (K._conv_weight_grad(x, g, kh, kw, (1, 1), dil, 1),
+            K._conv_input_grad(g, wt, x.shape, (0, 0, 0, 0), (1, 1), dil, 1))
+    u = np.dtype(f"u{np.dtype(dtype).itemsize}")
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a.view(u), b.view(u))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("r,k,shifts", [(16, 4480, [0, 1, 2, 3, 4]), (6, 28672, [0, 28, 56, 84, 112]),
+                                        (3, 100, [0, 7]), (5, 1000, [0, 224, 448, 672, 896]),
+                                        (2, 64, [0, 2, 4, 6, 8, 10, 12])])
+def test_shifted_rows_layout_has_no_copy_a_few_bytes_above_its_source(dtype, r, k, shifts):
+    """Every copy _fill_shifted makes has its destination at least 512 bytes past its source
+    modulo 4 KiB (or below it): never the aliasing case; rows cache-line aligned; the copies'
+    values are the source moved right, zeros before."""
+    bufs = K._shifted_rows(r, k, shifts, np.dtype(dtype))
+    isz = np.dtype(dtype).itemsize
+    if bufs is None:   # (only where the shifts leave no safe distance: the per-row build runs)
+        assert not any(all((b + s * isz) % 2048 >= 512 for s in shifts)
+                       for b in range(0, 2048, 64))
+        return
+    src, dst = bufs
+    assert src.shape == (r, k) and dst.shape == (r, len(shifts), k)
+    assert src.ctypes.data % 64 == 0 and src.strides[0] % 64 == 0
+    for a in range(r):
+        for j, s in enumerate(shifts):
+            d = (dst[a, j].ctypes.data + s * isz - src[a].ctypes.data) % 4096
+            assert d >= 512, (a, j, d)
+    src[:] = np.arange(r * k).reshape(r, k) % 1000 + 1
+    K._fill_shifted(src, dst, shifts)
+    for j, s in enumerate(shifts):
+        assert not dst[:, j, :s].any()
+        np.testing.assert_array_equal(dst[:, j, s:], src[:, :k - s])
+
+
 def test_conv_adjoint_identities():
     """<conv(x, w), g> = <x, input_grad(g, w)> = <w, weight_grad(x, g)> in float64."""
     for idx, cfg in enumerate(CONFIGS):

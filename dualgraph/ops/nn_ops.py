@@ -217,6 +217,50 @@ def _padded_width(n):
     return n + (-n) % 8 if n % 8 in (3, 5, 6, 7) else n
 
 
+_PAGE = 4096   # bytes: loads and stores whose addresses agree modulo this may falsely conflict
+
+
+def _shifted_rows(r, k, shifts, dtype):
+    """(src, dst) for building shifted copies of r rows of k values by whole-row copies (see
+    _fill_shifted): src (r, k) to be filled by the caller, dst (r, len(shifts), k), both views
+    of one buffer, or None where no layout below avoids the slow case. (The shifted input
+    gradient's: its per-row build copied runs of OW values, 10 at LeNet's conv2.)
+    A long copy whose destination lies a few hundred bytes above its source modulo 4 KiB runs
+    ~2.5x slower (4K aliasing: the CPU takes each load for a read of a store just issued;
+    benchmarks/README.md, issue 14, tenth session), and where two separately allocated buffers
+    land is up to malloc. So both live in one buffer: rows padded to 2 KiB past a multiple of
+    4 KiB (every copy's distance is then `base` or `base` + 2 KiB, modulo 4 KiB) and dst placed
+    `base` bytes past src modulo 4 KiB, `base` chosen so that no shift's distance falls within
+    512 bytes above a multiple of 4 KiB. Padded rows feed BLAS as they are (a leading
+    dimension), so the products read the same values: the same bits."""
+    isz = dtype.itemsize
+    if _PAGE % isz or not shifts:
+        return None
+    unit = _PAGE // isz
+    width = k + (unit // 2 - k) % unit          # row length: 2 KiB past a multiple of 4 KiB
+    for base in range(512, 2048, 64):
+        if all((base + s * isz) % 2048 >= 512 for s in shifts):
+            break
+    else:
+        return None
+    n = len(shifts)
+    buf = np.empty(r * width * (n + 1) + 2 * unit, dtype)
+    g0 = (-buf.ctypes.data % 64) // isz         # (cache-line aligned rows)
+    s0 = g0 + r * width
+    s0 += ((base - s0 * isz + g0 * isz) % _PAGE) // isz
+    src = buf[g0:g0 + r * width].reshape(r, width)[:, :k]
+    dst = buf[s0:s0 + r * n * width].reshape(r, n, width)[..., :k]
+    return src, dst
+
+
+def _fill_shifted(src, dst, shifts):
+    """dst[:, j] = src moved right by shifts[j] values along its rows, zeros before it."""
+    k = src.shape[1]
+    for j, s in enumerate(shifts):
+        dst[:, j, :s] = 0
+        dst[:, j, s:] = src[:, :k - s]
+
+
 def _stacked_weight_grad(xp, g, kh, kw, stride, dilation, groups):
     """_conv_weight_grad for a unit row stride as one GEMM per chunk of the batch: the gradient
     stacked kh times, row offset i shifted down i rows (og * kh rows), times the row-shared
@@ -243,7 +287,7 @@ def _stacked_weight_grad(xp, g, kh, kw, stride, dilation, groups):
             writeable=False).reshape(groups, cg, kw, nb, rows, ow))
         stack = np.empty((o, kh, nb, rows, ow), dtype)
         gt = g[s:e].transpose(1, 0, 2, 3)
-        for i in range(kh):
+        for i in range(kh):     # (runs of OH * OW values: as fast as whole-row copies here)
             a = i * dh
             stack[:, i, :, :a] = 0
             stack[:, i, :, a:a + oh] = gt
@@ -388,10 +432,20 @@ def _shifted_input_chunk(gt, wt, out, finite, kernel_size, dilation, ow):
     (kh, kw), (dh, dw) = kernel_size, dilation
     groups, cg, nb, rows, wp = out.shape
     o, _, oh, _ = gt.shape
-    shifted = np.zeros((o, kw, nb, oh, wp), out.dtype)
-    for j in range(kw):
-        shifted[:, j, :, :, j * dw:j * dw + ow] = gt
-    t = np.matmul(wt, shifted.reshape(groups, o // groups * kw, nb * oh * wp))
+    k = nb * oh * wp
+    shifts = [j * dw for j in range(kw)]
+    bufs = _shifted_rows(o, k, shifts, out.dtype)
+    if bufs is not None:   # g padded to the input's width, then moved right j * dw values:
+        src, shifted = bufs    # the padding absorbs the move into the next row (wp = ow + (kw-1) dw)
+        src4 = src.reshape(o, nb, oh, wp)
+        src4[..., :ow] = gt
+        src4[..., ow:] = 0
+        _fill_shifted(src, shifted, shifts)
+    else:
+        shifted = np.zeros((o, kw, nb, oh, wp), out.dtype)
+        for j in range(kw):
+            shifted[:, j, :, :, j * dw:j * dw + ow] = gt
+    t = np.matmul(wt, shifted.reshape(groups, o // groups * kw, k))
     t = t.reshape(groups, kh, cg, nb, oh, wp)
     for i in range(kh):
         out[:, :, :, i * dh:i * dh + oh] += t[:, i]
