@@ -49,6 +49,9 @@ import dualgraph.nn.functional as F  # noqa: E402
 from dualgraph.ops import nn_ops as K  # noqa: E402
 from dualgraph.ops.nn_ops import _conv_out_hw, _pool_geometry  # noqa: E402,F401
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import train_step as TS  # noqa: E402  (paired_ratio)
+
 try:
     import torch  # noqa: E402
     torch.set_num_threads(1)
@@ -301,15 +304,17 @@ def _minor_faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource else 0
 
 
-def time_interleaved(fns, repeat=7, budget=0.05, faults=None):
+def time_interleaved(fns, repeat=7, budget=0.05, faults=None, samples=None):
     """{name: (min, median) seconds per call}, one timing of every function per round. With a
-    dict `faults`, it gets {name: minor page faults per call} (the median over the rounds)."""
+    dict `faults`, it gets {name: minor page faults per call} (the median over the rounds);
+    with a dict `samples`, each name's per-round times (train_step.paired_ratio)."""
     timers, numbers = {}, {}
     for k, f in fns.items():
         f()
         numbers[k] = _number(f, budget)
         timers[k] = timeit.Timer(f)
-    samples = {k: [] for k in fns}
+    samples = {} if samples is None else samples
+    samples.update({k: [] for k in fns})
     flt = {k: [] for k in fns}
     for _ in range(repeat):
         for k, t in timers.items():
@@ -318,7 +323,7 @@ def time_interleaved(fns, repeat=7, budget=0.05, faults=None):
             flt[k].append((_minor_faults() - f0) / numbers[k])
     if faults is not None:
         faults.update({k: float(np.median(v)) for k, v in flt.items()})
-    return {k: (min(v), float(np.median(v))) for k, v in samples.items()}
+    return {k: (min(samples[k]), float(np.median(samples[k]))) for k in fns}
 
 
 def bench_kernels(batch, repeat=7, budget=0.05):
@@ -457,10 +462,10 @@ def check_losses(batch, steps=3):
 NEW_MODES = ("dualgraph eager", "dualgraph compiled", "torch eager")
 
 
-def bench_step(batch, repeat=7, budget=0.2, faults=None, modes=None):
+def bench_step(batch, repeat=7, budget=0.2, faults=None, modes=None, samples=None):
     if modes is None:
         check_losses(batch)
-    return time_interleaved(make_cases(batch, modes), repeat, budget, faults)
+    return time_interleaved(make_cases(batch, modes), repeat, budget, faults, samples)
 
 
 # ================================================================ report
@@ -481,9 +486,11 @@ def main(argv=None):
     ap.add_argument("--modes", default="",
                     help="comma-separated step modes to run, alone in this process (e.g. "
                          "'dualgraph eager': a user's process that trains one model)")
+    ap.add_argument("--repeat", type=int, default=None, help="rounds (default 7; 3 with --quick)")
     a = ap.parse_args(argv)
     batches = [int(b) for b in a.batches.split(",")]
     repeat, kb, sb = (3, 0.01, 0.02) if a.quick else (7, 0.05, 0.2)
+    repeat = a.repeat or repeat
     import platform
     print(f"python {platform.python_version()}, numpy {np.__version__}, "
           f"torch {torch.__version__ if torch else 'n/a'}; {platform.machine()}, "
@@ -506,14 +513,19 @@ def main(argv=None):
                       f"of {_us(wmin).strip()} us ({cmin / wmin:.0%})")
     if not a.kernels_only:
         for b in batches:
-            print(f"\n(b) LeNet-5 SGD-momentum step, batch {b}, us per step (min / median)")
-            flt = {}
+            print(f"\n(b) LeNet-5 SGD-momentum step, batch {b}, us per step (min / median); the ratio "
+                  f"of minima to torch's, and the median [quartiles] over rounds of the ratio "
+                  f"within a round (train_step.paired_ratio)")
+            flt, samples = {}, {}
             modes = (a.modes.split(",") if a.modes else NEW_MODES) if a.new_only or a.modes \
                 else None
-            res = bench_step(b, repeat, sb, flt, modes)
+            res = bench_step(b, repeat, sb, flt, modes, samples)
             t = res.get("torch eager")
             for k, (lo, med) in res.items():
-                rt = f"{lo / t[0]:6.2f}x torch" if t else ""
+                rt = ""
+                if t:
+                    pm, p25, p75 = TS.paired_ratio(samples, k, "torch eager")
+                    rt = f"{lo / t[0]:6.2f}x torch, paired {pm:.2f}x [{p25:.2f}-{p75:.2f}]"
                 print(f"  {k:34s}{_us(lo)}{_us(med)}   {rt}   {flt[k]:6.0f} page faults/step")
             if modes is not None:
                 continue

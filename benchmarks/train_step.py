@@ -351,10 +351,11 @@ def losses(kind="mlp", batch=64, shape=None, steps=3):
 
 
 # ================================================================ measurement
-def time_cases(cases, number=None, repeat=7, budget=0.1):
+def time_cases(cases, number=None, repeat=7, budget=0.1, samples=None):
     """{mode: (min, median) seconds per step}. Repeats are interleaved across modes (one round
     = one timing of each mode), so a slow phase of a noisy machine hits every mode alike.
-    `number` calls per timing; None: as many as fit in about `budget` seconds."""
+    `number` calls per timing; None: as many as fit in about `budget` seconds. `samples`, a
+    dict, receives each mode's per-round times (for paired ratios: paired_ratio)."""
     timers, numbers = {}, {}
     for k, f in cases.items():
         f()  # warm up (and trace, for the compiled mode)
@@ -367,11 +368,21 @@ def time_cases(cases, number=None, repeat=7, budget=0.1):
         else:
             numbers[k] = number
         timers[k] = t
-    samples = {k: [] for k in cases}
+    out = {} if samples is None else samples
+    for k in cases:
+        out[k] = []
     for _ in range(repeat):
         for k, t in timers.items():
-            samples[k].append(t.timeit(numbers[k]) / numbers[k])
-    return {k: (min(v), float(np.median(v))) for k, v in samples.items()}
+            out[k].append(t.timeit(numbers[k]) / numbers[k])
+    return {k: (min(out[k]), float(np.median(out[k]))) for k in cases}
+
+
+def paired_ratio(samples, mode, ref):
+    """(median, 25th, 75th percentile) over rounds of mode's time / ref's time in the same
+    round: what a slow phase of the machine does to both cancels, unlike a ratio of minima
+    taken in different rounds."""
+    q = np.asarray(samples[mode]) / np.asarray(samples[ref])
+    return tuple(float(v) for v in np.percentile(q, [50, 25, 75]))
 
 
 def step_memory(step):
@@ -398,9 +409,10 @@ def step_memory(step):
 def measure(kind="mlp", batch=64, shape=None, number=None, repeat=7, budget=0.1):
     """Times, memory per step, trace count and plan stats for one configuration."""
     cases, compiled = make_cases(kind, batch, shape)
-    times = time_cases(cases, number, repeat, budget)
+    samples = {}
+    times = time_cases(cases, number, repeat, budget, samples)
     mem = {k: (None if k == "torch eager" else step_memory(f)) for k, f in cases.items()}
-    res = {"times": times, "memory": mem, "modes": list(cases)}
+    res = {"times": times, "memory": mem, "modes": list(cases), "samples": samples}
     if compiled is not None:
         res["trace_count"] = compiled.trace_count
         assert compiled.trace_count == 1, f"train_step was traced {compiled.trace_count} times"
@@ -674,7 +686,8 @@ def report(title, res):
 def targets(results):
     """Issue 14's targets for these rows: compiled MLP step <= 1.00x hand-written numpy (with
     and without fusion), eager MLP step <= 1.00x PyTorch eager."""
-    print("\ntargets (issue 14; ratios of min times)")
+    print("\ntargets (issue 14; the ratio of min times, then the median [quartiles] over rounds of "
+          "the ratio within a round; MET: both <= the target)")
     lines = []
     for key, name in (("mlp64", "batch 64"), ("mlp512", "batch 512")):
         r = results.get(key)
@@ -686,18 +699,22 @@ def targets(results):
                 if mode in r["times"] and ref in r["times"]:
                     q = r["times"][mode][0] / r["times"][ref][0]
                     what = "hand-written numpy" + (", preallocated" if ref != "numpy" else "")
-                    lines.append((f"{mode} MLP step ({name}) <= 1.00x {what}", q, 1.0))
+                    lines.append((f"{mode} MLP step ({name}) <= 1.00x {what}", q, 1.0,
+                                  paired_ratio(r["samples"], mode, ref)))
     for key, name in (("mlp64", "MLP batch 64"), ("mlp512", "MLP batch 512"), ("cnn64", "CNN batch 64")):
         r = results.get(key)
         if r and "torch eager" in r["times"]:
             for mode in ("dualgraph eager", "dualgraph eager+fused", "dualgraph eager, mkl"):
                 if mode in r["times"]:
                     q = r["times"][mode][0] / r["times"]["torch eager"][0]
-                    lines.append((f"{mode} step <= 1.00x PyTorch eager ({name})", q, 1.0))
+                    lines.append((f"{mode} step <= 1.00x PyTorch eager ({name})", q, 1.0,
+                                  paired_ratio(r["samples"], mode, "torch eager")))
         elif r:
             print(f"  eager step <= 1.00x PyTorch eager ({name}): torch n/a")
-    for text, q, lim in lines:
-        print(f"  {text}: {q:.2f}x -> {'MET' if q <= lim else 'MISSED'}")
+    for text, q, lim, (med, lo, hi) in lines:
+        verdict = "MET" if q <= lim and med <= lim else "MET by the minima only" if q <= lim \
+            else "MISSED"
+        print(f"  {text}: {q:.2f}x, paired {med:.2f}x [{lo:.2f}-{hi:.2f}] -> {verdict}")
     return lines
 
 

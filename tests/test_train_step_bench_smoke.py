@@ -72,7 +72,8 @@ def test_check_losses_and_report_print(bench, capsys):
     lines = bench.targets(res)
     out = capsys.readouterr().out
     assert "dualgraph compiled" in out and "<= 1.00x hand-written numpy" in out
-    assert all(q > 0 for _, q, _ in lines)
+    assert all(q > 0 and lo <= med <= hi for _, q, _, (med, lo, hi) in lines)
+    assert "paired" in out
 
 
 def test_profile_plan_times_every_statement(bench):
