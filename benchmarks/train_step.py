@@ -25,9 +25,10 @@ Linear(8*14*14,10)) at batch 64, with SGD(lr=0.01, momentum=0.9), in one process
 
 Prints µs per step (min and median over interleaved repeats), ratios vs numpy and vs torch, the
 memory each step allocates (tracemalloc peak during one step after warm-up) and the issue's
-targets. `--quick` for a smoke run; `--profile` also times every step of the compiled MLP plan.
+targets. `--quick` for a smoke run; `--profile` also times every step of the compiled MLP plan;
+`--repeat N` rounds (default 7).
 
-    python benchmarks/train_step.py [--quick] [--profile]
+    python benchmarks/train_step.py [--quick] [--profile] [--repeat N]
 """
 import os
 import sys
@@ -271,7 +272,7 @@ def make_cases(kind="mlp", batch=64, shape=None, modes=None):
     modes = modes or ("numpy", "numpy, preallocated", "dualgraph eager", "dualgraph eager+fused",
                       "dualgraph compiled", "dualgraph compiled+fused", "dualgraph eager, mkl",
                       "dualgraph compiled, mkl", "dualgraph compiled+fused, mkl", "torch eager")
-    cases = {}
+    cases, compiled = {}, None
     if kind == "mlp" and "numpy" in modes:
         ps = init()
         bufs = [np.zeros_like(p) for p in ps]
@@ -729,8 +730,8 @@ def check_losses(kind, batch, shape=None, steps=3, tol=1e-5):
     return ls
 
 
-def main(quick=False, profile=False):
-    repeat, budget = (2, 0.01) if quick else (7, 0.15)
+def main(quick=False, profile=False, repeat=None):
+    repeat, budget = (2, 0.01) if quick else (repeat or 7, 0.15)
     tv = torch.__version__ if torch is not None else "n/a"
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, torch {tv}, "
           f"dualgraph {getattr(dg, '__version__', '?')}")
@@ -769,4 +770,6 @@ def main(quick=False, profile=False):
 
 
 if __name__ == "__main__":
-    main(quick="--quick" in sys.argv, profile="--profile" in sys.argv)
+    _n = sys.argv.index("--repeat") + 1 if "--repeat" in sys.argv else None
+    main(quick="--quick" in sys.argv, profile="--profile" in sys.argv,
+         repeat=int(sys.argv[_n]) if _n else None)

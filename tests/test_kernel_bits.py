@@ -78,6 +78,37 @@ def logits(rng, shape, dtype, kind):
     return x
 
 
+def ref_log_softmax(x, dim):
+    """old_log_softmax; for logits with few classes (R._lse_by_columns) the same formula over
+    their transposed copy, as the kernel takes it: the sums add the classes in order."""
+    axis = R._kaxis(dim, x.ndim)
+    if R._lse_by_columns(x, axis):
+        return np.ascontiguousarray(old_log_softmax(np.ascontiguousarray(x.T), 0).T)
+    return old_log_softmax(x, dim)
+
+
+def ref_ce(x, target, ignore_index, reduction):
+    return old_nll(ref_log_softmax(x, 1), target, ignore_index, reduction)
+
+
+def test_few_classes_take_the_columns_and_agree_with_the_row_sums():
+    """The columns form applies to a classifier's logits, and gives log_softmax within
+    float32 rounding of the row-wise formula (another order of additions)."""
+    rng = np.random.default_rng(3)
+    for shape, columns in [((64, 10), True), ((512, 10), True), ((16, 32), True), ((15, 10), False),
+                           ((64, 33), False), ((64, 1), True)]:
+        x = (rng.standard_normal(shape) * 3).astype(np.float32)
+        assert R._lse_by_columns(x, 1) is columns
+        np.testing.assert_allclose(R._log_softmax_kernel(x, 1), old_log_softmax(x, 1),
+                                   rtol=1e-6, atol=1e-6)
+    xf = np.asfortranarray(x)          # (its transpose is C-contiguous: must not be written)
+    before = xf.copy()
+    R._log_softmax_kernel(xf, 1)
+    np.testing.assert_array_equal(xf, before)
+    assert not R._lse_by_columns(np.zeros((64, 10), np.float32), 0)
+    assert not R._lse_by_columns(np.zeros((64, 10, 2), np.float32), 1)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kind", ["plain", "salted", "confident", "zeros"])
 def test_log_softmax_bits(dtype, kind):
@@ -87,11 +118,11 @@ def test_log_softmax_bits(dtype, kind):
             x = logits(rng, shape, dtype, kind)
             with np.errstate(invalid="ignore"):
                 for dim in (1, -1, 0):
-                    assert_same(R._log_softmax_kernel(x, dim), old_log_softmax(x, dim))
+                    assert_same(R._log_softmax_kernel(x, dim), ref_log_softmax(x, dim))
                 if x.size:
                     xf = np.asfortranarray(x)
-                    assert_same(R._log_softmax_kernel(xf, 1), old_log_softmax(xf, 1))
-                    assert_same(R._log_softmax_kernel(x[::2], 1), old_log_softmax(x[::2], 1))
+                    assert_same(R._log_softmax_kernel(xf, 1), ref_log_softmax(xf, 1))
+                    assert_same(R._log_softmax_kernel(x[::2], 1), ref_log_softmax(x[::2], 1))
     x3 = rng.standard_normal((4, 5, 6)).astype(dtype)
     for dim in (0, 1, 2, -1):
         assert_same(R._log_softmax_kernel(x3, dim), old_log_softmax(x3, dim))
@@ -110,10 +141,10 @@ def targets(rng, n, c, kind, dtype=np.int64):
 
 
 def select_ce_backward(g, x, target, ignore_index, reduction):
-    """old_ce_backward with its row scale a select, np.where(valid, g (/ count), 0), not
+    """old_ce_backward (its log_softmax ref_log_softmax) with its row scale a select, np.where(valid, g (/ count), 0), not
     g * valid: an ignored row is exactly 0 for an inf/NaN g, as PyTorch's (it was NaN:
     inf * False); the kernel now follows PyTorch there (tests/test_special_values_nn.py)."""
-    logp = old_log_softmax(x, 1)
+    logp = ref_log_softmax(x, 1)
     valid, safe = old_nll_rows(logp, target, ignore_index)
     if reduction == "mean":
         with np.errstate(all="ignore"):
@@ -150,7 +181,7 @@ def test_cross_entropy_bits(dtype, kind, reduction, no_fusion):
                 if reduction == "none":
                     g = salt(rng, (rng.standard_normal(n) * float(g)).astype(g.dtype))
                 with np.errstate(invalid="ignore"):
-                    assert_same(K._ce_kernel(x, t, ignore, reduction), old_ce(x, t, ignore, reduction))
+                    assert_same(K._ce_kernel(x, t, ignore, reduction), ref_ce(x, t, ignore, reduction))
                     assert_same(K._nll_kernel(old_log_softmax(x, 1), t, ignore, reduction),
                                 old_nll(old_log_softmax(x, 1), t, ignore, reduction))
                     assert_same(K._ce_backward_kernel(g, x, t, ignore, reduction),

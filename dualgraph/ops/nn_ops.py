@@ -28,7 +28,7 @@ from ..errors import DGRuntimeError, DGValueError, DGIndexError, DGNotImplemente
 from . import blas, numba_loops as _loops
 from .common import Spec, ctype_name, fmt_shape as _fmt, numel, scratch
 from .registry import defop, reads_for
-from .reductions import _log_softmax_kernel, _shifted_lse
+from .reductions import _columns_lse, _lse_by_columns, _log_softmax_kernel, _shifted_lse
 
 
 def _out_len(size, pad_lo, pad_hi, k, stride, dilation):
@@ -1267,8 +1267,14 @@ def _ce_kernel(x, target, ignore_index, reduction):
         if _every_row_counts(target, x.shape[1], ignore_index):
             # log_softmax at the targets only: (s - lse)[row, target] is s[row, target] - lse[row],
             # the same subtraction of the same two numbers, without the (N, C) pass
-            s, lse = _shifted_lse(x, 1)
-            picked = np.subtract(s.ravel()[_flat_targets(target, x.shape[1])], lse.ravel())
+            at = _flat_targets(target, x.shape[1])
+            if _lse_by_columns(x, 1):    # (the same: x - m at the targets, then - lse)
+                _, m, lse = _columns_lse(x)
+                picked = np.subtract(x.ravel()[at], m.ravel())
+                picked -= lse.ravel()
+            else:
+                s, lse = _shifted_lse(x, 1)
+                picked = np.subtract(s.ravel()[at], lse.ravel())
             return _nll_reduce(picked, len(target), x.dtype, reduction)
     return _nll_kernel(_log_softmax_kernel(x, 1), target, ignore_index, reduction)
 

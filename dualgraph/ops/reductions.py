@@ -336,10 +336,38 @@ def _shifted_lse(x, axis):
         return s, np.log(np.add.reduce(np.exp(s), axis=axis, keepdims=True))
 
 
+_COLUMNS_UP_TO = 32   # classes: beyond, the row reductions' inner loops are long enough
+
+
+def _lse_by_columns(x, axis):
+    """Whether log_softmax of x over `axis` takes _columns_lse: (N, C) logits with few classes
+    (a classifier's), where numpy's reductions along each short row run one inner loop per row
+    (~60 ns each); on the transposed copy (C, N) they run C vectorised passes (log_softmax
+    (64, 10) 13.8 -> 10.0 us, (512, 10) 54 -> 24 us here). The sums then add the classes in
+    order, not numpy's pairwise order along a row: another rounding, the same in both modes."""
+    return (x.ndim == 2 and axis == 1 and x.shape[0] >= 16 and 0 < x.shape[1] <= _COLUMNS_UP_TO
+            and x.dtype.kind == "f")
+
+
+def _columns_lse(x):
+    """(s, m, lse) of (N, C) logits over their classes on the transposed copy: s = x^T - m
+    (C, N), m the max of each row of x and lse = log(sum(exp(s))), each (1, N): the formula
+    of _shifted_lse, reduced along axis 0."""
+    t = np.empty(x.shape[::-1], x.dtype)     # (a copy always: t is written in place)
+    np.copyto(t, x.T)
+    m = np.maximum.reduce(t, axis=0, keepdims=True, initial=-np.inf)
+    np.subtract(t, m, out=t)
+    return t, m, np.log(np.add.reduce(np.exp(t), axis=0, keepdims=True))
+
+
 def _log_softmax_kernel(x, dim):
     if x.dtype.kind != "f":
         raise TypeError("log_softmax of integers")
     axis = _kaxis(dim, x.ndim)
+    if _lse_by_columns(x, axis):
+        t, _, lse = _columns_lse(x)
+        t -= lse
+        return np.ascontiguousarray(t.T)
     s, lse = _shifted_lse(x, axis)
     s -= lse
     return s
