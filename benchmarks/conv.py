@@ -388,6 +388,15 @@ def lenet_init(seed=0):
     return ps
 
 
+def dg_model():
+    """The dualgraph LeNet from lenet_init's weights, and its SGD-momentum optimizer."""
+    m = lenet(nn)
+    with dg.no_grad():
+        for p, a in zip(m.parameters(), lenet_init()):
+            p.copy_(dg.tensor(a))
+    return m, dg.optim.SGD(m.parameters(), lr=LR, momentum=MOMENTUM)
+
+
 def make_data(batch, seed=1):
     rng = np.random.default_rng(seed)
     return (rng.standard_normal((batch, 3, 32, 32)).astype(np.float32),
@@ -403,14 +412,6 @@ def make_cases(batch, modes=None, warm=None):
     modes = modes or ("dualgraph eager", "dualgraph compiled", "dualgraph eager, old kernels",
                       "dualgraph compiled, old kernels", "torch eager")
     cases = {}
-
-    def dg_model():
-        m = lenet(nn)
-        with dg.no_grad():
-            for p, a in zip(m.parameters(), lenet_init()):
-                p.copy_(dg.tensor(a))
-        return m, dg.optim.SGD(m.parameters(), lr=LR, momentum=MOMENTUM)
-
     for mode in modes:
         if mode.startswith("dualgraph"):
             m, o = dg_model()

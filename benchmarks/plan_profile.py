@@ -29,15 +29,12 @@ import train_step as TS  # noqa: E402
 
 torch = C.torch
 
+
 def lenet_compiled(batch):
     """The compiled LeNet step of conv.py (its weights, data and optimizer), with .args set for
     train_step.profile_plan; and the torch step beside it."""
     x, y = C.make_data(batch)
-    m = C.lenet(C.nn)
-    with dg.no_grad():
-        for p, a in zip(m.parameters(), C.lenet_init()):
-            p.copy_(dg.tensor(a))
-    o = dg.optim.SGD(m.parameters(), lr=C.LR, momentum=C.MOMENTUM)
+    m, o = C.dg_model()
     compiled = dg.function(C.train_step)
     compiled.args = (m, o, dg.tensor(x), dg.tensor(y))
     compiled(*compiled.args)
