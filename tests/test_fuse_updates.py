@@ -32,7 +32,7 @@ def _specialised(fn, *args):
             sp = s.op.infer(*[Spec(*known[a]) if k == "node" else a for k, a in s.args], **s.attrs)
             shape, dtype = tuple(sp.shape), sp.dtype
         known[s.name] = (shape, dtype)
-        kernel, takes = _fast_kernel(s, [known[a][1] for a in s.in_ids])
+        kernel, takes = _fast_kernel(s, [known[a] for a in s.in_ids])
         steps.append(s.specialised(shape, dtype, kernel, takes, True))
     _updates_in_place(steps, plan.fetches)
     return steps, plan.fetches

@@ -58,7 +58,7 @@ def _steps(fn, *args):
             sp = s.op.infer(*[Spec(*known[a]) if k == "node" else a for k, a in s.args], **s.attrs)
             shape, dtype = tuple(sp.shape), sp.dtype
         known[s.name] = (shape, dtype)
-        fn_, takes = _fast_kernel(s, [known[a][1] for a in s.in_ids])
+        fn_, takes = _fast_kernel(s, [known[a] for a in s.in_ids])
         steps.append(s.specialised(shape, dtype, fn_, takes, True))
     return steps, plan
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import DGRuntimeError, DGTypeError, DGValueError, DualGraphError
 from ..ops.common import fmt_shape
+from ..ops.elementwise import SCALAR_CAST_UFUNCS, cast_ufunc
 from ..ops.registry import Spec
 from .core import PLACEHOLDER, VARIABLE, CONSTANT, ASSIGN, STATE_OPS
 from .liveness import plan_memory, aliases_input
@@ -137,14 +138,21 @@ class Step:
         return f"{self.name} = {self.op.name}({a})"
 
 
-def _fast_kernel(step, in_dtypes):
+def _fast_kernel(step, in_specs):
     """(callable, takes_out): call the bare numpy function when static dtypes allow it: the
-    op's ufunc, or its out_kernel (np.matmul for mm, bmm, matmul)."""
+    op's ufunc (with dtype= where a 0-d operand of another float width is cast, as the op's
+    kernel casts it), or its out_kernel (np.matmul for mm, bmm, matmul)."""
     op = step.op
     uf = op.ufunc
-    if uf is not None and step.dtype.kind == "f" and all(d == step.dtype for d in in_dtypes) \
-            and not step.attrs and all(k == "node" or isinstance(a, (int, float)) for k, a in step.args):
-        return uf, True
+    in_dtypes = [d for _, d in in_specs]
+    if uf is not None and step.dtype.kind == "f" and not step.attrs \
+            and all(k == "node" or isinstance(a, (int, float)) for k, a in step.args):
+        if all(d == step.dtype for d in in_dtypes):
+            return uf, True
+        if uf in SCALAR_CAST_UFUNCS and all(d == step.dtype or (sh == () and d.kind == "f")
+                                            for sh, d in in_specs):
+            # (x / a float64 0-d: no fresh array per call, the same bits)
+            return cast_ufunc(uf, step.dtype), True
     if op.out_kernel is not None and all(d == step.dtype for d in in_dtypes):
         bare = getattr(op.out_kernel, "ufunc", None)
         if bare is not None and _BACKEND[0] is None:
@@ -243,7 +251,7 @@ class Plan:
                     raise type(e)(f"{e}\n  while running node '{s.name}' ({s.op.name}) with the fed shapes") from None
                 shape, dtype = tuple(sp.shape), sp.dtype
             known[s.name] = (shape, dtype)
-            fn, takes_out = _fast_kernel(s, [known[a][1] for a in s.in_ids])
+            fn, takes_out = _fast_kernel(s, [known[a] for a in s.in_ids])
             # a data-dependent shape (boolean mask) is unknown until run: no buffer planning
             steps.append(s.specialised(None if None in shape else shape, dtype, fn, takes_out,
                                        self.optimize))

@@ -1,5 +1,6 @@
 """Elementwise operators: arithmetic, comparisons, unary math, where/masked_fill, casts."""
 import builtins as _builtins
+import functools
 import math as _math
 
 import numpy as np
@@ -90,6 +91,19 @@ def _sub_kernel(a, b):
             b.dtype.kind == "b" if type(b) is _nd else type(b) is bool):
         raise TypeError("bool subtraction")
     return _subtract(a, b)
+
+
+# The binary ops whose kernel, for a floating result, is ufunc(a, b, dtype=that result) whatever
+# the widths of its float operands (a float32 array and a float64 0-d array: Adam's bias
+# corrections; PyTorch's rule for 0-d tensors, the 0-d operand cast to the array's dtype): a plan
+# runs them as `cast_ufunc` (then with out=), the fused update loops cast the same way.
+SCALAR_CAST_UFUNCS = frozenset({np.add, np.subtract, np.multiply, np.true_divide})
+
+
+def cast_ufunc(ufunc, dtype):
+    """ufunc(*args, dtype=dtype, out=...): what the kernel of an op in SCALAR_CAST_UFUNCS
+    computes for a `dtype` (floating) result, taking out=."""
+    return functools.partial(ufunc, dtype=dtype)
 
 
 add_op = defop("add", _binary_kernel(np.add), binary_infer, elementwise=True, saves=(),

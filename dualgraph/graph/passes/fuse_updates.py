@@ -35,18 +35,15 @@ from ..liveness import aliases_input
 from .fuse_elementwise import FUSIBLE, TRANSCENDENTAL, SMALL, FUSED_UPDATE, compile_kernel, scalar_code
 
 
-# binary ops whose kernel, given a float array and a 0-d float array of another width (Adam's
-# float64 bias corrections), casts the 0-d operand to the array's dtype and computes in it
-# (elementwise._binary_kernel: ufunc(a, b, dtype=float32), PyTorch's rule for 0-d tensors)
-_SCALAR_CAST = {np.add, np.subtract, np.multiply, np.divide}
-
-
 def _scalar_code(s):
     """The FUSIBLE key of step s: its kernel, or its op's ufunc when the kernel is the op's
-    promoting wrapper around it; None if the loop cannot compute it."""
+    promoting wrapper around it or that ufunc with dtype= (E.SCALAR_CAST_UFUNCS: a 0-d float
+    operand of another width, Adam's float64 bias corrections, is cast to the array's dtype);
+    None if the loop cannot compute it."""
     if s.kernel in FUSIBLE:
         return s.kernel
-    if s.op.ufunc in _SCALAR_CAST and s.kernel is s.op.forward:
+    if s.op.ufunc in E.SCALAR_CAST_UFUNCS and (
+            s.kernel is s.op.forward or getattr(s.kernel, "func", None) is s.op.ufunc):
         return s.op.ufunc
     return None
 
