@@ -224,12 +224,14 @@ def hooks_at_trace_time(net):
     print("  3 calls, trace_count", fwd.trace_count, " hook calls:", log)
     print("  but the buffer's add_ (a graph op) ran at every call: a.b.calls",
           f"{calls:.0f} -> {float(net.a.b.calls):.0f}")
+    traced = fwd.trace_count
     h1.remove()
     h2.remove()
-    print("  after remove(), the cached plan keeps the hook's effect until a retrace:",
-          np.allclose(fwd(x).numpy(), y.numpy()),
-          " eager:", np.allclose(net(x).detach().numpy(), 2 * y.numpy(), atol=1e-6))
-    return fwd.trace_count, len(log)
+    after = fwd(x)   # (removing a hook retraces: the plan held what the hook did)
+    print("  after remove(), the next call retraces (trace_count", fwd.trace_count, ") and drops "
+          "the hook's effect, as eagerly:", np.allclose(after.numpy(), 2 * y.numpy(), atol=1e-6),
+          np.allclose(net(x).detach().numpy(), after.numpy(), atol=1e-6))
+    return traced, len(log)
 
 
 def graph_backward_hooks(net):

@@ -166,6 +166,8 @@ def reverse_pass(roots, seeds, *, requires, capture=(), create_graph=False, tape
                 ready(node, needs)
             view.inputs, view.attrs, view.needs, view._node = node.inputs, node.attrs, needs, node
             gin = op.vjp(g, view)
+            if not eager and tape.frees:
+                tape.after(node, needs)
             # free what the rule read (Node.release; s: None = every input)
             if release and (s is None or s or op.saves_output):
                 node.freed = True
@@ -227,6 +229,7 @@ class NullTape:
     __slots__ = ()
     fills_leaves = False
     eager = False  # EagerTape: the reverse pass spells out its per-node checks (ready, after)
+    frees = False  # TracedTape: a graph node's rule ran, after(node, needs) is told
 
     def source(self, x, seq, requires):
         """Where input x of the node made at `seq` sends its gradient: (key, wanted, route).
@@ -254,6 +257,39 @@ class NullTape:
 
 
 NULL_TAPE = NullTape()
+
+
+def _frees(node, needs):
+    """Whether running the node's rule frees what it saved, as eagerly (Node.release): it read
+    some input or its output."""
+    op = node.op
+    s = op.saves
+    if s is not None and type(s) is not tuple:
+        s = s(node.inputs, needs)
+    return s is None or bool(s) or op.saves_output
+
+
+class TracedTape(NullTape):
+    """The graph gradients of a backward() traced by dg.function: eager code's backward frees
+    what each rule read unless retain_graph, and a second backward through it raises. The
+    trace does the same at trace time (nodes a backward freed live in `freed`, one set per
+    graph), so code that fails eagerly is refused instead of compiling to doubled gradients."""
+
+    __slots__ = ("freed", "retain_graph")
+    frees = True
+
+    def __init__(self, freed, retain_graph):
+        self.freed = freed
+        self.retain_graph = retain_graph
+
+    def ready(self, node, needs):
+        if node in self.freed:
+            raise DGRuntimeError(FREED)
+        super().ready(node, needs)
+
+    def after(self, node, needs):
+        if not self.retain_graph and _frees(node, needs):
+            self.freed.add(node)
 
 
 class EagerTape(NullTape):

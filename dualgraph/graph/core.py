@@ -667,7 +667,7 @@ class SymbolicTensor(TensorMethods):
     # ---- graph-mode autograd and state
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         from .gradients import graph_backward
-        graph_backward(self, gradient, inputs)
+        graph_backward(self, gradient, inputs, retain_graph, create_graph)
 
     def register_hook(self, hook):
         n = self.grad_fn

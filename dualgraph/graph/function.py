@@ -280,6 +280,11 @@ class TracedFunction:
         guards = Guards()
         roots = _roots(fn, args, kwargs, self._argnames)
         modules, optimizers, names = _reachable(roots)
+        # (the count of module hook changes before the user's code: a hook that removes itself
+        # while traced retraces the next call, which then runs without it, as eagerly)
+        hooks_changed = next((type(m)._hooks_changed for m, _ in modules
+                              if hasattr(type(m), "_hooks_changed")), None)
+        hooks_then = hooks_changed[0] if hooks_changed is not None else None
         leaves, treedef = flatten(_arguments(args, kwargs))  # as _signature: the same order
         _, tensors = _leaf_specs(leaves)
         where = [i for i, x in enumerate(leaves) if isinstance(x, (Tensor, np.ndarray))]
@@ -315,6 +320,10 @@ class TracedFunction:
         for k, v in after.items():
             names.setdefault(k, v)
         _guard_python_state(fn, roots, modules, optimizers, names, guards)
+        _guard_captured_tensors(g, guards, names)
+        if hooks_changed is not None:
+            guards.add("whether any module's hooks were registered or removed since the trace",
+                       f"{guards.bind(hooks_changed, 'h')}[0]", hooks_then)
         tr = _Trace()
         tr.trace_ms = (time.perf_counter() - t0) * 1e3  # running the Python and building the graph
         tr.graph = g
@@ -396,7 +405,7 @@ def _short(v):
 
 
 def _reachable(roots):
-    """Modules and optimizers reachable from the roots (one container level deep), and a
+    """Modules and optimizers reachable from the roots (two container levels deep), and a
     name for every tensor they hold (for guard messages and explain())."""
     modules, optimizers, names = [], [], {}
     seen = set()
@@ -417,12 +426,12 @@ def _reachable(roots):
         elif _is_optimizer(obj):
             seen.add(id(obj))
             optimizers.append((obj, name))
-        elif depth == 0 and isinstance(obj, (list, tuple)):
+        elif depth < 2 and isinstance(obj, (list, tuple)):
             for i, x in enumerate(obj):
-                visit(f"{name}[{i}]", x, 1)
-        elif depth == 0 and isinstance(obj, dict):
+                visit(f"{name}[{i}]", x, depth + 1)
+        elif depth < 2 and isinstance(obj, dict):
             for key, x in obj.items():
-                visit(f"{name}[{key!r}]", x, 1)
+                visit(f"{name}[{key!r}]", x, depth + 1)
         elif depth == 0 and isinstance(obj, Tensor):
             names.setdefault(id(obj), name)
         elif depth == 0 and hasattr(obj, "__dict__") and not isinstance(obj, (type, types.ModuleType, types.FunctionType)):
@@ -496,20 +505,18 @@ def _guard_python_state(fn, roots, modules, optimizers, names, guards):
                 v = c.cell_contents
             except ValueError:
                 continue
-            if is_plain_value(v):
-                guards.add(f"closure variable {name!r}", f"{guards.bind(c, 'c')}.cell_contents", v)
+            _guard_value(guards, f"closure variable {name!r}", f"{guards.bind(c, 'c')}.cell_contents", v)
         glb = getattr(fn, "__globals__", {})
         gname = guards.bind(glb, "G")
         for name in sorted(_code_names(code)):
-            if name in glb and is_plain_value(glb[name]):
-                guards.add(f"global {name!r}", f"{gname}[{name!r}]", glb[name])
+            if name in glb:
+                _guard_value(guards, f"global {name!r}", f"{gname}[{name!r}]", glb[name])
     owner = getattr(fn, "__self__", None)
     bind = _binder(guards, owner)
     if owner is not None and not _is_module(owner) and hasattr(owner, "__dict__"):
         o = bind(owner)
         for k, v in vars(owner).items():
-            if is_plain_value(v):
-                guards.add(f"attribute {k!r} of self", f"{o}.__dict__[{k!r}]", v)
+            _guard_value(guards, f"attribute {k!r} of self", f"{o}.__dict__[{k!r}]", v, depth=1)
     for mod, mname in modules:
         for sub_name, m, stores in mod._trace_key():
             where = f"{mname}.{sub_name}" if sub_name else mname
@@ -517,8 +524,9 @@ def _guard_python_state(fn, roots, modules, optimizers, names, guards):
             for attr, store, kind in stores:
                 if kind == "value":
                     for k, v in store.items():
-                        if not k.startswith("_") and is_plain_value(v):
-                            guards.add(f"attribute {k!r} of {where} ({type(m).__name__})", f"{b}.{attr}[{k!r}]", v)
+                        if not k.startswith("_"):
+                            _guard_value(guards, f"attribute {k!r} of {where} ({type(m).__name__})",
+                                         f"{b}.{attr}[{k!r}]", v, depth=1)
                     continue
                 for k, v in store.items():
                     guards.add(f"whether {where}.{k} is the {kind} traced",
@@ -529,6 +537,10 @@ def _guard_python_state(fn, roots, modules, optimizers, names, guards):
         o = guards.bind(opt)
         for gi, group in enumerate(opt.param_groups):
             guards.add(f"{oname}.param_groups[{gi}]['params']", f"len({o}.param_groups[{gi}]['params'])", len(group["params"]))
+            for key, v in group.items():   # (a tensor lr, say: read by reference, held by identity)
+                if isinstance(v, Tensor):
+                    guards.add(f"whether {oname}.param_groups[{gi}][{key!r}] is the tensor traced",
+                               f"{o}.param_groups[{gi}][{key!r}] is {guards.bind(v, 'x')}", True)
             for pi, p in enumerate(group["params"]):
                 guards.add(f"whether {oname}.param_groups[{gi}]['params'][{pi}] is the tensor traced",
                            f"{o}.param_groups[{gi}]['params'][{pi}] is {guards.bind(p, 'x')}", True)
@@ -542,6 +554,54 @@ def _guard_python_state(fn, roots, modules, optimizers, names, guards):
                     if isinstance(v, Tensor):
                         guards.add(f"whether {oname}.state[{names.get(id(p), pn)}][{key!r}] is the tensor traced",
                                    f"{o}.state[{pn}][{key!r}] is {guards.bind(v, 'x')}", True)
+
+
+_GUARDED_ITEMS = 16   # the longest list, tuple or dict whose items are guarded one by one
+
+
+def _guard_value(guards, desc, expr, v, depth=0):
+    """Guard what the trace may have read through the Python value v (at `expr`): a number or
+    string (numpy's scalars too) by value; a tensor, module or optimizer by identity (the plan
+    holds that one: a name rebound to a fresh model must retrace); a short list, tuple or dict
+    item by item (a config dict, a list of weights; two levels deep); at the top, a plain
+    object's (a SimpleNamespace of hyperparameters) public attributes by value. Anything else
+    (functions, classes, big containers) is not guarded."""
+    if is_plain_value(v) or isinstance(v, np.generic):
+        guards.add(desc, expr, v)
+    elif isinstance(v, Tensor) or _is_module(v) or _is_optimizer(v):
+        guards.add(f"whether {desc} is the object traced", f"{expr} is {guards.bind(v, 'x')}", True)
+    elif depth < 2 and type(v) in (list, tuple, dict) and len(v) <= _GUARDED_ITEMS:
+        items = list(v.items()) if type(v) is dict else list(enumerate(v))
+        if any(not is_plain_value(k) for k, _ in items):
+            return
+        guards.add(f"the length of {desc}", f"len({expr})", len(v))
+        for k, x in items:
+            _guard_value(guards, f"{desc}[{k!r}]", f"{expr}[{k!r}]", x, depth + 1)
+    elif depth == 0 and not callable(v) and not isinstance(v, types.ModuleType) \
+            and type(getattr(v, "__dict__", None)) is dict:
+        for k, x in list(vars(v).items())[:_GUARDED_ITEMS * 4]:
+            if not k.startswith("_") and (is_plain_value(x) or isinstance(x, np.generic)):
+                guards.add(f"attribute {k!r} of {desc}", f"{expr}.__dict__[{k!r}]", x)
+
+
+def _guard_captured_tensors(g, guards, names):
+    """The plan reads each captured tensor's memory at every call, as it was traced for: its
+    shape, its dtype and whether it requires grad (what the backward computes for it and which
+    .grad it leaves; the trainable alias of a state too). A change (`p.requires_grad_(False)`
+    to freeze a layer, `buf.data = ...` of another shape or dtype) retraces, as eager code sees
+    it at once. The .grad stand-ins, rebound at each call, are guarded by _finish_grads."""
+    stand_ins = {id(s) for s in g.grad_stand_ins.values()}
+    for st in g._states.values():
+        node = st.handle.node
+        shape, dtype = tuple(st.handle.shape), st.handle._dtype
+        for t in (st.ref,) if st.trained is None or st.trained is st.ref else (st.ref, st.trained):
+            if id(t) in stand_ins:
+                continue
+            tn = guards.bind(t, "t")
+            nm = names.get(id(t), "a captured tensor")
+            rg = bool(node.attrs.get("trainable")) if t is st.ref else True
+            guards.add(f"the shape, dtype and requires_grad of {nm}",
+                       f"({tn}._data.shape, {tn}._data.dtype, {tn}._rg)", (shape, dtype, rg))
 
 
 def _binder(guards, owner):

@@ -11,7 +11,7 @@ the history, as the eager tensor after an optimizer step is a leaf again).
 import networkx as nx
 
 from ..errors import DGTypeError, DGRuntimeError
-from ..autograd.engine import reverse_pass
+from ..autograd.engine import TracedTape, reverse_pass
 from ..mode import push
 from ..ops.dispatch import apply
 from ..ops.registry import OPS, Spec, defop
@@ -55,8 +55,9 @@ def _targets(graph, x):
     return list(st.leaves)
 
 
-def gradients(ys, xs, grad_ys=None, name="gradients"):
-    """d(sum of ys)/d(x) for each x, as symbolic tensors (None where x does not reach ys)."""
+def gradients(ys, xs, grad_ys=None, name="gradients", tape=None):
+    """d(sum of ys)/d(x) for each x, as symbolic tensors (None where x does not reach ys).
+    tape: a TracedTape for a backward() traced by dg.function (eager's freeing, emulated)."""
     ys = _as_list(ys)
     xs = _as_list(xs)
     graph = next((t.graph for t in ys if isinstance(t, SymbolicTensor)), None)
@@ -77,7 +78,7 @@ def gradients(ys, xs, grad_ys=None, name="gradients"):
         else:
             seeds = [_ones_like(y) if g is None else interp.lift(g) for y, g in zip(ys, _as_list(grad_ys))]
         got = reverse_pass(ys, seeds, requires=lambda x: x.node.name in names, capture=flat,
-                           create_graph=True)
+                           create_graph=True, tape=tape)
         out, i = [], 0
         for grp in groups:
             total = None
@@ -216,10 +217,12 @@ def _guard_reached(graph, t, g, root, what):
         "tensor on every path (e.g. add 0 * t.sum()), or make sure the loop runs."))
 
 
-def graph_backward(loss, gradient=None, inputs=None):
+def graph_backward(loss, gradient=None, inputs=None, retain_graph=None, create_graph=False):
     """loss.backward() while building: accumulate symbolic grads into the .grad of trainable
     state (variables, captured parameters) and of tensors with requires_grad, so code written
-    for eager mode also builds a training graph."""
+    for eager mode also builds a training graph. Traced by dg.function, it frees what it went
+    through as eagerly (unless retain_graph, which defaults to create_graph): a second backward
+    through it raises at trace time, PyTorch's error."""
     graph = loss.graph
     if gradient is None and any(d is not None and d != 1 for d in loss.shape):
         # (a known size other than 1: not one element, whatever the unknown sizes are)
@@ -246,7 +249,11 @@ def graph_backward(loss, gradient=None, inputs=None):
             targets.append(t)
     if not targets:
         raise DGRuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
-    grads = gradients([loss], targets, None if gradient is None else [gradient])
+    tape = None
+    if graph.trace is not None:
+        freed = graph.__dict__.setdefault("_freed_by_backward", set())
+        tape = TracedTape(freed, create_graph if retain_graph is None else retain_graph)
+    grads = gradients([loss], targets, None if gradient is None else [gradient], tape=tape)
     with push(GraphInterpreter(graph)):
         for t, g in zip(targets, grads):
             if g is None:

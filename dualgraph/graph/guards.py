@@ -3,11 +3,17 @@
 - *lifted*: the numbers in an optimizer's param_groups (lr, momentum, betas, eps, ...) become
   0-d run-time inputs of the plan (`Graph.lift_python`), read again at every call: a scheduler
   or a manual change needs no retrace.
-- *guarded*: a Python value the traced code depends on (closure and global numbers, module
-  number attributes, which tensors a module or optimizer holds, whether a `.grad` is None, a
-  lifted number used in a Python `if`) is recorded with its value; every call checks them all
-  in one generated expression, and a change retraces, naming the value and its old and new value.
-- *refused*: iterating a DataLoader while tracing raises (utils/data/ asks `tracing()`).
+- *guarded*: a Python value the traced code depends on (closure and global numbers and the
+  short containers and plain objects holding them, module number and list attributes, which
+  models, optimizers and tensors the closure, globals, modules and optimizers hold, each
+  captured tensor's shape, dtype and requires_grad, whether module hooks changed, whether a
+  `.grad` is None, a lifted number used in a Python `if`) is recorded with its value
+  (graph/function.py `_guard_python_state`, `_guard_value`, `_guard_captured_tensors`); every
+  call checks them all in one generated expression, and a change retraces, naming the value
+  and its old and new value.
+- *refused*: iterating a DataLoader while tracing raises (utils/data/ asks `tracing()`);
+  seeding the generator while tracing raises (random.py), as does a second backward through
+  what a traced backward() freed (autograd/engine.py `TracedTape`).
 
 JAX's cache-miss explanations and torch._dynamo's guards are the models.
 """

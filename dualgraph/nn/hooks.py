@@ -22,8 +22,45 @@ from ..tensor_methods import TensorMethods
 
 
 # ================================================================ hook dicts and handles
+HOOKS_CHANGED = [0]   # bumped at every change to any module's hook dict (Module._hooks_changed)
+
+
 class _Hooks(OrderedDict):
-    """An ordered dict of hooks that a RemovableHandle can reference weakly."""
+    """An ordered dict of hooks that a RemovableHandle can reference weakly. Each change bumps
+    HOOKS_CHANGED: a dg.function whose trace called modules guards it, so a hook registered
+    or removed after the trace retraces (the plan holds what the hooks did while traced)."""
+
+    def __setitem__(self, key, value):
+        HOOKS_CHANGED[0] += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key):
+        HOOKS_CHANGED[0] += 1
+        super().__delitem__(key)
+
+    def pop(self, *args):
+        HOOKS_CHANGED[0] += 1
+        return super().pop(*args)
+
+    def popitem(self, last=True):
+        HOOKS_CHANGED[0] += 1
+        return super().popitem(last)
+
+    def clear(self):
+        HOOKS_CHANGED[0] += 1
+        super().clear()
+
+    def move_to_end(self, key, last=True):
+        HOOKS_CHANGED[0] += 1
+        super().move_to_end(key, last)
+
+    def update(self, *args, **kwargs):
+        HOOKS_CHANGED[0] += 1
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key, default=None):
+        HOOKS_CHANGED[0] += 1
+        return super().setdefault(key, default)
 
 
 class _Flags(dict):

@@ -62,6 +62,7 @@ class Module:
 
     training: bool
     _version = 1
+    _hooks_changed = _hooks.HOOKS_CHANGED   # (graph/function.py guards it: hooks added later retrace)
     call_super_init = False
 
     def __init__(self, *args, **kwargs):

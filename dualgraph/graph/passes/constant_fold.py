@@ -30,7 +30,10 @@ def constant_fold(G, ctx):
             continue
         if value.nbytes > MAX_FOLD_BYTES:
             continue
-        value = np.array(value)  # own the memory (kernels may return views of constants)
+        # the value as the kernel made it, strides included (a view of a constant, a broadcast):
+        # the kernels reading it see the layout they see eagerly (np.matmul of a stride-0
+        # broadcast of ones runs numpy's own loop, of a contiguous copy BLAS: other bits)
+        value = value.view()
         value.flags.writeable = False
         for a in {a for k, a in args if k == "node"}:  # c + c: one edge for both uses
             G.remove_edge(a, name)

@@ -8,6 +8,7 @@ from ..nn_ops import (conv2d_op, conv2d_input_grad_op, conv2d_weight_grad_op, ma
                       max_pool2d_backward_op, max_pool2d_select_op, constant_pad_op, identity_op,
                       linear_op, nll_loss_op, nll_loss_backward_op)
 from ..registry import defvjp
+from ..unbroadcast import unbroadcast
 from .shape import _identity_vjp
 
 
@@ -113,7 +114,7 @@ def _linear_vjp(g, node):
         return gx, gw
     gb = g2.sum(0) if node.needs[2] else None
     if gb is not None and tuple(b[0].shape) != (out_f,):
-        gb = gb.reshape(tuple(b[0].shape))
+        gb = unbroadcast(gb, b[0])   # (a bias of shape (1,) or () broadcast over the features)
     return gx, gw, gb
 
 

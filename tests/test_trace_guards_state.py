@@ -1,0 +1,328 @@
+"""What a compiled function read from Python and from captured tensors while it was traced is
+guarded: a change between calls retraces (or, for seeding inside, the trace refuses), so eager
+and compiled give the same numbers call after call. Each case runs the same code eagerly and
+compiled from identical state, changes the same thing between calls, and compares everything
+(parameters, .grad, buffers, results) bit for bit."""
+import types
+import warnings
+
+import numpy as np
+import pytest
+
+import dualgraph as dg
+import dualgraph.nn.functional as F
+
+
+def _same(a, b):
+    if a is None or b is None:
+        return a is None and b is None
+    return np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def _state(m):
+    out = []
+    for p in m.parameters():
+        out.append(p.detach().numpy().copy())
+        out.append(None if p.grad is None else p.grad.numpy().copy())
+    out += [b.numpy().copy() for b in m.buffers()]
+    return out
+
+
+def _run_both(make, change, calls=4):
+    """make() -> (model, step); the same step eagerly and compiled, change(model, i) after each
+    call; returns the compiled function (for trace_count) after comparing every state."""
+    me, se = make()
+    mc, sc = make()
+    sc = dg.function(sc)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # (the retrace warnings name the change)
+        for i in range(calls):
+            re, rc = se(), sc()
+            assert _same(None if re is None else re.detach().numpy(),
+                         None if rc is None else rc.detach().numpy()), i
+            for a, b in zip(_state(me), _state(mc)):
+                assert _same(a, b), i
+            change(me, i)
+            change(mc, i)
+    return sc
+
+
+def _linear_step(opt_cls=dg.optim.SGD, **kw):
+    def make():
+        dg.manual_seed(0)
+        lin = dg.nn.Linear(3, 2)
+        opt = opt_cls(lin.parameters(), lr=0.1, **kw)
+        x = dg.randn(4, 3)
+
+        def step():
+            opt.zero_grad()
+            loss = (lin(x) ** 2).sum()
+            loss.backward()
+            opt.step()
+            return loss
+        return lin, step
+    return make
+
+
+def test_freezing_and_unfreezing_a_parameter_retraces():
+    def change(m, i):
+        m.weight.requires_grad_(i % 2 == 1)   # frozen after call 0, trainable after call 1, ...
+    f = _run_both(_linear_step(momentum=0.9), change, calls=5)
+    assert f.trace_count == 2
+
+
+@pytest.mark.parametrize("what", ["dtype", "shape"])
+def test_a_captured_buffer_of_another_dtype_or_shape_retraces(what):
+    class M(dg.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = dg.nn.Linear(3, 3)
+            self.register_buffer("scale", dg.ones(3))
+
+        def forward(self, x):
+            return self.lin(x) * self.scale
+
+    def make():
+        dg.manual_seed(1)
+        m = M()
+        x = dg.randn(2, 3)
+
+        def step():
+            m.zero_grad()
+            y = m(x).sum()
+            y.backward()
+            return y
+        return m, step
+
+    def change(m, i):
+        if i == 0:
+            if what == "dtype":
+                m.scale.data = dg.tensor(np.full(3, 1.1, np.float64))
+            else:
+                m.scale.data = dg.tensor(np.full((1,), 1.1, np.float32))
+    f = _run_both(make, change)
+    assert f.trace_count == 2
+
+
+def test_a_hook_registered_or_removed_between_calls_retraces():
+    handles = {}
+
+    def change(m, i):
+        if i == 0:
+            handles[id(m)] = m.register_forward_hook(lambda mod, args, out: out * 0.5)
+        elif i == 2:
+            handles.pop(id(m)).remove()
+    f = _run_both(_linear_step(), change, calls=5)
+    assert f.trace_count == 3
+
+
+@pytest.mark.parametrize("seed", [lambda: dg.manual_seed(3),
+                                  lambda: dg.set_rng_state(dg.get_rng_state())])
+def test_seeding_inside_a_traced_function_is_refused_at_the_trace(seed):
+    drop = dg.nn.Dropout(0.5)
+
+    @dg.function
+    def f(x):
+        seed()
+        return drop(x)
+    with pytest.raises(dg.errors.DGRuntimeError, match="while a graph is being built"):
+        f(dg.ones(8))
+
+
+def test_a_global_bound_to_a_fresh_model_and_optimizer_retraces():
+    dg.manual_seed(0)
+    x = dg.randn(4, 3)
+    g = {}
+    code = ("def step():\n    opt.zero_grad()\n    loss = model(x).sum()\n    loss.backward()\n"
+            "    opt.step()\n    return loss\n")
+    exec(code, g)   # (a module-level step whose globals we rebind, as a script's fold loop does)
+    g["x"] = x
+    compiled = dg.function(g["step"])
+    for fold in range(3):
+        dg.manual_seed(fold)
+        me = dg.nn.Linear(3, 1)
+        dg.manual_seed(fold)
+        mc = dg.nn.Linear(3, 1)
+        for _ in range(2):
+            g["model"], g["opt"] = me, dg.optim.SGD(me.parameters(), lr=0.1) if _ == 0 else g["opt"]
+            if _ == 0:
+                oe = g["opt"]
+            g["opt"] = oe
+            le = g["step"]()
+        for _ in range(2):
+            g["model"] = mc
+            if _ == 0:
+                g["opt"] = oc = dg.optim.SGD(mc.parameters(), lr=0.1)
+            g["opt"] = oc
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                lc = compiled()
+        assert _same(le.detach().numpy(), lc.detach().numpy())
+        for a, b in zip(_state(me), _state(mc)):
+            assert _same(a, b)
+    assert compiled.trace_count == 3
+
+
+def test_numbers_in_closure_containers_objects_and_numpy_scalars_retrace():
+    cfg = {"scale": 2.0, "nested": {"shift": 1.0}}
+    hp = types.SimpleNamespace(scale=2.0)
+    box = [np.float32(2.0)]
+
+    def f(x):
+        return x * cfg["scale"] + x * hp.scale + x * box[0] + cfg["nested"]["shift"]
+
+    fc = dg.function(f)
+    x = dg.ones(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(5):
+            assert _same(f(x).numpy(), fc(x).numpy()), i
+            if i == 0:
+                cfg["scale"] = 3.0
+            elif i == 1:
+                hp.scale = 4.0
+            elif i == 2:
+                box[0] = np.float32(5.0)
+            elif i == 3:
+                cfg["nested"]["shift"] = 7.0
+    assert fc.trace_count == 5
+
+
+def test_module_attributes_numpy_scalars_lists_and_plain_tensors_retrace():
+    class M(dg.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.np_scale = np.float32(2.0)
+            self.weights = [2.0, 1.0]
+            self.t_scale = dg.tensor(2.0)
+
+        def forward(self, x):
+            return x * self.np_scale + x * self.weights[0] + x * self.t_scale
+
+    m = M()
+    fc = dg.function(lambda x: m(x))
+    x = dg.ones(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(4):
+            assert _same(m(x).numpy(), fc(x).numpy()), i
+            if i == 0:
+                m.np_scale = np.float32(3.0)
+            elif i == 1:
+                m.weights[0] = 5.0
+            elif i == 2:
+                m.t_scale = dg.tensor(4.0)
+    assert fc.trace_count == 4
+
+
+def test_a_model_two_containers_deep_is_guarded():
+    dg.manual_seed(0)
+    model = dg.nn.Sequential(dg.nn.Linear(4, 4), dg.nn.Dropout(0.5))
+    holder = {"nets": {"main": model}}
+    fc = dg.function(lambda x: holder["nets"]["main"](x))
+    x = dg.ones(3, 4)
+    fc(x)
+    model.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert _same(fc(x).numpy(), model(x).detach().numpy())
+    assert fc.trace_count == 2
+
+
+def test_a_new_lr_tensor_in_param_groups_is_read():
+    def make():
+        w = dg.nn.Parameter(dg.ones(3))
+        opt = dg.optim.SGD([w], lr=dg.tensor(0.1))
+
+        def step():
+            opt.zero_grad()
+            (w * 2.0).sum().backward()
+            opt.step()
+        m = dg.nn.Module()
+        m.w = w
+        m.opt = opt
+        return m, step
+
+    def change(m, i):
+        m.opt.param_groups[0]["lr"] = dg.tensor(0.1 * (i + 2))
+    _run_both(make, change)
+
+
+@pytest.mark.parametrize("bias_shape", [(1,), ()])
+def test_linear_with_a_broadcast_bias_has_its_gradient_summed(bias_shape):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    w = rng.standard_normal((2, 3)).astype(np.float32)
+    b = np.full(bias_shape, 0.5, np.float32)
+    grads = []
+    for compiled in (False, True):
+        dw, db = dg.tensor(w, requires_grad=True), dg.tensor(b, requires_grad=True)
+        fn = lambda: (F.linear(dg.tensor(x), dw, db) ** 2).sum().backward()  # noqa: E731
+        (dg.function(fn) if compiled else fn)()
+        grads.append((dw.grad.numpy(), db.grad.numpy()))
+    tw, tb = torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (torch.nn.functional.linear(torch.tensor(x), tw, tb) ** 2).sum().backward()
+    assert grads[0][1].shape == tuple(tb.grad.shape) == bias_shape
+    np.testing.assert_allclose(grads[0][1], tb.grad.numpy(), rtol=1e-5)
+    assert all(_same(a, c) for a, c in zip(grads[0], grads[1]))
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 1), (5, 7, 1), (9, 6, 2), (16, 5, 1)])
+def test_a_folded_broadcast_keeps_its_layout_so_the_products_round_as_eagerly(shape):
+    """sum().backward() hands linear's weight gradient a broadcast of ones; folded into a
+    constant it must stay a stride-0 view (np.matmul then runs numpy's own loop, as eagerly,
+    not BLAS: other bits)."""
+    n, i, o = shape
+    for seed in range(4):
+        dg.manual_seed(seed)
+        lin = dg.nn.Linear(i, o)
+        x = dg.randn(n, i) * 3.7
+
+        def backward():
+            lin.zero_grad()
+            lin(x).sum().backward()
+        backward()
+        eager = lin.weight.grad.numpy().copy(), lin.bias.grad.numpy().copy()
+        compiled = dg.function(backward)
+        for _ in range(2):
+            compiled()
+            got = lin.weight.grad.numpy(), lin.bias.grad.numpy()
+            assert _same(eager[0], got[0]) and _same(eager[1], got[1]), (shape, seed)
+
+
+def test_a_second_backward_without_retain_graph_is_refused_at_the_trace_as_eagerly():
+    dg.manual_seed(0)
+    x = dg.randn(4, 3)
+    lin = dg.nn.Linear(3, 1)
+
+    def twice(retain):
+        lin.zero_grad()
+        loss = (lin(x) ** 2).sum()
+        loss.backward(retain_graph=retain)
+        loss.backward()
+        return loss
+
+    with pytest.raises(dg.errors.DGRuntimeError, match="backward through the graph a second time"):
+        twice(False)
+    with pytest.raises(dg.errors.DGRuntimeError, match="backward through the graph a second time"):
+        dg.function(lambda: twice(False))()
+    twice(True)
+    eager = lin.weight.grad.numpy().copy()
+    f = dg.function(lambda: twice(True))
+    for _ in range(2):
+        f()
+        assert _same(lin.weight.grad.numpy(), eager)
+    # (a backward through nodes that saved nothing frees nothing: twice is fine, as in PyTorch)
+    w = dg.ones(3, requires_grad=True)
+
+    def sums():
+        w.grad = None
+        y = (w + 1).sum()
+        y.backward()
+        y.backward()
+        return y
+    sums()
+    eager = w.grad.numpy().copy()
+    dg.function(sums)()
+    assert _same(w.grad.numpy(), eager)
