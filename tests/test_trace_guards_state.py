@@ -326,3 +326,45 @@ def test_a_second_backward_without_retain_graph_is_refused_at_the_trace_as_eager
     eager = w.grad.numpy().copy()
     dg.function(sums)()
     assert _same(w.grad.numpy(), eager)
+
+
+# ---------------------------------------------------------------- clear refusals and PyTorch's dtype rule
+def test_a_uint8_tensor_times_a_0d_int_tensor_stays_uint8_and_wraps_as_pytorch():
+    torch = pytest.importorskip("torch")
+    a = np.array([100, 50, 3], np.uint8)
+    for s in (300, 7):
+        for sdt in (np.int64, np.int32):
+            want = torch.tensor(a) * torch.tensor(s, dtype=getattr(torch, np.dtype(sdt).name))
+            x, k = dg.tensor(a), dg.tensor(np.asarray(s, sdt))
+            got = x * k
+            assert str(got.dtype).endswith("uint8")
+            assert np.array_equal(got.numpy(), want.numpy())
+            assert _same(dg.function(lambda x, k: x * k)(x, k).numpy(), got.numpy())
+
+
+def test_layout_questions_on_a_graph_tensor_are_refused_clearly():
+    for ask in (lambda x: x.stride(), lambda x: x.data_ptr(), lambda x: x.storage_offset()):
+        with pytest.raises(dg.errors.DGRuntimeError, match="laid out only when the compiled plan runs"):
+            dg.function(lambda x: (ask(x), x * 2)[1])(dg.ones(2, 2))
+
+
+def test_a_raise_in_a_tensor_if_branch_is_refused_with_why():
+    def f(x):
+        if x.min() < 0:
+            raise ValueError("negative input")
+        return x * 2
+    x = dg.tensor([1.0, 1.5])
+    assert _same(f(x).numpy(), [2.0, 3.0])
+    with pytest.raises(dg.errors.DGRuntimeError, match="Both branches of an `if` on a tensor are traced"):
+        dg.function(f)(x)
+
+
+def test_a_body_value_leaking_through_a_list_names_the_loop():
+    def f(x):
+        out = []
+        while x.sum() > 1:
+            x = x / 2
+            out.append(x)
+        return out[-1]
+    with pytest.raises(dg.errors.DGValueError, match="Carry it as a loop variable"):
+        dg.function(f)(dg.tensor([1.0, 2.0]))

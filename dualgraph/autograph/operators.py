@@ -23,7 +23,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..dtypes import from_np
-from ..errors import DGNotImplementedError, DGTypeError, DGValueError
+from ..errors import DGNotImplementedError, DGRuntimeError, DGTypeError, DGValueError, DualGraphError
 from ..graph.control_flow import cond as _cond, while_loop as _while_loop
 from ..graph.core import SymbolicTensor
 from ..graph.guards import Lifted
@@ -240,6 +240,10 @@ def if_exp(cond, if_true, if_false, line=None):
     return if_true() if cond else if_false()
 
 
+_CODING_ERRORS = (AttributeError, NameError, TypeError, ImportError, NotImplementedError,
+                  RecursionError)
+
+
 def _tensor_if(pred, if_body, else_body, state, names, where, what):
     pred = _as_pred(pred, where, what)
     hints = {}
@@ -248,7 +252,18 @@ def _tensor_if(pred, if_body, else_body, state, names, where, what):
 
         def branch(fn, label):
             def run():
-                out = state if fn is None else _check_arity(fn(*state), names, fn, where)
+                try:
+                    out = state if fn is None else fn(*state)
+                except (DualGraphError, _Retry) + _CODING_ERRORS:
+                    raise   # (a mistake in the branch's code: its own traceback says it best)
+                except Exception as e:  # noqa: BLE001 - the user's own raise, say
+                    raise DGRuntimeError(
+                        f"{where}: the {label} branch of this {what} on a tensor raised "
+                        f"{type(e).__name__}({e}) while it was traced. Both branches of an `if` on "
+                        "a tensor are traced, whichever one a call takes, so a `raise` (input "
+                        "validation) would fire at every call: check the condition eagerly "
+                        "before calling the compiled function, or with a Python value") from e
+                out = state if fn is None else _check_arity(out, names, fn, where)
                 lay = _Layout(out, names, hints)
                 if not seen:
                     seen.append((lay, label))

@@ -58,8 +58,15 @@ def resolve(x, graph, what):
         return graph.get_tensor_by_name(x)
     if isinstance(x, SymbolicTensor):
         if x.graph is not graph:
+            inner = getattr(x.graph, "encloses", None) is not None and x.graph.encloses(graph)
             raise DGValueError(
-                f"Cannot {what} {x.name!r}: it belongs to {x.graph!r}, not to {graph!r} (the graph being run).")
+                f"Cannot {what} {x.name!r}: it belongs to {x.graph!r}, not to {graph!r} (the graph being run)."
+                + (" It was computed inside a dg.while_loop body or dg.cond branch (a `while`, "
+                   "`for` or `if` on a tensor, converted by AutoGraph) and left it other than as a "
+                   "loop variable or branch output: a Python list appended to inside the loop, "
+                   "say, holds the value of the body's trace. Carry it as a loop variable "
+                   "(accumulate into a tensor: dg.cat/dg.stack), or append outside the loop."
+                   if inner else ""))
         return fresh(x)  # a view written through its base since: its current value
     raise DGTypeError(
         f"cannot {what} {type(x).__name__} {x!r}: expected a graph tensor or its name")

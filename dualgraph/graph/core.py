@@ -617,6 +617,24 @@ class SymbolicTensor(TensorMethods):
         return out
 
     # ---- things a symbolic value cannot answer
+    def _no_layout(self, what):
+        raise DGRuntimeError(
+            f"{what} of graph-mode tensor {self.name!r}: its memory is laid out only when the "
+            "compiled plan runs (and the plan may lay it out differently from eager code); "
+            "read it eagerly, outside the compiled function")
+
+    def stride(self, dim=None):
+        self._no_layout("stride()")
+
+    def data_ptr(self):
+        self._no_layout("data_ptr()")
+
+    def storage_offset(self):
+        self._no_layout("storage_offset()")
+
+    def untyped_storage(self):
+        self._no_layout("untyped_storage()")
+
     @property
     def _data(self):
         raise DGTypeError(

@@ -25,6 +25,8 @@ def _operand(x):
 
 def _binary_kernel(ufunc, floating=False):
     """Wrap a numpy ufunc with PyTorch's dtype promotion (numpy's differs across kinds)."""
+    is_ufunc = isinstance(ufunc, np.ufunc)
+
     def kernel(a, b):
         ta, tb = type(a), type(b)
         if ta is _nd:
@@ -40,6 +42,10 @@ def _binary_kernel(ufunc, floating=False):
         if floating and want.kind != "f":
             want = F32
         try:
+            # (integers: a 0-d int64 operand of a uint8 tensor is cast to uint8, wrapping, as
+            # PyTorch casts it; numpy's same_kind rule would refuse)
+            if want.kind in "iu" and is_ufunc:
+                return ufunc(a, b, dtype=want, casting="unsafe")
             return ufunc(a, b, dtype=want)
         except OverflowError:  # a Python int outside the tensor's range: PyTorch wraps it
             return ufunc(*(_wrapped_int(x, want) for x in (a, b)), dtype=want)
