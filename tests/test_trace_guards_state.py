@@ -368,3 +368,22 @@ def test_a_body_value_leaking_through_a_list_names_the_loop():
         return out[-1]
     with pytest.raises(dg.errors.DGValueError, match="Carry it as a loop variable"):
         dg.function(f)(dg.tensor([1.0, 2.0]))
+
+
+def test_autograd_grad_then_backward_without_retain_graph_is_refused_as_eagerly():
+    w = dg.ones(3, requires_grad=True)
+
+    def f(retain):
+        y = (w * w).sum()
+        (g,) = dg.autograd.grad(y, w, retain_graph=retain)
+        y.backward()
+        return g
+
+    for run in (f, lambda r: dg.function(lambda: f(r))()):
+        with pytest.raises(dg.errors.DGRuntimeError, match="backward through the graph a second time"):
+            run(False)
+    w.grad = None
+    eager = f(True).numpy(), w.grad.numpy().copy()
+    w.grad = None
+    got = dg.function(lambda: f(True))()
+    assert _same(got.numpy(), eager[0]) and _same(w.grad.numpy(), eager[1])

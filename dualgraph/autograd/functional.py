@@ -116,7 +116,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     outs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     if outs and not isinstance(outs[0], Tensor):  # a graph being built (dg.function): symbolic
         from ..graph.gradients import autograd_grad
-        return autograd_grad(outs, inputs, grad_outputs, allow_unused, materialize_grads)
+        return autograd_grad(outs, inputs, grad_outputs, allow_unused, materialize_grads,
+                             retain_graph, create_graph)
     if isinstance(outputs, Tensor):
         outputs = [outputs]
     single = isinstance(inputs, Tensor)

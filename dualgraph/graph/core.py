@@ -144,6 +144,7 @@ class Graph:
         #                           (after a dg.function trace the .grad is None where a stand-in is)
         self.grad_stand_ins = {}  # id(eager tensor) -> the stand-in its .grad is read through
         self.trace = None         # set by dg.function while it traces (its guards, optimizers)
+        self.freed_by_backward = set()  # (dg.function) gradient nodes a traced backward freed
         self.finalized = False
 
     # ---- building

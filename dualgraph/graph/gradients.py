@@ -217,6 +217,14 @@ def _guard_reached(graph, t, g, root, what):
         "tensor on every path (e.g. add 0 * t.sum()), or make sure the loop runs."))
 
 
+def _traced_tape(graph, retain_graph, create_graph):
+    """While dg.function traces eager code, backward() and autograd.grad free what they went
+    through (unless retain_graph, default create_graph), as eagerly: a TracedTape."""
+    if graph.trace is None:
+        return None
+    return TracedTape(graph.freed_by_backward, create_graph if retain_graph is None else retain_graph)
+
+
 def graph_backward(loss, gradient=None, inputs=None, retain_graph=None, create_graph=False):
     """loss.backward() while building: accumulate symbolic grads into the .grad of trainable
     state (variables, captured parameters) and of tensors with requires_grad, so code written
@@ -249,11 +257,8 @@ def graph_backward(loss, gradient=None, inputs=None, retain_graph=None, create_g
             targets.append(t)
     if not targets:
         raise DGRuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
-    tape = None
-    if graph.trace is not None:
-        freed = graph.__dict__.setdefault("_freed_by_backward", set())
-        tape = TracedTape(freed, create_graph if retain_graph is None else retain_graph)
-    grads = gradients([loss], targets, None if gradient is None else [gradient], tape=tape)
+    grads = gradients([loss], targets, None if gradient is None else [gradient],
+                      tape=_traced_tape(graph, retain_graph, create_graph))
     with push(GraphInterpreter(graph)):
         for t, g in zip(targets, grads):
             if g is None:
@@ -271,15 +276,17 @@ def graph_backward(loss, gradient=None, inputs=None, retain_graph=None, create_g
                 t._set_sym_grad(g if old is None else old + g)
 
 
-def autograd_grad(outputs, inputs, grad_outputs=None, allow_unused=False, materialize_grads=False):
+def autograd_grad(outputs, inputs, grad_outputs=None, allow_unused=False, materialize_grads=False,
+                  retain_graph=None, create_graph=False):
     """dg.autograd.grad while building: the gradients as symbolic tensors, .grad untouched."""
     outputs = _as_list(outputs)
     inputs = _as_list(inputs)
     for o in outputs:
         if not o._rg:
             raise DGRuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
-    got = gradients(outputs, inputs, grad_outputs)
     graph = outputs[0].graph
+    got = gradients(outputs, inputs, grad_outputs,
+                    tape=_traced_tape(graph, retain_graph, create_graph))
     if len(outputs) == 1:
         with push(GraphInterpreter(graph)):
             got = [g if g is None else _guard_reached(graph, t, g, outputs[0].node.name, "dg.autograd.grad")
