@@ -229,8 +229,8 @@ def hooks_at_trace_time(net):
     h2.remove()
     after = fwd(x)   # (removing a hook retraces: the plan held what the hook did)
     print("  after remove(), the next call retraces (trace_count", fwd.trace_count, ") and drops "
-          "the hook's effect, as eagerly:", np.allclose(after.numpy(), 2 * y.numpy(), atol=1e-6),
-          np.allclose(net(x).detach().numpy(), after.numpy(), atol=1e-6))
+          "the hook's effect, as eagerly:", np.allclose(after.detach().numpy(), 2 * y.detach().numpy(), atol=1e-6),
+          np.allclose(net(x).detach().numpy(), after.detach().numpy(), atol=1e-6))
     return traced, len(log)
 
 

@@ -254,8 +254,8 @@ def test_dg_function_with_a_python_branch():
     model = to_onnx(f, example_args=(x,))
     assert "If" in [n.op_type for n in model.graph.node]
     sess = _session(model)
-    (got,) = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})
-    np.testing.assert_allclose(got, f(x).numpy(), **TOL)
+    (got,) = sess.run(None, {sess.get_inputs()[0].name: x.detach().numpy()})
+    np.testing.assert_allclose(got, f(x).detach().numpy(), **TOL)
     with pytest.raises(ExportError, match="example_args"):
         to_onnx(f)
     # a trace has the example's shapes; for a None batch dim, call f while building a graph
@@ -265,7 +265,7 @@ def test_dg_function_with_a_python_branch():
     sess = _session(to_onnx(g, outputs=[ys]))
     for b in (1, 6):
         xb = dg.randn(b, 8)
-        np.testing.assert_allclose(sess.run(None, {"x": xb.numpy()})[0], f(xb).numpy(), **TOL)
+        np.testing.assert_allclose(sess.run(None, {"x": xb.detach().numpy()})[0], f(xb).detach().numpy(), **TOL)
 
 
 def test_reductions_take_the_opsets_axes():
@@ -359,7 +359,7 @@ def _torch_case(model, shape, ops, **kw):
         (got,) = imp.run(x)
         np.testing.assert_allclose(got, ref, **TOL)
         with torch.no_grad():
-            np.testing.assert_allclose(got, model(torch.from_numpy(x)).numpy(), rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(got, model(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_torch_mlp_imports():

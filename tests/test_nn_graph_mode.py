@@ -29,7 +29,7 @@ def to_np(t):
         return None
     if hasattr(t, "detach"):
         t = t.detach()
-    return np.asarray(t.numpy() if hasattr(t, "numpy") else t)
+    return np.asarray(t.detach().numpy() if hasattr(t, "numpy") else t)
 
 
 def close_torch(got, want, atol=1e-5, rtol=1e-4, what=""):
@@ -462,14 +462,14 @@ def test_compiled_function_follows_train_eval_switch():
     fwd(model, x)                                      # traced in train mode
     model.eval()                                       # training flags are part of the key
     with dg.no_grad():
-        want = model(x).numpy()                        # eval: dropout is the identity
-    np.testing.assert_array_equal(fwd(model, x).numpy(), want)
+        want = model(x).detach().numpy()                        # eval: dropout is the identity
+    np.testing.assert_array_equal(fwd(model, x).detach().numpy(), want)
     assert fwd.trace_count == 2
 
     closed = dg.function(lambda x: model(x))           # a module reached through a closure
     closed(x)
     model.train()
-    assert (closed(x).numpy() == 0).any() and closed.trace_count == 2
+    assert (closed(x).detach().numpy() == 0).any() and closed.trace_count == 2
 
 
 # ================================================================ 3. BatchNorm1d and Dropout
@@ -514,19 +514,19 @@ def test_dropout_in_compiled_function_samples_a_new_mask_each_run_and_follows_ma
     model = nn.Sequential(nn.Linear(6, 40), nn.Dropout(0.5))
     x = dg.tensor(np.random.default_rng(0).standard_normal((8, 6)).astype(np.float32))
     fwd = dg.function(lambda inp: model(inp))
-    a, b = fwd(x).numpy(), fwd(x).numpy()
+    a, b = fwd(x).detach().numpy(), fwd(x).detach().numpy()
     assert fwd.trace_count == 1
     assert not np.array_equal(a, b)                        # a new mask at each run
     with dg.no_grad():
-        full = model[0](x).numpy() * 2.0                   # kept units are scaled by 1 / (1 - p)
+        full = model[0](x).detach().numpy() * 2.0                   # kept units are scaled by 1 / (1 - p)
     for out in (a, b):
         kept = out != 0
         assert 0.3 < kept.mean() < 0.7
         np.testing.assert_allclose(out[kept], full[kept], rtol=1e-6)
     dg.manual_seed(123)
-    r1 = [fwd(x).numpy() for _ in range(2)]
+    r1 = [fwd(x).detach().numpy() for _ in range(2)]
     dg.manual_seed(123)
-    r2 = [fwd(x).numpy() for _ in range(2)]
+    r2 = [fwd(x).detach().numpy() for _ in range(2)]
     np.testing.assert_array_equal(r1[0], r2[0])
     np.testing.assert_array_equal(r1[1], r2[1])
     assert not np.array_equal(r1[0], r1[1])
@@ -535,7 +535,7 @@ def test_dropout_in_compiled_function_samples_a_new_mask_each_run_and_follows_ma
     # separate function to get the deterministic forward
     model.eval()
     fwd_eval = dg.function(lambda inp: model(inp))
-    np.testing.assert_array_equal(fwd_eval(x).numpy(), fwd_eval(x).numpy())
+    np.testing.assert_array_equal(fwd_eval(x).detach().numpy(), fwd_eval(x).detach().numpy())
 
 
 def test_dropout_training_compiled_equals_eager_with_the_same_seed():
@@ -595,8 +595,8 @@ def test_hooks_replacing_input_and_output_take_effect_in_the_compiled_plan():
     assert fwd.trace_count == 1
     close_eager(got, dm(dg.tensor(x)), "compiled vs eager, with hooks")
     close_torch(got, tm(torch.tensor(x)), what="compiled vs torch, with hooks")
-    assert not np.allclose(got.numpy(), plain)
-    assert np.allclose(got.numpy().max(axis=1), 0)
+    assert not np.allclose(got.detach().numpy(), plain)
+    assert np.allclose(got.detach().numpy().max(axis=1), 0)
 
 
 def test_removing_a_forward_hook_retraces():
@@ -607,13 +607,13 @@ def test_removing_a_forward_hook_retraces():
     h = m.register_forward_hook(lambda mod, args, out: out * 0)
     fwd = dg.function(lambda inp: m(inp))
     x = dg.randn(4, 3)
-    assert np.all(fwd(x).numpy() == 0)
+    assert np.all(fwd(x).detach().numpy() == 0)
     h.remove()
     with pytest.warns(UserWarning, match="hooks were registered or removed"):
         y = fwd(x)
     assert fwd.trace_count == 2
-    assert np.array_equal(y.numpy(), m(x).detach().numpy())
-    assert not np.all(y.numpy() == 0)
+    assert np.array_equal(y.detach().numpy(), m(x).detach().numpy())
+    assert not np.all(y.detach().numpy() == 0)
 
 
 def test_full_backward_hook_fires_while_the_graph_is_built():
@@ -677,21 +677,21 @@ def test_state_dict_of_compiled_trained_model_loads_into_a_fresh_model():
     sd = model.state_dict()
     assert list(sd) == list(before)
     assert int(sd["1.num_batches_tracked"]) == 8
-    assert any(not np.array_equal(sd[k].numpy(), before[k].numpy()) for k in sd)
+    assert any(not np.array_equal(sd[k].detach().numpy(), before[k].detach().numpy()) for k in sd)
     dg.manual_seed(1)
     fresh = bn_net(dg)
     fresh.load_state_dict(sd)
     for k, v in fresh.state_dict().items():
-        np.testing.assert_array_equal(v.numpy(), sd[k].numpy(), err_msg=k)
+        np.testing.assert_array_equal(v.detach().numpy(), sd[k].detach().numpy(), err_msg=k)
     model.eval(), fresh.eval()
     xd = dg.tensor(x)
     with dg.no_grad():
-        np.testing.assert_array_equal(fresh(xd).numpy(), model(xd).numpy())
+        np.testing.assert_array_equal(fresh(xd).detach().numpy(), model(xd).detach().numpy())
     # compiled inference with the loaded weights too, and in PyTorch
-    np.testing.assert_array_equal(dg.function(lambda inp: fresh(inp))(xd).numpy(),
+    np.testing.assert_array_equal(dg.function(lambda inp: fresh(inp))(xd).detach().numpy(),
                                   model(xd).detach().numpy())
     tm = bn_net(torch).eval()
-    tm.load_state_dict({k: torch.tensor(v.numpy()) for k, v in sd.items()})
+    tm.load_state_dict({k: torch.tensor(v.detach().numpy()) for k, v in sd.items()})
     close_torch(fresh(xd), tm(torch.tensor(x)), what="loaded into torch")
 
 

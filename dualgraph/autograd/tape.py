@@ -72,6 +72,9 @@ class Node:
             self._out = None
 
     def display_name(self):
+        call = self.attrs.get("call") if self.op.torch_name == "Custom" else None
+        if call is not None:  # a dg.autograd.Function: its class's name, as PyTorch names it
+            return f"{call.cls.__name__}Backward"
         return f"{self.op.torch_name}Backward0"
 
     # PyTorch's grad_fn.name() (y.grad_fn.name() == "MulBackward0"). A graph node's `.name` is

@@ -228,7 +228,8 @@ def _resolve_subject(graph_or_fn, args, kwargs):
                 raise ExportError("this dg.function has no trace yet: call it once, or pass example "
                                   "arguments (to_json(fn, x, ...))")
             g, plan = traces[-1].graph, traces[-1].plan
-        fn = {"feeds": [f.name for f in plan.feeds], "fetches": list(plan.fetches),
+        fn = {"feeds": [f.name for f in plan.feeds],
+              "fetches": [n for i, n in enumerate(plan.fetches) if i not in plan.hidden],
               "updates": [u.name for u in g.updates]}
         return g, fn
     raise ExportError(f"to_json needs a dg.Graph or a dg.function, got {type(graph_or_fn).__name__}")

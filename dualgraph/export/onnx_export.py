@@ -62,7 +62,7 @@ def _resolve(obj, inputs, outputs, example_args):
             fixed[id(s.node)] = np.asarray(read())
         ins = [f for f in feeds if id(f.node) not in fixed and not f.name.endswith("_grad")]
         if outputs is None:
-            outs = [graph.get_tensor_by_name(n) for n in plan.fetches]
+            outs = [graph.get_tensor_by_name(n) for i, n in enumerate(plan.fetches) if i not in plan.hidden]
         else:
             outs = _tensors(graph, outputs, "outputs")
         if inputs is not None:

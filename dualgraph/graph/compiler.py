@@ -14,7 +14,7 @@ import time
 
 from ..errors import DGTypeError, DGValueError
 from ..utils.tree import flatten, unflatten
-from .core import SymbolicTensor, fresh
+from .core import PLACEHOLDER, SymbolicTensor, fresh
 from .networkx_view import to_networkx, add_anti_dependences, lint_networkx, lint_order
 from .passes import prune, constant_fold, cse, simplify, relu_pool_grad, schedule
 from .plan import Plan, Step, is_feed
@@ -72,6 +72,13 @@ def resolve(x, graph, what):
         f"cannot {what} {type(x).__name__} {x!r}: expected a graph tensor or its name")
 
 
+def _cut(G, f):
+    """The node of fed tensor f made a placeholder of its shape and dtype, its inputs cut."""
+    G.remove_edges_from(list(G.in_edges(f.name)))
+    d = G.nodes[f.name]
+    d.update(op=PLACEHOLDER, args=(), attrs={"shape": tuple(f.shape), "dtype": f._dtype})
+
+
 def _simplify(G, ctx):
     """simplify, then the writes ordered again: a removed identity can leave a node reading a
     variable's memory directly (exp(W * 1) -> exp(W)), which must run before W's next write as
@@ -82,7 +89,10 @@ def _simplify(G, ctx):
 
 
 def compile_graph(graph, fetches, feeds=None, optimize=True, updates=(), check=None,
-                  snapshot_fetches=False):
+                  snapshot_fetches=False, cut_at_feeds=False):
+    """cut_at_feeds: feeds may be any tensor, not only placeholders; a fed tensor's node becomes
+    a placeholder (what computed it is cut away), TF1's feeding of any tensor. dg.function's
+    compiled backward is compiled so, fed the forward values it reads."""
     t0 = time.perf_counter()
     check = CHECK if check is None else check
     if check:
@@ -96,7 +106,9 @@ def compile_graph(graph, fetches, feeds=None, optimize=True, updates=(), check=N
         feed_ts = [resolve(f, graph, "feed") for f in (feeds if isinstance(feeds, (list, tuple)) else [feeds])]
         for f in feed_ts:
             if not is_feed(f.node.op):
-                raise DGTypeError(f"{f.name!r} is not a placeholder and cannot be fed")
+                if not cut_at_feeds:
+                    raise DGTypeError(f"{f.name!r} is not a placeholder and cannot be fed")
+                _cut(G, f)
     else:
         feed_ts = None
     ctx = _Ctx(roots, set(roots) | {f.name for f in (feed_ts or [])}, optimize)
@@ -126,7 +138,10 @@ def compile_graph(graph, fetches, feeds=None, optimize=True, updates=(), check=N
     if feed_ts is None:
         feed_steps = [s for s in steps if s.fed]
     else:
-        feed_steps = [by_name.get(f.name) or Step(f.name, f.node.op, (), f.node.attrs, f.shape, f._dtype)
+        # (a feed no step reads was pruned: fed, and unused)
+        feed_steps = [by_name.get(f.name) or Step(f.name, f.node.op if is_feed(f.node.op) else PLACEHOLDER, (),
+                                                  f.node.attrs if is_feed(f.node.op) else
+                                                  {"shape": tuple(f.shape), "dtype": f._dtype}, f.shape, f._dtype)
                       for f in feed_ts]
         named = {f.name for f in feed_steps}
         # placeholders the fetches need but nobody feeds: a clear error when the plan runs

@@ -20,17 +20,20 @@ import numpy as np
 from ..errors import DGRuntimeError, DGTypeError
 from ..ops.common import fmt_shape
 from ..mode import executing_eagerly
+from ..state import _state
 from ..tensor import Tensor, _wrap
 from ..utils.tree import NODE_TYPES, flatten, unflatten
 from .core import Graph, SymbolicTensor, fresh, rebind_stand_in, release_stand_in, state_key
 from .builder import graph_mode, placeholder
 from .compiler import compile_graph
+from . import function_backward
 from .guards import Guards, lifting, is_plain_value
 
 RETRACE_WARN_AFTER = 5
 
 _SCALARS = (int, float, bool, str)
 _NO_KWARGS = {}
+_NO_GRAD = "no_grad"  # the mark of a signature taken under dg.no_grad()
 _FLAT_ARGS = {}  # n -> the treedef of n positional arguments, none a container, and no keywords
 
 
@@ -116,7 +119,7 @@ def _code_names(code):
 
 class _Trace:
     __slots__ = ("graph", "plan", "out_def", "out_leaves", "post", "arg_grads", "arg_fetch", "lifted", "guards",
-                 "reason", "names", "check", "trace_ms", "rebind")
+                 "reason", "names", "check", "trace_ms", "rebind", "written", "backward")
 
 
 class TracedFunction:
@@ -176,10 +179,11 @@ class TracedFunction:
                 if treedef is None:
                     treedef = _FLAT_ARGS[len(args)] = flatten(_arguments(args, kwargs))[1]
                 specs, tensors = _leaf_specs(args)
-                return (treedef, specs), tensors
+                return ((treedef, specs) if _state.grad_enabled else (treedef, specs, _NO_GRAD)), tensors
         leaves, treedef = flatten(_arguments(args, kwargs))
         specs, tensors = _leaf_specs(leaves)
-        return (treedef, specs), tensors
+        # (with gradients off the outputs carry no history: a trace of its own, see function_backward.py)
+        return ((treedef, specs) if _state.grad_enabled else (treedef, specs, _NO_GRAD)), tensors
 
     def _lookup(self, sig):
         for tr in self._cache.get(sig, ()):
@@ -204,13 +208,20 @@ class TracedFunction:
         if tr.rebind:
             try:
                 out = tr.plan.run_unchecked(feeds)
+                for t in tr.written:
+                    t._bump()
             finally:
                 for _, stand in tr.rebind:
                     release_stand_in(stand)
         else:
             out = tr.plan.run_unchecked(feeds)
+            for t in tr.written:  # as an eager in-place write: a saved tensor's backward sees it
+                t._bump()
         for apply_post in tr.post:  # .grad as after the eager code: set, replaced or None
             apply_post()
+        if tr.backward is not None:  # the outputs get a compiled backward (grad mode is in sig)
+            out = list(out)
+            tr.backward.attach(out, tensors)
         if tr.arg_fetch:  # arguments that require grad: their .grad accumulates, as eagerly
             n = len(out) - len(tr.arg_fetch)
             for i, v in zip(tr.arg_fetch, out[n:]):
@@ -316,6 +327,13 @@ class TracedFunction:
             post = _finish_grads(g, guards, names)
             arg_fetch = [i for i in arg_grads if feeds[i]._grad is not None]
             arg_outs = [feeds[i]._grad for i in arg_fetch]
+            backward, extra = None, []
+            if _state.grad_enabled and not g.grads and not g.freed_by_backward:
+                # no backward of its own: outputs that require grad get a compiled one
+                built = function_backward.build(g, flat, feeds, arg_grads, self.optimize)
+                if built is not None:
+                    backward, extra = built
+                    backward.base = len(flat)
         _, _, after = _reachable(roots)  # names for the state the trace created (optimizer slots)
         for k, v in after.items():
             names.setdefault(k, v)
@@ -333,15 +351,18 @@ class TracedFunction:
         tr.arg_grads = arg_grads
         tr.arg_fetch = arg_fetch
         tr.post = post
+        tr.backward = backward
         tr.rebind = [(t, stand) for t, eg, stand in g.grad_reads if stand is not None]
+        tr.written = list({id(u.attrs["ref"]): u.attrs["ref"] for u in g.updates}.values())
         # (the graph kept for graph_for keeps no .grad the stand-ins stood for at the trace:
         # that .grad would stay alive, an extra set of gradients, after the caller's zero_grad)
         g.grad_reads = [(t, None if stand is not None else eg, stand) for t, eg, stand in g.grad_reads]
         tr.names = names
         tr.reason = reason
-        fetch = flat + arg_outs
+        fetch = flat + extra + arg_outs
         plan_feeds = feeds + grad_feeds + [s for s, _, _ in g.lifted]
         tr.plan = compile_graph(g, fetch, feeds=plan_feeds, optimize=self.optimize, updates=g.updates)
+        tr.plan.hidden = range(len(flat), len(flat) + len(extra))  # (exporters show the results)
         used = {st.name for st in tr.plan.steps}
         # read only what the plan uses (a number that decided only a Python branch is guarded)
         tr.lifted = [x if x[0].name in used else (x[0], _unused(x[0]), None) for x in g.lifted]
@@ -722,7 +743,9 @@ def _out_leaf(leaf, vals):
     kind, x = leaf
     if kind is _T:
         v = vals[x]
-        return _wrap(v if type(v) is np.ndarray else np.asarray(v))
+        if type(v) is np.ndarray:
+            return _wrap(v)
+        return v if isinstance(v, Tensor) else _wrap(np.asarray(v))  # (a Tensor: with its backward)
     if kind is _S:
         return np.asarray(vals[x]).item()
     return x
@@ -740,6 +763,9 @@ def _argument_of_leaves(args, kwargs, argnames):
 
 def _diff(old, new, names):
     """Say which argument changed between two signatures, and how."""
+    if len(old) != len(new):
+        return "gradients were enabled, now they are not" if len(new) > len(old) else \
+            "gradients were disabled (dg.no_grad), now they are enabled"
     oargs, okw = unflatten(old[0], [_Shown(x) for x in old[1]])
     nargs, nkw = unflatten(new[0], [_Shown(x) for x in new[1]])
     for i, (a, b) in enumerate(zip(oargs, nargs)):

@@ -170,6 +170,7 @@ class Plan:
         self.steps = steps              # flat schedule (list of Step)
         self.feeds = feeds              # placeholder Steps in positional order
         self.fetches = fetches          # value names returned
+        self.hidden = ()                # indices of fetches kept for a compiled backward only
         self._structure = structure     # rebuilds nested fetches
         self.stats = stats
         self.optimize = optimize

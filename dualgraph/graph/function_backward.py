@@ -1,0 +1,208 @@
+"""The backward of a dg.function's outputs, compiled: `cf(x).sum().backward()` outside the
+function reaches x and the parameters the function used, as it does eagerly.
+
+At the trace (when an output requires grad and the function ran no backward itself), the
+gradient of the outputs with respect to what requires grad (tensor arguments, captured
+parameters) is built into the same graph, seeded by one placeholder per output. The backward
+nodes read some forward values ("saved": what eager vjp rules keep); the forward plan fetches
+them, and the backward plan is compiled with them as its feeds, cut from what computed them
+(compile_graph's cut_at_feeds), so nothing of the forward runs twice and a dropout mask is the
+one the forward drew. PyTorch's AOTAutograd partitions a joint graph the same way.
+
+At each call with gradients enabled, the outputs are joined to the tensors that get gradients
+by one dg.autograd.Function, whose backward runs the backward plan: the eager engine then
+accumulates .grad and goes on into the arguments' own histories, as eagerly. A saved value
+that is (a view of) an argument or captured state remembers its version at the call; a write
+to it before backward raises PyTorch's error, as eagerly.
+"""
+import numpy as np
+
+from ..autograd.function import Function
+from ..autograd.grad_mode import is_grad_enabled
+from ..autograd.tape import version_error
+from ..errors import DGNotImplementedError, DualGraphError
+from .builder import placeholder, GraphInterpreter
+from .compiler import compile_graph
+from .core import PLACEHOLDER, VARIABLE, ASSIGN, SymbolicTensor
+from .gradients import gradients, reached_at_run, _or
+from .liveness import aliases_input
+from ..mode import push
+from ..tensor import Tensor, _wrap as wrap
+
+
+class CompiledBackward:
+    """What one trace needs to give its outputs a backward: which outputs are differentiable,
+    the tensors that get gradients, the backward plan and the forward fetches it is fed."""
+
+    def __init__(self, diff, sources, saved, flags, plan, owners, written):
+        self.diff = diff          # indices (into the plan's fetches) of outputs requiring grad
+        self.sources = sources    # ("arg", i) | ("state", eager tensor): what gets a gradient
+        self.saved = saved        # forward tensors the backward reads (fetched by the forward)
+        self.flags = flags        # per source: None (always reached) or a fetch index of a bool
+        self.plan = plan
+        self.owners = owners      # per saved value: ("arg", i) | ("state", tensor) | None: its memory
+        self.written = written    # saved memories the forward plan itself writes after reading
+
+    base = 0  # the index of the first saved value among the forward plan's fetches
+
+    def attach(self, fetched, tensors):
+        """The call's differentiable outputs (plan fetches, replaced in `fetched` by eager
+        tensors) joined to the sources by one Function node whose backward runs the plan.
+        The saved values and then the flags are fetched from index `base` on."""
+        base = self.base
+        src = [tensors[x] if k == "arg" else x for k, x in self.sources]
+        saved = fetched[base:base + len(self.saved)]
+        at = base + len(self.saved)
+        flags = [None if f is None else bool(fetched[at + f]) for f in self.flags]
+        mems = []
+        for o in self.owners:
+            m = None if o is None else tensors[o[1]] if o[0] == "arg" else o[1]
+            mems.append((m, m._version) if isinstance(m, Tensor) else (None, None))
+        picked = [_wrap(fetched[i]) for i in self.diff]
+        res = CompiledFunction.apply(self, picked, saved, flags, mems, *src)
+        for i, r in zip(self.diff, res if isinstance(res, tuple) else (res,)):
+            fetched[i] = r
+
+    def run(self, ctx, grads):
+        if is_grad_enabled():
+            raise DGNotImplementedError(
+                "backward with create_graph=True (a gradient of a gradient) through the output "
+                "of a dg.function is not supported: its backward is a compiled plan. Compute "
+                "the higher-order gradient inside the function, or call the function eagerly.")
+        for k, (m, v) in enumerate(ctx.mems):
+            if m is not None and (m._version != v or k in self.written):
+                version_error(m, v)
+        feeds = list(ctx.saved) + [g._data for g in grads]
+        vals = self.plan.run_unchecked(feeds)
+        return tuple(None if f is False else _wrap(v) for v, f in zip(vals, ctx.flags))
+
+
+class Unavailable(CompiledBackward):
+    """Outputs whose backward could not be built: backward() through them raises why."""
+
+    def __init__(self, diff, sources, error):
+        super().__init__(diff, sources, [], [None] * len(sources), None, [], set())
+        self.error = error
+
+    def run(self, ctx, grads):
+        raise DGNotImplementedError(
+            f"the backward of this dg.function's output could not be compiled ({self.error}); "
+            "call backward() inside the function, or call the function eagerly")
+
+
+def _wrap(v):
+    return wrap(v if type(v) is np.ndarray else np.asarray(v))
+
+
+class CompiledFunction(Function):
+    """One call's outputs, joined to the tensors that get their gradients."""
+
+    @staticmethod
+    def forward(ctx, bw, outs, saved, flags, mems, *sources):
+        ctx.bw, ctx.saved, ctx.flags, ctx.mems = bw, saved, flags, mems
+        return tuple(outs) if len(outs) > 1 else outs[0]
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return (None, None, None, None, None) + ctx.bw.run(ctx, grads)
+
+
+def build(g, flat, feeds, arg_grads, optimize):
+    """The compiled backward of the trace's outputs `flat` (graph tensors), or None when none
+    requires grad or nothing reached gets a gradient. Called in graph mode on g, after the
+    user's code returned."""
+    diff = [i for i, t in enumerate(flat) if t._rg and not t._weak and np.dtype(t._dtype).kind in "fc"]
+    if not diff:
+        return None
+    sources = [(("arg", i), feeds[i]) for i in arg_grads]
+    sources += [(("state", st.trained), st.trained) for st in g._states.values()
+                if st.trained is not None]
+    if not sources:
+        return None
+    n0 = len(g.nodes)
+    try:
+        return _build(g, flat, feeds, optimize, diff, sources, n0)
+    except DualGraphError as e:
+        # (an op on the way has no gradient rule, say: the forward still runs; backward says why)
+        _remove(g, g.nodes[n0:])
+        return Unavailable(diff, [s for s, _ in sources], e), []
+
+
+def _build(g, flat, feeds, optimize, diff, sources, n0):
+    ys = [flat[i] for i in diff]
+    seeds = [placeholder(tuple(y.shape), y._dtype, name=f"grad_output{k}") for k, y in enumerate(ys)]
+    grads = gradients(ys, [x for _, x in sources], grad_ys=seeds, name="output_gradients")
+    kept = [(s, gr) for s, gr in zip(sources, grads) if gr is not None]
+    if not kept:
+        _remove(g, g.nodes[n0:])
+        return None
+    forward = {id(n) for n in g.nodes[:n0]}
+    seed_ids = {id(s.node) for s in seeds}
+    saved, seen = [], set()
+    for n in g.nodes[n0:]:
+        if id(n) in seed_ids:
+            continue
+        for x in n.inputs:
+            if isinstance(x, SymbolicTensor) and id(x.node) in forward and id(x.node) not in seen:
+                seen.add(id(x.node))
+                saved.append(x)
+    n1 = len(g.nodes)
+    with push(GraphInterpreter(g)):  # (after the saved are collected: the flags are forward values)
+        flags = [_reached(g, x, ys) for (_, x), _ in kept]
+    kept = [k for k, f in zip(kept, flags) if f is not False]  # never reached: never a gradient
+    flags = [f for f in flags if f is not False]
+    if not kept:
+        _remove(g, g.nodes[n0:])
+        return None
+    fetch = [gr for _, gr in kept]
+    plan = compile_graph(g, fetch, feeds=saved + seeds, optimize=optimize, cut_at_feeds=True)
+    _remove(g, g.nodes[n0:n1])  # the traced graph (graph_for, export, explain) is the forward's
+    owners = [_memory(x, feeds) for x in saved]
+    written_refs = {id(u.attrs["ref"]) for u in g.updates}
+    written = {k for k, o in enumerate(owners) if o is not None and o[0] == "state" and id(o[1]) in written_refs}
+    flag_fetch = [f for f in flags if isinstance(f, SymbolicTensor)]
+    pos = iter(range(len(flag_fetch)))
+    flags = [next(pos) if isinstance(f, SymbolicTensor) else f for f in flags]
+    bw = CompiledBackward(diff, [s for (s, _), _ in kept], saved, flags, plan, owners, written)
+    return bw, saved + flag_fetch
+
+
+def _remove(g, nodes):
+    """Take the gradient nodes out of g once their plan is compiled (the plan holds its steps)."""
+    dead = {id(n) for n in nodes}
+    g.nodes[:] = [n for n in g.nodes if id(n) not in dead]
+    for n in nodes:
+        g._by_name.pop(n.name, None)
+    for n in g.nodes:
+        if any(id(u) in dead for u in n.users):
+            n.users = [u for u in n.users if id(u) not in dead]
+
+
+def _reached(g, x, ys):
+    """None when a gradient from the outputs always reaches x; else a graph boolean (a
+    dg.cond branch not taken: eagerly x gets no gradient at that call)."""
+    names = [t.node.name for t in ([x] if g.state_of(x) is None else g.state_of(x).leaves)]
+    flag = False
+    for y in ys:
+        r = reached_at_run(g, names, y.node.name)
+        if r is None:
+            return None
+        if r is not False:
+            flag = _or(None if flag is False else flag, r)
+    return flag
+
+
+def _memory(x, feeds):
+    """The argument or captured state whose memory saved value x is (a view of), if any."""
+    n = x.node
+    while n.op not in (PLACEHOLDER, VARIABLE, ASSIGN) and aliases_input(n.op) and n.inputs \
+            and isinstance(n.inputs[0], SymbolicTensor):
+        n = n.inputs[0].node
+    if n.op is PLACEHOLDER:
+        for i, f in enumerate(feeds):
+            if f.node is n:
+                return ("arg", i)
+        return None
+    if n.op in (VARIABLE, ASSIGN):
+        return ("state", n.attrs["ref"])
+    return None

@@ -1,0 +1,333 @@
+"""The outputs of a dg.function carry a (compiled) backward: a loss computed from them outside
+the function, then backward() and an optimizer step, trains exactly as the eager code does.
+Each case runs the same code with the function called eagerly and compiled, from identical
+state, over several calls, and compares outputs, parameters, .grad, buffers and the inputs'
+.grad bit for bit."""
+import warnings
+
+import numpy as np
+import pytest
+
+import dualgraph as dg
+import dualgraph.nn.functional as F
+from dualgraph.errors import DGRuntimeError, DGNotImplementedError
+
+
+def _same(a, b):
+    if a is None or b is None:
+        return a is None and b is None
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def _snapshot(model, extra=()):
+    out = []
+    for p in model.parameters():
+        out += [p.detach().numpy().copy(), None if p.grad is None else p.grad.numpy().copy()]
+    out += [b.numpy().copy() for b in model.buffers()]
+    for t in extra:
+        out.append(None if t.grad is None else t.grad.numpy().copy())
+    return out
+
+
+def _compare(make, calls=4):
+    """make(compiled) -> (model, step, extra): step(i) returns the tensors to compare; extra the
+    input tensors whose .grad to compare. The model's forward is compiled when compiled."""
+    results = {}
+    for compiled in (False, True):
+        dg.manual_seed(0)
+        model, step, extra = make(compiled)
+        got = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no retrace warnings: one trace serves every call
+            for i in range(calls):
+                outs = step(i)
+                got.append(([(o.detach().numpy().copy(), o.requires_grad) for o in outs],
+                            _snapshot(model, extra)))
+        results[compiled] = got
+    for i, ((oe, se), (oc, sc)) in enumerate(zip(results[False], results[True])):
+        assert len(oe) == len(oc)
+        for (a, ra), (b, rb) in zip(oe, oc):
+            assert _same(a, b) and ra == rb, f"call {i}: output"
+        for k, (a, b) in enumerate(zip(se, sc)):
+            assert _same(a, b), f"call {i}: state {k}"
+
+
+def _mlp():
+    return dg.nn.Sequential(dg.nn.Linear(5, 8), dg.nn.ReLU(), dg.nn.Linear(8, 3))
+
+
+def test_compiled_forward_eager_loss_backward_and_step():
+    def make(compiled):
+        model = _mlp()
+        fwd = dg.function(model) if compiled else model
+        opt = dg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01)
+        xs = [dg.randn(4, 5) for _ in range(4)]
+        ys = dg.tensor([0, 2, 1, 2])
+
+        def step(i):
+            opt.zero_grad()
+            out = fwd(xs[i])
+            loss = F.cross_entropy(out, ys)
+            loss.backward()
+            opt.step()
+            return out, loss
+        return model, step, ()
+    _compare(make)
+
+
+def test_gradient_reaches_inputs_leaf_and_non_leaf():
+    """x.grad accumulates over calls; a non-leaf input (an eager op's result) passes the
+    gradient on into its own history."""
+    def make(compiled):
+        model = _mlp()
+        fwd = dg.function(model) if compiled else model
+        x = dg.randn(4, 5, requires_grad=True)
+        w = dg.randn(4, 5, requires_grad=True)
+        opt = dg.optim.Adam(list(model.parameters()) + [w], lr=0.01)
+
+        def step(i):
+            opt.zero_grad()
+            h = fwd(x) * 2.0 + fwd(x * w).tanh()
+            h.pow(2).mean().backward()
+            opt.step()
+            return (h,)
+        return model, step, (x, w)
+    _compare(make)
+
+
+def test_dropout_mask_is_the_forwards_and_buffers_update():
+    """The backward plan is fed the forward's values, so a dropout mask is the one drawn in the
+    forward (recomputing it would draw another); BatchNorm's running stats are written once."""
+    def make(compiled):
+        model = dg.nn.Sequential(dg.nn.Linear(5, 6), dg.nn.BatchNorm1d(6), dg.nn.Dropout(0.5),
+                                 dg.nn.Linear(6, 2))
+        fwd = dg.function(model) if compiled else model
+        opt = dg.optim.SGD(model.parameters(), lr=0.05)
+        x = dg.randn(8, 5)
+
+        def step(i):
+            opt.zero_grad()
+            out = fwd(x)
+            out.sum().backward()
+            opt.step()
+            return (out, dg.rand(2))  # the generator advanced as eagerly
+        return model, step, ()
+    _compare(make)
+
+
+def test_several_outputs_one_unused_and_an_integer_one():
+    def make(compiled):
+        model = _mlp()
+
+        def f(x):
+            h = model(x)
+            return h, h.argmax(1), (h * 3).sum(0), x * 2   # (the last requires no grad)
+        fwd = dg.function(f) if compiled else f
+        opt = dg.optim.SGD(model.parameters(), lr=0.1)
+        x = dg.randn(4, 5)
+
+        def step(i):
+            opt.zero_grad()
+            h, idx, s, x2 = fwd(x)
+            (h.sum() if i % 2 else s.sum()).backward()   # the other output gets no gradient
+            opt.step()
+            return h, idx, s, x2
+        return model, step, ()
+    _compare(make)
+
+
+def test_two_forwards_then_one_backward():
+    """Each call's saved values are its own (the plan's buffers are not shared between calls)."""
+    def make(compiled):
+        model = _mlp()
+        fwd = dg.function(model) if compiled else model
+        opt = dg.optim.SGD(model.parameters(), lr=0.1)
+        a, b = dg.randn(4, 5), dg.randn(4, 5)
+
+        def step(i):
+            opt.zero_grad()
+            oa = fwd(a)
+            ob = fwd(b)
+            (oa * ob).sum().backward()
+            opt.step()
+            return oa, ob
+        return model, step, ()
+    _compare(make)
+
+
+def test_branch_not_taken_leaves_grad_none():
+    """A parameter used only in the branch of an `if` on a tensor that a call does not take
+    gets no .grad at that call, as eagerly (so weight decay does not move it)."""
+    def make(compiled):
+        model = dg.nn.ModuleList([dg.nn.Linear(3, 3), dg.nn.Linear(3, 3)])
+
+        def f(x):
+            if x.sum() > 0:
+                y = model[0](x)
+            else:
+                y = model[1](x)
+            return y
+        fwd = dg.function(f) if compiled else f
+        opt = dg.optim.SGD(model.parameters(), lr=0.1, weight_decay=0.1)
+        xs = [dg.ones(2, 3), -dg.ones(2, 3), dg.ones(2, 3), -dg.ones(2, 3)]
+
+        def step(i):
+            opt.zero_grad(set_to_none=True)
+            y = fwd(xs[i])
+            y.sum().backward()
+            opt.step()
+            return (y,)
+        return model, step, ()
+    _compare(make)
+
+
+def test_loop_in_forward():
+    def make(compiled):
+        cell = dg.nn.Linear(4, 4)
+
+        def f(x, n):
+            h = x
+            for _ in range(n):
+                h = dg.tanh(cell(h))
+            return h
+        fwd = dg.function(f) if compiled else f
+        opt = dg.optim.SGD(cell.parameters(), lr=0.1)
+        x = dg.randn(2, 4, requires_grad=True)
+
+        def step(i):
+            opt.zero_grad()
+            h = fwd(x, 3)
+            h.sum().backward()
+            opt.step()
+            return (h,)
+        return cell, step, (x,)
+    _compare(make)
+
+
+def test_autograd_grad_on_compiled_output():
+    model = _mlp()
+    x = dg.randn(4, 5, requires_grad=True)
+    ge = dg.autograd.grad(model(x).sum(), [x, model[0].weight])
+    cf = dg.function(model)
+    for _ in range(3):
+        gc = dg.autograd.grad(cf(x).sum(), [x, model[0].weight])
+        for a, b in zip(ge, gc):
+            assert _same(a.numpy(), b.numpy())
+    assert x.grad is None and model[0].weight.grad is None
+
+
+def test_write_between_forward_and_backward_raises_as_eagerly():
+    model = _mlp()
+    x = dg.randn(4, 5, requires_grad=True)
+    for fwd in (model, dg.function(model)):
+        out = fwd(x)
+        with dg.no_grad():
+            model[2].weight.mul_(2)   # saved for x's gradient
+        with pytest.raises(DGRuntimeError, match="modified by an inplace operation"):
+            out.sum().backward()
+
+
+def test_write_by_a_compiled_step_is_seen_by_an_eager_backward():
+    """A compiled optimizer step bumps the version of what it writes, as eager in-place writes
+    do, so an eager backward that saved the old value raises instead of using the new one."""
+    lin = dg.nn.Linear(3, 2)
+    opt = dg.optim.SGD(lin.parameters(), lr=0.1)
+    x = dg.randn(4, 3, requires_grad=True)
+    lin(x).sum().backward()
+    cstep = dg.function(lambda: opt.step())
+    cstep()
+    out = lin(x)
+    cstep()
+    with pytest.raises(DGRuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()
+    @dg.function
+    def scale():   # a write, no .grad read
+        with dg.no_grad():
+            lin.weight.mul_(0.5)
+    scale()
+    out = lin(x)
+    scale()
+    with pytest.raises(DGRuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()
+
+
+def test_no_grad_call_has_no_history_and_a_trace_of_its_own():
+    model = _mlp()
+    cf = dg.function(model)
+    x = dg.randn(4, 5)
+    with dg.no_grad():
+        a = cf(x)
+    b = cf(x)
+    with dg.no_grad():
+        c = cf(x)
+    assert a.grad_fn is None and not a.requires_grad and c.grad_fn is None
+    assert b.requires_grad and b.grad_fn is not None
+    assert cf.trace_count == 2
+    assert _same(a.numpy(), b.detach().numpy())
+
+
+def test_traced_without_grad_then_called_with_grad_trains():
+    model = _mlp()
+    cf = dg.function(model)
+    x = dg.randn(4, 5)
+    with dg.no_grad():
+        cf(x)
+    cf(x).sum().backward()
+    ref = _mlp()
+    ref.load_state_dict(model.state_dict())
+    ref(x).sum().backward()
+    for p, q in zip(model.parameters(), ref.parameters()):
+        assert _same(p.grad.numpy(), q.grad.numpy())
+
+
+def test_double_backward_through_compiled_output_is_refused():
+    model = _mlp()
+    x = dg.randn(4, 5, requires_grad=True)
+    cf = dg.function(model)
+    with pytest.raises(DGNotImplementedError, match="create_graph=True"):
+        dg.autograd.grad(cf(x).sum(), x, create_graph=True)
+
+
+def test_function_with_its_own_backward_returns_no_history():
+    """A training step that runs backward inside returns its loss without history (eagerly a
+    second backward through it raises too)."""
+    model = _mlp()
+    opt = dg.optim.SGD(model.parameters(), lr=0.1)
+    x = dg.randn(4, 5)
+
+    @dg.function
+    def step():
+        opt.zero_grad()
+        loss = model(x).sum()
+        loss.backward()
+        opt.step()
+        return loss
+    for _ in range(2):
+        loss = step()
+    with pytest.raises(DGRuntimeError):
+        loss.backward()
+
+
+def test_a_backward_that_cannot_be_built_raises_at_backward_not_at_the_call():
+    class NoGrad(dg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            raise DGNotImplementedError("no gradient for NoGrad")
+
+    lin = dg.nn.Linear(3, 3)
+    x = dg.randn(2, 3)
+    for fwd in (lambda v: NoGrad.apply(lin(v)), dg.function(lambda v: NoGrad.apply(lin(v)))):
+        out = fwd(x)   # the forward runs
+        assert out.requires_grad
+        with pytest.raises(DGNotImplementedError, match="no gradient for NoGrad"):
+            out.sum().backward()
+
+
+def test_grad_fn_is_named_as_under_torch_compile():
+    cf = dg.function(_mlp())
+    assert cf(dg.randn(2, 5)).grad_fn.name() == "CompiledFunctionBackward"
