@@ -82,7 +82,7 @@ def _measure(quick, batch, sizes):
     pieces = {"signature (trace key)": lambda: f._signature(args, {}),
               "guard check": tr.check,
               ".grad post-actions": lambda: [p() for p in tr.post],
-              "loss Tensor": lambda: _out_leaf(tr.out_leaves[0], [np.float32(1.0)])}
+              "loss Tensor": lambda: _out_leaf(tr.out_leaves[0], [np.float32(1.0)], ())}
     pc = time.perf_counter
     print(f"  {'(b) median us':26}{'hot':>10}{'after plan':>12}")
     for name, fn in pieces.items():

@@ -331,3 +331,219 @@ def test_a_backward_that_cannot_be_built_raises_at_backward_not_at_the_call():
 def test_grad_fn_is_named_as_under_torch_compile():
     cf = dg.function(_mlp())
     assert cf(dg.randn(2, 5)).grad_fn.name() == "CompiledFunctionBackward"
+
+
+def _both(fn, check):
+    """check(f) with f the function eagerly, then compiled; returns both results."""
+    out = []
+    for compiled in (False, True):
+        dg.manual_seed(0)
+        out.append(check(dg.function(fn()) if compiled else fn()))
+    return out
+
+
+def _raises(f, *a, **k):
+    try:
+        f(*a, **k)
+    except DGRuntimeError as e:
+        return str(e).split(":")[0][:60]
+    return None
+
+
+def test_a_second_backward_without_retain_graph_raises_as_eagerly():
+    """An RNN loop that forgets h.detach(): eagerly the second step raises; compiled too (before,
+    it silently went back through every earlier call)."""
+    def make():
+        cell = dg.nn.Linear(3, 3)
+        return lambda x, h: dg.tanh(cell(x) + h)
+
+    def check(f):
+        h, got = dg.zeros(2, 3), []
+        for _ in range(3):
+            h = f(dg.ones(2, 3), h)
+            got.append(_raises(h.sum().backward))
+        return got
+    e, c = _both(make, check)
+    assert e == c and e[0] is None and e[1] is not None
+
+    def twice(f):
+        out = f(dg.ones(2, 3), dg.zeros(2, 3))
+        return [_raises(out.sum().backward, retain_graph=True), _raises(out.sum().backward)]
+    assert _both(make, twice) == [[None, None]] * 2
+
+
+def test_custom_function_saved_tensors_are_freed_after_backward():
+    class Square(dg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * x * g
+
+    x = dg.randn(3, requires_grad=True)
+    y = Square.apply(x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    with pytest.raises(DGRuntimeError, match="backward through the graph a second time"):
+        y.backward()
+
+
+def test_in_place_write_to_an_output_its_backward_saved_raises():
+    def make():
+        lin = dg.nn.Linear(3, 2)
+        return lambda x: lin(x).sigmoid()   # sigmoid's backward reads its output
+
+    def check(f):
+        out = f(dg.randn(4, 3))
+        with dg.no_grad():
+            out.mul_(2)
+        return _raises(out.sum().backward)
+    e, c = _both(make, check)
+    assert e == c and e is not None
+
+
+def test_a_module_given_to_dg_function_retraces_on_eval():
+    def make():
+        return dg.nn.Sequential(dg.nn.Linear(3, 8), dg.nn.Dropout(0.5), dg.nn.Linear(8, 2))
+
+    def check(f):
+        x = dg.randn(5, 3)
+        got = [f(x).detach().numpy()]
+        (f.fn if hasattr(f, "fn") else f).eval()
+        got.append(f(x).detach().numpy())
+        return got
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        e, c = _both(make, check)
+    for a, b in zip(e, c):
+        assert _same(a, b)
+
+
+def test_a_gradient_of_another_dtype_is_refused_as_eagerly():
+    def make():
+        lin = dg.nn.Linear(3, 2)
+        return lambda x: lin(x)
+    e, c = _both(make, lambda f: _raises(f(dg.randn(4, 3)).backward, dg.ones(4, 2, dtype=dg.float64)))
+    assert e is not None and c is not None
+
+
+def test_loops_and_recurrent_layers_backward_outside():
+    # (GRU's graph gradient differs from eager's in the last bits, with backward inside the
+    # function too: a known divergence, tests/test_nn_graph_mode.py's xfail)
+    for layer in (lambda: dg.nn.RNN(3, 4, batch_first=True), lambda: dg.nn.LSTM(3, 4, batch_first=True)):
+        def make(compiled, layer=layer):
+            rnn = layer()
+            fwd = dg.function(lambda x: rnn(x)[0]) if compiled else (lambda x: rnn(x)[0])
+            opt = dg.optim.SGD(rnn.parameters(), lr=0.1)
+            x = dg.randn(2, 5, 3, requires_grad=True)
+
+            def step(i):
+                opt.zero_grad()
+                out = fwd(x)
+                out.pow(2).mean().backward()
+                opt.step()
+                return (out,)
+            return rnn, step, (x,)
+        _compare(make, calls=3)
+
+    def make(compiled):
+        w = dg.nn.Linear(3, 3)
+
+        def f(x):
+            acc = dg.zeros(3)
+            for row in x:          # AutoGraph: a while_loop over the rows
+                acc = acc + w(row)
+            return acc
+        fwd = dg.function(f) if compiled else f
+        opt = dg.optim.SGD(w.parameters(), lr=0.1)
+        x = dg.randn(4, 3)
+
+        def step(i):
+            opt.zero_grad()
+            out = fwd(x)
+            out.sum().backward()
+            opt.step()
+            return (out,)
+        return w, step, ()
+    _compare(make, calls=3)
+
+
+def test_weight_clipped_in_place_inside_then_used():
+    """A write inside the function before the read the backward saves is no version error."""
+    def make(compiled):
+        m = dg.nn.Linear(3, 2)
+
+        def f(x):
+            with dg.no_grad():
+                m.weight.clamp_(-0.3, 0.3)
+            return m(x).tanh()
+        fwd = dg.function(f) if compiled else f
+        opt = dg.optim.SGD(m.parameters(), lr=0.5)
+        x = dg.randn(4, 3, requires_grad=True)
+
+        def step(i):
+            opt.zero_grad()
+            out = fwd(x)
+            out.sum().backward()
+            opt.step()
+            return (out,)
+        return m, step, (x,)
+    _compare(make)
+
+
+def test_advanced_index_copy_then_a_write_before_backward():
+    def make():
+        w = dg.randn(3, 3, requires_grad=True)
+        return lambda x: ((x * w[[0, 2]]).sum(), w)
+
+    def check(f):
+        x = dg.randn(2, 3, requires_grad=True)
+        o, w = f(x)
+        with dg.no_grad():
+            w.mul_(0.5)
+        o.backward()
+        return x.grad.numpy(), w.grad.numpy()
+    e, c = _both(make, check)
+    assert all(_same(a, b) for a, b in zip(e, c))
+
+
+def test_enable_grad_inside_a_call_under_no_grad():
+    def make():
+        lin = dg.nn.Linear(3, 2)
+
+        def f(x):
+            with dg.enable_grad():
+                return lin(x)
+        return f
+
+    def check(f):
+        with dg.no_grad():
+            out = f(dg.randn(4, 3))
+        out.sum().backward()
+        return out.requires_grad, f.__closure__ if False else None
+    e, c = _both(make, check)
+    assert e == c
+
+
+def test_an_argument_or_a_parameter_returned_is_itself():
+    lin = dg.nn.Linear(3, 2)
+    cf = dg.function(lambda x: (x, lin.weight, lin(x)))
+    x = dg.randn(4, 3)
+    for _ in range(2):
+        a, w, _ = cf(x)
+        assert a is x and w is lin.weight
+
+
+def test_one_tensor_returned_twice_is_one_tensor():
+    lin = dg.nn.Linear(3, 2)
+    x = dg.randn(4, 3)
+    for f in (lambda v: (lin(v),) * 2, dg.function(lambda v: (lin(v),) * 2)):
+        a, b = f(x)
+        assert a is b
+    with dg.no_grad():
+        a, b = dg.function(lambda v: (lin(v),) * 2)(x)
+        assert a is b

@@ -720,3 +720,20 @@ def test_training_resumes_from_state_dicts_of_a_compiled_run(tmp_path):
     np.testing.assert_allclose(resumed, go_on, atol=1e-6, rtol=0)
     for (n, p), q in zip(model.state_dict().items(), model2.state_dict().values()):
         close_eager(q, p, n)
+
+
+@pytest.mark.xfail(strict=True, reason="known divergence: GRU's graph gradient rounds differently "
+                                       "from eager's in the last bits (forward equal)")
+def test_gru_gradient_compiled_equals_eager_bitwise():
+    res = []
+    for compiled in (False, True):
+        dg.manual_seed(0)
+        rnn = dg.nn.GRU(3, 4, batch_first=True)
+        x = dg.randn(2, 5, 3)
+
+        def step():
+            out = rnn(x)[0]
+            out.pow(2).mean().backward()
+        (dg.function(step) if compiled else step)()
+        res.append([p.grad.numpy().copy() for p in rnn.parameters()])
+    assert all(np.array_equal(a, b) for a, b in zip(*res))

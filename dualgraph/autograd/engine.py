@@ -27,7 +27,7 @@ class RuleView:
     others). One per reverse pass, pointed at each node just before its rule runs: a rule must
     not keep it."""
 
-    __slots__ = ("inputs", "attrs", "needs", "_node")
+    __slots__ = ("inputs", "attrs", "needs", "_node", "release")
 
     @property
     def out(self):
@@ -135,6 +135,7 @@ def reverse_pass(roots, seeds, *, requires, capture=(), create_graph=False, tape
     # checks, before the rule (freed, versions) and after it (Node.release), are spelt out here)
     before, ready, route, pop, get = tape.before, tape.ready, tape.route, grads.pop, grads.get
     release = eager and not tape.retain_graph
+    view.release = release  # (a custom Function's rule frees its ctx's saved values after it)
     try:
         for node in order:
             g = pop(node, None)

@@ -22,7 +22,7 @@ from ..ops import creation as C
 from ..state import _state
 from ..tensor_methods import TensorMethods
 from .grad_mode import no_grad, is_grad_enabled
-from .tape import version_error
+from .tape import FREED, version_error
 
 
 class FunctionCtx:
@@ -32,6 +32,8 @@ class FunctionCtx:
     def __init__(self, needs_input_grad):
         self.needs_input_grad = needs_input_grad
         self._saved = None
+        self._freed = False      # a backward without retain_graph ran: the saved tensors are gone
+        self._release = False    # (set for the backward running now: whether it frees them)
         self._non_differentiable = ()
         self.materialize_grads = True
 
@@ -47,6 +49,8 @@ class FunctionCtx:
 
     @property
     def saved_tensors(self):
+        if self._freed:
+            raise DGRuntimeError(FREED)
         if self._saved is None:
             return ()
         for t, v in self._saved:
@@ -111,7 +115,12 @@ def _split(flat, shapes):
 def _vjp(g, node):
     call = node.attrs["call"]
     grads = _with_non_differentiable(call, _split(g, call.shapes))
-    result = call.cls.backward(call.ctx, *grads)
+    ctx = call.ctx
+    ctx._release = getattr(node, "release", False)
+    result = call.cls.backward(ctx, *grads)
+    if ctx._release and ctx._saved:  # PyTorch frees what save_for_backward kept
+        ctx._freed = True
+        ctx._saved = None
     if not isinstance(result, tuple):
         result = (result,)
     if len(result) != call.n_args:

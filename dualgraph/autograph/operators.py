@@ -113,7 +113,14 @@ def _number_dtype(v):
         return np.dtype(np.int64)
     if isinstance(v, np.floating):
         return np.dtype(v.dtype)
-    return np.dtype(np.float32)  # a Python float: the default dtype, as dg.tensor(1.0)
+    return np.dtype(np.float64)  # a Python float: a double, weakly typed (see _number_tensor)
+
+
+def _is_weak(v):
+    """A Python number (not a numpy scalar): carried through a graph op as a weakly typed 0-d
+    tensor, so it computes as Python does (in float64 / int64 among numbers) and takes a
+    tensor's dtype where it meets one (float32 * 0.5 stays float32), as eagerly."""
+    return isinstance(v, (bool, int, float)) and not isinstance(v, np.generic)
 
 
 def _as_pred(c, where, what):
@@ -157,8 +164,18 @@ class _Retry(Exception):
         self.key, self.like = key, like
 
 
-def _number_tensor(x, dtype, shape):
-    return _tensor(np.full(shape, x, dtype=dtype)) if shape else _tensor(x, dtype=_dg_dtype(dtype))
+def _number_tensor(x, dtype, shape, weak=False):
+    if shape:
+        return _tensor(np.full(shape, x, dtype=dtype))
+    t = _tensor(x, dtype=_dg_dtype(dtype))
+    if weak and hasattr(t, "_weak"):
+        t._weak = True
+    return t
+
+
+def _like(x):
+    """How a Python number is carried: (dtype, shape, weakly typed)."""
+    return (_number_dtype(x), (), _is_weak(x))
 
 
 class _Layout:
@@ -183,7 +200,7 @@ class _Layout:
                 elif _is_number(x):
                     like = hints.get((i, j))
                     if like is None:
-                        like = (_number_dtype(x), ())
+                        like = _like(x)
                     metas.append(("N", like))
                     self.dynamic.append(_number_tensor(x, *like) if numbers or (i, j) in hints else x)
                 else:
@@ -198,15 +215,24 @@ class _Layout:
                 out.append(Undefined(name))
                 continue
             treedef, metas = var
-            out.append(unflatten(treedef, [next(it) if k != "S" else m for k, m in metas]))
+            out.append(unflatten(treedef, [_weakened(next(it), m) if k == "N" else next(it) if k != "S" else m
+                                           for k, m in metas]))
         return tuple(out)
 
 
-def _fits(natural, dtype):
-    """A Python number of dtype `natural` may be made a tensor of `dtype` (an int a float)."""
+def _weakened(x, like):
+    """A graph op's value for a variable carried as a weakly typed number: weakly typed too."""
+    if like[2] and hasattr(x, "_weak") and not x.shape:
+        x._weak = True
+    return x
+
+
+def _fits(natural, dtype, weak=False):
+    """A Python number of dtype `natural` may be made a tensor of `dtype` (an int a float; a
+    weakly typed float any float, as 0.5 * a float32 tensor is float32)."""
     natural, dtype = np.dtype(natural), np.dtype(dtype)
     return natural == dtype or (dtype.kind == "f" and natural.kind in "iub") or (
-        dtype.kind in "iu" and natural.kind in "iub")
+        dtype.kind in "iu" and natural.kind in "iub") or (weak and dtype.kind in "fc" and natural.kind in "fc")
 
 
 def _dg_dtype(np_dtype):
@@ -268,7 +294,7 @@ def _tensor_if(pred, if_body, else_body, state, names, where, what):
                 if not seen:
                     seen.append((lay, label))
                 else:
-                    _match_branches(seen[0][0], seen[0][1], lay, label, names, where, what)
+                    _match_branches(seen[0][0], seen[0][1], lay, label, names, where, what, hints)
                 return list(lay.dynamic)
             return run
 
@@ -282,7 +308,7 @@ def _tensor_if(pred, if_body, else_body, state, names, where, what):
         f"{where}: the branches of this {what} disagree on the dtypes of their variables")
 
 
-def _match_branches(a, la, b, lb, names, where, what):
+def _match_branches(a, la, b, lb, names, where, what, hints):
     for i, name in enumerate(names):
         va, vb = a.vars[i], b.vars[i]
         if va is None and vb is None:
@@ -312,11 +338,15 @@ def _match_branches(a, la, b, lb, names, where, what):
                 raise DGValueError(f"{both}; dg.cond needs a tensor from both branches")
             da, db = np.dtype(xa[0]), np.dtype(xb[0])
             if da == db:
+                if ka == kb == "N" and xa[2] and xb[2] and (i, j) not in hints:
+                    raise _Retry((i, j), (da, (), True))  # a number from each: a weak one out
                 continue
             if ka == "N" and kb == "N":  # 0 and 1.5: the first becomes a float like the second
                 if _fits(da, db):
-                    raise _Retry((i, j), (db, ()))
-            elif ka == "N" and _fits(da, db) or kb == "N" and _fits(db, da):
+                    raise _Retry((i, j), (db, (), xa[2] and xb[2]))
+            elif ka == "N" and _fits(da, db, xa[2]) or kb == "N" and _fits(db, da, xb[2]):
+                if ka == "N":  # (the result is the other branch's tensor: strongly typed)
+                    ma[j] = ("N", (xa[0], xa[1], False))
                 continue  # a number takes the tensor's dtype (dg.cond types it like the other branch)
             raise DGTypeError(f"{both}; dg.cond needs the same dtype from both")
 
@@ -466,7 +496,8 @@ def for_stmt(iterable, loop_body, state=(), names=(), extra_test=None, line=None
 def _range_loop(r, loop_body, state, names, extra_test, where):
     start, stop, step = r.start, r.stop, r.step
     idt = next((_np_dtype(a) for a in (stop, start, step) if isinstance(a, TensorMethods)), np.dtype(np.int64))
-    counter = start if isinstance(start, TensorMethods) else _tensor(int(start), dtype=_dg_dtype(idt))
+    # (the counter is the Python int range() gives eagerly: weakly typed, see _is_weak)
+    counter = start if isinstance(start, TensorMethods) else _number_tensor(int(start), idt, (), True)
     carried = [counter]  # stop and a tensor step travel as loop variables (read in cond and body)
     sym_stop = isinstance(stop, TensorMethods)
     sym_step = isinstance(step, TensorMethods)
@@ -475,7 +506,11 @@ def _range_loop(r, loop_body, state, names, extra_test, where):
     if sym_step:
         carried.append(step)
 
+    weak = getattr(counter, "_weak", False)
+
     def unpack(extra):
+        if weak:
+            _weakened(extra[0], (None, (), True))  # (the body's counter: the Python int)
         k = 1
         s_stop = extra[k] if sym_stop else stop
         k += sym_stop
@@ -589,15 +624,16 @@ def _loop_outputs(lay, out, names, where, what):
                 nd = _number_dtype(x)
                 if not _fits(nd, meta[0]):
                     if kind == "N":
-                        raise _Retry((i, j), (nd, meta[1]))
+                        raise _Retry((i, j), (nd, meta[1], meta[2] and _is_weak(x)))
                     raise DGTypeError(f"{before} and the Python number {x!r} after an iteration; a loop "
                                       "variable keeps its dtype")
-                x = _number_tensor(x, meta[0], meta[1])
+                x = _number_tensor(x, meta[0], meta[1], kind == "N" and meta[2] and _is_weak(x))
             elif not isinstance(x, TensorMethods):
                 raise DGValueError(f"{before} and {x!r} after an iteration; it must stay a tensor")
-            elif kind == "N" and (_np_dtype(x), tuple(x.shape)) != (np.dtype(meta[0]), tuple(meta[1])) \
-                    and _fits(meta[0], _np_dtype(x)) and None not in tuple(x.shape):
-                raise _Retry((i, j), (_np_dtype(x), tuple(x.shape)))  # start it as the body makes it
+            elif kind == "N" and ((_np_dtype(x), tuple(x.shape)) != (np.dtype(meta[0]), tuple(meta[1]))
+                                  or meta[2] and not getattr(x, "_weak", False)) \
+                    and _fits(meta[0], _np_dtype(x), meta[2]) and None not in tuple(x.shape):
+                raise _Retry((i, j), (_np_dtype(x), tuple(x.shape), False))  # start it as the body makes it
             elif _np_dtype(x) != np.dtype(meta[0]):
                 raise DGTypeError(f"{before} and {_a(_np_dtype(x).name)} tensor after an iteration; a "
                                   "loop variable keeps its dtype (cast it before the loop)")

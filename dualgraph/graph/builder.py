@@ -37,7 +37,10 @@ class GraphInterpreter:
         g = self.graph
         ins = [self.lift(x) for x in inputs]
         if any(isinstance(x, SymbolicTensor) and x._weak for x in ins):
-            ins, weak = _weak_operands(self, op, ins, attrs)
+            if op.elementwise:  # type promotion: a weak number takes the tensors' dtype
+                ins, weak = _weak_operands(self, op, ins, attrs)
+            else:  # (an index, a control-flow op's input, a fill value: used as it is)
+                weak = all(x._weak for x in ins if isinstance(x, SymbolicTensor)) and not op.subgraphs
         else:
             weak = False
         specs = [Spec(x._shape, x._dtype) if isinstance(x, SymbolicTensor) else x for x in ins]

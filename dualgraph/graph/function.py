@@ -99,6 +99,9 @@ def _roots(fn, args, kwargs, argnames):
     owner = getattr(fn, "__self__", None)
     if owner is not None:
         out.append(("self", owner))
+    elif code is None and not isinstance(fn, (types.BuiltinFunctionType, functools.partial)):
+        # dg.function(model): the module itself (its training flag, its hooks, ...)
+        out.append((type(fn).__name__.lower() if _is_module(fn) else "fn", fn))
     glb = getattr(fn, "__globals__", None)
     if code is not None and glb is not None:
         for name in sorted(_code_names(code)):
@@ -232,8 +235,8 @@ class TracedFunction:
                     np.copyto(t._grad._data, v)
                     t._grad._bump()
         if not tr.out_def:  # a single leaf (the usual case: one tensor)
-            return _out_leaf(tr.out_leaves[0], out)
-        return _wrap_out(tr.out_def, tr.out_leaves, out)
+            return _out_leaf(tr.out_leaves[0], out, tensors)
+        return _wrap_out(tr.out_def, tr.out_leaves, out, tensors)
 
     def feeds_for(self, *args, **kwargs):
         """The arrays the plan is called with for these arguments: the tensors, their old
@@ -323,12 +326,12 @@ class TracedFunction:
             _refuse_symbolic_attributes(modules, before)
             _refuse_arguments_held_as_state(g, tensors, [owners[i] for i in where])
             flat = []
-            out_leaves, out_def = _out_structure(result, flat, g)
+            out_leaves, out_def = _out_structure(result, flat, g, feeds)
             post = _finish_grads(g, guards, names)
             arg_fetch = [i for i in arg_grads if feeds[i]._grad is not None]
             arg_outs = [feeds[i]._grad for i in arg_fetch]
             backward, extra = None, []
-            if _state.grad_enabled and not g.grads and not g.freed_by_backward:
+            if not g.grads and not g.freed_by_backward:  # (outputs require grad, or not)
                 # no backward of its own: outputs that require grad get a compiled one
                 built = function_backward.build(g, flat, feeds, arg_grads, self.optimize)
                 if built is not None:
@@ -708,23 +711,40 @@ def _arr(t):
     return t._data if isinstance(t, Tensor) else np.asarray(t)
 
 
-_T, _S, _V = 0, 1, 2  # how a call makes an output leaf: a tensor, a Python number, a constant
+_T, _S, _V, _A = 0, 1, 2, 3  # how a call makes an output leaf: a tensor, a Python number, a
+#                              constant (a captured tensor itself), an argument itself
 
 
-def _out_structure(result, flat, g):
+def _out_structure(result, flat, g, feeds):
     """The result's leaves as (_T, i): a tensor from the plan's i-th fetch; (_S, i): a Python
     number from it (a lifted Python number, or arithmetic on such, comes back as a Python number,
-    as eagerly); (_V, value): a constant. And the result's treedef. Appends the fetches to flat."""
+    as eagerly); (_V, value): a constant, or a captured tensor itself (a parameter returned is
+    the parameter, as eagerly); (_A, i): argument i itself. And the result's treedef. Appends the
+    fetches to flat."""
     leaves, treedef = flatten(result)
     out = []
+    stand_ins = {id(s) for s in g.grad_stand_ins.values()}
+    seen = {}  # id(graph tensor) -> its leaf: one tensor returned twice is one tensor, as eagerly
     for obj in leaves:
+        if id(obj) in seen:
+            out.append(seen[id(obj)])
+            continue
+        first = obj
         if isinstance(obj, Tensor):
+            if id(obj) not in stand_ins:  # (a .grad read: its value now, as before)
+                out.append((_V, obj))
+                continue
             obj = g.capture(obj)
         if isinstance(obj, SymbolicTensor):
+            i = next((i for i, f in enumerate(feeds) if f is obj), None)
+            if i is not None:  # an argument returned as it came
+                out.append((_A, i))
+                continue
             if obj.node.op.name == "variable":
                 obj = g.state_of(obj).cur
             flat.append(fresh(obj))
             out.append((_S if obj._weak else _T, len(flat) - 1))
+            seen[id(first)] = out[-1]
             continue
         if isinstance(obj, (list, tuple, dict)) and any(
                 isinstance(v, (Tensor, SymbolicTensor)) for v in (obj.values() if isinstance(obj, dict) else obj)):
@@ -735,12 +755,24 @@ def _out_structure(result, flat, g):
     return out, treedef
 
 
-def _wrap_out(treedef, leaves, vals):
-    return unflatten(treedef, [_out_leaf(x, vals) for x in leaves])
+def _wrap_out(treedef, leaves, vals, args):
+    memo = {}  # (a fetch returned at two places: one tensor)
+    out = []
+    for x in leaves:
+        key = x[1] if x[0] is _T else None
+        v = memo.get(key) if key is not None else None
+        if v is None:
+            v = _out_leaf(x, vals, args)
+            if key is not None:
+                memo[key] = v
+        out.append(v)
+    return unflatten(treedef, out)
 
 
-def _out_leaf(leaf, vals):
+def _out_leaf(leaf, vals, args):
     kind, x = leaf
+    if kind is _A:
+        return args[x]
     if kind is _T:
         v = vals[x]
         if type(v) is np.ndarray:

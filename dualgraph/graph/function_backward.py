@@ -18,14 +18,13 @@ to it before backward raises PyTorch's error, as eagerly.
 import numpy as np
 
 from ..autograd.function import Function
-from ..autograd.grad_mode import is_grad_enabled
-from ..autograd.tape import version_error
-from ..errors import DGNotImplementedError, DualGraphError
+from ..autograd.grad_mode import enable_grad, is_grad_enabled, no_grad  # noqa: F401
+from ..autograd.tape import FREED, version_error
+from ..errors import DGNotImplementedError, DGRuntimeError, DualGraphError
 from .builder import placeholder, GraphInterpreter
 from .compiler import compile_graph
-from .core import PLACEHOLDER, VARIABLE, ASSIGN, SymbolicTensor
+from .core import PLACEHOLDER, VARIABLE, ASSIGN, SymbolicTensor, _State, state_key
 from .gradients import gradients, reached_at_run, _or
-from .liveness import aliases_input
 from ..mode import push
 from ..tensor import Tensor, _wrap as wrap
 
@@ -33,6 +32,9 @@ from ..tensor import Tensor, _wrap as wrap
 class CompiledBackward:
     """What one trace needs to give its outputs a backward: which outputs are differentiable,
     the tensors that get gradients, the backward plan and the forward fetches it is fed."""
+
+    out_shared = ()  # (saved index, differentiable output index): the same memory
+    dtypes = ()      # the differentiable outputs' dtypes (what their gradients must be)
 
     def __init__(self, diff, sources, saved, flags, plan, owners, written):
         self.diff = diff          # indices (into the plan's fetches) of outputs requiring grad
@@ -59,8 +61,12 @@ class CompiledBackward:
             m = None if o is None else tensors[o[1]] if o[0] == "arg" else o[1]
             mems.append((m, m._version) if isinstance(m, Tensor) else (None, None))
         picked = [_wrap(fetched[i]) for i in self.diff]
-        res = CompiledFunction.apply(self, picked, saved, flags, mems, *src)
-        for i, r in zip(self.diff, res if isinstance(res, tuple) else (res,)):
+        with enable_grad():  # (the trace said the outputs require grad: dg.enable_grad() inside)
+            res = CompiledFunction.apply(self, picked, saved, flags, mems, *src)
+        res = res if isinstance(res, tuple) else (res,)
+        for k, d in self.out_shared:  # a saved value an output shares memory with: its version
+            mems[k] = (res[d], res[d]._version)
+        for i, r in zip(self.diff, res):
             fetched[i] = r
 
     def run(self, ctx, grads):
@@ -69,11 +75,21 @@ class CompiledBackward:
                 "backward with create_graph=True (a gradient of a gradient) through the output "
                 "of a dg.function is not supported: its backward is a compiled plan. Compute "
                 "the higher-order gradient inside the function, or call the function eagerly.")
+        if ctx.saved is None:
+            raise DGRuntimeError(FREED)
         for k, (m, v) in enumerate(ctx.mems):
             if m is not None and (m._version != v or k in self.written):
                 version_error(m, v)
-        feeds = list(ctx.saved) + [g._data for g in grads]
+        feeds = list(ctx.saved)
+        for g, d in zip(grads, self.dtypes):
+            if g._data.dtype != d:  # (eagerly the first rule to use it refuses it)
+                raise DGRuntimeError(
+                    f"Function CompiledFunctionBackward got a gradient of dtype {g._data.dtype} for "
+                    f"an output of dtype {d}: pass a gradient of the output's dtype")
+            feeds.append(g._data)
         vals = self.plan.run_unchecked(feeds)
+        if getattr(ctx, "_release", False):  # (no retain_graph: a second backward raises, as eagerly)
+            ctx.saved = ctx.mems = None
         return tuple(None if f is False else _wrap(v) for v, f in zip(vals, ctx.flags))
 
 
@@ -138,14 +154,17 @@ def _build(g, flat, feeds, optimize, diff, sources, n0):
         return None
     forward = {id(n) for n in g.nodes[:n0]}
     seed_ids = {id(s.node) for s in seeds}
-    saved, seen = [], set()
+    saved, seen, valued = [], set(), set()
     for n in g.nodes[n0:]:
         if id(n) in seed_ids:
             continue
-        for x in n.inputs:
-            if isinstance(x, SymbolicTensor) and id(x.node) in forward and id(x.node) not in seen:
-                seen.add(id(x.node))
-                saved.append(x)
+        for k, x in enumerate(n.inputs):
+            if isinstance(x, SymbolicTensor) and id(x.node) in forward:
+                if id(x.node) not in seen:
+                    seen.add(id(x.node))
+                    saved.append(x)
+                if _reads_value(n, k):
+                    valued.add(id(x.node))
     n1 = len(g.nodes)
     with push(GraphInterpreter(g)):  # (after the saved are collected: the flags are forward values)
         flags = [_reached(g, x, ys) for (_, x), _ in kept]
@@ -157,13 +176,19 @@ def _build(g, flat, feeds, optimize, diff, sources, n0):
     fetch = [gr for _, gr in kept]
     plan = compile_graph(g, fetch, feeds=saved + seeds, optimize=optimize, cut_at_feeds=True)
     _remove(g, g.nodes[n0:n1])  # the traced graph (graph_for, export, explain) is the forward's
-    owners = [_memory(x, feeds) for x in saved]
-    written_refs = {id(u.attrs["ref"]) for u in g.updates}
-    written = {k for k, o in enumerate(owners) if o is not None and o[0] == "state" and id(o[1]) in written_refs}
+    # (a value a backward rule reads only the shape of, as getitem_grad its input's, is not
+    # version-checked: eagerly nothing of it was saved)
+    mems = [_memory(g, x, feeds) if id(x.node) in valued else (None, False) for x in saved]
+    owners = [m[0] for m in mems]
+    written = {k for k, m in enumerate(mems) if m[1]}
     flag_fetch = [f for f in flags if isinstance(f, SymbolicTensor)]
     pos = iter(range(len(flag_fetch)))
     flags = [next(pos) if isinstance(f, SymbolicTensor) else f for f in flags]
     bw = CompiledBackward(diff, [s for (s, _), _ in kept], saved, flags, plan, owners, written)
+    out_keys = [_memory_key(y) for y in ys]
+    bw.out_shared = tuple((k, d) for k, x in enumerate(saved) if owners[k] is None
+                          for d, key in enumerate(out_keys) if key == _memory_key(x))
+    bw.dtypes = tuple(np.dtype(y._dtype) for y in ys)
     return bw, saved + flag_fetch
 
 
@@ -192,17 +217,41 @@ def _reached(g, x, ys):
     return flag
 
 
-def _memory(x, feeds):
-    """The argument or captured state whose memory saved value x is (a view of), if any."""
+def _memory(g, x, feeds):
+    """(owner, stale) of saved value x: owner ("arg", i) or ("state", eager tensor) when x is
+    (a view of) an argument's or captured state's memory, else None; stale when the forward
+    wrote that state after x was read (eagerly backward then raises the version error)."""
     n = x.node
-    while n.op not in (PLACEHOLDER, VARIABLE, ASSIGN) and aliases_input(n.op) and n.inputs \
-            and isinstance(n.inputs[0], SymbolicTensor):
-        n = n.inputs[0].node
-    if n.op is PLACEHOLDER:
+    if n.op in (VARIABLE, ASSIGN):
+        st = g._states.get(state_key(n.attrs["ref"]))
+        return ("state", n.attrs["ref"]), st is not None and st.cur.node is not n
+    a = x._alias
+    if a is not None:
+        mem = a[0]
+        if isinstance(mem, _State):
+            return ("state", mem.ref), mem.version != a[2]
+        n = getattr(mem.root, "node", None)
+    if n is not None and n.op is PLACEHOLDER:
         for i, f in enumerate(feeds):
             if f.node is n:
-                return ("arg", i)
-        return None
-    if n.op in (VARIABLE, ASSIGN):
-        return ("state", n.attrs["ref"])
-    return None
+                return ("arg", i), False
+    return None, False
+
+
+def _reads_value(n, k):
+    """Whether node n's rule reads the value of its input k (the op's `saves`), not only its shape."""
+    s = n.op.saves
+    if s is None:
+        return True
+    if type(s) is not tuple:
+        s = s(n.inputs, [True] * len(n.inputs))
+    return s is True or (not isinstance(s, bool) and k in s)
+
+
+def _memory_key(x):
+    """One key per memory: a value and its views (made in the graph) share it."""
+    a = x._alias
+    if a is None:
+        return id(x.node)
+    mem = a[0]
+    return id(mem) if isinstance(mem, _State) else id(getattr(mem.root, "node", mem))

@@ -198,12 +198,12 @@ class Plan:
             # kernels eager code now uses (or not) would round differently: specialise again
             self._compiled.clear()
             self._backend = _BACKEND[0]
-        sig = tuple([np.shape(a) for a in arrays])
+        sig = tuple([a.shape if type(a) is np.ndarray else _feed_shape(a) for a in arrays])
         fn = self._compiled.get(sig)
         if fn is None:
             if not checked:
                 arrays = [check_feed(f, v) for f, v in zip(self.feeds, arrays)]
-            fn = self._compiled[sig] = self._specialise([(a.shape, a.dtype) for a in arrays])
+            fn = self._compiled[sig] = self._specialise([(_feed_shape(a), _feed_dtype(a)) for a in arrays])
         try:
             with np.errstate(all="ignore"):
                 return fn(*arrays)
@@ -296,6 +296,15 @@ class Plan:
 
     def __repr__(self):
         return f"<dualgraph Plan: {len(self.steps)} steps, feeds={[f.name for f in self.feeds]}>"
+
+
+def _feed_shape(a):
+    """A feed's shape; () for a control-flow op's tuple of values (fed to a compiled backward)."""
+    return () if type(a) is tuple else np.shape(a)
+
+
+def _feed_dtype(a):
+    return np.dtype(object) if type(a) is tuple else a.dtype
 
 
 def check_feed(ph, value):
