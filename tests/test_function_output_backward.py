@@ -432,9 +432,8 @@ def test_a_gradient_of_another_dtype_is_refused_as_eagerly():
 
 
 def test_loops_and_recurrent_layers_backward_outside():
-    # (GRU's graph gradient differs from eager's in the last bits, with backward inside the
-    # function too: a known divergence, tests/test_nn_graph_mode.py's xfail)
-    for layer in (lambda: dg.nn.RNN(3, 4, batch_first=True), lambda: dg.nn.LSTM(3, 4, batch_first=True)):
+    for layer in (lambda: dg.nn.RNN(3, 4, batch_first=True), lambda: dg.nn.GRU(3, 4, batch_first=True),
+                  lambda: dg.nn.LSTM(3, 4, batch_first=True)):
         def make(compiled, layer=layer):
             rnn = layer()
             fwd = dg.function(lambda x: rnn(x)[0]) if compiled else (lambda x: rnn(x)[0])

@@ -722,13 +722,14 @@ def test_training_resumes_from_state_dicts_of_a_compiled_run(tmp_path):
         close_eager(q, p, n)
 
 
-@pytest.mark.xfail(strict=True, reason="known divergence: GRU's graph gradient rounds differently "
-                                       "from eager's in the last bits (forward equal)")
-def test_gru_gradient_compiled_equals_eager_bitwise():
+@pytest.mark.parametrize("kw", [{}, {"num_layers": 2, "bidirectional": True}], ids=["1-layer", "2-layer-bi"])
+def test_gru_gradient_compiled_equals_eager_bitwise(kw):
+    """Each h_t's gradient has three terms (the output row, z*h and h W_hh of step t+1): the
+    eager loop adds them in the graph loop's order (nn/layers/rnn.py _run_eager)."""
     res = []
     for compiled in (False, True):
         dg.manual_seed(0)
-        rnn = dg.nn.GRU(3, 4, batch_first=True)
+        rnn = dg.nn.GRU(3, 4, batch_first=True, **kw)
         x = dg.randn(2, 5, 3)
 
         def step():

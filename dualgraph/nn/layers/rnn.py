@@ -20,7 +20,7 @@ from ...errors import DGRuntimeError, DGTypeError, DGValueError
 from ...ops.creation import zeros_like
 from ...ops.dispatch import apply
 from ...ops.elementwise import sigmoid, tanh, relu
-from ...ops.shape import cat, stack, index_put_op, split_index
+from ...ops.shape import cat, stack, index_put_op, split_index, contiguous_op
 from ...tensor_methods import TensorMethods
 from .. import functional as F
 from .. import init
@@ -77,7 +77,10 @@ def _run_eager(mode, xw, h, c, w, reverse):
     outs = [None] * T
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
         h, c = _step(mode, xw[t], h, c, *w)
-        outs[t] = h
+        # (a node of its own, no copy: backward then adds the output row's gradient to h's
+        # last, after step t+1's two uses of h (GRU: z*h and h W_hh), as _run_graph's loop
+        # does; float32 sums in another order differ in the last bits)
+        outs[t] = apply(contiguous_op, h)
     if T == 0:
         return zeros_like(xw[..., :h.shape[-1]]), h, c
     return stack(outs), h, c
