@@ -387,3 +387,23 @@ def test_autograd_grad_then_backward_without_retain_graph_is_refused_as_eagerly(
     w.grad = None
     got = dg.function(lambda: f(True))()
     assert _same(got.numpy(), eager[0]) and _same(w.grad.numpy(), eager[1])
+
+
+def test_a_detached_alias_read_before_the_tensor_carries_no_gradient():
+    """`w.detach()` read before w itself, in one expression: eagerly only w's use gets a
+    gradient; the trace keeps the two reads apart (before, w.grad doubled), and one trace
+    serves the calls after the first (before, the detached alias's guard failed at each)."""
+    got = []
+    for compiled in (False, True):
+        dg.manual_seed(0)
+        w = dg.randn(3, requires_grad=True)
+
+        def fn(x):
+            (x * (w.detach() + w)).sum().backward()
+        f = dg.function(fn) if compiled else fn
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # (the second call retraces: w.grad exists now)
+            for i in range(4):
+                f(dg.full((3,), float(i + 1)))
+        got.append(w.grad.numpy().copy())
+    assert np.array_equal(*got) and f.trace_count == 2

@@ -229,7 +229,20 @@ class Graph:
         one state; reading it through an alias that does not require grad reads no gradient."""
         st = self._state(t)
         if t._rg and st.trained is None and t._data.dtype.kind == "f":
-            # p read after p.detach(): the reads made so far carry no gradient, later ones do
+            # p read after p.detach(): the reads made so far carry no gradient, later ones do;
+            # the object they handed out (held by the caller: d = p.detach(), used later) is
+            # made a stop_gradient of the value, and a fresh object stands for the state
+            cur = st.cur
+            if building() is self and cur.node.graph is self:  # (not from inside a subgraph)
+                from ..ops.dispatch import apply
+                sg = apply(STOP_GRADIENT, cur)
+                rebind(cur, sg)
+                cur._rg = False
+                fresh_cur = sg.node.inputs[0]
+                if st.handle is cur:
+                    st.handle = fresh_cur
+                st.leaves = [fresh_cur if v is cur else v for v in st.leaves]
+                st.cur = fresh_cur
             st.trained = t
             for v in st.leaves:
                 for n in v.node.users:

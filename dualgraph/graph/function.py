@@ -623,7 +623,10 @@ def _guard_captured_tensors(g, guards, names):
                 continue
             tn = guards.bind(t, "t")
             nm = names.get(id(t), "a captured tensor")
-            rg = bool(node.attrs.get("trainable")) if t is st.ref else True
+            if t is not st.ref:
+                rg = True   # the trainable alias
+            else:           # (a detached alias read first: its own flag, False)
+                rg = bool(node.attrs.get("trainable")) if st.trained is None or st.trained is st.ref else False
             guards.add(f"the shape, dtype and requires_grad of {nm}",
                        f"({tn}._data.shape, {tn}._data.dtype, {tn}._rg)", (shape, dtype, rg))
 
