@@ -3,6 +3,7 @@ dg.cond) are weakly typed 0-d values in the graph: among numbers they compute in
 int64 as Python does, meeting a tensor they take its dtype, and they come back as Python
 numbers. Each case runs eagerly and compiled over several inputs and compares bit for bit."""
 import numpy as np
+import pytest
 
 import dualgraph as dg
 
@@ -98,3 +99,58 @@ def test_int_or_float_branches_give_the_same_number():
             y = 2.5
         return y
     _check(f, [(dg.ones(2),), (-dg.ones(2),)], same_type=False)
+
+
+def test_weak_ints_compute_as_python_ints_and_floats():
+    """An int counter meeting a float literal or `/` gives a float64 Python float (before:
+    float32), bools add to an int."""
+    def f(x, n):
+        i, flag = 0, True
+        for k in range(n):
+            i = i + 1
+        if x.sum() > 0:
+            flag = True
+        else:
+            flag = False
+        return i * 0.1, i / 10, i ** 0.5, i ** -1, flag + flag
+    _check(f, [(dg.ones(2), dg.tensor(3)), (-dg.ones(2), dg.tensor(7))])
+
+
+def test_numbers_stay_numbers_through_nested_loops_and_ifs():
+    def count(x, n):
+        c, s = 0, 0
+        for k in range(n):
+            if x[k] > 0:
+                c = c + 1
+            for j in range(n):
+                s = s + 0.5 * j
+        return c, s, c / 4
+
+    def from_tensor_start(x, a):
+        t = 0
+        for k in range(a, 10):
+            t = t + k
+        return t
+    x = dg.tensor([1.0, -2.0, 3.0, 0.5])
+    _check(count, [(x, dg.tensor(3)), (x, dg.tensor(4)), (-x, dg.tensor(2))])
+    _check(from_tensor_start, [(x, dg.tensor(3)), (x, dg.tensor(7))])
+
+
+def test_a_graph_number_where_an_op_needs_a_python_number_is_refused_at_trace():
+    from dualgraph.errors import DGTypeError, DGValueError
+
+    def clamp(x, n):
+        s = 0.5
+        for k in range(n):
+            s = s + 0.5
+        return dg.nn.functional.elu(x, s)
+
+    def huge(x, n):
+        s = 0
+        for k in range(n):
+            s = s + 2 ** 70
+        return s
+    with pytest.raises(DGTypeError, match="needs a Python number known while the graph is built"):
+        dg.function(clamp)(dg.ones(2), dg.tensor(2))
+    with pytest.raises(DGValueError, match="does not fit in int64"):
+        dg.function(huge)(dg.ones(2), dg.tensor(2))

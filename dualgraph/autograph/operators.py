@@ -25,7 +25,7 @@ import numpy as np
 from ..dtypes import from_np
 from ..errors import DGNotImplementedError, DGRuntimeError, DGTypeError, DGValueError, DualGraphError
 from ..graph.control_flow import cond as _cond, while_loop as _while_loop
-from ..graph.core import SymbolicTensor
+from ..graph.core import SymbolicTensor, owned_alias
 from ..graph.guards import Lifted
 from ..ops.elementwise import logical_and, logical_not, logical_or
 from ..tensor import tensor as _tensor
@@ -164,7 +164,24 @@ class _Retry(Exception):
         self.key, self.like = key, like
 
 
+def _weak_value(x):
+    """A Python number carried through an earlier graph op: a weakly typed 0-d graph value."""
+    return getattr(x, "_weak", False) and isinstance(x, SymbolicTensor) and not x.shape
+
+
 def _number_tensor(x, dtype, shape, weak=False):
+    if isinstance(x, TensorMethods):  # a weak value already: of the dtype asked for
+        if _np_dtype(x) != np.dtype(dtype) or shape:
+            x = x.to(_dg_dtype(dtype))
+            if shape:
+                x = x.expand(*shape).contiguous()
+        if weak and not shape:
+            x._weak = True
+        return x
+    if isinstance(x, int) and np.dtype(dtype).kind in "iu" and not -2 ** 63 <= x < 2 ** 63:
+        raise DGValueError(
+            f"the Python int {x} does not fit in int64, the dtype a graph carries a Python int in "
+            "through a loop or `if` on a tensor (eagerly Python ints have no bound)")
     if shape:
         return _tensor(np.full(shape, x, dtype=dtype))
     t = _tensor(x, dtype=_dg_dtype(dtype))
@@ -174,7 +191,9 @@ def _number_tensor(x, dtype, shape, weak=False):
 
 
 def _like(x):
-    """How a Python number is carried: (dtype, shape, weakly typed)."""
+    """How a Python number (or a weak value) is carried: (dtype, shape, weakly typed)."""
+    if isinstance(x, TensorMethods):
+        return (_np_dtype(x), (), True)
     return (_number_dtype(x), (), _is_weak(x))
 
 
@@ -194,10 +213,10 @@ class _Layout:
             leaves, treedef = flatten(v)
             metas = []
             for j, x in enumerate(leaves):
-                if isinstance(x, TensorMethods):
+                if isinstance(x, TensorMethods) and not _weak_value(x):
                     metas.append(("T", (_np_dtype(x), tuple(x.shape))))
                     self.dynamic.append(x)
-                elif _is_number(x):
+                elif _is_number(x) or _weak_value(x):  # (a weak value: a number carried before)
                     like = hints.get((i, j))
                     if like is None:
                         like = _like(x)
@@ -497,7 +516,11 @@ def _range_loop(r, loop_body, state, names, extra_test, where):
     start, stop, step = r.start, r.stop, r.step
     idt = next((_np_dtype(a) for a in (stop, start, step) if isinstance(a, TensorMethods)), np.dtype(np.int64))
     # (the counter is the Python int range() gives eagerly: weakly typed, see _is_weak)
-    counter = start if isinstance(start, TensorMethods) else _number_tensor(int(start), idt, (), True)
+    if isinstance(start, SymbolicTensor) and not start.shape:
+        counter = owned_alias(start)  # (another object for its value: weak, start itself stays)
+        counter._weak = True
+    else:
+        counter = start if isinstance(start, TensorMethods) else _number_tensor(int(start), idt, (), True)
     carried = [counter]  # stop and a tensor step travel as loop variables (read in cond and body)
     sym_stop = isinstance(stop, TensorMethods)
     sym_step = isinstance(step, TensorMethods)
@@ -633,7 +656,7 @@ def _loop_outputs(lay, out, names, where, what):
             elif kind == "N" and ((_np_dtype(x), tuple(x.shape)) != (np.dtype(meta[0]), tuple(meta[1]))
                                   or meta[2] and not getattr(x, "_weak", False)) \
                     and _fits(meta[0], _np_dtype(x), meta[2]) and None not in tuple(x.shape):
-                raise _Retry((i, j), (_np_dtype(x), tuple(x.shape), False))  # start it as the body makes it
+                raise _Retry((i, j), (_np_dtype(x), tuple(x.shape), meta[2] and _weak_value(x)))  # start it as the body makes it
             elif _np_dtype(x) != np.dtype(meta[0]):
                 raise DGTypeError(f"{before} and {_a(_np_dtype(x).name)} tensor after an iteration; a "
                                   "loop variable keeps its dtype (cast it before the loop)")

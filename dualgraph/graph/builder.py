@@ -35,6 +35,9 @@ class GraphInterpreter:
 
     def apply(self, op, inputs, attrs):
         g = self.graph
+        for k, v in attrs.items():
+            if isinstance(v, SymbolicTensor):
+                _refuse_graph_attr(op, k, v)
         ins = [self.lift(x) for x in inputs]
         if any(isinstance(x, SymbolicTensor) and x._weak for x in ins):
             if op.elementwise:  # type promotion: a weak number takes the tensors' dtype
@@ -352,13 +355,28 @@ def _keep_requires_grad(interp, new, target, op):
     return new
 
 
+def _refuse_graph_attr(op, key, v):
+    what = ("a Python number carried through a loop or `if` on a tensor (or read at each call)"
+            if v._weak else "a tensor")
+    raise DGTypeError(
+        f"{op.name}: its argument {key!r} is {what}, a value the graph computes ({v.name!r}), "
+        f"where {op.name} needs a Python number known while the graph is built. Compute it "
+        "outside the compiled function and pass it in, or use an op taking tensors "
+        "(dg.maximum / dg.minimum / dg.where, x * s ...)")
+
+
 def _weak_operands(interp, op, ins, attrs):
     """Lifted Python numbers keep Python's typing: among themselves they compute in float64
     (as Python floats do); meeting a tensor they are cast to the dtype a Python number would
     take there (PyTorch's result_type), so `w * lr` stays float32 and rounds exactly as eager."""
     strong = [x for x in ins if isinstance(x, SymbolicTensor) and not x._weak]
     if not strong:
-        return ins, True
+        want = _python_dtype(op, ins)
+        if want is None:
+            return ins, True
+        from ..ops.elementwise import cast_op
+        return [interp.apply(cast_op, (x,), {"dtype": want})
+                if isinstance(x, SymbolicTensor) and x._dtype != want else x for x in ins], True
     ops = [(x._dtype, len(x._shape)) if isinstance(x, SymbolicTensor) and not x._weak
            else (1.0 if x._dtype.kind == "f" else 1) if isinstance(x, SymbolicTensor)
            else x for x in ins]
@@ -370,6 +388,42 @@ def _weak_operands(interp, op, ins, attrs):
             x = interp.apply(cast_op, (x,), {"dtype": want})
         out.append(x)
     return out, False
+
+
+_PYTHON_ARITHMETIC = {"add", "sub", "mul", "div", "floor_divide", "remainder", "pow", "maximum", "minimum"}
+
+
+def _python_dtype(op, ins):
+    """The dtype Python's arithmetic gives weak numbers (and Python literals) among themselves:
+    complex or float64 when a float is involved or for `/`; an int for ints (and bools: True +
+    True is 2); float64 for an int to a negative literal power (2 ** -1 is 0.5). None: leave
+    the operands as they are (comparisons, logic)."""
+    if op.name not in _PYTHON_ARITHMETIC:
+        return None
+    kinds = set()
+    for x in ins:
+        if isinstance(x, SymbolicTensor):
+            kinds.add(np.dtype(x._dtype).kind)
+        elif isinstance(x, (bool, np.bool_)):
+            kinds.add("b")
+        elif isinstance(x, (int, np.integer)):
+            if isinstance(x, int) and not -2 ** 63 <= x < 2 ** 63:
+                raise DGValueError(
+                    f"{op.name}: the Python int {x} does not fit in int64, the dtype a graph "
+                    "carries Python ints in (a number carried through a loop or `if` on a tensor)")
+            kinds.add("i")
+        elif isinstance(x, (float, np.floating)):
+            kinds.add("f")
+        elif isinstance(x, complex):
+            kinds.add("c")
+    if "c" in kinds:
+        return np.dtype(np.complex128)
+    neg_power = op.name == "pow" and len(ins) > 1 and isinstance(ins[1], int) and ins[1] < 0
+    if "f" in kinds or op.name == "div" or neg_power:
+        return np.dtype(np.float64)
+    if kinds <= {"b", "i", "u"} and kinds:
+        return np.dtype(np.int64) if kinds & {"b", "i"} else None
+    return None
 
 
 # ---------------------------------------------------------------- the TF1 building API
