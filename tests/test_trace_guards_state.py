@@ -407,3 +407,81 @@ def test_a_detached_alias_read_before_the_tensor_carries_no_gradient():
                 f(dg.full((3,), float(i + 1)))
         got.append(w.grad.numpy().copy())
     assert np.array_equal(*got) and f.trace_count == 2
+
+
+def test_a_value_saved_for_backward_then_written_in_place_is_refused_as_eagerly():
+    """y ** 2 saves y; y.add_(1) after it: eagerly backward raises the version error, and the
+    trace raises it too (before, it compiled to the old value's gradient). Writes before the
+    use, and an in-place op's own rule, are fine in both."""
+    from dualgraph.errors import DGRuntimeError
+
+    def bad(x, w):
+        y = x * w
+        z = y ** 2
+        y.add_(1)
+        z.sum().backward()
+
+    def bad_output(x, w):
+        z = (x * w).exp()       # exp's rule reads its output
+        z.mul_(2)
+        z.sum().backward()
+
+    def fine(x, w):
+        y = x * w
+        y.add_(1)               # before its use
+        z = y * 3
+        z.mul_(w)               # the in-place op's own rule reads its inputs' old values
+        z.sum().backward()
+    for fn in (bad, bad_output, fine):
+        got = []
+        for compiled in (False, True):
+            w = dg.tensor([0.5, -1.0, 2.0], requires_grad=True)
+            f = dg.function(fn) if compiled else fn
+            try:
+                f(dg.ones(3), w)
+                got.append(w.grad.numpy().copy())
+            except DGRuntimeError as e:
+                assert "modified by an inplace operation" in str(e)
+                got.append("raised")
+        if fn is not fine:
+            assert got == ["raised", "raised"]
+        else:
+            assert _same(*got)
+
+
+def test_a_python_counter_the_function_changes_is_run_again_at_each_call():
+    """self.calls += 1 in a traced forward: the plan cannot replay a Python write, so the
+    value from before the trace is guarded and each call retraces (the warning names it); a
+    value set once (lazy initialisation) retraces once."""
+    class Counting(dg.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = dg.nn.Linear(2, 1)
+            self.calls = 0
+            self.ready = False
+
+        def forward(self, x):
+            self.calls += 1
+            self.ready = True
+            return self.lin(x) * self.calls
+
+    class Lazy(dg.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = dg.nn.Linear(2, 1)
+            self.ready = False
+
+        def forward(self, x):
+            self.ready = True
+            return self.lin(x)
+    for cls, traces in ((Counting, 4), (Lazy, 2)):
+        got = []
+        for compiled in (False, True):
+            dg.manual_seed(0)
+            m = cls()
+            f = dg.function(lambda x: m(x).sum()) if compiled else (lambda x: m(x).sum())
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                got.append([(f(dg.ones(1, 2)).item(), getattr(m, "calls", None)) for _ in range(4)])
+        assert got[0] == got[1]
+        assert f.trace_count == traces

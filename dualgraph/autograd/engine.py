@@ -286,6 +286,20 @@ class TracedTape(NullTape):
     def ready(self, node, needs):
         if node in self.freed:
             raise DGRuntimeError(FREED)
+        over = node.graph.overwritten
+        # a value this rule reads was replaced in place after the node was built (a dg.cond /
+        # dg.while_loop reads every capture for its re-run: not refused at its level, as
+        # builder.py's write counts)
+        if over and not node.op.subgraphs:
+            s = node.op.saves
+            idx = range(len(node.inputs)) if s is None else s if type(s) is tuple else s(node.inputs, needs)
+            for i in idx:
+                x = node.inputs[i]
+                by = over.get(getattr(x, "node", None))
+                if by is not None and by is not node:
+                    version_error(x, 0, None, 1)
+            if node.op.saves_output and node in over:  # (its own output, replaced since)
+                version_error(node.out, 0, node, 1)
         super().ready(node, needs)
 
     def after(self, node, needs):

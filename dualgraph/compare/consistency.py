@@ -25,6 +25,7 @@ import sys
 import numpy as np
 
 from ..errors import DualGraphError
+from ..random import get_rng_state, set_rng_state
 from ..eager import EAGER
 from ..autograd import views as V
 from ..autograd.engine import reverse_pass
@@ -228,11 +229,13 @@ def check_consistency(fn=None, *args, setup=None, rtol=1e-5, atol=1e-6, calls=2,
     graph_rec = None
     for call in range(calls):
         saved = state.save() if state else None
+        rng = get_rng_state()   # (the compiled run draws what the eager one drew)
         eager_rec = _Recorder(source)
         with _recording_eager(eager_rec):
             eager_fn(*args)
         if state:
             state.restore(saved)
+        set_rng_state(rng)
         if graph_rec is None:
             graph_rec = _Recorder(source)
             with _recording_graph(graph_rec):

@@ -24,6 +24,7 @@ import tracemalloc
 import numpy as np
 
 from ..autograd import tape
+from ..random import get_rng_state, set_rng_state
 from ..tensor import Tensor
 from ..graph.function import Function
 from ..utils.tree import flatten
@@ -161,15 +162,21 @@ def compare(fn=None, *args, setup=None, inputs=None, name=None, calls=3, warmup=
     for i in range(calls):
         a = args_for(i)
         saved = st_e.save() if shared else None
+        rng = get_rng_state()   # (both calls draw the same random numbers: dropout, randn)
         t0 = time.perf_counter()
         out_e, n = _tape_nodes(lambda: eager(*a))
         te = time.perf_counter() - t0
         after_e = st_e.values()
+        rng_e = get_rng_state()
         if shared:
             st_e.restore(saved)
+        set_rng_state(rng)
         t0 = time.perf_counter()
         out_c = compiled(*a)
         tc = time.perf_counter() - t0
+        if get_rng_state() != rng_e:
+            state_diffs.append((i, "the random number generator", "advanced differently"))
+            agree = False
         if i == 0:
             first_e, first_c = te, tc
         tape_nodes.append(n)

@@ -135,6 +135,9 @@ class GraphInterpreter:
             self.write(base, S.index_put_op, (new,) + tuple(node.inputs[1:]), {"index": node.attrs["index"]})
             rebind(target, new)
         else:
+            # (a rule that reads the value replaced here, recorded before, is refused at a
+            # traced backward as eagerly: engine.TracedTape.ready; the writing node is not)
+            self.graph.overwritten[target.node] = new.node
             rebind(target, new)
             if target._storage is not None:
                 target._storage.version += 1  # its views are stale now

@@ -72,6 +72,10 @@ class GraphNode:
     def __repr__(self):
         return f"<node {self.name}: {self.op.name}>"
 
+    def display_name(self):
+        """PyTorch's grad_fn name for this node's op (an eager tape node's name())."""
+        return f"{self.op.torch_name}Backward0"
+
 
 class _State:
     """One piece of state a graph reads and writes: an eager tensor's memory (a dg.Variable's
@@ -145,6 +149,7 @@ class Graph:
         self.grad_stand_ins = {}  # id(eager tensor) -> the stand-in its .grad is read through
         self.trace = None         # set by dg.function while it traces (its guards, optimizers)
         self.freed_by_backward = set()  # (dg.function) gradient nodes a traced backward freed
+        self.overwritten = {}     # node whose value an in-place write replaced -> the writing node
         self.finalized = False
 
     # ---- building

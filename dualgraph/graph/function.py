@@ -294,6 +294,12 @@ class TracedFunction:
         guards = Guards()
         roots = _roots(fn, args, kwargs, self._argnames)
         modules, optimizers, names = _reachable(roots)
+        # the guarded Python values before the user's code runs: one it changes (a counter,
+        # self.calls += 1) is guarded on its value before, so the next call, which would
+        # change it again eagerly, retraces and runs the Python again (a lazy setting made once
+        # retraces once)
+        before_python = Guards()
+        _guard_python_state(fn, roots, modules, optimizers, names, before_python)
         # (the count of module hook changes before the user's code: a hook that removes itself
         # while traced retraces the next call, which then runs without it, as eagerly)
         hooks_changed = next((type(m)._hooks_changed for m, _ in modules
@@ -341,6 +347,7 @@ class TracedFunction:
         for k, v in after.items():
             names.setdefault(k, v)
         _guard_python_state(fn, roots, modules, optimizers, names, guards)
+        _expect_values_before(guards, before_python)
         _guard_captured_tensors(g, guards, names)
         if hooks_changed is not None:
             guards.add("whether any module's hooks were registered or removed since the trace",
@@ -606,6 +613,21 @@ def _guard_value(guards, desc, expr, v, depth=0):
         for k, x in list(vars(v).items())[:_GUARDED_ITEMS * 4]:
             if not k.startswith("_") and (is_plain_value(x) or isinstance(x, np.generic)):
                 guards.add(f"attribute {k!r} of {desc}", f"{expr}.__dict__[{k!r}]", x)
+
+
+def _expect_values_before(guards, before):
+    """Guards whose value the trace itself changed expect the value from before it."""
+    was = {expr: val for _, expr, val in before.items}
+    for k, (desc, expr, val) in enumerate(guards.items):
+        if expr in was and not _same_value(was[expr], val):
+            guards.items[k] = (desc + " (changed by the traced function)", expr, was[expr])
+
+
+def _same_value(a, b):
+    try:
+        return bool(a == b) and type(a) is type(b)
+    except Exception:  # noqa: BLE001 - a value without a plain ==
+        return a is b
 
 
 def _guard_captured_tensors(g, guards, names):
