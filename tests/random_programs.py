@@ -2044,9 +2044,41 @@ def _describe_error(o):
             + (f" [program line {line}]" if line else ""))
 
 
+def run_function_backward_outside(prog, fetch=None):
+    """dg.function around the forward only; backward() on its loss outside, through the
+    outputs' compiled backward (graph/function_backward.py). Called twice. Two outcomes."""
+    import dualgraph as dg
+    fetch = prog.fetch if fetch is None else fetch
+    stage = "trace"
+    try:
+        body = _compiled(prog, fetch)
+        fn = dg.function(lambda *xs: body(dg, dg.nn.functional, *xs))
+        xs = [dg.tensor(np.array(a), requires_grad=rg) for _, a, rg in prog.inputs]
+        results = []
+        for call in (1, 2):
+            stage = f"call {call}"
+            for x in xs:
+                x.grad = None
+            outs = fn(*xs)
+            outs[0].backward()
+            vals = {n: o for n, o in zip(_names(prog, fetch), outs)}
+            for (n, _, rg), x in zip(prog.inputs, xs):
+                if rg:
+                    vals["grad " + n] = x.grad
+            results.append(vals)
+        out = [Outcome({k: _np(v) for k, v in r.items()}) for r in results]
+        if fn.trace_count != 1:
+            out[1].error = AssertionError(f"dg.function traced {fn.trace_count} times for identical calls")
+            out[1].where = "call 2"
+        return out
+    except Exception as e:  # noqa: BLE001
+        return [Outcome({}, e, stage), Outcome({}, e, stage)]
+
+
 def run_all(prog, fetch=None, unknown_dims=None):
     runs = {"torch": run_torch(prog, fetch), "eager": run_eager(prog, fetch),
-            "graph": run_graph(prog, fetch), "function": run_function(prog, fetch)}
+            "graph": run_graph(prog, fetch), "function": run_function(prog, fetch),
+            "outside": run_function_backward_outside(prog, fetch)}
     if UNKNOWN_DIMS if unknown_dims is None else unknown_dims:
         runs["graph?"] = run_graph(prog, fetch, unknown_dims=True)
     return runs
@@ -2076,10 +2108,13 @@ def find_divergences(prog, runs=None):
     runs = runs or run_all(prog)
     t, e = runs["torch"], runs["eager"]
     (g1, g2), (f1, f2) = runs["graph"], runs["function"]
+    o1, o2 = runs.get("outside", (None, None))
     if t.error is not None:
         return [("torch", "-", "error", "the generator wrote a program PyTorch refuses: " + _describe_error(t))]
     skip = set()
-    for label, o in (("graph", g1), ("function", f1)):
+    for label, o in (("graph", g1), ("function", f1), ("outside", o1)):
+        if o is None:
+            continue
         k = known_error(o)
         if k is not None:
             SKIPPED.setdefault(k, set()).add(prog.seed)
@@ -2088,6 +2123,8 @@ def find_divergences(prog, runs=None):
              ("eager", e, "graph call 1", g1, True), ("graph call 1", g1, "graph call 2", g2, "same plan"),
              ("eager", e, "function call 1", f1, True),
              ("function call 1", f1, "function call 2", f2, "same plan")]
+    if o1 is not None:   # the compiled forward, backward outside
+        pairs += [("eager", e, "outside call 1", o1, True), ("outside call 1", o1, "outside call 2", o2, "same plan")]
     if "graph?" in runs:
         import dualgraph as dg
         u1, u2 = runs["graph?"]
@@ -3104,6 +3141,43 @@ def run_cf_function(prog, fetch=None):
     return out, fn.trace_count
 
 
+def run_cf_outside(prog, fetch=None):
+    """dg.function around the program only (the forward); zero_grad, backward() and the
+    optimizer step outside, eagerly, through the outputs' compiled backward."""
+    import dualgraph as dg
+    fetch = prog.fetch if fetch is None else fetch
+    try:
+        body = _compiled(prog, fetch)
+        S = _cf_state(prog, dg)
+        params = _cf_params(prog, S)
+        opt = _cf_optimizer(prog, dg, params)
+        fn = dg.function(lambda *xs: body(dg, dg.nn.functional, dg, S, *xs))
+    except Exception as e:  # noqa: BLE001
+        return [Outcome({}, e, "setup")], 0
+    out = []
+    for k, data in enumerate(prog.calls):
+        try:
+            xs = _cf_tensors(prog, dg, data)
+            if opt is not None:
+                opt.zero_grad()
+            elif prog.reset_grads:
+                for p in params:
+                    p.grad = None
+            outs = fn(*xs)
+            outs[0].backward()
+            if opt is not None:
+                opt.step()
+            out.append(Outcome(_cf_record(prog, fetch, outs, xs, S)))
+            for n, _, kind in prog.state:   # (as run_cf_eager: a buffer's history ends per call)
+                t = getattr(S, n)
+                if kind == "buffer" and t.requires_grad:
+                    t.detach_()
+        except Exception as e:  # noqa: BLE001
+            out.append(Outcome({}, e, f"call {k + 1}"))
+            break
+    return out, fn.trace_count
+
+
 def run_cf_graph(prog, fetch=None):
     """Graph mode: placeholders, dg.gradients for the parameters and grad-requiring inputs,
     the state's final values fetched (so its writes run), one plan called once per call's data.
@@ -3158,8 +3232,9 @@ def run_cf_all(prog, fetch=None):
     t, log = run_cf_eager(prog, fetch, lib="torch")
     e, _ = run_cf_eager(prog, fetch)
     f, traces = run_cf_function(prog, fetch)
+    o, o_traces = run_cf_outside(prog, fetch)
     return {"torch": t, "eager": e, "function": f, "graph": run_cf_graph(prog, fetch),
-            "traces": traces, "log": log}
+            "outside": o, "traces": traces, "outside traces": o_traces, "log": log}
 
 
 # ---------------------------------------------------------------- control flow: comparison
@@ -3209,8 +3284,8 @@ def _cf_problems(prog, runs=None):
         for name, desc in compare_outcomes(a, b, exact=False):
             problems.append(("torch", f"eager call {k + 1}", name, desc))
     ref = e if e and e[-1].error is None else t      # eager failed: compare with torch
-    for label in ("function", "graph"):
-        runs_ = runs[label]
+    for label in ("function", "graph", "outside"):
+        runs_ = runs.get(label)
         if runs_ is None:
             continue
         known_zero = False

@@ -296,7 +296,7 @@ class TracedTape(NullTape):
             for i in idx:
                 x = node.inputs[i]
                 by = over.get(getattr(x, "node", None))
-                if by is not None and by is not node:
+                if by is not None and node not in by:
                     version_error(x, 0, None, 1)
             if node.op.saves_output and node in over:  # (its own output, replaced since)
                 version_error(node.out, 0, node, 1)

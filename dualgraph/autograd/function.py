@@ -15,6 +15,7 @@ in PyTorch (zeros for an output that got none: materialized grads).
 """
 import numpy as np
 
+from ..dtypes import from_np
 from ..errors import DGRuntimeError, DGTypeError, DGNotImplementedError
 from ..ops.dispatch import apply
 from ..ops.registry import Spec, defop
@@ -74,11 +75,13 @@ class _Call:
     """The attrs of one custom_function node: the Function class, its ctx, where the tensor
     inputs sit among apply's arguments, and the outputs' shapes when several are packed."""
 
-    __slots__ = ("cls", "ctx", "n_args", "tensor_pos", "n_out", "shapes", "outs", "non_diff")
+    __slots__ = ("cls", "ctx", "n_args", "tensor_pos", "n_out", "shapes", "outs", "non_diff", "dtypes")
 
-    def __init__(self, cls, ctx, n_args, tensor_pos, shapes, outs, non_diff):
+    def __init__(self, cls, ctx, n_args, tensor_pos, shapes, outs, non_diff, dtypes=None):
         self.cls, self.ctx, self.n_args, self.tensor_pos = cls, ctx, n_args, tensor_pos
         self.n_out, self.shapes = len(shapes), shapes
+        # (outputs of several dtypes are joined in their common one; each comes back as its own)
+        self.dtypes = dtypes if dtypes is not None and len(set(dtypes)) > 1 else None
         self.outs = outs  # (the non-differentiable ones give backward zeros of their shape)
         self.non_diff = frozenset(non_diff)
 
@@ -97,7 +100,8 @@ def _infer(*specs, call):
     outs = specs[:call.n_out]
     if call.n_out == 1:
         return Spec(outs[0].shape, outs[0].dtype)
-    return Spec((sum(int(np.prod(s)) for s in call.shapes),), outs[0].dtype)
+    dtype = np.result_type(*call.dtypes) if call.dtypes else outs[0].dtype
+    return Spec((sum(int(np.prod(s)) for s in call.shapes),), dtype)
 
 
 def _split(flat, shapes):
@@ -114,7 +118,10 @@ def _split(flat, shapes):
 
 def _vjp(g, node):
     call = node.attrs["call"]
-    grads = _with_non_differentiable(call, _split(g, call.shapes))
+    pieces = _split(g, call.shapes)
+    if call.dtypes:  # each output's gradient in the output's dtype (exact: it was computed so)
+        pieces = tuple(p if p._np_dtype() == d else p.to(from_np(d)) for p, d in zip(pieces, call.dtypes))
+    grads = _with_non_differentiable(call, pieces)
     ctx = call.ctx
     ctx._release = getattr(node, "release", False)
     result = call.cls.backward(ctx, *grads)
@@ -217,19 +224,16 @@ class Function:
         diff = [outs[i] for i in wanted]
         shapes = tuple(tuple(o.shape) for o in diff)
         dtypes = tuple(o._np_dtype() for o in diff)
-        if len(diff) > 1:
-            if any(d is None for s in shapes for d in s):
-                raise DGNotImplementedError(
-                    f"{cls.__name__}.apply: several differentiable outputs of unknown shape "
-                    f"{[list(s) for s in shapes]}; give the graph static shapes")
-            if len(set(dtypes)) > 1:
-                raise DGNotImplementedError(
-                    f"{cls.__name__}.apply: differentiable outputs of different dtypes {dtypes}")
-        call = _Call(cls, ctx, len(args), tensor_pos, shapes, outs, non_diff)
+        if len(diff) > 1 and any(d is None for s in shapes for d in s):
+            raise DGNotImplementedError(
+                f"{cls.__name__}.apply: several differentiable outputs of unknown shape "
+                f"{[list(s) for s in shapes]}; give the graph static shapes")
+        call = _Call(cls, ctx, len(args), tensor_pos, shapes, outs, non_diff, dtypes)
         joined = apply(custom_function_op, *diff, *(args[i] for i in tensor_pos), call=call)
         final, it = list(outs), iter(_split(joined, shapes))
-        for i in wanted:
-            final[i] = next(it)
+        for i, d in zip(wanted, dtypes):
+            piece = next(it)
+            final[i] = piece if piece._np_dtype() == d else piece.to(from_np(d))
         return final[0] if single else tuple(final)
 
 

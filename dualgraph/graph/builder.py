@@ -84,6 +84,7 @@ class GraphInterpreter:
         recorded (reads built later see it, fetching the update runs it). A plain graph value is
         functional: the Python object is rebound to the new value (sequential semantics)."""
         g = self.graph
+        n_before = len(g.nodes)
         if isinstance(target, Tensor):
             target._check_inplace(attrs.get("index") if op is S.index_put_op else None)
             _write_state(self, g._state(target), op, inputs, attrs)
@@ -137,7 +138,7 @@ class GraphInterpreter:
         else:
             # (a rule that reads the value replaced here, recorded before, is refused at a
             # traced backward as eagerly: engine.TracedTape.ready; the writing node is not)
-            self.graph.overwritten[target.node] = new.node
+            self.graph.overwritten[target.node] = frozenset(g.nodes[n_before:])  # (the write's own nodes)
             rebind(target, new)
             if target._storage is not None:
                 target._storage.version += 1  # its views are stale now

@@ -149,7 +149,7 @@ class Graph:
         self.grad_stand_ins = {}  # id(eager tensor) -> the stand-in its .grad is read through
         self.trace = None         # set by dg.function while it traces (its guards, optimizers)
         self.freed_by_backward = set()  # (dg.function) gradient nodes a traced backward freed
-        self.overwritten = {}     # node whose value an in-place write replaced -> the writing node
+        self.overwritten = {}     # node whose value an in-place write replaced -> the write's nodes
         self.finalized = False
 
     # ---- building

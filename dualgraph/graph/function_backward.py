@@ -15,6 +15,9 @@ accumulates .grad and goes on into the arguments' own histories, as eagerly. A s
 that is (a view of) an argument or captured state remembers its version at the call; a write
 to it before backward raises PyTorch's error, as eagerly.
 """
+import functools
+
+import networkx as nx
 import numpy as np
 
 from ..autograd.function import Function
@@ -24,7 +27,7 @@ from ..errors import DGNotImplementedError, DGRuntimeError, DualGraphError
 from .builder import placeholder, GraphInterpreter
 from .compiler import compile_graph
 from .core import PLACEHOLDER, VARIABLE, ASSIGN, SymbolicTensor, _State, state_key
-from .gradients import gradients, reached_at_run, _or
+from .gradients import gradients, reached_at_run, _gradient_paths, _or
 from ..mode import push
 from ..tensor import Tensor, _wrap as wrap
 
@@ -35,6 +38,7 @@ class CompiledBackward:
 
     out_shared = ()  # (saved index, differentiable output index): the same memory
     dtypes = ()      # the differentiable outputs' dtypes (what their gradients must be)
+    reach = ()       # per source: the outputs (indices into diff) whose gradient reaches it
 
     def __init__(self, diff, sources, saved, flags, plan, owners, written):
         self.diff = diff          # indices (into the plan's fetches) of outputs requiring grad
@@ -61,9 +65,14 @@ class CompiledBackward:
             m = None if o is None else tensors[o[1]] if o[0] == "arg" else o[1]
             mems.append((m, m._version) if isinstance(m, Tensor) else (None, None))
         picked = [_wrap(fetched[i]) for i in self.diff]
+        box = []
         with enable_grad():  # (the trace said the outputs require grad: dg.enable_grad() inside)
-            res = CompiledFunction.apply(self, picked, saved, flags, mems, *src)
+            res = CompiledFunction.apply(self, picked, saved, flags, mems, box, *src)
         res = res if isinstance(res, tuple) else (res,)
+        if len(res) > 1:  # which outputs a backward reaches (eagerly an input only they reach gets a .grad)
+            got = box[0].got
+            for d, r in enumerate(res):
+                r.register_hook(functools.partial(_arrived, got, d))
         for k, d in self.out_shared:  # a saved value an output shares memory with: its version
             mems[k] = (res[d], res[d]._version)
         for i, r in zip(self.diff, res):
@@ -90,7 +99,12 @@ class CompiledBackward:
         vals = self.plan.run_unchecked(feeds)
         if getattr(ctx, "_release", False):  # (no retain_graph: a second backward raises, as eagerly)
             ctx.saved = ctx.mems = None
-        return tuple(None if f is False else _wrap(v) for v, f in zip(vals, ctx.flags))
+        got = ctx.got if len(grads) > 1 else None
+        out = tuple(None if f is False or (got is not None and not (r & got)) else _wrap(v)
+                    for v, f, r in zip(vals, ctx.flags, self.reach))
+        if got is not None:
+            got.clear()
+        return out
 
 
 class Unavailable(CompiledBackward):
@@ -114,13 +128,19 @@ class CompiledFunction(Function):
     """One call's outputs, joined to the tensors that get their gradients."""
 
     @staticmethod
-    def forward(ctx, bw, outs, saved, flags, mems, *sources):
+    def forward(ctx, bw, outs, saved, flags, mems, box, *sources):
         ctx.bw, ctx.saved, ctx.flags, ctx.mems = bw, saved, flags, mems
+        ctx.got = set()   # the outputs a backward reached (their hooks: _arrived)
+        box.append(ctx)
         return tuple(outs) if len(outs) > 1 else outs[0]
 
     @staticmethod
     def backward(ctx, *grads):
-        return (None, None, None, None, None) + ctx.bw.run(ctx, grads)
+        return (None, None, None, None, None, None) + ctx.bw.run(ctx, grads)
+
+
+def _arrived(got, d, g):
+    got.add(d)
 
 
 def build(g, flat, feeds, arg_grads, optimize):
@@ -163,7 +183,9 @@ def _build(g, flat, feeds, optimize, diff, sources, n0):
                 if id(x.node) not in seen:
                     seen.add(id(x.node))
                     saved.append(x)
-                if _reads_value(n, k):
+                if _reads_value(n, k) and not n.op.subgraphs:
+                    # (a control-flow gradient re-runs its body on every capture: not checked
+                    # at its level, as builder.py's write counts)
                     valued.add(id(x.node))
     n1 = len(g.nodes)
     with push(GraphInterpreter(g)):  # (after the saved are collected: the flags are forward values)
@@ -174,6 +196,15 @@ def _build(g, flat, feeds, optimize, diff, sources, n0):
         _remove(g, g.nodes[n0:])
         return None
     fetch = [gr for _, gr in kept]
+    # per source, the outputs a gradient path leads to from it (the eager tape's edges: a
+    # backward from one of them gives the source a .grad, zeros through sign() included)
+    G = _gradient_paths(g)
+    reach = []
+    for (_, x), _ in kept:
+        st = g.state_of(x)
+        names = [t.node.name for t in (st.leaves if st is not None else [x])]
+        reach.append(frozenset(d for d, y in enumerate(ys)
+                               if any(n == y.node.name or nx.has_path(G, n, y.node.name) for n in names)))
     plan = compile_graph(g, fetch, feeds=saved + seeds, optimize=optimize, cut_at_feeds=True)
     _remove(g, g.nodes[n0:n1])  # the traced graph (graph_for, export, explain) is the forward's
     # (a value a backward rule reads only the shape of, as getitem_grad its input's, is not
@@ -189,6 +220,7 @@ def _build(g, flat, feeds, optimize, diff, sources, n0):
     bw.out_shared = tuple((k, d) for k, x in enumerate(saved) if owners[k] is None
                           for d, key in enumerate(out_keys) if key == _memory_key(x))
     bw.dtypes = tuple(np.dtype(y._dtype) for y in ys)
+    bw.reach = tuple(reach)
     return bw, saved + flag_fetch
 
 
