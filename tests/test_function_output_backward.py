@@ -546,3 +546,33 @@ def test_one_tensor_returned_twice_is_one_tensor():
     with dg.no_grad():
         a, b = dg.function(lambda v: (lin(v),) * 2)(x)
         assert a is b
+
+
+def test_outputs_with_disjoint_backward_each_backward_once():
+    """Two outputs computed from different saved values: eagerly each may be backpropagated
+    once without retain_graph (a second time through either raises); so compiled."""
+    def make():
+        a, b = dg.nn.Linear(3, 2), dg.nn.Linear(3, 2)
+        return lambda x: (a(x).tanh(), b(x).tanh())
+
+    def check(f):
+        p, q = f(dg.randn(4, 3))
+        return [_raises(p.sum().backward), _raises(q.sum().backward), _raises(q.sum().backward)]
+    e, c = _both(make, check)
+    assert e == c and e[0] is None and e[1] is None and e[2] is not None
+
+
+def test_a_tensor_only_another_output_reaches_keeps_grad_none():
+    def make():
+        w1 = dg.tensor([1.0, 2.0], requires_grad=True)
+        w2 = dg.tensor([3.0, 4.0], requires_grad=True)
+        return lambda x: ((x * w1).sum(), (x * w2).sum().sign(), w1, w2)
+
+    def check(f):
+        l1, l2, w1, w2 = f(dg.ones(2))
+        l1.backward()
+        got = [None if w.grad is None else w.grad.numpy() for w in (w1, w2)]
+        l2.backward()   # sign(): a gradient of zeros, but a .grad
+        return got + [w2.grad.numpy()]
+    e, c = _both(make, check)
+    assert e[1] is None and all(_same(a, b) for a, b in zip(e, c))

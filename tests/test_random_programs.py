@@ -1,5 +1,6 @@
 """Random-program differential tests (tests/random_programs.py): seeded programs of 30-60 ops
-run by PyTorch, dualgraph eager, graph mode (plan called twice) and dg.function (called twice).
+run by PyTorch, dualgraph eager, graph mode (plan called twice), dg.function of the step
+(called twice) and dg.function of the forward alone with backward() outside (called twice).
 
 DG_RANDOM_PROGRAMS=N runs N programs (default 300), e.g. DG_RANDOM_PROGRAMS=3000 for a long run;
 DG_RANDOM_PROGRAMS_START=S starts at seed S; DG_RANDOM_PROGRAMS_UNKNOWN_DIMS=1 adds a fifth run,

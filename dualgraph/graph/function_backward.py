@@ -39,6 +39,7 @@ class CompiledBackward:
     out_shared = ()  # (saved index, differentiable output index): the same memory
     dtypes = ()      # the differentiable outputs' dtypes (what their gradients must be)
     reach = ()       # per source: the outputs (indices into diff) whose gradient reaches it
+    saved_by = ()    # per output: its backward's nodes that read saved values
 
     def __init__(self, diff, sources, saved, flags, plan, owners, written):
         self.diff = diff          # indices (into the plan's fetches) of outputs requiring grad
@@ -84,7 +85,11 @@ class CompiledBackward:
                 "backward with create_graph=True (a gradient of a gradient) through the output "
                 "of a dg.function is not supported: its backward is a compiled plan. Compute "
                 "the higher-order gradient inside the function, or call the function eagerly.")
-        if ctx.saved is None:
+        got = ctx.got if len(grads) > 1 else {0}
+        # the backward nodes reading saved values this backward runs (those of the outputs it
+        # reached): one a backward without retain_graph ran before has freed them, as eagerly
+        need = frozenset().union(*(self.saved_by[d] for d in got)) if self.saved_by else frozenset()
+        if need & ctx.freed:
             raise DGRuntimeError(FREED)
         for k, (m, v) in enumerate(ctx.mems):
             if m is not None and (m._version != v or k in self.written):
@@ -98,11 +103,10 @@ class CompiledBackward:
             feeds.append(g._data)
         vals = self.plan.run_unchecked(feeds)
         if getattr(ctx, "_release", False):  # (no retain_graph: a second backward raises, as eagerly)
-            ctx.saved = ctx.mems = None
-        got = ctx.got if len(grads) > 1 else None
-        out = tuple(None if f is False or (got is not None and not (r & got)) else _wrap(v)
+            ctx.freed = ctx.freed | need
+        out = tuple(None if f is False or not (r & got) else _wrap(v)
                     for v, f, r in zip(vals, ctx.flags, self.reach))
-        if got is not None:
+        if len(grads) > 1:
             got.clear()
         return out
 
@@ -131,6 +135,7 @@ class CompiledFunction(Function):
     def forward(ctx, bw, outs, saved, flags, mems, box, *sources):
         ctx.bw, ctx.saved, ctx.flags, ctx.mems = bw, saved, flags, mems
         ctx.got = set()   # the outputs a backward reached (their hooks: _arrived)
+        ctx.freed = frozenset()  # backward nodes a backward without retain_graph ran (saved_by)
         box.append(ctx)
         return tuple(outs) if len(outs) > 1 else outs[0]
 
@@ -188,6 +193,16 @@ def _build(g, flat, feeds, optimize, diff, sources, n0):
                     # at its level, as builder.py's write counts)
                     valued.add(id(x.node))
     n1 = len(g.nodes)
+    # per output, the backward nodes from its seed that read saved values (as eager's tape
+    # nodes that saved something: a second backward through one of them raises; two outputs
+    # whose backwards share none can each go once)
+    Gb = g.to_networkx(control=False)
+    saved_ids = {id(x.node) for x in saved}
+    saved_by = []
+    for s_ in seeds:
+        saved_by.append(frozenset(name for name in nx.descendants(Gb, s_.node.name)
+                                  if any(isinstance(x, SymbolicTensor) and id(x.node) in saved_ids
+                                         for x in g._by_name[name].inputs)))
     with push(GraphInterpreter(g)):  # (after the saved are collected: the flags are forward values)
         flags = [_reached(g, x, ys) for (_, x), _ in kept]
     kept = [k for k, f in zip(kept, flags) if f is not False]  # never reached: never a gradient
@@ -221,6 +236,7 @@ def _build(g, flat, feeds, optimize, diff, sources, n0):
                           for d, key in enumerate(out_keys) if key == _memory_key(x))
     bw.dtypes = tuple(np.dtype(y._dtype) for y in ys)
     bw.reach = tuple(reach)
+    bw.saved_by = tuple(saved_by)
     return bw, saved + flag_fetch
 
 
