@@ -62,6 +62,16 @@ def test_random_control_flow_program(seed):
 
 
 # ============================================================================ the generator
+@pytest.mark.parametrize("seed", [454, 683])
+def test_control_flow_programs_with_ragged_loop_values_backward_outside(seed):
+    """Seeds whose while_loop values (a ragged tuple) are fed to the compiled backward of the
+    forward (backward outside): a raw numpy error before plan.check_feed let tuples pass."""
+    pytest.importorskip("torch")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rp.check(rp.generate_cf(seed))
+
+
 def test_programs_are_seeded():
     assert rp.generate(11).source() == rp.generate(11).source()
     assert rp.generate(11).source() != rp.generate(12).source()

@@ -313,6 +313,8 @@ def check_feed(ph, value):
         raise DGValueError(
             f"You must feed a value for placeholder tensor '{ph.name}' with dtype "
             f"{ph.attrs['dtype']} and shape {fmt_shape(ph.attrs['shape'], ',')}")
+    if type(value) is tuple and np.dtype(ph.attrs["dtype"]) == object:
+        return value  # (a control-flow op's values, fed to a compiled backward as made)
     if hasattr(value, "_data") and not isinstance(value, np.ndarray):
         try:
             value = value._data
