@@ -576,3 +576,21 @@ def test_a_tensor_only_another_output_reaches_keeps_grad_none():
         return got + [w2.grad.numpy()]
     e, c = _both(make, check)
     assert e[1] is None and all(_same(a, b) for a, b in zip(e, c))
+
+
+def test_an_rnn_initial_state_overwritten_before_backward_raises_as_eagerly():
+    """h0 read by a compiled GRU (one while_loop), then written in place before backward:
+    eagerly the step's rules saved it (the version error), and the compiled backward checks
+    the versions of what its loop read."""
+    def make():
+        rnn = dg.nn.GRU(3, 4, batch_first=True)
+        return lambda x, h0: rnn(x, h0)
+
+    def check(f):
+        h0 = dg.zeros(1, 2, 4)
+        y, h = f(dg.randn(2, 5, 3), h0)
+        with dg.no_grad():
+            h0.copy_(h)
+        return _raises(y.sum().backward)
+    e, c = _both(make, check)
+    assert e is not None and c is not None

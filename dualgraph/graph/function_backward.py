@@ -179,7 +179,7 @@ def _build(g, flat, feeds, optimize, diff, sources, n0):
         return None
     forward = {id(n) for n in g.nodes[:n0]}
     seed_ids = {id(s.node) for s in seeds}
-    saved, seen, valued = [], set(), set()
+    saved, seen, valued, cf_read = [], set(), set(), set()
     for n in g.nodes[n0:]:
         if id(n) in seed_ids:
             continue
@@ -188,9 +188,13 @@ def _build(g, flat, feeds, optimize, diff, sources, n0):
                 if id(x.node) not in seen:
                     seen.add(id(x.node))
                     saved.append(x)
-                if _reads_value(n, k) and not n.op.subgraphs:
-                    # (a control-flow gradient re-runs its body on every capture: not checked
-                    # at its level, as builder.py's write counts)
+                if n.op.subgraphs:
+                    # (a control-flow gradient re-runs its body on every capture: a write in the
+                    # forward after the read is not refused at its level, as builder.py's write
+                    # counts; a write between the call and backward is, as eagerly the body's
+                    # rules saved what they read: an RNN's h0 overwritten before backward)
+                    cf_read.add(id(x.node))
+                elif _reads_value(n, k):
                     valued.add(id(x.node))
     n1 = len(g.nodes)
     # per output, the backward nodes from its seed that read saved values (as eager's tape
@@ -224,9 +228,22 @@ def _build(g, flat, feeds, optimize, diff, sources, n0):
     _remove(g, g.nodes[n0:n1])  # the traced graph (graph_for, export, explain) is the forward's
     # (a value a backward rule reads only the shape of, as getitem_grad its input's, is not
     # version-checked: eagerly nothing of it was saved)
-    mems = [_memory(g, x, feeds) if id(x.node) in valued else (None, False) for x in saved]
+    mems = [_memory(g, x, feeds) if id(x.node) in valued or id(x.node) in cf_read else (None, False)
+            for x in saved]
     owners = [m[0] for m in mems]
-    written = {k for k, m in enumerate(mems) if m[1]}
+    written = {k for k, (m, x) in enumerate(zip(mems, saved)) if m[1] and id(x.node) in valued}
+    # a control-flow op's values saved whole: the arguments and state it read are checked too
+    # (only their versions: nothing more is fed)
+    have = {(o[0], id(o[1]) if o[0] == "state" else o[1]) for o in owners if o is not None}
+    for x in saved:
+        if x.node.op.subgraphs:
+            for xi in x.node.inputs:
+                if isinstance(xi, SymbolicTensor):
+                    o = _memory(g, xi, feeds)[0]
+                    key = None if o is None else (o[0], id(o[1]) if o[0] == "state" else o[1])
+                    if key is not None and key not in have:
+                        have.add(key)
+                        owners.append(o)
     flag_fetch = [f for f in flags if isinstance(f, SymbolicTensor)]
     pos = iter(range(len(flag_fetch)))
     flags = [next(pos) if isinstance(f, SymbolicTensor) else f for f in flags]
