@@ -594,3 +594,28 @@ def test_an_rnn_initial_state_overwritten_before_backward_raises_as_eagerly():
         return _raises(y.sum().backward)
     e, c = _both(make, check)
     assert e is not None and c is not None
+
+
+def test_a_view_of_an_argument_or_a_parameter_returned_is_a_view_of_it():
+    """Eagerly `w.t()` and `x[:, :1]` returned are views: a later write to w or x shows in
+    them, and a write through them reaches w or x; compiled they are made again on the very
+    tensors at each call (before, snapshots)."""
+    def make():
+        lin = dg.nn.Linear(3, 2)
+        return lambda x: (lin.weight.t(), x[:, :1], lin(x).sum())
+
+    def check(f):
+        x = dg.randn(4, 3)
+        got = []
+        for _ in range(2):
+            wt, xv, loss = f(x)
+            loss.backward()
+            with dg.no_grad():
+                wt.add_(1.0)          # through the view into the parameter
+                x.mul_(2.0)           # into the argument: the view shows it
+            w = wt.t()
+            got += [wt.detach().numpy().copy(), xv.numpy().copy(), w.detach().numpy().copy(),
+                    x.numpy().copy()]
+        return got
+    e, c = _both(make, check)
+    assert all(_same(a, b) for a, b in zip(e, c))

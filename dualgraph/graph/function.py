@@ -736,8 +736,43 @@ def _arr(t):
     return t._data if isinstance(t, Tensor) else np.asarray(t)
 
 
-_T, _S, _V, _A = 0, 1, 2, 3  # how a call makes an output leaf: a tensor, a Python number, a
-#                              constant (a captured tensor itself), an argument itself
+_T, _S, _V, _A, _W = 0, 1, 2, 3, 4  # how a call makes an output leaf: a tensor, a Python
+#   number, a constant (a captured tensor itself), an argument itself, a view of either
+
+
+def _view_of_input(obj, feeds, stand_ins):
+    """(base, i or tensor, chain, grad mode) when graph tensor obj is a view of a tensor
+    argument or of captured state made by view ops with no tensor operands (w.t(), x[:, :1],
+    p.reshape(-1)): eagerly it is a view of that very tensor, sharing its memory (a later
+    write shows in it) and its history, so the call makes it again on the eager tensor."""
+    from .builder import _Memory
+    from .core import _State
+    a = obj._alias
+    if a is None or not a[1] or any(op.graph_only or any(isinstance(e, SymbolicTensor) for e in extra)
+                                    for op, extra, _ in a[1]):
+        return None
+    mem = a[0]
+    if isinstance(mem, _State):
+        if id(mem.ref) in stand_ins or not isinstance(mem.ref, Tensor):
+            return None
+        return ("state", mem.ref, a[1], a[3])
+    if isinstance(mem, _Memory):
+        root = getattr(mem.root, "node", None)
+        for i, f in enumerate(feeds):
+            if f.node is root:
+                return ("arg", i, a[1], a[3])
+    return None
+
+
+def _remake_view(spec, args):
+    from ..autograd.grad_mode import set_grad_enabled
+    from ..ops.dispatch import apply
+    kind, base, chain, grad_mode = spec
+    v = base if kind == "state" else args[base]
+    with set_grad_enabled(grad_mode):
+        for op, extra, attrs in chain:
+            v = apply(op, v, *extra, **attrs)
+    return v
 
 
 def _out_structure(result, flat, g, feeds):
@@ -764,6 +799,11 @@ def _out_structure(result, flat, g, feeds):
             i = next((i for i, f in enumerate(feeds) if f is obj), None)
             if i is not None:  # an argument returned as it came
                 out.append((_A, i))
+                continue
+            view = _view_of_input(obj, feeds, stand_ins)
+            if view is not None:  # a view of an argument or of state: made again, a view of it
+                out.append((_W, view))
+                seen[id(first)] = out[-1]
                 continue
             if obj.node.op.name == "variable":
                 obj = g.state_of(obj).cur
@@ -798,6 +838,8 @@ def _out_leaf(leaf, vals, args):
     kind, x = leaf
     if kind is _A:
         return args[x]
+    if kind is _W:
+        return _remake_view(x, args)
     if kind is _T:
         v = vals[x]
         if type(v) is np.ndarray:
