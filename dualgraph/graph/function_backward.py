@@ -20,7 +20,10 @@ import functools
 import networkx as nx
 import numpy as np
 
-from ..autograd.function import Function
+from ..autograd.function import Function, FunctionCtx, _Call, _split, custom_function_op
+from ..dtypes import from_np
+from ..ops.dispatch import apply
+from ..state import _state
 from ..autograd.grad_mode import enable_grad, is_grad_enabled, no_grad  # noqa: F401
 from ..autograd.tape import FREED, version_error
 from ..errors import DGNotImplementedError, DGRuntimeError, DualGraphError
@@ -37,6 +40,7 @@ class CompiledBackward:
     the tensors that get gradients, the backward plan and the forward fetches it is fed."""
 
     out_shared = ()  # (saved index, differentiable output index): the same memory
+    shapes = tensor_pos = needs = ()  # (the custom_function node's _Call, made per call)
     dtypes = ()      # the differentiable outputs' dtypes (what their gradients must be)
     reach = ()       # per source: the outputs (indices into diff) whose gradient reaches it
     saved_by = ()    # per output: its backward's nodes that read saved values
@@ -66,12 +70,26 @@ class CompiledBackward:
             m = None if o is None else tensors[o[1]] if o[0] == "arg" else o[1]
             mems.append((m, m._version) if isinstance(m, Tensor) else (None, None))
         picked = [_wrap(fetched[i]) for i in self.diff]
-        box = []
-        with enable_grad():  # (the trace said the outputs require grad: dg.enable_grad() inside)
-            res = CompiledFunction.apply(self, picked, saved, flags, mems, box, *src)
-        res = res if isinstance(res, tuple) else (res,)
+        # CompiledFunction.apply(self, picked, saved, flags, mems, box, *src), spelt out: one
+        # custom_function node (a call of the compiled forward pays for it)
+        ctx = FunctionCtx(self.needs)
+        ctx.bw, ctx.saved, ctx.flags, ctx.mems = self, saved, flags, mems
+        ctx.got, ctx.freed = set(), frozenset()
+        call = _Call(CompiledFunction, ctx, 6 + len(src), self.tensor_pos, self.shapes, picked, (),
+                     self.dtypes)
+        prev = _state.grad_enabled
+        _state.grad_enabled = True  # (the trace said the outputs require grad: dg.enable_grad() inside)
+        try:
+            joined = apply(custom_function_op, *picked, *src, call=call)
+            if len(picked) == 1:
+                res = (joined,)
+            else:
+                res = tuple(p if p._np_dtype() == d else p.to(from_np(d))
+                            for p, d in zip(_split(joined, self.shapes), self.dtypes))
+        finally:
+            _state.grad_enabled = prev
         if len(res) > 1:  # which outputs a backward reaches (eagerly an input only they reach gets a .grad)
-            got = box[0].got
+            got = ctx.got
             for d, r in enumerate(res):
                 r.register_hook(functools.partial(_arrived, got, d))
         for k, d in self.out_shared:  # a saved value an output shares memory with: its version
@@ -166,7 +184,9 @@ def build(g, flat, feeds, arg_grads, optimize):
     except DualGraphError as e:
         # (an op on the way has no gradient rule, say: the forward still runs; backward says why)
         _remove(g, g.nodes[n0:])
-        return Unavailable(diff, [s for s, _ in sources], e), []
+        bw = Unavailable(diff, [s for s, _ in sources], e)
+        _call_spec(bw, [flat[i] for i in diff])
+        return bw, []
 
 
 def _build(g, flat, feeds, optimize, diff, sources, n0):
@@ -251,10 +271,20 @@ def _build(g, flat, feeds, optimize, diff, sources, n0):
     out_keys = [_memory_key(y) for y in ys]
     bw.out_shared = tuple((k, d) for k, x in enumerate(saved) if owners[k] is None
                           for d, key in enumerate(out_keys) if key == _memory_key(x))
-    bw.dtypes = tuple(np.dtype(y._dtype) for y in ys)
+    _call_spec(bw, ys)
     bw.reach = tuple(reach)
     bw.saved_by = tuple(saved_by)
     return bw, saved + flag_fetch
+
+
+def _call_spec(bw, ys):
+    """What each call's custom_function node is made of: the outputs' dtypes and shapes, where
+    the sources sit among CompiledFunction's arguments, which of them want a gradient."""
+    bw.dtypes = tuple(np.dtype(y._dtype) for y in ys)
+    bw.shapes = tuple(tuple(y.shape) for y in ys)
+    n_src = len(bw.sources)
+    bw.tensor_pos = tuple(range(6, 6 + n_src))
+    bw.needs = (False,) * 6 + (True,) * n_src
 
 
 def _remove(g, nodes):
