@@ -619,3 +619,20 @@ def test_a_view_of_an_argument_or_a_parameter_returned_is_a_view_of_it():
         return got
     e, c = _both(make, check)
     assert all(_same(a, b) for a, b in zip(e, c))
+
+
+def test_exports_keep_outputs_returned_as_themselves_and_consistency_runs():
+    from dualgraph.export.json_format import to_json  # noqa: F401 (the exporter's own module)
+    lin = dg.nn.Linear(3, 2)
+    x = dg.randn(4, 3)
+    f = dg.function(lambda v: (lin(v), lin.weight, lin.weight.t(), v))
+    f(x)
+    assert len(f._traces[-1].plan.fetches) - len(f._traces[-1].plan.hidden) == 4
+    assert dg.check_consistency(dg.nn.Linear(3, 2), x) is None
+
+
+def test_tape_graph_of_a_compiled_output_is_refused_clearly():
+    from dualgraph.export.errors import ExportError
+    cf = dg.function(_mlp())
+    with pytest.raises(ExportError, match="outputs of a dg.function"):
+        dg.autograd.tape_graph(cf(dg.randn(2, 5)).sum())

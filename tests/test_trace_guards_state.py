@@ -485,3 +485,21 @@ def test_a_python_counter_the_function_changes_is_run_again_at_each_call():
                 got.append([(f(dg.ones(1, 2)).item(), getattr(m, "calls", None)) for _ in range(4)])
         assert got[0] == got[1]
         assert f.trace_count == traces
+
+
+def test_the_traces_a_counter_makes_are_bounded():
+    """A counter the function changes retraces every call; the traces kept are bounded."""
+    from dualgraph.graph.function import MAX_TRACES_KEPT, MAX_TRACES_PER_SIGNATURE
+    state = types.SimpleNamespace(n=0)
+
+    def f(x):
+        state.n += 1
+        return x * state.n
+    cf = dg.function(f)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(MAX_TRACES_KEPT + 5):
+            assert cf(dg.ones(2)).numpy()[0] == i + 1
+    assert cf.trace_count == MAX_TRACES_KEPT + 5
+    assert len(cf._traces) == MAX_TRACES_KEPT and all(len(v) <= MAX_TRACES_PER_SIGNATURE for v in cf._cache.values())
+    assert f"trace {MAX_TRACES_KEPT + 5}:" in cf.explain(print_it=False)

@@ -86,6 +86,13 @@ def tape_graph(t, backward=False, inputs=None, names=None):
             raise ExportError("tape_graph: the tensor has no tape (it was not computed from a tensor "
                               "that requires grad, or under dg.no_grad())")
     order, srcs = collect(outs)
+    for n in order:
+        call = n.attrs.get("call") if n.op.name == "custom_function" else None
+        if call is not None and getattr(call.cls, "_compiled_outputs", False):
+            raise ExportError(
+                "tape_graph: the tape holds the outputs of a dg.function (CompiledFunctionBackward), "
+                "a compiled plan with no tape inside to rebuild: export the function itself "
+                "(dg.export / to_json(fn, x, ...)), or call it eagerly")
     named = {id(v): k for k, v in (names or {}).items()}
     fed = {id(x) for x in (inputs or ())}
     g = Graph("tape")

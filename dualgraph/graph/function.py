@@ -30,6 +30,8 @@ from . import function_backward
 from .guards import Guards, lifting, is_plain_value
 
 RETRACE_WARN_AFTER = 5
+MAX_TRACES_PER_SIGNATURE = 8   # traces kept per signature (the oldest go first)
+MAX_TRACES_KEPT = 32           # traces explain() and graph_for() can show
 
 _SCALARS = (int, float, bool, str)
 _NO_KWARGS = {}
@@ -332,14 +334,15 @@ class TracedFunction:
             _refuse_symbolic_attributes(modules, before)
             _refuse_arguments_held_as_state(g, tensors, [owners[i] for i in where])
             flat = []
-            out_leaves, out_def = _out_structure(result, flat, g, feeds)
+            ident = set()   # fetches of outputs returned as themselves (kept for exporters)
+            out_leaves, out_def = _out_structure(result, flat, g, feeds, ident)
             post = _finish_grads(g, guards, names)
             arg_fetch = [i for i in arg_grads if feeds[i]._grad is not None]
             arg_outs = [feeds[i]._grad for i in arg_fetch]
             backward, extra = None, []
             if not g.grads and not g.freed_by_backward:  # (outputs require grad, or not)
                 # no backward of its own: outputs that require grad get a compiled one
-                built = function_backward.build(g, flat, feeds, arg_grads, self.optimize)
+                built = function_backward.build(g, flat, feeds, arg_grads, self.optimize, skip=ident)
                 if built is not None:
                     backward, extra = built
                     backward.base = len(flat)
@@ -377,8 +380,12 @@ class TracedFunction:
         # read only what the plan uses (a number that decided only a Python branch is guarded)
         tr.lifted = [x if x[0].name in used else (x[0], _unused(x[0]), None) for x in g.lifted]
         tr.out_def, tr.out_leaves = out_def, out_leaves
-        self._cache.setdefault(sig, []).append(tr)
+        kept = self._cache.setdefault(sig, [])
+        kept.append(tr)
+        # (bounded: a value that changes at every call, a counter, would keep every trace)
+        del kept[:-MAX_TRACES_PER_SIGNATURE]
         self._traces.append(tr)
+        del self._traces[:-MAX_TRACES_KEPT]
         self._last_sig = sig
         self.trace_count += 1
         return tr
@@ -389,7 +396,7 @@ class TracedFunction:
         that the held tensors and modules are still the traced ones are counted, not listed,
         unless verbose."""
         lines = [f"dg.function {getattr(self.fn, '__name__', 'function')}: {self.trace_count} trace(s)"]
-        for n, tr in enumerate(self._traces, 1):
+        for n, tr in enumerate(self._traces, self.trace_count - len(self._traces) + 1):  # (the last kept)
             g = tr.graph
             lines.append(f"trace {n}: {tr.reason}")
             phs = [x for x in tr.plan.feeds if "lifted" not in x.attrs]
@@ -775,12 +782,13 @@ def _remake_view(spec, args):
     return v
 
 
-def _out_structure(result, flat, g, feeds):
+def _out_structure(result, flat, g, feeds, ident):
     """The result's leaves as (_T, i): a tensor from the plan's i-th fetch; (_S, i): a Python
     number from it (a lifted Python number, or arithmetic on such, comes back as a Python number,
     as eagerly); (_V, value): a constant, or a captured tensor itself (a parameter returned is
     the parameter, as eagerly); (_A, i): argument i itself. And the result's treedef. Appends the
-    fetches to flat."""
+    fetches to flat (those of outputs returned as themselves too, their indices in `ident`: an
+    exporter shows every output)."""
     leaves, treedef = flatten(result)
     out = []
     stand_ins = {id(s) for s in g.grad_stand_ins.values()}
@@ -793,17 +801,20 @@ def _out_structure(result, flat, g, feeds):
         if isinstance(obj, Tensor):
             if id(obj) not in stand_ins:  # (a .grad read: its value now, as before)
                 out.append((_V, obj))
+                _fetched_too(flat, ident, g.capture(obj), g)
                 continue
             obj = g.capture(obj)
         if isinstance(obj, SymbolicTensor):
             i = next((i for i, f in enumerate(feeds) if f is obj), None)
             if i is not None:  # an argument returned as it came
                 out.append((_A, i))
+                _fetched_too(flat, ident, obj, g)
                 continue
             view = _view_of_input(obj, feeds, stand_ins)
             if view is not None:  # a view of an argument or of state: made again, a view of it
                 out.append((_W, view))
                 seen[id(first)] = out[-1]
+                _fetched_too(flat, ident, obj, g)
                 continue
             if obj.node.op.name == "variable":
                 obj = g.state_of(obj).cur
@@ -818,6 +829,13 @@ def _out_structure(result, flat, g, feeds):
                 "results may nest tensors in tuples, lists, dicts, OrderedDicts and namedtuples only")
         out.append((_V, obj))
     return out, treedef
+
+
+def _fetched_too(flat, ident, obj, g):
+    if obj.node.op.name == "variable":
+        obj = g.state_of(obj).cur
+    flat.append(fresh(obj))
+    ident.add(len(flat) - 1)
 
 
 def _wrap_out(treedef, leaves, vals, args):

@@ -149,6 +149,8 @@ def _wrap(v):
 class CompiledFunction(Function):
     """One call's outputs, joined to the tensors that get their gradients."""
 
+    _compiled_outputs = True  # (export/tape.py refuses to rebuild such a tape node)
+
     @staticmethod
     def forward(ctx, bw, outs, saved, flags, mems, box, *sources):
         ctx.bw, ctx.saved, ctx.flags, ctx.mems = bw, saved, flags, mems
@@ -166,11 +168,12 @@ def _arrived(got, d, g):
     got.add(d)
 
 
-def build(g, flat, feeds, arg_grads, optimize):
+def build(g, flat, feeds, arg_grads, optimize, skip=()):
     """The compiled backward of the trace's outputs `flat` (graph tensors), or None when none
     requires grad or nothing reached gets a gradient. Called in graph mode on g, after the
     user's code returned."""
-    diff = [i for i, t in enumerate(flat) if t._rg and not t._weak and np.dtype(t._dtype).kind in "fc"]
+    diff = [i for i, t in enumerate(flat)
+            if i not in skip and t._rg and not t._weak and np.dtype(t._dtype).kind in "fc"]
     if not diff:
         return None
     sources = [(("arg", i), feeds[i]) for i in arg_grads]
