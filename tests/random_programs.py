@@ -1943,9 +1943,10 @@ def run_graph(prog, fetch=None, unknown_dims=False):
         return [Outcome({}, e, stage), Outcome({}, e, stage)]
 
 
-def run_function(prog, fetch=None):
-    """dg.function around forward + backward, called twice with the same inputs (grads reset
-    to None between calls). Returns two outcomes."""
+def run_function(prog, fetch=None, outside=False):
+    """dg.function around forward + backward (outside: around the forward, backward() after
+    the call), called twice with the same inputs (grads reset to None between calls). Returns
+    two outcomes."""
     import dualgraph as dg
     fetch = prog.fetch if fetch is None else fetch
     stage = "trace"
@@ -1954,7 +1955,8 @@ def run_function(prog, fetch=None):
 
         def step(*xs):
             outs = body(dg, dg.nn.functional, *xs)
-            outs[0].backward()
+            if not outside:
+                outs[0].backward()
             return outs
 
         fn = dg.function(step)
@@ -1965,6 +1967,8 @@ def run_function(prog, fetch=None):
             for x in xs:
                 x.grad = None
             outs = fn(*xs)
+            if outside:
+                outs[0].backward()
             vals = {n: o for n, o in zip(_names(prog, fetch), outs)}
             for (n, _, rg), x in zip(prog.inputs, xs):
                 if rg:
@@ -2047,32 +2051,7 @@ def _describe_error(o):
 def run_function_backward_outside(prog, fetch=None):
     """dg.function around the forward only; backward() on its loss outside, through the
     outputs' compiled backward (graph/function_backward.py). Called twice. Two outcomes."""
-    import dualgraph as dg
-    fetch = prog.fetch if fetch is None else fetch
-    stage = "trace"
-    try:
-        body = _compiled(prog, fetch)
-        fn = dg.function(lambda *xs: body(dg, dg.nn.functional, *xs))
-        xs = [dg.tensor(np.array(a), requires_grad=rg) for _, a, rg in prog.inputs]
-        results = []
-        for call in (1, 2):
-            stage = f"call {call}"
-            for x in xs:
-                x.grad = None
-            outs = fn(*xs)
-            outs[0].backward()
-            vals = {n: o for n, o in zip(_names(prog, fetch), outs)}
-            for (n, _, rg), x in zip(prog.inputs, xs):
-                if rg:
-                    vals["grad " + n] = x.grad
-            results.append(vals)
-        out = [Outcome({k: _np(v) for k, v in r.items()}) for r in results]
-        if fn.trace_count != 1:
-            out[1].error = AssertionError(f"dg.function traced {fn.trace_count} times for identical calls")
-            out[1].where = "call 2"
-        return out
-    except Exception as e:  # noqa: BLE001
-        return [Outcome({}, e, stage), Outcome({}, e, stage)]
+    return run_function(prog, fetch, outside=True)
 
 
 def run_all(prog, fetch=None, unknown_dims=None):
