@@ -406,14 +406,17 @@ class TracedFunction:
             lines.append(f"  guarded (a change retraces): {len(tr.guards.items)}")
             hidden = 0
             for desc, _, val in tr.guards.items:
-                if not verbose and (desc.endswith(" traced") or desc.startswith(("the keys of", "len("))
-                                    or "(lifted)" in desc or "['params']" in desc):
+                if not verbose and (desc.endswith(" traced") or desc.startswith(
+                        ("the keys of", "len(", "the shape, dtype and requires_grad of",
+                         "whether any module's hooks"))
+                        or "(lifted)" in desc or "['params']" in desc):
                     hidden += 1
                     continue
                 lines.append(f"    {desc}: {_short(val)}")
             if hidden:
                 lines.append(f"    ... and {hidden} on identities (the tensors, modules and optimizer "
-                             "state held are the ones traced) and lifted types: explain(verbose=True)")
+                             "state held are the ones traced), their shapes, dtypes and requires_grad, "
+                             "hooks and lifted types: explain(verbose=True)")
             written = {id(u.attrs['ref']) for u in g.updates}
             caps = []
             for st in g._states.values():
