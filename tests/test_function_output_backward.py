@@ -636,3 +636,25 @@ def test_tape_graph_of_a_compiled_output_is_refused_clearly():
     cf = dg.function(_mlp())
     with pytest.raises(ExportError, match="outputs of a dg.function"):
         dg.autograd.tape_graph(cf(dg.randn(2, 5)).sum())
+
+
+def test_an_output_that_is_a_view_of_another_output_is_a_view_of_it():
+    """`return h, h[0]`: eagerly h[0] is a view of h (a write to h shows in it, and its
+    gradient flows into h's); compiled the same."""
+    def make():
+        lin = dg.nn.Linear(3, 2)
+
+        def f(x):
+            h = lin(x).tanh()
+            return h, h[0], h.t()
+        return f
+
+    def check(f):
+        x = dg.randn(4, 3, requires_grad=True)
+        h, h0, ht = f(x)
+        (h0.sum() * 2 + ht.sum()).backward()
+        with dg.no_grad():
+            h.mul_(3)
+        return [h0.detach().numpy().copy(), ht.detach().numpy().copy(), x.grad.numpy()]
+    e, c = _both(make, check)
+    assert all(_same(a, b) for a, b in zip(e, c))

@@ -774,11 +774,25 @@ def _view_of_input(obj, feeds, stand_ins):
     return None
 
 
-def _remake_view(spec, args):
+def _view_of_output(obj, seen):
+    """("out", i, chain, grad mode) when obj is such a view of an output returned before it
+    (`return h, h[0]`: eagerly h[0] is a view of h, a write to h shows in it)."""
+    from .builder import _Memory
+    a = obj._alias
+    if a is None or not a[1] or not isinstance(a[0], _Memory) or any(
+            op.graph_only or any(isinstance(e, SymbolicTensor) for e in extra) for op, extra, _ in a[1]):
+        return None
+    base = seen.get(id(a[0].root))
+    if base is None or base[0] is not _T:
+        return None
+    return ("out", base[1], a[1], a[3])
+
+
+def _remake_view(spec, args, base_value=None):
     from ..autograd.grad_mode import set_grad_enabled
     from ..ops.dispatch import apply
     kind, base, chain, grad_mode = spec
-    v = base if kind == "state" else args[base]
+    v = base if kind == "state" else base_value if kind == "out" else args[base]
     with set_grad_enabled(grad_mode):
         for op, extra, attrs in chain:
             v = apply(op, v, *extra, **attrs)
@@ -813,8 +827,9 @@ def _out_structure(result, flat, g, feeds, ident):
                 out.append((_A, i))
                 _fetched_too(flat, ident, obj, g)
                 continue
-            view = _view_of_input(obj, feeds, stand_ins)
-            if view is not None:  # a view of an argument or of state: made again, a view of it
+            view = _view_of_input(obj, feeds, stand_ins) or _view_of_output(obj, seen)
+            if view is not None:  # a view of an argument, of state or of another output: made
+                #                   again on it, a view of it
                 out.append((_W, view))
                 seen[id(first)] = out[-1]
                 _fetched_too(flat, ident, obj, g)
@@ -845,6 +860,12 @@ def _wrap_out(treedef, leaves, vals, args):
     memo = {}  # (a fetch returned at two places: one tensor)
     out = []
     for x in leaves:
+        if x[0] is _W and x[1][0] == "out":  # a view of another output: of that very tensor
+            i = x[1][1]
+            if i not in memo:
+                memo[i] = _out_leaf((_T, i), vals, args)
+            out.append(_remake_view(x[1], args, memo[i]))
+            continue
         key = x[1] if x[0] is _T else None
         v = memo.get(key) if key is not None else None
         if v is None:
