@@ -658,3 +658,18 @@ def test_an_output_that_is_a_view_of_another_output_is_a_view_of_it():
         return [h0.detach().numpy().copy(), ht.detach().numpy().copy(), x.grad.numpy()]
     e, c = _both(make, check)
     assert all(_same(a, b) for a, b in zip(e, c))
+
+
+def test_the_saved_values_go_after_a_backward_without_retain_graph():
+    """Eagerly a backward without retain_graph frees what the rules saved, though the loss is
+    still held (for logging, say); the compiled output's saved values go too."""
+    cf = dg.function(_mlp())
+    out = cf(dg.randn(4, 5))
+    ctx = out.grad_fn.attrs["call"].ctx
+    assert len(ctx.saved) > 0
+    out.sum().backward(retain_graph=True)
+    assert len(ctx.saved) > 0
+    out.sum().backward()
+    assert len(ctx.saved) == 0
+    with pytest.raises(DGRuntimeError, match="second time"):
+        out.sum().backward()

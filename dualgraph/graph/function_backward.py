@@ -44,6 +44,7 @@ class CompiledBackward:
     dtypes = ()      # the differentiable outputs' dtypes (what their gradients must be)
     reach = ()       # per source: the outputs (indices into diff) whose gradient reaches it
     saved_by = ()    # per output: its backward's nodes that read saved values
+    all_saved_by = frozenset()
 
     def __init__(self, diff, sources, saved, flags, plan, owners, written):
         self.diff = diff          # indices (into the plan's fetches) of outputs requiring grad
@@ -122,6 +123,8 @@ class CompiledBackward:
         vals = self.plan.run_unchecked(feeds)
         if getattr(ctx, "_release", False):  # (no retain_graph: a second backward raises, as eagerly)
             ctx.freed = ctx.freed | need
+            if self.all_saved_by and ctx.freed >= self.all_saved_by:
+                ctx.saved = ()  # every output's backward ran: the saved values go, as eagerly
         out = tuple(None if f is False or not (r & got) else _wrap(v)
                     for v, f, r in zip(vals, ctx.flags, self.reach))
         if len(grads) > 1:
@@ -277,6 +280,8 @@ def _build(g, flat, feeds, optimize, diff, sources, n0):
     _call_spec(bw, ys)
     bw.reach = tuple(reach)
     bw.saved_by = tuple(saved_by)
+    # (the saved values may go once all of these ran; not while an output's backward reads none)
+    bw.all_saved_by = frozenset().union(*saved_by) if saved_by and all(saved_by) else frozenset()
     return bw, saved + flag_fetch
 
 
