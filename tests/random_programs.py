@@ -3037,9 +3037,11 @@ def _cf_record(prog, fetch, outs, xs, S, grads=None):
     return vals
 
 
-def run_cf_eager(prog, fetch=None, lib="dualgraph"):
+def run_cf_eager(prog, fetch=None, lib="dualgraph", outside=False):
     """Eagerly (dualgraph, or torch with TorchCF): one Outcome per call (stopping at an error)
-    and the coverage log [(construct, branch taken | trip count)] per call."""
+    and the coverage log [(construct, branch taken | trip count)] per call. outside: the
+    program (the forward) compiled by dg.function, zero_grad, backward() and the optimizer
+    step still eager, through the outputs' compiled backward; the log is then the trace count."""
     if lib == "torch":
         import torch as L
         F, C = L.nn.functional, TorchCF()
@@ -3053,8 +3055,10 @@ def run_cf_eager(prog, fetch=None, lib="dualgraph"):
         S = _cf_state(prog, L)
         params = _cf_params(prog, S)
         opt = _cf_optimizer(prog, L, params)
+        if outside:
+            body, fn = fn, L.function(lambda *xs: body(L, F, C, S, *xs))
     except Exception as e:  # noqa: BLE001
-        return [Outcome({}, e, "setup")], log
+        return [Outcome({}, e, "setup")], log if not outside else 0
     for k, data in enumerate(prog.calls):
         try:
             xs = _cf_tensors(prog, L, data)
@@ -3064,7 +3068,7 @@ def run_cf_eager(prog, fetch=None, lib="dualgraph"):
                 for p in params:
                     p.grad = None
             n0 = len(C.log) if isinstance(C, TorchCF) else 0
-            outs = fn(L, F, C, S, *xs)
+            outs = fn(*xs) if outside else fn(L, F, C, S, *xs)
             outs[0].backward()
             if opt is not None:
                 opt.step()
@@ -3079,7 +3083,7 @@ def run_cf_eager(prog, fetch=None, lib="dualgraph"):
         except Exception as e:  # noqa: BLE001
             out.append(Outcome({}, e, f"call {k + 1}"))
             break
-    return out, log
+    return out, (fn.trace_count if outside else log)
 
 
 def run_cf_function(prog, fetch=None):
@@ -3121,40 +3125,8 @@ def run_cf_function(prog, fetch=None):
 
 
 def run_cf_outside(prog, fetch=None):
-    """dg.function around the program only (the forward); zero_grad, backward() and the
-    optimizer step outside, eagerly, through the outputs' compiled backward."""
-    import dualgraph as dg
-    fetch = prog.fetch if fetch is None else fetch
-    try:
-        body = _compiled(prog, fetch)
-        S = _cf_state(prog, dg)
-        params = _cf_params(prog, S)
-        opt = _cf_optimizer(prog, dg, params)
-        fn = dg.function(lambda *xs: body(dg, dg.nn.functional, dg, S, *xs))
-    except Exception as e:  # noqa: BLE001
-        return [Outcome({}, e, "setup")], 0
-    out = []
-    for k, data in enumerate(prog.calls):
-        try:
-            xs = _cf_tensors(prog, dg, data)
-            if opt is not None:
-                opt.zero_grad()
-            elif prog.reset_grads:
-                for p in params:
-                    p.grad = None
-            outs = fn(*xs)
-            outs[0].backward()
-            if opt is not None:
-                opt.step()
-            out.append(Outcome(_cf_record(prog, fetch, outs, xs, S)))
-            for n, _, kind in prog.state:   # (as run_cf_eager: a buffer's history ends per call)
-                t = getattr(S, n)
-                if kind == "buffer" and t.requires_grad:
-                    t.detach_()
-        except Exception as e:  # noqa: BLE001
-            out.append(Outcome({}, e, f"call {k + 1}"))
-            break
-    return out, fn.trace_count
+    """The forward compiled, backward outside (run_cf_eager's outside=True): outcomes, traces."""
+    return run_cf_eager(prog, fetch, outside=True)
 
 
 def run_cf_graph(prog, fetch=None):

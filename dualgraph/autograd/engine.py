@@ -18,7 +18,7 @@ from ..errors import DGRuntimeError
 from ..state import _state
 from ..tensor_methods import TensorMethods
 from . import views
-from .tape import FREED, check_write_counts, version_error
+from .tape import FREED, check_write_counts, rule_reads, version_error
 
 
 class RuleView:
@@ -291,9 +291,7 @@ class TracedTape(NullTape):
         # dg.while_loop reads every capture for its re-run: not refused at its level, as
         # builder.py's write counts)
         if over and not node.op.subgraphs:
-            s = node.op.saves
-            idx = range(len(node.inputs)) if s is None else s if type(s) is tuple else s(node.inputs, needs)
-            for i in idx:
+            for i in rule_reads(node.op, node.inputs, needs):
                 x = node.inputs[i]
                 by = over.get(getattr(x, "node", None))
                 if by is not None and node not in by:

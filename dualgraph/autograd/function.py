@@ -116,6 +116,13 @@ def _split(flat, shapes):
     return tuple(out)
 
 
+def unpack(joined, shapes, dtypes):
+    """The outputs one custom_function node packs, each of its shape and dtype."""
+    if len(shapes) == 1:
+        return (joined,)
+    return tuple(p if p._np_dtype() == d else p.to(from_np(d)) for p, d in zip(_split(joined, shapes), dtypes))
+
+
 def _vjp(g, node):
     call = node.attrs["call"]
     pieces = _split(g, call.shapes)
@@ -230,10 +237,9 @@ class Function:
                 f"{[list(s) for s in shapes]}; give the graph static shapes")
         call = _Call(cls, ctx, len(args), tensor_pos, shapes, outs, non_diff, dtypes)
         joined = apply(custom_function_op, *diff, *(args[i] for i in tensor_pos), call=call)
-        final, it = list(outs), iter(_split(joined, shapes))
-        for i, d in zip(wanted, dtypes):
-            piece = next(it)
-            final[i] = piece if piece._np_dtype() == d else piece.to(from_np(d))
+        final = list(outs)
+        for i, piece in zip(wanted, unpack(joined, shapes, dtypes)):
+            final[i] = piece
         return final[0] if single else tuple(final)
 
 

@@ -192,18 +192,19 @@ def check_versions(node, needs=None):
             version_error(out, node.out_version, node)
 
 
+def rule_reads(op, inputs, needs):
+    """The indices of the inputs whose values op's backward rule reads (its `saves`)."""
+    saves = op.saves
+    if saves is None:
+        return range(len(inputs))
+    return saves if type(saves) is tuple else saves(inputs, needs)
+
+
 def check_write_counts(node, needs):
     """A graph node built while dg.function traces (graph/builder.py records `versions`): refuse,
     as check_versions does eagerly, a rule that would read state written in place since."""
     vs = node.versions
-    saves = node.op.saves
-    if saves is None:
-        idx = range(len(vs))
-    elif type(saves) is tuple:
-        idx = saves
-    else:
-        idx = saves(node.inputs, needs)
-    for i in idx:
+    for i in rule_reads(node.op, node.inputs, needs):
         e = vs[i]
         if e is not None and e[0].version != e[1]:
             held = getattr(e[0], "ref", None)

@@ -757,9 +757,8 @@ def _view_of_input(obj, feeds, stand_ins):
     write shows in it) and its history, so the call makes it again on the eager tensor."""
     from .builder import _Memory
     from .core import _State
-    a = obj._alias
-    if a is None or not a[1] or any(op.graph_only or any(isinstance(e, SymbolicTensor) for e in extra)
-                                    for op, extra, _ in a[1]):
+    a = _replayable_alias(obj)
+    if a is None:
         return None
     mem = a[0]
     if isinstance(mem, _State):
@@ -778,14 +777,23 @@ def _view_of_output(obj, seen):
     """("out", i, chain, grad mode) when obj is such a view of an output returned before it
     (`return h, h[0]`: eagerly h[0] is a view of h, a write to h shows in it)."""
     from .builder import _Memory
-    a = obj._alias
-    if a is None or not a[1] or not isinstance(a[0], _Memory) or any(
-            op.graph_only or any(isinstance(e, SymbolicTensor) for e in extra) for op, extra, _ in a[1]):
+    a = _replayable_alias(obj)
+    if a is None or not isinstance(a[0], _Memory):
         return None
     base = seen.get(id(a[0].root))
     if base is None or base[0] is not _T:
         return None
     return ("out", base[1], a[1], a[3])
+
+
+def _replayable_alias(obj):
+    """obj's view record (builder.py: memory, chain of view ops, ...) when eager code can make
+    the chain again: ops that run eagerly, no tensor operands."""
+    a = obj._alias
+    if a is None or not a[1] or any(op.graph_only or any(isinstance(e, SymbolicTensor) for e in extra)
+                                    for op, extra, _ in a[1]):
+        return None
+    return a
 
 
 def _remake_view(spec, args, base_value=None):

@@ -20,12 +20,11 @@ import functools
 import networkx as nx
 import numpy as np
 
-from ..autograd.function import Function, FunctionCtx, _Call, _split, custom_function_op
-from ..dtypes import from_np
+from ..autograd.function import Function, FunctionCtx, _Call, custom_function_op, unpack
+from ..autograd.grad_mode import is_grad_enabled
+from ..autograd.tape import FREED, rule_reads, version_error
 from ..ops.dispatch import apply
 from ..state import _state
-from ..autograd.grad_mode import enable_grad, is_grad_enabled, no_grad  # noqa: F401
-from ..autograd.tape import FREED, version_error
 from ..errors import DGNotImplementedError, DGRuntimeError, DualGraphError
 from .builder import placeholder, GraphInterpreter
 from .compiler import compile_graph
@@ -40,8 +39,9 @@ class CompiledBackward:
     the tensors that get gradients, the backward plan and the forward fetches it is fed."""
 
     out_shared = ()  # (saved index, differentiable output index): the same memory
-    shapes = tensor_pos = needs = ()  # (the custom_function node's _Call, made per call)
-    dtypes = ()      # the differentiable outputs' dtypes (what their gradients must be)
+    shapes = ()      # the differentiable outputs' shapes
+    dtypes = ()      # and dtypes (what their gradients must be)
+    base = 0         # the index of the first saved value among the forward plan's fetches
     reach = ()       # per source: the outputs (indices into diff) whose gradient reaches it
     saved_by = ()    # per output: its backward's nodes that read saved values
     all_saved_by = frozenset()
@@ -54,8 +54,6 @@ class CompiledBackward:
         self.plan = plan
         self.owners = owners      # per saved value: ("arg", i) | ("state", tensor) | None: its memory
         self.written = written    # saved memories the forward plan itself writes after reading
-
-    base = 0  # the index of the first saved value among the forward plan's fetches
 
     def attach(self, fetched, tensors):
         """The call's differentiable outputs (plan fetches, replaced in `fetched` by eager
@@ -71,22 +69,17 @@ class CompiledBackward:
             m = None if o is None else tensors[o[1]] if o[0] == "arg" else o[1]
             mems.append((m, m._version) if isinstance(m, Tensor) else (None, None))
         picked = [_wrap(fetched[i]) for i in self.diff]
-        # CompiledFunction.apply(self, picked, saved, flags, mems, box, *src), spelt out: one
-        # custom_function node (a call of the compiled forward pays for it)
-        ctx = FunctionCtx(self.needs)
+        # one custom_function node, made directly (what CompiledFunction.apply(*src) would
+        # check and compute is known from the trace): its arguments are the sources
+        ctx = FunctionCtx((True,) * len(src))
         ctx.bw, ctx.saved, ctx.flags, ctx.mems = self, saved, flags, mems
-        ctx.got, ctx.freed = set(), frozenset()
-        call = _Call(CompiledFunction, ctx, 6 + len(src), self.tensor_pos, self.shapes, picked, (),
-                     self.dtypes)
+        ctx.got = set()          # the outputs a backward reached (their hooks: _arrived)
+        ctx.freed = frozenset()  # backward nodes a backward without retain_graph ran (saved_by)
+        call = _Call(CompiledFunction, ctx, len(src), range(len(src)), self.shapes, picked, (), self.dtypes)
         prev = _state.grad_enabled
         _state.grad_enabled = True  # (the trace said the outputs require grad: dg.enable_grad() inside)
         try:
-            joined = apply(custom_function_op, *picked, *src, call=call)
-            if len(picked) == 1:
-                res = (joined,)
-            else:
-                res = tuple(p if p._np_dtype() == d else p.to(from_np(d))
-                            for p, d in zip(_split(joined, self.shapes), self.dtypes))
+            res = unpack(apply(custom_function_op, *picked, *src, call=call), self.shapes, self.dtypes)
         finally:
             _state.grad_enabled = prev
         if len(res) > 1:  # which outputs a backward reaches (eagerly an input only they reach gets a .grad)
@@ -150,21 +143,15 @@ def _wrap(v):
 
 
 class CompiledFunction(Function):
-    """One call's outputs, joined to the tensors that get their gradients."""
+    """One call's outputs joined to the tensors that get their gradients (the sources, its
+    arguments). Its node is made by CompiledBackward.attach, its forward already run by the plan;
+    the class names the node (grad_fn.name(): CompiledFunctionBackward) and holds the backward."""
 
     _compiled_outputs = True  # (export/tape.py refuses to rebuild such a tape node)
 
     @staticmethod
-    def forward(ctx, bw, outs, saved, flags, mems, box, *sources):
-        ctx.bw, ctx.saved, ctx.flags, ctx.mems = bw, saved, flags, mems
-        ctx.got = set()   # the outputs a backward reached (their hooks: _arrived)
-        ctx.freed = frozenset()  # backward nodes a backward without retain_graph ran (saved_by)
-        box.append(ctx)
-        return tuple(outs) if len(outs) > 1 else outs[0]
-
-    @staticmethod
     def backward(ctx, *grads):
-        return (None, None, None, None, None, None) + ctx.bw.run(ctx, grads)
+        return ctx.bw.run(ctx, grads)
 
 
 def _arrived(got, d, g):
@@ -220,7 +207,7 @@ def _build(g, flat, feeds, optimize, diff, sources, n0):
                     # counts; a write between the call and backward is, as eagerly the body's
                     # rules saved what they read: an RNN's h0 overwritten before backward)
                     cf_read.add(id(x.node))
-                elif _reads_value(n, k):
+                elif k in rule_reads(n.op, n.inputs, [True] * len(n.inputs)):  # (not only its shape)
                     valued.add(id(x.node))
     n1 = len(g.nodes)
     # per output, the backward nodes from its seed that read saved values (as eager's tape
@@ -286,13 +273,9 @@ def _build(g, flat, feeds, optimize, diff, sources, n0):
 
 
 def _call_spec(bw, ys):
-    """What each call's custom_function node is made of: the outputs' dtypes and shapes, where
-    the sources sit among CompiledFunction's arguments, which of them want a gradient."""
+    """The differentiable outputs' dtypes and shapes (each call's custom_function node)."""
     bw.dtypes = tuple(np.dtype(y._dtype) for y in ys)
     bw.shapes = tuple(tuple(y.shape) for y in ys)
-    n_src = len(bw.sources)
-    bw.tensor_pos = tuple(range(6, 6 + n_src))
-    bw.needs = (False,) * 6 + (True,) * n_src
 
 
 def _remove(g, nodes):
@@ -339,16 +322,6 @@ def _memory(g, x, feeds):
             if f.node is n:
                 return ("arg", i), False
     return None, False
-
-
-def _reads_value(n, k):
-    """Whether node n's rule reads the value of its input k (the op's `saves`), not only its shape."""
-    s = n.op.saves
-    if s is None:
-        return True
-    if type(s) is not tuple:
-        s = s(n.inputs, [True] * len(n.inputs))
-    return s is True or (not isinstance(s, bool) and k in s)
 
 
 def _memory_key(x):
