@@ -503,3 +503,75 @@ def test_the_traces_a_counter_makes_are_bounded():
     assert cf.trace_count == MAX_TRACES_KEPT + 5
     assert len(cf._traces) == MAX_TRACES_KEPT and all(len(v) <= MAX_TRACES_PER_SIGNATURE for v in cf._cache.values())
     assert f"trace {MAX_TRACES_KEPT + 5}:" in cf.explain(print_it=False)
+
+
+def test_a_value_a_loop_or_branch_read_then_written_in_place_is_refused_as_eagerly():
+    """A dg.while_loop / dg.cond (an RNN, a branch) reads a buffer or a value; the forward then
+    writes it in place before backward. Eagerly the body's ops saved it and backward raises the
+    version error; the trace raises it too (before, it compiled and trained on the old value).
+    Writes the rules do not read (an add's operand), and a loop's own writes, are fine in both."""
+    from dualgraph.errors import DGRuntimeError
+
+    def programs(layer, buf):
+        def rnn(x, w):
+            out, h = layer(x, buf)
+            buf.copy_(h.detach())
+            (out.sum() * w).sum().backward()
+
+        def loop_mul(x, w):        # the body's mul saves the captured buffer
+            h = dg.while_loop(lambda i, h: i < 3, lambda i, h: (i + 1, h * buf * w), (dg.tensor(0), x))[1]
+            buf.mul_(2)
+            h.sum().backward()
+
+        def loop_view(x, w):       # through a view of it
+            h = dg.while_loop(lambda i, h: i < 3, lambda i, h: (i + 1, h * buf[:] * w), (dg.tensor(0), x))[1]
+            buf.mul_(2)
+            h.sum().backward()
+
+        def loop_value(x, w):      # a plain value, not state: y is saved by the body's mul
+            y = x * w
+            h = dg.while_loop(lambda i, h: i < 2, lambda i, h: (i + 1, h * y), (dg.tensor(0), x))[1]
+            y.add_(1)
+            h.sum().backward()
+
+        def branch(x, w):
+            z = dg.cond(x.sum() > 0, lambda: (x * w * buf).sum(), lambda: (x * w).sum())
+            buf.add_(1)
+            z.backward()
+
+        def loop_add(x, w):        # add reads no value: nothing to refuse
+            h = dg.while_loop(lambda i, h: i < 3, lambda i, h: (i + 1, h * w + buf), (dg.tensor(0), x))[1]
+            buf.mul_(2)
+            h.sum().backward()
+
+        def loop_writes(x, w):     # the body writes the buffer itself, nothing after
+            def body(i, h):
+                buf.add_(1)
+                return i + 1, h * w + buf
+            h = dg.while_loop(lambda i, h: i < 3, body, (dg.tensor(0), x))[1]
+            h.sum().backward()
+        return dict(rnn=rnn, loop_mul=loop_mul, loop_view=loop_view, loop_value=loop_value, branch=branch,
+                    loop_add=loop_add, loop_writes=loop_writes)
+
+    for name, raises in (("rnn", True), ("loop_mul", True), ("loop_view", True), ("loop_value", True), ("branch", True),
+                         ("loop_add", False), ("loop_writes", False)):
+        got = []
+        for compiled in (False, True):
+            dg.manual_seed(0)
+            layer = dg.nn.RNN(3, 3)
+            w = dg.tensor([0.5, -1.0, 2.0], requires_grad=True)
+            buf = dg.full((1, 2, 3), 0.5) if name == "rnn" else dg.full((3,), 0.5)
+            x = dg.ones(4, 2, 3) if name == "rnn" else dg.ones(3)
+            fn = programs(layer, buf)[name]
+            f = dg.function(fn) if compiled else fn
+            try:
+                for _ in range(2):
+                    f(x, w)
+                got.append([w.grad.numpy().copy(), buf.numpy().copy()])
+            except DGRuntimeError as e:
+                assert "modified by an inplace operation" in str(e)
+                got.append("raised")
+        if raises:
+            assert got == ["raised", "raised"], name
+        else:
+            assert got[0] != "raised" and all(_same(a, b) for a, b in zip(*got)), name

@@ -18,7 +18,7 @@ from ..errors import DGRuntimeError
 from ..state import _state
 from ..tensor_methods import TensorMethods
 from . import views
-from .tape import FREED, check_write_counts, rule_reads, version_error
+from .tape import FREED, check_write_counts, node_reads, version_error
 
 
 class RuleView:
@@ -287,11 +287,10 @@ class TracedTape(NullTape):
         if node in self.freed:
             raise DGRuntimeError(FREED)
         over = node.graph.overwritten
-        # a value this rule reads was replaced in place after the node was built (a dg.cond /
-        # dg.while_loop reads every capture for its re-run: not refused at its level, as
-        # builder.py's write counts)
-        if over and not node.op.subgraphs:
-            for i in rule_reads(node.op, node.inputs, needs):
+        # a value this rule (or, for control flow, a rule in its subgraphs) reads was replaced in
+        # place after the node was built
+        if over:
+            for i in node_reads(node, needs):
                 x = node.inputs[i]
                 by = over.get(getattr(x, "node", None))
                 if by is not None and node not in by:

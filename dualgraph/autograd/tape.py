@@ -200,11 +200,20 @@ def rule_reads(op, inputs, needs):
     return saves if type(saves) is tuple else saves(inputs, needs)
 
 
+def node_reads(node, needs):
+    """rule_reads of a graph node: for a dg.cond / dg.while_loop, the inputs the rules in its
+    subgraphs read (eagerly those ops are their body's nodes, each saving what it reads)."""
+    op = node.op
+    if op.subgraph_reads is not None:
+        return op.subgraph_reads(node)
+    return rule_reads(op, node.inputs, needs)
+
+
 def check_write_counts(node, needs):
     """A graph node built while dg.function traces (graph/builder.py records `versions`): refuse,
     as check_versions does eagerly, a rule that would read state written in place since."""
     vs = node.versions
-    for i in rule_reads(node.op, node.inputs, needs):
+    for i in node_reads(node, needs):
         e = vs[i]
         if e is not None and e[0].version != e[1]:
             held = getattr(e[0], "ref", None)

@@ -68,8 +68,8 @@ class GraphInterpreter:
         elif not op.differentiable or not any(isinstance(x, SymbolicTensor) and x._rg for x in ins):
             out._rg = False
         elif g.trace is not None and not op.subgraphs:
-            # (a dg.cond / dg.while_loop reads every capture for its gradient's re-run, and its
-            # gradient reads the values the op read: nothing to refuse at its level)
+            # (a dg.cond / dg.while_loop records its write counts once its own writes are
+            # made: control_flow._record_reads)
             node.versions = _versions(g, ins)
         # A graph orders every read of a value before the write that replaces it, so a gradient
         # built after an update would still read the old value. Eagerly, a backward whose rule

@@ -34,14 +34,15 @@ class _Branch:
     element of the op's frame (its inputs, or for a loop the current loop variables followed by
     the captures) that feeds the subgraph's i-th placeholder."""
 
-    __slots__ = ("graph", "outputs", "index", "plan", "uses", "uses_by_output", "_fns")
+    __slots__ = ("graph", "outputs", "index", "plan", "uses", "uses_by_output", "reads", "_fns")
 
-    def __init__(self, graph, outputs, index):
+    def __init__(self, graph, outputs, index, n_carried=0):
         self.graph, self.outputs, self.index = graph, outputs, index
         self.plan = graph.compile(list(outputs), feeds=graph.feeds())
         self._fns = {}
         self.uses_by_output = branch_uses(graph, outputs, index)
         self.uses = frozenset().union(*self.uses_by_output)
+        self.reads = branch_reads(graph, index, n_carried)
 
     def run(self, frame):
         # the specialised code straight (a loop calls it once per iteration, inside the
@@ -88,6 +89,50 @@ def branch_uses(graph, outputs, index):
         need = nx.ancestors(G, o.node.name) | {o.node.name}
         out.append(frozenset(pos[v] for v in need if v in pos))
     return out
+
+
+def branch_reads(graph, index, n_carried=0):
+    """The frame positions whose values a rule in the subgraph reads, directly or through a view
+    (eagerly the branch's ops are tape nodes saving what they read, so writing one of those
+    values in place before backward raises the version error). A rule runs for the inputs that
+    may require grad: the captures that do, a loop's variables (frame positions < n_carried:
+    traced from their initial values, which may require none where later iterations do), and
+    what is computed from them."""
+    from ..autograd.tape import node_reads
+    of = {f.node: i for f, i in zip(graph.feeds(), index)}  # node -> the frame value it is (a view of)
+    may = {f.node for f, i in zip(graph.feeds(), index) if i < n_carried or f._rg}
+    reads = set()
+    for n in graph.nodes:
+        ins = n.inputs
+        if n.op.differentiable and not n.no_grad:
+            needs = [isinstance(x, SymbolicTensor) and x.node in may for x in ins]
+            if any(needs):
+                may.add(n)
+                for i in node_reads(n, needs):
+                    p = of.get(getattr(ins[i], "node", None))
+                    if p is not None:
+                        reads.add(p)
+        if n.op.view and ins and isinstance(ins[0], SymbolicTensor) and ins[0].node in of:
+            of[n] = of[ins[0].node]
+    return frozenset(reads)
+
+
+def _record_reads(g, packed):
+    """Remember the write count of each state the control-flow op reads, taken after the op's
+    own writes, so that a traced backward after a later write is refused as eagerly
+    (tape.check_write_counts, with the inputs its subgraphs' rules read: Op.subgraph_reads)."""
+    from .builder import _versions
+    if g.trace is not None and packed._rg:
+        packed.node.versions = _versions(g, packed.node.inputs)
+
+
+def _cond_reads(n):
+    return sorted({p + 1 for b in n.attrs["branches"] for p in b.reads})
+
+
+def _while_reads(n):
+    # (a loop variable's initial value is read by the first iteration, a capture by every one)
+    return sorted(n.attrs["body"].reads)
 
 
 def _input_reaches(node, k, out):
@@ -212,6 +257,7 @@ def cond(pred, true_fn, false_fn, name="cond"):
     packed = _packed(COND, [pred] + caps, branches=branches, n_out=len(specs))
     n = len(ts)
     assigns = _assign_written(g, refs, _outputs(packed, specs[n:], (), n)) if refs else []
+    _record_reads(g, packed)
     return unflatten(tdef, _outputs(packed, specs[:n], assigns))
 
 
@@ -262,7 +308,7 @@ def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invar
     n_vars = len(out)
     all_specs = specs + [s for _, s in bound]
     cap_nodes, caps = _union_captures(csub, bsub)
-    body = _Branch(bsub, out, _index(bsub, n_vars, cap_nodes, n_vars))
+    body = _Branch(bsub, out, _index(bsub, n_vars, cap_nodes, n_vars), n_carried=n_vars)
     condb = _Branch(csub, [c], _index(csub, n_vars, cap_nodes, n_vars))
     stacked = tuple(o.node is not p.node for o, p in zip(out, bsub.inputs))
     inputs = init + [g.capture(t) for t, _ in bound] + caps + ([max_input] if max_input is not None else [])
@@ -271,6 +317,7 @@ def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invar
                    specs=tuple(all_specs))
     n = len(init)
     assigns = _assign_written(g, [t for t, _ in bound], _outputs(packed, all_specs[n:], (), n)) if bound else []
+    _record_reads(g, packed)
     return unflatten(treedef, _outputs(packed, specs, assigns))
 
 
@@ -570,12 +617,13 @@ def _packed_spec(*a, **k):
 
 
 COND = defop("cond", _cond_kernel, _packed_spec, _cond_vjp, stateful=True, graph_only=True,
-             subgraphs=True, input_used=_cond_input_used,
+             subgraphs=True, input_used=_cond_input_used, subgraph_reads=_cond_reads,
              doc="runs the compiled subgraph of the taken branch (attribute `branches`); "
                  "a tuple of its outputs")
 # stateful: the body may draw random numbers (and must not be merged or folded away)
 WHILE_LOOP = defop("while_loop", _while_kernel, _packed_spec, _while_vjp, stateful=True,
                    graph_only=True, subgraphs=True, input_used=_while_input_used,
+                   subgraph_reads=_while_reads,
                    doc="runs the compiled cond/body subgraphs (attributes) until cond is false; a "
                        "tuple of the final loop variables, the iteration count and, once a gradient "
                        "is built, each iteration's loop variables")

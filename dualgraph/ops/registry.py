@@ -41,7 +41,7 @@ class Op:
         "name", "forward", "infer", "vjp", "elementwise", "view", "inplace", "random",
         "stateful", "differentiable", "saves", "saves_output", "check_eager", "ufunc",
         "torch_name", "doc", "graph_only", "source", "may_alias", "out_kernel", "no_value",
-        "subgraphs", "input_used",
+        "subgraphs", "input_used", "subgraph_reads",
         "_grad_allowed",
     )
 
@@ -49,7 +49,8 @@ class Op:
                  inplace=False, random=False, stateful=False, differentiable=True, saves=None,
                  saves_output=False, check_eager=False, ufunc=None, torch_name=None, doc="",
                  graph_only=False, source=False, may_alias=False, out_kernel=None,
-                 no_value=False, subgraphs=False, input_used=None):
+                 no_value=False, subgraphs=False, input_used=None,
+                 subgraph_reads=None):
         self.name = name
         self.forward = forward
         self.infer = infer
@@ -92,6 +93,9 @@ class Op:
         # boolean saying whether this run does (the branch taken uses it, the loop ran), so a
         # gradient that eagerly would not exist (.grad None) is caught (graph/gradients.py)
         self.input_used = input_used
+        # control flow: subgraph_reads(node) -> the inputs whose values the rules inside its
+        # subgraphs read (the eager version check's `saves`, for a node that has no rule of its own)
+        self.subgraph_reads = subgraph_reads
 
     def __repr__(self):
         return f"<op {self.name}>"
