@@ -342,3 +342,50 @@ def test_tf1_graphs_keep_tf1_semantics_for_gradients_after_an_assign():
         upd = v.assign(v * 3)
         (gx,) = dg.gradients(loss, [x])
     assert dg.Session(g).run([gx, upd], {x: np.ones(1, np.float32)})[0].tolist() == [6.0]
+
+
+_HYPER_CHANGES = {  # make the optimizer, then the param_groups change before call i
+    "np.float32 lr": (lambda w: dg.optim.SGD([w], lr=0.1), lambda g, i: g.update(lr=np.float32(0.1 * (i + 1)))),
+    "np.int64 lr": (lambda w: dg.optim.SGD([w], lr=1), lambda g, i: g.update(lr=np.int64(i + 1))),
+    "np.bool_ maximize": (lambda w: dg.optim.SGD([w], lr=0.1, momentum=0.9),
+                          lambda g, i: g.update(maximize=np.bool_(i % 2 == 1))),
+    "list betas": (lambda w: dg.optim.Adam([w], lr=0.1, betas=[0.9, 0.999]),
+                   lambda g, i: g.update(betas=[0.5 + 0.1 * i, 0.99])),
+    "np.float32 scheduler": (lambda w: dg.optim.SGD([w], lr=0.1), None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_HYPER_CHANGES))
+def test_numpy_scalar_and_list_hyper_parameters_are_read_at_every_call(case):
+    make, change = _HYPER_CHANGES[case]
+
+    def run(compiled):
+        w = dg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        opt = make(w)
+        sched = dg.optim.lr_scheduler.ExponentialLR(opt, gamma=np.float32(0.5)) if change is None else None
+
+        def step():
+            opt.zero_grad()
+            (w * w).sum().backward()
+            opt.step()
+            return f"{opt.param_groups[0]['lr']:.4f}"
+
+        f = dg.function(step) if compiled else step
+        out = []
+        for i in range(5):
+            if change is not None:
+                change(opt.param_groups[0], i)
+            out.append(f())
+            if sched is not None:
+                sched.step()
+        state = {k: v.numpy().copy() for k, v in opt.state[w].items() if isinstance(v, dg.Tensor)}
+        return w.detach().numpy().copy(), w.grad.numpy().copy(), state, out
+
+    we, ge, se, oe = run(False)
+    wc, gc, sc, oc = run(True)
+    assert oe == oc
+    np.testing.assert_array_equal(we, wc)
+    np.testing.assert_array_equal(ge, gc)
+    assert se.keys() == sc.keys()
+    for k in se:
+        np.testing.assert_array_equal(se[k], sc[k])

@@ -120,6 +120,16 @@ class Lifted(SymbolicTensor):
     def item(self):
         return self._guard("", self.concrete)
 
+    # logging the lr inside a traced step (f"{lr:.3g}", round(lr, 4), str(lr)) sees its value
+    def __format__(self, spec):
+        return format(self._guard("", self.concrete), spec)
+
+    def __round__(self, ndigits=None):
+        return round(self._guard("", self.concrete), ndigits)
+
+    def __str__(self):
+        return str(self._guard("", self.concrete))
+
     def __repr__(self):
         return f"<lifted {self.where} = {self.concrete!r}>"
 
@@ -127,10 +137,14 @@ class Lifted(SymbolicTensor):
 def lift_number(graph, guards, owner_expr, key_expr, value, where):
     """A Python number read from a container while tracing, as a run-time input."""
     expr = f"{owner_expr}{key_expr}"
-    kind = "float" if isinstance(value, float) else "int"
-    check = (f"isinstance({expr}, float)" if kind == "float"
-             else f"(isinstance({expr}, int) and not isinstance({expr}, bool))")
-    guards.add(f"{where} is a Python {kind} (lifted)", check, True)
+    kind = "float" if isinstance(value, (float, np.floating)) else "int"
+    if isinstance(value, np.generic):  # a numpy scalar (a scheduler's np.float32 lr): its exact type
+        check = f"type({expr}) is {guards.bind(type(value), 't')}"
+        guards.add(f"{where} is a numpy.{type(value).__name__} (lifted)", check, True)
+    else:
+        check = (f"isinstance({expr}, float)" if kind == "float"
+                 else f"(isinstance({expr}, int) and not isinstance({expr}, bool))")
+        guards.add(f"{where} is a Python {kind} (lifted)", check, True)
     conv = np.float64 if kind == "float" else np.int64  # the 0-d value the plan is fed
     read = eval(f"lambda: _conv({expr})", dict(guards.env, _conv=conv))  # noqa: S307 - our own expression
     sym = graph.lift_python(read, value, where)
@@ -145,7 +159,7 @@ def lift_number(graph, guards, owner_expr, key_expr, value, where):
 
 
 def _is_number(v):
-    return isinstance(v, (int, float)) and not isinstance(v, (bool, np.bool_))
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
 class _LiftingGroup(dict):
@@ -170,12 +184,13 @@ class _LiftingGroup(dict):
         where = f"{self._where}[{k!r}]"
         if _is_number(v):
             got = lift_number(self._graph, self._guards, self._owner, key, v, where)
-        elif type(v) is tuple and v and all(_is_number(x) for x in v):
-            self._guards.add(f"len({where})", f"len({self._owner}{key})", len(v))
-            got = tuple(lift_number(self._graph, self._guards, self._owner, f"{key}[{i}]", x, f"{where}[{i}]")
-                        for i, x in enumerate(v))
+        elif type(v) in (tuple, list) and v and all(_is_number(x) for x in v):  # betas, as either
+            self._guards.add(f"type and len({where})", f"(type({self._owner}{key}), len({self._owner}{key}))",
+                             (type(v), len(v)))
+            got = type(v)(lift_number(self._graph, self._guards, self._owner, f"{key}[{i}]", x, f"{where}[{i}]")
+                          for i, x in enumerate(v))
         else:
-            if is_plain_value(v):
+            if is_plain_value(v) or isinstance(v, np.generic):  # a flag (maximize, nesterov), np.bool_ too
                 self._guards.add(where, f"{self._owner}{key}", v)
             return v
         self._lifted[k] = got
