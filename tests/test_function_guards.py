@@ -389,3 +389,31 @@ def test_numpy_scalar_and_list_hyper_parameters_are_read_at_every_call(case):
     assert se.keys() == sc.keys()
     for k in se:
         np.testing.assert_array_equal(se[k], sc[k])
+
+
+_GROUP_WRITES = {
+    "update": lambda opt, extra: opt.param_groups[0].update(lr=opt.param_groups[0]["lr"] / 2),
+    "setdefault": lambda opt, extra: opt.param_groups[0].setdefault("tag", 1),
+    "pop": lambda opt, extra: opt.param_groups[0].pop("momentum"),
+    "add_param_group": lambda opt, extra: opt.add_param_group({"params": [extra]}),
+    "plateau": lambda opt, extra: dg.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=10).step(1.0),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_GROUP_WRITES))
+def test_every_param_groups_write_inside_a_trace_is_refused(case):
+    w = dg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    extra = dg.tensor([5.0], requires_grad=True)
+    opt = dg.optim.SGD([w], lr=0.1)
+
+    @dg.function
+    def step():
+        opt.zero_grad()
+        (w * w).sum().backward()
+        opt.step()
+        _GROUP_WRITES[case](opt, extra)
+
+    with pytest.raises(dg.DualGraphError, match="outside the compiled function"):
+        step()
+    assert len(opt.param_groups) == 1 and type(opt.param_groups[0]) is dict
+    assert opt.param_groups[0]["lr"] == 0.1 and "tag" not in opt.param_groups[0]

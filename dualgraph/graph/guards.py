@@ -210,6 +210,32 @@ class _LiftingGroup(dict):
         self.written.append(k)
         dict.__setitem__(self, k, v)
 
+    # every other dict write is refused as `group[k] = v` is (the group is a copy for the trace)
+    def update(self, *args, **kw):
+        self.written.extend(dict(*args, **kw) or ["update"])
+        dict.update(self, *args, **kw)
+
+    def setdefault(self, k, default=None):
+        if k not in self:
+            self.written.append(k)
+        return dict.setdefault(self, k, default)
+
+    def __delitem__(self, k):
+        self.written.append(k)
+        dict.__delitem__(self, k)
+
+    def pop(self, k, *default):
+        self.written.append(k)
+        return dict.pop(self, k, *default)
+
+    def popitem(self):
+        self.written.append("popitem")
+        return dict.popitem(self)
+
+    def clear(self):
+        self.written.append("clear")
+        dict.clear(self)
+
 
 class lifting:
     """Context manager: while it is active the optimizers' param_groups lift their numbers."""
@@ -227,12 +253,14 @@ class lifting:
             opt.param_groups = [
                 _LiftingGroup(gr, self.graph, self.guards, f"{o}.param_groups[{i}]", f"{name}.param_groups[{i}]")
                 for i, gr in enumerate(orig)]
-            self.saved.append((opt, orig, name))
+            self.saved.append((opt, orig, name, opt.param_groups, len(orig)))
         return self
 
     def __exit__(self, *exc):
         bad = []
-        for opt, orig, name in self.saved:
+        for opt, orig, name, during, n in self.saved:
+            if opt.param_groups is not during or len(during) != n:  # add_param_group, a new list
+                bad.append(f"{name}.param_groups")
             for i, gr in enumerate(opt.param_groups):
                 if isinstance(gr, _LiftingGroup) and gr.written:
                     bad.append(f"{name}.param_groups[{i}][{gr.written[0]!r}]")

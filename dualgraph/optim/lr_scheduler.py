@@ -2,7 +2,8 @@
 import bisect
 import math
 
-from ..errors import DGTypeError, DGValueError
+from ..errors import DGRuntimeError, DGTypeError, DGValueError
+from ..mode import executing_eagerly
 
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR",
            "CosineAnnealingLR", "LinearLR", "OneCycleLR", "SequentialLR", "ReduceLROnPlateau"]
@@ -272,6 +273,12 @@ class ReduceLROnPlateau:
         return a > best + self.threshold
 
     def step(self, metrics, epoch=None):
+        if not executing_eagerly():  # it writes the lr only when it reduces: refuse at once, not then
+            raise DGRuntimeError(
+                "ReduceLROnPlateau.step() was called inside a function traced by dg.function: its "
+                "Python counters and lr writes would run once, at the trace, not at each call. Call it "
+                "outside the compiled function with the returned loss: the plan reads every "
+                "param_groups number at each call, so the change needs no retrace.")
         current = float(metrics)
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         if self.is_better(current, self.best):
