@@ -417,3 +417,169 @@ def test_every_param_groups_write_inside_a_trace_is_refused(case):
         step()
     assert len(opt.param_groups) == 1 and type(opt.param_groups[0]) is dict
     assert opt.param_groups[0]["lr"] == 0.1 and "tag" not in opt.param_groups[0]
+
+
+class _LazyMomentum(dg.optim.Optimizer):
+    """A user's optimizer in PyTorch's usual style: state made in step() the first time."""
+
+    def __init__(self, params, make_state, lr=0.1, beta=0.9):
+        super().__init__(params, dict(lr=lr, beta=beta))
+        self.make_state = make_state
+
+    @dg.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state[p]
+                if "buf" not in state:
+                    state["buf"] = self.make_state(self, p)
+                    state["n"] = 0 if self.make_state is _lazy_python_counter else self._new_state(dg.zeros, ())
+                state["buf"].mul_(group["beta"]).add_(p.grad)
+                if self.make_state is _lazy_python_counter:
+                    state["n"] += 1
+                else:
+                    state["n"].add_(1)
+                p.add_(state["buf"], alpha=-group["lr"])
+
+
+def _lazy_python_counter(opt, p):
+    return opt._new_state(dg.zeros_like, p)
+
+
+@pytest.mark.parametrize("make_state, refused", [
+    (lambda opt, p: dg.zeros_like(p), True),                    # a graph tensor in opt.state
+    (_lazy_python_counter, True),                               # a Python counter changed
+    (lambda opt, p: opt._new_state(dg.zeros_like, p), False),   # made eagerly, as the built-ins
+], ids=["zeros_like", "python_counter", "new_state"])
+def test_optimizer_state_made_in_a_traced_step_is_eager_or_refused(make_state, refused):
+    def run(compiled):
+        w = dg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        opt = _LazyMomentum([w], make_state)
+
+        def step():
+            opt.zero_grad()
+            (w * w).sum().backward()
+            opt.step()
+        f = dg.function(step) if compiled else step
+        for _ in range(5):
+            f()
+        return w.detach().numpy().copy(), {k: np.asarray(v) for k, v in opt.state[w].items()}
+
+    we, se = run(False)
+    if refused:
+        with pytest.raises(dg.DualGraphError, match="outside the trace"):
+            run(True)
+        return
+    wc, sc = run(True)
+    np.testing.assert_array_equal(we, wc)
+    assert se.keys() == sc.keys()
+    for k in se:
+        np.testing.assert_array_equal(se[k], sc[k])
+
+
+@pytest.mark.parametrize("where", ["backward_inside", "autograd_grad_inside", "backward_outside"])
+def test_gradient_hooks_on_parameters_and_arguments_run_once_as_eagerly(where):
+    """p.register_hook / x.register_hook on leaves: run by the traced backward, added or removed
+    between calls (a retrace), and not run twice when the compiled forward's caller backwards."""
+    def run(compiled):
+        w = dg.nn.Parameter(dg.tensor([1.0, 2.0, 3.0]))
+        a = dg.tensor([0.5, -1.0, 2.0], requires_grad=True)
+
+        def fwd(t):
+            return (w * w * t).sum()
+
+        def inside(t):
+            if where == "backward_inside":
+                fwd(t).backward()
+                return w.grad + 0, t.grad + 0
+            return tuple(g + 0 for g in dg.autograd.grad(fwd(t), [w, t]))
+
+        f = fwd if where == "backward_outside" else inside
+        f = dg.function(f) if compiled else f
+        seen = []
+        for i in range(5):
+            if i == 1:
+                hw = w.register_hook(lambda g: g * 3)
+                a.register_hook(lambda g: g - 1)
+            if i == 3:
+                hw.remove()
+            w.grad = a.grad = None
+            if where == "backward_outside":
+                f(a).backward()
+                got = (w.grad, a.grad)
+            else:
+                got = f(a)
+            seen.append([x.numpy().copy() for x in got])
+        return seen
+
+    for e, c in zip(run(False), run(True)):
+        for x, y in zip(e, c):
+            np.testing.assert_array_equal(x, y)
+
+
+class _Iterates(dg.nn.Module):
+    """Its forward walks whatever it holds: parameters, buffers, children, an optional scale."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = dg.nn.Parameter(dg.ones(3))
+        self.register_buffer("s", dg.ones(3))
+        self.act = dg.relu
+
+    def forward(self, x):
+        for c in self.children():
+            x = c(x)
+        for p in self.parameters():
+            x = x * p
+        for b in self.buffers():
+            x = x + b
+        return self.act(x * getattr(self, "scale", 1.0) - 2)
+
+
+_GROWTHS = {
+    "Sequential.append": (lambda: dg.nn.Sequential(dg.nn.Linear(3, 3)), lambda m: m.append(dg.nn.ReLU())),
+    "ModuleList.append": (lambda: dg.nn.ModuleList([dg.nn.Linear(3, 3)]),
+                          lambda m: m.append(dg.nn.Linear(3, 3))),
+    "ModuleDict.update": (lambda: dg.nn.ModuleDict({"a": dg.nn.Linear(3, 3)}),
+                          lambda m: m.update({"b": dg.nn.Linear(3, 3)})),
+    "ParameterList.append": (lambda: dg.nn.ParameterList([dg.nn.Parameter(dg.ones(3))]),
+                             lambda m: m.append(dg.nn.Parameter(dg.ones(3) * 2))),
+    "register_parameter": (_Iterates, lambda m: m.register_parameter("v", dg.nn.Parameter(dg.ones(3) * 2))),
+    "register_buffer": (_Iterates, lambda m: m.register_buffer("t", dg.ones(3) * 5)),
+    "add_module": (_Iterates, lambda m: m.add_module("act2", dg.nn.Tanh())),
+    "attribute added": (_Iterates, lambda m: setattr(m, "scale", 3.0)),
+    "function attribute": (_Iterates, lambda m: setattr(m, "act", dg.tanh)),
+}
+
+
+def _walk(m, x):
+    if isinstance(m, (dg.nn.ModuleList, dg.nn.ModuleDict)):
+        for c in (m.values() if isinstance(m, dg.nn.ModuleDict) else m):
+            x = c(x)
+        return x
+    if isinstance(m, dg.nn.ParameterList):
+        for p in m:
+            x = x * p
+        return x
+    return m(x)
+
+
+@pytest.mark.parametrize("case", sorted(_GROWTHS))
+def test_a_module_grown_between_calls_retraces(case):
+    make, grow = _GROWTHS[case]
+    x = dg.tensor(np.linspace(-1, 2, 6, dtype=np.float32).reshape(2, 3))
+
+    def run(compiled):
+        dg.manual_seed(0)
+        m = make()
+        f = dg.function(lambda t: _walk(m, t)) if compiled else (lambda t: _walk(m, t))
+        out = [f(x).detach().numpy().copy()]
+        dg.manual_seed(1)
+        grow(m)
+        out += [f(x).detach().numpy().copy() for _ in range(2)]
+        return out, getattr(f, "trace_count", 2)
+
+    (e, _), (c, traces) = run(False), run(True)
+    for a, b in zip(e, c):
+        np.testing.assert_array_equal(a, b)
+    assert traces == 2

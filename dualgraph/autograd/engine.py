@@ -213,7 +213,7 @@ def _check_reads(node, vs, reads):
                 version_error(ins[i], v)
 
 
-def _run_hooks(hooks, g):
+def run_hooks(hooks, g):
     for h in list(hooks.values()):
         r = h(g)
         if r is not None:
@@ -241,7 +241,7 @@ class NullTape:
 
     def before(self, node, g):
         """The node's output gradient as its hooks leave it (before it is captured or used)."""
-        return _run_hooks(node.hooks, g) if node.hooks else g
+        return run_hooks(node.hooks, g) if node.hooks else g
 
     def ready(self, node, needs):
         """Raise if the node's rule may not run now (computing the gradients `needs` asks for):
@@ -254,7 +254,7 @@ class NullTape:
 
     def leaf(self, t, g):
         """The total gradient of leaf t has arrived; returns it as t's hooks leave it."""
-        return _run_hooks(t._hooks, g) if t._hooks else g
+        return run_hooks(t._hooks, g) if t._hooks else g
 
 
 NULL_TAPE = NullTape()
@@ -339,7 +339,7 @@ class EagerTape(NullTape):
     def before(self, node, g):
         if node.hooks:
             self.hooked = True
-            g = _run_hooks(node.hooks, g)
+            g = run_hooks(node.hooks, g)
         if node.retained is not None:
             t = node.retained()
             if t is not None:  # accumulates across backward calls, as a leaf's .grad
@@ -354,7 +354,7 @@ class EagerTape(NullTape):
 
     def leaf(self, t, g):
         if t._hooks:
-            g = _run_hooks(t._hooks, g)
+            g = run_hooks(t._hooks, g)
         if self.accumulate is not None:
             self.accumulate(t, g)
         return g

@@ -58,7 +58,8 @@ def _leaf_specs(leaves):
         elif isinstance(obj, Tensor):
             a = obj._data
             tensors.append(obj)
-            specs.append(("T", a.shape, a.dtype, True, obj._grad is None) if obj._rg else ("T", a.shape, a.dtype))
+            specs.append(("T", a.shape, a.dtype, True, obj._grad is None, obj._hooks and tuple(obj._hooks.values()))
+                         if obj._rg else ("T", a.shape, a.dtype))  # (its register_hook hooks are traced)
         elif t is np.ndarray:
             tensors.append(obj)
             specs.append(("T", obj.shape, obj.dtype))
@@ -319,6 +320,8 @@ class TracedFunction:
             for i, (f, t) in enumerate(zip(feeds, tensors)):
                 if isinstance(t, Tensor) and t.requires_grad:
                     f.requires_grad_(True)
+                    if t._hooks:  # its gradient hooks run on its gradient in the plan, as eagerly
+                        f.node.hooks = type(t._hooks)(t._hooks)
                     if t._grad is not None:  # accumulates into it, as eagerly
                         f._grad = placeholder(t._grad._data.shape, t._grad._data.dtype, name=f"arg{i}_grad")
                     arg_grads[i] = t._grad is not None
@@ -563,12 +566,23 @@ def _guard_python_state(fn, roots, modules, optimizers, names, guards):
             where = f"{mname}.{sub_name}" if sub_name else mname
             b = bind(m, "m")
             for attr, store, kind in stores:
+                # an entry added since (Sequential.append, register_buffer of a new name, an
+                # attribute a hasattr or getattr default read) retraces, as eager code sees it
                 if kind == "value":
+                    guards.add(f"the number of attributes of {where} ({type(m).__name__})",
+                               f"len({b}.{attr})", len(store))
                     for k, v in store.items():
-                        if not k.startswith("_"):
+                        if k.startswith("_"):
+                            continue
+                        if isinstance(v, (types.FunctionType, types.BuiltinFunctionType)):
+                            # a function chosen by config (self.act = F.relu): by identity
+                            guards.add(f"whether attribute {k!r} of {where} is the function traced",
+                                       f"{b}.{attr}.get({k!r}) is {guards.bind(v, 'x')}", True)
+                        else:
                             _guard_value(guards, f"attribute {k!r} of {where} ({type(m).__name__})",
                                          f"{b}.{attr}[{k!r}]", v, depth=1)
                     continue
+                guards.add(f"the names in {where}.{attr}", f"tuple({b}.{attr})", tuple(store))
                 for k, v in store.items():
                     guards.add(f"whether {where}.{k} is the {kind} traced",
                                f"{b}.{attr}.get({k!r}) is {guards.bind(v, 'x')}", True)
@@ -661,6 +675,8 @@ def _guard_captured_tensors(g, guards, names):
                 rg = bool(node.attrs.get("trainable")) if st.trained is None or st.trained is st.ref else False
             guards.add(f"the shape, dtype and requires_grad of {nm}",
                        f"({tn}._data.shape, {tn}._data.dtype, {tn}._rg)", (shape, dtype, rg))
+            guards.add(f"the gradient hooks of {nm} (register_hook)",  # traced into its backward
+                       f"tuple(({tn}._hooks or ()) and {tn}._hooks.values())", tuple((t._hooks or {}).values()))
 
 
 def _binder(guards, owner):

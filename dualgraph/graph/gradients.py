@@ -11,7 +11,7 @@ the history, as the eager tensor after an optimizer step is a leaf again).
 import networkx as nx
 
 from ..errors import DGTypeError, DGRuntimeError
-from ..autograd.engine import TracedTape, reverse_pass
+from ..autograd.engine import TracedTape, reverse_pass, run_hooks
 from ..mode import push
 from ..ops.dispatch import apply
 from ..ops.registry import OPS, Spec, defop
@@ -55,9 +55,11 @@ def _targets(graph, x):
     return list(st.leaves)
 
 
-def gradients(ys, xs, grad_ys=None, name="gradients", tape=None):
+def gradients(ys, xs, grad_ys=None, name="gradients", tape=None, leaf_hooks=False):
     """d(sum of ys)/d(x) for each x, as symbolic tensors (None where x does not reach ys).
-    tape: a TracedTape for a backward() traced by dg.function (eager's freeing, emulated)."""
+    tape: a TracedTape for a backward() traced by dg.function (eager's freeing, emulated).
+    leaf_hooks: run each x's gradient hooks on its gradient (a backward or dg.autograd.grad
+    traced by dg.function, as eagerly; not a compiled backward, whose eager caller runs them)."""
     ys = _as_list(ys)
     xs = _as_list(xs)
     graph = next((t.graph for t in ys if isinstance(t, SymbolicTensor)), None)
@@ -80,12 +82,17 @@ def gradients(ys, xs, grad_ys=None, name="gradients", tape=None):
         got = reverse_pass(ys, seeds, requires=lambda x: x.node.name in names, capture=flat,
                            create_graph=True, tape=tape)
         out, i = [], 0
-        for grp in groups:
+        for x, grp in zip(xs, groups):
             total = None
             for g in got[i:i + len(grp)]:
                 if g is not None:
                     total = g if total is None else total + g
             i += len(grp)
+            # a leaf's hooks (p.register_hook: a captured tensor's, or a dg.function argument's,
+            # copied onto its placeholder) see its total gradient, as eagerly
+            hooks = leaf_hooks and (x._hooks if _is_eager(x) else x.node.hooks if x.node.op in SOURCE_OPS else None)
+            if total is not None and hooks:
+                total = run_hooks(hooks, total)
             out.append(total)
     return out
 
@@ -258,7 +265,7 @@ def graph_backward(loss, gradient=None, inputs=None, retain_graph=None, create_g
     if not targets:
         raise DGRuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
     grads = gradients([loss], targets, None if gradient is None else [gradient],
-                      tape=_traced_tape(graph, retain_graph, create_graph))
+                      tape=_traced_tape(graph, retain_graph, create_graph), leaf_hooks=True)
     with push(GraphInterpreter(graph)):
         for t, g in zip(targets, grads):
             if g is None:
@@ -286,7 +293,7 @@ def autograd_grad(outputs, inputs, grad_outputs=None, allow_unused=False, materi
             raise DGRuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
     graph = outputs[0].graph
     got = gradients(outputs, inputs, grad_outputs,
-                    tape=_traced_tape(graph, retain_graph, create_graph))
+                    tape=_traced_tape(graph, retain_graph, create_graph), leaf_hooks=True)
     if len(outputs) == 1:
         with push(GraphInterpreter(graph)):
             got = [g if g is None else _guard_reached(graph, t, g, outputs[0].node.name, "dg.autograd.grad")

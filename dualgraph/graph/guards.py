@@ -22,6 +22,7 @@ import operator
 import numpy as np
 
 from ..errors import DGRuntimeError
+from ..tensor_methods import TensorMethods
 from .core import SymbolicTensor
 
 _NUMBERS = (int, float, bool, str, type(None))
@@ -237,6 +238,13 @@ class _LiftingGroup(dict):
         dict.clear(self)
 
 
+def _same(a, b):
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - an object without a plain ==: treat as changed
+        return False
+
+
 class lifting:
     """Context manager: while it is active the optimizers' param_groups lift their numbers."""
 
@@ -253,12 +261,33 @@ class lifting:
             opt.param_groups = [
                 _LiftingGroup(gr, self.graph, self.guards, f"{o}.param_groups[{i}]", f"{name}.param_groups[{i}]")
                 for i, gr in enumerate(orig)]
-            self.saved.append((opt, orig, name, opt.param_groups, len(orig)))
+            self.saved.append((opt, orig, name, opt.param_groups, len(orig),
+                               {(id(p), k): v for p, st in opt.state.items() for k, v in st.items()}))
         return self
+
+    @staticmethod
+    def _state_writes(opt, name, before):
+        """Entries of opt.state the traced step made graph tensors or Python values it changed (a
+        custom optimizer creating its buffer with dg.zeros_like inside step(), a Python step
+        counter): the plan would recompute or freeze them. Undone, and named."""
+        bad = []
+        for p, st in list(opt.state.items()):
+            for k, v in list(st.items()):
+                old = before.get((id(p), k), before)
+                if isinstance(v, SymbolicTensor) or (
+                        not isinstance(v, TensorMethods) and old is not v and not _same(old, v)):
+                    bad.append(f"{name}.state[...][{k!r}]")
+                    if old is before:
+                        del st[k]
+                    else:
+                        st[k] = old
+        return bad
 
     def __exit__(self, *exc):
         bad = []
-        for opt, orig, name, during, n in self.saved:
+        state_bad = []
+        for opt, orig, name, during, n, before in self.saved:
+            state_bad += self._state_writes(opt, name, before)
             if opt.param_groups is not during or len(during) != n:  # add_param_group, a new list
                 bad.append(f"{name}.param_groups")
             for i, gr in enumerate(opt.param_groups):
@@ -267,6 +296,14 @@ class lifting:
                 if isinstance(gr, _LiftingGroup) and gr.used:
                     self.used.add(id(opt))
             opt.param_groups = orig
+        if state_bad and exc[0] is None:
+            raise DGRuntimeError(
+                f"{state_bad[0]} was set inside a function traced by dg.function to a graph value or "
+                "a changed Python value: the compiled plan would make it again at every call (a "
+                "momentum buffer starting from zeros each time) or keep the traced value. Create "
+                "optimizer state as tensors outside the trace (self._new_state(dg.zeros_like, p) in "
+                "step(), as the built-in optimizers do, or one eager opt.step() before compiling) and "
+                "update them in place (buf.mul_(beta).add_(grad)), step counters included.")
         if bad and exc[0] is None:
             raise DGRuntimeError(
                 f"{bad[0]} was assigned inside a function traced by dg.function (a learning-rate "
