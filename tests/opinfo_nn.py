@@ -254,7 +254,25 @@ add(
              ]),
     OpRecord("identity", lambda x: apply(op("identity"), x), lambda x: x.view_as(x),
              lambda rng: [Sample((u(rng, s),), desc=str(s)) for s in [(), (3,), (2, 3), (0, 2)]]),
+    OpRecord("check_values", lambda x: apply(op("check_values"), x, kind="unit_interval", message=_UNIT),
+             lambda x: (_tf().binary_cross_entropy(x.detach(), x.detach().nan_to_num().clamp(0, 1)), x.view_as(x))[1],
+             lambda rng: [Sample((rng.uniform(0.1, 0.9, s).astype(F32),), desc=str(s))
+                          for s in [(), (3,), (2, 3), (0, 2)]],
+             lambda: [ErrorSample((np.array([0.5, 1.5], F32),), match=_UNIT, desc="above 1"),
+                      ErrorSample((np.array([np.nan], F32),), match=_UNIT, desc="nan")]),
+    OpRecord("check_values", lambda x: apply(op("check_values"), x, kind="index", message="Target {value} is "
+                                             "out of bounds.", bound=4, ignore=-100),
+             lambda x: (_tf().nll_loss(T.zeros(len(x), 4), x, ignore_index=-100), x.view_as(x))[1],
+             lambda rng: [Sample((np.array([0, 3, -100, 2]),), desc="with ignored"),
+                          Sample((np.zeros((0,), I64),), desc="empty")],
+             lambda: [ErrorSample((np.array([0, 4]),), exc=IndexError, match="Target 4 is out of bounds",
+                                  desc="above"),
+                      ErrorSample((np.array([-1, 0]),), exc=IndexError, match="Target -1 is out of bounds",
+                                  desc="negative")],
+             variant="index"),
 )
+
+_UNIT = "all elements of input should be between 0 and 1"
 
 
 # ---------------------------------------------------------------------------- linear, nll_loss

@@ -133,3 +133,19 @@ def test_a_missing_extra_for_an_option_is_a_one_line_error(monkeypatch, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "dualgraph[fast]" in err[0]
     assert dg.get_fusion() == before
+
+
+def test_results_that_differ_exit_with_status_1(monkeypatch, capsys):
+    import dualgraph.compare.cli as cli
+    real = cli.compare
+
+    def broken(**kw):  # as if the compiled plan had diverged from the eager code
+        cmp = real(**kw)
+        cmp.agree = False
+        return cmp
+    monkeypatch.setattr(cli, "compare", broken)
+    with pytest.raises(SystemExit) as e:
+        main(["--workload", "chain", "--batch", "4"] + FAST)
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith("error:") and "DIFFER" in err

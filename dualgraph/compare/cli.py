@@ -239,6 +239,11 @@ def _run(args, runs, settings):
             with open(args.json, "w", encoding="utf-8") as f:
                 f.write(text + "\n")
             print(f"json: {args.json}", file=out)
+    differ = [c for c in comparisons if not c.agree]
+    if differ:  # the promise broken is a failure a script or CI must see: exit status 1
+        sys.stderr.write(f"error: eager and compiled results DIFFER in {len(differ)} of "
+                         f"{len(comparisons)} comparisons: {', '.join(c.name for c in differ)}\n")
+        sys.exit(1)
     return comparisons
 
 

@@ -368,7 +368,7 @@ for _name, _type in [("add", "Add"), ("sub", "Sub"), ("mul", "Mul"), ("div", "Di
                      ("cos", "Cos"), ("sign", "Sign"), ("matmul", "MatMul"), ("mm", "MatMul"),
                      ("bmm", "MatMul"), ("dot", "MatMul")]:
     _CONVERT[_name] = _simple(_type)
-for _name in ("identity", "contiguous", "clone", "stop_gradient"):
+for _name in ("identity", "check_values", "contiguous", "clone", "stop_gradient"):
     _CONVERT[_name] = _simple("Identity")
 
 

@@ -131,10 +131,8 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     if padding_idx is not None:
         if padding_idx < 0:
             padding_idx += n if n is not None else 0
-    if _eager() and input.numel():
-        lo, hi = int(input.min().item()), int(input.max().item())
-        if lo < -n or hi >= n:
-            raise DGIndexError("index out of range in self")
+    if n is not None:  # (checked where the indices are: at the call, or at each run of a plan)
+        input = apply(_nn.check_values_op, input, kind="index", message="index out of range in self", bound=n)
     out = weight[input]
     if padding_idx is not None:
         keep = (input != padding_idx).unsqueeze(-1)
@@ -313,8 +311,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         raise DGValueError(
             f"Using a target size ({_size_repr(target.shape)}) that is different to the input "
             f"size ({_size_repr(input.shape)}) is deprecated. Please ensure they have the same size.")
-    if _eager() and input.numel() and not bool(((input >= 0) & (input <= 1)).all()):
-        raise DGRuntimeError("all elements of input should be between 0 and 1")   # (nan too)
+    input = apply(_nn.check_values_op, input, kind="unit_interval",  # (nan fails too)
+                  message="all elements of input should be between 0 and 1")
     # PyTorch clamps the logs at -100 so that 0 * log(0) stays finite
     loss = -(target * input.log().clamp(min=-100) + (1 - target) * (1 - input).log().clamp(min=-100))
     if weight is not None:
@@ -394,12 +392,11 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     tshape = tuple(target.shape)
     logp = _classes_last(input)                    # (M, C)
     t = target.reshape(-1)                         # (M,)
+    if c is not None:
+        t = apply(_nn.check_values_op, t, kind="index", message="Target {value} is out of bounds.",
+                  bound=c, ignore=ignore_index)
     valid = t != ignore_index
     safe = where(valid, t, 0)
-    if _eager() and t.numel() and c is not None:
-        bad = valid & ((safe < 0) | (safe >= c))
-        if bad.sum().item():
-            raise DGIndexError(f"Target {int(t[bad][0].item())} is out of bounds.")
     picked = logp.gather(1, safe.unsqueeze(1)).squeeze(1)
     w = valid.to(input.dtype) if weight is None else weight[safe] * valid
     loss = -(picked * w)

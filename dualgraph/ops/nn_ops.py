@@ -985,6 +985,32 @@ identity_op = defop(
     doc="the identity as a view; marks a module boundary so backward hooks can see gradients")
 
 
+# ================================================================ value checks (both modes, at run time)
+def _check_values_kernel(x, kind, message, bound=None, ignore=None):
+    """x itself (as a view) once its values pass the check, else PyTorch's error: eagerly at the
+    call, in a plan at each run, where a shape rule cannot see values. `message` may name the
+    first bad value as {value}."""
+    if x.size:
+        if kind == "unit_interval":   # binary_cross_entropy's input (nan fails too)
+            bad = ~((x >= 0) & (x <= 1))
+            err = DGRuntimeError
+        else:                         # "index": an index into a dimension of size bound
+            bad = (x < 0) | (x >= bound)
+            if ignore is not None:    # (a target equal to ignore_index is not an index)
+                bad &= x != ignore
+            err = DGIndexError
+        if bad.any():
+            raise err(message.format(value=x[bad].flat[0]))
+    return x.view()
+
+
+check_values_op = defop(
+    "check_values", _check_values_kernel, lambda x, kind, message, bound=None, ignore=None: Spec(x.shape, x.dtype),
+    view=True, saves=(), torch_name="CheckValues",
+    doc="the identity, refusing values a loss or an index may not take (BCE's input outside [0, 1], "
+        "an embedding index out of range) with PyTorch's error, eagerly and at each run of a plan")
+
+
 def _pair(v, name="value"):
     if isinstance(v, (list, tuple)):
         if len(v) == 1:

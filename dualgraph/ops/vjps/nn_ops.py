@@ -5,7 +5,7 @@ nll_loss_backward with nll_loss."""
 from ..dispatch import apply
 from ..linalg import matmul_op
 from ..nn_ops import (conv2d_op, conv2d_input_grad_op, conv2d_weight_grad_op, max_pool2d_op,
-                      max_pool2d_backward_op, max_pool2d_select_op, constant_pad_op, identity_op,
+                      max_pool2d_backward_op, max_pool2d_select_op, constant_pad_op, identity_op, check_values_op,
                       linear_op, nll_loss_op, nll_loss_backward_op)
 from ..registry import defvjp
 from ..unbroadcast import unbroadcast
@@ -98,6 +98,7 @@ def _constant_pad_vjp(g, node):
 
 
 defvjp(identity_op, _identity_vjp)
+defvjp(check_values_op, _identity_vjp)
 
 
 # ================================================================ linear
