@@ -582,7 +582,8 @@ def _guard_python_state(fn, roots, modules, optimizers, names, guards):
                             _guard_value(guards, f"attribute {k!r} of {where} ({type(m).__name__})",
                                          f"{b}.{attr}[{k!r}]", v, depth=1)
                     continue
-                guards.add(f"the names in {where}.{attr}", f"tuple({b}.{attr})", tuple(store))
+                # (a name removed or replaced fails the identity guards below; an added one, this)
+                guards.add(f"the number of entries of {where}.{attr}", f"len({b}.{attr})", len(store))
                 for k, v in store.items():
                     guards.add(f"whether {where}.{k} is the {kind} traced",
                                f"{b}.{attr}.get({k!r}) is {guards.bind(v, 'x')}", True)
@@ -675,8 +676,13 @@ def _guard_captured_tensors(g, guards, names):
                 rg = bool(node.attrs.get("trainable")) if st.trained is None or st.trained is st.ref else False
             guards.add(f"the shape, dtype and requires_grad of {nm}",
                        f"({tn}._data.shape, {tn}._data.dtype, {tn}._rg)", (shape, dtype, rg))
-            guards.add(f"the gradient hooks of {nm} (register_hook)",  # traced into its backward
-                       f"tuple(({tn}._hooks or ()) and {tn}._hooks.values())", tuple((t._hooks or {}).values()))
+            if not rg:    # (no hooks on it: register_hook refuses, and rg is guarded above)
+                continue
+            if t._hooks:  # traced into its backward: these hooks, in this order
+                guards.add(f"the gradient hooks of {nm} (register_hook)",
+                           f"tuple({tn}._hooks.values()) if {tn}._hooks else ()", tuple(t._hooks.values()))
+            else:         # (the common case, one cheap test)
+                guards.add(f"whether {nm} has no gradient hooks (register_hook)", f"not {tn}._hooks", True)
 
 
 def _binder(guards, owner):
