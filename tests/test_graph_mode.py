@@ -243,3 +243,17 @@ def test_variables_read_and_loaded_between_runs():
         p = dg.placeholder([2])
     with pytest.raises(TypeError, match="not a variable"):
         p.load([1, 2])
+
+
+@pytest.mark.parametrize("other", [None, "a", object()], ids=["None", "str", "object"])
+@pytest.mark.parametrize("fn", [lambda t, o: t + o, lambda t, o: o * t, lambda t, o: t < o],
+                         ids=["add", "rmul", "lt"])
+def test_an_operand_that_is_not_a_number_is_a_type_error_in_both_modes(fn, other):
+    """PyTorch: TypeError "unsupported operand type(s) ..."; in a graph, when the node is built."""
+    with pytest.raises(TypeError, match="unsupported operand type"):
+        fn(dg.ones(3), other)
+    g = dg.Graph()
+    with dg.graph_mode(g):
+        x = dg.placeholder((3,), dg.float32)
+        with pytest.raises(TypeError, match="unsupported operand type"):
+            fn(x, other)

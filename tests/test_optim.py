@@ -327,3 +327,30 @@ def test_traced_train_step_matches_eager(make):
     eager, traced = run(False), run(True)
     assert np.allclose(traced, eager, atol=1e-6, rtol=0), (traced, eager)
     assert eager[-1] < eager[0]
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "RMSprop", "Adagrad"])
+def test_a_python_number_step_in_a_loaded_state_dict_goes_on_as_a_tensor(name):
+    """Older checkpoints keep "step" a Python number: loading one, the steps go on from it."""
+    def make():
+        w = dg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        return w, getattr(dg.optim, name)([w], lr=0.1)
+
+    def step(w, opt):
+        opt.zero_grad()
+        (w * w).sum().backward()
+        opt.step()
+
+    w, opt = make()
+    for _ in range(3):
+        step(w, opt)
+    sd = opt.state_dict()
+    w2, opt2 = make()
+    with dg.no_grad():
+        w2.copy_(w)
+    sd["state"][0] = dict(sd["state"][0], step=float(sd["state"][0]["step"]))  # (a copy: shared)
+    opt2.load_state_dict(sd)
+    assert isinstance(opt2.state[w2]["step"], dg.Tensor)
+    step(w, opt)
+    step(w2, opt2)
+    np.testing.assert_array_equal(w.detach().numpy(), w2.detach().numpy())

@@ -17,7 +17,11 @@ def is_scalar(x):
 
 def operand(x):
     """What dtypes.result_type wants: (dtype, ndim) for tensors, the scalar itself otherwise."""
-    return (x.dtype, len(x.shape)) if isinstance(x, Spec) else x
+    if isinstance(x, Spec):
+        return (x.dtype, len(x.shape))
+    if not isinstance(x, (int, float, complex, np.generic, np.ndarray)):  # None, a str, an object
+        raise DGTypeError(f"unsupported operand type(s): 'Tensor' and '{type(x).__name__}'")
+    return x
 
 
 def norm_dim(dim, ndim):

@@ -192,6 +192,13 @@ class Optimizer:
                           chain.from_iterable(g["params"] for g in groups)))
 
         def cast(param, value, key=None):
+            if (key == "step" and isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and type(self).__module__.startswith("dualgraph.optim")):
+                # (older checkpoints keep the step a Python number; the built-ins update a tensor;
+                # a user's optimizer gets its own value back)
+                from ..ops.creation import full
+                from .. import dtypes as _dt
+                return self._new_state(full, (), float(value), dtype=_dt.float32)
             if isinstance(value, TensorMethods):
                 if key != "step" and param.is_floating_point() and value.is_floating_point():
                     value = value.to(param.dtype)
