@@ -105,3 +105,20 @@ def test_a_workload_with_dropout_agrees_each_call_draws_the_same_numbers_in_both
     x, y = dg.randn(16, 8), dg.randint(0, 4, (16,))
     cmp = dg.compare(x, y, setup=make_step, calls=3, repeat=1, warmup=0)
     assert cmp.agree and cmp.max_abs_diff == 0.0
+
+
+def test_compare_flags_a_dtype_or_python_number_that_differs_and_not_equal_infinities():
+    n = {"k": 0}
+
+    def bump():  # a Python side effect: frozen at the trace when compiled
+        n["k"] += 1
+        return n["k"]
+
+    x = dg.tensor([1.0, -2.0, 3.0])
+    kw = dict(calls=3, repeat=1, warmup=0, number=1, memory=False)
+    c = dg.compare(lambda t: (t > 0).sum() if bump() % 2 else (t > 0).sum().float(), x, **kw)
+    assert not c.agree  # int64 eagerly at some calls, float32 compiled: same values
+    c = dg.compare(lambda t: (t * 2, bump()), x, **kw)
+    assert not c.agree  # the number grows eagerly, stays at the traced value compiled
+    c = dg.compare(lambda t: t / 0.0, dg.ones(3), calls=2, repeat=1, warmup=0, number=1, memory=False)
+    assert c.agree and c.max_abs_diff == 0.0

@@ -166,3 +166,15 @@ def test_every_scheduler_is_honoured_by_a_compiled_step_without_retracing(sched,
     for a, b in zip(wc, we):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     assert run.trace_count == 1
+
+
+def test_load_state_dict_of_something_else_is_a_clear_error():
+    w = dg.ones(2, requires_grad=True)
+    opt = dg.optim.SGD([w], lr=0.1)
+    for bad in (None, {}, {"state": {}}, [1]):
+        with pytest.raises(ValueError, match="not an optimizer state dict"):
+            opt.load_state_dict(bad)
+    for sched in (dg.optim.lr_scheduler.StepLR(opt, 2), dg.optim.lr_scheduler.ReduceLROnPlateau(opt)):
+        with pytest.raises(TypeError, match="expected a dict"):
+            sched.load_state_dict(None)
+        sched.load_state_dict(sched.state_dict())

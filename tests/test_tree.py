@@ -344,4 +344,5 @@ def test_cond_maps_over_structures_and_refuses_different_ones():
 def test_compare_walks_dict_results():
     from dualgraph.compare.runner import _values
     vals = _values({"a": dg.ones(2), "b": [dg.zeros(1), 3], "c": None})
-    assert [v.tolist() for v in vals] == [[1.0, 1.0], [0.0]]
+    assert [v.tolist() for _, v in vals] == [[1.0, 1.0], [0.0], 3.0]  # (the number too)
+    assert [str(t) for t, _ in vals] == ["float32", "float32", "int64"]

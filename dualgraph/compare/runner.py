@@ -35,13 +35,18 @@ PASS_ORDER = ("prune", "constant_fold", "cse", "simplify", "relu_pool_grad", "pr
 
 
 def _values(out):
-    """The tensors of a result, in tree order, as float64 arrays (other leaves are skipped)."""
+    """The tensors, arrays and Python numbers of a result, in tree order, each as (its dtype,
+    its values as float64); other leaves are skipped. A number is compared too: a Python value
+    the trace froze differs from eager's at the next call."""
     vals = []
     for x in flatten(out)[0]:
         if isinstance(x, Tensor):
-            vals.append(x.detach().numpy().astype(np.float64))
-        elif isinstance(x, np.ndarray):
-            vals.append(x.astype(np.float64))
+            a = x.detach().numpy()
+        elif isinstance(x, (np.ndarray, np.generic, bool, int, float)):
+            a = np.asarray(x)
+        else:
+            continue
+        vals.append((a.dtype, a.astype(np.float64)))
     return vals
 
 
@@ -51,14 +56,14 @@ def _agreement(a, b, rtol, atol):
     if len(va) != len(vb):
         return float("inf"), False
     worst, ok = 0.0, True
-    for x, y in zip(va, vb):
-        if x.shape != y.shape:
+    for (tx, x), (ty, y) in zip(va, vb):
+        if x.shape != y.shape or tx != ty:  # (int64 against float32 is a difference too)
             return float("inf"), False
         if x.size:
             with np.errstate(invalid="ignore"):
                 d = np.abs(x - y)
             both_nan = np.isnan(x) & np.isnan(y)
-            d = np.where(both_nan, 0.0, d)
+            d = np.where(both_nan | (x == y), 0.0, d)  # (inf and inf: no difference)
             worst = max(worst, float(np.max(d)) if not np.isnan(d).any() else float("inf"))
             ok = ok and bool(np.all(both_nan | np.isclose(x, y, rtol=rtol, atol=atol)))
     return worst, ok

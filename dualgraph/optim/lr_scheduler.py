@@ -41,7 +41,16 @@ class LRScheduler:
         return {k: v for k, v in self.__dict__.items() if k != "optimizer" and not callable(v)}
 
     def load_state_dict(self, state_dict):
-        self.__dict__.update(state_dict)
+        self.__dict__.update(_scheduler_state(self, state_dict))
+
+
+def _scheduler_state(sched, state_dict):
+    """A scheduler's state_dict() checked before it is loaded: a dict (its keys are merged, as
+    PyTorch does: a PyTorch scheduler's extra keys load too)."""
+    if not isinstance(state_dict, dict):
+        raise DGTypeError(f"{type(sched).__name__}.load_state_dict expected a dict (from "
+                          f"state_dict()), but got {type(state_dict).__name__}")
+    return state_dict
 
 
 class LambdaLR(LRScheduler):
@@ -227,7 +236,7 @@ class SequentialLR(LRScheduler):
         return d
 
     def load_state_dict(self, state_dict):
-        state_dict = dict(state_dict)
+        state_dict = dict(_scheduler_state(self, state_dict))
         subs = state_dict.pop("_schedulers")
         self.__dict__.update(state_dict)
         for s, sd in zip(self._schedulers, subs):
@@ -306,4 +315,4 @@ class ReduceLROnPlateau:
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict):
-        self.__dict__.update(state_dict)
+        self.__dict__.update(_scheduler_state(self, state_dict))

@@ -182,6 +182,11 @@ class Optimizer:
         """Restore state saved by state_dict(); state tensors are copied (cast to each
         parameter's floating dtype, except 'step'), hyper-parameters taken from the dict."""
         groups = self.param_groups
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
+            raise DGValueError(
+                "loaded state dict is not an optimizer state dict: expected a dict with the keys "
+                f"'state' and 'param_groups' (from Optimizer.state_dict()), got "
+                f"{sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict).__name__}")
         saved = copy.deepcopy(state_dict["param_groups"])
         if len(groups) != len(saved):
             raise DGValueError("loaded state dict has a different number of parameter groups")
