@@ -395,6 +395,7 @@ _GROUP_WRITES = {
     "update": lambda opt, extra: opt.param_groups[0].update(lr=opt.param_groups[0]["lr"] / 2),
     "setdefault": lambda opt, extra: opt.param_groups[0].setdefault("tag", 1),
     "pop": lambda opt, extra: opt.param_groups[0].pop("momentum"),
+    "clear": lambda opt, extra: opt.param_groups[0].clear(),
     "add_param_group": lambda opt, extra: opt.add_param_group({"params": [extra]}),
     "plateau": lambda opt, extra: dg.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=10).step(1.0),
 }
@@ -417,6 +418,34 @@ def test_every_param_groups_write_inside_a_trace_is_refused(case):
         step()
     assert len(opt.param_groups) == 1 and type(opt.param_groups[0]) is dict
     assert opt.param_groups[0]["lr"] == 0.1 and "tag" not in opt.param_groups[0]
+
+
+def test_param_groups_calls_that_write_nothing_are_not_refused():
+    w = dg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    opt = dg.optim.SGD([w], lr=0.1)
+
+    def step():
+        opt.zero_grad()
+        (w * w).sum().backward()
+        g = opt.param_groups[0]
+        g.update()
+        g.pop("tag", None)
+        g.setdefault("lr", 5.0)
+        opt.step()
+
+    f = dg.function(step)
+    for _ in range(3):
+        f()
+    assert opt.param_groups[0]["lr"] == 0.1
+
+
+def test_an_argument_whose_hook_was_removed_is_traced_as_one_without_hooks():
+    a = dg.ones(3, requires_grad=True)
+    a.register_hook(lambda g: g * 2).remove()  # (an empty hook dict stays behind)
+    f = dg.function(lambda t: (t * 3).sum().backward())
+    f(a)
+    f(a)
+    np.testing.assert_array_equal(a.grad.numpy(), [6.0, 6.0, 6.0])
 
 
 class _LazyMomentum(dg.optim.Optimizer):

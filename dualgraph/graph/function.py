@@ -58,7 +58,7 @@ def _leaf_specs(leaves):
         elif isinstance(obj, Tensor):
             a = obj._data
             tensors.append(obj)
-            specs.append(("T", a.shape, a.dtype, True, obj._grad is None, obj._hooks and tuple(obj._hooks.values()))
+            specs.append(("T", a.shape, a.dtype, True, obj._grad is None, tuple(obj._hooks.values()) if obj._hooks else None)
                          if obj._rg else ("T", a.shape, a.dtype))  # (its register_hook hooks are traced)
         elif t is np.ndarray:
             tensors.append(obj)

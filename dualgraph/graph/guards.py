@@ -213,8 +213,9 @@ class _LiftingGroup(dict):
 
     # every other dict write is refused as `group[k] = v` is (the group is a copy for the trace)
     def update(self, *args, **kw):
-        self.written.extend(dict(*args, **kw) or ["update"])
-        dict.update(self, *args, **kw)
+        new = dict(*args, **kw)
+        self.written.extend(new)
+        dict.update(self, new)
 
     def setdefault(self, k, default=None):
         if k not in self:
@@ -226,16 +227,21 @@ class _LiftingGroup(dict):
         dict.__delitem__(self, k)
 
     def pop(self, k, *default):
-        self.written.append(k)
+        if k in self:
+            self.written.append(k)
         return dict.pop(self, k, *default)
 
     def popitem(self):
-        self.written.append("popitem")
+        if self:
+            self.written.append(next(reversed(self)))
         return dict.popitem(self)
 
     def clear(self):
-        self.written.append("clear")
+        self.written.extend(self)
         dict.clear(self)
+
+
+_ABSENT = object()  # (an optimizer state entry the trace made)
 
 
 def _same(a, b):
@@ -273,11 +279,11 @@ class lifting:
         bad = []
         for p, st in list(opt.state.items()):
             for k, v in list(st.items()):
-                old = before.get((id(p), k), before)
+                old = before.get((id(p), k), _ABSENT)
                 if isinstance(v, SymbolicTensor) or (
                         not isinstance(v, TensorMethods) and old is not v and not _same(old, v)):
                     bad.append(f"{name}.state[...][{k!r}]")
-                    if old is before:
+                    if old is _ABSENT:
                         del st[k]
                     else:
                         st[k] = old
