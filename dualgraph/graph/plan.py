@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from ..errors import DGRuntimeError, DGTypeError, DGValueError, DualGraphError
-from ..ops.common import fmt_shape
+from ..ops.common import fmt_shape, numel
 from ..ops.elementwise import SCALAR_CAST_UFUNCS, cast_ufunc
 from ..ops.registry import Spec
 from .core import PLACEHOLDER, VARIABLE, CONSTANT, ASSIGN, STATE_OPS
@@ -404,6 +404,8 @@ def _generate(steps, mem, feeds, fetches, snapshot=False):
         fetched = set(fetches)
         early |= {i for i, s in enumerate(steps) if s.name in fetched and not s.op.no_value
                   and (s.source is not None or aliases_input(s.op) or s.writes_into is not None)}
+    known_c = set()   # values in C order whatever the layouts of feeds and state
+    shapes = {s.name: s.shape for s in steps}
     lines = [f"def run({', '.join(params)}):"]
     # comments: what each value is (op, node name, shape, dtype); the compiled code is the same
     lines += [f"    # {local[f.name]}: {_comment(steps[index[f.name]])[4:]}" for f in feeds if f.name in index]
@@ -431,6 +433,7 @@ def _generate(steps, mem, feeds, fetches, snapshot=False):
                 call_kw = f", **a{i}" if args else f"**a{i}"
             out = mem["out"][i]
             into = s.writes_into
+            buf = None
             if into is not None:
                 k = index[into]
                 st = steps[k]
@@ -438,13 +441,28 @@ def _generate(steps, mem, feeds, fetches, snapshot=False):
                 args.append(f"out={st.source.code(st, k, ns)}" if st.source is not None and k > i
                             else f"out={local[into]}")
             elif out is not None:
-                args.append(f"out={local[out]}")
+                buf, buf_c = local[out], out in known_c
             elif i in arena:
                 # the arena: memory allocated once, when the plan is specialised, and written
                 # again at every run (no allocation, no page faults); never handed to a caller
                 ns[f"b{i}"] = np.empty(s.shape, s.dtype)
-                args.append(f"out=b{i}")
-            if s.op is ASSIGN and steps[index[s.args[1][1]]].writes_into == s.args[0][1]:
+                buf, buf_c = f"b{i}", True
+            checks = []
+            if buf is not None:
+                checks = _layout_checks(s, local, known_c, shapes) + ([] if buf_c else [buf])
+                if not checks:
+                    args.append(f"out={buf}")
+            if (takes_out and not s.op.elementwise) or (s.op.elementwise and not checks and (
+                    buf is not None or not _layout_checks(s, local, known_c, shapes))):
+                known_c.add(s.name)
+            if checks:
+                # eager's result is laid out as numpy's K order makes it from the inputs: C
+                # when they are C; otherwise the kernel allocates, as it does eagerly
+                plain = f"k{i}({', '.join(args)}{call_kw})"
+                into_buf = f"k{i}({', '.join(args + [f'out={buf}'])}{call_kw})"
+                cond = " and ".join(f"{x}.flags.c_contiguous" for x in checks)
+                lines.append(f"    {me} = {into_buf} if {cond} else {plain}{_comment(s)}")
+            elif s.op is ASSIGN and steps[index[s.args[1][1]]].writes_into == s.args[0][1]:
                 lines.append(f"    {me} = {local[s.args[1][1]]}{_comment(s)}")  # already written in place
             elif s.shape == () and s.dtype.kind != "O" and s.op is not ASSIGN and not s.op.no_value \
                     and into is None and out is None and i not in arena:
@@ -477,6 +495,16 @@ def _generate(steps, mem, feeds, fetches, snapshot=False):
     src = "\n".join(lines)
     exec(compile(src, "<dualgraph plan>", "exec"), ns)  # noqa: S102 - our own generated code
     return ns["run"], src
+
+
+def _layout_checks(s, local, known_c, shapes):
+    """The inputs of step s to find in C order at run time before it may write into a C
+    buffer (out=): an elementwise result takes its inputs' layout (numpy's K order), and a
+    reduction or a product reading it rounds by that layout. A product's result is C always."""
+    if not s.op.elementwise:
+        return []
+    return [local[a] for k, a in s.args
+            if k == "node" and a not in known_c and numel((2,) if shapes[a] is None else shapes[a]) > 1]
 
 
 def _comment(s):

@@ -241,12 +241,18 @@ def kernel_source(steps, members, ext, dtype):
                              "    for i in range(out.shape[0]):"] + body) + "\n"
 
 
-def make_caller(kernel, n_in):
-    """kernel(flat inputs..., flat out) as a plan kernel k(*inputs, out=buffer) -> buffer."""
+def make_caller(kernel, n_in, unfused):
+    """kernel(flat inputs..., flat out) as a plan kernel k(*inputs, out=buffer) -> buffer.
+    Called without a buffer on inputs not all in C order (the plan gives one only when they
+    are), it runs the group's own kernels one by one (`unfused`): eagerly each result is laid
+    out as numpy's K order makes it, and what reads it (a sum, a product) rounds by layout."""
     params = ", ".join(f"a{j}" for j in range(n_in))
     flat = ", ".join(f"a{j}.reshape(-1)" for j in range(n_in))
+    in_c = " and ".join(f"a{j}.flags.c_contiguous" for j in range(n_in))
     src = (f"def call({params}, out=None):\n"
            f"    if out is None:  # (a result handed to the caller: fresh memory)\n"
+           f"        if not ({in_c}):\n"
+           f"            return unfused({params})\n"
            f"        out = np.empty(a0.shape, a0.dtype)\n"
            f"    if out.flags.c_contiguous:\n"
            f"        kernel({flat}, out.reshape(-1))\n"
@@ -255,9 +261,22 @@ def make_caller(kernel, n_in):
            f"        kernel({flat}, o)\n"
            f"        out[...] = o.reshape(out.shape)\n"
            f"    return out\n")
-    ns = {"kernel": kernel, "np": np}
+    ns = {"kernel": kernel, "np": np, "unfused": unfused}
     exec(compile(src, "<dualgraph fused call>", "exec"), ns)  # noqa: S102 - our own code
     return ns["call"]
+
+
+def _unfused(steps, members, ext):
+    """The group's steps as one function of its external inputs: each step's kernel called as
+    the unfused plan (and eager code) calls it, without out=, in schedule order."""
+    calls = [(steps[m].kernel, steps[m].args, steps[m].name) for m in members]
+
+    def run(*inputs):
+        env = dict(zip(ext, inputs))
+        for kernel, args, name in calls:
+            env[name] = kernel(*[env[a] if k == "node" else a for k, a in args])
+        return env[calls[-1][2]]
+    return run
 
 
 def fuse(steps, fetches):
@@ -271,7 +290,7 @@ def fuse(steps, fetches):
     for root, members, ext in groups:
         s = steps[root]
         src = kernel_source(steps, members, ext, s.dtype)
-        call = make_caller(compile_kernel(src), len(ext))
+        call = make_caller(compile_kernel(src), len(ext), _unfused(steps, members, ext))
         f = s.specialised(s.shape, s.dtype, call, True, True)
         f.op, f.args, f.in_ids = FUSED, tuple(("node", e) for e in ext), tuple(ext)
         f.attrs = {}
