@@ -93,3 +93,54 @@ def test_a_transformer_layer_training_step_equals_eager(fusion):
         for (n, pe), pc in zip(me.named_parameters(), mc.parameters()):
             np.testing.assert_array_equal(pc.grad.numpy(), pe.grad.numpy(), err_msg=f"call {i}: {n}.grad")
             np.testing.assert_array_equal(pc.detach().numpy(), pe.detach().numpy(), err_msg=f"call {i}: {n}")
+
+
+def _view_and_product(y):
+    t = (y * 2.0).transpose(0, 1)
+    return t, t * 3.0
+
+
+def _view_and_sum(y):
+    t = (y * 2.0).transpose(0, 1)
+    return t, t.sum()
+
+
+@pytest.mark.parametrize("fn", [_view_and_product, _view_and_sum])
+def test_differentiable_outputs_keep_their_layout(fn, fusion):
+    """Several outputs requiring grad are joined into one autograd node (packed flat, split
+    again): each comes back laid out as eagerly, so a product outside reads the same layout."""
+    dg.manual_seed(0)
+    y = dg.randn(5, 3, 6, requires_grad=True)
+    w = dg.randn(6, 2)
+    f = dg.function(fn)
+    for _ in range(3):
+        grads, outs = [], []
+        for run in (fn, f):
+            y.grad = None
+            a, b = run(y)
+            (a @ w).sum().backward(retain_graph=True)
+            (b * b).sum().backward()
+            outs.append((a.detach().numpy(), (a @ w).detach().numpy()))
+            grads.append(y.grad.numpy().copy())
+        (ea, eaw), (ca, caw) = outs
+        assert ca.strides == ea.strides
+        np.testing.assert_array_equal(ca, ea)
+        np.testing.assert_array_equal(caw, eaw)
+        np.testing.assert_array_equal(grads[1], grads[0])
+
+
+@pytest.mark.parametrize("cls", ["RNN", "LSTM", "GRU"])
+def test_a_batch_first_stacked_rnn_output_is_laid_out_as_eagerly(cls, fusion):
+    dg.manual_seed(0)
+    m = getattr(nn, cls)(4, 6, batch_first=True, num_layers=2)
+    x = dg.randn(3, 5, 4)
+
+    def f(x):
+        out = m(x)[0]
+        return out, out.sum()
+    want = f(x)[0].detach().numpy()
+    g = dg.function(f)
+    for _ in range(3):
+        got = g(x)[0].detach().numpy()
+        assert got.strides == want.strides
+        np.testing.assert_array_equal(got, want)

@@ -75,7 +75,8 @@ class _Call:
     """The attrs of one custom_function node: the Function class, its ctx, where the tensor
     inputs sit among apply's arguments, and the outputs' shapes when several are packed."""
 
-    __slots__ = ("cls", "ctx", "n_args", "tensor_pos", "n_out", "shapes", "outs", "non_diff", "dtypes")
+    __slots__ = ("cls", "ctx", "n_args", "tensor_pos", "n_out", "shapes", "outs", "non_diff", "dtypes",
+                 "perms")
 
     def __init__(self, cls, ctx, n_args, tensor_pos, shapes, outs, non_diff, dtypes=None):
         self.cls, self.ctx, self.n_args, self.tensor_pos = cls, ctx, n_args, tensor_pos
@@ -84,6 +85,9 @@ class _Call:
         self.dtypes = dtypes if dtypes is not None and len(set(dtypes)) > 1 else None
         self.outs = outs  # (the non-differentiable ones give backward zeros of their shape)
         self.non_diff = frozenset(non_diff)
+        # per packed output, None or the axis order its memory runs in (dg.function's outputs:
+        # each comes back laid out as the plan, and eager code, made it: see layout_orders)
+        self.perms = None
 
     def __repr__(self):
         return f"{self.cls.__name__}"
@@ -93,7 +97,25 @@ def _kernel(*arrays, call):
     outs = arrays[:call.n_out]
     if call.n_out == 1:
         return outs[0]
+    if call.perms:
+        return np.concatenate([o.reshape(-1) if p is None else o.transpose(p).reshape(-1)
+                               for o, p in zip(outs, call.perms)])
     return np.concatenate([o.reshape(-1) for o in outs])
+
+
+def layout_orders(arrays):
+    """Per array, None when it is in C order, else the axis order its memory runs in (outermost
+    first) when it is a permutation of a C-ordered block (a transpose): packed and split again
+    in that order, a piece has the array's layout. None also for other layouts (a copy then)."""
+    perms = []
+    for a in arrays:
+        p = None
+        if not a.flags.c_contiguous:
+            order = tuple(int(i) for i in np.argsort([-s for s in a.strides], kind="stable"))
+            if a.transpose(order).flags.c_contiguous:
+                p = order
+        perms.append(p)
+    return tuple(perms) if any(p is not None for p in perms) else None
 
 
 def _infer(*specs, call):
@@ -104,28 +126,35 @@ def _infer(*specs, call):
     return Spec((sum(int(np.prod(s)) for s in call.shapes),), dtype)
 
 
-def _split(flat, shapes):
-    """The outputs packed into one node (flattened, concatenated), as tensors of their shapes."""
+def _split(flat, shapes, perms=None):
+    """The outputs packed into one node (flattened, concatenated), as tensors of their shapes
+    (each a permuted view where its perm says its memory ran in another axis order)."""
     if len(shapes) == 1:
         return (flat,)
     out, off = [], 0
-    for shape in shapes:
+    for k, shape in enumerate(shapes):
         n = int(np.prod(shape))
-        out.append(flat[off:off + n].reshape(shape))
+        p = perms[k] if perms else None
+        if p is None:
+            out.append(flat[off:off + n].reshape(shape))
+        else:
+            inv = tuple(int(i) for i in np.argsort(p))
+            out.append(flat[off:off + n].reshape(tuple(shape[i] for i in p)).permute(*inv))
         off += n
     return tuple(out)
 
 
-def unpack(joined, shapes, dtypes):
+def unpack(joined, shapes, dtypes, perms=None):
     """The outputs one custom_function node packs, each of its shape and dtype."""
     if len(shapes) == 1:
         return (joined,)
-    return tuple(p if p._np_dtype() == d else p.to(from_np(d)) for p, d in zip(_split(joined, shapes), dtypes))
+    return tuple(p if p._np_dtype() == d else p.to(from_np(d))
+                 for p, d in zip(_split(joined, shapes, perms), dtypes))
 
 
 def _vjp(g, node):
     call = node.attrs["call"]
-    pieces = _split(g, call.shapes)
+    pieces = _split(g, call.shapes, call.perms)
     if call.dtypes:  # each output's gradient in the output's dtype (exact: it was computed so)
         pieces = tuple(p if p._np_dtype() == d else p.to(from_np(d)) for p, d in zip(pieces, call.dtypes))
     grads = _with_non_differentiable(call, pieces)

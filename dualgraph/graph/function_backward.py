@@ -20,7 +20,7 @@ import functools
 import networkx as nx
 import numpy as np
 
-from ..autograd.function import Function, FunctionCtx, _Call, custom_function_op, unpack
+from ..autograd.function import Function, FunctionCtx, _Call, custom_function_op, layout_orders, unpack
 from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tape import FREED, rule_reads, version_error
 from ..ops.dispatch import apply
@@ -76,10 +76,13 @@ class CompiledBackward:
         ctx.got = set()          # the outputs a backward reached (their hooks: _arrived)
         ctx.freed = frozenset()  # backward nodes a backward without retain_graph ran (saved_by)
         call = _Call(CompiledFunction, ctx, len(src), range(len(src)), self.shapes, picked, (), self.dtypes)
+        if len(picked) > 1:   # (each output laid out as the plan made it, as eagerly)
+            call.perms = layout_orders([t._data for t in picked])
         prev = _state.grad_enabled
         _state.grad_enabled = True  # (the trace said the outputs require grad: dg.enable_grad() inside)
         try:
-            res = unpack(apply(custom_function_op, *picked, *src, call=call), self.shapes, self.dtypes)
+            res = unpack(apply(custom_function_op, *picked, *src, call=call), self.shapes, self.dtypes,
+                         call.perms)
         finally:
             _state.grad_enabled = prev
         if len(res) > 1:  # which outputs a backward reaches (eagerly an input only they reach gets a .grad)
