@@ -26,7 +26,7 @@ from .. import functional as F
 from .. import init
 from ..module import Module
 from ..parameter import Parameter
-from ..utils.rnn import PackedSequence
+from ..utils.rnn import PackedSequence, _ints
 from ._factory import new_empty
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
@@ -271,8 +271,7 @@ class RNNBase(Module):
         is_batched = True
         if packed:
             data, batch_sizes, sorted_indices, unsorted_indices = input
-            batch_sizes = [int(b) for b in (batch_sizes.tolist() if isinstance(batch_sizes, TensorMethods)
-                                            else batch_sizes)]
+            batch_sizes = [int(b) for b in _ints(batch_sizes, "batch_sizes")]
             self._check_input(data, True)
             batch = batch_sizes[0]
             x = data

@@ -40,9 +40,15 @@ class PackedSequence(namedtuple("PackedSequence", ["data", "batch_sizes", "sorte
 
 def _ints(lengths, what="lengths"):
     if isinstance(lengths, TensorMethods):
+        node = getattr(lengths, "node", None)
+        if node is not None and node.op.name == "constant":
+            # (a PackedSequence made inside a trace holds its batch sizes as a graph constant:
+            # known while the graph is built, as eagerly)
+            return _ints(node.attrs["value"], what)
         if hasattr(lengths, "graph"):
             raise DGTypeError(f"{what} must be known while the graph is built (a list or an eager "
-                              "tensor), not a symbolic tensor")
+                              "tensor), not a symbolic tensor: pass it to a dg.function as a list of "
+                              "ints (a call with other lengths traces again)")
         lengths = lengths.numpy()
     arr = np.asarray(lengths)
     if arr.ndim != 1:
