@@ -34,6 +34,14 @@ class DGFileNotFoundError(DualGraphError, FileNotFoundError):
     its message and attributes are torch.load's (open()'s)."""
 
 
+class DGIsADirectoryError(DualGraphError, IsADirectoryError):
+    """dg.load of a directory: open()'s error and message, as torch.load raises it."""
+
+
+class DGPermissionError(DualGraphError, PermissionError):
+    """dg.load of a file it may not read: open()'s error and message, as torch.load's."""
+
+
 class ShapeError(DGRuntimeError):
     """A shape rule refused its inputs (raised at build time in graph mode)."""
 

@@ -31,7 +31,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import dtypes as _dt
-from .errors import CheckpointError, DGTypeError
+from .errors import CheckpointError, DGIsADirectoryError, DGPermissionError, DGRuntimeError, DGTypeError
 
 __all__ = ["save", "load", "CheckpointError", "FORMAT_VERSION"]
 
@@ -45,6 +45,10 @@ _ARRAY = "dualgraph/arrays/{}.npy"
 _NP_DTYPES = frozenset(["|b1", "|i1", "|u1"] + [o + t for o in "<>" for t in (
     "i2", "i4", "i8", "u2", "u4", "u8", "f2", "f4", "f8", "c8", "c16")])
 _TENSOR_DTYPES = {d.np.str: d for d in _dt.ALL}
+# containers (dicts, lists, tuples) nested deeper than this are refused by dg.save: a dict
+# level is three levels of manifest JSON, and both json and the decoder recurse, so a deeper
+# object could be saved but not loaded again (or fail with a raw RecursionError)
+MAX_DEPTH = 100
 
 
 # ================================================================ encoding
@@ -55,6 +59,7 @@ class _Encoder:
         self._tensor_ids = {}  # id(tensor) -> index (a tensor stored twice is stored once)
         self._keep = []        # keep encoded tensors alive so ids stay unique
         self._stack = set()
+        self._depth = 0
 
     def add_array(self, arr, **record):
         arr = np.asarray(arr)
@@ -103,7 +108,10 @@ class _Encoder:
         if isinstance(obj, (dict, list, tuple)):
             if id(obj) in self._stack:
                 raise DGTypeError("dg.save cannot store a container that contains itself")
+            if self._depth >= MAX_DEPTH:
+                raise _too_deep()
             self._stack.add(id(obj))
+            self._depth += 1
             try:
                 if isinstance(obj, dict):
                     if type(obj) not in (dict, OrderedDict):
@@ -123,10 +131,18 @@ class _Encoder:
                 return {"$tuple": [self.encode(v) for v in obj]}
             finally:
                 self._stack.discard(id(obj))
+                self._depth -= 1
         raise DGTypeError(
             f"dg.save cannot store an object of type {type(obj).__module__}.{type(obj).__qualname__}: "
             "only tensors, numpy arrays, dicts, lists, tuples, str, int, float, bool and None "
             "(nothing that would need code to rebuild)")
+
+
+def _too_deep():
+    # a RuntimeError, as torch.save's RecursionError is
+    return DGRuntimeError(
+        f"dg.save cannot store containers nested more than {MAX_DEPTH} deep (dicts, lists and "
+        "tuples inside one another); flatten the object first")
 
 
 def _write_array(fh, arr):
@@ -134,12 +150,16 @@ def _write_array(fh, arr):
     np.lib.format.write_array(fh, arr, allow_pickle=False)
 
 
-def _write(enc, root, fh):
+def _manifest_text(enc, root):
     manifest = {"format": MAGIC, "version": FORMAT_VERSION, "root": root,
                 "arrays": enc.records}
+    return json.dumps(manifest, allow_nan=False, separators=(",", ":"))
+
+
+def _write(enc, text, fh):
     with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         zf.writestr(_FORMAT, f"{MAGIC}\nversion={FORMAT_VERSION}\n")
-        zf.writestr(_MANIFEST, json.dumps(manifest, allow_nan=False, separators=(",", ":")))
+        zf.writestr(_MANIFEST, text)
         for i, arr in enumerate(enc.arrays):
             big = arr.nbytes > (1 << 31) - (1 << 20)
             with zf.open(_ARRAY.format(i), "w", force_zip64=big) as member:
@@ -150,17 +170,31 @@ def save(obj, f):
     """Save obj (a state dict, an optimizer state dict, or a plain container of tensors) to a
     path or a writable binary file. Paths are replaced atomically."""
     enc = _Encoder()
-    root = enc.encode(obj)          # refuse unsupported objects before touching any file
+    try:
+        # refuse unsupported objects before touching any file; json.dumps recurses too (called
+        # from deep in a program's stack even a shallower object can run out of stack)
+        text = _manifest_text(enc, enc.encode(obj))
+    except RecursionError:
+        raise _too_deep() from None
     if hasattr(f, "write"):
-        _write(enc, root, f)
+        _write(enc, text, f)
         return
     path = os.fspath(f)
     directory = os.path.dirname(os.path.abspath(path))
+    # checked here, or the error would name the temporary file (torch.save's wording)
+    if not os.path.isdir(directory):
+        raise DGRuntimeError(f"Parent directory {directory} does not exist.")
+    if os.path.isdir(path):
+        raise DGRuntimeError(f"File {path} cannot be opened: it is a directory.")
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as e:
+        raise DGRuntimeError(f"File {path} cannot be opened: {e.strerror} (writing the "
+                             f"temporary file {tmp} in its directory).") from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            _write(enc, root, fh)
+            _write(enc, text, fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -542,6 +576,10 @@ def load(f, map_location=None, weights_only=True, mmap=None, **kwargs):
     except FileNotFoundError as e:   # a DualGraphError too; torch.load's "[Errno 2] ..." message
         from .errors import DGFileNotFoundError
         raise DGFileNotFoundError(e.errno, e.strerror, e.filename) from None
+    except IsADirectoryError as e:   # likewise: "[Errno 21] Is a directory: '<path>'"
+        raise DGIsADirectoryError(e.errno, e.strerror, e.filename) from None
+    except PermissionError as e:
+        raise DGPermissionError(e.errno, e.strerror, e.filename) from None
     with fh:
         return _load_from(fh, name)
 

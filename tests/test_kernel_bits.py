@@ -80,7 +80,10 @@ def logits(rng, shape, dtype, kind):
 
 def ref_log_softmax(x, dim):
     """old_log_softmax; for logits with few classes (R._lse_by_columns) the same formula over
-    their transposed copy, as the kernel takes it: the sums add the classes in order."""
+    their transposed copy, as the kernel takes it: the sums add the classes in order. A
+    non-contiguous x is read as its C-ordered copy (the layout never changes the bits)."""
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
     axis = R._kaxis(dim, x.ndim)
     if R._lse_by_columns(x, axis):
         return np.ascontiguousarray(old_log_softmax(np.ascontiguousarray(x.T), 0).T)

@@ -104,6 +104,15 @@ def compile_graph(graph, fetches, feeds=None, optimize=True, updates=(), check=N
     roots = list(dict.fromkeys(fetch_names + [u.name for u in upd]))
     if feeds is not None:
         feed_ts = [resolve(f, graph, "feed") for f in (feeds if isinstance(feeds, (list, tuple)) else [feeds])]
+        # each feed is one argument of the plan's generated function: a tensor fed twice would
+        # be two arguments of one name (a raw SyntaxError there), and which value wins is unclear
+        first = {}
+        for i, f in enumerate(feed_ts):
+            if f.name in first:
+                raise DGValueError(
+                    f"{f.name!r} is fed twice (feeds number {first[f.name]} and {i}, counting from "
+                    "0; a tensor and its name are one placeholder): feed each placeholder once")
+            first[f.name] = i
         for f in feed_ts:
             if not is_feed(f.node.op):
                 if not cut_at_feeds:

@@ -194,6 +194,14 @@ def check_index_put_dtype(dest_dtype, value_dtype, index, idx_dtypes, value_nume
         f"{scalar_name(dest_dtype)} for the destination and {scalar_name(value_dtype)} for the source.")
 
 
+def c_order(x):
+    """x, or a C-ordered copy of it. numpy walks a reduction in memory order, and its rounding
+    follows that walk: the same values laid out otherwise (an eager transpose view, a plan's C
+    buffer) sum to other bits. Every kernel that adds or multiplies many values reads them
+    through this, so its result depends on the values only, in both modes."""
+    return x if x.flags.c_contiguous else np.ascontiguousarray(x)
+
+
 _SCRATCH = threading.local()  # per thread: {(shape, dtype): array}
 
 

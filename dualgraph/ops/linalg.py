@@ -6,7 +6,7 @@ import numpy as np
 
 from ..dtypes import scalar_name, result_type
 from ..errors import DGRuntimeError
-from .common import Spec, broadcast_shapes, ctype_name, fmt_shape, numel
+from .common import Spec, broadcast_shapes, c_order, ctype_name, fmt_shape, numel
 from .blas import matmul as matmul_kernel
 from .dispatch import apply
 from .registry import defop, CROSS
@@ -274,7 +274,7 @@ def _einsum_kernel(*xs, equation):
         if drop:
             x = x.reshape(tuple(d for i, d in enumerate(x.shape) if i not in drop))
             sub = "".join(lab for i, lab in enumerate(sub) if i not in drop)
-        ops.append(x)
+        ops.append(c_order(x))
         new_subs.append(sub)
     uniq = "".join(dict.fromkeys(out))
     want = _einsum_dtype(subs, out, xs[0].dtype)

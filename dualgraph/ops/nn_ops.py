@@ -26,7 +26,7 @@ from numpy.lib.stride_tricks import as_strided
 from ..dtypes import scalar_name
 from ..errors import DGRuntimeError, DGValueError, DGIndexError, DGNotImplementedError
 from . import blas, numba_loops as _loops
-from .common import Spec, ctype_name, fmt_shape as _fmt, numel, scratch
+from .common import Spec, c_order, ctype_name, fmt_shape as _fmt, numel, scratch
 from .registry import defop, reads_for
 from .reductions import _columns_lse, _lse_by_columns, _log_softmax_kernel, _shifted_lse
 
@@ -1500,7 +1500,7 @@ def _window_sums(x, start, end, axis):
         idx = np.empty(2 * n_out - 1, np.intp)
         idx[0::2] = start
         idx[1::2] = end[:-1]
-        return np.add.reduceat(x, idx, axis=axis)[_take(x, slice(None, None, 2), axis)]
+        return np.add.reduceat(c_order(x), idx, axis=axis)[_take(x, slice(None, None, 2), axis)]
     # more windows than elements: each window 1 or 2 long (any length works here)
     out = np.take(x, start, axis)
     length = end - start
@@ -1718,7 +1718,7 @@ def _scatter_axis(v, idx, wt, n_in, axis):
         return out
     w = wt.reshape((-1,) + (1,) * (v.ndim - 1 - axis))
     uniq, first = np.unique(idx, return_index=True)
-    sums = np.add.reduceat(v * w, first, axis=axis)
+    sums = np.add.reduceat(c_order(v * w), first, axis=axis)
     index = [slice(None)] * v.ndim
     index[axis] = uniq
     out[tuple(index)] = sums

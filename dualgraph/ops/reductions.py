@@ -3,17 +3,21 @@ logsumexp, softmax, log_softmax."""
 import builtins as _builtins
 import math
 import warnings as _warnings
+from collections import namedtuple
 
 import numpy as np
 
 from ..dtypes import I64, F32, scalar_name
 from ..errors import DGRuntimeError, DGIndexError
-from .common import Spec, norm_dims, norm_dim, numel
+from .common import Spec, c_order, norm_dims, norm_dim, numel
 from .dispatch import apply
 from . import elementwise as E
 from .elementwise import maximum, minimum
 from .registry import defop
 from .shape import gather_op, squeeze_op
+
+
+_F16 = np.dtype(np.float16)
 
 
 def _axis(dim):
@@ -65,7 +69,15 @@ def _sum_dtype(x, dtype=None):
 
 
 def _sum_kernel(x, dim=None, keepdim=False, dtype=None):
+    x = c_order(x)
     axis = _kaxis(dim, x.ndim)
+    if _sum_dtype(x, dtype) == _F16:
+        # PyTorch adds float16 in float32 and rounds once; numpy's float16 reduce rounds every
+        # partial sum (over a non-inner axis) to float16, and overflows where the total fits
+        if x.dtype != _F16:   # the elements cast first, through float32 (c10::Half's door)
+            x = x.astype(F32, copy=False).astype(_F16)
+        r = np.add.reduce(x, axis=axis, keepdims=keepdim, dtype=F32)
+        return np.asarray(r, dtype=_F16)
     if axis is None and dtype is None and x.dtype == np.bool_:
         # a mask's count (the gradients of max(x), amax): np.count_nonzero counts without the
         # int64 add.reduce's cast of every element; the same number
@@ -117,13 +129,16 @@ def _mean_dtype(x, dtype=None):
 def _mean_kernel(x, dim=None, keepdim=False, dtype=None):
     if (dtype or x.dtype).kind != "f":
         raise TypeError("integer mean")
-    r = np.mean(x, axis=_kaxis(dim, x.ndim), keepdims=keepdim, dtype=dtype)
     want = dtype or x.dtype
+    # a float16 mean is PyTorch's float32 sum and division, rounded once (np.mean does so for
+    # float16 input by itself, not for mean(dtype=float16) of another dtype)
+    r = np.mean(c_order(x), axis=_kaxis(dim, x.ndim), keepdims=keepdim,
+                dtype=F32 if want == _F16 else dtype)
     return r if r.dtype == want else np.asarray(r, dtype=want)
 
 
 def _prod_kernel(x, dim=None, keepdim=False, dtype=None):
-    return np.prod(x, axis=_kaxis(dim, x.ndim), keepdims=keepdim, dtype=_sum_dtype(x, dtype))
+    return np.prod(c_order(x), axis=_kaxis(dim, x.ndim), keepdims=keepdim, dtype=_sum_dtype(x, dtype))
 
 
 sum_op = defop("sum", _sum_kernel, _reduce_infer(_sum_dtype), saves=())
@@ -227,6 +242,7 @@ def _in_range(v, lo, hi):
 def _var_std(x, dim, keepdim, correction, sqrt):
     if x.dtype.kind != "f":
         raise TypeError("integer var")
+    x = c_order(x)
     axis = _kaxis(dim, x.ndim)
     n = x.size if axis is None else math.prod(
         x.shape[a] for a in (axis if isinstance(axis, tuple) else (axis,)))
@@ -239,6 +255,11 @@ def _var_std(x, dim, keepdim, correction, sqrt):
 
 
 def _var_std_kernel(x, axis, keepdim, correction, sqrt):
+    if x.dtype == _F16:
+        # PyTorch accumulates float16 in double and takes the sqrt there, then rounds once:
+        # numpy's float16 mean overflows (60000 + 60000), and its squares past 256
+        w = np.var(x, axis=axis, ddof=correction, keepdims=keepdim, dtype=np.float64)
+        return np.asarray(np.sqrt(w) if sqrt else w, dtype=_F16)
     # numpy, like PyTorch, divides by max(0, N - correction): inf or nan, never negative
     v = np.var(x, axis=axis, ddof=correction, keepdims=keepdim)
     r = np.sqrt(v) if sqrt else v
@@ -268,8 +289,7 @@ std_op = defop("std", _std_kernel, _reduce_infer(_float_only("std")), saves_outp
 
 # ---------------------------------------------------------------- logsumexp / softmax family
 def _lse_kernel(x, dim=None, keepdim=False):
-    if x.dtype.kind != "f":
-        x = x.astype(F32)
+    x = c_order(x) if x.dtype.kind == "f" else x.astype(F32)
     axis = _kaxis(dim, x.ndim)
     m = np.amax(x, axis=axis, keepdims=True, initial=-np.inf)
     m = np.where(np.isfinite(m), m, 0)
@@ -290,6 +310,7 @@ logsumexp_op = defop("logsumexp", _lse_kernel, _reduce_infer(_float_dtype), save
 def _softmax_kernel(x, dim):
     if x.dtype.kind != "f":
         raise TypeError("softmax of integers")
+    x = c_order(x)
     axis = _kaxis(dim, x.ndim)
     e = np.subtract(x, np.amax(x, axis=axis, keepdims=True, initial=-np.inf), out=np.empty_like(x))
     np.exp(e, out=e)
@@ -329,6 +350,7 @@ def _shifted_lse(x, axis):
     so that log_softmax is s - lse."""
     # (the ufuncs' reduce directly: np.amax / np.sum are Python wrappers around them, which cost
     # more than the arithmetic on small arrays; the same numbers)
+    x = c_order(x)
     s = np.subtract(x, _row_max(x, axis), out=np.empty_like(x))
     if x.size:  # every sum holds an exp(0) = 1 (or is NaN): log cannot warn
         return s, np.log(np.add.reduce(np.exp(s), axis=axis, keepdims=True))
@@ -491,7 +513,7 @@ def _norm_kernel(x, ord=2.0, dim=None, keepdim=False, dtype=None):
     if x.dtype.kind != "f":
         raise TypeError("integer norm")
     axis = _kaxis(dim, x.ndim)
-    a = np.abs(x)
+    a = np.abs(c_order(x))
     if ord == np.inf:
         r = np.amax(a, axis=axis, keepdims=keepdim)
     elif ord == -np.inf:
@@ -527,16 +549,12 @@ norm_op = defop("norm", _norm_kernel, _norm_infer, saves_output=True, check_eage
 
 
 # ---------------------------------------------------------------- public functions
-class MinMax(tuple):
-    """(values, indices), as torch.return_types.max."""
+class MinMax(namedtuple("MinMax", ["values", "indices"])):
+    """(values, indices), as torch.return_types.max. A namedtuple, so that the tree utilities
+    (utils/tree.py) take it apart and build it again: dg.function returns it as eagerly, and
+    Session.run fetches it, as PyTorch's pytree does with torch.return_types."""
 
-    @property
-    def values(self):
-        return self[0]
-
-    @property
-    def indices(self):
-        return self[1]
+    __slots__ = ()
 
     def __repr__(self):
         return f"return_types(values={self[0]!r}, indices={self[1]!r})"
@@ -614,7 +632,7 @@ def _values_indices(arg_op, input, dim, keepdim):
     if not keepdim:
         values = apply(squeeze_op, values, dim=dim)
         idx = apply(squeeze_op, idx, dim=dim)
-    return MinMax((values, idx))
+    return MinMax(values, idx)
 
 
 def _correction(unbiased, correction):
@@ -674,6 +692,8 @@ def cumprod(input, dim, *, dtype=None, out=None):
 class SortResult(MinMax):
     """(values, indices), as torch.return_types.sort / topk."""
 
+    __slots__ = ()
+
 
 def argsort(input, dim=-1, descending=False, stable=False):
     return apply(argsort_op, input, dim=dim, descending=bool(descending), stable=bool(stable))
@@ -684,8 +704,8 @@ def sort(input, dim=-1, descending=False, stable=False):
     gradient back to the places the values came from, as PyTorch's sort backward)."""
     idx = argsort(input, dim, descending, stable)
     if len(input.shape) == 0:
-        return SortResult((input.clone() if hasattr(input, "clone") else input, idx))
-    return SortResult((apply(gather_op, input, idx, dim=dim), idx))
+        return SortResult(input.clone() if hasattr(input, "clone") else input, idx)
+    return SortResult(apply(gather_op, input, idx, dim=dim), idx)
 
 
 def topk(input, k, dim=-1, largest=True, sorted=True):
@@ -695,8 +715,8 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
         dim = -1
     idx = apply(topk_op, input, k=k, dim=dim, largest=bool(largest))
     if len(input.shape) == 0:
-        return SortResult((apply(gather_op, input, idx, dim=0), idx))
-    return SortResult((apply(gather_op, input, idx, dim=dim), idx))
+        return SortResult(apply(gather_op, input, idx, dim=0), idx)
+    return SortResult(apply(gather_op, input, idx, dim=dim), idx)
 
 
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..dtypes import to_np
 
-from .common import Spec, numel
+from .common import Spec, c_order, numel
 from .dispatch import apply
 from .elementwise import cast_op
 from .registry import defop
@@ -20,7 +20,7 @@ def _sum_to_shape(g, shape):
     lead = g.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         i + lead for i, d in enumerate(shape) if d == 1 and g.shape[i + lead] != 1)
-    r = g.sum(axis=axes, keepdims=True) if axes else g
+    r = c_order(g).sum(axis=axes, keepdims=True) if axes else g
     return r.reshape(shape) if lead or r.shape != shape else r
 
 
