@@ -206,6 +206,11 @@ def _layer_cases():
         "conv_groupnorm": (lambda: _nn.Sequential(_nn.Conv2d(3, 4, 3, padding=1), _nn.GroupNorm(2, 4), _nn.GELU(),
                                                   _nn.AvgPool2d(2), _nn.Flatten(), _nn.Linear(64, 3)),
                            lambda m, x, y: F.cross_entropy(m(x), y), (t(2, 3, 8, 8), dg.tensor([0, 2]))),
+        # batch norm then dropout: the trace also builds dropout's gradient for its mask (read
+        # by nothing, never computed eagerly); it must not be compared with the eager gradient
+        "batchnorm_dropout": (lambda: _nn.Sequential(_nn.Linear(8, 16), _nn.BatchNorm1d(16), _nn.Dropout(0.5),
+                                                     _nn.Linear(16, 3)),
+                              lambda m, x, y: F.cross_entropy(m(x), y), (t(4, 8), dg.tensor([0, 1, 2, 0]))),
         "conv_transpose": (lambda: _nn.Sequential(_nn.ConvTranspose2d(3, 2, 3, stride=2), _nn.SiLU(),
                                                   _nn.AdaptiveAvgPool2d(2)),
                            lambda m, x: m(x).pow(2).mean(), (t(2, 3, 4, 4),)),

@@ -197,9 +197,14 @@ def _differs(e, c, rtol, atol):
 def _graph_values(compiled, graph, records, args):
     """Run the traced graph once, compiled with every recorded node fetched as well."""
     tr = compiled._traces[-1]
-    mine = [r for r in records if r.node.graph is graph]
-    names = list(dict.fromkeys(r.node.name for r in mine))
     feeds = [graph.get_tensor_by_name(f.name) for f in tr.plan.feeds]
+    # only what the function's results and writes need: tracing builds gradients nothing
+    # reads (of a dropout mask, say), which eager code never computes; compared, they would
+    # be aligned with the eager gradient of the same op and shape and differ
+    live = {s.name for s in compile_graph(graph, list(tr.plan.fetches), feeds=feeds, optimize=False,
+                                          updates=graph.updates).steps}
+    mine = [r for r in records if r.node.graph is graph and r.node.name in live]
+    names = list(dict.fromkeys(r.node.name for r in mine))
     plan = compile_graph(graph, names, feeds=feeds, optimize=compiled.optimize, updates=graph.updates,
                          snapshot_fetches=True)  # (a view of a parameter: its value before the update)
     values = dict(zip(names, plan.run_unchecked(compiled.feeds_for(*args))))
