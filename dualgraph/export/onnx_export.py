@@ -6,6 +6,13 @@ dualgraph promotes dtypes (an int tensor plus a float one, a mean of ints) a Cas
 ONNX inputs the type the node computes in. `cond` becomes If and `while_loop` Loop: their
 subgraphs become ONNX subgraphs that read outer values by name. An op with no mapping is an
 ExportError naming the node. Needs the `onnx` package (`pip install 'dualgraph[onnx]'`).
+
+onnxruntime gives the numbers dualgraph gives, special values included (bitwise where
+dualgraph's numpy kernel is exact): where an ONNX op differs (ReduceMax, ArgMax and MaxPool skip
+NaNs, Sign(NaN) is NaN, Clip's missing bound is +-FLT_MAX, ReduceMean of nothing is 0, integer
+Pow and Div go through floats, Where drops the sign of an x zero) the converter spells out
+numpy's arithmetic (npy_divmod for // and %, sqrt for ** 0.5, ...). What ONNX cannot say (a
+run-time error, such as an integer tensor to a negative Python power) is an ExportError.
 """
 import numpy as np
 
@@ -27,6 +34,8 @@ def to_onnx(graph_or_fn, path=None, opset=18, *, inputs=None, outputs=None, exam
     """An ONNX ModelProto of a graph (its placeholders, or `inputs`, fed; `outputs` fetched) or
     of a `dg.function` traced for `example_args`; written to `path` when given.
 
+    A dg.function's outputs are the tensors its result holds, in order, one ONNX output each
+    (a tensor returned twice is two outputs); a Python value returned is not exported.
     A trace has the example's static shapes. For a dim left open (a None batch), call the
     function while building a graph on a placeholder with that dim None, and export that graph.
     Variables are written with their values now; the graph's updates (assigns) are not exported.
@@ -62,7 +71,10 @@ def _resolve(obj, inputs, outputs, example_args):
             fixed[id(s.node)] = np.asarray(read())
         ins = [f for f in feeds if id(f.node) not in fixed and not f.name.endswith("_grad")]
         if outputs is None:
-            outs = [graph.get_tensor_by_name(n) for i, n in enumerate(plan.fetches) if i not in plan.hidden]
+            order = _leaf_fetches(obj, args, plan)
+            if order is None:  # (no output structure to follow: every fetch once)
+                order = [i for i in range(len(plan.fetches)) if i not in plan.hidden]
+            outs = [graph.get_tensor_by_name(plan.fetches[i]) for i in order]
         else:
             outs = _tensors(graph, outputs, "outputs")
         if inputs is not None:
@@ -81,6 +93,45 @@ def _resolve(obj, inputs, outputs, example_args):
     for s, read, _ in obj.lifted:
         fixed[id(s.node)] = np.asarray(read())
     return obj, ins, outs, fixed
+
+
+def _leaf_fetches(fn, args, plan):
+    """The plan's fetch of each tensor leaf of the function's result, in the result's order,
+    then the arguments' gradients it writes back; None where that order cannot be read. The
+    plan fetches a tensor returned twice (`return y, y`) once, but the function returns it
+    twice: two ONNX outputs. Python values returned (not tensors) have no output."""
+    from ..graph import function as _fn
+    from ..tensor import Tensor
+    try:
+        tr = fn._lookup(fn._signature(args, {})[0])
+        leaves, hidden = tr.out_leaves, plan.hidden
+    except AttributeError:
+        return None
+    if tr is None or not isinstance(hidden, range):
+        return None
+    # Replays how the trace appended its fetches (graph/function.py, _out_structure): a
+    # tensor (_T) or number (_S) leaf names its fetch; an argument (_A), a view (_W) or a
+    # captured tensor (_V) returned took the next one; a leaf seen before is the same object.
+    order, first, k = [], {}, 0
+    for leaf in leaves:
+        kind, x = leaf
+        if id(leaf) in first:
+            order.append(first[id(leaf)])
+            continue
+        if kind in (_fn._T, _fn._S):
+            if x != k:
+                return None
+            i = x
+        elif kind in (_fn._A, _fn._W) or (kind == _fn._V and isinstance(x, Tensor)):
+            i = k
+        else:
+            continue
+        k += 1
+        first[id(leaf)] = i
+        order.append(i)
+    if k != hidden.start:
+        return None
+    return order + list(range(hidden.stop, len(plan.fetches)))
 
 
 def _tensors(graph, xs, what):
@@ -180,6 +231,48 @@ class _Exporter:
         if np.dtype(src) == np.dtype(dst):
             return name
         return self.emit("Cast", [name], to=elem_type(self.onnx, dst))
+
+    def where(self, c, x, y, dtype, x_neg0=True, y_neg0=True, name=None):
+        """Where(c, x, y) with the sign of a zero kept. onnxruntime's Where gives +0.0 for an
+        element taken from x that is a zero of either sign (it merges the two selections on
+        x != 0), and its optimizer turns Where(Not(c), x, y) into Where(c, y, x): either side
+        may lose a -0.0. Where a side may hold one (`x_neg0`, `y_neg0`: True, or "all" for a
+        side that is the number -0.0) on a float dtype, the zeros whose sign is not the chosen
+        value's are multiplied by -1 (exact; a multiplier computed at run time, which the
+        optimizer's no-op elimination keeps)."""
+        r = self.emit("Where", [c, x, y], name=name)
+        dt = np.dtype(dtype)
+        if dt.kind != "f" or not (x_neg0 or y_neg0):
+            return r
+        parts = []
+        for side, sel, v in ((x_neg0, c, x), (y_neg0, None, y)):
+            if side:
+                sel = sel or self.emit("Not", [c])
+                parts.append(sel if side == "all" else self.emit("And", [sel, self.is_neg_zero(v, dt)]))
+        want = parts[0] if len(parts) == 1 else self.emit("Or", parts)
+        wrong = self.xor(want, self.is_neg_zero(r, dt))   # (false wherever r is not a zero)
+        return self.emit("Mul", [r, self.emit("Where", [wrong, self.const(-1, dt, "minus_one"),
+                                                        self.const(1, dt, "one")])])
+
+    def xor(self, a, b):
+        """a != b of two bool tensors (Equal and Not: ops dualgraph's importer reads too)."""
+        return self.emit("Not", [self.emit("Equal", [a, b])])
+
+    def is_nan(self, x):
+        return self.emit("Not", [self.emit("Equal", [x, x])])
+
+    def is_neg_zero(self, x, dtype):
+        """x == -0.0 (1 / -0.0 is -inf), elementwise."""
+        zero = self.const(0, dtype, "zero")
+        inv = self.emit("Div", [self.const(1, dtype, "one"), x])
+        return self.emit("And", [self.emit("Equal", [x, zero]), self.emit("Less", [inv, zero])])
+
+    def sign_of(self, m, like, dtype):
+        """m (>= 0, or NaN) with the sign bit of `like` (copysign; ONNX has none)."""
+        zero = self.const(0, dtype, "zero")
+        neg = self.emit("Or", [self.emit("Less", [like, zero]), self.is_neg_zero(like, dtype)])
+        return self.emit("Mul", [m, self.emit("Where", [neg, self.const(-1, dtype, "minus_one"),
+                                                         self.const(1, dtype, "one")])])
 
     def value_info(self, name, shape, dtype, dim_params=False):
         dims = [(f"{name}_dim{i}" if dim_params else None) if d is None else int(d)
@@ -362,10 +455,10 @@ def _simple(op_type, same_dtype=True):
 
 
 for _name, _type in [("add", "Add"), ("sub", "Sub"), ("mul", "Mul"), ("div", "Div"),
-                     ("pow", "Pow"), ("maximum", "Max"), ("minimum", "Min"), ("neg", "Neg"),
+                     ("maximum", "Max"), ("minimum", "Min"), ("neg", "Neg"),
                      ("exp", "Exp"), ("log", "Log"), ("sqrt", "Sqrt"), ("tanh", "Tanh"),
                      ("sigmoid", "Sigmoid"), ("relu", "Relu"), ("abs", "Abs"), ("sin", "Sin"),
-                     ("cos", "Cos"), ("sign", "Sign"), ("matmul", "MatMul"), ("mm", "MatMul"),
+                     ("cos", "Cos"), ("matmul", "MatMul"), ("mm", "MatMul"),
                      ("bmm", "MatMul"), ("dot", "MatMul")]:
     _CONVERT[_name] = _simple(_type)
 for _name in ("identity", "check_values", "contiguous", "clone", "stop_gradient"):
@@ -390,10 +483,157 @@ def _activation_backward(ex, n):
     return ex.emit("Mul", [gy, ex.emit("Sub", [one, y], name=f"{base}/1-y")])
 
 
+@_conv("sign")
+def _sign(ex, n):
+    """Sign, but 0 at NaN (dualgraph and PyTorch; ONNX's Sign gives NaN)."""
+    dt = ex.out_dtype(n)
+    (x,) = ex.ins(n, dt)
+    s = ex.emit("Sign", [x])
+    if np.dtype(dt).kind != "f":
+        return s
+    return ex.emit("Where", [ex.is_nan(x), ex.const(0, dt, "zero"), s])
+
+
 @_conv("log1p")
 def _log1p(ex, n):
-    (x,) = ex.ins(n, ex.out_dtype(n))
-    return ex.emit("Log", [ex.emit("Add", [x, ex.const(1, ex.out_dtype(n))])])
+    """log1p (ONNX has none) as log(u) * (x / (u - 1)), u = 1 + x: accurate to a few ulps where
+    Log(1 + x) loses every digit of a small x; x itself where u is 1 (a tiny x, or -0.0,
+    whose sign is kept), inf at inf."""
+    out = ex.out_dtype(n)
+    dt = _divmod_dtype(out)  # (float16: numpy computes it in float32)
+    x = ex.cast(ex.value(n.inputs[0], out), out, dt)
+    one = ex.const(1, dt, "one")
+    u = ex.emit("Add", [x, one])
+    # (x / (u - 1) is near 1: no overflow of log(u) * x at a huge x)
+    r = ex.emit("Mul", [ex.emit("Log", [u]), ex.emit("Div", [x, ex.emit("Sub", [u, one])])])
+    r = ex.emit("Where", [ex.emit("Equal", [u, ex.const(np.inf, dt, "inf")]), u, r])
+    # (r is never a zero where u != 1)
+    return ex.cast(ex.where(ex.emit("Equal", [u, one]), x, r, dt, y_neg0=False), dt, out)
+
+
+# numpy's power with a one-element exponent (a Python number, a 0-d tensor) on float32 and
+# float64: sqrt for 0.5 ((-inf) ** 0.5 is NaN, (-0.0) ** 0.5 is -0.0, where pow gives inf and
+# 0.0), 1 / x for -1, x * x for 2 (onnxruntime's Pow by a scalar 2 is x * x too); its pow
+# otherwise (float16 always).
+_POW_FAST = (0.5, -1.0)
+
+
+def _one_number(t):
+    """Whether numpy's power sees the exponent t as one number: one element, or a broadcast
+    view of one (expand / broadcast_to: every stride 0)."""
+    while True:
+        if all(d is not None for d in t.shape) and int(np.prod(t.shape)) == 1:
+            return True
+        if t.node.op.name not in ("expand", "broadcast_to") or not isinstance(t.node.inputs[0], SymbolicTensor):
+            return False
+        t = t.node.inputs[0]
+
+
+def _pow_fast(ex, x, e, dt):
+    if e == 0.5:
+        return ex.emit("Sqrt", [x])
+    return ex.emit("Div", [ex.const(1, dt, "one"), x])
+
+
+@_conv("pow")
+def _pow(ex, n):
+    dt = np.dtype(ex.out_dtype(n))
+    a, b = n.inputs
+    if dt.kind in "iu":
+        return _int_pow(ex, n, dt)
+    x = ex.value(a, dt)
+    fast = dt in (np.float32, np.float64)
+    e = _number(b)
+    if e is not None:
+        e = float(np.asarray(e).astype(dt))
+        if fast and e in _POW_FAST:
+            return _pow_fast(ex, x, e, dt)
+        return ex.emit("Pow", [x, ex.const(e, dt, "exponent")])
+    y = ex.value(b, dt)
+    r = ex.emit("Pow", [x, y])
+    if not fast or not _one_number(b):
+        return r
+    # a one-element exponent read at run time: which of numpy's paths, decided then
+    for v in _POW_FAST:
+        hit = ex.emit("Equal", [y, ex.const(v, dt, "exponent")])
+        r = ex.where(hit, _pow_fast(ex, x, v, dt), r, dt)
+    return r
+
+
+def _int_pow(ex, n, dt):
+    """Integer powers, exact (onnxruntime's integer Pow goes through double and saturates):
+    square and multiply in int64, wrapping as numpy does, then cast to dt (the same bits mod
+    2**8, 2**16, 2**32). A negative exponent gives 1 / a ** |b| truncated (dualgraph)."""
+    a, b = n.inputs
+    wide = np.dtype(np.int64)
+    x = ex.cast(ex.value(a, dt), dt, wide)
+    e = _number(b)
+    if e is not None:
+        e = int(np.asarray(e).astype(dt))   # (a Python int beyond dt wraps, as in the kernel)
+        if e < 0:
+            raise ExportError(f"to_onnx: node {n.name} (pow) raises an integer tensor to the negative "
+                              f"power {e}, which dualgraph refuses at run time (integers to negative "
+                              "integer powers are not allowed)")
+        return ex.cast(_int_pow_const(ex, x, e, wide), wide, dt)
+    y = ex.cast(ex.value(b, dt), dt, wide)
+    zero, one = ex.const(0, wide, "zero"), ex.const(1, wide, "one")
+    # both broadcast to the result's shape (a Python number base: 2 ** k)
+    xb = ex.emit("Add", [x, ex.emit("Mul", [y, zero])])
+    yb = ex.emit("Add", [y, ex.emit("Mul", [x, zero])])
+    pos = ex.emit("Max", [yb, zero])
+    r = _int_pow_loop(ex, xb, pos, wide)
+    # b < 0: 1 for a == 1, +-1 (by the parity of b) for a == -1, else 0
+    odd = ex.emit("Equal", [ex.emit("Mod", [yb, ex.const(2, wide, "two")], fmod=0), one])
+    minus1 = ex.const(-1, wide, "minus_one")
+    at_minus1 = ex.emit("Where", [odd, minus1, one])
+    neg = ex.emit("Where", [ex.emit("Equal", [xb, one]), one,
+                            ex.emit("Where", [ex.emit("Equal", [xb, minus1]), at_minus1, zero])])
+    r = ex.emit("Where", [ex.emit("Less", [yb, zero]), neg, r])
+    return ex.cast(r, wide, dt)
+
+
+def _int_pow_const(ex, x, e, dt):
+    if e == 0:
+        return ex.emit("Add", [ex.emit("Mul", [x, ex.const(0, dt, "zero")]), ex.const(1, dt, "one")])
+    r, sq = None, x
+    while True:
+        if e & 1:
+            r = sq if r is None else ex.emit("Mul", [r, sq])
+        e >>= 1
+        if not e:
+            return r
+        sq = ex.emit("Mul", [sq, sq])
+
+
+def _int_pow_loop(ex, x, e, dt):
+    """x ** e (e >= 0, both of x's shape), a Loop over e's bits: at most 63 turns (int64),
+    fewer where every exponent's bits run out sooner."""
+    h, T = ex.h, ex.onnx.TensorProto
+    et = elem_type(ex.onnx, dt)
+    it, cin, r, sq, k = (ex.fresh(f"{ex.node.name}_pow_{v}") for v in ("iter", "cond", "r", "sq", "e"))
+    saved = ex.scope
+    ex.scope = _Scope(saved)
+    zero, one, two = (ex.const(v, dt, nm) for v, nm in ((0, "zero"), (1, "one"), (2, "two")))
+    bit = ex.emit("Equal", [ex.emit("Mod", [k, two], fmod=0), one])
+    r2 = ex.emit("Where", [bit, ex.emit("Mul", [r, sq]), r])
+    sq2 = ex.emit("Mul", [sq, sq])
+    k2 = ex.emit("Div", [k, two])
+    more = ex.emit("Greater", [ex.emit("ReduceMax", [k2], keepdims=0), zero])
+    outs = [(more, T.BOOL), (r2, et), (sq2, et), (k2, et)]
+    names = [ex.fresh(f"{ex.node.name}_pow_out") for _ in outs]
+    for (src, _), o in zip(outs, names):
+        ex.scope.nodes.append(h.make_node("Identity", [src], [o], name=ex.fresh(o + "/Identity")))
+    body = h.make_graph(ex.scope.nodes, ex.fresh(f"{ex.node.name}_pow_body"),
+                        [h.make_tensor_value_info(it, T.INT64, []), h.make_tensor_value_info(cin, T.BOOL, []),
+                         h.make_tensor_value_info(r, et, None), h.make_tensor_value_info(sq, et, None),
+                         h.make_tensor_value_info(k, et, None)],
+                        [h.make_tensor_value_info(o, t, [] if t == T.BOOL else None)
+                         for o, (_, t) in zip(names, outs)])
+    ex.scope = saved
+    r0 = ex.emit("Add", [ex.emit("Mul", [x, ex.const(0, dt, "zero")]), ex.const(1, dt, "one")])
+    go = ex.emit("Greater", [ex.emit("ReduceMax", [e], keepdims=0), ex.const(0, dt, "zero")])
+    res = ex.emit("Loop", [ex.const(np.int64(64), name="max_turns"), go, r0, x, e], n_out=3, body=body)
+    return res[0]
 
 
 @_conv("rsqrt")
@@ -433,34 +673,96 @@ def _bitwise(ex, n):
     return ex.emit("Bitwise" + op.capitalize(), ex.ins(n, dt))
 
 
+def _divmod_dtype(dt):
+    """The dtype a float floor division / remainder is computed in: numpy's float16 loops
+    compute in float32 and round the result."""
+    return np.dtype(np.float32) if np.dtype(dt) == np.float16 else np.dtype(dt)
+
+
+def _float_fmod_adjust(ex, a, b, dt):
+    """(C's fmod(a, b), where numpy's divmod moves it by b): the remainder nonzero (NaN too)
+    and of the other sign than b."""
+    zero = ex.const(0, dt, "zero")
+    mod = ex.emit("Mod", [a, b], fmod=1)   # exact, the dividend's sign (a zero too); NaN at b == 0
+    nonzero = ex.emit("Not", [ex.emit("Equal", [mod, zero])])
+    other = ex.xor(ex.emit("Less", [b, zero]), ex.emit("Less", [mod, zero]))
+    return mod, ex.emit("And", [nonzero, other])
+
+
 @_conv("floor_divide")
 def _floor_divide(ex, n):
     dt = ex.out_dtype(n)
     if np.dtype(dt).kind == "f":
-        a, b = ex.ins(n, dt)
-        return ex.emit("Floor", [ex.emit("Div", [a, b])])
-    a, b = ex.ins(n, np.float64)
-    return ex.cast(ex.emit("Floor", [ex.emit("Div", [a, b])]), np.float64, dt)
+        return _float_floor_divide(ex, n, dt)
+    if np.dtype(dt).kind not in "iu":
+        raise ExportError(f"to_onnx: node {n.name} (floor_divide) on {np.dtype(dt).name} has no ONNX mapping")
+    # exact integer arithmetic (a float64 quotient loses large int64s): the narrower integers
+    # in int64 (no overflow there), cast back with numpy's wrap (int8: -128 // -1 is -128)
+    wide = np.dtype(np.int64)
+    a, b = [ex.value(x, dt) for x in n.inputs]
+    a, b = ex.cast(a, dt, wide), ex.cast(b, dt, wide)
+    base = n.name
+    one = ex.const(1, wide, "one")
+    zero = ex.const(0, wide, "zero")
+    minus1 = ex.emit("Equal", [b, ex.const(-1, wide, "minus_one")], name=f"{base}/by_minus_one")
+    # INT64_MIN / -1 traps (SIGFPE) in onnxruntime's Div: divide by 1 there and negate (numpy
+    # wraps it to INT64_MIN); a zero divisor stays, onnxruntime fails the run as dualgraph raises
+    safe = ex.emit("Where", [minus1, one, b], name=f"{base}/divisor")
+    q = ex.emit("Div", [a, safe], name=f"{base}/trunc")           # rounds toward zero
+    q = ex.emit("Mul", [q, ex.emit("Where", [minus1, ex.const(-1, wide, "minus_one"), one])])
+    r = ex.emit("Sub", [a, ex.emit("Mul", [q, b])], name=f"{base}/rem")   # exact, wraps
+    down = ex.emit("And", [ex.emit("Not", [ex.emit("Equal", [r, zero])]),
+                           ex.xor(ex.emit("Less", [r, zero]), ex.emit("Less", [b, zero]))],
+                   name=f"{base}/round_down")
+    q = ex.emit("Sub", [q, ex.emit("Cast", [down], to=elem_type(ex.onnx, wide))])
+    return ex.cast(q, wide, dt)
+
+
+def _float_floor_divide(ex, n, dt):
+    """numpy's float floor division (npy_divmod): (a - fmod(a, b)) / b moved down by one where
+    the remainder had the other sign than b, then floored and snapped to the nearest integer;
+    a zero quotient takes the sign of a / b; a / b itself at b == 0. So inf // 2 is NaN and
+    -5 // inf is -1, as in dualgraph (and PyTorch)."""
+    wt = _divmod_dtype(dt)
+    a, b = [ex.cast(ex.value(x, dt), dt, wt) for x in n.inputs]
+    zero, one = ex.const(0, wt, "zero"), ex.const(1, wt, "one")
+    mod, adjust = _float_fmod_adjust(ex, a, b, wt)
+    div = ex.emit("Div", [ex.emit("Sub", [a, mod]), b])
+    div = ex.emit("Where", [adjust, ex.emit("Sub", [div, one]), div])   # (a zero is handled below)
+    fl = ex.emit("Floor", [div])
+    up = ex.emit("Greater", [ex.emit("Sub", [div, fl]), ex.const(0.5, wt, "half")])
+    fl = ex.emit("Where", [up, ex.emit("Add", [fl, one]), fl])
+    # (fl is never -0.0, nor is a / 0: plain Wheres)
+    q = ex.emit("Where", [ex.emit("Equal", [b, zero]), ex.emit("Div", [a, b]), fl])
+    # 0 * (a / b): the signed zero (a / b is finite wherever div is 0)
+    signed0 = ex.emit("Mul", [ex.emit("Div", [a, b]), zero])
+    q = ex.where(ex.emit("Equal", [div, zero]), signed0, q, wt, y_neg0=False)
+    return ex.cast(q, wt, dt)
 
 
 @_conv("trunc_divide")
 def _trunc_divide(ex, n):
-    """trunc(a / b) of floats (ONNX has no Trunc): Ceil below zero, Floor otherwise (-0.0, inf
-    and NaN kept)."""
+    """trunc(a / b) of floats (ONNX has no Trunc): floor(|q|) with q's sign (-0.0 for
+    -0.25, NaN and inf kept)."""
     dt = ex.out_dtype(n)
     q = ex.emit("Div", ex.ins(n, dt))
-    neg = ex.emit("Less", [q, ex.const(0, dt, "zero")])
-    return ex.emit("Where", [neg, ex.emit("Ceil", [q]), ex.emit("Floor", [q])])
+    return ex.sign_of(ex.emit("Floor", [ex.emit("Abs", [q])]), q, dt)
 
 
 @_conv("remainder")
 def _remainder(ex, n):
     dt = ex.out_dtype(n)
-    a, b = ex.ins(n, dt)
     if np.dtype(dt).kind in "iu":
-        return ex.emit("Mod", [a, b], fmod=0)
-    q = ex.emit("Floor", [ex.emit("Div", [a, b])])
-    return ex.emit("Sub", [a, ex.emit("Mul", [q, b])])
+        # Python's modulo (exact); a zero divisor fails the run in onnxruntime, as dualgraph raises
+        return ex.emit("Mod", ex.ins(n, dt), fmod=0)
+    # numpy's remainder: fmod moved by b where it has the other sign (NaN at b == 0, inf - x
+    # NaN); a zero remainder has the dividend's sign in dualgraph, as fmod's zero has
+    wt = _divmod_dtype(dt)
+    a, b = [ex.cast(ex.value(x, dt), dt, wt) for x in n.inputs]
+    mod, adjust = _float_fmod_adjust(ex, a, b, wt)
+    # (mod + b is never a zero: |mod| < |b|)
+    r = ex.where(adjust, ex.emit("Add", [mod, b]), mod, wt, x_neg0=False)
+    return ex.cast(r, wt, dt)
 
 
 @_conv("cast")
@@ -469,26 +771,59 @@ def _cast(ex, n):
         if isinstance(n.inputs[0], SymbolicTensor) else ex.value(n.inputs[0], ex.out_dtype(n))
 
 
+def _number(x):
+    """x as a Python number where it is one (a literal operand), else None."""
+    return x if isinstance(x, (bool, int, float, np.number)) and not isinstance(x, SymbolicTensor) else None
+
+
+def _may_be_neg0(x):
+    """Whether an operand may hold -0.0 (ex.where's x_neg0): a tensor may; a number is one
+    ("all") or not."""
+    v = _number(x)
+    if v is None:
+        return True
+    return "all" if v == 0 and np.signbit(v) else False
+
+
 @_conv("where")
 def _where(ex, n):
     dt = ex.out_dtype(n)
     c, x, y = n.inputs
-    return ex.emit("Where", [ex.value(c, np.bool_), ex.value(x, dt), ex.value(y, dt)])
+    return ex.where(ex.value(c, np.bool_), ex.value(x, dt), ex.value(y, dt), dt,
+                    x_neg0=_may_be_neg0(x), y_neg0=_may_be_neg0(y))
 
 
 @_conv("masked_fill")
 def _masked_fill(ex, n):
     dt = ex.out_dtype(n)
     x, mask, v = n.inputs
-    return ex.emit("Where", [ex.value(mask, np.bool_), ex.value(v, dt), ex.value(x, dt)])
+    return ex.where(ex.value(mask, np.bool_), ex.value(v, dt), ex.value(x, dt), dt,
+                    x_neg0=_may_be_neg0(v), y_neg0=_may_be_neg0(x))
 
 
 @_conv("clamp")
 def _clamp(ex, n):
-    dt = ex.out_dtype(n)
+    """numpy's clip, as dualgraph computes it: min > max makes every element max; a NaN bound
+    makes every element NaN; one bound alone is maximum / minimum (Max / Min, which keep
+    +-inf and propagate NaN: Clip's missing bound is the dtype's finite range, which maps
+    -inf to -FLT_MAX); both bounds are Clip (a NaN input stays NaN, a zero keeps its sign)."""
+    dt = np.dtype(ex.out_dtype(n))
     lo, hi = n.attrs.get("min"), n.attrs.get("max")
-    args = [ex.value(n.inputs[0], dt), "" if lo is None else ex.const(lo, dt, "min"),
-            "" if hi is None else ex.const(hi, dt, "max")]
+    x = ex.value(n.inputs[0], dt)
+    bounds = [v for v in (lo, hi) if v is not None]
+    fill = None
+    if lo is not None and hi is not None and lo > hi:
+        fill = hi
+    elif dt.kind == "f" and any(np.isnan(v) for v in bounds):
+        fill = np.nan
+    if fill is not None:
+        value = ex.h.make_tensor(ex.fresh("fill"), elem_type(ex.onnx, dt), [1],
+                                 [np.asarray(fill).astype(dt).item()])
+        return ex.emit("ConstantOfShape", [ex.shape_of(n.inputs[0])], value=value)
+    if dt.kind == "f" and (lo is None or hi is None):
+        return ex.emit("Max" if hi is None else "Min", [x, ex.const(bounds[0], dt, "bound")])
+    # (integers: the missing bound is the dtype's range, exact)
+    args = [x, "" if lo is None else ex.const(lo, dt, "min"), "" if hi is None else ex.const(hi, dt, "max")]
     while args[-1] == "":
         args.pop()
     return ex.emit("Clip", args)
@@ -523,11 +858,24 @@ def _conv2d(ex, n):
 
 @_conv("max_pool2d")
 def _max_pool2d(ex, n):
+    """MaxPool, NaN where the window holds a NaN (onnxruntime's MaxPool skips NaNs; dualgraph
+    propagates them, as PyTorch): the NaN mask pooled with the same windows, as extra channels
+    of the one MaxPool."""
     a = n.attrs
     ph, pw = a["padding"]
-    return ex.emit("MaxPool", ex.ins(n), kernel_shape=list(a["kernel_size"]),
-                   strides=list(a["stride"]), pads=[ph, pw, ph, pw],
-                   dilations=list(a["dilation"]), ceil_mode=int(bool(a["ceil_mode"])))
+    attrs = dict(kernel_shape=list(a["kernel_size"]), strides=list(a["stride"]), pads=[ph, pw, ph, pw],
+                 dilations=list(a["dilation"]), ceil_mode=int(bool(a["ceil_mode"])))
+    (x,) = ex.ins(n)
+    dt = np.dtype(n.inputs[0]._dtype)
+    if dt.kind != "f":
+        return ex.emit("MaxPool", [x], **attrs)
+    nan = ex.emit("Cast", [ex.is_nan(x)], to=elem_type(ex.onnx, dt))
+    pooled = ex.emit("MaxPool", [ex.emit("Concat", [x, nan], axis=1)], **attrs)
+    c, axis = ex.dim_of(n.inputs[0], 1), ex.ints([1], "axes")
+    r = ex.emit("Slice", [pooled, ex.ints([0], "starts"), c, axis])
+    has = ex.emit("Slice", [pooled, c, ex.ints([np.iinfo(np.int64).max], "ends"), axis])
+    has = ex.emit("Greater", [has, ex.const(0, dt, "zero")])
+    return ex.where(has, ex.const(np.nan, dt, "nan"), r, dt, x_neg0=False)
 
 
 @_conv("softmax", "log_softmax")
@@ -538,13 +886,33 @@ def _softmax(ex, n):
 
 def _dims_attr(n):
     d = n.attrs.get("dim")
-    if d is None:
+    if d is None or not n.inputs[0].shape:  # (dim 0 / -1 of a 0-d input is all of it: PyTorch)
         return None
     return [d] if isinstance(d, (int, np.integer)) else list(d)
 
 
 _REDUCE = {"sum": "ReduceSum", "mean": "ReduceMean", "amax": "ReduceMax", "amin": "ReduceMin",
            "prod": "ReduceProd", "logsumexp": "ReduceLogSumExp"}
+
+
+def _reduced_count(ex, n, dims, keep, dt):
+    """How many elements each result of a reduction over dims reduces: a Python int where the
+    shape says it, else a tensor of dt computed at run time."""
+    shape = n.inputs[0].shape
+    red = range(len(shape)) if dims is None else [d % len(shape) for d in dims]
+    if all(shape[d] is not None for d in red):
+        return int(np.prod([shape[d] for d in red]))
+    ones = ex.emit("ConstantOfShape", [ex.shape_of(n.inputs[0])],
+                   value=ex.h.make_tensor(ex.fresh("one"), elem_type(ex.onnx, dt), [1], [1]))
+    return ex.axes("ReduceSum", ones, dims, keep)
+
+
+def _nan_where(ex, x, r, dims, keep, dt):
+    """r, NaN where the reduced slice of x holds a NaN (onnxruntime's ReduceMax and ReduceMin
+    skip NaNs, or not, by position; dualgraph's amax / amin propagate them, as PyTorch)."""
+    nan = ex.emit("Cast", [ex.is_nan(x)], to=elem_type(ex.onnx, np.int32))
+    has = ex.emit("Cast", [ex.axes("ReduceMax", nan, dims, keep)], to=ex.onnx.TensorProto.BOOL)
+    return ex.where(has, ex.const(np.nan, dt, "nan"), r, dt, x_neg0=False)
 
 
 @_conv(*_REDUCE)
@@ -554,51 +922,95 @@ def _reduce(ex, n):
     dims = _dims_attr(n)
     if dims is not None and not dims:
         dims = None
-    return ex.axes(_REDUCE[n.op.name], x, dims, n.attrs.get("keepdim", False))
+    keep = n.attrs.get("keepdim", False)
+    name = n.op.name
+    if name == "mean" and np.dtype(dt).kind == "f":
+        count = _reduced_count(ex, n, dims, keep, dt)
+        if isinstance(count, int):
+            if count == 0:  # 0 / 0: NaN, as numpy's mean of nothing (ReduceMean gives 0)
+                return ex.emit("Div", [ex.axes("ReduceSum", x, dims, keep), ex.const(0, dt, "count")])
+            return ex.axes("ReduceMean", x, dims, keep)
+        empty = ex.emit("Equal", [count, ex.const(0, dt, "zero")])
+        return ex.where(empty, ex.const(np.nan, dt, "nan"), ex.axes("ReduceMean", x, dims, keep), dt,
+                        x_neg0=False)
+    r = ex.axes(_REDUCE[name], x, dims, keep)
+    if name in ("amax", "amin") and np.dtype(dt).kind == "f":
+        r = _nan_where(ex, x, r, dims, keep, dt)
+    return r
 
 
 @_conv("all", "any")
 def _all_any(ex, n):
-    x = ex.value(n.inputs[0], np.int32)
+    """A count of the elements that are not zero (NaN is not: numpy's truth): all when none
+    is zero, any when some is not (0.5 is true; Cast to an integer would make it 0, and an
+    empty ReduceMax is the dtype's lowest, not 0)."""
+    src = n.inputs[0]
+    x = ex.value(src)
+    nonzero = x if src._dtype == np.bool_ else \
+        ex.emit("Not", [ex.emit("Equal", [x, ex.const(0, src._dtype, "zero")])])
     dims = _dims_attr(n) or None
-    r = ex.axes("ReduceMin" if n.op.name == "all" else "ReduceMax", x, dims, n.attrs.get("keepdim", False))
-    return ex.cast(r, np.int32, np.bool_)
+    keep = n.attrs.get("keepdim", False)
+    i64 = np.dtype(np.int64)
+    if n.op.name == "all":
+        zeros = ex.emit("Cast", [ex.emit("Not", [nonzero])], to=elem_type(ex.onnx, i64))
+        r = ex.emit("Equal", [ex.axes("ReduceSum", zeros, dims, keep), ex.const(0, i64, "zero")])
+    else:
+        ones = ex.emit("Cast", [nonzero], to=elem_type(ex.onnx, i64))
+        r = ex.emit("Greater", [ex.axes("ReduceSum", ones, dims, keep), ex.const(0, i64, "zero")])
+    return ex.cast(r, np.bool_, ex.out_dtype(n))  # (uint8 in, uint8 out: PyTorch)
 
 
 @_conv("var", "std")
 def _var(ex, n):
-    dt = ex.out_dtype(n)
-    x = ex.value(n.inputs[0], dt)
+    """sum((x - mean)**2) / max(N - correction, 0) (numpy's divisor: NaN, never negative, at
+    N <= correction); float32 in float64, where dualgraph takes a float32 variance whose squares
+    could overflow or underflow (PyTorch accumulates in double on CPU)."""
+    out = ex.out_dtype(n)
+    dt = np.dtype(np.float64) if np.dtype(out) == np.float32 else np.dtype(out)
+    x = ex.cast(ex.value(n.inputs[0], out), out, dt)
     dims = _dims_attr(n) or None
     keep = n.attrs.get("keepdim", False)
     mean = ex.axes("ReduceMean", x, dims, True)
     d = ex.emit("Sub", [x, mean])
     ss = ex.axes("ReduceSum", ex.emit("Mul", [d, d]), dims, keep)
     corr = n.attrs.get("correction", 1)
-    shape = n.inputs[0].shape
-    red = range(len(shape)) if dims is None else [d % len(shape) for d in dims]
-    if all(shape[d] is not None for d in red):
-        denom = ex.const(int(np.prod([shape[d] for d in red])) - corr, dt, "count")
+    count = _reduced_count(ex, n, dims, keep, dt)
+    if isinstance(count, int):
+        denom = ex.const(max(count - corr, 0), dt, "count")
     else:
-        ones = ex.emit("ConstantOfShape", [ex.shape_of(n.inputs[0])],
-                       value=ex.h.make_tensor(ex.fresh("one"), elem_type(ex.onnx, dt), [1], [1]))
-        count = ex.axes("ReduceSum", ones, dims, keep)  # the reduced size, known at run time
-        denom = ex.emit("Sub", [count, ex.const(corr, dt, "correction")])
+        denom = ex.emit("Max", [ex.emit("Sub", [count, ex.const(corr, dt, "correction")]),
+                                ex.const(0, dt, "zero")])
     v = ex.emit("Div", [ss, denom])
-    return v if n.op.name == "var" else ex.emit("Sqrt", [v])
+    if n.op.name == "std":
+        v = ex.emit("Sqrt", [v])
+    return ex.cast(v, dt, out)
 
 
 @_conv("argmax", "argmin")
 def _argmax(ex, n):
-    x = ex.value(n.inputs[0])
+    """ArgMax / ArgMin (the first of equal values, as numpy), but the first NaN's index where
+    the slice holds one (numpy and PyTorch; onnxruntime's compares skip NaNs)."""
+    src = n.inputs[0]
+    x = ex.value(src)
     kind = "ArgMax" if n.op.name == "argmax" else "ArgMin"
     d = n.attrs.get("dim")
+    keep = bool(n.attrs.get("keepdim"))
+    if not src.shape:  # (a 0-d input: index 0, a 0-d result, keepdim or not)
+        d, keep = None, False
     if d is None:
-        r = ex.emit(kind, [ex.emit("Reshape", [x, ex.ints([-1])])], axis=0, keepdims=0)
-        if n.attrs.get("keepdim"):
-            r = ex.emit("Reshape", [r, ex.ints([1] * len(n.inputs[0].shape))])
-        return r
-    return ex.emit(kind, [x], axis=int(d), keepdims=int(bool(n.attrs.get("keepdim"))))
+        x = ex.emit("Reshape", [x, ex.ints([-1])])
+        axis, k = 0, False
+    else:
+        axis, k = int(d), keep
+    r = ex.emit(kind, [x], axis=axis, keepdims=int(k))
+    if np.dtype(src._dtype).kind == "f":
+        nan = ex.emit("Cast", [ex.is_nan(x)], to=elem_type(ex.onnx, np.int32))
+        first = ex.emit("ArgMax", [nan], axis=axis, keepdims=int(k))
+        has = ex.emit("Cast", [ex.axes("ReduceMax", nan, [axis], k)], to=ex.onnx.TensorProto.BOOL)
+        r = ex.emit("Where", [has, first, r])
+    if d is None and keep:
+        r = ex.emit("Reshape", [r, ex.ints([1] * len(src.shape))])
+    return r
 
 
 def _static_target(shape):
@@ -727,6 +1139,8 @@ def _repeat(ex, n):
 @_conv("gather")
 def _gather(ex, n):
     x, idx = n.inputs
+    if not x.shape:  # (0-d: index 0 is the only one, x itself; GatherElements needs rank >= 1)
+        return ex.emit("Identity", [ex.value(x)])
     return ex.emit("GatherElements", [ex.value(x), ex.value(idx, np.int64)], axis=int(n.attrs["dim"]))
 
 
