@@ -840,6 +840,8 @@ def _out_structure(result, flat, g, feeds, ident):
     out = []
     stand_ins = {id(s) for s in g.grad_stand_ins.values()}
     seen = {}  # id(graph tensor) -> its leaf: one tensor returned twice is one tensor, as eagerly
+    later = {id(x) for x in leaves}
+    pending = []  # (leaf, id of its base, its own fetch): views of outputs returned after them
     for obj in leaves:
         if id(obj) in seen:
             out.append(seen[id(obj)])
@@ -858,6 +860,18 @@ def _out_structure(result, flat, g, feeds, ident):
                 _fetched_too(flat, ident, obj, g)
                 continue
             view = _view_of_input(obj, feeds, stand_ins) or _view_of_output(obj, seen)
+            if view is None:
+                a = _replayable_alias(obj)
+                root = None if a is None else getattr(a[0], "root", None)
+                if root is not None and id(root) in later and root is not obj:
+                    # (`return h[0], h`: a view of an output returned after it; the base's
+                    # fetch is known once it is reached, below)
+                    view = ("out", None, a[1], a[3])
+                    pending.append(((_W, view), id(root), len(flat)))
+                    out.append(pending[-1][0])
+                    seen[id(first)] = out[-1]
+                    _fetched_too(flat, ident, obj, g)
+                    continue
             if view is not None:  # a view of an argument, of state or of another output: made
                 #                   again on it, a view of it
                 out.append((_W, view))
@@ -876,6 +890,14 @@ def _out_structure(result, flat, g, feeds, ident):
                 f"dg.function: the traced function returned a {type(obj).__name__} holding tensors; "
                 "results may nest tensors in tuples, lists, dicts, OrderedDicts and namedtuples only")
         out.append((_V, obj))
+    for leaf, root, own in pending:
+        base = seen.get(root)
+        if base is not None and base[0] is _T:
+            new = (_W, ("out", base[1]) + leaf[1][2:])
+        else:  # (its base is no fetched tensor: the view comes back as a value of its own)
+            new = (_T, own)
+            ident.discard(own)
+        out = [new if e is leaf else e for e in out]
     return out, treedef
 
 
@@ -888,13 +910,22 @@ def _fetched_too(flat, ident, obj, g):
 
 def _wrap_out(treedef, leaves, vals, args):
     memo = {}  # (a fetch returned at two places: one tensor)
+    views = {}  # id(leaf) -> the view made of it (a view returned twice: one tensor, as eagerly)
     out = []
     for x in leaves:
+        if x[0] is _W and id(x) in views:
+            out.append(views[id(x)])
+            continue
         if x[0] is _W and x[1][0] == "out":  # a view of another output: of that very tensor
             i = x[1][1]
             if i not in memo:
                 memo[i] = _out_leaf((_T, i), vals, args)
             out.append(_remake_view(x[1], args, memo[i]))
+            views[id(x)] = out[-1]
+            continue
+        if x[0] is _W:
+            out.append(_out_leaf(x, vals, args))
+            views[id(x)] = out[-1]
             continue
         key = x[1] if x[0] is _T else None
         v = memo.get(key) if key is not None else None
