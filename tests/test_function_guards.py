@@ -2,6 +2,8 @@
 test_staging_equivalence.py: optimizers reached through globals or helpers are lifted, Python
 writes inside a trace are refused, identity guards, writes through views, no_grad, gradients
 carried by a written buffer, weak lifted scalars on 0-d parameters, Session fetch order."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -612,3 +614,50 @@ def test_a_module_grown_between_calls_retraces(case):
     for a, b in zip(e, c):
         np.testing.assert_array_equal(a, b)
     assert traces == 2
+
+
+# ---- globals read by helpers the traced function calls
+HELPER_SCALE = 2.0
+HELPER_ACT = dg.tanh
+
+
+def _helper(x):
+    return HELPER_ACT(x) * HELPER_SCALE
+
+
+def _nested_helper(x):
+    return _helper(x) + 1.0
+
+
+def test_globals_a_helper_reads_and_functions_chosen_by_name_retrace():
+    """Eagerly a helper reads its globals at every call: rebinding a number or the function a
+    name chooses (`act = dg.relu`) changes the result; compiled, the trace ran the old ones and
+    must retrace (it did not: helpers' globals and function-valued globals were not guarded)."""
+    global HELPER_SCALE, HELPER_ACT
+    x = dg.tensor([0.5, -1.0, 2.0])
+    f = dg.function(_nested_helper)
+    try:
+        for scale, act in [(2.0, dg.tanh), (2.0, dg.relu), (3.0, dg.relu), (3.0, dg.sigmoid)]:
+            HELPER_SCALE, HELPER_ACT = scale, act
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                got = f(x)
+            np.testing.assert_array_equal(got.numpy(), _nested_helper(x).numpy())
+    finally:
+        HELPER_SCALE, HELPER_ACT = 2.0, dg.tanh
+
+
+def test_a_closure_variable_of_a_helper_retraces():
+    def make(k):
+        def helper(x):
+            return x * k[0]
+        return helper
+    k = [1.5]
+    helper = make(k)
+    f = dg.function(lambda x: helper(x) + 1.0)
+    x = dg.tensor([1.0, 2.0])
+    for v in (1.5, 2.5, 2.5):
+        k[0] = v
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            np.testing.assert_array_equal(f(x).numpy(), (helper(x) + 1.0).numpy())

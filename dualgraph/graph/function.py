@@ -10,6 +10,7 @@ tracing is lifted, guarded or refused (guards.py); `fn.explain()` says which is 
 """
 import functools
 import inspect
+import sys
 import time
 import types
 import warnings
@@ -541,20 +542,7 @@ def _refuse_symbolic_attributes(modules, before):
 
 def _guard_python_state(fn, roots, modules, optimizers, names, guards):
     """Guards on the Python values the trace may have depended on."""
-    code = getattr(fn, "__code__", None)
-    cells = getattr(fn, "__closure__", None) or ()
-    if code is not None:
-        for name, c in zip(code.co_freevars, cells):
-            try:
-                v = c.cell_contents
-            except ValueError:
-                continue
-            _guard_value(guards, f"closure variable {name!r}", f"{guards.bind(c, 'c')}.cell_contents", v)
-        glb = getattr(fn, "__globals__", {})
-        gname = guards.bind(glb, "G")
-        for name in sorted(_code_names(code)):
-            if name in glb:
-                _guard_value(guards, f"global {name!r}", f"{gname}[{name!r}]", glb[name])
+    _guard_globals_and_closure(fn, guards, "", set())
     owner = getattr(fn, "__self__", None)
     bind = _binder(guards, owner)
     if owner is not None and not _is_module(owner) and hasattr(owner, "__dict__"):
@@ -613,6 +601,45 @@ def _guard_python_state(fn, roots, modules, optimizers, names, guards):
 
 
 _GUARDED_ITEMS = 16   # the longest list, tuple or dict whose items are guarded one by one
+_HELPER_DEPTH = 3     # user functions called from the traced one whose globals are guarded too
+_LIBRARIES = frozenset({"dualgraph", "numpy", "torch", "networkx", "scipy"}) | frozenset(
+    getattr(sys, "stdlib_module_names", ()))
+
+
+def _guard_globals_and_closure(fn, guards, owner, seen, depth=0):
+    """The globals fn's code names and its closure variables, guarded (_guard_value); and, for
+    each user function among them (a helper the traced code calls: `act(x) * SCALE` in a
+    helper), its globals and closure too, a few calls deep: eagerly a helper reads them at
+    every call, so rebinding one retraces. Library functions are guarded by identity only."""
+    code = getattr(fn, "__code__", None)
+    if code is None or id(code) in seen:
+        return
+    seen.add(id(code))
+    of = f" of {owner}" if owner else ""
+    helpers = []
+    cells = getattr(fn, "__closure__", None) or ()
+    for name, c in zip(code.co_freevars, cells):
+        try:
+            v = c.cell_contents
+        except ValueError:
+            continue
+        _guard_value(guards, f"closure variable {name!r}{of}", f"{guards.bind(c, 'c')}.cell_contents", v)
+        helpers.append(v)
+    glb = getattr(fn, "__globals__", {})
+    gname = guards.bind(glb, "G")
+    for name in sorted(_code_names(code)):
+        if name in glb:
+            _guard_value(guards, f"global {name!r}{of}", f"{gname}[{name!r}]", glb[name])
+            helpers.append(glb[name])
+    if depth >= _HELPER_DEPTH:
+        return
+    for h in helpers:
+        if isinstance(h, types.FunctionType) and _is_user_function(h):
+            _guard_globals_and_closure(h, guards, f"function {h.__qualname__!r}", seen, depth + 1)
+
+
+def _is_user_function(f):
+    return (getattr(f, "__module__", None) or "").split(".")[0] not in _LIBRARIES
 
 
 def _guard_value(guards, desc, expr, v, depth=0):
@@ -626,6 +653,9 @@ def _guard_value(guards, desc, expr, v, depth=0):
         guards.add(desc, expr, v)
     elif isinstance(v, Tensor) or _is_module(v) or _is_optimizer(v):
         guards.add(f"whether {desc} is the object traced", f"{expr} is {guards.bind(v, 'x')}", True)
+    elif isinstance(v, (types.FunctionType, types.BuiltinFunctionType, functools.partial)):
+        # (a function chosen by a name, `act = dg.relu`: the trace ran that one)
+        guards.add(f"whether {desc} is the function traced", f"{expr} is {guards.bind(v, 'x')}", True)
     elif depth < 2 and type(v) in (list, tuple, dict) and len(v) <= _GUARDED_ITEMS:
         items = list(v.items()) if type(v) is dict else list(enumerate(v))
         if any(not is_plain_value(k) for k, _ in items):
