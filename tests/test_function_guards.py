@@ -661,3 +661,34 @@ def test_a_closure_variable_of_a_helper_retraces():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             np.testing.assert_array_equal(f(x).numpy(), (helper(x) + 1.0).numpy())
+
+
+MODEL_GAIN = 2.0
+
+
+class _GainNet(dg.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = dg.nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.scale(self.lin(x))
+
+    def scale(self, y):
+        return y * MODEL_GAIN
+
+
+def test_a_global_a_model_method_reads_retraces():
+    global MODEL_GAIN
+    dg.manual_seed(0)
+    net = _GainNet()
+    f = dg.function(lambda x: net(x))
+    x = dg.ones(1, 2)
+    try:
+        for gain in (2.0, 5.0, 5.0, 0.5):
+            MODEL_GAIN = gain
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                np.testing.assert_array_equal(f(x).detach().numpy(), net(x).detach().numpy())
+    finally:
+        MODEL_GAIN = 2.0

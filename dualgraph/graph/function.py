@@ -542,8 +542,21 @@ def _refuse_symbolic_attributes(modules, before):
 
 def _guard_python_state(fn, roots, modules, optimizers, names, guards):
     """Guards on the Python values the trace may have depended on."""
-    _guard_globals_and_closure(fn, guards, "", set())
+    seen = set()
+    _guard_globals_and_closure(fn, guards, "", seen)
     owner = getattr(fn, "__self__", None)
+    # the methods of the user's classes the trace reached (a model's forward and what it calls,
+    # a custom optimizer's step): the globals they read
+    classes = {type(o) for o in [owner] + [m for mod, _ in modules for _, m, _ in mod._trace_key()]
+               + [o for o, _ in optimizers] if o is not None}
+    for cls in sorted(classes, key=lambda c: c.__qualname__):
+        for klass in cls.__mro__:
+            if not _is_user_function(klass):
+                continue
+            for attr, f in sorted(vars(klass).items()):
+                f = getattr(f, "__func__", f)   # (a staticmethod, a classmethod)
+                if isinstance(f, types.FunctionType):
+                    _guard_globals_and_closure(f, guards, f"{klass.__qualname__}.{attr}", seen, 1)
     bind = _binder(guards, owner)
     if owner is not None and not _is_module(owner) and hasattr(owner, "__dict__"):
         o = bind(owner)
