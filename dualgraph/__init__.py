@@ -30,6 +30,8 @@ from .ops.elementwise import (add, sub, mul, div, pow, neg, abs, sign, exp, log,
                               logical_and, logical_or, logical_not,
                               bitwise_and, bitwise_or, bitwise_not, floor, ceil, round, trunc,
                               fix)
+from .ops.elementwise import (bitwise_xor, bitwise_left_shift, bitwise_right_shift,  # noqa: E402
+                              fmod)
 from .ops.elementwise import erf  # noqa: E402  (torch.erf)
 from .ops.reductions import (sum, mean, prod, max, min, amax, amin, argmax, argmin, var, std,
                              logsumexp, softmax, log_softmax, all, any, cumsum, cumprod, sort,

@@ -70,6 +70,12 @@ class TensorMethods:
     def __or__(self, o): return apply(E.bitwise_or_op, self, o)
     def __ror__(self, o): return apply(E.bitwise_or_op, o, self)
     def __invert__(self): return apply(E.bitwise_not_op, self)
+    def __xor__(self, o): return apply(E.bitwise_xor_op, self, o)
+    def __rxor__(self, o): return apply(E.bitwise_xor_op, o, self)
+    def __lshift__(self, o): return apply(E.bitwise_left_shift_op, self, o)
+    def __rlshift__(self, o): return apply(E.bitwise_left_shift_op, o, self)
+    def __rshift__(self, o): return apply(E.bitwise_right_shift_op, self, o)
+    def __rrshift__(self, o): return apply(E.bitwise_right_shift_op, o, self)
     __hash__ = object.__hash__
 
     # ---- math methods
@@ -103,6 +109,10 @@ class TensorMethods:
     def le(self, other): return E.le(self, other)
     def gt(self, other): return E.gt(self, other)
     def ge(self, other): return E.ge(self, other)
+    def bitwise_xor(self, other): return E.bitwise_xor(self, other)
+    def bitwise_left_shift(self, other): return E.bitwise_left_shift(self, other)
+    def bitwise_right_shift(self, other): return E.bitwise_right_shift(self, other)
+    def fmod(self, other): return E.fmod(self, other)
     def sum(self, dim=None, keepdim=False, *, dtype=None): return R.sum(self, dim, keepdim, dtype=dtype)
     def mean(self, dim=None, keepdim=False, *, dtype=None): return R.mean(self, dim, keepdim, dtype=dtype)
     def prod(self, dim=None, keepdim=False, *, dtype=None): return R.prod(self, dim, keepdim, dtype=dtype)
@@ -229,6 +239,10 @@ class TensorMethods:
             return apply_inplace(self, E.floor_divide_op, other)
         # (integers take several ops, floats trunc_divide: the result copied in, as one write)
         return self.copy_(E.trunc_div(self, other))
+    def bitwise_xor_(self, other): return apply_inplace(self, E.bitwise_xor_op, other)
+    def bitwise_left_shift_(self, other): return apply_inplace(self, E.bitwise_left_shift_op, other)
+    def bitwise_right_shift_(self, other): return apply_inplace(self, E.bitwise_right_shift_op, other)
+    def fmod_(self, other): return apply_inplace(self, E.fmod_op, other)
     def clamp_(self, min=None, max=None): return apply_inplace(self, E.clamp_op, min=min, max=max)
     clip_ = clamp_
     def relu_(self): return apply_inplace(self, E.relu_op)
@@ -240,6 +254,9 @@ class TensorMethods:
     def __isub__(self, o): return self.sub_(o)
     def __imul__(self, o): return self.mul_(o)
     def __itruediv__(self, o): return self.div_(o)
+    def __ixor__(self, o): return self.bitwise_xor_(o)
+    def __ilshift__(self, o): return self.bitwise_left_shift_(o)
+    def __irshift__(self, o): return self.bitwise_right_shift_(o)
 
     def fill_(self, value):
         if isinstance(value, TensorMethods):

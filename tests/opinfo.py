@@ -466,6 +466,142 @@ add(
                           Sample((ints(rng, (0, 1)),), desc="empty, size-1")]),
 )
 
+
+# ^, <<, >>: bool (xor only) and integer dtypes, a Python int wrapped into the tensor's dtype
+I8, U8 = np.int8, np.uint8
+
+
+def _shift_amounts(rng, shape, dtype=I64):
+    """Shift amounts with the edges: negative, 0, the width of int8 and of int64, beyond."""
+    return np.asarray(rng.choice([-65, -1, 0, 1, 3, 7, 8, 9, 63, 64, 100], size=shape), dtype=dtype)
+
+
+def _int8_edges():
+    return np.array([-128, -127, -1, 0, 1, 2, 64, 127], I8)
+
+
+_FLOATS_2 = (np.ones(2, F32), np.ones(2, F32))
+
+
+def _bitwise_float_errors(kernel):
+    return lambda: [
+        ErrorSample(_FLOATS_2, exc=RuntimeError, match=f'"{kernel}" not implemented for \'Float\'',
+                    desc="floats"),
+        ErrorSample((np.array([1, 2]), 1.5), exc=RuntimeError,
+                    match=f'"{kernel}" not implemented for \'Float\'', desc="int tensor, python float"),
+        ErrorSample((np.array([1, 2]), np.array(1.0)), exc=RuntimeError,
+                    match=f'"{kernel}" not implemented for \'Double\'', desc="int tensor, 0-d f64"),
+        ErrorSample((np.zeros((2, 3), I64), np.zeros((4,), I64)), exc=RuntimeError,
+                    match=r"The size of tensor a \(3\) must match the size of tensor b \(4\)",
+                    desc="broadcast mismatch")]
+
+
+def _shift_errors(kernel):
+    return lambda: _bitwise_float_errors(kernel)() + [
+        ErrorSample((np.array([True]), np.array([True])), exc=RuntimeError,
+                    match=f'"{kernel}" not implemented for \'Bool\'', desc="bools")]
+
+
+add(
+    OpRecord("bitwise_xor", lambda a, b: a ^ b, lambda a, b: a ^ b,
+             lambda rng: [Sample((bools(rng, (2, 3)), bools(rng, (1, 3))), desc="bools (logical xor)"),
+                          Sample((bools(rng, (3,)), True), desc="bool ^ True stays bool"),
+                          Sample((bools(rng, (3,)), 1), desc="bool ^ 1 is int64"),
+                          Sample((ints(rng, (2, 3)), ints(rng, (3,))), desc="ints"),
+                          Sample((ints(rng, (2, 3), dtype=I32), ints(rng, (2, 3))), desc="int32 ^ int64"),
+                          Sample((ints(rng, (3,), dtype=U8), ints(rng, (3,), dtype=I8)), desc="u8 ^ i8 -> i16"),
+                          Sample((_int8_edges(), 300), desc="int8 ^ 300 (wraps to 44)"),
+                          Sample((np.array([0, 1, 255], U8), -1), desc="uint8 ^ -1 (wraps to 255)"),
+                          Sample((5, ints(rng, (2, 3))), desc="int ^ t"),
+                          Sample((ints(rng, (0, 3)), 6), desc="empty, int scalar")],
+             _bitwise_float_errors("bitwise_xor_cpu"), variant="operator"),
+    OpRecord("bitwise_xor", lambda a, b: dg.bitwise_xor(a, b), lambda a, b: T.bitwise_xor(a, b),
+             lambda rng: [Sample((ints(rng, (2, 3)), ints(rng, (2, 1))), desc="ints broadcast"),
+                          Sample((ints(rng, (0, 1)), ints(rng, (3,))), desc="empty x size-1"),
+                          Sample((ints(rng, (2, 3), dtype=I8), np.array(-3)), desc="int8 x 0-d int64")]),
+    OpRecord("bitwise_xor", lambda a, b: a.bitwise_xor(b), lambda a, b: a.bitwise_xor(b),
+             lambda rng: [Sample((ints(rng, (2, 3), dtype=I32), 7), desc="int32 t.bitwise_xor(int)")],
+             variant="method"),
+    OpRecord("bitwise_left_shift", lambda a, b: a << b, lambda a, b: a << b,
+             lambda rng: [Sample((ints(rng, (2, 3)), _shift_amounts(rng, (2, 3))), desc="edge shifts"),
+                          Sample((_int8_edges(), _shift_amounts(rng, (8,), dtype=I8)), desc="int8 edge shifts"),
+                          Sample((np.array([1, 3, 255, 128], U8), np.array([7, 1, 1, 200], U8)),
+                                 desc="uint8 wraps, shift 200"),
+                          Sample((_int8_edges(), 7), desc="int8 << 7 wraps"),
+                          Sample((_int8_edges(), 300), desc="int8 << 300 (wraps to 44)"),
+                          Sample((np.array([1, -1], I8), -255), desc="int8 << -255 (wraps to 1)"),
+                          Sample((1, _shift_amounts(rng, (2, 3))), desc="1 << t"),
+                          Sample((1, np.array([0, 6, 7, 8], I8)), desc="1 << int8 t"),
+                          Sample((bools(rng, (3,)), 1), desc="bool << 1 is int64"),
+                          Sample((np.array([3], U8), np.array([3], I8)), desc="u8 << i8 -> i16"),
+                          Sample((ints(rng, (0, 3)), 2), desc="empty")],
+             _shift_errors("lshift_cpu"), variant="operator"),
+    OpRecord("bitwise_left_shift", lambda a, b: dg.bitwise_left_shift(a, b),
+             lambda a, b: T.bitwise_left_shift(a, b),
+             lambda rng: [Sample((ints(rng, (2, 3)), ints(rng, (2, 1), 0, 5)), desc="ints broadcast"),
+                          Sample((ints(rng, (0, 1)), ints(rng, (3,), 0, 5)), desc="empty x size-1"),
+                          Sample((ints(rng, (3,), dtype=I8), np.array(300)), desc="int8 x 0-d int64 300")]),
+    OpRecord("bitwise_left_shift", lambda a, b: a.bitwise_left_shift(b), lambda a, b: a.bitwise_left_shift(b),
+             lambda rng: [Sample((ints(rng, (2, 3), dtype=I32), 31), desc="int32 << 31")], variant="method"),
+    OpRecord("bitwise_right_shift", lambda a, b: a >> b, lambda a, b: a >> b,
+             lambda rng: [Sample((ints(rng, (2, 3)), _shift_amounts(rng, (2, 3))), desc="edge shifts"),
+                          Sample((_int8_edges(), _shift_amounts(rng, (8,), dtype=I8)), desc="int8 edge shifts"),
+                          Sample((np.array([255, 128, 7, 200], U8), np.array([7, 8, 1, 200], U8)),
+                                 desc="uint8, shift 8 and 200"),
+                          Sample((_int8_edges(), 300), desc="int8 >> 300 (wraps to 44)"),
+                          Sample((np.array([-5, 5, -1]), -1), desc="negative shift: sign fill"),
+                          Sample((256, _shift_amounts(rng, (2, 3))), desc="256 >> t"),
+                          Sample((bools(rng, (3,)), 1), desc="bool >> 1 is int64"),
+                          Sample((ints(rng, (0, 3)), 2), desc="empty")],
+             _shift_errors("rshift_cpu"), variant="operator"),
+    OpRecord("bitwise_right_shift", lambda a, b: dg.bitwise_right_shift(a, b),
+             lambda a, b: T.bitwise_right_shift(a, b),
+             lambda rng: [Sample((ints(rng, (2, 3), -100, 100), ints(rng, (2, 1), 0, 5)), desc="ints broadcast"),
+                          Sample((ints(rng, (0, 1)), ints(rng, (3,), 0, 5)), desc="empty x size-1")]),
+    OpRecord("bitwise_right_shift", lambda a, b: a.bitwise_right_shift(b), lambda a, b: a.bitwise_right_shift(b),
+             lambda rng: [Sample((ints(rng, (2, 3), dtype=I32), 31), desc="int32 >> 31")], variant="method"),
+)
+
+
+# fmod: C's fmod (the dividend's sign), differentiable as PyTorch: g, and -g * trunc(a / b)
+def _fmod_errors():
+    return [MISMATCH,
+            ErrorSample((np.array([5, -5]), np.array([2, 0])), exc=RuntimeError, match="ZeroDivisionError",
+                        desc="int / 0"),
+            ErrorSample((np.array([5, -5]), 0), exc=RuntimeError, match="ZeroDivisionError", desc="int / python 0"),
+            ErrorSample((np.array([5, -5], I8), 256), exc=RuntimeError, match="ZeroDivisionError",
+                        desc="int8 / 256 (wraps to 0)"),
+            ErrorSample((np.array([True]), np.array([True])), exc=RuntimeError,
+                        match='"fmod_cpu" not implemented for \'Bool\'', desc="bools"),
+            ErrorSample((2.0, np.ones(2, F32)), exc=TypeError,
+                        match=r"fmod\(\) received an invalid combination of arguments - got \(float, Tensor\)",
+                        desc="number, tensor")]
+
+
+_FMOD_SPECIALS = (np.array([5.0, -5.0, 0.0, -0.0, np.inf, -np.inf, np.nan, 5.0, -5.0, 5.0, 3.0, -0.0, 1e30, 7.5], F32),
+                  np.array([3.0, 3.0, 2.0, 2.0, 2.0, 2.0, 2.0, np.inf, -np.inf, 0.0, np.nan, -0.0, 3.0, -2.0], F32))
+
+add(
+    OpRecord("fmod", lambda a, b: dg.fmod(a, b), lambda a, b: T.fmod(a, b),
+             binary_samples(_rem_num, _rem_den, dtypes=False, extra=[
+                 lambda rng: Sample((_rem_num(rng, (2, 3)).astype(F64), _rem_den(rng, (3,))), desc="f64xf32"),
+                 lambda rng: Sample(_FMOD_SPECIALS, desc="inf, nan, -0.0, x/0", grad=False),
+                 lambda rng: Sample((_rem_num(rng, (2, 3)), -1.5), desc="t, python float"),
+                 lambda rng: Sample((ints(rng, (6,)), np.array([2, -2, 3, -3, 4, 5])), desc="ints"),
+                 lambda rng: Sample((ints(rng, (6,)), 1.5), desc="int t, python float"),
+                 lambda rng: Sample((np.array([-128, 127, -7, 7], I8), np.array([-1, 3, 2, -2], I8)),
+                                    desc="int8, -128 % -1"),
+                 lambda rng: Sample((np.array([7, 200], U8), np.array([-2, 3], I8)), desc="u8, i8 -> i16"),
+                 lambda rng: Sample((np.array([7, 200], U8), -3), desc="uint8, -3 wraps to 253"),
+                 lambda rng: Sample((np.array([True, False]), 2), desc="bool, int")]),
+             _fmod_errors),
+    OpRecord("fmod", lambda a, b: a.fmod(b), lambda a, b: a.fmod(b),
+             lambda rng: [Sample((_rem_num(rng, (2, 3)), _rem_den(rng, (2, 3))), desc="t.fmod(t)"),
+                          Sample((_rem_num(rng, (2, 3)), 2), desc="t.fmod(int)"),
+                          Sample((ints(rng, (2, 3)), -2), desc="int t.fmod(int)")],
+             variant="method"),
+)
+
 # ============================================================================ unary math
 _BOOL_IN = (np.array([True, False]),)
 add(

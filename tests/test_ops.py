@@ -73,7 +73,8 @@ NON_DIFFERENTIABLE = {
     "stop_gradient": "detach",
 }
 BOOL_OR_INT_OUTPUT = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
-                      "logical_not", "argmax", "argmin", "randint", "one_hot", "bitwise_and", "bitwise_or", "bitwise_not", "all", "any",
+                      "logical_not", "argmax", "argmin", "randint", "one_hot", "bitwise_and", "bitwise_or", "bitwise_not", "bitwise_xor",
+                      "bitwise_left_shift", "bitwise_right_shift", "all", "any",
                       "max_pool2d_indices", "argsort", "topk"}
 
 

@@ -9,7 +9,7 @@ from ..dtypes import result_type, F32, category, to_np, scalar_name
 from .common import (scratch, Spec, binary_infer, compare_infer, float_binary_infer, float_unary_infer,
                      same_infer, broadcast_shapes, shape_of, operand, ctype_name,
                      is_scalar as _is_scalar)
-from ..errors import DGRuntimeError
+from ..errors import DGRuntimeError, DGNotImplementedError
 from .dispatch import apply, apply_inplace
 from .registry import defop, reads_for, CROSS
 from . import numba_loops as _loops
@@ -141,11 +141,18 @@ def _pow_kernel(a, b):
 
 
 def _int_division(kernel):
-    """Integer division by zero: PyTorch raises, numpy returns 0 with a warning."""
+    """Integer division by zero: PyTorch raises, numpy returns 0 with a warning. The divisor is
+    judged in the result's dtype, as PyTorch casts it: an int8 tensor % 256 divides by 0."""
     def checked(a, b):
         r = kernel(a, b)
-        if r.dtype.kind in "iu" and (bool(np.any(b == 0)) if type(b) is _nd else b == 0):
-            raise DGRuntimeError("ZeroDivisionError")
+        if r.dtype.kind in "iu":
+            rd = r.dtype
+            if type(b) is _nd:
+                zero = bool(np.any((b if b.dtype is rd else b.astype(rd)) == 0))
+            else:
+                zero = _wrapped_int(b.item() if isinstance(b, np.generic) else b, rd) == 0
+            if zero:
+                raise DGRuntimeError("ZeroDivisionError")
         return r
     checked.__name__ = kernel.__name__
     return checked
@@ -191,6 +198,34 @@ def _trunc_divide(a, b, dtype=None):
 trunc_divide_op = defop("trunc_divide", _quiet(_binary_kernel(_trunc_divide, floating=True)),
                         float_binary_infer, elementwise=True, saves=())
 
+
+def _is_bool(x):
+    return x.dtype.kind == "b" if type(x) is _nd else isinstance(x, (bool, np.bool_))
+
+
+_fmod = _binary_kernel(np.fmod)
+
+
+def _fmod_kernel(a, b):
+    """C's fmod (the result takes the dividend's sign: fmod(-5, 3) is -2, -0.0 stays -0.0),
+    which np.fmod is, for ints as for floats; PyTorch has no bool fmod (numpy computes one in
+    int8: fail, so the shape rule explains)."""
+    if _is_bool(a) and _is_bool(b):
+        raise TypeError("fmod of bools")
+    return _fmod(a, b)
+
+
+def _fmod_infer(a, b):
+    s = binary_infer(a, b)
+    if s.dtype.kind == "b":
+        raise DGNotImplementedError('"fmod_cpu" not implemented for \'Bool\'')
+    return s
+
+
+# (no ufunc: a plan calls the kernel, which checks an integer divisor of zero)
+fmod_op = defop("fmod", _int_division(_quiet(_fmod_kernel)), _fmod_infer, elementwise=True,
+                saves=reads_for((), (0, 1)))
+
 # ---------------------------------------------------------------- comparisons (bool results)
 eq_op = defop("eq", np.equal, compare_infer, elementwise=True, ufunc=np.equal)
 ne_op = defop("ne", np.not_equal, compare_infer, elementwise=True, ufunc=np.not_equal)
@@ -206,29 +241,39 @@ logical_not_op = defop("logical_not", np.logical_not, lambda x: Spec(x.shape, np
                        elementwise=True, ufunc=np.logical_not)
 
 
-def _bitwise_infer(name):
-    def infer(a, b=None):
-        if name == "bitwise_not" and a.dtype.kind == "f":
-            from ..errors import DGTypeError
-            raise DGTypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
-        for x in (a, b):
-            dt = x.dtype if isinstance(x, Spec) else (np.dtype(bool) if isinstance(x, bool) else
-                                                      np.dtype(np.int64) if isinstance(x, int) else None)
-            if x is not None and (dt is None or dt.kind == "f"):
-                from ..dtypes import scalar_name
-                raise DGRuntimeError(
-                    f'"{name}_cpu" not implemented for \'{scalar_name(dt) if dt is not None else "Float"}\'')
-        return binary_infer(a, b) if b is not None else Spec(a.shape, a.dtype)
+def _bitwise_infer(kernel, bool_ok=True):
+    """The binary bitwise ops: operand types and broadcasting checked first, then the result's
+    dtype, as PyTorch dispatches on it ("bitwise_xor_cpu" not implemented for 'Float', also for
+    an int tensor ^ 1.5; the shifts refuse bool as well)."""
+    def infer(a, b):
+        s = binary_infer(a, b)
+        kind = s.dtype.kind
+        if kind == "f" or (kind == "b" and not bool_ok):
+            raise DGNotImplementedError(
+                f'"{kernel}" not implemented for \'{scalar_name(s.dtype)}\'')
+        return s
     return infer
 
 
-def _bitwise_kernel(ufunc):
+def _bitwise_not_infer(a):
+    if a.dtype.kind == "f":
+        from ..errors import DGTypeError
+        raise DGTypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
+    return Spec(a.shape, a.dtype)
+
+
+def _bitwise_kernel(ufunc, bool_ok=True):
+    """ufunc in PyTorch's result dtype, a Python int operand first wrapped into it (PyTorch casts
+    the scalar modulo 2**bits: int8 ^ 300 is int8 ^ 44; numpy refuses it). A float (or, for the
+    shifts, bool) result fails, so the shape rule words PyTorch's error."""
     def kernel(a, b):
-        for x in (a, b):
-            if getattr(x, "dtype", np.dtype(type(x))).kind == "f" or isinstance(x, float):
-                raise TypeError("bitwise on floats")
+        if type(a) is _nd and type(b) is _nd and a.dtype is b.dtype and a.dtype.kind in "iu":
+            return ufunc(a, b)
         want = result_type(_operand(a), _operand(b))
-        return ufunc(a, b, dtype=want)
+        if want.kind == "f" or (want.kind == "b" and not bool_ok):
+            raise TypeError("bitwise op on floats")
+        return ufunc(_wrapped_int(a, want), _wrapped_int(b, want), dtype=want, casting="unsafe")
+    kernel.__name__ = ufunc.__name__
     return kernel
 
 
@@ -238,13 +283,22 @@ def _bitwise_not_kernel(x):
     return np.invert(x)
 
 
-# `&`, `|`, `~` as in PyTorch: logical on bool tensors, bitwise on integer tensors
-bitwise_and_op = defop("bitwise_and", _bitwise_kernel(np.bitwise_and), _bitwise_infer("bitwise_and"),
+# `&`, `|`, `^`, `~` as in PyTorch: logical on bool tensors, bitwise on integer tensors
+bitwise_and_op = defop("bitwise_and", _bitwise_kernel(np.bitwise_and), _bitwise_infer("bitwise_and_cpu"),
                        elementwise=True)
-bitwise_or_op = defop("bitwise_or", _bitwise_kernel(np.bitwise_or), _bitwise_infer("bitwise_or"),
+bitwise_or_op = defop("bitwise_or", _bitwise_kernel(np.bitwise_or), _bitwise_infer("bitwise_or_cpu"),
                       elementwise=True)
-bitwise_not_op = defop("bitwise_not", _bitwise_not_kernel, _bitwise_infer("bitwise_not"),
+bitwise_xor_op = defop("bitwise_xor", _bitwise_kernel(np.bitwise_xor), _bitwise_infer("bitwise_xor_cpu"),
                        elementwise=True)
+bitwise_not_op = defop("bitwise_not", _bitwise_not_kernel, _bitwise_not_infer, elementwise=True)
+# `<<`, `>>`: integers only. numpy's shifts (npy_lshift / npy_rshift) define what C leaves
+# undefined as PyTorch's kernels do: a negative shift, or one >= the width, gives 0 (<<) or the
+# sign fill, 0 or -1 (>>); `<<` wraps (int8 1 << 7 is -128). tests/test_bitwise_fmod.py checks
+# every int8 and uint8 pair against torch.
+bitwise_left_shift_op = defop("bitwise_left_shift", _bitwise_kernel(np.left_shift, bool_ok=False),
+                              _bitwise_infer("lshift_cpu", bool_ok=False), elementwise=True)
+bitwise_right_shift_op = defop("bitwise_right_shift", _bitwise_kernel(np.right_shift, bool_ok=False),
+                               _bitwise_infer("rshift_cpu", bool_ok=False), elementwise=True)
 
 
 # ---------------------------------------------------------------- unary math
@@ -940,6 +994,34 @@ def bitwise_or(input, other):
 
 def bitwise_not(input):
     return apply(bitwise_not_op, input)
+
+
+def bitwise_xor(input, other, *, out=None):
+    return _out(apply(bitwise_xor_op, input, other), out, "bitwise_xor")
+
+
+def bitwise_left_shift(input, other, *, out=None):
+    return _out(apply(bitwise_left_shift_op, input, other), out, "bitwise_left_shift")
+
+
+def bitwise_right_shift(input, other, *, out=None):
+    return _out(apply(bitwise_right_shift_op, input, other), out, "bitwise_right_shift")
+
+
+def fmod(input, other, *, out=None):
+    # (Tensor, Tensor) or (Tensor, Number): torch.fmod has no (Number, Tensor) form, unlike remainder
+    if _arg_type(input) != "Tensor" or not (_is_scalar(other) or _arg_type(other) == "Tensor"):
+        from ..errors import DGTypeError
+        raise DGTypeError(
+            f"fmod() received an invalid combination of arguments - got "
+            f"({_arg_type(input)}, {_arg_type(other)}), but expected one of:\n"
+            " * (Tensor input, Tensor other, *, Tensor out = None)\n"
+            " * (Tensor input, Number other, *, Tensor out = None)\n")
+    return _out(apply(fmod_op, input, other), out, "fmod")
+
+
+def _arg_type(x):
+    return "Tensor" if hasattr(x, "shape") and not _is_scalar(x) else type(x).__name__
 
 
 

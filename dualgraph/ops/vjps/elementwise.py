@@ -6,7 +6,7 @@ from ..common import is_scalar
 from ..creation import full_like_op
 from ..dispatch import apply
 from ..elementwise import (add_op, sub_op, mul_op, div_op, pow_op, maximum_op, minimum_op,
-                           floor_divide_op, trunc_divide_op, remainder_op, neg_op, abs_op, sign_op, exp_op,
+                           floor_divide_op, trunc_divide_op, remainder_op, fmod_op, neg_op, abs_op, sign_op, exp_op,
                            log_op, log1p_op, sqrt_op, rsqrt_op, sin_op, cos_op, tanh_op,
                            sigmoid_op, tanh_backward_op, sigmoid_backward_op, relu_op, relu_backward_op, clamp_op, where_op, masked_fill_op, cast_op,
                            logical_and_op, where, logical_and, log, sign, cos, sin,
@@ -91,6 +91,15 @@ defvjp(minimum_op, _maxmin_vjp(lambda a, b: a < b))
 def _remainder_vjp(g, n):
     a, b = n.inputs
     gb = unbroadcast(-g * apply(floor_divide_op, a, b), b) if n.needs[1] else None
+    return unbroadcast(g, a), gb
+
+
+@defvjp(fmod_op)
+def _fmod_vjp(g, n):
+    """PyTorch's rule (derivatives.yaml fmod.Tensor): g for the dividend, -g * trunc(a / b)
+    for the divisor (-inf where b is 0, as there)."""
+    a, b = n.inputs
+    gb = unbroadcast(-g * apply(trunc_divide_op, a, b), b) if n.needs[1] else None
     return unbroadcast(g, a), gb
 
 
