@@ -5,6 +5,16 @@ Graph inputs become placeholders (a `dim_param` or an unknown dim is None), floa
 an op needs them static: a Reshape's shape, a reduction's axes, a Slice's bounds). If becomes
 `dg.cond` and Loop `dg.while_loop`, their bodies traced from the ONNX subgraphs. An ONNX op with
 no mapping is an ExportError naming it. Needs the `onnx` package (`pip install 'dualgraph[onnx]'`).
+
+The imported graph gives onnxruntime's numbers, special values included (NaN, +-inf, -0.0,
+int64 beyond 2**53, empty dims: tests/test_onnx_import_special_values.py): Floor and Ceil keep
++-inf, Mod(fmod=1) is C's fmod, Sign(NaN) is NaN, Pow is C's pow, Clip's missing bound is the
+dtype's finite range, ReduceMax / ReduceMin of nothing is -inf / +inf, OneHot and
+GatherElements take negative indices, integer Div rounds toward zero exactly. Where
+onnxruntime's answer depends on its kernels' loop order or contradicts the ONNX specification,
+the import keeps numpy's: NaN propagates through ReduceMax, ArgMax and MaxPool, Where keeps a
+-0.0, integer ReduceSum and Pow are exact (onnxruntime goes through doubles), ReduceMean of
+nothing is NaN (the specification leaves it undefined).
 """
 import os
 import types
@@ -23,9 +33,10 @@ __all__ = ["from_onnx", "OnnxGraph"]
 # the public functions used, from their own modules (this layer may not import `dualgraph`)
 dg = types.SimpleNamespace(
     Variable=_builder.Variable, constant=_builder.constant, cond=_cf.cond, while_loop=_cf.while_loop,
-    div=_E.div, logical_and=_E.logical_and, logical_or=_E.logical_or, logical_not=_E.logical_not,
+    logical_and=_E.logical_and, logical_or=_E.logical_or, logical_not=_E.logical_not,
     maximum=_E.maximum, minimum=_E.minimum, where=_E.where, cat=S.cat, gather=S.gather,
     logsumexp=_R.logsumexp, remainder=_E.remainder, floor_divide=_E.floor_divide,
+    floor=_E.floor, ceil=_E.ceil, abs=_E.abs, fmod=_E.fmod,
     bitwise_and=_E.bitwise_and, bitwise_or=_E.bitwise_or, bitwise_not=_E.bitwise_not)
 
 
@@ -223,7 +234,11 @@ def _binary(fn):
 
 def _int_div(a, b):
     if a._dtype.kind in "iu" and b._dtype.kind in "iu":
-        return dg.div(a, b, rounding_mode="trunc")
+        # toward zero, from the floor quotient, one up where the remainder is not zero and
+        # the signs differ: exact at the dtype's minimum, whose |a| wraps (int8 -128 / 3 is -42)
+        up = (dg.remainder(a, b) != 0) & ((a < 0) != (b < 0))
+        q = dg.floor_divide(a, b)
+        return q + _to(up, q._dtype)
     return a / b
 
 
@@ -240,7 +255,26 @@ def _mul(im, nd, attrs):
 
 
 _IMPORT["Div"] = _binary(_int_div)
-_IMPORT["Pow"] = _binary(lambda a, b: a ** b)
+
+
+@_imp("Pow")
+def _pow(im, nd, attrs):
+    a, b = im.ins(nd)
+    if a._dtype.kind in "iu" and b._dtype.kind == "f":
+        # the base's type, from a pow of doubles (onnxruntime), not PyTorch's float result
+        return _to(_to(a, np.float64) ** _to(b, np.float64), a._dtype)
+    r = _to(a ** b, a._dtype)
+    if r._dtype.kind != "f":
+        return r
+    # C's pow: pow(-inf, 0.5) is inf, pow(-0.0, 0.5) is 0.0; numpy computes a one-element
+    # exponent of 0.5 as sqrt, which gives NaN and -0.0 there
+    e = im.value(nd.input[1])
+    if not isinstance(e, SymbolicTensor) and not (np.asarray(e) == 0.5).any():
+        return r
+    fix = (b == 0.5) & ((a == 0) | (a == -np.inf))
+    return dg.where(fix, dg.abs(a), r)
+
+
 _IMPORT["MatMul"] = _binary(lambda a, b: a.matmul(b))
 _IMPORT["Equal"] = _binary(lambda a, b: a == b)
 _IMPORT["Less"] = _binary(lambda a, b: a < b)
@@ -269,15 +303,23 @@ def _unary(fn):
 
 
 for _t, _m in [("Relu", "relu"), ("Sigmoid", "sigmoid"), ("Tanh", "tanh"), ("Exp", "exp"),
-               ("Log", "log"), ("Sqrt", "sqrt"), ("Abs", "abs"), ("Sin", "sin"), ("Cos", "cos"),
-               ("Sign", "sign")]:
+               ("Log", "log"), ("Sqrt", "sqrt"), ("Abs", "abs"), ("Sin", "sin"), ("Cos", "cos")]:
     _IMPORT[_t] = _unary((lambda m: lambda x: getattr(x, m)())(_m))
+
+
+@_imp("Sign")
+def _sign(im, nd, attrs):
+    (x,) = im.ins(nd)
+    s = x.sign()   # (0 at NaN, as PyTorch; ONNX's Sign gives NaN)
+    return dg.where(x != x, x, s) if x._dtype.kind == "f" else s
+
+
 _IMPORT["Neg"] = _unary(lambda x: -x)
 _IMPORT["Reciprocal"] = _unary(lambda x: 1.0 / x)
 _IMPORT["Not"] = _unary(_lazy("logical_not"))
 _IMPORT["BitwiseNot"] = _unary(_lazy("bitwise_not"))
-_IMPORT["Floor"] = _unary(lambda x: dg.floor_divide(x, 1))
-_IMPORT["Ceil"] = _unary(lambda x: -dg.floor_divide(-x, 1))
+_IMPORT["Floor"] = _unary(lambda x: dg.floor(x))   # (x // 1 would make +-inf NaN)
+_IMPORT["Ceil"] = _unary(lambda x: dg.ceil(x))
 
 
 @_imp("Mod")
@@ -285,10 +327,9 @@ def _mod(im, nd, attrs):
     a, b = im.ins(nd)
     if not attrs.get("fmod", 0):
         return dg.remainder(a, b)     # the sign of the divisor, as Python and torch.remainder
-    if a._dtype.kind == "f" or b._dtype.kind == "f":
-        q = a / b                     # C's fmod: the sign of the dividend
-        return a - dg.where(q < 0, -dg.floor_divide(-q, 1), dg.floor_divide(q, 1)) * b
-    return a - dg.div(a, b, rounding_mode="trunc") * b
+    # C's fmod, the sign of the dividend, exact (a - trunc(a / b) * b rounds, and is NaN at
+    # b = +-inf)
+    return dg.fmod(a, b)
 
 
 @_imp("Identity")
@@ -315,8 +356,11 @@ def _batch_norm(im, nd, attrs):
         raise ExportError(f"from_onnx: BatchNormalization node {nd.name!r} in training mode is not supported")
     x, scale, bias, mean, var = im.ins(nd)[:5]
     shape = (1, -1) + (1,) * (len(x.shape) - 2)
-    inv = (var.reshape(*shape) + float(attrs.get("epsilon", 1e-5))).sqrt()
-    return (x - mean.reshape(*shape)) / inv * scale.reshape(*shape) + bias.reshape(*shape)
+    # onnxruntime's order of operations, x * a + b per channel (its rounding, and the sign of
+    # a zero: (x - mean) / std * scale + bias gives -0.0 where it gives 0.0)
+    a = 1.0 / (var + float(attrs.get("epsilon", 1e-5))).sqrt() * scale
+    b = bias - mean * a
+    return x * a.reshape(*shape) + b.reshape(*shape)
 
 
 @_imp("GlobalAveragePool", "GlobalMaxPool")
@@ -546,6 +590,8 @@ def _reduce(im, nd, attrs):
         axes = list(range(len(x.shape)))
     dims = tuple(a % max(len(x.shape), 1) for a in axes)
     m = _REDUCE[nd.op_type]
+    if m in ("amax", "amin") and len(x.shape):
+        x = _with_identity(x, dims, m == "amax")
     if m == "logsumexp":
         return dg.logsumexp(x, dim=dims, keepdim=keep)
     if m == "prod":
@@ -553,6 +599,26 @@ def _reduce(im, nd, attrs):
             x = x.prod(dim=d, keepdim=keep)
         return x
     return getattr(x, m)(dim=dims, keepdim=keep)
+
+
+def _with_identity(x, dims, is_max):
+    """x and one more element, -inf for a max (+inf for a min; the dtype's lowest or highest
+    integer), along each reduced dim that may be empty: ONNX's ReduceMax of nothing is -inf,
+    and the extra element changes no other max (a -0.0 or a NaN stays)."""
+    grow = [d for d in dims if x.shape[d] is None or x.shape[d] == 0]
+    if not grow:
+        return x
+    dt = x._dtype
+    if dt.kind == "b":
+        fill = not is_max
+    elif dt.kind == "f":
+        fill = -np.inf if is_max else np.inf
+    else:
+        fill = int(np.iinfo(dt).min if is_max else np.iinfo(dt).max)
+    flat = []
+    for d in range(len(x.shape) - 1, min(grow) - 1, -1):  # F.pad: last dim first
+        flat += [0, 1 if d in grow else 0]
+    return F.pad(x, tuple(flat), value=fill)
 
 
 @_imp("ArgMax", "ArgMin")
@@ -572,12 +638,27 @@ def _where(im, nd, attrs):
 
 @_imp("Clip")
 def _clip(im, nd, attrs):
+    """onnxruntime's Clip: below min becomes min, then above max becomes max. So a NaN stays
+    NaN, a NaN bound changes nothing, min > max gives max, and a zero equal to a zero bound
+    keeps its own sign. A missing bound is the dtype's finite range (ONNX: inf becomes
+    FLT_MAX). A bound read at run time (a float initializer) is a tensor."""
     x = im.tensor(nd.input[0])
-    lo = im.opt(nd, 1)
-    hi = im.opt(nd, 2)
-    lo = attrs.get("min") if lo is None else im.static(lo, "Clip's min").item()
-    hi = attrs.get("max") if hi is None else im.static(hi, "Clip's max").item()
-    return x.clamp(min=lo, max=hi)
+    dt = x._dtype
+    info = np.finfo(dt) if dt.kind == "f" else np.iinfo(dt)
+    bounds = []
+    for i, key, default in ((1, "min", info.min), (2, "max", info.max)):
+        name = im.opt(nd, i)
+        v = im.value(name) if name is not None else attrs.get(key, default)  # (attributes: opset < 11)
+        if isinstance(v, (SymbolicTensor, _Dims)):
+            bounds.append(im.tensor(name).reshape(()))
+        else:
+            bounds.append(np.asarray(v).astype(dt).reshape(()).item())
+    lo, hi = bounds
+    if not any(isinstance(v, SymbolicTensor) for v in bounds) and (
+            dt.kind != "f" or (lo <= hi and lo != 0 and hi != 0)):
+        return x.clamp(min=lo, max=hi)   # (numpy's clip is the same there)
+    y = dg.where(x < lo, lo, x)
+    return dg.where(y > hi, hi, y)
 
 
 @_imp("Slice")
@@ -714,21 +795,32 @@ def _constant_of_shape(im, nd, attrs):
 
 @_imp("OneHot")
 def _one_hot(im, nd, attrs):
-    x = im.tensor(nd.input[0])
+    """indices in [-depth, depth - 1] (a negative one counts from the end), others all off;
+    the on and off values are selected, not computed (a -0.0, inf or NaN value stays)."""
+    x = _to(im.tensor(nd.input[0]), np.int64)   # (other index types are cast to int64: ONNX)
     depth = int(im.static(nd.input[1], "OneHot's depth").reshape(-1)[0])
-    values = im.static(nd.input[2], "OneHot's values")
-    if attrs.get("axis", -1) not in (-1, len(x.shape)):
-        raise ExportError(f"from_onnx: OneHot node {nd.name!r} with axis {attrs['axis']} is not supported")
-    oh = F.one_hot(x.long(), depth)
-    if values.tolist() != [0, 1]:
-        oh = oh * float(values[1] - values[0]) + float(values[0])
-    return _to(oh, values.dtype)
+    values = im.static(nd.input[2], "OneHot's values").reshape(-1)
+    r = len(x.shape)
+    axis = int(attrs.get("axis", -1))
+    if not -r - 1 <= axis <= r:
+        raise ExportError(f"from_onnx: OneHot node {nd.name!r} has axis {axis} for {r}-D indices")
+    axis %= r + 1
+    x = dg.where(x < 0, x + depth, x)
+    classes = np.arange(depth, dtype=np.int64).reshape([depth if k == axis else 1 for k in range(r + 1)])
+    hot = x.unsqueeze(axis) == dg.constant(classes)
+    return dg.where(hot, dg.constant(values[1:2].reshape(())), dg.constant(values[0:1].reshape(())))
 
 
 @_imp("GatherElements")
 def _gather_elements(im, nd, attrs):
     x, idx = im.ins(nd)
-    return dg.gather(x, int(attrs.get("axis", 0)), idx.long())
+    axis = int(attrs.get("axis", 0)) % max(len(x.shape), 1)
+    idx = _to(idx, np.int64)
+    n = x.shape[axis]
+    if n is None:  # (the dim's size at run time: the sum of that many ones)
+        n = S.expand_to(dg.constant(np.ones(1, np.int64)), [[(x, axis)]]).sum()
+    # ONNX counts a negative index from the end (dualgraph's gather, as PyTorch's, refuses it)
+    return dg.gather(x, axis, dg.where(idx < 0, idx + n, idx))
 
 
 @_imp("NegativeLogLikelihoodLoss")
@@ -738,7 +830,14 @@ def _nll(im, nd, attrs):
     x, t = im.tensor(nd.input[0]), im.tensor(nd.input[1])
     red = attrs.get("reduction", b"mean")
     red = red.decode() if isinstance(red, bytes) else red
-    return F.nll_loss(x, t.long(), ignore_index=int(attrs.get("ignore_index", -100)), reduction=red)
+    # no ignore_index: every target counts (PyTorch's default of -100 would skip targets of
+    # -100, which onnxruntime refuses as out of range); INT64_MIN stands for none
+    ignore = int(attrs.get("ignore_index", np.iinfo(np.int64).min))
+    loss = F.nll_loss(x, t.long(), ignore_index=ignore, reduction=red)
+    if red == "none" and "ignore_index" in attrs:
+        # ONNX's function body gives an ignored element -(0.0) * 0, which is -0.0
+        loss = dg.where(t == ignore, -0.0, loss)
+    return loss
 
 
 @_imp("Pad")
