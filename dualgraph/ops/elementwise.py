@@ -140,13 +140,16 @@ def _pow_kernel(a, b):
     return _power(a, b)
 
 
-def _int_division(kernel):
+def _int_division(kernel, torch_kernel):
     """Integer division by zero: PyTorch raises, numpy returns 0 with a warning. The divisor is
-    judged in the result's dtype, as PyTorch casts it: an int8 tensor % 256 divides by 0."""
+    judged in the result's dtype, as PyTorch casts it: an int8 tensor % 256 divides by 0. Two
+    bools: PyTorch has no kernel, numpy divides in int8."""
     def checked(a, b):
         r = kernel(a, b)
         if r.dtype.kind in "iu":
             rd = r.dtype
+            if rd.itemsize == 1 and _is_bool(a) and _is_bool(b):
+                raise DGNotImplementedError(f'"{torch_kernel}" not implemented for \'Bool\'')
             if type(b) is _nd:
                 zero = bool(np.any((b if b.dtype is rd else b.astype(rd)) == 0))
             else:
@@ -158,13 +161,31 @@ def _int_division(kernel):
     return checked
 
 
+def _is_bool(x):
+    return type(x) is bool or getattr(x, "dtype", None) == np.bool_
+
+
 pow_op = defop("pow", _pow_kernel, binary_infer, elementwise=True, saves_output=True,
                ufunc=np.power)
 maximum_op = defop("maximum", _binary_kernel(np.maximum), binary_infer, elementwise=True,
                    ufunc=np.maximum)
 minimum_op = defop("minimum", _binary_kernel(np.minimum), binary_infer, elementwise=True,
                    ufunc=np.minimum)
-floor_divide_op = defop("floor_divide", _int_division(_quiet(_binary_kernel(np.floor_divide))), binary_infer,
+
+
+def _no_bool_result(kernel):
+    """binary_infer refusing a bool result as PyTorch's dispatch does (bool // bool; bool // 2
+    is int64 and fine)."""
+    def infer(a, b):
+        s = binary_infer(a, b)
+        if s.dtype.kind == "b":
+            raise DGNotImplementedError(f'"{kernel}" not implemented for \'Bool\'')
+        return s
+    return infer
+
+
+floor_divide_op = defop("floor_divide", _int_division(_quiet(_binary_kernel(np.floor_divide)), "div_floor_cpu"),
+                        _no_bool_result("div_floor_cpu"),
                         elementwise=True, saves=(), ufunc=np.floor_divide)
 _remainder = _binary_kernel(np.remainder)
 
@@ -184,7 +205,8 @@ def _remainder_kernel(a, b):
 
 
 # (no ufunc: a plan calls the kernel, so compiled code keeps the zero's sign too)
-remainder_op = defop("remainder", _int_division(_quiet(_remainder_kernel)), binary_infer,
+remainder_op = defop("remainder", _int_division(_quiet(_remainder_kernel), "remainder_cpu"),
+                     _no_bool_result("remainder_cpu"),
                      elementwise=True, saves=reads_for((), (0, 1)))
 
 
@@ -223,7 +245,7 @@ def _fmod_infer(a, b):
 
 
 # (no ufunc: a plan calls the kernel, which checks an integer divisor of zero)
-fmod_op = defop("fmod", _int_division(_quiet(_fmod_kernel)), _fmod_infer, elementwise=True,
+fmod_op = defop("fmod", _int_division(_quiet(_fmod_kernel), "fmod_cpu"), _fmod_infer, elementwise=True,
                 saves=reads_for((), (0, 1)))
 
 # ---------------------------------------------------------------- comparisons (bool results)
@@ -835,11 +857,19 @@ def div(input, other, *, rounding_mode=None, out=None):
 
 def trunc_div(input, other):
     """Division rounded toward zero, in PyTorch's promoted dtype: exact integer arithmetic
-    (|a| // |b| with the sign of a * b; division by zero raises) when both are integers,
+    when both are integers (the floor quotient, one up where the division is inexact and the
+    signs differ: |a| would overflow at the dtype's minimum; division by zero raises),
     trunc(a / b) otherwise."""
-    if category(result_type(_user_operand(input), _user_operand(other))) < 2:
-        return apply(mul_op, apply(floor_divide_op, _abs_any(input), _abs_any(other)),
-                     apply(mul_op, _sign_any(input), _sign_any(other)))
+    rt = result_type(_user_operand(input), _user_operand(other))
+    if category(rt) < 2:
+        if np.dtype(rt).kind == "b":
+            raise DGNotImplementedError('"div_trunc_cpu" not implemented for \'Bool\'')
+        if np.dtype(rt).kind == "u":  # (a negative Python divisor wraps into the unsigned type)
+            return apply(floor_divide_op, input, other)
+        inexact = apply(ne_op, apply(remainder_op, input, other), 0)
+        signs_differ = apply(ne_op, _negative_any(input), _negative_any(other))
+        return apply(add_op, apply(floor_divide_op, input, other),
+                     apply(logical_and_op, inexact, signs_differ))
     return apply(trunc_divide_op, input, other)
 
 
@@ -849,12 +879,8 @@ def _user_operand(x):
     return (to_np(x.dtype), x.ndim)
 
 
-def _abs_any(x):
-    return _builtins.abs(x) if _is_scalar(x) else abs(x)
-
-
-def _sign_any(x):
-    return (x > 0) - (x < 0) if _is_scalar(x) else sign(x)
+def _negative_any(x):
+    return x < 0 if _is_scalar(x) else apply(lt_op, x, 0)
 
 
 def pow(input, exponent, *, out=None):
