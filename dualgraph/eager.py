@@ -130,6 +130,9 @@ class EagerInterpreter:
     def get_grad(self, t):
         return t._eager_grad() if isinstance(t, Tensor) else t._sym_grad()
 
+    def read_layout(self, t):
+        """An eager tensor's is_contiguous() / stride() was read (a trace guards it)."""
+
     def set_grad(self, t, value):
         return t._set_eager_grad(value) if isinstance(t, Tensor) else t._set_sym_grad(value)
 

@@ -171,9 +171,11 @@ class Tensor(TensorMethods):
 
     # ---- memory layout (the truth about the numpy array underneath)
     def is_contiguous(self, memory_format=None):
+        _state.mode.read_layout(self)
         return self._data.flags.c_contiguous
 
     def stride(self, dim=None):
+        _state.mode.read_layout(self)
         a = self._data
         if a.size == 0:  # numpy zeroes the strides of an empty array; PyTorch keeps them dense
             st, n = [], 1

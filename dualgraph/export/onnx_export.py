@@ -123,7 +123,7 @@ def _leaf_fetches(fn, args, plan):
     from ..graph import function as _fn
     from ..tensor import Tensor
     try:
-        tr = fn._lookup(fn._signature(args, {})[0])
+        tr = fn._lookup(*fn._signature(args, {}))
         leaves, hidden = tr.out_leaves, plan.hidden
     except AttributeError:
         return None

@@ -16,6 +16,7 @@ from ..state import _state
 from ..tensor import Tensor
 from ..autograd.views import inplace_each
 from ..mode import push
+from .layout import guard_layout
 from .core import (SymbolicTensor, Graph, CONSTANT, VARIABLE, ASSIGN, PLACEHOLDER, STOP_GRADIENT,
                    rebind, current_graph)
 
@@ -208,6 +209,11 @@ class GraphInterpreter:
         if isinstance(t, Tensor):
             return self.graph.grad_of(t)
         return t._sym_grad()
+
+    def read_layout(self, t):
+        """A captured eager tensor's is_contiguous() / stride() was read while tracing: the
+        answer decided Python code, so its strides are guarded (graph/layout.py)."""
+        guard_layout(self.graph.trace, t)
 
     def set_grad(self, t, value):
         if isinstance(t, Tensor):

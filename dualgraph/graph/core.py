@@ -621,7 +621,9 @@ class SymbolicTensor(TensorMethods):
         return n
 
     def is_contiguous(self, memory_format=None):
-        return True
+        # eager's answer, from the trace's real arguments (graph/layout.py), or refused
+        from .layout import eager_array
+        return eager_array(self, "is_contiguous()").flags.c_contiguous
 
     def contiguous(self):
         # the layout is known only when the plan runs: always a node (free when contiguous)
@@ -643,7 +645,9 @@ class SymbolicTensor(TensorMethods):
             "read it eagerly, outside the compiled function")
 
     def stride(self, dim=None):
-        self._no_layout("stride()")
+        from .layout import eager_array
+        from ..tensor import wrap_array
+        return wrap_array(eager_array(self, "stride()")).stride(dim)
 
     def data_ptr(self):
         self._no_layout("data_ptr()")

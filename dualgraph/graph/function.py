@@ -126,7 +126,17 @@ def _code_names(code):
 
 class _Trace:
     __slots__ = ("graph", "plan", "out_def", "out_leaves", "post", "arg_grads", "arg_fetch", "lifted", "guards",
-                 "reason", "names", "check", "trace_ms", "rebind", "written", "backward")
+                 "reason", "names", "check", "trace_ms", "rebind", "written", "backward", "layouts")
+
+
+def _same_layouts(layouts, tensors):
+    """Whether the arguments whose memory layout the trace read (is_contiguous(), stride())
+    have the strides they had then."""
+    for i, strides in layouts:
+        t = tensors[i]
+        if (t._data if isinstance(t, Tensor) else t).strides != strides:
+            return False
+    return True
 
 
 class TracedFunction:
@@ -192,9 +202,9 @@ class TracedFunction:
         # (with gradients off the outputs carry no history: a trace of its own, see function_backward.py)
         return ((treedef, specs) if _state.grad_enabled else (treedef, specs, _NO_GRAD)), tensors
 
-    def _lookup(self, sig):
+    def _lookup(self, sig, tensors):
         for tr in self._cache.get(sig, ()):
-            if tr.check():
+            if tr.check() and (tr.layouts is None or _same_layouts(tr.layouts, tensors)):
                 return tr
         return None
 
@@ -202,7 +212,7 @@ class TracedFunction:
         if not executing_eagerly():
             return self._traced(self.fn)(*args, **kwargs)  # called while another graph is built: inline it
         sig, tensors = self._signature(args, kwargs)
-        tr = self._lookup(sig)
+        tr = self._lookup(sig, tensors)
         if tr is None:
             tr = self._trace(args, kwargs, sig)
         feeds = [t._data if isinstance(t, Tensor) else t for t in tensors]
@@ -246,19 +256,19 @@ class TracedFunction:
         """The arrays the plan is called with for these arguments: the tensors, their old
         .grad where it accumulates, then the lifted Python numbers (read now)."""
         sig, tensors = self._signature(args, kwargs)
-        tr = self._lookup(sig) or self._trace(args, kwargs, sig)
+        tr = self._lookup(sig, tensors) or self._trace(args, kwargs, sig)
         feeds = [t._data if isinstance(t, Tensor) else t for t in tensors]
         feeds += [tensors[i]._grad._data for i, has_old in tr.arg_grads.items() if has_old]
         return feeds + [read() for _, read, _ in tr.lifted]
 
     def graph_for(self, *args, **kwargs):
-        sig, _ = self._signature(args, kwargs)
-        tr = self._lookup(sig) or self._trace(args, kwargs, sig)
+        sig, tensors = self._signature(args, kwargs)
+        tr = self._lookup(sig, tensors) or self._trace(args, kwargs, sig)
         return tr.graph
 
     def plan_for(self, *args, **kwargs):
-        sig, _ = self._signature(args, kwargs)
-        tr = self._lookup(sig) or self._trace(args, kwargs, sig)
+        sig, tensors = self._signature(args, kwargs)
+        tr = self._lookup(sig, tensors) or self._trace(args, kwargs, sig)
         return tr.plan
 
     # ---- tracing
@@ -280,6 +290,8 @@ class TracedFunction:
             if fail is not None:
                 desc, was, now = fail
                 return f"{desc} changed: {_short(was)} -> {_short(now)}", True
+            if any(tr.layouts for tr in old):
+                return "the memory layout of an argument changed (is_contiguous() or stride() was read)", True
             return "guards no longer hold", True
         return _diff(self._last_sig, sig, self._argnames), False
 
@@ -332,7 +344,12 @@ class TracedFunction:
             a, k = unflatten(treedef, leaves)
             k = {key: k[key] for key in kwargs}  # in the order they were passed
             before = _module_tensors(modules)
-            g.trace = types.SimpleNamespace(guards=guards, optimizers=optimizers, names=names)
+            # (arguments: each placeholder's real array, for layouts asked while tracing; the
+            # strides read are checked at each call, _lookup)
+            g.trace = types.SimpleNamespace(guards=guards, optimizers=optimizers, names=names,
+                                            arguments={f.node: (i, _arr(t)) for i, (f, t)
+                                                       in enumerate(zip(feeds, tensors))},
+                                            layouts={})
             with lifting(g, guards, list(optimizers)):
                 result = self._traced(fn)(*a, **k)
             _refuse_symbolic_attributes(modules, before)
@@ -376,6 +393,7 @@ class TracedFunction:
         g.grad_reads = [(t, None if stand is not None else eg, stand) for t, eg, stand in g.grad_reads]
         tr.names = names
         tr.reason = reason
+        tr.layouts = tuple(g.trace.layouts.items()) or None
         fetch = flat + extra + arg_outs
         plan_feeds = feeds + grad_feeds + [s for s, _, _ in g.lifted]
         tr.plan = compile_graph(g, fetch, feeds=plan_feeds, optimize=self.optimize, updates=g.updates)
