@@ -66,3 +66,21 @@ def check_eager_and_compiled(name, step, feeds, want):
 def numpy_of(t):
     """A dualgraph tensor's value as a numpy array."""
     return np.asarray(t.detach().numpy())
+
+
+def assert_same_values(got, want, rtol, what):
+    """got equals want (one dtype and shape): exactly (NaNs at the same places) when rtol is
+    None or the values are not floats, else within rtol; a zero of want that got also gives
+    has want's sign either way. Used where another runtime (onnxruntime) is compared."""
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.dtype == want.dtype and got.shape == want.shape, \
+        f"{what}: {got.dtype}{got.shape} != {want.dtype}{want.shape}"
+    if rtol is None or want.dtype.kind != "f":
+        np.testing.assert_array_equal(got, want, err_msg=what)   # (NaNs at the same places)
+    else:
+        # (atol: onnxruntime's tanh gives 0 for a float32 subnormal such as 1e-45)
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-44, equal_nan=True, err_msg=what)
+    if want.dtype.kind == "f":
+        zero = (want == 0) & (got == 0)
+        np.testing.assert_array_equal(np.signbit(got[zero]), np.signbit(want[zero]),
+                                      err_msg=f"{what}: the sign of a zero")

@@ -14,6 +14,7 @@ import dualgraph.nn.functional as F
 from dualgraph.errors import DGRuntimeError
 from dualgraph.export import ExportError, to_onnx
 from dualgraph.utils.tree import flatten
+from special_value_checks import assert_same_values
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -50,18 +51,7 @@ def _session(model):
     return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
 
 
-def _same(got, want, rtol, what):
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.dtype == want.dtype and got.shape == want.shape, \
-        f"{what}: {got.dtype}{got.shape} != {want.dtype}{want.shape}"
-    if rtol is None or want.dtype.kind != "f":
-        np.testing.assert_array_equal(got, want, err_msg=what)   # (NaNs at the same places)
-        zero = want == 0
-        np.testing.assert_array_equal(np.signbit(got[zero]), np.signbit(want[zero]),
-                                      err_msg=f"{what}: the sign of a zero")
-    else:
-        # (atol: onnxruntime's tanh gives 0 for a float32 subnormal such as 1e-45)
-        np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-44, equal_nan=True, err_msg=what)
+_same = assert_same_values
 
 
 def _three_ways(fn, arrays, rtol=None, calls=3):

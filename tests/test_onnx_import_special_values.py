@@ -17,6 +17,7 @@ from dualgraph.errors import DualGraphError
 from dualgraph.export import from_onnx, to_onnx
 from dualgraph.graph.core import CONSTANT, VARIABLE, SymbolicTensor
 from dualgraph.ops.dispatch import apply
+from special_value_checks import assert_same_values
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -123,19 +124,7 @@ def _eager(imported, arrays):
     return [np.asarray(get(o).numpy()) for o in imported.outputs]
 
 
-def _same(got, want, rtol, what):
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.dtype == want.dtype and got.shape == want.shape, \
-        f"{what}: {got.dtype}{got.shape} != {want.dtype}{want.shape}"
-    if rtol is None or want.dtype.kind != "f":
-        np.testing.assert_array_equal(got, want, err_msg=what)   # (NaNs at the same places)
-    else:
-        # (atol: onnxruntime's tanh gives 0 for a float32 subnormal such as 1e-45)
-        np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-44, equal_nan=True, err_msg=what)
-    if want.dtype.kind == "f":
-        zero = (want == 0) & (got == 0)
-        np.testing.assert_array_equal(np.signbit(got[zero]), np.signbit(want[zero]),
-                                      err_msg=f"{what}: the sign of a zero")
+_same = assert_same_values
 
 
 def _wrap(v):
