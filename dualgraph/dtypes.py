@@ -7,7 +7,7 @@ import builtins as _builtins
 
 import numpy as np
 
-from .errors import DGTypeError
+from .errors import DGTypeError, DGOverflowError, DGRuntimeError
 
 # the Python types, under names this module does not shadow (it defines float, int: PyTorch's aliases)
 _py_float, _py_int, _py_bool = _builtins.float, _builtins.int, _builtins.bool
@@ -100,6 +100,39 @@ def category(npdtype):
 _DEFAULT_FOR = {0: BOOL, 1: I64, 2: DEFAULT_FLOAT}
 
 
+# a Python int PyTorch takes as a scalar: int64's range, or up to uint64's maximum (it wraps)
+_INT_MIN, _UINT_MAX = -2 ** 63, 2 ** 64 - 1
+
+
+def check_int_scalar(x):
+    """A Python int operand beyond 64 bits: PyTorch's OverflowError (numpy's "Python int too
+    large to convert to C long", or a float result where PyTorch refuses)."""
+    if type(x) is _py_int and not _INT_MIN <= x <= _UINT_MAX:
+        # (PyTorch tries int64, then uint64)
+        raise DGOverflowError("int too big to convert" if x > 0 else "can't convert negative int to unsigned")
+
+
+def check_fill_value(value, dtype):
+    """full / fill_ of a Python number into dtype, refused as PyTorch refuses it: beyond 64 bits
+    an OverflowError; out of an integer dtype's range (or a finite float beyond a float dtype's
+    largest value) "value cannot be converted to type int8_t without overflow"."""
+    if isinstance(value, _py_bool) or not isinstance(value, (_py_int, _py_float)):
+        return
+    check_int_scalar(value)
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        ok = value == value and info.min <= value <= info.max  # (NaN and inf fail)
+        name = "int" if dtype == np.int32 else f"{dtype.name}_t"   # (c10's names)
+    elif dtype.kind == "f":
+        ok = not (np.finfo(dtype).max < abs(value) < _py_float("inf"))
+        name = {2: "c10::Half", 4: "float", 8: "double"}[dtype.itemsize]
+    else:
+        return
+    if not ok:
+        raise DGRuntimeError(f"value cannot be converted to type {name} without overflow")
+
+
 def promote_types(a, b):
     """PyTorch's promote_types: a float beats any int (int64 + float32 -> float32)."""
     if a is b or a == b:
@@ -128,6 +161,8 @@ def result_type(*operands):
         elif isinstance(x, _py_bool) or isinstance(x, np.bool_):
             scal_cat = max(scal_cat, 0)
         elif isinstance(x, (_py_int, np.integer)):
+            if type(x) is _py_int and not _INT_MIN <= x <= _UINT_MAX:
+                check_int_scalar(x)
             scal_cat = max(scal_cat, 1)
         else:
             scal_cat = max(scal_cat, 2)

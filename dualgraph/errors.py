@@ -29,6 +29,10 @@ class DGNotImplementedError(DualGraphError, NotImplementedError):
     """What PyTorch raises for a kernel missing for a dtype (normal_ on an integer tensor)."""
 
 
+class DGOverflowError(DualGraphError, OverflowError):
+    """A Python int that fits no 64-bit integer (PyTorch: "int too big to convert")."""
+
+
 class DGFileNotFoundError(DualGraphError, FileNotFoundError):
     """dg.load of a path that does not exist; built as OSError(errno, strerror, filename), so
     its message and attributes are torch.load's (open()'s)."""

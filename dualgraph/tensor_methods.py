@@ -319,6 +319,7 @@ class TensorMethods:
                 raise DGRuntimeError(
                     f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions.")
             return apply_inplace(self, S.copy_op, value)
+        _dt.check_fill_value(value, self._np_dtype())
         return apply_inplace(self, C.full_like_op, fill_value=value, dtype=None)
 
     def __setitem__(self, key, value):

@@ -161,6 +161,9 @@ class _Recording:
     def set_grad(self, t, value):
         return self.inner.set_grad(t, value)
 
+    def read_layout(self, t):
+        return self.inner.read_layout(t)
+
 
 def trace_call(fn, *args, **kwargs):
     """Run fn eagerly, recording every op application: (fn's result, log of (op, inputs,

@@ -3,7 +3,7 @@ so in graph mode they become source nodes; random ones sample anew at each run."
 import numpy as np
 
 from .. import random as _random
-from ..dtypes import F32, I64, to_np, BOOL, default_float
+from ..dtypes import F32, I64, to_np, BOOL, default_float, check_fill_value
 from ..errors import DGRuntimeError, DGValueError
 from .common import Spec
 from .dispatch import apply
@@ -202,6 +202,7 @@ def empty(*size, dtype=None, requires_grad=False, device=None, **kw):
 def full(size, fill_value, *, dtype=None, requires_grad=False, device=None):
     if dtype is None:
         dtype = BOOL if isinstance(fill_value, bool) else (I64 if isinstance(fill_value, int) else default_float())
+    check_fill_value(fill_value, to_np(dtype))
     return _finish(apply(full_op, shape=size_args((size,)), fill_value=fill_value, dtype=to_np(dtype)),
                    requires_grad)
 
@@ -224,6 +225,8 @@ def eye(n, m=None, *, dtype=None, requires_grad=False, device=None):
 
 
 def full_like(input, fill_value, *, dtype=None, requires_grad=False, device=None):
+    if dtype is not None or hasattr(input, "_np_dtype"):
+        check_fill_value(fill_value, to_np(dtype) if dtype is not None else input._np_dtype())
     return _finish(apply(full_like_op, input, fill_value=fill_value, dtype=to_np(dtype)), requires_grad)
 
 

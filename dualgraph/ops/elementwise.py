@@ -5,7 +5,7 @@ import math as _math
 
 import numpy as np
 
-from ..dtypes import result_type, F32, category, to_np, scalar_name
+from ..dtypes import result_type, F32, category, to_np, scalar_name, check_int_scalar, _INT_MIN, _UINT_MAX
 from .common import (scratch, Spec, binary_infer, compare_infer, float_binary_infer, float_unary_infer,
                      same_infer, broadcast_shapes, shape_of, operand, ctype_name,
                      is_scalar as _is_scalar)
@@ -34,9 +34,9 @@ def _binary_kernel(ufunc, floating=False):
             if tb is _nd:
                 if da is b.dtype and (not floating or da.kind == "f"):
                     return ufunc(a, b)  # one dtype on both sides: numpy and PyTorch agree
-            elif (tb is float or tb is int) and da.kind == "f":
+            elif (tb is float or tb is int and _INT_MIN <= b <= _UINT_MAX) and da.kind == "f":
                 return ufunc(a, b)  # a Python number never widens a float tensor (NEP 50)
-        elif tb is _nd and (ta is float or ta is int) and b.dtype.kind == "f":
+        elif tb is _nd and (ta is float or ta is int and _INT_MIN <= a <= _UINT_MAX) and b.dtype.kind == "f":
             return ufunc(a, b)
         want = result_type(_operand(a), _operand(b))
         if floating and want.kind != "f":
@@ -249,12 +249,23 @@ fmod_op = defop("fmod", _int_division(_quiet(_fmod_kernel), "fmod_cpu"), _fmod_i
                 saves=reads_for((), (0, 1)))
 
 # ---------------------------------------------------------------- comparisons (bool results)
-eq_op = defop("eq", np.equal, compare_infer, elementwise=True, ufunc=np.equal)
-ne_op = defop("ne", np.not_equal, compare_infer, elementwise=True, ufunc=np.not_equal)
-lt_op = defop("lt", np.less, compare_infer, elementwise=True, ufunc=np.less)
-le_op = defop("le", np.less_equal, compare_infer, elementwise=True, ufunc=np.less_equal)
-gt_op = defop("gt", np.greater, compare_infer, elementwise=True, ufunc=np.greater)
-ge_op = defop("ge", np.greater_equal, compare_infer, elementwise=True, ufunc=np.greater_equal)
+def _compare(ufunc):
+    """ufunc, refusing a Python int beyond 64 bits as PyTorch does (numpy compares it)."""
+    def kernel(a, b):
+        if type(b) is int or type(a) is int:
+            check_int_scalar(a)
+            check_int_scalar(b)
+        return ufunc(a, b)
+    kernel.__name__ = ufunc.__name__
+    return kernel
+
+
+eq_op = defop("eq", _compare(np.equal), compare_infer, elementwise=True, ufunc=np.equal)
+ne_op = defop("ne", _compare(np.not_equal), compare_infer, elementwise=True, ufunc=np.not_equal)
+lt_op = defop("lt", _compare(np.less), compare_infer, elementwise=True, ufunc=np.less)
+le_op = defop("le", _compare(np.less_equal), compare_infer, elementwise=True, ufunc=np.less_equal)
+gt_op = defop("gt", _compare(np.greater), compare_infer, elementwise=True, ufunc=np.greater)
+ge_op = defop("ge", _compare(np.greater_equal), compare_infer, elementwise=True, ufunc=np.greater_equal)
 logical_and_op = defop("logical_and", np.logical_and, compare_infer, elementwise=True,
                        ufunc=np.logical_and)
 logical_or_op = defop("logical_or", np.logical_or, compare_infer, elementwise=True,
