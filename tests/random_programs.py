@@ -77,11 +77,13 @@ KNOWN_BUGS = {
                                  "parameter: \"must be from the same graph\" at trace time (a value of the "
                                  "body escapes); the RecursionError it used to give is fixed",
     "cf_reach_zeros": "nested control flow: a parameter (or input) that eagerly gets no .grad at a call "
-                      "(used only in an inner branch not taken, or an inner loop run 0 times, or reaching a "
+                      "(used only in a branch of a dg.cond inside a dg.while_loop body, or reaching a "
                       "loop only through the initial value of a loop variable whose result the loss does "
-                      "not use) gets .grad zeros from the compiled step instead of the refusal \"has no "
-                      "gradient at this call\"; the generator cannot avoid it: recognised (eager None, "
-                      "compiled all zeros) and counted in SKIPPED",
+                      "not use, or through a nested op whose results the loss does not use) gets .grad "
+                      "zeros from the compiled step instead of the refusal \"has no gradient at this "
+                      "call\" (a dg.cond or a loop inside a dg.cond branch is refused right: "
+                      "tests/test_control_flow_reach.py); the generator cannot avoid it: recognised "
+                      "(eager None, compiled all zeros) and counted in SKIPPED",
     # ---- found by the opt-in unknown-dims run (DG_RANDOM_PROGRAMS_UNKNOWN_DIMS=1): these
     # exclusions apply only in that mode (UNKNOWN_DIMS_ONLY)
 }

@@ -34,7 +34,7 @@ class _Branch:
     element of the op's frame (its inputs, or for a loop the current loop variables followed by
     the captures) that feeds the subgraph's i-th placeholder."""
 
-    __slots__ = ("graph", "outputs", "index", "plan", "uses", "uses_by_output", "reads", "_fns")
+    __slots__ = ("graph", "outputs", "index", "plan", "uses", "uses_by_output", "reads", "_fns", "reach")
 
     def __init__(self, graph, outputs, index, n_carried=0):
         self.graph, self.outputs, self.index = graph, outputs, index
@@ -43,6 +43,15 @@ class _Branch:
         self.uses_by_output = branch_uses(graph, outputs, index)
         self.uses = frozenset().union(*self.uses_by_output)
         self.reads = branch_reads(graph, index, n_carried)
+        self.reach = {}   # (frame position, outputs) -> the output saying a run reached it
+
+    def add_output(self, value):
+        """One more result (a flag the gradient reads: _cond_input_used); the plan is made again."""
+        self.outputs = list(self.outputs) + [value]
+        self.plan = self.graph.compile(list(self.outputs), feeds=self.graph.feeds())
+        self._fns = {}
+        self.uses_by_output = list(self.uses_by_output) + [frozenset()]
+        return len(self.outputs) - 1
 
     def run(self, frame):
         # the specialised code straight (a loop calls it once per iteration, inside the
@@ -574,17 +583,56 @@ def _while_vjp(g, n):
 def _cond_input_used(n, k, outputs=None):
     """Whether this run's gradient (from `outputs`, the op's outputs that lead to the root; None:
     all) reaches input k: always for an input both branches use (and for the predicate and
-    unused inputs, which take none); else whether the branch using it is the one taken."""
+    unused inputs, which take none); else whether the branch using it is the one taken. A branch
+    may itself use it only at some runs (a nested dg.cond, a dg.while_loop that may run 0 times):
+    then each branch computes that flag as one more result and the op's tuple hands the taken
+    branch's on."""
     if k == 0:
         return None
-    t, f = (k - 1 in (b.uses if outputs is None else _reached_from(b, outputs))
-            for b in n.attrs["branches"])
-    if t == f:
-        return None if t else False
-    pred = n.inputs[0]
-    if pred._dtype != np.bool_:
-        pred = pred != 0
-    return pred if t else apply(OPS["logical_not"], pred)
+    branches = n.attrs["branches"]
+    reach = [_branch_reach(b, k - 1, outputs) for b in branches]
+    if all(r is None or r is False for r in reach):
+        t, f = (r is None for r in reach)
+        if t == f:
+            return None if t else False
+        pred = n.inputs[0]
+        if pred._dtype != np.bool_:
+            pred = pred != 0
+        return pred if t else apply(OPS["logical_not"], pred)
+    key = (k - 1, None if outputs is None else frozenset(outputs))
+    index = branches[0].reach.get(key)
+    if index is None:
+        for b, r in zip(branches, reach):
+            with building_subgraph(b.graph):
+                flag = to_literal_tensor(r is None) if r is None or r is False else r.reshape(())
+                index = b.add_output(flag)
+            b.reach[key] = index
+    return apply(TUPLE_GET, n.out, index=index, shape=(), dtype=np.dtype(np.bool_))
+
+
+def _branch_reach(b, pos, outputs):
+    """Whether a gradient from the branch's `outputs` (None: all) reaches frame position pos
+    when the branch runs: None always, False never, else a boolean of the branch's graph."""
+    from .gradients import reached_at_run
+    outs = [o for o in (range(len(b.uses_by_output)) if outputs is None else outputs)
+            if o < len(b.uses_by_output) and pos in b.uses_by_output[o]]
+    if not outs:
+        return False
+    sources = [f.node.name for f, i in zip(b.graph.feeds(), b.index) if i == pos]
+    flags = []
+    with building_subgraph(b.graph):
+        for o in outs:
+            r = reached_at_run(b.graph, sources, b.outputs[o].node.name)
+            if r is None:
+                return None
+            if r is not False:
+                flags.append(r)
+        if not flags:
+            return False
+        flag = flags[0]
+        for f in flags[1:]:
+            flag = apply(OPS["logical_or"], flag, f)
+    return flag
 
 
 def _while_input_used(n, k, outputs=None):

@@ -34,6 +34,7 @@ def to_networkx(graph, control=True):
     if control:
         add_anti_dependences(G)
         order_random_draws(G)
+        order_refusals_first(G)
     return G
 
 
@@ -69,6 +70,26 @@ def _old_value_readers(G, name):
                     and G.nodes[reader]["args"][0] == ("node", v):
                 stack.append(reader)  # a view of the old value: its readers read it too
             yield reader
+
+
+def order_refusals_first(G):
+    """A run that refuses (grad_reached: eagerly this .grad would not exist at this call) must
+    leave the state as it found it: each such check runs before every write it does not itself
+    depend on (an optimizer's update of another parameter), so a refused step changes nothing
+    the check could have protected. (Also before the step computing each written value: a plan
+    may have it write straight into the state's memory.)"""
+    checks = [n for n, d in G.nodes(data=True) if d["op"].name == "grad_reached"]
+    if not checks:
+        return
+    writes = []
+    for n, d in G.nodes(data=True):
+        if d["op"] is ASSIGN:
+            kind, value = d["args"][1]
+            writes += [value, n] if kind == "node" else [n]
+    for c in checks:
+        for w in writes:
+            if w != c and not G.has_edge(c, w) and not nx.has_path(G, w, c):
+                G.add_edge(c, w, control=True)
 
 
 def order_random_draws(G):

@@ -1,0 +1,122 @@
+"""A parameter a compiled step reaches only at some calls through NESTED control flow (a dg.cond
+inside a dg.cond branch, a dg.while_loop inside one) is refused at the calls where eagerly its
+.grad stays None, as one level of control flow already was (before, it silently got zeros, and
+SGD with momentum moved it). A refused call leaves every parameter, optimizer state and .grad
+as it found them (the check runs before the writes it does not depend on)."""
+import numpy as np
+import pytest
+
+import dualgraph as dg
+
+REFUSAL = "has no gradient at this call"
+
+
+def _opt():
+    p = dg.nn.Parameter(dg.ones(3))
+    q = dg.nn.Parameter(dg.ones(3) * 2)
+    return dg.optim.SGD([p, q], lr=0.1, momentum=0.9)
+
+
+def nested_cond(opt, x):
+    p, q = opt.param_groups[0]["params"]
+    opt.zero_grad()
+
+    def outer_true():   # p is used only when the inner predicate holds too
+        return dg.cond(x.sum() > 1, lambda: (p * x).sum() + (q * x).sum(), lambda: (q * x).sum() * 2)
+    loss = dg.cond(x.sum() > 0, outer_true, lambda: (q * p * x).sum())
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def three_levels(opt, x):
+    p, q = opt.param_groups[0]["params"]
+    opt.zero_grad()
+
+    def mid():
+        return dg.cond(x[0] > 0, lambda: dg.cond(x[1] > 0, lambda: (p * q * x).sum(), lambda: (q * x).sum()),
+                       lambda: (q * x * 3).sum())
+    loss = dg.cond(x.sum() > -5, mid, lambda: (q * p).sum())
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def loop_in_cond(opt, x, n):
+    p, q = opt.param_groups[0]["params"]
+    opt.zero_grad()
+
+    def body(i, h):
+        return i + 1, h * p
+    loss = dg.cond(x.sum() > 0, lambda: dg.while_loop(lambda i, h: i < n, body, (dg.tensor(0), q * x))[1].sum(),
+                   lambda: (q * p * x).sum())
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def _snapshot(opt):
+    out = []
+    for p in opt.param_groups[0]["params"]:
+        out.append(p.detach().numpy().copy())
+        out.append(None if p.grad is None else p.grad.numpy().copy())
+        out += [v.numpy().copy() for v in opt.state.get(p, {}).values() if hasattr(v, "numpy")]
+    return out
+
+
+def _same(a, b):
+    return len(a) == len(b) and all((x is None and y is None) or (x is not None and y is not None
+                                                                 and np.array_equal(x, y)) for x, y in zip(a, b))
+
+
+# (step, the calls' arguments: each either runs the same in both modes or is refused compiled)
+CASES = {
+    "nested_cond": (nested_cond, [([1.0, 1.0, 1.0],), ([-1.0, -1.0, -1.0],), ([0.2, 0.2, 0.2],),
+                                  ([1.0, 2.0, 1.0],)]),
+    "three_levels": (three_levels, [([1.0, 1.0, 1.0],), ([1.0, -1.0, 1.0],), ([-1.0, 1.0, 1.0],),
+                                    ([2.0, 0.5, 1.0],)]),
+    "loop_in_cond": (loop_in_cond, [([1.0, 1.0, 1.0], 2), ([-1.0, -1.0, -1.0], 2), ([1.0, 1.0, 1.0], 0),
+                                    ([0.5, 1.0, 1.0], 3)]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_eager_and_compiled_agree_or_the_call_is_refused(case):
+    step, calls = CASES[case]
+    compiled = dg.function(step)
+    refused = 0
+    for args in calls:
+        eager_opt, comp_opt = _opt(), _opt()   # each call from the same state in both modes
+        for warm in calls[:1]:                 # (one accepted call first: momentum buffers exist)
+            step(eager_opt, dg.tensor(warm[0]), *map(dg.tensor, warm[1:]))
+            compiled(comp_opt, dg.tensor(warm[0]), *map(dg.tensor, warm[1:]))
+        assert _same(_snapshot(eager_opt), _snapshot(comp_opt))
+        le = step(eager_opt, dg.tensor(args[0]), *map(dg.tensor, args[1:]))
+        eager_none = any(p.grad is None for p in eager_opt.param_groups[0]["params"])
+        before = _snapshot(comp_opt)
+        if eager_none:
+            with pytest.raises(dg.errors.DGRuntimeError, match=REFUSAL):
+                compiled(comp_opt, dg.tensor(args[0]), *map(dg.tensor, args[1:]))
+            assert _same(_snapshot(comp_opt), before), "a refused call changed the state"
+            refused += 1
+        else:
+            lc = compiled(comp_opt, dg.tensor(args[0]), *map(dg.tensor, args[1:]))
+            assert np.array_equal(le.detach().numpy(), lc.detach().numpy())
+            assert _same(_snapshot(eager_opt), _snapshot(comp_opt))
+    assert refused >= 1   # the case does exercise a call where eagerly a .grad is None
+
+
+def test_a_refused_single_level_call_changes_no_state():
+    def step(opt, x):
+        p, q = opt.param_groups[0]["params"]
+        opt.zero_grad()
+        dg.cond(x.sum() > 0, lambda: (p * q * x).sum(), lambda: (q * x).sum()).backward()
+        opt.step()
+
+    opt = _opt()
+    f = dg.function(step)
+    f(opt, dg.tensor([1.0, 1.0, 1.0]))
+    before = _snapshot(opt)
+    with pytest.raises(dg.errors.DGRuntimeError, match=REFUSAL):
+        f(opt, dg.tensor([-1.0, -1.0, -1.0]))
+    assert _same(_snapshot(opt), before)
