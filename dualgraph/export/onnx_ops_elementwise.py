@@ -5,8 +5,10 @@ add sub mul div maximum minimum neg exp log sqrt tanh sigmoid relu abs sin cos (
 each); tanh_backward sigmoid_backward relu_backward; sign (0 at NaN); log1p; pow (numpy's sqrt
 and reciprocal for a one-element exponent of 0.5 and -1; exact integer powers, a Loop over the
 exponent's bits); rsqrt; eq ne lt le gt ge; logical_and logical_or logical_not; bitwise_and
-bitwise_or bitwise_not; floor_divide, trunc_divide and remainder (numpy's npy_divmod: C's fmod
-moved by the divisor; exact int64 arithmetic); cast; where and masked_fill (a -0.0 from either
+bitwise_or bitwise_xor bitwise_not; bitwise_left_shift and bitwise_right_shift (BitShift on the
+unsigned type of the same width: numpy's wrap, sign fill and out-of-range counts); floor_divide,
+trunc_divide and remainder (numpy's npy_divmod: C's fmod moved by the divisor; exact int64
+arithmetic); fmod (Mod with fmod=1); cast; where and masked_fill (a -0.0 from either
 side kept); clamp (numpy's clip).
 """
 import numpy as np
@@ -226,13 +228,76 @@ def _logical(ex, n):
     return ex.emit(kind, ex.ins(n, np.bool_))
 
 
-@_conv("bitwise_and", "bitwise_or", "bitwise_not")
+@_conv("bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not")
 def _bitwise(ex, n):
+    """BitwiseAnd / Or / Xor / Not (opset 18) of integers; And / Or / Xor / Not of bools.
+    A Python int operand is wrapped into the result's dtype (int8 ^ 300 is int8 ^ 44), as
+    dualgraph (and PyTorch) wrap it."""
     dt = ex.out_dtype(n)
-    op = n.op.name.split("_")[1]  # and, or, not
+    op = n.op.name.split("_")[1]  # and, or, xor, not
     if dt == np.bool_:  # on bools, the logical ops
         return ex.emit(op.capitalize(), ex.ins(n, np.bool_))
     return ex.emit("Bitwise" + op.capitalize(), ex.ins(n, dt))
+
+
+def _unsigned(dt):
+    """The unsigned integer dtype of dt's width (BitShift is defined for those only)."""
+    return np.dtype(f"u{np.dtype(dt).itemsize}")
+
+
+@_conv("bitwise_left_shift", "bitwise_right_shift")
+def _shift(ex, n):
+    """a << s and a >> s as dualgraph (numpy's npy_lshift / npy_rshift, PyTorch's kernels):
+    << wraps (int8 1 << 7 is -128) and >> of a signed value is arithmetic (the sign
+    propagates); a shift count that is negative or >= the width gives 0 (<<, and >> of an
+    unsigned or non-negative value) or -1 (>> of a negative value). A Python int count is
+    wrapped into the dtype first (int8 << 300 shifts by 44), as dualgraph does.
+
+    BitShift takes unsigned integers only, and a count >= the width is unspecified there: the
+    value is cast to the unsigned type of its width (the same bits) and the count kept in
+    [0, width), tested in int64 (every count of dualgraph's integer dtypes, exactly); a count
+    out of range shifts by 0 and the result is masked to 0, or, for >> of a signed value, by
+    width - 1 (its sign fill). A signed >> shifts a ^ m, m all ones where a < 0 and 0 elsewhere,
+    and xors m back: the bits of ~(~a >> s), a's arithmetic shift. (No Where on the value:
+    onnxruntime has none for int16, uint16, uint64; the masks are a Mul and a BitwiseXor.)"""
+    dt = np.dtype(ex.out_dtype(n))
+    if dt.kind not in "iu":
+        raise ExportError(f"to_onnx: node {n.name} ({n.op.name}) on {dt.name} has no ONNX mapping")
+    left = n.op.name == "bitwise_left_shift"
+    ut = _unsigned(dt)
+    width = dt.itemsize * 8
+    a_in, s_in = n.inputs
+    a = ex.value(a_in, dt)
+    arith = not left and dt.kind == "i"   # a signed >>: the sign fill where the count is out of range
+    direction = "LEFT" if left else "RIGHT"
+    au = ex.cast(a, dt, ut)
+    if arith:   # all ones where a < 0: 1 * the unsigned maximum
+        neg = ex.cast(ex.emit("Less", [a, ex.const(0, dt, "zero")]), np.bool_, ut)
+        m = ex.emit("Mul", [neg, ex.const(np.iinfo(ut).max, ut, "ones")])
+        au = ex.emit("BitwiseXor", [au, m])
+    k = _number(s_in)
+    if k is not None:   # a count known now: no test at run time
+        k = int(np.asarray(k).astype(dt))
+        if 0 <= k < width:
+            r = ex.emit("BitShift", [au, ex.const(k, ut, "count")], direction=direction)
+        elif arith:
+            r = ex.emit("BitShift", [au, ex.const(width - 1, ut, "count")], direction=direction)
+        else:   # (0, in a's shape: a tensor, or a Python number a)
+            r = ex.emit("Mul", [au, ex.const(0, ut, "zero")])
+    else:
+        wide = np.dtype(np.int64)
+        s = ex.cast(ex.value(s_in, dt), dt, wide)
+        ok = ex.emit("Less", [s, ex.const(width, wide, "width")])
+        if dt.kind == "i":
+            ok = ex.emit("And", [ok, ex.emit("GreaterOrEqual", [s, ex.const(0, wide, "zero")])])
+        fill = width - 1 if arith else 0
+        count = ex.cast(ex.emit("Where", [ok, s, ex.const(fill, wide, "count")]), wide, ut)
+        r = ex.emit("BitShift", [au, count], direction=direction)
+        if not arith:
+            r = ex.emit("Mul", [r, ex.cast(ok, np.bool_, ut)])
+    if arith:
+        r = ex.emit("BitwiseXor", [r, m])
+    return ex.cast(r, ut, dt)
 
 
 def _divmod_dtype(dt):
@@ -325,6 +390,30 @@ def _remainder(ex, n):
     # (mod + b is never a zero: |mod| < |b|)
     r = ex.where(adjust, ex.emit("Add", [mod, b]), mod, wt, x_neg0=False)
     return ex.cast(r, wt, dt)
+
+
+@_conv("fmod")
+def _fmod(ex, n):
+    """C's fmod, the dividend's sign (fmod(-5, 3) is -2; -0.0, and fmod(-4, 2), keep the minus):
+    Mod with fmod=1, which onnxruntime computes with C's fmod for floats (NaN at b == 0 and at
+    a = +-inf, a itself at b = +-inf) and exactly, truncating, for integers (int64 beyond
+    2**53 too). An integer zero divisor fails the run in onnxruntime ("Integer modulo by
+    zero"), as dualgraph raises ZeroDivisionError; a Python int divisor that is 0 in the dtype
+    (0, or 256 for int8) is an ExportError. A divisor of -1 is read as 1 (the same zero
+    remainder), so INT_MIN by -1 cannot trap."""
+    dt = np.dtype(ex.out_dtype(n))
+    if dt.kind not in "iuf":
+        raise ExportError(f"to_onnx: node {n.name} (fmod) on {dt.name} has no ONNX mapping")
+    k = _number(n.inputs[1])
+    if dt.kind in "iu" and k is not None and np.asarray(k).astype(dt) == 0:
+        raise ExportError(f"to_onnx: node {n.name} (fmod) divides {dt.name} integers by {k!r}, which is 0 "
+                          f"in {dt.name}: dualgraph raises ZeroDivisionError at run time, and ONNX cannot "
+                          "raise (onnxruntime refuses the model)")
+    a, b = ex.ins(n, dt)
+    if dt.kind == "i":   # b + 2 where b == -1 (Add and Mul: onnxruntime has no int16 Where)
+        by_minus1 = ex.cast(ex.emit("Equal", [b, ex.const(-1, dt, "minus_one")]), np.bool_, dt)
+        b = ex.emit("Add", [b, ex.emit("Mul", [by_minus1, ex.const(2, dt, "two")])])
+    return ex.emit("Mod", [a, b], fmod=1)
 
 
 @_conv("cast")

@@ -1,6 +1,6 @@
 """The exporter's converters of dualgraph's reductions (ops/reductions.py): sum mean amax amin
-prod logsumexp (NaN propagates through amax / amin, the mean of nothing is NaN), all any, var
-std, argmax argmin (the first NaN's index), softmax log_softmax."""
+prod logsumexp (NaN propagates through amax / amin, the mean of nothing is NaN, a sum of
+-0.0s is 0.0), all any, var std, argmax argmin (the first NaN's index), softmax log_softmax."""
 import numpy as np
 
 from .onnx_common import elem_type
@@ -68,6 +68,12 @@ def _reduce(ex, n):
     r = ex.axes(_REDUCE[name], x, dims, keep)
     if name in ("amax", "amin") and np.dtype(dt).kind == "f":
         r = _nan_where(ex, x, r, dims, keep, dt)
+    if name == "sum" and np.dtype(dt).kind == "f":
+        # a sum of -0.0s is -0.0 in onnxruntime, 0.0 in dualgraph (as numpy's and PyTorch's
+        # sums): a zero result becomes +0.0, every other value (NaN too) stays. (Not r + 0.0:
+        # onnxruntime's no-op elimination drops an Add of a constant zero.)
+        zero = ex.const(0, dt, "zero")
+        r = ex.emit("Where", [ex.emit("Equal", [r, zero]), zero, r])
     return r
 
 
