@@ -55,23 +55,10 @@ KNOWN_BUGS = {
                               "it after the branch or body wrote the buffer in place gives the old values "
                               "(eagerly the view sees the write; views made inside, and reads after the "
                               "op, are right)",
-    "cf_grad_reads_state_after_write": "the gradient of a dg.cond / dg.while_loop re-runs its branch or "
-                                       "body with the parameters' values at backward time: a no_grad "
-                                       "write to a parameter (or buffer) between the op and backward() "
-                                       "changes the gradient (eagerly the values saved at the op are used)",
     "graph_assign_stops_grad": "graph mode: an in-place write to an eager tensor (a buffer) with a value "
                                "requiring grad ends the gradient there (dg.gradients gives None for what "
                                "reaches the loss only through the buffer); eagerly and in dg.function the "
                                "gradient flows through the written value",
-    "cf_grad_rerun_repeats_state_write": "the gradient of a dg.cond whose taken branch writes a parameter "
-                                         "or buffer in place and then uses it re-applies the write: "
-                                         "cond(s > 0, lambda: (p.mul_(0.5) under no_grad, x * p)) gives "
-                                         "x.grad = p / 4 where eagerly it is p / 2",
-    "cf_loop_state_write_grad": "a buffer written in a dg.while_loop body gets the wrong gradient history: "
-                                "an update with a value requiring grad (b.mul_(0.5); b.add_(p * 0.5), "
-                                "2 iterations) gives p.grad 1.0 where eagerly it is 0.75; an overwrite "
-                                "with a detached value (b.copy_(h.detach())) keeps the history b had "
-                                "before the loop (eagerly it ends it: p.grad 0)",
     "cf_copy_of_detached_param": "a parameter written (under no_grad) with p.detach() of another parameter "
                                  "inside a loop body that is itself in a dg.cond branch, the loop carrying a "
                                  "parameter: \"must be from the same graph\" at trace time (a value of the "

@@ -739,8 +739,7 @@ def test_fixed_simplified_copy_of_state():
     assert compiled == eager
 
 
-@_fixed("cf_grad_reads_state_after_write")
-def test_known_cf_grad_reads_state_after_write():
+def test_fixed_cf_grad_reads_state_after_write():
     def cond(state, x):
         (p,) = state
         p.grad = None
@@ -850,8 +849,7 @@ def test_known_cf_reach_zeros():
         assert got == eager                                   # compiled: p.grad == [0.0, 0.0]
 
 
-@_fixed("cf_grad_rerun_repeats_state_write")
-def test_known_cf_grad_rerun_repeats_state_write():
+def test_fixed_cf_grad_rerun_repeats_state_write():
     q = lambda: dg.nn.Parameter(dg.tensor([1.0, 2.0]))
     for make in (lambda: [dg.nn.Parameter(dg.tensor(2.0)), q()], lambda: [dg.tensor(2.0), q()]):
         def fn(state, s):
@@ -887,8 +885,7 @@ def test_fixed_function_view_of_state_read_after_write():
     assert compiled == eager              # compiled: a.grad == 5.0 (w after the write)
 
 
-@_fixed("cf_loop_state_write_grad")
-def test_known_cf_loop_state_write_grad():
+def test_fixed_cf_loop_state_write_grad():
     def ema(p, b, n):
         def body(i, h):
             b.mul_(0.5)
@@ -918,10 +915,7 @@ def test_known_cf_loop_state_write_grad():
 REPRODUCERS = {
     'cf_copy_of_detached_param': test_known_cf_copy_of_detached_param,
     'cf_reach_zeros': test_known_cf_reach_zeros,
-    'cf_loop_state_write_grad': test_known_cf_loop_state_write_grad,
-    'cf_grad_rerun_repeats_state_write': test_known_cf_grad_rerun_repeats_state_write,
     'cf_result_aliases': test_known_cf_result_aliases,
     'cf_stale_view_of_state': test_known_cf_stale_view_of_state,
-    'cf_grad_reads_state_after_write': test_known_cf_grad_reads_state_after_write,
     'graph_assign_stops_grad': test_known_graph_assign_stops_grad,
 }

@@ -252,8 +252,12 @@ def _write_state(interp, st, op, inputs, attrs):
     cur = st.cur
     new = _fit(interp, _unsaved_target(interp.apply(op, (cur,) + tuple(inputs), attrs)), cur, op)
     # a write carries gradient only into state that is not itself trained (a buffer taking a
-    # value that requires grad); a trained variable's update ends its history (TF1's assign)
-    tracks = _state.grad_enabled and new._rg and op.differentiable and not st.handle._rg
+    # value that requires grad, also in a loop body whose earlier iterations gave it one); a
+    # trained variable's update ends its history (TF1's assign)
+    # (also a value that requires none replacing one that had history: copy_ of a detached
+    # value, fill_, end the history, as eagerly, instead of the old value's gradient passing
+    # on; under no_grad the history stays: eagerly the tensor keeps its grad_fn)
+    tracks = _state.grad_enabled and st.trained is None and (new._rg or cur._rg)
     return interp.graph.assign(st.ref, new, tracks=tracks)
 
 

@@ -24,7 +24,7 @@ from ..ops.registry import Spec, defop, OPS
 from ..state import _state
 from ..tensor_methods import TensorMethods
 from ..utils.tree import flatten, unflatten
-from .core import SymbolicTensor, building, state_key
+from .core import SymbolicTensor, VARIABLE, building, state_key
 from .subgraph import (trace, building_subgraph, inline, draws_random, to_literal_tensor)
 
 
@@ -36,14 +36,28 @@ class _Branch:
 
     __slots__ = ("graph", "outputs", "index", "plan", "uses", "uses_by_output", "reads", "_fns", "reach")
 
-    def __init__(self, graph, outputs, index, n_carried=0):
+    def __init__(self, graph, outputs, index, carried_rg=()):
         self.graph, self.outputs, self.index = graph, outputs, index
         self.plan = graph.compile(list(outputs), feeds=graph.feeds())
         self._fns = {}
         self.uses_by_output = branch_uses(graph, outputs, index)
         self.uses = frozenset().union(*self.uses_by_output)
-        self.reads = branch_reads(graph, index, n_carried)
+        self.reads = branch_reads(graph, outputs, index, self._carried(carried_rg))
         self.reach = {}   # (frame position, outputs) -> the output saying a run reached it
+
+    def _carried(self, initial_rg):
+        """A loop body's variables (frame positions) that may require grad at some iteration:
+        the initial value does, the body's result does, or it is computed from one that may."""
+        n = len(initial_rg)
+        may = {k for k in range(n) if initial_rg[k] or self.outputs[k]._rg}
+        grew = True
+        while grew:
+            grew = False
+            for k in range(n):
+                if k not in may and any(j in may for j in self.uses_by_output[k]):
+                    may.add(k)
+                    grew = True
+        return may
 
     def add_output(self, value):
         """One more result (a flag the gradient reads: _cond_input_used); the plan is made again."""
@@ -77,6 +91,17 @@ def branch_uses(graph, outputs, index):
     """For each output, the frame positions a gradient can reach from it: data paths through
     differentiable ops built with grad enabled (not through a stop_gradient, a comparison, a
     write under no_grad)."""
+    G = _gradient_graph(graph)
+    pos = {f.node.name: i for f, i in zip(graph.feeds(), index)}
+    out = []
+    for o in outputs:
+        need = nx.ancestors(G, o.node.name) | {o.node.name}
+        out.append(frozenset(pos[v] for v in need if v in pos))
+    return out
+
+
+def _gradient_graph(graph):
+    """The subgraph's edges a gradient goes back along (see branch_uses)."""
     G = nx.DiGraph()
     for n in graph.nodes:
         G.add_node(n.name)
@@ -92,28 +117,27 @@ def branch_uses(graph, outputs, index):
         for x in n.inputs:
             if isinstance(x, SymbolicTensor):
                 G.add_edge(x.node.name, n.name)
-    pos = {f.node.name: i for f, i in zip(graph.feeds(), index)}
-    out = []
-    for o in outputs:
-        need = nx.ancestors(G, o.node.name) | {o.node.name}
-        out.append(frozenset(pos[v] for v in need if v in pos))
-    return out
+    return G
 
 
-def branch_reads(graph, index, n_carried=0):
+def branch_reads(graph, outputs, index, carried=frozenset()):
     """The frame positions whose values a rule in the subgraph reads, directly or through a view
     (eagerly the branch's ops are tape nodes saving what they read, so writing one of those
     values in place before backward raises the version error). A rule runs for the inputs that
-    may require grad: the captures that do, a loop's variables (frame positions < n_carried:
-    traced from their initial values, which may require none where later iterations do), and
-    what is computed from them."""
+    may require grad: the captures that do, a loop's variables that may at some iteration
+    (`carried`: frame positions; traced from their initial values, which may require none where
+    later iterations do), and what is computed from them; only rules a gradient from an output
+    goes through (eagerly a tape node no gradient reaches never runs: what it saved is never
+    checked)."""
     from ..autograd.tape import node_reads
     of = {f.node: i for f, i in zip(graph.feeds(), index)}  # node -> the frame value it is (a view of)
-    may = {f.node for f, i in zip(graph.feeds(), index) if i < n_carried or f._rg}
+    may = {f.node for f, i in zip(graph.feeds(), index) if i in carried or f._rg}
+    G = _gradient_graph(graph)
+    run = set().union(*(nx.ancestors(G, o.node.name) | {o.node.name} for o in outputs))
     reads = set()
     for n in graph.nodes:
         ins = n.inputs
-        if n.op.differentiable and not n.no_grad:
+        if n.op.differentiable and not n.no_grad and n.name in run:
             needs = [isinstance(x, SymbolicTensor) and x.node in may for x in ins]
             if any(needs):
                 may.add(n)
@@ -296,19 +320,28 @@ def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invar
         vals = unflatten(treedef, list(args))
         return fn(vals) if single else fn(*vals)
 
-    bound = []  # state written by the body: loop-carried (found by tracing, then traced again)
+    # state written by the body: loop-carried (found by tracing, then traced again); one that
+    # leaves the body requiring grad enters the next iteration so (eagerly a buffer written
+    # with p * 0.5 keeps that history into the next iteration's writes): traced again with it
+    bound, carried_rg = [], set()
+
+    def enters_rg(t):  # (its value before the loop may carry history already: b.add_(p) first)
+        return state_key(t) in carried_rg or t._rg or g._state(t).cur._rg
     for _ in range(8):
         bsub, res, ins, st_ins = trace(lambda *a: call(body_fn, a), specs, "dg.while_loop body_fn",
-                                       f"{name}/body", [(t, s) for t, s in bound])
+                                       f"{name}/body", [(t, s, enters_rg(t)) for t, s in bound])
         new = [st.ref for key, st in bsub.written.items()
                if all(state_key(t) != key for t, _ in bound)]
-        if not new:
+        grew = {state_key(t) for t, _ in bound
+                if not enters_rg(t) and bsub._states[state_key(t)].cur._rg}
+        if not new and not grew:
             break
+        carried_rg |= grew
         bound += [(t, (tuple(t.shape), t._data.dtype)) for t in new]
     out = _body_results(bsub, res, single, loop_vars, treedef, ins, specs)
     out += [bsub._states[state_key(t)].cur for t, _ in bound]
     csub, c, _, _ = trace(lambda *a: call(cond_fn, a), specs, "dg.while_loop cond_fn",
-                          f"{name}/cond", [(t, s) for t, s in bound])
+                          f"{name}/cond", [(t, s, enters_rg(t)) for t, s in bound])
     if csub.written:
         raise DGNotImplementedError("dg.while_loop: cond_fn writes state; write it in body_fn instead")
     (c,) = _results(csub, [c])
@@ -317,7 +350,8 @@ def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invar
     n_vars = len(out)
     all_specs = specs + [s for _, s in bound]
     cap_nodes, caps = _union_captures(csub, bsub)
-    body = _Branch(bsub, out, _index(bsub, n_vars, cap_nodes, n_vars), n_carried=n_vars)
+    body = _Branch(bsub, out, _index(bsub, n_vars, cap_nodes, n_vars),
+                   carried_rg=[v._rg for v in init] + [enters_rg(t) for t, _ in bound])
     condb = _Branch(csub, [c], _index(csub, n_vars, cap_nodes, n_vars))
     stacked = tuple(o.node is not p.node for o, p in zip(out, bsub.inputs))
     inputs = init + [g.capture(t) for t, _ in bound] + caps + ([max_input] if max_input is not None else [])
@@ -446,6 +480,24 @@ def _is_float(t):
     return isinstance(t, SymbolicTensor) and t._dtype.kind in "fc"
 
 
+def _entry_values(xs):
+    """The forward op's inputs as its gradient will re-read them: a state's read that a later
+    write overwrites (the op's own write to a buffer it reads, a write after it) is copied
+    before that write, ordered by the compiler's anti-dependences (a read of the old value runs
+    before the assign); eagerly the branch's ops saved the values they read."""
+    from ..ops.shape import clone_op
+    out = []
+    for x in xs:
+        if isinstance(x, SymbolicTensor) and x.node.op is VARIABLE:
+            st = x.node.graph.state_of(x)
+            if st is not None and st.cur is not x:
+                # (a node of its own: applying an op to the state's handle reads its value now)
+                x = x.node.graph.add_node(clone_op, (x,), {}, Spec(tuple(x.shape), x._dtype),
+                                          name=x.node.name + "/entry").out
+        out.append(x)
+    return out
+
+
 def _value(sub, x):
     """The forward op's input x inside a gradient subgraph: the value the op read (a variable's
     read as it was then), not the state's value now (lift would give a later write's)."""
@@ -499,6 +551,7 @@ def _cond_vjp(g, n):
     for b in branches:
         _refuse_random(b.graph, "dg.cond")
     seeds = [parts.get(k) for k in range(n.attrs["n_out"])]
+    caps = _entry_values(caps)
 
     def branch_grad(b):
         def fn():
@@ -521,6 +574,7 @@ def _while_vjp(g, n):
     a = n.attrs
     body, n_vars, n_caps, stacked, specs = a["body"], a["n_vars"], a["n_caps"], a["stacked"], a["specs"]
     init, caps = n.inputs[:n_vars], n.inputs[n_vars:n_vars + n_caps]
+    init, caps = _entry_values(init), _entry_values(caps)
     parts = g.parts
     fv = [k for k in range(n_vars) if _is_float(init[k])]
     stack_pos = _stack_positions(stacked, n_vars)

@@ -45,6 +45,12 @@ ASSIGN = defop("assign", _assign_kernel, lambda cur, value, ref, **k: Spec(cur.s
 GROUP = defop("group", lambda *xs: np.zeros((), np.bool_), lambda *xs: Spec((), np.dtype(np.bool_)),
               stateful=True, graph_only=True, no_value=True,
               doc="runs its inputs (updates); fetches as None")
+# a state's value after a write that does not record (under no_grad, an optimizer step): the
+# written value, whose gradient is the state's value before the write (eagerly the tensor keeps
+# its grad_fn: a leaf stays the leaf, a buffer holding a value with history keeps it)
+STATE_VALUE = defop("state_value", lambda value, leaf: value, lambda value, leaf: Spec(value.shape, value.dtype),
+                    lambda g, n: (None, g), graph_only=True, saves=(), may_alias=True,
+                    doc="a state's value after a write that does not record (gradient: the value before)")
 SOURCE_OPS = (PLACEHOLDER, VARIABLE, CONSTANT)
 STATE_OPS = (VARIABLE, ASSIGN)
 
@@ -302,6 +308,18 @@ class Graph:
             # so whatever reads it after the write runs the write first (eager program order)
             st.cur = out
             st.leaves.append(out)
+            if cur._rg and st.trained is None:
+                # a buffer holding a value with history, written under no_grad: later reads
+                # keep that history, as eagerly (its grad_fn stays)
+                from ..ops.dispatch import apply as _apply
+                prev = _state.grad_enabled
+                _state.grad_enabled = True
+                try:
+                    kept = _apply(STATE_VALUE, out, cur)
+                finally:
+                    _state.grad_enabled = prev
+                kept._rg = True
+                st.cur = kept
         else:
             # a dg.Variable (TF1): later reads see the write through a fresh read of the
             # memory, ordered after the write by a control edge: when both run, in this order;

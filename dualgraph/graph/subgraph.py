@@ -25,7 +25,7 @@ from ..ops.dispatch import apply
 from ..ops.registry import Spec, defop
 from ..state import _state
 from .builder import GraphInterpreter
-from .core import (Graph, SymbolicTensor, PLACEHOLDER, CONSTANT, VARIABLE, _State, state_key,
+from .core import (Graph, SymbolicTensor, PLACEHOLDER, CONSTANT, VARIABLE, STATE_VALUE, _State, state_key,
                    building)
 
 
@@ -109,16 +109,17 @@ class SubGraph(Graph):
         if value._dtype != cur._dtype:
             value = value.to(cur.dtype)
         if not tracks:
-            # a write that ends the history (an optimizer step on a parameter, a buffer taking
-            # a value under no_grad): later reads are the state itself, as eagerly, so their
-            # gradient goes to the state's value at entry (the op's input), not into the value
+            # a write that does not record (an optimizer step on a parameter, a buffer taking
+            # a value under no_grad): later reads keep the history the state had, as eagerly
+            # (a leaf stays the leaf; a buffer holding a value with history keeps its grad_fn),
+            # so their gradient goes to the value before the write, not into the written one
             prev = _state.grad_enabled
             _state.grad_enabled = True  # (the write may be under no_grad; the state is not)
             try:
-                value = apply(STATE_VALUE, value, st.handle)
+                value = apply(STATE_VALUE, value, cur)
             finally:
                 _state.grad_enabled = prev
-            value._rg = st.handle._rg
+            value._rg = cur._rg
         st.cur = value
         st.version += 1
         self.written[state_key(ref)] = st
@@ -138,13 +139,6 @@ class SubGraph(Graph):
     def feeds(self):
         """Every placeholder of this subgraph, inputs first (in `inputs` order), then captures."""
         return list(self.inputs) + [ph for _, ph in self.captures.values()]
-
-
-# a state's value after a write inside a subgraph: the written value, whose gradient is the
-# state's (its leaf: the placeholder it entered with), never the written value's
-STATE_VALUE = defop("state_value", lambda value, leaf: value, lambda value, leaf: Spec(value.shape, value.dtype),
-                    lambda g, n: (None, g), graph_only=True, saves=(), may_alias=True,
-                    doc="a state's value after a write in a cond branch or loop body (gradient: the state's)")
 
 
 class SubGraphInterpreter(GraphInterpreter):
@@ -170,16 +164,17 @@ def building_subgraph(sub):
 def trace(fn, args, what, name, bound=()):
     """Trace fn(*args) into a new SubGraph of the graph being built. `args` are (shape, dtype)
     specs of its explicit inputs (placeholders, in order) or None; `bound` is a list of (eager
-    tensor, spec) states the subgraph reads as extra inputs (loop-carried state). Returns
+    tensor, spec) states the subgraph reads as extra inputs (loop-carried state), or (eager
+    tensor, spec, requires_grad) where a later iteration reads a value requiring grad. Returns
     (subgraph, the function's result, the input placeholders, the bound state placeholders)."""
     outer = building()
     sub = SubGraph(outer, name, what)
     with building_subgraph(sub):
         ins = [_input(sub, s, d, f"{name}/input{i}") for i, (s, d) in enumerate(args)]
         st_ins = []
-        for t, (s, d) in bound:
+        for t, (s, d), *rg in bound:
             ph = _input(sub, s, d, f"{name}/state")
-            ph._rg = bool(t._rg)
+            ph._rg = bool(rg[0] if rg else t._rg)
             sub.bind_state(t, ph)
             st_ins.append(ph)
         sub.inputs = ins + st_ins

@@ -1,0 +1,77 @@
+"""What a write to a buffer does to its gradient history, compiled as eagerly: a write under
+no_grad keeps the history the buffer had (eagerly its grad_fn stays), a recorded write that
+takes a value without history (copy_ of a detached value, fill_) ends it, and a buffer a loop
+body writes with a value requiring grad carries that history into the next iteration's writes.
+In plain code, in dg.cond branches and in dg.while_loop bodies; and a dg.cond / dg.while_loop
+whose gradient re-runs its branch or body reads the buffer's value at entry, not the value the
+op itself wrote into it."""
+import pytest
+
+import dualgraph as dg
+
+WRITES = {
+    "nograd_keeps_history": "b.add_(p * 0.5)\nwith dg.no_grad():\n    b.mul_(0.5)",
+    "detached_copy_ends_it": "b.add_(p * 1.0)\nb.copy_((b * 3).detach())",
+    "fill_ends_it": "b.add_(p * 1.0)\nb.fill_(3.0)",
+    "mul_by_param": "b.add_(p * 1.0)\nb.mul_(p)",
+    "reads_entry_value": "c = b + p\nb.copy_(c * p)",
+    "ema": "b.mul_(0.5)\nb.add_(p * 0.5)",
+}
+
+
+def _writes(code, p, b):
+    def run():
+        exec(code, {"dg": dg, "p": p, "b": b})
+        return b * 1
+    return run
+
+
+def _plain(code, p, b, x, n):
+    _writes(code, p, b)()
+
+
+def _in_cond(code, p, b, x, n):
+    dg.cond(x.sum() > 0, _writes(code, p, b), lambda: b * 1)
+
+
+def _in_loop(code, p, b, x, n):
+    w = _writes(code, p, b)
+
+    def body(i):
+        w()
+        return i + 1
+    dg.while_loop(lambda i: i < n, body, dg.tensor(0))
+
+
+def _history_before(code, p, b, x, n):   # b carries p's history into the loop
+    b.add_(p * 1.0)
+    _in_loop(code, p, b, x, n)
+
+
+WHERE = {"plain": _plain, "cond": _in_cond, "loop": _in_loop, "loop_after_history": _history_before}
+
+
+@pytest.mark.parametrize("where", list(WHERE))
+@pytest.mark.parametrize("write", list(WRITES))
+def test_eager_and_compiled_agree(write, where):
+    # (one call per fresh state: a buffer holding history across calls would backward through
+    # the previous call's freed graph, eagerly and in PyTorch)
+    for n in (0, 1, 2, 3):
+        results = {}
+        for mode in ("eager", "compiled"):
+            p = dg.nn.Parameter(dg.tensor([2.0]))
+            b = dg.zeros(1)
+            opt = dg.optim.SGD([p], lr=0.1, momentum=0.9)
+
+            def step(x, n):
+                opt.zero_grad()
+                WHERE[where](WRITES[write], p, b, x, n)
+                loss = (b * p).sum()
+                loss.backward()
+                opt.step()
+                return loss
+
+            f = step if mode == "eager" else dg.function(step)
+            loss = f(dg.tensor([1.0]), dg.tensor(n))
+            results[mode] = (loss.item(), p.grad.item(), p.item(), b.item())
+        assert results["compiled"] == results["eager"], n
