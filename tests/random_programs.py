@@ -55,10 +55,6 @@ KNOWN_BUGS = {
                               "it after the branch or body wrote the buffer in place gives the old values "
                               "(eagerly the view sees the write; views made inside, and reads after the "
                               "op, are right)",
-    "graph_assign_stops_grad": "graph mode: an in-place write to an eager tensor (a buffer) with a value "
-                               "requiring grad ends the gradient there (dg.gradients gives None for what "
-                               "reaches the loss only through the buffer); eagerly and in dg.function the "
-                               "gradient flows through the written value",
     "cf_copy_of_detached_param": "a parameter written (under no_grad) with p.detach() of another parameter "
                                  "inside a loop body that is itself in a dg.cond branch, the loop carrying a "
                                  "parameter: \"must be from the same graph\" at trace time (a value of the "

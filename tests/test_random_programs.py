@@ -762,8 +762,7 @@ def test_fixed_cf_grad_reads_state_after_write():
         assert compiled[0][2][0] == pytest.approx(eager[0][2][0], rel=1e-5)   # cond: exp(p / 2)
 
 
-@_fixed("graph_assign_stops_grad")
-def test_known_graph_assign_stops_grad():
+def test_fixed_graph_assign_stops_grad():
     b = dg.zeros(2)
     with dg.graph_mode() as g:
         s = dg.placeholder([])
@@ -917,5 +916,4 @@ REPRODUCERS = {
     'cf_reach_zeros': test_known_cf_reach_zeros,
     'cf_result_aliases': test_known_cf_result_aliases,
     'cf_stale_view_of_state': test_known_cf_stale_view_of_state,
-    'graph_assign_stops_grad': test_known_graph_assign_stops_grad,
 }

@@ -257,7 +257,10 @@ def _write_state(interp, st, op, inputs, attrs):
     # (also a value that requires none replacing one that had history: copy_ of a detached
     # value, fill_, end the history, as eagerly, instead of the old value's gradient passing
     # on; under no_grad the history stays: eagerly the tensor keeps its grad_fn)
-    tracks = _state.grad_enabled and st.trained is None and (new._rg or cur._rg)
+    # (a TF1 graph, not traced by dg.function, differentiates what dg.gradients asks for,
+    # whatever requires grad: a buffer's write is on the path)
+    tracks = _state.grad_enabled and st.trained is None and (
+        new._rg or cur._rg or (interp.graph.trace is None and op.differentiable))
     return interp.graph.assign(st.ref, new, tracks=tracks)
 
 

@@ -299,7 +299,7 @@ class Graph:
                              Spec(cur.shape, cur._dtype), name="assign")
         self.updates.append(node)
         out = node.out
-        out._rg = True if tracks else st.handle._rg
+        out._rg = bool(value._rg or cur._rg) if tracks else st.handle._rg
         st.version += 1
         if tracks:
             st.cur = out
