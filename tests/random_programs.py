@@ -51,10 +51,6 @@ KNOWN_BUGS = {
                          "another result, or a dg.while_loop result that is its initial value (0 "
                          "iterations), or a loop variable that is a buffer the body writes: an in-place "
                          "write through one is seen by the other eagerly, not in the compiled step",
-    "cf_stale_view_of_state": "a view of a buffer made before a dg.cond / dg.while_loop and read inside "
-                              "it after the branch or body wrote the buffer in place gives the old values "
-                              "(eagerly the view sees the write; views made inside, and reads after the "
-                              "op, are right)",
     "cf_copy_of_detached_param": "a parameter written (under no_grad) with p.detach() of another parameter "
                                  "inside a loop body that is itself in a dg.cond branch, the loop carrying a "
                                  "parameter: \"must be from the same graph\" at trace time (a value of the "
@@ -2577,8 +2573,11 @@ class _CFGen(_Gen):
             return
         if b.storage in self.cf_read and _cf_excluded("cf_grad_reads_state_after_write"):
             return
-        views = [m for m in st.members if m is not b and m.live and not self.local(m)]
-        if self.depth and views and _cf_excluded("cf_stale_view_of_state"):
+        # (an outer view made by reshape or view, read after the write, is refused: eagerly
+        # whether it sees the write depends on the memory layout; indexing views see it)
+        views = [m for m in st.members if m is not b and m.live and not self.local(m)
+                 and self.chain(m) is None]
+        if self.depth and views:
             if self.loops:      # (a later iteration reads them after this one's write)
                 return
             for m in views:     # not read after the write

@@ -675,8 +675,7 @@ def test_known_cf_result_aliases():
     _assert_same_or_refused(loop_variable_is_the_written_buffer, lambda: [dg.zeros(2)], [4.0, 6.0])
 
 
-@_fixed("cf_stale_view_of_state")
-def test_known_cf_stale_view_of_state():
+def test_fixed_cf_stale_view_of_state():
     def in_branch(state, x):
         (b,) = state
         v = b[:]
@@ -915,5 +914,4 @@ REPRODUCERS = {
     'cf_copy_of_detached_param': test_known_cf_copy_of_detached_param,
     'cf_reach_zeros': test_known_cf_reach_zeros,
     'cf_result_aliases': test_known_cf_result_aliases,
-    'cf_stale_view_of_state': test_known_cf_stale_view_of_state,
 }

@@ -75,3 +75,25 @@ def test_eager_and_compiled_agree(write, where):
             loss = f(dg.tensor([1.0]), dg.tensor(n))
             results[mode] = (loss.item(), p.grad.item(), p.item(), b.item())
         assert results["compiled"] == results["eager"], n
+
+
+def test_an_outer_view_read_after_the_branch_writes_sees_the_write_or_is_refused():
+    def run(make_view):
+        b = dg.tensor([1.0, 2.0, 3.0, 4.0])
+
+        def step(x):
+            v = make_view(b)
+
+            def yes():
+                b.mul_(0.5)
+                return v * 1
+            return dg.cond(x.sum() > 0, yes, lambda: v * 2)
+        return step, b
+
+    step, _ = run(lambda b: b[1:3])          # an indexing view: eagerly it sees the write
+    eager = step(dg.tensor([1.0]))
+    step_c, _ = run(lambda b: b[1:3])
+    assert dg.function(step_c)(dg.tensor([1.0])).tolist() == eager.tolist() == [1.0, 1.5]
+    step_r, _ = run(lambda b: b.reshape(2, 2)[0])   # view or copy by the layout: refused
+    with pytest.raises(dg.errors.DGRuntimeError, match="made by reshape outside dg.cond"):
+        dg.function(step_r)(dg.tensor([1.0]))

@@ -55,8 +55,36 @@ class SubGraph(Graph):
         if isinstance(x, SymbolicTensor) and x.node.graph is not self and self.encloses(x.node.graph):
             if x.node.op is VARIABLE:  # a variable's handle: its current value, as a read
                 return self._state(x.node.attrs["ref"]).cur
+            a = x._alias
+            if a is not None and isinstance(a[0], _State) and building() is self:
+                st = self._states.get(state_key(a[0].ref))
+                if st is not None and (st.version or any(h is st.handle for h in self.inputs)):
+                    # a view of state this subgraph wrote, or carries from an earlier iteration
+                    return self._view_of(st.cur, x, a)
             return self._capture(x)
         return super().lift(x)
+
+    def _view_of(self, value, x, alias):
+        """Outer view x made again on its state's value here: eagerly a view made before the
+        op sees a write the branch or an earlier iteration makes."""
+        from .builder import _LAYOUT_DEPENDENT
+        chain, grad_mode = alias[1], alias[3]
+        for op, _, _ in chain:
+            if op in _LAYOUT_DEPENDENT:
+                raise DGRuntimeError(
+                    f"{x.name!r}, made by {op.name} outside {self.what}, is read inside it where "
+                    f"the tensor it was made from is written. Eagerly {op.name} returns a view (which "
+                    "sees the write) or a copy (which does not) depending on the memory layout, "
+                    "which a graph does not know when it is built. clone() it to keep the old "
+                    "value, or make it inside after the write to see the new one.")
+        prev = _state.grad_enabled
+        _state.grad_enabled = grad_mode
+        try:
+            for op, extra, attrs in chain:
+                value = apply(op, value, *extra, **attrs)
+        finally:
+            _state.grad_enabled = prev
+        return value
 
     def _capture(self, x, state=False):
         ox = self.outer.lift(x) if x.node.graph is not self.outer else x
