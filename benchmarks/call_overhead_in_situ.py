@@ -77,8 +77,8 @@ def _measure(quick, batch, sizes):
     for k, v in res.items():
         print(f"  {k:26}{min(v) * 1e6:10.1f}{np.median(v) * 1e6:10.1f}")
 
-    sig, _ = f._signature(args, {})
-    tr = f._lookup(sig)
+    sig, tensors = f._signature(args, {})
+    tr = f._lookup(sig, tensors)
     pieces = {"signature (trace key)": lambda: f._signature(args, {}),
               "guard check": tr.check,
               ".grad post-actions": lambda: [p() for p in tr.post],

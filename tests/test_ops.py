@@ -315,7 +315,10 @@ def _build_graph_only_ops():
         out = dg.cond(n > 5, lambda: c + d, lambda: c - d)  # cond
         w = dg.Variable(np.array([1.0], np.float32))
         dg.autograd.grad(dg.cond(n > 5, lambda: (w * 2).sum(), lambda: c.sum()), [w])  # grad_reached
-        dg.cond(n > 5, lambda: buf.add_(1).sum(), lambda: c.sum())  # state_value (a write in a branch)
+        def write_untracked():
+            with dg.no_grad():
+                return buf.add_(1).sum()
+        dg.cond(n > 5, write_untracked, lambda: c.sum())  # state_value (an untracked write in a branch)
     return g, [out, grp, n], [p], [np.ones(2, np.float32)], [[13.0, 23.0], None, 6]
 
 
