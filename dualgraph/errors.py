@@ -25,6 +25,14 @@ class DGIndexError(DualGraphError, IndexError):
     pass
 
 
+class DGKeyError(DualGraphError, KeyError):
+    """PyTorch's KeyError (a missing param_groups key), printed as its message (KeyError's str()
+    would show the repr of a multi-line message)."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
 class DGNotImplementedError(DualGraphError, NotImplementedError):
     """What PyTorch raises for a kernel missing for a dtype (normal_ on an integer tensor)."""
 
