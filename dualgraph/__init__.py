@@ -33,6 +33,7 @@ from .ops.elementwise import (add, sub, mul, div, pow, neg, abs, sign, exp, log,
 from .ops.elementwise import (bitwise_xor, bitwise_left_shift, bitwise_right_shift,  # noqa: E402
                               fmod)
 from .ops.elementwise import erf  # noqa: E402  (torch.erf)
+from .ops.elementwise_math import *  # noqa: E402,F401,F403  (tan ... lerp, addcmul: its __all__)
 from .ops.reductions import (sum, mean, prod, max, min, amax, amin, argmax, argmin, var, std,
                              logsumexp, softmax, log_softmax, all, any, cumsum, cumprod, sort,
                              argsort, topk, norm)
@@ -44,6 +45,16 @@ from .ops.linalg import einsum  # noqa: E402  (tensor ops: einsum, diag, repeat_
 from .ops.shape import repeat_interleave, diag, diagonal, diag_embed
 from .ops.reductions import nonzero, unique, where  # (where(cond) alone: nonzero's indices)
 from ._tensor_str import set_printoptions, get_printoptions, printoptions
+from .ops.indexing import (index_select, index_add, index_copy, index_fill, scatter,  # noqa: E402
+                           scatter_add, scatter_reduce, take_along_dim, masked_select,
+                           masked_scatter)
+from .ops.order_stats import (median, nanmedian, kthvalue, cummax, cummin, aminmax,  # noqa: E402
+                              nansum, nanmean, count_nonzero, quantile, nanquantile,
+                              logcumsumexp)  # (mode: the method; dg.mode is the module)
+from .ops.composites import (broadcast_to, broadcast_tensors, tile, ravel, movedim,  # noqa: E402
+                             moveaxis, swapdims, swapaxes, unflatten, rot90, fliplr, flipud,
+                             tensor_split, hsplit, vsplit, dsplit, diff, trace, kron, inner, mv,
+                             addmm, addmv, baddbmm, addbmm, vdot, cross, dist)
 from .ops.creation import (zeros, ones, empty, full, arange, linspace, eye, zeros_like,
                            ones_like, empty_like, full_like, rand, randn, randint, rand_like,
                            randn_like)

@@ -8,6 +8,7 @@ import numpy as np
 from . import dtypes as _dt
 from .ops import elementwise as E, reductions as R, shape as S, linalg as L, creation as C
 from .ops import unbroadcast as _U
+from .ops import composites as _C, elementwise_math as _M, indexing as _I, order_stats as _O
 from . import errors as _errors
 from .ops.common import numel
 from .ops.dispatch import apply, apply_inplace
@@ -233,6 +234,118 @@ class TensorMethods:
         tensors = [t if _is_tensor(t) else self._index_tensor(t) for t in tensors]
         return apply(S.getitem_op, self, *tensors, index=index)
 
+    # ---- shape, indexing and order-statistics methods (ops/indexing.py, ops/order_stats.py, ops/composites.py)
+    def index_select(self, dim, index):
+        return _I.index_select(self, dim, index)
+    def index_add(self, dim, index, source, *, alpha=1):
+        return _I.index_add(self, dim, index, source, alpha=alpha)
+    def index_add_(self, dim, index, source, *, alpha=1):
+        return _I.index_add_(self, dim, index, source, alpha=alpha)
+    def index_copy(self, dim, index, source):
+        return _I.index_copy(self, dim, index, source)
+    def index_copy_(self, dim, index, source):
+        return _I.index_copy_(self, dim, index, source)
+    def index_fill(self, dim, index, value):
+        return _I.index_fill(self, dim, index, value)
+    def index_fill_(self, dim, index, value):
+        return _I.index_fill_(self, dim, index, value)
+    def scatter(self, dim, index, src=None, value=None, *, reduce=None):
+        return _I.scatter(self, dim, index, value if src is None else src, reduce=reduce)
+    def scatter_(self, dim, index, src=None, value=None, *, reduce=None):
+        return _I.scatter_(self, dim, index, value if src is None else src, reduce=reduce)
+    def scatter_add(self, dim, index, src):
+        return _I.scatter_add(self, dim, index, src)
+    def scatter_add_(self, dim, index, src):
+        return _I.scatter_add_(self, dim, index, src)
+    def scatter_reduce(self, dim, index, src, reduce, *, include_self=True):
+        return _I.scatter_reduce(self, dim, index, src, reduce, include_self=include_self)
+    def scatter_reduce_(self, dim, index, src, reduce, *, include_self=True):
+        return _I.scatter_reduce_(self, dim, index, src, reduce, include_self=include_self)
+    def take_along_dim(self, indices, dim=None):
+        return _I.take_along_dim(self, indices, dim)
+    def masked_select(self, mask):
+        return _I.masked_select(self, mask)
+    def masked_scatter(self, mask, source):
+        return _I.masked_scatter(self, mask, source)
+    def masked_scatter_(self, mask, source):
+        return _I.masked_scatter_(self, mask, source)
+    def median(self, dim=None, keepdim=False):
+        return _O.median(self, dim, keepdim)
+    def nanmedian(self, dim=None, keepdim=False):
+        return _O.nanmedian(self, dim, keepdim)
+    def kthvalue(self, k, dim=-1, keepdim=False):
+        return _O.kthvalue(self, k, dim, keepdim)
+    def mode(self, dim=-1, keepdim=False):
+        return _O.mode(self, dim, keepdim)
+    def cummax(self, dim):
+        return _O.cummax(self, dim)
+    def cummin(self, dim):
+        return _O.cummin(self, dim)
+    def aminmax(self, *, dim=None, keepdim=False):
+        return _O.aminmax(self, dim=dim, keepdim=keepdim)
+    def nansum(self, dim=None, keepdim=False, *, dtype=None):
+        return _O.nansum(self, dim, keepdim, dtype=dtype)
+    def nanmean(self, dim=None, keepdim=False, *, dtype=None):
+        return _O.nanmean(self, dim, keepdim, dtype=dtype)
+    def count_nonzero(self, dim=None):
+        return _O.count_nonzero(self, dim)
+    def quantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
+        return _O.quantile(self, q, dim, keepdim, interpolation=interpolation)
+    def nanquantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
+        return _O.nanquantile(self, q, dim, keepdim, interpolation=interpolation)
+    def logcumsumexp(self, dim):
+        return _O.logcumsumexp(self, dim)
+    def broadcast_to(self, size):
+        return _C.broadcast_to(self, size)
+    def tile(self, *dims):
+        return _C.tile(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], (int, np.integer)) else dims)
+    def ravel(self):
+        return _C.ravel(self)
+    def movedim(self, source, destination):
+        return _C.movedim(self, source, destination)
+    moveaxis = movedim
+    def swapdims(self, dim0, dim1): return S.transpose(self, dim0, dim1)
+    def unflatten(self, dim, sizes):
+        return _C.unflatten(self, dim, sizes)
+    def diff(self, n=1, dim=-1, prepend=None, append=None):
+        return _C.diff(self, n, dim, prepend, append)
+    def rot90(self, k=1, dims=(0, 1)):
+        return _C.rot90(self, k, dims)
+    def fliplr(self):
+        return _C.fliplr(self)
+    def flipud(self):
+        return _C.flipud(self)
+    def trace(self):
+        return _C.trace(self)
+    def kron(self, other):
+        return _C.kron(self, other)
+    def inner(self, other):
+        return _C.inner(self, other)
+    def mv(self, vec):
+        return _C.mv(self, vec)
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        return _C.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+    def addmv(self, mat, vec, *, beta=1, alpha=1):
+        return _C.addmv(self, mat, vec, beta=beta, alpha=alpha)
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        return _C.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+    def addbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        return _C.addbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+    def vdot(self, other):
+        return _C.vdot(self, other)
+    def cross(self, other, dim=None):
+        return _C.cross(self, other, dim)
+    def dist(self, other, p=2):
+        return _C.dist(self, other, p)
+    def tensor_split(self, indices_or_sections, dim=0):
+        return _C.tensor_split(self, indices_or_sections, dim)
+    def hsplit(self, sections):
+        return _C.hsplit(self, sections)
+    def vsplit(self, sections):
+        return _C.vsplit(self, sections)
+    def dsplit(self, sections):
+        return _C.dsplit(self, sections)
+
     # ---- in-place: defined once for both modes. Each is a write through the one write door
     # (ops.dispatch.apply_inplace): this tensor takes the value op(self, *args). Eagerly that
     # writes memory and history; a graph being built records a write of state (an assign) or
@@ -450,6 +563,204 @@ class TensorMethods:
     @property
     def dtype(self):
         return _dt.from_np(self._np_dtype())
+
+    # ---- math methods of ops/elementwise_math.py
+    def tan(self):
+        return apply(_M.tan_op, self)
+    def tan_(self):
+        return apply_inplace(self, _M.tan_op)
+    def sinh(self):
+        return apply(_M.sinh_op, self)
+    def sinh_(self):
+        return apply_inplace(self, _M.sinh_op)
+    def cosh(self):
+        return apply(_M.cosh_op, self)
+    def cosh_(self):
+        return apply_inplace(self, _M.cosh_op)
+    def asin(self):
+        return apply(_M.asin_op, self)
+    def asin_(self):
+        return apply_inplace(self, _M.asin_op)
+    def acos(self):
+        return apply(_M.acos_op, self)
+    def acos_(self):
+        return apply_inplace(self, _M.acos_op)
+    def atan(self):
+        return apply(_M.atan_op, self)
+    def atan_(self):
+        return apply_inplace(self, _M.atan_op)
+    def asinh(self):
+        return apply(_M.asinh_op, self)
+    def asinh_(self):
+        return apply_inplace(self, _M.asinh_op)
+    def acosh(self):
+        return apply(_M.acosh_op, self)
+    def acosh_(self):
+        return apply_inplace(self, _M.acosh_op)
+    def atanh(self):
+        return apply(_M.atanh_op, self)
+    def atanh_(self):
+        return apply_inplace(self, _M.atanh_op)
+    def log2(self):
+        return apply(_M.log2_op, self)
+    def log2_(self):
+        return apply_inplace(self, _M.log2_op)
+    def log10(self):
+        return apply(_M.log10_op, self)
+    def log10_(self):
+        return apply_inplace(self, _M.log10_op)
+    def exp2(self):
+        return apply(_M.exp2_op, self)
+    def exp2_(self):
+        return apply_inplace(self, _M.exp2_op)
+    def expm1(self):
+        return apply(_M.expm1_op, self)
+    def expm1_(self):
+        return apply_inplace(self, _M.expm1_op)
+    def reciprocal(self):
+        return apply(_M.reciprocal_op, self)
+    def reciprocal_(self):
+        return apply_inplace(self, _M.reciprocal_op)
+    def sinc(self):
+        return apply(_M.sinc_op, self)
+    def sinc_(self):
+        return apply_inplace(self, _M.sinc_op)
+    def frac(self):
+        return apply(_M.frac_op, self)
+    def frac_(self):
+        return apply_inplace(self, _M.frac_op)
+    arcsin, arcsin_ = asin, asin_
+    arccos, arccos_ = acos, acos_
+    arctan, arctan_ = atan, atan_
+    arcsinh, arcsinh_ = asinh, asinh_
+    arccosh, arccosh_ = acosh, acosh_
+    arctanh, arctanh_ = atanh, atanh_
+    def logit(self, eps=None):
+        return _M.logit(self, eps)
+    def logit_(self, eps=None):
+        return apply_inplace(self, _M.logit_op, eps=_M._eps(eps))
+    def deg2rad(self):
+        return apply(E.mul_op, self, _M._PI_180)
+    def deg2rad_(self):
+        return apply_inplace(self, E.mul_op, _M._PI_180)
+    def rad2deg(self):
+        return apply(E.mul_op, self, _M._180_PI)
+    def rad2deg_(self):
+        return apply_inplace(self, E.mul_op, _M._180_PI)
+    def square(self): return apply(E.pow_op, self, 2)
+    def square_(self): return apply_inplace(self, E.pow_op, 2)
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
+        return _M.nan_to_num(self, nan, posinf, neginf)
+    def nan_to_num_(self, nan=0.0, posinf=None, neginf=None):
+        return apply_inplace(self, _M.nan_to_num_op, nan=nan, posinf=posinf, neginf=neginf)
+    def positive(self):
+        return _M.positive(self)
+    def negative(self): return E.neg(self)
+    def negative_(self): return apply_inplace(self, E.neg_op)
+    def absolute(self): return E.abs(self)
+    def absolute_(self): return apply_inplace(self, E.abs_op)
+    def signbit(self):
+        return _M.signbit(self)
+    def isnan(self):
+        return _M.isnan(self)
+    def isinf(self):
+        return _M.isinf(self)
+    def isfinite(self):
+        return _M.isfinite(self)
+    def isposinf(self):
+        return _M.isposinf(self)
+    def isneginf(self):
+        return _M.isneginf(self)
+    def isreal(self):
+        return _M.isreal(self)
+    def logical_xor(self, other):
+        _M._need_tensor("logical_xor", other, 1, "other")
+        return _M.logical_xor(self, other)
+    def logical_xor_(self, other):
+        _M._need_tensor("logical_xor_", other, 1, "other")
+        return self.copy_(_M.logical_xor(self, other))
+    def atan2(self, other):
+        return _M._method("atan2", _M.atan2_op, self, other, "other")
+    def atan2_(self, other):
+        return _M._method_("atan2_", _M.atan2_op, self, other, "other")
+    def hypot(self, other):
+        return _M._method("hypot", _M.hypot_op, self, other, "other")
+    def hypot_(self, other):
+        return _M._method_("hypot_", _M.hypot_op, self, other, "other")
+    def logaddexp(self, other):
+        return _M._method("logaddexp", _M.logaddexp_op, self, other, "other")
+    def logaddexp2(self, other):
+        return _M._method("logaddexp2", _M.logaddexp2_op, self, other, "other")
+    def heaviside(self, values):
+        return _M._method("heaviside", _M.heaviside_op, self, values, "values")
+    def heaviside_(self, values):
+        return _M._method_("heaviside_", _M.heaviside_op, self, values, "values")
+    def fmax(self, other):
+        return _M._method("fmax", _M.fmax_op, self, other, "other")
+    def fmin(self, other):
+        return _M._method("fmin", _M.fmin_op, self, other, "other")
+    def nextafter(self, other):
+        return _M._method("nextafter", _M.nextafter_op, self, other, "other")
+    def nextafter_(self, other):
+        return _M._method_("nextafter_", _M.nextafter_op, self, other, "other")
+    arctan2, arctan2_ = atan2, atan2_
+    def xlogy(self, other):
+        return apply(_M.xlogy_op, self, other)
+    def xlogy_(self, other):
+        return apply_inplace(self, _M.xlogy_op, other)
+    def copysign(self, other):
+        return _M.copysign(self, other)
+    def copysign_(self, other):
+        return _M._copysign_(self, other)
+    def float_power(self, exponent):
+        return _M.float_power(self, exponent)
+    def float_power_(self, exponent):
+        return _M._float_power_(self, exponent)
+    def ldexp(self, other):
+        _M._need_tensor("ldexp", other, 1, "other")
+        return _M.ldexp(self, other)
+    def ldexp_(self, other):
+        return _M._ldexp_(self, other)
+    def clamp_min(self, min):
+        return _M.clamp_min(self, min)
+    def clamp_min_(self, min):
+        return _M._clamp_bound_(self, min, True)
+    def clamp_max(self, max):
+        return _M.clamp_max(self, max)
+    def clamp_max_(self, max):
+        return _M._clamp_bound_(self, max, False)
+    def lerp(self, end, weight):
+        _M._lerp_check("lerp", end, weight)
+        return apply(_M.lerp_op, self, end, weight)
+    def lerp_(self, end, weight):
+        _M._lerp_check("lerp_", end, weight)
+        return apply_inplace(self, _M.lerp_op, end, weight)
+    def addcmul(self, tensor1, tensor2, *, value=1):
+        return _M._addc_method("addcmul", _M.addcmul_op, self, tensor1, tensor2, value, False)
+    def addcmul_(self, tensor1, tensor2, *, value=1):
+        return _M._addc_method("addcmul_", _M.addcmul_op, self, tensor1, tensor2, value, True)
+    def addcdiv(self, tensor1, tensor2, *, value=1):
+        return _M._addc_method("addcdiv", _M.addcdiv_op, self, tensor1, tensor2, value, False)
+    def addcdiv_(self, tensor1, tensor2, *, value=1):
+        return _M._addc_method("addcdiv_", _M.addcdiv_op, self, tensor1, tensor2, value, True)
+    def true_divide(self, other): return E.div(self, other)
+    def true_divide_(self, other): return self.div_(other)
+    def divide(self, other, *, rounding_mode=None): return E.div(self, other, rounding_mode=rounding_mode)
+    def divide_(self, other, *, rounding_mode=None): return self.div_(other, rounding_mode=rounding_mode)
+    def multiply(self, other): return E.mul(self, other)
+    def multiply_(self, other): return self.mul_(other)
+    def subtract(self, other, *, alpha=1): return E.sub(self, other, alpha=alpha)
+    def subtract_(self, other, *, alpha=1): return self.sub_(other, alpha=alpha)
+    def greater(self, other): return E.gt(self, other)
+    def greater_(self, other): return self.copy_(E.gt(self, other))
+    def greater_equal(self, other): return E.ge(self, other)
+    def greater_equal_(self, other): return self.copy_(E.ge(self, other))
+    def less(self, other): return E.lt(self, other)
+    def less_(self, other): return self.copy_(E.lt(self, other))
+    def less_equal(self, other): return E.le(self, other)
+    def less_equal_(self, other): return self.copy_(E.le(self, other))
+    def not_equal(self, other): return E.ne(self, other)
+    def not_equal_(self, other): return self.copy_(E.ne(self, other))
 
 
 def _is_tensor(x):

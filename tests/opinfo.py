@@ -1753,3 +1753,12 @@ import opinfo_activations  # noqa: E402,F401
 # records of the tensor ops of issue 13's second part (einsum, diagonal/diag_embed/diag,
 # repeat_interleave) live beside them (they add to RECORDS when imported)
 import opinfo_tensor_ops  # noqa: E402,F401
+
+
+# records of the indexing ops, the order statistics and the compositions of ops/composites.py
+import opinfo_indexing  # noqa: E402,F401
+
+
+# records of the math ops of ops/elementwise_math.py (tan ... atan2, lerp, addcmul) and the
+# PyTorch names composed of other ops (deg2rad, isnan, logical_xor, true_divide, ...)
+import opinfo_math  # noqa: E402,F401

@@ -5,3 +5,5 @@ They sit above the families (a rule may use the ops of any family); no family im
 Each op has one rule: `defvjp` refuses a second.
 """
 from . import unbroadcast, elementwise, reductions, shape, linalg, nn_ops  # noqa: F401 (attaches)
+from . import indexing, order_stats  # noqa: F401 (attaches)
+from . import elementwise_math  # noqa: F401 (attaches)
