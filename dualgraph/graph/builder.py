@@ -178,22 +178,9 @@ class GraphInterpreter:
             v = mem.root
         else:
             v = mem.cur
-        for op, _, _ in chain:
-            if op in _LAYOUT_DEPENDENT:
-                raise DGRuntimeError(
-                    f"{x.name!r}, made by {op.name} before an in-place write to the tensor it was "
-                    f"made from, is read after that write. Eagerly {op.name} returns a view (which "
-                    "sees the write) or a copy (which does not) depending on the memory layout, "
-                    "which a graph does not know when it is built. clone() it to keep the old "
-                    "value, or make it again after the write to see the new one.")
-        prev = _state.grad_enabled
-        _state.grad_enabled = grad_mode
-        try:
-            for op, extra, attrs in chain:
-                v = self.apply(op, (v,) + extra, attrs)
-        finally:
-            _state.grad_enabled = prev
-        rebind(x, v)
+        rebind(x, replay_view(self.apply, v, x, chain, grad_mode,
+                              "before an in-place write to the tensor it was made from",
+                              "after that write", "again after the write"))
 
     def from_data(self, arr):
         """dg.tensor(data) while building: a constant (a fresh value at every run, as eagerly)."""
@@ -296,6 +283,27 @@ def _fit(interp, new, target, op):
     if new._dtype != target._dtype:
         new = new.to(target.dtype)
     return new
+
+
+def replay_view(apply, v, x, chain, grad_mode, made, read, remake):
+    """View x's chain of view ops replayed on v (its memory's value now), in the grad mode x
+    was made in; `apply(op, inputs, attrs)` builds each step. A layout-dependent step
+    (reshape, contiguous) is refused: eagerly it is a view or a copy by the memory layout."""
+    for op, _, _ in chain:
+        if op in _LAYOUT_DEPENDENT:
+            raise DGRuntimeError(
+                f"{x.name!r}, made by {op.name} {made}, is read {read}. Eagerly {op.name} returns "
+                "a view (which sees the write) or a copy (which does not) depending on the memory "
+                "layout, which a graph does not know when it is built. clone() it to keep the old "
+                f"value, or make it {remake} to see the new one.")
+    prev = _state.grad_enabled
+    _state.grad_enabled = grad_mode
+    try:
+        for op, extra, attrs in chain:
+            v = apply(op, (v,) + extra, attrs)
+    finally:
+        _state.grad_enabled = prev
+    return v
 
 
 class _Memory:

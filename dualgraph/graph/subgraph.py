@@ -24,7 +24,7 @@ from ..mode import push
 from ..ops.dispatch import apply
 from ..ops.registry import Spec, defop
 from ..state import _state
-from .builder import GraphInterpreter
+from .builder import GraphInterpreter, replay_view
 from .core import (Graph, SymbolicTensor, PLACEHOLDER, CONSTANT, VARIABLE, STATE_VALUE, _State, state_key,
                    building)
 
@@ -67,24 +67,9 @@ class SubGraph(Graph):
     def _view_of(self, value, x, alias):
         """Outer view x made again on its state's value here: eagerly a view made before the
         op sees a write the branch or an earlier iteration makes."""
-        from .builder import _LAYOUT_DEPENDENT
-        chain, grad_mode = alias[1], alias[3]
-        for op, _, _ in chain:
-            if op in _LAYOUT_DEPENDENT:
-                raise DGRuntimeError(
-                    f"{x.name!r}, made by {op.name} outside {self.what}, is read inside it where "
-                    f"the tensor it was made from is written. Eagerly {op.name} returns a view (which "
-                    "sees the write) or a copy (which does not) depending on the memory layout, "
-                    "which a graph does not know when it is built. clone() it to keep the old "
-                    "value, or make it inside after the write to see the new one.")
-        prev = _state.grad_enabled
-        _state.grad_enabled = grad_mode
-        try:
-            for op, extra, attrs in chain:
-                value = apply(op, value, *extra, **attrs)
-        finally:
-            _state.grad_enabled = prev
-        return value
+        return replay_view(lambda op, ins, attrs: apply(op, *ins, **attrs), value, x, alias[1],
+                           alias[3], f"outside {self.what}",
+                           "inside it where the tensor it was made from is written", "inside after the write")
 
     def _capture(self, x, state=False):
         ox = self.outer.lift(x) if x.node.graph is not self.outer else x
