@@ -567,7 +567,7 @@ def scatter_reduce_(input, dim, index, src, reduce, *, include_self=True):
 
 
 # ---------------------------------------------------------------- take_along_dim
-def _tad_shapes(xs, ids, d):
+def tad_shapes(xs, ids, d):
     """PyTorch's _take_along_dim_helper: (input's broadcast shape, indices' broadcast shape)."""
     a = list(xs)
     a[d] = ids[d]
@@ -590,13 +590,13 @@ def _tad_infer(x, indices, dim):
         raise DGRuntimeError(
             f"torch.take_along_dim(): dtype of indices should be Long but got {scalar_name(indices.dtype)}")
     d = norm_dim(dim, nx)
-    return Spec(_tad_shapes(x.shape, indices.shape, d)[1], x.dtype)
+    return Spec(tad_shapes(x.shape, indices.shape, d)[1], x.dtype)
 
 
 def _tad_index(x_shape, indices, d):
     """(input's broadcast shape, the wrapped broadcast indices): PyTorch takes them modulo the
     size of the dim (a negative index counts from the end; an empty dim divides by zero)."""
-    xb, ib = _tad_shapes(x_shape, indices.shape, d)
+    xb, ib = tad_shapes(x_shape, indices.shape, d)
     idx = np.broadcast_to(indices, ib)
     size = x_shape[d]
     if size == 0:
