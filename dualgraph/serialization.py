@@ -177,7 +177,13 @@ def save(obj, f):
     except RecursionError:
         raise _too_deep() from None
     if hasattr(f, "write"):
-        _write(enc, text, f)
+        try:
+            _write(enc, text, f)
+            if hasattr(f, "flush"):
+                f.flush()   # (a full disk shows only when the buffer is written)
+        except OSError as e:  # (a full disk, a closed pipe: torch.save's RuntimeError)
+            raise DGRuntimeError(f"dg.save could not write to {getattr(f, 'name', f)!r}: "
+                                 f"{e.strerror or e}") from None
         return
     path = os.fspath(f)
     directory = os.path.dirname(os.path.abspath(path))
@@ -198,11 +204,14 @@ def save(obj, f):
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError):  # (a full disk: torch.save's RuntimeError; `path` untouched)
+            raise DGRuntimeError(f"File {path} could not be written: {e.strerror or e} (the "
+                                 "file is left as it was).") from None
         raise
     _fsync_dir(directory)
 

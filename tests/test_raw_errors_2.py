@@ -349,3 +349,22 @@ def test_namedtuples_vs_torch():
         dr = dg.function(lambda x: getattr(x, op)(*args))(dg.tensor(xv))
         np.testing.assert_array_equal(dr.values.numpy(), tr.values.numpy())
         np.testing.assert_array_equal(dr.indices.numpy(), tr.indices.numpy())
+
+
+def test_save_on_a_full_disk_is_a_dualgraph_error_and_keeps_the_old_file(tmp_path, monkeypatch):
+    import errno
+    import os
+    path = tmp_path / "ckpt.dg"
+    dg.save({"w": dg.ones(2)}, path)
+    before = path.read_bytes()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(dg.errors.DGRuntimeError, match="could not be written: No space left on device"):
+        dg.save({"w": dg.zeros(3)}, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.dg"]   # no temporary file left
+    with open("/dev/full", "wb", buffering=0) as fh:
+        with pytest.raises(dg.errors.DGRuntimeError, match="could not write to '/dev/full'"):
+            dg.save({"w": dg.ones(2000)}, fh)
