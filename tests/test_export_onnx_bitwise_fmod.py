@@ -313,6 +313,14 @@ def test_sum_of_negative_zeros_is_positive_zero(dtype):
             assert all(not np.signbit(o).any() and not o.any() for o in out)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_mean_of_negative_zeros_is_positive_zero(dtype):
+    z = np.full((2, 3), -0.0, dtype)
+    out = _three_ways(lambda a: (a.mean(), a.mean(dim=0), a.mean(dim=-1, keepdim=True)), z)
+    assert all(not np.signbit(o).any() and not o.any() for o in out)
+    _three_ways(lambda a: (a.mean(dim=1), a.mean()), np.array([[-0.0, 3.0], [nan, -1.0]], dtype))
+
+
 def test_sum_keeps_every_other_value():
     x = np.array([[1e-45, -1e-45, 3.0], [-2.5, 0.5, 2.0], [inf, 1, 2], [-1e-45, -0.0, -0.0],
                   [3e38, 3e38, -1.0]], np.float32)

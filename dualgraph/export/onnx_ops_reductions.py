@@ -1,6 +1,6 @@
 """The exporter's converters of dualgraph's reductions (ops/reductions.py): sum mean amax amin
-prod logsumexp (NaN propagates through amax / amin, the mean of nothing is NaN, a sum of
--0.0s is 0.0), all any, var std, argmax argmin (the first NaN's index), softmax log_softmax."""
+prod logsumexp (NaN propagates through amax / amin, the mean of nothing is NaN, a sum or
+mean of -0.0s is 0.0), all any, var std, argmax argmin (the first NaN's index), softmax log_softmax."""
 import numpy as np
 
 from .onnx_common import elem_type
@@ -61,20 +61,24 @@ def _reduce(ex, n):
         if isinstance(count, int):
             if count == 0:  # 0 / 0: NaN, as numpy's mean of nothing (ReduceMean gives 0)
                 return ex.emit("Div", [ex.axes("ReduceSum", x, dims, keep), ex.const(0, dt, "count")])
-            return ex.axes("ReduceMean", x, dims, keep)
+            return _positive_zero(ex, ex.axes("ReduceMean", x, dims, keep), dt)
         empty = ex.emit("Equal", [count, ex.const(0, dt, "zero")])
-        return ex.where(empty, ex.const(np.nan, dt, "nan"), ex.axes("ReduceMean", x, dims, keep), dt,
-                        x_neg0=False)
+        return ex.where(empty, ex.const(np.nan, dt, "nan"),
+                        _positive_zero(ex, ex.axes("ReduceMean", x, dims, keep), dt), dt, x_neg0=False)
     r = ex.axes(_REDUCE[name], x, dims, keep)
     if name in ("amax", "amin") and np.dtype(dt).kind == "f":
         r = _nan_where(ex, x, r, dims, keep, dt)
     if name == "sum" and np.dtype(dt).kind == "f":
-        # a sum of -0.0s is -0.0 in onnxruntime, 0.0 in dualgraph (as numpy's and PyTorch's
-        # sums): a zero result becomes +0.0, every other value (NaN too) stays. (Not r + 0.0:
-        # onnxruntime's no-op elimination drops an Add of a constant zero.)
-        zero = ex.const(0, dt, "zero")
-        r = ex.emit("Where", [ex.emit("Equal", [r, zero]), zero, r])
+        r = _positive_zero(ex, r, dt)
     return r
+
+
+def _positive_zero(ex, r, dt):
+    """A sum (mean) of -0.0s is -0.0 in onnxruntime, 0.0 in dualgraph (as numpy's and PyTorch's
+    sums): a zero result becomes +0.0, every other value (NaN too) stays. (Not r + 0.0:
+    onnxruntime's no-op elimination drops an Add of a constant zero.)"""
+    zero = ex.const(0, dt, "zero")
+    return ex.emit("Where", [ex.emit("Equal", [r, zero]), zero, r])
 
 
 @_conv("all", "any")
