@@ -412,3 +412,11 @@ def test_predicates_carry_no_gradient():
         r = getattr(dg, name)(x)
         assert r.dtype == dg.bool and not r.requires_grad
     assert not dg.logical_xor(x, x).requires_grad
+
+
+def test_dg_square_is_torch_square_too():
+    torch = pytest.importorskip("torch")
+    for v in ([True, False], [1, -2], [1.5, -2.0]):
+        want = torch.square(torch.tensor(v)).numpy()
+        got = dg.square(dg.tensor(v)).numpy()
+        assert got.dtype == want.dtype and np.array_equal(got, want)

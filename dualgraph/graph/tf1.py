@@ -100,9 +100,10 @@ def reduce_min(input_tensor, axis=None, keepdims=False, name=None, reduction_ind
 
 
 def square(x, name=None):
-    """tf.square: x * x."""
-    x = _as_input(x)
-    return x * x
+    """tf.square and torch.square: x ** 2 (the same bits as x * x; a bool tensor gives int64, as
+    PyTorch's)."""
+    from ..ops.elementwise_math import square as _square
+    return _square(_as_input(x))
 
 
 def stop_gradient(input, name=None):  # noqa: A002  (TensorFlow's name)
