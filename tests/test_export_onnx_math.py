@@ -16,7 +16,11 @@ onnxruntime has no float64 kernels of Tan, Sinh, ..., Atanh (nor of Atan, which 
 float64 export is valid ONNX (onnx.checker), which onnxruntime refuses with NOT_IMPLEMENTED; the
 test accepts that refusal, and compares the values should a later onnxruntime run it.
 
-expm1, log2 and log10 are refused (ExportError: no spelling within 1 ulp of numpy's)."""
+Exact (the same bits): lerp, addcmul, addcdiv (the kernels' order of ops), frac, nan_to_num;
+within RTOL32 / RTOL64: logit, sinc (float32), logaddexp / logaddexp2 (float32).
+
+expm1, log2 and log10 are refused (ExportError: no spelling within 1 ulp of numpy's); so are
+float64 sinc / logaddexp / logaddexp2 (onnxruntime's float64 Sin / Exp / Log) and nextafter."""
 import numpy as np
 import pytest
 
@@ -200,3 +204,126 @@ def test_scatter_add(dtype):
     idx = np.array([[0, 1, 1, 3], [2, 2, 2, 0], [3, 3, 0, 1]], np.int64)   # (duplicates add)
     _three_ways(lambda a, i, s: dg.scatter_add(a, 1, i, s), x, idx, src)
     _three_ways(lambda a, i, s: dg.scatter_add(a, 0, i, s), x, np.array([[0, 2, 2, 1]], np.int64), src)
+
+
+# ---------------------------------------------------------------- ternary: lerp, addcmul, addcdiv
+def _triples(dtype, seed=2):
+    """SPECIAL against SPECIAL (a, b), each with a third of SPECIAL and random values."""
+    a, b = _pairs(dtype, seed)
+    rng = np.random.default_rng(seed)
+    c = np.resize(np.concatenate([np.array(SPECIAL), rng.standard_normal(97) * 2]), a.shape)
+    return a, b, c.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_lerp_exact(dtype):
+    """The kernel's two formulas by |weight| < 0.5 (a tensor weight and number weights on
+    either side of 0.5): IEEE ops, the same bits as eager."""
+    a, e, w = _triples(dtype)
+    w = np.concatenate([w[: len(w) // 2], np.array([0.5, -0.5, 0.4999, 0.75, 1.0, 2.0] * 10),
+                        (np.random.default_rng(3).random(len(w)))])[: len(w)].astype(dtype)
+    _three_ways(dg.lerp, a, e, w, rtol=None)
+    for wt in (0.25, 0.5, 0.7, -0.5, 1.5, -3.0):
+        _three_ways(lambda x, y: dg.lerp(x, y, wt), a, e, rtol=None)
+    # (a 0-d weight and broadcasting)
+    _three_ways(dg.lerp, a.reshape(-1, 1)[:40], e[:5].reshape(1, -1), np.array(0.75, dtype),
+                rtol=None)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int32"])
+@pytest.mark.parametrize("value", [1, 3, -0.5])
+def test_addcmul(dtype, value):
+    """a + (value * t1) * t2: the kernel's order, the same bits (ints wrap; a float value is
+    truncated into an int dtype, as PyTorch's Scalar)."""
+    if dtype.startswith("int"):
+        rng = np.random.default_rng(4)
+        a, b, c = (rng.integers(-2**20, 2**20, 200).astype(dtype) for _ in range(3))
+        a[:3], b[:3], c[:3] = np.iinfo(dtype).max, np.iinfo(dtype).max, 3   # (wraps)
+    else:
+        a, b, c = _triples(dtype)
+    _three_ways(lambda x, y, z: dg.addcmul(x, y, z, value=value), a, b, c, rtol=None)
+
+
+def test_addcmul_mixed_and_small_ints():
+    """int64 input with float32 tensors (a float32 result), int8 wrapping through int64."""
+    a = np.array([-5, 0, 7, 127, -128], np.int64)
+    b, c = _triples("float32")[1][:5], _triples("float32")[2][:5]
+    _three_ways(lambda x, y, z: dg.addcmul(x, y, z, value=2), a, b, c, rtol=None)
+    i8 = np.array([100, -100, 127, 0, 5], np.int8)
+    _three_ways(lambda x, y, z: dg.addcmul(x, y, z, value=3), i8, i8, i8, rtol=None)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("value", [1, 0.3, -2])
+def test_addcdiv(dtype, value):
+    a, b, c = _triples(dtype)
+    _three_ways(lambda x, y, z: dg.addcdiv(x, y, z, value=value), a, b, c, rtol=None)
+
+
+def test_addcdiv_int_input():
+    """int64 input and numerator, float32 divisor: float32 throughout."""
+    a = np.array([-5, 0, 7, 1, 3, 2], np.int64)
+    b = np.array([3, -1, 0, 0, 2, 9], np.int64)
+    c = np.array([2.0, 0.0, -0.0, 0.0, inf, nan], np.float32)
+    _three_ways(lambda x, y, z: dg.addcdiv(x, y, z, value=2), a, b, c, rtol=None)
+
+
+# ---------------------------------------------------------------- frac, nan_to_num, logit, sinc
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_frac_exact(dtype):
+    x = np.concatenate([_values(dtype), np.array([-2.0, 3.0, -2.5, 1e20, -1e20, 2.0**52 + 0.5,
+                                                  -1e-300 if dtype == "float64" else -1e-40])]).astype(dtype)
+    _three_ways(dg.frac, x, rtol=None)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+@pytest.mark.parametrize("kw", [{}, {"nan": -0.0, "posinf": 1.0, "neginf": -1e300},
+                                {"nan": 7.5, "posinf": 1e300}])
+def test_nan_to_num_exact(dtype, kw):
+    x = _values(dtype) if dtype != "int64" else np.array([-3, 0, 5, 2**40], np.int64)
+    _three_ways(lambda t: dg.nan_to_num(t, **kw), x, rtol=None)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("eps", [None, 1e-6, 0.25, -1.0])
+def test_logit(dtype, eps):
+    rng = np.random.default_rng(5)
+    x = np.concatenate([_values(dtype), rng.random(300), rng.random(100) * 1e-3,
+                        1 - rng.random(100) * 1e-3]).astype(dtype)
+    _three_ways(lambda t: dg.logit(t, eps), x, rtol=_tol(dtype, False))
+
+
+def test_logit_int_input():
+    (r,) = _three_ways(lambda t: dg.logit(t, 0.1), np.array([-1, 0, 1, 2], np.int64), rtol=RTOL32)
+    assert r.dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int64"])
+def test_sinc(dtype):
+    x = _values(dtype) if dtype != "int64" else np.array([-3, -1, 0, 1, 2, 7], np.int64)
+    _three_ways(dg.sinc, x, rtol=_tol("float32" if dtype == "int64" else dtype, False))
+
+
+# ---------------------------------------------------------------- logaddexp, logaddexp2
+@pytest.mark.parametrize("dtype", ["float32"])
+@pytest.mark.parametrize("name", ["logaddexp", "logaddexp2"])
+def test_logaddexp(name, dtype):
+    a, b = _pairs(dtype)
+    rng = np.random.default_rng(6)
+    near = (rng.standard_normal(300) * 40).astype(dtype)      # (|x - y| from tiny to ~100)
+    a = np.concatenate([a, near]).astype(dtype)
+    b = np.concatenate([b, near + (rng.standard_normal(300) * 10 ** rng.uniform(-6, 2, 300))]).astype(dtype)
+    _three_ways(getattr(dg, name), a, b, rtol=_tol(dtype, False))
+
+
+@pytest.mark.parametrize("name,args", [
+    ("sinc", (np.array([1.0, 2.0], np.float64),)),
+    ("logaddexp", (np.array([0.5, -0.5], np.float64), np.array([0.1, -0.6], np.float64))),
+    ("logaddexp2", (np.array([0.5, -0.5], np.float64), np.array([0.1, -0.6], np.float64))),
+    ("nextafter", (np.array([1.0, 0.0], np.float32), np.array([2.0, -1.0], np.float32)))])
+def test_refused_float64_and_nextafter(name, args):
+    """sinc, logaddexp, logaddexp2 in float64 (onnxruntime's float64 Sin / Exp / Log are not
+    within 1e-15 of numpy's there) and nextafter (no bitcast in ONNX): refused, saying why."""
+    f = dg.function(getattr(dg, name))
+    with pytest.raises(ExportError, match=rf"\({name}\) (is float64|has no ONNX spelling)"):
+        to_onnx(f, example_args=tuple(dg.tensor(a) for a in args))

@@ -16,7 +16,15 @@ exact); heaviside (exact); xlogy (x * Log(y), 0 where x == 0, NaN where y is NaN
 Index ops: index_select (Gather), take_along_dim (Expand to the broadcast shapes, indices
 modulo the dim's size, GatherElements), scatter_add (ScatterElements, reduction add).
 
-Refused (ExportError, saying why): expm1 (Exp(x) - 1 is not numpy's expm1: every digit of a
+Ternary, in the kernels' order of IEEE ops (the same bits): lerp (a + w*(e - a) where |w| < 0.5,
+else e - (e - a)*(1 - w); a number weight picks its formula at export), addcmul (a + (v*t1)*t2,
+ints wrapping), addcdiv (a + (v*t1)/t2). Exact too: frac (Mod fmod=1, zeros +0.0), nan_to_num
+(Where). Within a few ulps: logit (Log(x / (1 - x)), eps-clamped), float32 sinc (Sin(pi x) /
+(pi x)), float32 logaddexp / logaddexp2 (numpy's formula; exp and log1p in float64 rounded to
+float32, log1p as Goldberg's Log(1 + u) * u / ((1 + u) - 1)).
+
+Refused (ExportError, saying why): float64 sinc, logaddexp, logaddexp2 (onnxruntime's float64
+Sin, Exp, Log: 2-5e-15 off where it matters, Sin(pi) is 0), nextafter (no bitcast), expm1 (Exp(x) - 1 is not numpy's expm1: every digit of a
 small x is lost), log2 / log10 (Log(x) / log(b) is 2-3 ulps from numpy's log2 / log10, float32
 through float64 included: not within the 1 ulp asked of it).
 """
@@ -250,3 +258,195 @@ def _scatter_add(ex, n):
         src = ex.emit("Slice", [src, ex.ints([0] * nd, "starts"), ex.ints(idx_t.shape, "ends"),
                                 ex.ints(range(nd), "axes")])
     return ex.emit("ScatterElements", [x, idx, src], axis=d, reduction="add")
+
+
+# ---------------------------------------------------------------- ternary: lerp, addcmul, addcdiv
+def _per_op(ex, dt, out):
+    """emit(op, ins): one ONNX op, and for a float16 result each op computed in float32 and
+    rounded to float16 at once (numpy's float16 loops: correctly rounded, as float16 ops)."""
+    def emit(op, ins):
+        r = ex.emit(op, ins)
+        return ex.cast(ex.cast(r, dt, out), out, dt) if out == np.float16 else r
+    return emit
+
+
+@_conv("lerp")
+def _lerp(ex, n):
+    """The kernel's two formulas: a + w*(e - a) where |w| < 0.5, else e - (e - a)*(1 - w), in a's
+    dtype (float16 in float32): IEEE-exact ops, so the same bits. A number weight rounded to the
+    dtype picks its formula at export, as the kernel."""
+    a_t, e_t, w_t = n.inputs
+    out = np.dtype(ex.out_dtype(n))
+    dt = _compute_dtype(out)
+    a, e = (ex.cast(ex.value(t), t._dtype, dt) for t in (a_t, e_t))
+    d = ex.emit("Sub", [e, a])
+    if not isinstance(w_t, SymbolicTensor):
+        w = dt.type(w_t)
+        if np.abs(w) < 0.5:
+            r = ex.emit("Add", [a, ex.emit("Mul", [ex.const(w, dt, "weight"), d])])
+        else:
+            with np.errstate(all="ignore"):
+                c = dt.type(1) - w
+            r = ex.emit("Sub", [e, ex.emit("Mul", [d, ex.const(c, dt, "one_minus_weight")])])
+        return ex.cast(r, dt, out)
+    w = ex.cast(ex.value(w_t), w_t._dtype, dt)
+    small = ex.emit("Less", [ex.emit("Abs", [w]), ex.const(0.5, dt, "half")])
+    lo = ex.emit("Add", [a, ex.emit("Mul", [w, d])])
+    hi = ex.emit("Sub", [e, ex.emit("Mul", [d, ex.emit("Sub", [ex.const(1, dt, "one"), w])])])
+    return ex.cast(ex.where(small, lo, hi, dt), dt, out)
+
+
+def _addc_ins(ex, n):
+    """(a, t1, t2, value) in the compute dtype, (compute dtype, output dtype): integers other
+    than int32 / int64 computed in int64 and wrapped back by the final Cast (the same residues);
+    float16 in float32."""
+    out = np.dtype(ex.out_dtype(n))
+    if out.kind in "iu" and out not in (np.int32, np.int64):
+        dt = np.dtype(np.int64)
+    else:
+        dt = _compute_dtype(out)
+    with np.errstate(all="ignore"):
+        v = np.array(n.attrs.get("value", 1)).astype(out)[()]   # (the kernel's _scalar_in)
+    ins = [ex.cast(x, out, dt) for x in ex.ins(n, out)]
+    return ins, ex.const(np.asarray(v).astype(dt), dt, "value"), dt, out
+
+
+@_conv("addcmul")
+def _addcmul(ex, n):
+    """a + (value * t1) * t2, the kernel's order; ints wrap as numpy's."""
+    (a, t1, t2), v, dt, out = _addc_ins(ex, n)
+    op = _per_op(ex, dt, out)
+    return ex.cast(op("Add", [a, op("Mul", [op("Mul", [v, t1]), t2])]), dt, out)
+
+
+@_conv("addcdiv")
+def _addcdiv(ex, n):
+    """a + (value * t1) / t2, the kernel's order (a float result: two integer tensors are refused
+    by the op itself)."""
+    (a, t1, t2), v, dt, out = _addc_ins(ex, n)
+    if dt.kind != "f":
+        raise ExportError(f"to_onnx: node {n.name} (addcdiv) has an integer result")
+    op = _per_op(ex, dt, out)
+    return ex.cast(op("Add", [a, op("Div", [op("Mul", [v, t1]), t2])]), dt, out)
+
+
+# ---------------------------------------------------------------- unary: frac, nan_to_num, logit, sinc
+@_conv("frac")
+def _frac(ex, n):
+    """x - trunc(x) as Mod(x, 1, fmod=1) (exact: the fraction is representable; NaN at +-inf),
+    every zero +0.0 (x - trunc(x) is +0.0 wherever it is 0)."""
+    (x,), dt, out = _float_ins(ex, n)
+    r = ex.emit("Mod", [x, ex.const(1, dt, "one")], fmod=1)
+    zero = ex.const(0, dt, "zero")
+    r = ex.emit("Where", [ex.emit("Equal", [r, zero]), zero, r])
+    return ex.cast(r, dt, out)
+
+
+@_conv("nan_to_num")
+def _nan_to_num(ex, n):
+    """Where on IsNaN, == inf, == -inf: the replacements rounded to the dtype as numpy assigns
+    them (largest / lowest finite by default); integers and bools unchanged."""
+    out = np.dtype(ex.out_dtype(n))
+    (x,) = ex.ins(n, out)
+    if out.kind != "f":
+        return ex.emit("Identity", [x])
+    dt = _compute_dtype(out)
+    x = ex.cast(x, out, dt)
+    fi = np.finfo(out)
+    vals = []
+    for key, default in (("nan", 0.0), ("posinf", fi.max), ("neginf", fi.min)):
+        v = n.attrs.get(key)
+        with np.errstate(all="ignore"):
+            vals.append(np.array(default if v is None else v).astype(out).astype(dt)[()])
+    r = x
+    tests = [ex.emit("Equal", [x, ex.const(-np.inf, dt, "neg_inf")]),
+             ex.emit("Equal", [x, ex.const(np.inf, dt, "inf")]), ex.is_nan(x)]
+    for c, v in zip(tests, vals[::-1]):
+        neg0 = "all" if (v == 0 and np.signbit(v)) else False
+        r = ex.where(c, ex.const(v, dt, "replacement"), r, dt, x_neg0=neg0)
+    return ex.cast(r, dt, out)
+
+
+@_conv("logit")
+def _logit(ex, n):
+    """Log(x / (1 - x)), x clamped to [eps, 1 - eps] first (the kernel's bounds, NaN kept);
+    integers in float32, float16 in float32. Within onnxruntime's Log (a few ulps)."""
+    from ..ops.elementwise_math import _logit_bounds
+    (x,), dt, out = _float_ins(ex, n)
+    b = _logit_bounds(dt, n.attrs.get("eps"))
+    if b is not None:
+        lo, hi = (ex.const(v, dt, nm) for v, nm in zip(b, ("lo", "hi")))
+        x = ex.emit("Where", [ex.emit("Less", [x, lo]), lo, x])
+        x = ex.emit("Where", [ex.emit("Greater", [x, hi]), hi, x])
+    q = ex.emit("Div", [x, ex.emit("Sub", [ex.const(1, dt, "one"), x])])
+    return ex.cast(ex.emit("Log", [q]), dt, out)
+
+
+@_conv("sinc")
+def _sinc(ex, n):
+    """1 where x == 0, else Sin(y) / y, y = x * pi (pi rounded to the dtype, the kernel's)."""
+    (x,), dt, out = _float_ins(ex, n)
+    if dt == np.float64:
+        raise ExportError(f"to_onnx: node {n.name} (sinc) is float64, and onnxruntime's float64 Sin "
+                          "is not numpy's near the multiples of pi (Sin(pi) gives 0, numpy 1.2e-16): "
+                          "sin(pi x) / (pi x) would be far off at the integers, not within 1e-15")
+    y = ex.emit("Mul", [x, ex.const(dt.type(np.pi), dt, "pi")])
+    r = ex.emit("Div", [ex.emit("Sin", [y]), y])
+    r = ex.emit("Where", [ex.emit("Equal", [x, ex.const(0, dt, "zero")]), ex.const(1, dt, "one"), r])
+    return ex.cast(r, dt, out)
+
+
+# ---------------------------------------------------------------- binary: logaddexp, logaddexp2
+def _log1p(ex, u, dt):
+    """log1p(u) (u >= 0) as Log(w) * u / (w - 1), w = 1 + u; u where w == 1 (Goldberg's)."""
+    w = ex.emit("Add", [ex.const(1, dt, "one"), u])
+    r = ex.emit("Div", [ex.emit("Mul", [ex.emit("Log", [w]), u]),
+                        ex.emit("Sub", [w, ex.const(1, dt, "one")])])
+    return ex.emit("Where", [ex.emit("Equal", [w, ex.const(1, dt, "one")]), u, r])
+
+
+def _logaddexp_common(ex, n, base2):
+    """numpy's npy_logaddexp(2): x + log(2) (or + 1) where x == y, else m + log1p(exp(-|d|))
+    (LOG2E * log1p(exp2(-|d|))), m the larger, d = x - y; NaN where d is NaN. float32: exp and
+    log1p each in float64, rounded to float32 (numpy's expf, log1pf), the rest in float32."""
+    (x, y), dt, out = _float_ins(ex, n)
+    if dt == np.float64:
+        raise ExportError(f"to_onnx: node {n.name} ({n.op.name}) is float64: ONNX has no Log1p, and "
+                          "onnxruntime's float64 Exp / Log (log1p as Log(1 + u) * u / u') are up to "
+                          "5e-15 from numpy's where the sum cancels, not within 1e-15")
+    w = np.dtype(np.float64)
+    d = ex.emit("Sub", [x, y])
+    nad = ex.emit("Neg", [ex.emit("Abs", [d])])
+    nad_w = ex.cast(nad, dt, w)
+    if base2:
+        e = ex.emit("Pow", [ex.const(2, w, "two"), nad_w])
+    else:
+        e = ex.emit("Exp", [nad_w])
+    e = ex.cast(ex.cast(e, w, dt), dt, w)   # (rounded to the dtype, as numpy's expf)
+    lp = ex.cast(_log1p(ex, e, w), w, dt)
+    if base2:
+        lp = ex.emit("Mul", [ex.const(dt.type(1.0 / np.log(2.0)), dt, "log2e"), lp])
+    m = ex.emit("Where", [ex.emit("Greater", [d, ex.const(0, dt, "zero")]), x, y])
+    r = ex.emit("Add", [m, lp])
+    tie = ex.emit("Add", [x, ex.const(dt.type(1.0 if base2 else np.log(2.0)), dt, "tie")])
+    r = ex.emit("Where", [ex.emit("Equal", [x, y]), tie, r])
+    r = ex.emit("Where", [ex.emit("And", [ex.is_nan(d), ex.emit("Not", [ex.emit("Equal", [x, y])])]),
+                          ex.const(np.nan, dt, "nan"), r])
+    return ex.cast(r, dt, out)
+
+
+@_conv("logaddexp")
+def _logaddexp(ex, n):
+    return _logaddexp_common(ex, n, False)
+
+
+@_conv("logaddexp2")
+def _logaddexp2(ex, n):
+    return _logaddexp_common(ex, n, True)
+
+
+@_conv("nextafter")
+def _nextafter(ex, n):
+    raise ExportError(f"to_onnx: node {n.name} (nextafter) has no ONNX spelling: ONNX cannot read or "
+                      "write a float's bits (no bitcast), and the next float toward y (subnormals, "
+                      "-0.0, infinities) is not exact as arithmetic on the values")
