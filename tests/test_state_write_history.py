@@ -5,6 +5,7 @@ body writes with a value requiring grad carries that history into the next itera
 In plain code, in dg.cond branches and in dg.while_loop bodies; and a dg.cond / dg.while_loop
 whose gradient re-runs its branch or body reads the buffer's value at entry, not the value the
 op itself wrote into it."""
+import numpy as np
 import pytest
 
 import dualgraph as dg
@@ -97,3 +98,26 @@ def test_an_outer_view_read_after_the_branch_writes_sees_the_write_or_is_refused
     step_r, _ = run(lambda b: b.reshape(2, 2)[0])   # view or copy by the layout: refused
     with pytest.raises(dg.errors.DGRuntimeError, match="made by reshape outside dg.cond"):
         dg.function(step_r)(dg.tensor([1.0]))
+
+
+def test_an_in_place_write_of_a_wider_dtype_sums_its_gradient_in_the_target_dtype():
+    """float32 x.add_(float64 y, alpha=-0.5): eagerly (and in PyTorch) y's gradient is summed in
+    float32, then cast; compiled it was cast first (1 ulp apart: random program 832)."""
+    rng = np.random.default_rng(0)
+    xv = rng.standard_normal((4, 2, 3, 2)).astype(np.float32)
+    wv = rng.standard_normal((4, 2, 3, 2)).astype(np.float32)
+
+    def prog(x, y, w):
+        t = x.clone()
+        t.add_(y, alpha=-0.5)
+        (t * w).sum().backward()
+
+    grads = []
+    for compiled in (False, True):
+        x = dg.tensor(xv, requires_grad=True)
+        y = dg.tensor(np.array([0.3, -0.7]), requires_grad=True)
+        (dg.function(prog) if compiled else prog)(x, y, dg.tensor(wv))
+        grads.append(y.grad.numpy())
+    assert grads[0].dtype == np.float64 and np.array_equal(grads[0], grads[1])
+    want = wv.reshape(-1, 2).sum(0, dtype=np.float32).astype(np.float64) * -0.5
+    assert np.array_equal(grads[0], want)

@@ -12,6 +12,7 @@ from ..errors import DualGraphError, DGTypeError, DGRuntimeError, DGValueError
 from ..ops.common import fmt_shape
 from ..ops.registry import Spec
 from ..ops import shape as S
+from ..ops.elementwise import cast_op as E_cast_op
 from ..state import _state
 from ..tensor import Tensor
 from ..autograd.views import inplace_each
@@ -281,7 +282,7 @@ def _fit(interp, new, target, op):
         new = interp.apply(broadcast_to_op, (new, target), {})
         new._owns, new._alias = True, None  # the target's new value, not a view of a temporary
     if new._dtype != target._dtype:
-        new = new.to(target.dtype)
+        new = interp.apply(E_cast_op, (new,), {"dtype": target._dtype, "into_target": True})
     return new
 
 

@@ -770,12 +770,15 @@ masked_fill_op = defop("masked_fill", _masked_fill_kernel, _masked_fill_infer, c
 
 
 # ---------------------------------------------------------------- dtype casts
-def _cast_kernel(x, dtype):
+def _cast_kernel(x, dtype, into_target=False):
     return x.astype(dtype, copy=False) if x.dtype != dtype else x.copy()
 
 
-cast_op = defop("cast", _cast_kernel, lambda x, dtype: Spec(x.shape, dtype), elementwise=True,
-                saves=(), torch_name="ToCopy")
+# into_target: the cast of an in-place result into its target's dtype (float32 x += float64 y),
+# whose gradient passes in the target's dtype, as eagerly (the op's rule sums it there, then
+# casts to each input's dtype: PyTorch's order)
+cast_op = defop("cast", _cast_kernel, lambda x, dtype, into_target=False: Spec(x.shape, dtype),
+                elementwise=True, saves=(), torch_name="ToCopy")
 
 
 # ---------------------------------------------------------------- public functions

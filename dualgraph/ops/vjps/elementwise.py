@@ -242,4 +242,8 @@ def _masked_fill_vjp(g, n):
 def _cast_vjp(g, n):
     x = n.inputs[0]
     dt = to_np(x.dtype)
-    return (apply(cast_op, g, dtype=dt) if dt.kind == "f" else None,)
+    if dt.kind != "f":
+        return (None,)
+    if n.attrs.get("into_target"):
+        return (g,)   # (the writing op's rule casts each input's gradient itself)
+    return (apply(cast_op, g, dtype=dt),)
