@@ -242,18 +242,15 @@ class LRScheduler:
 
 # ---------------------------------------------------------------- the schedulers
 
-class LambdaLR(LRScheduler):
-    """lr = initial lr * lr_lambda(epoch) (one function, or one per param group)."""
+class _LambdaScheduler(LRScheduler):
+    """What LambdaLR and MultiplicativeLR share: one lr_lambda per param group, saved as PyTorch
+    saves it (None for a function, the object's __dict__ for a callable object)."""
 
     def __init__(self, optimizer, lr_lambda, last_epoch=-1):
         _check_optimizer(optimizer)
         self.optimizer = optimizer
         self.lr_lambdas = _lambdas(optimizer, lr_lambda)
         super().__init__(optimizer, last_epoch)
-
-    def get_lr(self):
-        _warn_unless_in_step(self)
-        return [base * fn(self.last_epoch) for fn, base in _zip(self.lr_lambdas, self.base_lrs)]
 
     def state_dict(self):
         state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
@@ -266,14 +263,16 @@ class LambdaLR(LRScheduler):
         _load_lambdas(self, saved)
 
 
-class MultiplicativeLR(LRScheduler):
-    """lr = current lr * lr_lambda(epoch) at each step (not at the constructor's)."""
+class LambdaLR(_LambdaScheduler):
+    """lr = initial lr * lr_lambda(epoch) (one function, or one per param group)."""
 
-    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
-        _check_optimizer(optimizer)
-        self.optimizer = optimizer
-        self.lr_lambdas = _lambdas(optimizer, lr_lambda)
-        super().__init__(optimizer, last_epoch)
+    def get_lr(self):
+        _warn_unless_in_step(self)
+        return [base * fn(self.last_epoch) for fn, base in _zip(self.lr_lambdas, self.base_lrs)]
+
+
+class MultiplicativeLR(_LambdaScheduler):
+    """lr = current lr * lr_lambda(epoch) at each step (not at the constructor's)."""
 
     def get_lr(self):
         _warn_unless_in_step(self)
@@ -281,9 +280,6 @@ class MultiplicativeLR(LRScheduler):
             return _group_values(self.optimizer, "lr")
         return [group["lr"] * fn(self.last_epoch)
                 for fn, group in _zip(self.lr_lambdas, self.optimizer.param_groups)]
-
-    state_dict = LambdaLR.state_dict
-    load_state_dict = LambdaLR.load_state_dict
 
 
 class StepLR(LRScheduler):
