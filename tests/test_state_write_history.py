@@ -121,3 +121,26 @@ def test_an_in_place_write_of_a_wider_dtype_sums_its_gradient_in_the_target_dtyp
     assert grads[0].dtype == np.float64 and np.array_equal(grads[0], grads[1])
     want = wv.reshape(-1, 2).sum(0, dtype=np.float32).astype(np.float64) * -0.5
     assert np.array_equal(grads[0], want)
+
+
+def test_a_buffer_a_branch_writes_does_not_require_grad_after_the_cond():
+    """A cond result computed from no value requiring grad does not require grad (as eagerly):
+    a buffer written in a branch and again after the cond was taken to need its clamp's
+    backward, and a backward outside the dg.function refused (random cf program 1470)."""
+    p = dg.nn.Parameter(dg.tensor([0.1, 0.2, 0.3, 0.4]))
+    b = dg.tensor([0.9, -0.8, 0.1, 0.7])
+
+    def program(x, s):
+        def yes():
+            t = s * p
+            b.clamp_(-0.5, 0.5)
+            return t
+        t = dg.cond(x.sum() > 0.0, yes, lambda: s * p)
+        b.clamp_(-0.5, 0.5)
+        return (0.125 * t.mean()), dg.where(b > 0.19, b, 0.0)
+
+    f = dg.function(program)
+    loss, _ = f(dg.tensor([1.0, 2.0], requires_grad=True), dg.tensor(-1.4))
+    loss.backward()
+    assert np.allclose(p.grad.numpy(), -1.4 * 0.125 / 4)
+    assert not b.requires_grad

@@ -34,7 +34,8 @@ class _Branch:
     element of the op's frame (its inputs, or for a loop the current loop variables followed by
     the captures) that feeds the subgraph's i-th placeholder."""
 
-    __slots__ = ("graph", "outputs", "index", "plan", "uses", "uses_by_output", "reads", "_fns", "reach")
+    __slots__ = ("graph", "outputs", "index", "plan", "uses", "uses_by_output", "reads", "_fns", "reach",
+                 "carried")
 
     def __init__(self, graph, outputs, index, carried_rg=()):
         self.graph, self.outputs, self.index = graph, outputs, index
@@ -42,7 +43,8 @@ class _Branch:
         self._fns = {}
         self.uses_by_output = branch_uses(graph, outputs, index)
         self.uses = frozenset().union(*self.uses_by_output)
-        self.reads = branch_reads(graph, outputs, index, self._carried(carried_rg))
+        self.carried = self._carried(carried_rg)   # loop variables that may require grad
+        self.reads = branch_reads(graph, outputs, index, self.carried)
         self.reach = {}   # (frame position, outputs) -> the output saying a run reached it
 
     def _carried(self, initial_rg):
@@ -240,9 +242,17 @@ def _packed(op, inputs, **attrs):
     return packed
 
 
-def _outputs(packed, specs, deps, start=0):
-    return [apply(TUPLE_GET, packed, *deps, index=start + i, shape=tuple(s), dtype=d)
+def _outputs(packed, specs, deps, start=0, rg=None):
+    """The op's results (its tuple's elements from `start`); `rg`: whether each may require grad
+    (a result computed from no value requiring grad does not, as eagerly)."""
+    outs = [apply(TUPLE_GET, packed, *deps, index=start + i, shape=tuple(s), dtype=d)
             for i, (s, d) in enumerate(specs)]
+    if rg is not None and building().trace is not None:
+        # (dg.function mirrors eager code, where requires_grad decides; a TF1 graph's
+        # dg.gradients differentiates placeholders that require none)
+        for o, r in zip(outs, rg[start:]):
+            o._rg = o._rg and bool(r)
+    return outs
 
 
 def cond(pred, true_fn, false_fn, name="cond"):
@@ -289,9 +299,10 @@ def cond(pred, true_fn, false_fn, name="cond"):
     branches = tuple(_Branch(s, o, _index(s, 0, cap_nodes, 0)) for s, o in zip((tsub, fsub), outs))
     packed = _packed(COND, [pred] + caps, branches=branches, n_out=len(specs))
     n = len(ts)
-    assigns = _assign_written(g, refs, _outputs(packed, specs[n:], (), n)) if refs else []
+    rg = [a._rg or b._rg for a, b in zip(*outs)]
+    assigns = _assign_written(g, refs, _outputs(packed, specs[n:], (), n, rg)) if refs else []
     _record_reads(g, packed)
-    return unflatten(tdef, _outputs(packed, specs[:n], assigns))
+    return unflatten(tdef, _outputs(packed, specs[:n], assigns, 0, rg))
 
 
 def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invariants=None,
@@ -359,9 +370,10 @@ def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invar
                    maximum_iterations=maximum_iterations, keep=_Keep(), stacked=stacked,
                    specs=tuple(all_specs))
     n = len(init)
-    assigns = _assign_written(g, [t for t, _ in bound], _outputs(packed, all_specs[n:], (), n)) if bound else []
+    rg = [k in body.carried for k in range(n_vars)]
+    assigns = _assign_written(g, [t for t, _ in bound], _outputs(packed, all_specs[n:], (), n, rg)) if bound else []
     _record_reads(g, packed)
-    return unflatten(treedef, _outputs(packed, specs, assigns))
+    return unflatten(treedef, _outputs(packed, specs, assigns, 0, rg))
 
 
 def _invariants(init, shape_invariants, treedef):
