@@ -116,21 +116,35 @@ def check_fill_value(value, dtype):
     """full / fill_ of a Python number into dtype, refused as PyTorch refuses it: beyond 64 bits
     an OverflowError; out of an integer dtype's range (or a finite float beyond a float dtype's
     largest value) "value cannot be converted to type int8_t without overflow"."""
-    if isinstance(value, _py_bool) or not isinstance(value, (_py_int, _py_float)):
-        return
+    t = type(value)
+    if t is not _py_int and t is not _py_float:
+        if isinstance(value, _py_bool) or not isinstance(value, (_py_int, _py_float)):
+            return
+    limits = _FILL_LIMITS.get(dtype)
+    if limits is None:
+        limits = _FILL_LIMITS[dtype] = _fill_limits(np.dtype(dtype))
     check_int_scalar(value)
-    dtype = np.dtype(dtype)
+    lo, hi, name, floating = limits
+    if lo <= value <= hi:
+        return
+    if name is None or (floating and (value != value or abs(value) == _INF)):
+        return   # (a float dtype takes NaN and +-inf, an integer one neither)
+    raise DGRuntimeError(f"value cannot be converted to type {name} without overflow")
+
+
+_INF = _py_float("inf")
+# dtype -> (the lowest and highest finite value a fill may take, c10's name, a float dtype)
+_FILL_LIMITS = {}
+
+
+def _fill_limits(dtype):
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
-        ok = value == value and info.min <= value <= info.max  # (NaN and inf fail)
-        name = "int" if dtype == np.int32 else f"{dtype.name}_t"   # (c10's names)
-    elif dtype.kind == "f":
-        ok = not (np.finfo(dtype).max < abs(value) < _py_float("inf"))
-        name = {2: "c10::Half", 4: "float", 8: "double"}[dtype.itemsize]
-    else:
-        return
-    if not ok:
-        raise DGRuntimeError(f"value cannot be converted to type {name} without overflow")
+        return _py_int(info.min), _py_int(info.max), "int" if dtype == np.int32 else f"{dtype.name}_t", False
+    if dtype.kind == "f":
+        big = _py_float(np.finfo(dtype).max)
+        return -big, big, {2: "c10::Half", 4: "float", 8: "double"}[dtype.itemsize], True
+    return -_INF, _INF, None, False
 
 
 def promote_types(a, b):

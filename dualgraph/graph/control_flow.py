@@ -45,7 +45,9 @@ class _Branch:
         self.uses = frozenset().union(*self.uses_by_output)
         self.carried = self._carried(carried_rg)   # loop variables that may require grad
         self.reads = branch_reads(graph, outputs, index, self.carried)
-        self.reach = {}   # (frame position, outputs) -> the output saying a run reached it
+        # (frame position, outputs) -> the output saying a run reached it, or (on the first
+        # branch) both branches' answers when those are fixed: _cond_input_used
+        self.reach = {}
 
     def _carried(self, initial_rg):
         """A loop body's variables (frame positions) that may require grad at some iteration:
@@ -656,8 +658,13 @@ def _cond_input_used(n, k, outputs=None):
     if k == 0:
         return None
     branches = n.attrs["branches"]
-    reach = [_branch_reach(b, k - 1, outputs) for b in branches]
+    key = (k - 1, None if outputs is None else frozenset(outputs))
+    index = branches[0].reach.get(key)   # (asked again for each gradient target: built once)
+    if type(index) is int:
+        return apply(TUPLE_GET, n.out, index=index, shape=(), dtype=np.dtype(np.bool_))
+    reach = index if index is not None else [_branch_reach(b, k - 1, outputs) for b in branches]
     if all(r is None or r is False for r in reach):
+        branches[0].reach[key] = reach
         t, f = (r is None for r in reach)
         if t == f:
             return None if t else False
@@ -665,14 +672,11 @@ def _cond_input_used(n, k, outputs=None):
         if pred._dtype != np.bool_:
             pred = pred != 0
         return pred if t else apply(OPS["logical_not"], pred)
-    key = (k - 1, None if outputs is None else frozenset(outputs))
-    index = branches[0].reach.get(key)
-    if index is None:
-        for b, r in zip(branches, reach):
-            with building_subgraph(b.graph):
-                flag = to_literal_tensor(r is None) if r is None or r is False else r.reshape(())
-                index = b.add_output(flag)
-            b.reach[key] = index
+    for b, r in zip(branches, reach):
+        with building_subgraph(b.graph):
+            flag = to_literal_tensor(r is None) if r is None or r is False else r.reshape(())
+            index = b.add_output(flag)
+        b.reach[key] = index
     return apply(TUPLE_GET, n.out, index=index, shape=(), dtype=np.dtype(np.bool_))
 
 

@@ -87,8 +87,9 @@ def order_refusals_first(G):
             kind, value = d["args"][1]
             writes += [value, n] if kind == "node" else [n]
     for c in checks:
+        before = nx.ancestors(G, c)   # (after the edges added for the checks before it)
         for w in writes:
-            if w != c and not G.has_edge(c, w) and not nx.has_path(G, w, c):
+            if w != c and w not in before and not G.has_edge(c, w):
                 G.add_edge(c, w, control=True)
 
 

@@ -160,7 +160,8 @@ def _fast_kernel(step, in_specs):
             # specialised again when it is turned on: ops/numba_loops.py)
             return bare, True
         return op.out_kernel, True
-    return op.forward, False
+    # (a kernel whose eager-only checks graph mode made when the node was built)
+    return getattr(op.forward, "plan_kernel", op.forward), False
 
 
 class Plan:

@@ -250,13 +250,16 @@ fmod_op = defop("fmod", _int_division(_quiet(_fmod_kernel), "fmod_cpu"), _fmod_i
 
 # ---------------------------------------------------------------- comparisons (bool results)
 def _compare(ufunc):
-    """ufunc, refusing a Python int beyond 64 bits as PyTorch does (numpy compares it)."""
+    """ufunc, refusing a Python int beyond 64 bits as PyTorch does (numpy compares it). A
+    plan calls the bare ufunc (`plan_kernel`): graph mode refused such an int when the node
+    was built (compare_infer)."""
     def kernel(a, b):
         if type(b) is int or type(a) is int:
             check_int_scalar(a)
             check_int_scalar(b)
         return ufunc(a, b)
     kernel.__name__ = ufunc.__name__
+    kernel.plan_kernel = ufunc
     return kernel
 
 
