@@ -32,6 +32,8 @@ dualgraph/ops/, each module filling its own table, which this one merges:
   (identity, check_values, contiguous, clone, stop_gradient);
 - onnx_ops_control_flow.py: cond, while_loop, tuple_get.
 - onnx_ops_math.py: tan ... atanh, exp2, atan2, hypot, fmax, xlogy, ...; index_select, scatter_add.
+- onnx_ops_indexing.py: index_add, index_copy, index_fill, scatter, scatter_reduce, masked_scatter,
+  nansum, cummax / cummin, logcumsumexp, median, quantile (kthvalue and mode refused).
 Random ops are refused and creation ops of constants folded, here in `_Exporter.convert`.
 """
 import numpy as np
@@ -41,7 +43,7 @@ from ..graph.core import Graph, SymbolicTensor, PLACEHOLDER, VARIABLE, CONSTANT
 from .errors import ExportError
 from .onnx_common import onnx_module, elem_type, ir_version_for
 from . import (onnx_ops_elementwise, onnx_ops_linalg, onnx_ops_reductions, onnx_ops_nn,
-               onnx_ops_shape, onnx_ops_control_flow, onnx_ops_math)
+               onnx_ops_shape, onnx_ops_control_flow, onnx_ops_math, onnx_ops_indexing)
 
 __all__ = ["to_onnx"]
 
@@ -467,7 +469,7 @@ class _Exporter:
 # ==================================================================== converters, by op name
 _CONVERT = {}
 for _family in (onnx_ops_elementwise, onnx_ops_linalg, onnx_ops_reductions, onnx_ops_nn,
-                onnx_ops_shape, onnx_ops_control_flow, onnx_ops_math):
+                onnx_ops_shape, onnx_ops_control_flow, onnx_ops_math, onnx_ops_indexing):
     assert not _CONVERT.keys() & _family.CONVERTERS.keys(), "an op converted by two families"
     _CONVERT.update(_family.CONVERTERS)
 del _family
