@@ -319,6 +319,9 @@ def _build_graph_only_ops():
             with dg.no_grad():
                 return buf.add_(1).sum()
         dg.cond(n > 5, write_untracked, lambda: c.sum())  # state_value (an untracked write in a branch)
+        y = dg.cond(n > 5, lambda: d, lambda: d * 2)      # eagerly y IS d when n > 5
+        y.add_(1.0)
+        d * 1  # alias_check: a read of d, refused at the runs where eagerly it shows the write
     return g, [out, grp, n], [p], [np.ones(2, np.float32)], [[13.0, 23.0], None, 6]
 
 

@@ -639,8 +639,9 @@ def test_fixed_cf_outputs_share_memory():
     assert compiled[0][2][0] == pytest.approx(eager[0][2][0])      # was [4, 8, 12]
 
 
-@_fixed("cf_result_aliases")
-def test_known_cf_result_aliases():
+def test_fixed_cf_result_aliases():
+    """(was KNOWN_BUGS['cf_result_aliases']: eagerly the write through one showed in the other,
+    compiled it did not; now such calls are refused, the others run: test_control_flow_aliases)"""
     def passthrough(state, x):
         u = x * 2
         y = dg.cond(x.sum() > 0, lambda: u, lambda: u * 3)
@@ -790,6 +791,36 @@ def test_fixed_cf_copy_of_detached_param_recursion():
     assert compiled == eager
 
 
+@_fixed("cf_output_aliases")
+def test_known_cf_output_aliases():
+    def run(compiled):
+        p = dg.nn.Parameter(dg.tensor([1.0, 2.0]))
+        fn = lambda x: dg.cond(x.sum() > 0, lambda: p[0:1], lambda: p[1:] * 2)
+        f = dg.function(fn) if compiled else fn
+        f(dg.tensor([1.0]))
+        out = f(dg.tensor([1.0]))      # eagerly a view of p
+        with dg.no_grad():
+            p.add_(1.0)                # (an optimizer step after the call)
+        return out.tolist()
+    assert run(False) == [2.0]
+    assert run(True) == run(False)     # compiled: [1.0]
+
+
+@_fixed("cf_count_use_then_write")
+def test_known_cf_count_use_then_write():
+    def fn(state, x):
+        (p,) = state
+        p.grad = None
+        k, t = dg.while_loop(lambda i, h: i < 1, lambda i, h: (i + 1, (h * 0.5).clamp(-1, 1)), (0, p))
+        u = t * (k + 1)
+        t.mul_(p)              # compiled: "modified by an inplace operation" at backward
+        loss = u.sum()
+        loss.backward()
+        return loss
+    eager, compiled = _both(fn, lambda: [dg.nn.Parameter(dg.tensor([1.0, 2.0]))], [1.0])
+    assert compiled == eager
+
+
 @_fixed("cf_copy_of_detached_param")
 def test_known_cf_copy_of_detached_param():
     def fn(state, x):
@@ -912,6 +943,7 @@ def test_fixed_cf_loop_state_write_grad():
 
 REPRODUCERS = {
     'cf_copy_of_detached_param': test_known_cf_copy_of_detached_param,
+    'cf_output_aliases': test_known_cf_output_aliases,
+    'cf_count_use_then_write': test_known_cf_count_use_then_write,
     'cf_reach_zeros': test_known_cf_reach_zeros,
-    'cf_result_aliases': test_known_cf_result_aliases,
 }

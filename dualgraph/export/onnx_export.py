@@ -134,7 +134,8 @@ def _leaf_fetches(fn, args, plan):
         return None
     # Replays how the trace appended its fetches (graph/function.py, _out_structure): a
     # tensor (_T) or number (_S) leaf names its fetch; an argument (_A), a view (_W) or a
-    # captured tensor (_V) returned took the next one; a leaf seen before is the same object.
+    # captured tensor (_V) returned took the next one; a leaf seen before is the same object;
+    # a tensor that eagerly is an argument at some runs (_E) took its flags' fetches too.
     order, first, k = [], {}, 0
     for leaf in leaves:
         kind, x = leaf
@@ -147,6 +148,11 @@ def _leaf_fetches(fn, args, plan):
             i = x
         elif kind in (_fn._A, _fn._W) or (kind == _fn._V and isinstance(x, Tensor)):
             i = k
+        elif kind == _fn._E:  # (its value's fetch, then one per flag: the value is exported)
+            alts, (_, i) = x
+            if i != k:
+                return None
+            k += len(alts)
         else:
             continue
         k += 1

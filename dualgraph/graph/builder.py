@@ -20,6 +20,7 @@ from ..mode import push
 from .layout import guard_layout
 from .core import (SymbolicTensor, Graph, CONSTANT, VARIABLE, ASSIGN, PLACEHOLDER, STOP_GRADIENT,
                    rebind, current_graph)
+from .memories import _Memory, Either, any_of, own_memory, refuse_at
 
 
 def _shape_str(x):
@@ -105,6 +106,13 @@ class GraphInterpreter:
                 "does not do. Write a copy (x = x.clone()) or return the new value; for state "
                 "kept across calls, keep the tensor in a module or closure instead of passing it.")
         alias = target._alias
+        refuse = None
+        if alias is not None and isinstance(alias[0], Either):
+            # a control-flow result that eagerly may be another tensor: the runs where that is
+            # state or an argument are refused, other tensors poisoned (memories.Either.written);
+            # its own memory is written as a plain value's
+            refuse, why = alias[0].written(target, op)
+            alias = None
         if alias is not None and isinstance(alias[0], _Memory) and "argument" in alias[0].root.node.attrs:
             raise DGRuntimeError(
                 f"in-place {op.name} on {target.name!r}, a view of argument "
@@ -123,6 +131,8 @@ class GraphInterpreter:
                     "views (x[i].add_(...)) only. Write the base instead, or use the out-of-place op.")
         new = _fit(self, _unsaved_target(self.apply(op, (target,) + tuple(inputs), attrs)), target, op)
         new = _keep_requires_grad(self, new, target, op)
+        if refuse:
+            new = refuse_at(new, any_of(refuse), why)
         if bad is not None:
             # whether such a write reaches the base depends on the memory layout at run time
             # (reshape copies a non-contiguous tensor), which a graph does not know: the view
@@ -165,6 +175,11 @@ class GraphInterpreter:
         if isinstance(mem, _Memory):
             full = _fit(self, self.apply(S.index_put_op, (root, child) + tuple(idx),
                                          {"index": x.node.attrs["index"]}), root, S.index_put_op)
+            a = mem.root._alias
+            if a is not None and isinstance(a[0], Either):  # (a write of a value that may be others)
+                refuse, why = a[0].written(mem.root, S.index_put_op)
+                if refuse:
+                    full = refuse_at(full, any_of(refuse), why)
             rebind(mem.root, full)
             mem.version += 1
         else:  # an eager tensor's state: the assign bumps its version
@@ -174,8 +189,10 @@ class GraphInterpreter:
     def _regenerate(self, x):
         """Rebind the view x to its chain replayed on its memory's current value."""
         mem, chain, _, grad_mode, _ = x._alias
+        if isinstance(mem, Either):
+            return mem.checked(x, x)
         if isinstance(mem, _Memory):
-            mem.check(x)
+            mem.refuse_if_poisoned(x)
             v = mem.root
         else:
             v = mem.cur
@@ -216,7 +233,12 @@ def _versions(g, ins):
         v = None
         if isinstance(x, SymbolicTensor):
             a = x._alias
-            if a is not None:
+            if a is not None and isinstance(a[0], Either):
+                # (a value that eagerly is another tensor at some runs only: its own writes are
+                # counted, not that tensor's: memories.py)
+                m = own_memory(x)
+                v = (m, m.version)
+            elif a is not None:
                 v = (a[0], a[0].version)
             else:
                 st = g.state_of(x)
@@ -307,32 +329,6 @@ def replay_view(apply, v, x, chain, grad_mode, made, read, remake):
     return v
 
 
-class _Memory:
-    """The memory a plain graph value names, once a view of it exists: `root` is the Python
-    object owning it (rebound at each write), `version` counts the writes. `poisoned`: the
-    write through a non-indexing view after which reading it is refused (write() says why)."""
-
-    __slots__ = ("root", "version", "poisoned")
-
-    def __init__(self, root):
-        self.root = root
-        self.version = 0
-        self.poisoned = None
-
-    def poison(self, where):
-        self.poisoned = where
-        self.version += 1  # every alias is stale: its next read comes here
-
-    def check(self, x):
-        if self.poisoned:
-            raise DGRuntimeError(
-                f"{x.name!r} is read after {self.poisoned}. Eagerly such a write reaches the "
-                "base or not depending on the memory layout (reshape copies a non-contiguous "
-                "tensor; detach() always shares), which a graph does not know when it is built. "
-                "Write the base itself (or through indexing: x[i].add_(...)), or clone() the "
-                "view before writing it.")
-
-
 # ops whose result aliases their input, besides the registry's view ops: detach() always
 # shares memory; contiguous() returns its input itself when that is contiguous
 _ALIAS_OPS = (STOP_GRADIENT, S.contiguous_op)
@@ -351,20 +347,20 @@ def _memory_of(g, x):
     """(memory, chain) of the value x a view is being made of, or None when views of x need no
     tracking: a dg.Variable's read (TF1: a read is a value, later writes make new reads)."""
     if x._alias is not None:
+        if isinstance(x._alias[0], Either):  # (its views are of its own memory: memories.py)
+            m = own_memory(x)
+            m.either = x._alias[0]
+            return m, ()
         return x._alias[0], x._alias[1]
     if x.node.op in (VARIABLE, ASSIGN) or getattr(g, "outer", None) is not None:
         # (inside a cond branch or loop body a state's value is any node: subgraph.SubGraph)
         st = g.state_of(x)
         if st is None and x.node.op not in (VARIABLE, ASSIGN):
-            if x._storage is None:
-                x._storage = _Memory(x)
-            return x._storage, ()
+            return own_memory(x), ()
         if st is None or "initial" in st.handle.node.attrs:
             return None
         return st, ()
-    if x._storage is None:
-        x._storage = _Memory(x)
-    return x._storage, ()
+    return own_memory(x), ()
 
 
 def _keep_requires_grad(interp, new, target, op):

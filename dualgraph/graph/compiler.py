@@ -67,7 +67,9 @@ def resolve(x, graph, what):
                    "say, holds the value of the body's trace. Carry it as a loop variable "
                    "(accumulate into a tensor: dg.cat/dg.stack), or append outside the loop."
                    if inner else ""))
-        return fresh(x)  # a view written through its base since: its current value
+        # a view written through its base since: its current value (a fed value is replaced:
+        # no checks of what it shows, graph/memories.py)
+        return fresh(x, checks=what != "feed")
     raise DGTypeError(
         f"cannot {what} {type(x).__name__} {x!r}: expected a graph tensor or its name")
 

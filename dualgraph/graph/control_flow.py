@@ -26,6 +26,7 @@ from ..tensor_methods import TensorMethods
 from ..utils.tree import flatten, unflatten
 from .core import SymbolicTensor, VARIABLE, building, state_key
 from .subgraph import (trace, building_subgraph, inline, draws_random, to_literal_tensor)
+from .control_flow_aliases import mark_cond_results, mark_loop_inputs, mark_loop_results, runs_at_least_once
 
 
 # ---------------------------------------------------------------- building
@@ -304,7 +305,9 @@ def cond(pred, true_fn, false_fn, name="cond"):
     rg = [a._rg or b._rg for a, b in zip(*outs)]
     assigns = _assign_written(g, refs, _outputs(packed, specs[n:], (), n, rg)) if refs else []
     _record_reads(g, packed)
-    return unflatten(tdef, _outputs(packed, specs[:n], assigns, 0, rg))
+    results = _outputs(packed, specs[:n], assigns, 0, rg)
+    mark_cond_results(g, pred, (tsub, fsub), outs, results)
+    return unflatten(tdef, results)
 
 
 def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invariants=None,
@@ -322,7 +325,9 @@ def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invar
             n += 1
         return lv[0] if single else type(loop_vars)(lv)
     leaves, treedef = flatten(loop_vars)
-    init = [to_literal_tensor(v) if _is_python_value(v) else g.lift(v) for v in leaves]
+    python = [_is_python_value(v) for v in leaves]
+    init = [to_literal_tensor(v) if py else g.lift(v) for v, py in zip(leaves, python)]
+    prepare = mark_loop_inputs(g, init, python)  # (loop variable k is init[k] at first)
     specs = _invariants(init, shape_invariants, treedef)
     max_input = None
     if isinstance(maximum_iterations, TensorMethods):
@@ -342,7 +347,7 @@ def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invar
         return state_key(t) in carried_rg or t._rg or g._state(t).cur._rg
     for _ in range(8):
         bsub, res, ins, st_ins = trace(lambda *a: call(body_fn, a), specs, "dg.while_loop body_fn",
-                                       f"{name}/body", [(t, s, enters_rg(t)) for t, s in bound])
+                                       f"{name}/body", [(t, s, enters_rg(t)) for t, s in bound], prepare)
         new = [st.ref for key, st in bsub.written.items()
                if all(state_key(t) != key for t, _ in bound)]
         grew = {state_key(t) for t, _ in bound
@@ -354,7 +359,7 @@ def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invar
     out = _body_results(bsub, res, single, loop_vars, treedef, ins, specs)
     out += [bsub._states[state_key(t)].cur for t, _ in bound]
     csub, c, _, _ = trace(lambda *a: call(cond_fn, a), specs, "dg.while_loop cond_fn",
-                          f"{name}/cond", [(t, s, enters_rg(t)) for t, s in bound])
+                          f"{name}/cond", [(t, s, enters_rg(t)) for t, s in bound], prepare)
     if csub.written:
         raise DGNotImplementedError("dg.while_loop: cond_fn writes state; write it in body_fn instead")
     (c,) = _results(csub, [c])
@@ -375,7 +380,11 @@ def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invar
     rg = [k in body.carried for k in range(n_vars)]
     assigns = _assign_written(g, [t for t, _ in bound], _outputs(packed, all_specs[n:], (), n, rg)) if bound else []
     _record_reads(g, packed)
-    return unflatten(treedef, _outputs(packed, specs, assigns, 0, rg))
+    results = _outputs(packed, specs, assigns, 0, rg)
+    once = runs_at_least_once(condb, init, n_vars, len(caps), maximum_iterations, max_input)
+    mark_loop_results(g, lambda: apply(TUPLE_GET, packed, index=n_vars, shape=(), dtype=np.dtype(np.int64)),
+                      bsub, out, init, python, results, once)
+    return unflatten(treedef, results)
 
 
 def _invariants(init, shape_invariants, treedef):

@@ -519,16 +519,21 @@ def rebind(sym, new):
     new.node.out = sym
 
 
-def fresh(x):
+def fresh(x, checks=True):
     """x brought up to date if it is a view whose memory was written since it was made (a
     fetch, a traced function's output): the interpreter that made it replays its view chain
-    (graph/builder.py says how views and writes work in a graph)."""
+    (graph/builder.py says how views and writes work in a graph). `checks`: a read that eagerly
+    would show a write the graph does not make is checked (graph/memories.py); not for a feed."""
     a = x._alias
-    if a is not None and a[0].version != a[2]:
-        a[4]._regenerate(x)
-    elif x._storage is not None and x._storage.poisoned:
-        x._storage.check(x)
-    return x
+    out = x
+    if a is not None and a[0].version != a[2] and (checks or a[4] is not a[0]):
+        got = a[4]._regenerate(x)   # (a view is rebound; an Either's read comes back checked)
+        out = x if got is None else got
+    m = x._storage if x._storage is not None else a[0] if a is not None else None
+    check = getattr(m, "check", None) if checks else None
+    if check is not None:  # (graph/memories.py: refused, or checked at the runs it is refused)
+        out = check(out, x)
+    return out
 
 
 def _broadcast_op():

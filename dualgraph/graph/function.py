@@ -829,8 +829,9 @@ def _arr(t):
     return t._data if isinstance(t, Tensor) else np.asarray(t)
 
 
-_T, _S, _V, _A, _W = 0, 1, 2, 3, 4  # how a call makes an output leaf: a tensor, a Python
-#   number, a constant (a captured tensor itself), an argument itself, a view of either
+_T, _S, _V, _A, _W, _E = 0, 1, 2, 3, 4, 5  # how a call makes an output leaf: a tensor, a Python
+#   number, a constant (a captured tensor itself), an argument itself, a view of either, and
+#   one of those or a tensor by the run (a dg.cond result that eagerly is an argument at some)
 
 
 def _view_of_input(obj, feeds, stand_ins):
@@ -943,6 +944,9 @@ def _out_structure(result, flat, g, feeds, ident):
                 obj = g.state_of(obj).cur
             flat.append(fresh(obj))
             out.append((_S if obj._weak else _T, len(flat) - 1))
+            alts = _exact_alternatives(obj, feeds, g, stand_ins, flat)
+            if alts:
+                out[-1] = alts[0][1] if alts[0][0] is None else (_E, (tuple(alts), out[-1]))
             seen[id(first)] = out[-1]
             continue
         if isinstance(obj, (list, tuple, dict)) and any(
@@ -960,6 +964,36 @@ def _out_structure(result, flat, g, feeds, ident):
             ident.discard(own)
         out = [new if e is leaf else e for e in out]
     return out, treedef
+
+
+def _exact_alternatives(obj, feeds, g, stand_ins, flat):
+    """[(fetch of the flag or None: every run, leaf)] of a control-flow result that eagerly IS an
+    argument or captured state at the runs where the flag holds (graph/memories.py Either.exact):
+    the call returns that very tensor then, as eagerly (a later in-place write to it shows)."""
+    from .memories import Either
+    a = obj._alias
+    if a is None or not isinstance(a[0], Either) or a[1]:
+        return []
+    out = []
+    for flag, x in a[0].exact:
+        if isinstance(x, tuple):
+            ref = x[1]
+        else:
+            i = next((i for i, f in enumerate(feeds) if f is x), None)
+            if i is not None:
+                out.append((None if flag is None else _fetch(flat, flag), (_A, i)))
+                continue
+            st = g.state_of(x) if x.node.graph is g else None
+            ref = None if st is None else st.ref
+        if isinstance(ref, Tensor) and id(ref) not in stand_ins:
+            out.append((None if flag is None else _fetch(flat, flag), (_V, ref)))
+    always = [e for e in out if e[0] is None]
+    return always[:1] or out
+
+
+def _fetch(flat, x):
+    flat.append(x)
+    return len(flat) - 1
 
 
 def _fetched_too(flat, ident, obj, g):
@@ -988,7 +1022,7 @@ def _wrap_out(treedef, leaves, vals, args):
             out.append(_out_leaf(x, vals, args))
             views[id(x)] = out[-1]
             continue
-        key = x[1] if x[0] is _T else None
+        key = x[1] if x[0] is _T else ("E", id(x)) if x[0] is _E else None
         v = memo.get(key) if key is not None else None
         if v is None:
             v = _out_leaf(x, vals, args)
@@ -1000,6 +1034,13 @@ def _wrap_out(treedef, leaves, vals, args):
 
 def _out_leaf(leaf, vals, args):
     kind, x = leaf
+    if kind is _E:
+        alts, leaf = x
+        for fi, alt in alts:
+            v = vals[fi]
+            if bool(np.asarray(v.numpy() if isinstance(v, Tensor) else v)):
+                return _out_leaf(alt, vals, args)
+        return _out_leaf(leaf, vals, args)
     if kind is _A:
         return args[x]
     if kind is _W:

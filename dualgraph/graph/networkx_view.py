@@ -72,13 +72,18 @@ def _old_value_readers(G, name):
             yield reader
 
 
+# ops that refuse a run: grad_reached (eagerly this .grad would not exist at this call),
+# alias_check (eagerly this value is another tensor written in place: graph/memories.py)
+_REFUSAL_CHECKS = ("grad_reached", "alias_check")
+
+
 def order_refusals_first(G):
-    """A run that refuses (grad_reached: eagerly this .grad would not exist at this call) must
+    """A run that refuses (grad_reached, alias_check: see _REFUSAL_CHECKS) must
     leave the state as it found it: each such check runs before every write it does not itself
     depend on (an optimizer's update of another parameter), so a refused step changes nothing
     the check could have protected. (Also before the step computing each written value: a plan
     may have it write straight into the state's memory.)"""
-    checks = [n for n, d in G.nodes(data=True) if d["op"].name == "grad_reached"]
+    checks = [n for n, d in G.nodes(data=True) if d["op"].name in _REFUSAL_CHECKS]
     if not checks:
         return
     writes = []

@@ -24,7 +24,7 @@ from ..mode import push
 from ..ops.dispatch import apply
 from ..ops.registry import Spec, defop
 from ..state import _state
-from .builder import GraphInterpreter, replay_view
+from .builder import GraphInterpreter, Either, replay_view
 from .core import (Graph, SymbolicTensor, PLACEHOLDER, CONSTANT, VARIABLE, STATE_VALUE, _State, state_key,
                    building)
 
@@ -56,6 +56,8 @@ class SubGraph(Graph):
             if x.node.op is VARIABLE:  # a variable's handle: its current value, as a read
                 return self._state(x.node.attrs["ref"]).cur
             a = x._alias
+            if a is not None and isinstance(a[0], Either):
+                a[0].check_inside(self, x)
             if a is not None and isinstance(a[0], _State) and building() is self:
                 st = self._states.get(state_key(a[0].ref))
                 if st is not None and (st.version or any(h is st.handle for h in self.inputs)):
@@ -174,12 +176,13 @@ def building_subgraph(sub):
         yield sub
 
 
-def trace(fn, args, what, name, bound=()):
+def trace(fn, args, what, name, bound=(), prepare=None):
     """Trace fn(*args) into a new SubGraph of the graph being built. `args` are (shape, dtype)
     specs of its explicit inputs (placeholders, in order) or None; `bound` is a list of (eager
     tensor, spec) states the subgraph reads as extra inputs (loop-carried state), or (eager
     tensor, spec, requires_grad) where a later iteration reads a value requiring grad. Returns
-    (subgraph, the function's result, the input placeholders, the bound state placeholders)."""
+    (subgraph, the function's result, the input placeholders, the bound state placeholders).
+    `prepare(sub, placeholders)` runs before fn (control_flow_aliases.mark_loop_inputs)."""
     outer = building()
     sub = SubGraph(outer, name, what)
     with building_subgraph(sub):
@@ -191,6 +194,8 @@ def trace(fn, args, what, name, bound=()):
             sub.bind_state(t, ph)
             st_ins.append(ph)
         sub.inputs = ins + st_ins
+        if prepare is not None:
+            prepare(sub, ins)
         result = fn(*ins)
     return sub, result, ins, st_ins
 
