@@ -25,7 +25,7 @@ from .device import device, cuda
 from .random import manual_seed, seed, get_rng_state, set_rng_state
 from .ops import OPS
 from .ops.elementwise import (add, sub, mul, div, pow, neg, abs, sign, exp, log, log1p, sqrt,
-                              rsqrt, sin, cos, tanh, sigmoid, relu, clamp, clip, maximum, minimum,
+                              rsqrt, sin, cos, tanh, sigmoid, relu, maximum, minimum,
                               where, masked_fill, floor_divide, remainder, eq, ne, lt, le, gt, ge,
                               logical_and, logical_or, logical_not,
                               bitwise_and, bitwise_or, bitwise_not, floor, ceil, round, trunc,

@@ -98,8 +98,8 @@ class TensorMethods:
     def tanh(self): return E.tanh(self)
     def sigmoid(self): return E.sigmoid(self)
     def relu(self): return E.relu(self)
-    def clamp(self, min=None, max=None): return E.clamp(self, min, max)
-    clip = clamp
+    def clamp(self, min=None, max=None): return _M._clamp(self, min, max, None, "clamp", True)
+    def clip(self, min=None, max=None): return _M._clamp(self, min, max, None, "clip", True)
     def maximum(self, other): return E.maximum(self, other)
     def minimum(self, other): return E.minimum(self, other)
     def where(self, condition, other): return E.where(condition, self, other)
@@ -405,8 +405,8 @@ class TensorMethods:
     def logical_and_(self, other): return self.copy_(E.logical_and(self, other))
     def logical_or_(self, other): return self.copy_(E.logical_or(self, other))
     def logical_not_(self): return self.copy_(E.logical_not(self))
-    def clamp_(self, min=None, max=None): return apply_inplace(self, E.clamp_op, min=min, max=max)
-    clip_ = clamp_
+    def clamp_(self, min=None, max=None): return _M._clamp_(self, min, max, "clamp_")
+    def clip_(self, min=None, max=None): return _M._clamp_(self, min, max, "clip_")
     def relu_(self): return apply_inplace(self, E.relu_op)
     def copy_(self, src, non_blocking=False): return apply_inplace(self, S.copy_op, src)
     def zero_(self): return self.fill_(0)

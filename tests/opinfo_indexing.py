@@ -669,9 +669,10 @@ def _quantile_samples(rng):
         Sample((_distinct(rng, (3, 5)), 0.3), desc="all elements"),
         Sample((_distinct(rng, (3, 5)), 0.4, 1), desc="dim 1"),
         Sample((_distinct(rng, (4, 3)), 0.5, 0), {"keepdim": True}, "dim 0, keepdim"),
-        Sample((_distinct(rng, (3, 4)), np.array([0.1, 0.5, 1.0], F32), 1), desc="q tensor", no_grad_args=(1,)),
+        Sample((_distinct(rng, (3, 4)), np.array([0.1, 0.5, 1.0], F32), 1), desc="q tensor",
+               no_grad_args=(1,)),   # (q = 1.0: a numeric step past it is out of range)
         Sample((_distinct(rng, (3, 4)), np.array([0.25, 0.75], F32), None), {"keepdim": True},
-               "q tensor, all, keepdim", no_grad_args=(1,)),
+               "q tensor, all, keepdim"),
         Sample((_ties(rng, (3, 6)), 0.45, 1), desc="ties", numeric=False),
         Sample((np.array([[1.0, NAN, 3.0, 4.0], [3.0, 1.0, 2.0, 0.0]], F32), 0.5, 1), desc="NaN", numeric=False),
         Sample((u(rng, ()), 0.5, 0), desc="0-d"),
@@ -714,13 +715,14 @@ def _q(fn):
 add(
     OpRecord("quantile", _q(dg.quantile), _q(lambda *a, **k: T.quantile(*a, **k)), _quantile_samples,
              _quantile_errors, atol=1e-5, rtol=1e-5,
-             notes="no gradient for q (PyTorch differentiates its linear weights in q)"),
+             notes="q gets PyTorch's gradient (linear interpolation's weights); q = 1.0 is left "
+                   "out of the numeric check (a step past it is refused)"),
     OpRecord("quantile", _q(dg.nanquantile), _q(lambda *a, **k: T.nanquantile(*a, **k)),
              lambda rng: _quantile_samples(rng)[:3] + [
                  Sample((np.array([[1.0, NAN, 3.0, 4.0], [NAN, NAN, NAN, NAN], [NAN, 1.0, 2.0, 0.0]], F32), 0.5, 1),
                         desc="NaN", numeric=False),
                  Sample((np.array([[1.0, NAN, 3.0, 4.0]], F32), np.array([0.0, 0.3, 1.0], F32)), desc="NaN, all",
-                        numeric=False, no_grad_args=(1,))],
+                        numeric=False)],
              variant="nanquantile", atol=1e-5, rtol=1e-5),
     OpRecord("quantile", _q(dg.quantile), _q(lambda *a, **k: T.quantile(*a, **k)), _interp_samples,
              variant="interpolation", atol=1e-5, rtol=1e-5),
@@ -936,8 +938,7 @@ add(
              lambda rng: [Sample((u(rng, (2, 2)), u(rng, (2, 3)), u(rng, (3, 2))), desc="plain"),
                           Sample((u(rng, (2,)), u(rng, (2, 3)), u(rng, (3, 2))), {"beta": 0.5, "alpha": 2.0},
                                  "broadcast, scaled"),
-                          Sample((u(rng, (2, 2)), u(rng, (2, 3)), u(rng, (3, 2))), {"beta": 0}, "beta 0",
-                                 torch_grad=False)],
+                          Sample((u(rng, (2, 2)), u(rng, (2, 3)), u(rng, (3, 2))), {"beta": 0}, "beta 0")],
              lambda: [E((_z(2, 2), _z(2, 3), _z(4, 2)),
                         match=r"mat1 and mat2 shapes cannot be multiplied \(2x3 and 4x2\)", desc="shapes"),
                       E((_z(2, 2), _z(3), _z(3, 2)), match="mat1 must be a matrix, got 1-D tensor", desc="1-d"),
@@ -945,8 +946,8 @@ add(
                         match=r"The expanded size of the tensor \(2\) must match the existing size \(3\) at "
                               r"non-singleton dimension 0", desc="input")],
              variant="addmm", atol=1e-5, rtol=1e-4,
-             notes="beta=0: the input is not read, and gets a zero gradient; PyTorch's is beta * g "
-                   "(NaN where g is inf), so that sample is not compared with torch's gradient"),
+             notes="beta=0: the input is not read, and its gradient is PyTorch's beta * g "
+                   "(NaN where g is inf)"),
     OpRecord("matmul", lambda i, a, b, beta=1, alpha=1: dg.addmv(i, a, b, beta=beta, alpha=alpha),
              lambda i, a, b, beta=1, alpha=1: T.addmv(i, a, b, beta=beta, alpha=alpha),
              lambda rng: [Sample((u(rng, (2,)), u(rng, (2, 3)), u(rng, (3,))), {"alpha": 0.5}, "addmv")],

@@ -1,6 +1,7 @@
 """Operator-table records for the math ops of dualgraph/ops/elementwise_math.py (tan ... atanh,
 log2, log10, exp2, expm1, reciprocal, sinc, logit, frac, nan_to_num; atan2, hypot, logaddexp(2),
-xlogy, copysign, heaviside, fmax, fmin, nextafter, clamp_min/clamp_max with a tensor bound;
+xlogy, copysign, heaviside, fmax, fmin, nextafter, clamp_min/clamp_max with a tensor bound,
+clamp with tensor bounds;
 lerp, addcmul, addcdiv) and for the PyTorch names built from other ops (deg2rad, square,
 float_power, ldexp, the predicates isnan ... signbit, logical_xor, the aliases arcsin ...,
 true_divide, divide, multiply, subtract, greater ...). Imported at the end of tests/opinfo.py,
@@ -15,6 +16,7 @@ Tolerances: the defaults (rtol 1e-5) hold for every record; numpy's and PyTorch'
 transcendental kernels (SLEEF there, the C library or numpy's SIMD loops here) differ by ulps.
 """
 import math
+import re
 
 import numpy as np
 
@@ -535,6 +537,45 @@ for _name in ("clamp_min", "clamp_max"):
                                       desc="int self, float")],
                  variant="number_inplace"),
     )
+
+
+# ============================================================================ clamp with tensor bounds
+def _clamp_tensor_samples(rng):
+    return [
+        Sample((u(rng, (2, 3)), u(rng, (3,), -1.0, -0.3), u(rng, (2, 1), 0.3, 1.0)), desc="broadcast"),
+        Sample((u(rng, (0, 3)), u(rng, (3,), -1.0, -0.3), u(rng, (1, 3), 0.3, 1.0)), desc="empty"),
+        Sample((u(rng, ()), u(rng, (), -1.0, -0.3), u(rng, (), 0.3, 1.0)), desc="0-d"),
+        Sample((u(rng, (1, 1)), u(rng, (1,), -1.0, -0.3), u(rng, (), 0.3, 1.0)), desc="size 1"),
+        # ties (x kept, its zero's sign too), min == max, min > max (max wins; NaN stays NaN),
+        # NaN in x and in either bound: PyTorch's values, and its masks for the gradients
+        Sample((np.array([-0.0, 0.0, 2.0, 0.5, -1.0, NAN, 1.0, 3.0], F32),
+                np.array([0.0, -0.0, 2.0, 0.5, 0.5, 0.0, NAN, 2.0], F32),
+                np.array([1.0, 0.0, 3.0, 0.5, 0.5, 1.0, 2.0, 1.0], F32)), desc="ties and NaN", numeric=False),
+        Sample((ints(rng, (4,)), u(rng, (4,)), u(rng, (4,), 1.0, 2.0)), desc="int x, float bounds"),
+        Sample((u(rng, (2, 3), dtype=F64), u(rng, (3,), -1.0, -0.3), u(rng, (3,), 0.3, 1.0)), desc="f64"),
+    ]
+
+
+_MIXED = ("clamp() received an invalid combination of arguments - got (Tensor, Tensor, float), but "
+          "expected one of:")
+add(
+    OpRecord("clamp_tensor", lambda x, lo, hi: dg.clamp(x, lo, hi), lambda x, lo, hi: T.clamp(x, lo, hi),
+             _clamp_tensor_samples,
+             lambda: [ErrorSample((np.zeros(3, F32), np.zeros(4, F32), np.zeros(3, F32)), exc=RuntimeError,
+                                  match=r"The size of tensor a \(3\) must match the size of tensor b \(4\)",
+                                  desc="shapes"),
+                      ErrorSample((np.zeros(3, F32), np.zeros(3, F32), 1.0), exc=TypeError,
+                                  match=re.escape(_MIXED), desc="tensor and number")]),
+    OpRecord("clamp_tensor", lambda x, lo, hi: x.clip(min=lo, max=hi), lambda x, lo, hi: x.clip(min=lo, max=hi),
+             lambda rng: _clamp_tensor_samples(rng)[:1], variant="clip"),
+    OpRecord("clamp_tensor", lambda x, lo, hi: x.clone().clamp_(lo, hi), lambda x, lo, hi: x.clone().clamp_(lo, hi),
+             lambda rng: [Sample((u(rng, (2, 3)), u(rng, (3,), -1.0, -0.3), u(rng, (2, 3), 0.3, 1.0)),
+                                 desc="in place")],
+             lambda: [ErrorSample((np.array([1, 2]), np.array([1.5, 0.5], F32), np.array([3.0], F32)),
+                                  exc=RuntimeError, desc="int self, float bounds",
+                                  match="result type Float can't be cast to the desired output type Long")],
+             variant="inplace"),
+)
 
 
 # ============================================================================ float_power, ldexp

@@ -16,6 +16,7 @@ from .common import broadcast_shapes, fmt_shape as _fmt, norm_dim, numel
 from .creation import full_like_op
 from .dispatch import apply
 from . import elementwise as E
+from . import elementwise_math as M
 from . import linalg as L
 from . import reductions as R
 from . import shape as S
@@ -382,13 +383,24 @@ def mv(input, vec):
 
 
 def _scaled_sum(input, product, beta, alpha, target):
-    """beta * input + alpha * product, input broadcast to the product's shape (ignored when
-    beta is 0, as PyTorch: its NaNs do not propagate)."""
+    """beta * input + alpha * product, input broadcast to the product's shape (not read when
+    beta is 0, as PyTorch's gemm: its NaNs do not propagate; its gradient is still PyTorch's
+    beta * grad, which is NaN where grad is inf or NaN)."""
     inp = broadcast_to(input, target) if _known(target) and tuple(input.shape) != tuple(target) else input
     out = product if alpha == 1 else product * alpha
     if beta == 0:
-        return out
+        return out - _unread(inp) if _np_dtype(inp).kind == "f" else out
     return (inp if beta == 1 else inp * beta) + out
+
+
+def _unread(t):
+    """+0.0 in t's shape, for addmm's beta=0: x - 0.0 is x for every x (-0.0 too), t's NaN and
+    inf do not reach it, and t's gradient is PyTorch's beta * grad = 0 * grad bit for bit (NaN
+    where grad is inf or NaN, grad's zero sign): u - u.detach() is +0.0 with gradient 1 to u,
+    and u = nan_to_num(t * -0.0) passes -grad on as -grad * -0.0 (no division: its own
+    gradient is clean too)."""
+    u = M.nan_to_num(t * -0.0)
+    return u - u.detach()
 
 
 def _same_dtype_self(input, other):

@@ -957,6 +957,8 @@ def relu(input, *, out=None):
 
 
 def clamp(input, min=None, max=None, *, out=None):
+    """numpy's clip in one op (number bounds), for the rules inside dualgraph; the public
+    dg.clamp is ops/elementwise_math.py's, with PyTorch's rules at ties and for tensor bounds."""
     return _out(apply(clamp_op, input, min=min, max=max), out, "clamp")
 
 

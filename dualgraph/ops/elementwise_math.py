@@ -1,9 +1,11 @@
 """The rest of PyTorch's elementwise math: trigonometric and hyperbolic functions and their
 inverses, log2/log10/exp2/expm1, reciprocal, sinc, logit, frac, nan_to_num; the binary atan2,
 hypot, logaddexp(2), xlogy, copysign, heaviside, fmax/fmin, nextafter and clamp_min/clamp_max
-with a tensor bound; the ternary lerp, addcmul, addcdiv; and the compositions and aliases of
-PyTorch's namespace (deg2rad, square, float_power, ldexp, the predicates isnan ... signbit,
-logical_xor, true_divide, multiply, subtract, greater, ..., arcsin, ...).
+with a tensor bound; the ternary lerp, addcmul, addcdiv, and clamp (its public function: one
+bound is clamp_min/clamp_max, two numbers the clamp op, tensor bounds clamp_tensor); and the
+compositions and aliases of PyTorch's namespace (deg2rad, square, float_power, ldexp, the
+predicates isnan ... signbit, logical_xor, true_divide, multiply, subtract, greater, ...,
+arcsin, ...).
 
 Each op is a numpy kernel (a ufunc where there is one: `ufunc=` lets a compiled plan write into
 its buffers), a shape/dtype rule with PyTorch's promotion (integer and bool inputs of the float
@@ -259,12 +261,19 @@ fmin_op = defop("fmin", _fmaxmin_kernel(False), binary_infer, elementwise=True)
 def _clamp_tensor_kernel(lower):
     """clamp_min / clamp_max (a tensor or a number bound): the bound where it wins, or where
     it is NaN (NaN propagates from either operand, as PyTorch's); the input on a tie."""
+    pick = np.maximum if lower else np.minimum
+
     def kernel(x, m):
         (x, m), want = _promoted(x, m)
-        take_m = np.less(x, m) if lower else np.greater(x, m)
+        out = np.asarray(pick(x, m), dtype=want)   # (one pass; NaN from either operand)
         if want.kind == "f":
-            take_m |= np.isnan(m)
-        return np.asarray(np.where(take_m, m, x), dtype=want)
+            # a tie of two zeros: numpy's maximum picks either zero, PyTorch keeps the input's
+            zero_m = m == 0
+            if zero_m.ndim or zero_m:
+                tie = (x == 0) & zero_m
+                if tie.any():
+                    np.copyto(out, x, where=tie)
+        return out
     kernel.__name__ = "clamp_min" if lower else "clamp_max"
     return kernel
 
@@ -278,6 +287,29 @@ def _broadcast3(a, b, c):
     """The broadcast shape of three, pairwise from the left as PyTorch's infer_size (so a
     mismatch names the shape so far and the third one)."""
     return broadcast_shapes(broadcast_shapes(a, b), c)
+
+
+def _clamp_bounds_kernel(x, lo, hi):
+    """clamp with a tensor bound (ATen's clamp kernel, its scalar loop): max(x, min) then
+    min(., max) by strict comparisons, so x is kept on a tie (a -0.0 stays -0.0 at a 0.0
+    bound), max wins where min > max, and a NaN x, min or max gives NaN."""
+    (x, lo, hi), want = _promoted(x, lo, hi)
+    y = np.where(x < lo, lo, x)
+    y = np.where(y > hi, hi, y)
+    if want.kind == "f":
+        y = np.where(np.isnan(lo) | np.isnan(hi), np.asarray(np.nan, want), y)
+    return np.asarray(y, dtype=want)
+
+
+def _clamp_bounds_infer(x, lo, hi):
+    return Spec(_broadcast3(x.shape, shape_of(lo), shape_of(hi)),
+                result_type(operand(x), operand(lo), operand(hi)))
+
+
+# torch.clamp(x, min, max) with a tensor bound (clamp.Tensor: ClampBackward0); one bound alone is
+# clamp_min / clamp_max, two number bounds the clamp op (its numpy clip): see clamp() below
+clamp_tensor_op = defop("clamp_tensor", _clamp_bounds_kernel, _clamp_bounds_infer,
+                        elementwise=True, torch_name="Clamp")
 
 
 def _lerp_infer(a, e, w):
@@ -773,12 +805,83 @@ def _clamp_bound_(self, bound, lower):
     name = "clamp_min_" if lower else "clamp_max_"
     _bound_arg(name, self, bound)
     if _is_scalar(bound):
-        # (PyTorch's clamp_(Scalar) words the refusal with the C++ type name: "long int")
-        dt, want = _np_dtype(self), result_type((_np_dtype(self), 1), bound)
-        if want.kind == "f" and dt.kind != "f" or want.kind in "iu" and dt.kind == "b":
-            raise DGRuntimeError(f"result type {scalar_name(want)} can't be cast to the desired "
-                                 f"output type {ctype_name(dt)}")
+        _check_scalar_clamp_cast(self, bound)
     return apply_inplace(self, clamp_min_op if lower else clamp_max_op, bound)
+
+
+def _check_scalar_clamp_cast(self, *bounds):
+    # (PyTorch's clamp_(Scalar) words the refusal with the C++ type name: "long int")
+    dt, want = _np_dtype(self), result_type((_np_dtype(self), 1), *bounds)
+    if want.kind == "f" and dt.kind != "f" or want.kind in "iu" and dt.kind == "b":
+        raise DGRuntimeError(f"result type {scalar_name(want)} can't be cast to the desired "
+                             f"output type {ctype_name(dt)}")
+
+
+def clamp(input, min=None, max=None, *, out=None):
+    """torch.clamp, PyTorch's rules at the edges: x is kept on a tie (clamp(-0.0, min=0.0) is
+    -0.0) and gets the gradient there, max wins where min > max (a NaN x stays NaN), a NaN
+    bound gives NaN; min and max both numbers or both tensors (broadcast, promoted)."""
+    return _clamp(input, min, max, out, "clamp")
+
+
+def clip(input, min=None, max=None, *, out=None):
+    return _clamp(input, min, max, out, "clip")
+
+
+def _clamp(input, min, max, out=None, fname="clamp", method=False):
+    op, args, attrs = _clamp_call(input, min, max, fname, method)
+    if op is clamp_tensor_op and _is_scalar(args[0]) and _is_scalar(args[1]):
+        # numbers with min > max: clamp_min then clamp_max, the same numbers in ops that ONNX
+        # export knows
+        return _out(apply(clamp_max_op, apply(clamp_min_op, input, args[0]), args[1]), out, fname)
+    return _out(apply(op, input, *args, **attrs), out, fname)
+
+
+def _clamp_(self, min, max, fname):
+    """Tensor.clamp_ (and clip_): clamp written into self."""
+    op, args, attrs = _clamp_call(self, min, max, fname, True)
+    if op is clamp_min_op or op is clamp_max_op:
+        return _clamp_bound_(self, args[0], op is clamp_min_op)
+    if op is clamp_tensor_op and _is_scalar(args[0]) and _is_scalar(args[1]):
+        _check_scalar_clamp_cast(self, *args)
+    return apply_inplace(self, op, *args, **attrs)
+
+
+def _clamp_call(input, min, max, fname, method):
+    """The op of clamp(x, min, max), its inputs after x and its attrs."""
+    if min is None and max is None:
+        raise DGRuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if min is not None and max is not None and _is_tensor(min) != _is_tensor(max):
+        # PyTorch's overloads take two tensors or two numbers; a 0-d tensor that needs no
+        # gradient passes as a number
+        t = min if _is_tensor(min) else max
+        if len(t.shape) or t.requires_grad:
+            raise _clamp_types_error(fname, method, min, max)
+        # (in the dtype a number of its kind would give)
+        kind = {"b": False, "f": 0.0}.get(_np_dtype(t).kind, 0)
+        t = E.cast(t, result_type((_np_dtype(input), len(input.shape)), kind))
+        min, max = (t, max) if _is_tensor(min) else (min, t)
+    if max is None:    # one bound: PyTorch's maximum / minimum (x on a tie), clamp_min's op
+        return clamp_min_op, (min,), {}
+    if min is None:
+        return clamp_max_op, (max,), {}
+    if _is_scalar(min) and _is_scalar(max) and not min > max:
+        return E.clamp_op, (), dict(min=min, max=max)   # numpy's clip: x on a tie, as PyTorch
+    return clamp_tensor_op, (min, max), {}   # (min > max: clip would make a NaN x max)
+
+
+def _clamp_types_error(fname, method, *bounds):
+    names = ["Tensor" if _is_tensor(v) else type(v).__name__ for v in bounds]
+    if method:
+        why = ("\n      didn't match because some of the arguments have invalid types: ("
+               + ", ".join(f"!{n}!" for n in names) + ")")
+        sigs = f" * (Tensor min = None, Tensor max = None){why}\n * (Number min = None, Number max = None){why}\n"
+    else:
+        names = ["Tensor"] + names
+        sigs = (" * (Tensor input, Tensor min = None, Tensor max = None, *, Tensor out = None)\n"
+                " * (Tensor input, Number min = None, Number max = None, *, Tensor out = None)\n")
+    return DGTypeError(f"{fname}() received an invalid combination of arguments - got "
+                       f"({', '.join(names)}), but expected one of:\n{sigs}")
 
 
 def _lerp_check(name, end, weight):
@@ -808,7 +911,7 @@ __all__ = [
     "nan_to_num", "positive", "negative", "absolute",
     "isnan", "isinf", "isfinite", "isposinf", "isneginf", "isreal", "signbit", "logical_xor",
     "atan2", "arctan2", "hypot", "logaddexp", "logaddexp2", "xlogy", "copysign", "heaviside",
-    "fmax", "fmin", "nextafter", "float_power", "ldexp", "clamp_min", "clamp_max",
+    "fmax", "fmin", "nextafter", "float_power", "ldexp", "clamp", "clip", "clamp_min", "clamp_max",
     "lerp", "addcmul", "addcdiv",
     "true_divide", "divide", "multiply", "subtract", "greater", "greater_equal", "less",
     "less_equal", "not_equal",

@@ -16,10 +16,12 @@ A compiled step (dg.function) reads every param_groups number at each call, so a
 stepped outside the compiled function; its step() inside a trace is refused (DGRuntimeError).
 """
 import bisect
+import functools
 import math
 import numbers
 import types
 import warnings
+import weakref
 from collections import Counter
 from functools import partial
 
@@ -116,6 +118,46 @@ def _refuse_inside_trace(sched):
         "call, so the change needs no retrace.")
 
 
+# (PyTorch's wording, https://github.com/pytorch/pytorch/issues/20124)
+_STEP_ORDER = (
+    "Detected call of `lr_scheduler.step()` before `optimizer.step()`. In PyTorch 1.1.0 and "
+    "later, you should call them in the opposite order: `optimizer.step()` before "
+    "`lr_scheduler.step()`.  Failure to do this will result in PyTorch skipping the first value "
+    "of the learning rate schedule. See more details at "
+    "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate")
+_STEP_OVERRIDDEN = (
+    "Seems like `optimizer.step()` has been overridden after learning rate scheduler "
+    "initialization. Please, make sure to call `optimizer.step()` before `lr_scheduler.step()`. "
+    "See more details at https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate")
+
+
+def _track_optimizer_steps(opt):
+    """As PyTorch: the optimizer's step (its instance attribute, once) marks the optimizer
+    stepped (`opt._opt_called`), so a scheduler can tell a step() called before it."""
+    if hasattr(opt.step, "_wrapped_by_lr_sched"):
+        return
+    opt_ref = weakref.ref(opt)
+    func = opt.step.__func__
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        o = opt_ref()
+        o._opt_called = True
+        return func.__get__(o, o.__class__)(*args, **kwargs)
+
+    wrapper._wrapped_by_lr_sched = True
+    opt.step = wrapper
+
+
+def _warn_if_optimizer_not_stepped(opt):
+    """PyTorch's warnings at a scheduler's first step(): optimizer.step() replaced since the
+    scheduler was made, or not called yet (stacklevel: the caller of step())."""
+    if not hasattr(opt.step, "_wrapped_by_lr_sched"):
+        warnings.warn(_STEP_OVERRIDDEN, UserWarning, stacklevel=3)
+    elif not getattr(opt, "_opt_called", False):
+        warnings.warn(_STEP_ORDER, UserWarning, stacklevel=3)
+
+
 def _warn_unless_in_step(sched):
     if not sched._get_lr_called_within_step:
         warnings.warn("To get the last learning rate computed by the scheduler, please use "
@@ -181,6 +223,7 @@ class LRScheduler:
             self._check_resumable(optimizer, ("initial_lr",))
         self.base_lrs = _group_values(optimizer, "initial_lr")
         self.last_epoch = last_epoch
+        _track_optimizer_steps(optimizer)
         self._initial_step()
 
     def _check_resumable(self, optimizer, keys):
@@ -211,6 +254,8 @@ class LRScheduler:
 
     def step(self, epoch=None):
         _refuse_inside_trace(self)
+        if self._step_count == 1:   # the first step after the constructor's: PyTorch's warnings
+            _warn_if_optimizer_not_stepped(self.optimizer)
         self._step_count += 1
         if epoch is not None:
             warnings.warn(_EPOCH_DEPRECATION, UserWarning, stacklevel=2)

@@ -13,7 +13,7 @@ from ..elementwise_math import (tan_op, sinh_op, cosh_op, asin_op, acos_op, atan
                                 reciprocal_op, sinc_op, logit_op, frac_op, nan_to_num_op,
                                 atan2_op, hypot_op, logaddexp_op, logaddexp2_op, nextafter_op,
                                 copysign_op, xlogy_op, heaviside_op, fmax_op, fmin_op,
-                                clamp_min_op, clamp_max_op, lerp_op, addcmul_op, addcdiv_op,
+                                clamp_min_op, clamp_max_op, clamp_tensor_op, lerp_op, addcmul_op, addcdiv_op,
                                 _logit_bounds, isfinite, isnan, sinh, cosh, reciprocal, xlogy)
 from ..registry import defvjp
 from ..unbroadcast import unbroadcast
@@ -173,6 +173,18 @@ def _clamp_max_vjp(g, n):
     x, m = n.inputs
     return (unbroadcast(where(x <= m, g, 0.0), x) if n.needs[0] else None,
             unbroadcast(where(x > m, g, 0.0), m) if n.needs[1] and not is_scalar(m) else None)
+
+
+@defvjp(clamp_tensor_op)
+def _clamp_tensor_vjp(g, n):
+    """clamp_backward_min_max: x where min <= x <= max, min where x < min < max, max where
+    x > max or max < min (so with min == max and x below, neither bound gets it)."""
+    x, lo, hi = n.inputs
+    return (unbroadcast(where(logical_and(x >= lo, x <= hi), g, 0.0), x) if n.needs[0] else None,
+            unbroadcast(where(logical_and(x < lo, lo < hi), g, 0.0), lo)
+            if n.needs[1] and not is_scalar(lo) else None,
+            unbroadcast(where(logical_or(x > hi, hi < lo), g, 0.0), hi)
+            if n.needs[2] and not is_scalar(hi) else None)
 
 
 # ---------------------------------------------------------------- ternary

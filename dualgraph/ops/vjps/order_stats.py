@@ -108,12 +108,15 @@ def _quantile_vjp(g, n):
     isnan = s != s
     if ignore_nan:
         cnt = apply(sum_op, logical_not(isnan), dim=-1, keepdim=True, dtype=None)
-        ranks = qv * apply(cast_op, cnt - 1, dtype=dt)
-        ranks = masked_fill(ranks, ranks < 0, 0)
+        scale = apply(cast_op, cnt - 1, dtype=dt)
+        ranks = qv * scale
+        filled = ranks < 0
+        ranks = masked_fill(ranks, filled, 0)
     else:
         last = size - 1
-        anynan = apply(any_op, isnan, dim=-1, keepdim=True)
-        ranks = where(anynan, apply(full_op, shape=(1,), fill_value=last, dtype=dt), qv * last)
+        scale = float(last)
+        filled = apply(any_op, isnan, dim=-1, keepdim=True)
+        ranks = where(filled, apply(full_op, shape=(1,), fill_value=last, dtype=dt), qv * last)
     if interp == "lower":
         ranks = floor(ranks)
     elif interp == "higher":
@@ -129,13 +132,34 @@ def _quantile_vjp(g, n):
         gm = apply(permute_op, gm, dims=tuple(range(1, nd)) + (0,))
     else:
         gm = apply(reshape_op, gm, shape=tuple(rest) + (1,))
+    gq = None
     if interp in ("linear", "midpoint"):
         w = apply(full_op, shape=(1,), fill_value=0.5, dtype=dt) if interp == "midpoint" else \
             ranks - apply(cast_op, below, dtype=dt)
         above = apply(cast_op, ceil(ranks), dtype=np.dtype(np.int64))
         gs = apply(scatter_add_zeros_op, gm * (1 - w), below, s, dim=nlast) + \
             apply(scatter_add_zeros_op, gm * w, above, s, dim=nlast)
+        if q and interp == "linear" and n.needs[1]:
+            gq = _quantile_q_grad(gm, s, below, above, scale, filled, qshape, ignore_nan)
     else:
         gs = apply(scatter_add_zeros_op, gm, below, s, dim=nlast)
     gx = back(apply(scatter_add_zeros_op, gs, idx, m, dim=nlast))
-    return (like_dtype(gx, x),) + (None,) * len(q)
+    # lower/higher/nearest round the ranks and midpoint's weight is 0.5: q gets no gradient
+    # there (None, as PyTorch: its rounding and full_like cut q off the graph)
+    return (like_dtype(gx, x),) + ((gq,) if q else ())
+
+
+def _quantile_q_grad(gm, s, below, above, scale, filled, qshape, ignore_nan):
+    """q's gradient through the weights of linear interpolation, PyTorch's chain: lerp's
+    g * (above - below) to the weights (ranks - floor(ranks)), then the masked_fill that set
+    the ranks (0 where it wrote: NaN in the slice for quantile, a negative rank for
+    nanquantile) and the rank's scale, summed over the slices."""
+    last = len(gm.shape) - 1
+    gw = gm * (apply(gather_op, s, above, dim=last) - apply(gather_op, s, below, dim=last))
+    gw = masked_fill(gw, filled, 0)
+    lead = tuple(range(last))
+    if ignore_nan:   # ranks = q * (count - 1): the scale is per slice
+        gq = apply(sum_op, gw * scale, dim=lead, keepdim=False, dtype=None) if lead else gw * scale
+    else:            # ranks = q * (n - 1), broadcast to the slices: summed, then scaled
+        gq = (apply(sum_op, gw, dim=lead, keepdim=False, dtype=None) if lead else gw) * scale
+    return apply(reshape_op, gq, shape=tuple(qshape))
