@@ -63,14 +63,6 @@ KNOWN_BUGS = {
                                  "inside a loop body that is itself in a dg.cond branch, the loop carrying a "
                                  "parameter: \"must be from the same graph\" at trace time (a value of the "
                                  "body escapes); the RecursionError it used to give is fixed",
-    "cf_reach_zeros": "nested control flow: a parameter (or input) that eagerly gets no .grad at a call "
-                      "(used only in a branch of a dg.cond inside a dg.while_loop body, or reaching a "
-                      "loop only through the initial value of a loop variable whose result the loss does "
-                      "not use, or through a nested op whose results the loss does not use) gets .grad "
-                      "zeros from the compiled step instead of the refusal \"has no gradient at this "
-                      "call\" (a dg.cond or a loop inside a dg.cond branch is refused right: "
-                      "tests/test_control_flow_reach.py); the generator cannot avoid it: recognised "
-                      "(eager None, compiled all zeros) and counted in SKIPPED",
     # ---- found by the opt-in unknown-dims run (DG_RANDOM_PROGRAMS_UNKNOWN_DIMS=1): these
     # exclusions apply only in that mode (UNKNOWN_DIMS_ONLY)
 }
@@ -3249,10 +3241,7 @@ def _cf_problems(prog, runs=None):
         runs_ = runs.get(label)
         if runs_ is None:
             continue
-        known_zero = False
         for k, (a, b) in enumerate(zip(ref, runs_)):
-            if known_zero:      # an optimizer stepped with zeros (cf_reach_zeros): the state differs now
-                break
             if b.error is not None:
                 if _no_gradient_refusal(b.error) and _some_grad_none(a) or _alias_refusal(b.error):
                     CF_REFUSED.setdefault(label, set()).add(prog.seed)
@@ -3264,15 +3253,9 @@ def _cf_problems(prog, runs=None):
                 if isinstance(y, str):
                     problems.append(("eager", f"{label} call {k + 1}", name, "missing"))
                     continue
-                if name.startswith("grad ") and x is None and y is not None and not np.any(y):
-                    if label == "graph":
-                        continue    # dg.gradients: zeros where eagerly .grad stays None
-                    if _cf_excluded("cf_reach_zeros"):
-                        SKIPPED.setdefault("cf_reach_zeros", set()).add(prog.seed)
-                        known_zero = bool(prog.opt)
-                        continue
-                if known_zero and name.startswith("state "):
-                    continue    # (an optimizer stepped with those zeros)
+                if name.startswith("grad ") and x is None and y is not None and not np.any(y) \
+                        and label == "graph":
+                    continue    # dg.gradients: zeros where eagerly .grad stays None
                 d = compare_values(x, y, exact="control flow" if ref is e else False)
                 if d:
                     problems.append(("eager", f"{label} call {k + 1}", name, d))

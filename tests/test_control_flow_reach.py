@@ -1,5 +1,5 @@
 """A parameter a compiled step reaches only at some calls through NESTED control flow (a dg.cond
-inside a dg.cond branch, a dg.while_loop inside one) is refused at the calls where eagerly its
+inside a dg.cond branch or a dg.while_loop body, a dg.while_loop inside either) is refused at the calls where eagerly its
 .grad stays None, as one level of control flow already was (before, it silently got zeros, and
 SGD with momentum moved it). A refused call leaves every parameter, optimizer state and .grad
 as it found them (the check runs before the writes it does not depend on)."""
@@ -55,6 +55,31 @@ def loop_in_cond(opt, x, n):
     return loss
 
 
+def cond_in_loop(opt, x, n):
+    p, q = opt.param_groups[0]["params"]
+    opt.zero_grad()
+
+    def body(i, h):      # p is used at the iterations whose h sums above 2 only
+        return i + 1, dg.cond(h.sum() > 2, lambda: h * p, lambda: h * 0.5 + q)
+    loss = dg.while_loop(lambda i, h: i < n, body, (dg.tensor(0), q * x))[1].sum()
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def loop_in_loop(opt, x, n):
+    p, q = opt.param_groups[0]["params"]
+    opt.zero_grad()
+
+    def body(i, h):      # the inner loop runs i times: none at the first iteration
+        inner = dg.while_loop(lambda j, g: j < i, lambda j, g: (j + 1, g * p), (dg.tensor(0), h))[1]
+        return i + 1, inner + q
+    loss = dg.while_loop(lambda i, h: i < n, body, (dg.tensor(0), q * x))[1].sum()
+    loss.backward()
+    opt.step()
+    return loss
+
+
 def _snapshot(opt):
     out = []
     for p in opt.param_groups[0]["params"]:
@@ -77,6 +102,10 @@ CASES = {
                                     ([2.0, 0.5, 1.0],)]),
     "loop_in_cond": (loop_in_cond, [([1.0, 1.0, 1.0], 2), ([-1.0, -1.0, -1.0], 2), ([1.0, 1.0, 1.0], 0),
                                     ([0.5, 1.0, 1.0], 3)]),
+    # (p at the first iteration; at none; at the second only; no iteration)
+    "cond_in_loop": (cond_in_loop, [([1.0, 1.0, 1.0], 2), ([-1.0, -1.0, -1.0], 1), ([0.1, 0.1, 0.1], 2),
+                                    ([1.0, 1.0, 1.0], 0)]),
+    "loop_in_loop": (loop_in_loop, [([1.0, 1.0, 1.0], 2), ([1.0, 1.0, 1.0], 1), ([0.5, 1.0, 1.0], 3)]),
 }
 
 
@@ -120,3 +149,22 @@ def test_a_refused_single_level_call_changes_no_state():
     with pytest.raises(dg.errors.DGRuntimeError, match=REFUSAL):
         f(opt, dg.tensor([-1.0, -1.0, -1.0]))
     assert _same(_snapshot(opt), before)
+
+
+def test_backward_outside_reaches_only_what_a_loop_result_depends_on():
+    """p reaches only the loop result the caller's loss does not use: eagerly (and now from the
+    compiled backward of the outputs) its .grad stays None; q's is the same in both."""
+    p = dg.nn.Parameter(dg.ones(2))
+    q = dg.nn.Parameter(dg.ones(2) * 2)
+
+    def fn(x):
+        _, h, g = dg.while_loop(lambda i, h, g: i < 2, lambda i, h, g: (i + 1, h * q, g + 1),
+                                (0, x, x * p))
+        return h.sum(), g
+    f = dg.function(fn)
+    for run in (fn, f, f):
+        p.grad = q.grad = None
+        loss, _ = run(dg.tensor([1.0, 2.0]))
+        loss.backward()
+        assert p.grad is None                     # compiled: zeros before
+        assert q.grad.tolist() == [4.0, 8.0]

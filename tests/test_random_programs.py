@@ -244,7 +244,7 @@ def test_control_flow_refusal_is_accepted_only_where_eagerly_a_grad_is_none():
     assert -2 in rp.CF_REFUSED["function"]
     assert rp._no_gradient_refusal(runs["function"][1].error)
     # a compiled step that handed back a gradient instead (a silent divergence) is reported
-    # (zeros would be KNOWN_BUGS cf_reach_zeros, recognised)
+    # (zeros too: KNOWN_BUGS cf_reach_zeros, fixed)
     runs["function"][1] = rp.Outcome(dict(runs["eager"][1].values, **{"grad p0": np.ones(2, np.float32)}))
     assert ("eager", "function call 2", "grad p0", "None vs array") in rp.find_divergences(prog, runs)
 
@@ -842,8 +842,9 @@ def test_known_cf_copy_of_detached_param():
     assert compiled == eager
 
 
-@_fixed("cf_reach_zeros")
-def test_known_cf_reach_zeros():
+def test_fixed_cf_reach_zeros():
+    """(was KNOWN_BUGS['cf_reach_zeros']: .grad zeros where eagerly None through nested control
+    flow; a cond or loop inside a loop body: control_flow._reach_flags)"""
     def cond_in_loop(p, x):
         def body(i, h):     # p only in the branch not taken
             return i + 1, dg.cond(h.sum() > 100, lambda: h + p, lambda: h * 2)
@@ -945,5 +946,4 @@ REPRODUCERS = {
     'cf_copy_of_detached_param': test_known_cf_copy_of_detached_param,
     'cf_output_aliases': test_known_cf_output_aliases,
     'cf_count_use_then_write': test_known_cf_count_use_then_write,
-    'cf_reach_zeros': test_known_cf_reach_zeros,
 }

@@ -720,7 +720,7 @@ class _Reader:
                 _bad(w, "the inputs of a control-flow op are nodes")
         keys = ("branches", "n_out") if op is _cf.COND else (
             "cond", "body", "n_vars", "n_caps", "maximum_iterations", "keep", "stacked", "specs")
-        _obj(raw, w + ".attrs", keys)
+        _obj(raw, w + ".attrs", keys, () if op is _cf.COND else ("reach",))
         subs = ("branches",) if op is _cf.COND else ("cond", "body")
         attrs = {k: self.value(v, f"{w} attribute {k!r}", env) for k, v in raw.items() if k not in subs}
 
@@ -791,6 +791,14 @@ class _Reader:
         want = tuple(o.node is not p.node for o, p in zip(body.outputs, body.graph.inputs))
         if want != stacked:
             _bad(w, "'stacked' does not say which loop variables the body changes")
+        reach = attrs.get("reach", ())
+        # (control_flow._reach_flags: a capture's frame position, the bool loop variable saying
+        # whether an iteration's gradient reached it)
+        if not (isinstance(reach, tuple) and all(
+                isinstance(r, tuple) and len(r) == 2 and _is_int(r[0]) and _is_int(r[1])
+                and nv <= r[0] < nv + nc and 0 <= r[1] < nv and specs[r[1]] == ((), np.dtype(np.bool_))
+                for r in reach)):
+            _bad(w, "'reach' is a $tuple of ($tuple capture position, bool loop variable)")
         attrs["cond"], attrs["body"] = cond, body
         return {k: attrs[k] for k in raw}
 

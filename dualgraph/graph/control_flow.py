@@ -365,26 +365,62 @@ def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invar
     (c,) = _results(csub, [c])
     if c.ndim != 0 and tuple(c.shape) != (1,):
         raise DGTypeError(f"dg.while_loop: cond_fn must return a scalar, got shape {fmt_shape(c.shape)}")
+    found = _reach_flags(bsub, csub, out)
     n_vars = len(out)
-    all_specs = specs + [s for _, s in bound]
+    all_specs = specs + [s for _, s in bound] + [((), np.dtype(np.bool_))] * len(found)
     cap_nodes, caps = _union_captures(csub, bsub)
+    reach = tuple((n_vars + cap_nodes.index(node), k) for node, k in found)
     body = _Branch(bsub, out, _index(bsub, n_vars, cap_nodes, n_vars),
-                   carried_rg=[v._rg for v in init] + [enters_rg(t) for t, _ in bound])
+                   carried_rg=[v._rg for v in init] + [enters_rg(t) for t, _ in bound] + [False] * len(found))
     condb = _Branch(csub, [c], _index(csub, n_vars, cap_nodes, n_vars))
     stacked = tuple(o.node is not p.node for o, p in zip(out, bsub.inputs))
-    inputs = init + [g.capture(t) for t, _ in bound] + caps + ([max_input] if max_input is not None else [])
+    inputs = (init + [g.capture(t) for t, _ in bound] + [to_literal_tensor(False) for _ in found] + caps
+              + ([max_input] if max_input is not None else []))
     packed = _packed(WHILE_LOOP, inputs, cond=condb, body=body, n_vars=n_vars, n_caps=len(caps),
                    maximum_iterations=maximum_iterations, keep=_Keep(), stacked=stacked,
-                   specs=tuple(all_specs))
+                   specs=tuple(all_specs), reach=reach)
     n = len(init)
     rg = [k in body.carried for k in range(n_vars)]
-    assigns = _assign_written(g, [t for t, _ in bound], _outputs(packed, all_specs[n:], (), n, rg)) if bound else []
+    assigns = (_assign_written(g, [t for t, _ in bound], _outputs(packed, all_specs[n:n + len(bound)], (), n, rg))
+               if bound else [])
     _record_reads(g, packed)
     results = _outputs(packed, specs, assigns, 0, rg)
     once = runs_at_least_once(condb, init, n_vars, len(caps), maximum_iterations, max_input)
     mark_loop_results(g, lambda: apply(TUPLE_GET, packed, index=n_vars, shape=(), dtype=np.dtype(np.int64)),
                       bsub, out, init, python, results, once)
     return unflatten(treedef, results)
+
+
+def _reach_flags(bsub, csub, out):
+    """The body's captures that may require grad and that a gradient reaches at some
+    iterations only (used in a nested dg.cond's branch, or a nested loop's body that may run no
+    iteration): for each, one more loop variable, False at entry and OR-ed at each iteration with
+    the body's "reached now" flag (gradients.reached_at_run), so the loop's final value says
+    whether a gradient reaches it at this run (_while_input_used; eagerly its .grad stays None
+    otherwise). Appends those variables to the body's outputs and both subgraphs' inputs;
+    returns [(the capture's outer node, its variable's position)]."""
+    from .gradients import reached_at_run
+    from .subgraph import _input
+    roots = [o.node.name for o in out]
+    found = []
+    for node, (_, ph) in list(bsub.captures.items()):
+        if not (ph._rg and ph._dtype.kind in "fc"):
+            continue
+        with building_subgraph(bsub):
+            flags = [reached_at_run(bsub, [ph.node.name], r) for r in roots]
+            if any(f is None for f in flags) or all(f is False for f in flags):
+                continue
+            flag = None
+            for f in flags:
+                if f is not False:
+                    f = f.reshape(())
+                    flag = f if flag is None else apply(OPS["logical_or"], flag, f)
+            acc = _input(bsub, (), np.dtype(np.bool_), f"{bsub.name}/reached")
+            out.append(apply(OPS["logical_or"], acc, flag))
+        bsub.inputs = list(bsub.inputs) + [acc]
+        csub.inputs = list(csub.inputs) + [_input(csub, (), np.dtype(np.bool_), f"{csub.name}/reached")]
+        found.append((node, len(out) - 1))
+    return found
 
 
 def _invariants(init, shape_invariants, treedef):
@@ -443,7 +479,7 @@ def _cond_kernel(pred, *caps, branches, n_out):
     return tuple(_distinct(branches[0 if bool(pred) else 1].run(caps)))
 
 
-def _while_kernel(*inputs, cond, body, n_vars, n_caps, maximum_iterations, keep, stacked, specs):
+def _while_kernel(*inputs, cond, body, n_vars, n_caps, maximum_iterations, keep, stacked, specs, reach=()):
     lv = list(inputs[:n_vars])
     caps = list(inputs[n_vars:n_vars + n_caps])
     limit = maximum_iterations
@@ -716,15 +752,20 @@ def _branch_reach(b, pos, outputs):
 
 def _while_input_used(n, k, outputs=None):
     """A capture the body uses is reached only if the body ran (a loop variable always is: it
-    passes through unchanged when the loop runs no iteration). A capture no gradient from
+    passes through unchanged when the loop runs no iteration). An input no gradient from
     `outputs` reaches takes none (None: see gradients.reached_at_run)."""
     a = n.attrs
-    if k < a["n_vars"] or k >= a["n_vars"] + a["n_caps"]:
+    if k >= a["n_vars"] + a["n_caps"]:
         return None
     live = range(a["n_vars"]) if outputs is None else [
         {p: j for j, p in _stack_positions(a["stacked"], a["n_vars"]).items()}.get(o, o) for o in outputs]
+    if k < a["n_vars"]:
+        return None if k in live or k in _loop_reached(a["body"], a["n_vars"], live) else False
     if k not in _loop_reached(a["body"], a["n_vars"], live):
         return False
+    var = dict(a.get("reach", ())).get(k)
+    if var is not None:  # (used at some iterations only: whether one did, _reach_flags)
+        return apply(TUPLE_GET, n.out, index=var, shape=(), dtype=np.dtype(np.bool_))
     count = apply(TUPLE_GET, n.out, index=a["n_vars"], shape=(), dtype=np.dtype(np.int64))
     return count > 0
 
@@ -745,12 +786,13 @@ def _packed_spec(*a, **k):
 
 COND = defop("cond", _cond_kernel, _packed_spec, _cond_vjp, stateful=True, graph_only=True,
              subgraphs=True, input_used=_cond_input_used, subgraph_reads=_cond_reads,
+             element_inputs=_input_reaches,
              doc="runs the compiled subgraph of the taken branch (attribute `branches`); "
                  "a tuple of its outputs")
 # stateful: the body may draw random numbers (and must not be merged or folded away)
 WHILE_LOOP = defop("while_loop", _while_kernel, _packed_spec, _while_vjp, stateful=True,
                    graph_only=True, subgraphs=True, input_used=_while_input_used,
-                   subgraph_reads=_while_reads,
+                   subgraph_reads=_while_reads, element_inputs=_input_reaches,
                    doc="runs the compiled cond/body subgraphs (attributes) until cond is false; a "
                        "tuple of the final loop variables, the iteration count and, once a gradient "
                        "is built, each iteration's loop variables")

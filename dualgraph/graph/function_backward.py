@@ -50,7 +50,8 @@ class CompiledBackward:
         self.diff = diff          # indices (into the plan's fetches) of outputs requiring grad
         self.sources = sources    # ("arg", i) | ("state", eager tensor): what gets a gradient
         self.saved = saved        # forward tensors the backward reads (fetched by the forward)
-        self.flags = flags        # per source: None (always reached) or a fetch index of a bool
+        self.flags = flags        # per source, per output: None (always reached), False (never)
+        #                           or the fetch index of a bool (reached at this call)
         self.plan = plan
         self.owners = owners      # per saved value: ("arg", i) | ("state", tensor) | None: its memory
         self.written = written    # saved memories the forward plan itself writes after reading
@@ -63,7 +64,8 @@ class CompiledBackward:
         src = [tensors[x] if k == "arg" else x for k, x in self.sources]
         saved = fetched[base:base + len(self.saved)]
         at = base + len(self.saved)
-        flags = [None if f is None else bool(fetched[at + f]) for f in self.flags]
+        flags = [tuple(f if f is None or f is False else bool(fetched[at + f]) for f in fl)
+                 for fl in self.flags]
         mems = []
         for o in self.owners:
             m = None if o is None else tensors[o[1]] if o[0] == "arg" else o[1]
@@ -121,8 +123,8 @@ class CompiledBackward:
             ctx.freed = ctx.freed | need
             if self.all_saved_by and ctx.freed >= self.all_saved_by:
                 ctx.saved = ()  # every output's backward ran: the saved values go, as eagerly
-        out = tuple(None if f is False or not (r & got) else _wrap(v)
-                    for v, f, r in zip(vals, ctx.flags, self.reach))
+        out = tuple(_wrap(v) if any(d in got and fl[d] is not False for d in r) else None
+                    for v, fl, r in zip(vals, ctx.flags, self.reach))
         if len(grads) > 1:
             got.clear()
         return out
@@ -132,7 +134,7 @@ class Unavailable(CompiledBackward):
     """Outputs whose backward could not be built: backward() through them raises why."""
 
     def __init__(self, diff, sources, error):
-        super().__init__(diff, sources, [], [None] * len(sources), None, [], set())
+        super().__init__(diff, sources, [], [(None,) * len(diff)] * len(sources), None, [], set())
         self.error = error
 
     def run(self, ctx, grads):
@@ -224,9 +226,12 @@ def _build(g, flat, feeds, optimize, diff, sources, n0):
                                   if any(isinstance(x, SymbolicTensor) and id(x.node) in saved_ids
                                          for x in g._by_name[name].inputs)))
     with push(GraphInterpreter(g)):  # (after the saved are collected: the flags are forward values)
-        flags = [_reached(g, x, ys) for (_, x), _ in kept]
-    kept = [k for k, f in zip(kept, flags) if f is not False]  # never reached: never a gradient
-    flags = [f for f in flags if f is not False]
+        # (per output: a backward from some outputs only gives x a .grad if one of them
+        # reaches it at this call)
+        flags = [tuple(_reached(g, x, [y]) for y in ys) for (_, x), _ in kept]
+    keep = [any(f is not False for f in fl) for fl in flags]   # never reached: never a gradient
+    kept = [k for k, ok in zip(kept, keep) if ok]
+    flags = [fl for fl, ok in zip(flags, keep) if ok]
     if not kept:
         _remove(g, g.nodes[n0:])
         return None
@@ -260,9 +265,9 @@ def _build(g, flat, feeds, optimize, diff, sources, n0):
                     if key is not None and key not in have:
                         have.add(key)
                         owners.append(o)
-    flag_fetch = [f for f in flags if isinstance(f, SymbolicTensor)]
+    flag_fetch = [f for fl in flags for f in fl if isinstance(f, SymbolicTensor)]
     pos = iter(range(len(flag_fetch)))
-    flags = [next(pos) if isinstance(f, SymbolicTensor) else f for f in flags]
+    flags = [tuple(next(pos) if isinstance(f, SymbolicTensor) else f for f in fl) for fl in flags]
     bw = CompiledBackward(diff, [s for (s, _), _ in kept], saved, flags, plan, owners, written)
     out_keys = [_memory_key(y) for y in ys]
     bw.out_shared = tuple((k, d) for k, x in enumerate(saved) if owners[k] is None

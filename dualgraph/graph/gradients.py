@@ -17,7 +17,7 @@ from ..ops.dispatch import apply
 from ..ops.registry import OPS, Spec, defop
 from ..ops.creation import full_op, full_like_op
 from .builder import GraphInterpreter
-from .core import SymbolicTensor, SOURCE_OPS, STATE_OPS
+from .core import SymbolicTensor, SOURCE_OPS, STATE_OPS, STATE_VALUE
 
 
 def _as_list(x):
@@ -115,19 +115,68 @@ def _or(a, b):
 
 def _gradient_paths(graph):
     """The edges a gradient can go back along: into differentiable nodes built with grad on,
-    and into a control-flow result only from the op's tuple (its later inputs only order it)."""
+    and into a control-flow result only from the op's tuple (its later inputs only order it);
+    an element of the tuple is a node (op name, index) of its own, reached from the inputs it
+    depends on only (Op.element_inputs: a loop result from the variables and captures its body
+    computes it from)."""
     G = nx.DiGraph()
     for n in graph.nodes:
         G.add_node(n.name)
         if not n.op.differentiable or n.no_grad:
             continue
         ins = n.inputs
-        if ins and "index" in n.attrs and isinstance(ins[0], SymbolicTensor) and ins[0].node.op.subgraphs:
+        src = ins[0].node if ins and isinstance(ins[0], SymbolicTensor) else None
+        if src is not None and "index" in n.attrs and src.op.subgraphs:
+            if src.op.element_inputs is not None:
+                el = (src.name, n.attrs["index"])
+                if el not in G:
+                    G.add_node(el)
+                    for k, x in enumerate(src.inputs):
+                        if isinstance(x, SymbolicTensor) and src.op.element_inputs(src, k, n.attrs["index"]):
+                            G.add_edge(x.node.name, el)
+                G.add_edge(el, n.name)
+                continue
             ins = ins[:1]
+        elif n.op is STATE_VALUE:  # (its gradient goes to the value before the write only)
+            ins = ins[1:]
         for x in ins:
             if isinstance(x, SymbolicTensor):
                 G.add_edge(x.node.name, n.name)
     return G
+
+
+def _element_flags(G, n, root, partial, never):
+    """reached_at_run's edges into control-flow node n, one element of its tuple at a time (a
+    dg.cond input both branches use for one result may be used by one branch only for another):
+    partial[(input, element)] = the flag of the runs whose gradient from that element reaches
+    the input; never: the edges no gradient goes along."""
+    done = set()
+    for t in list(n.users):   # (input_used adds users: flags the op's tuple hands on)
+        if t.name not in G or "index" not in t.attrs or not t.inputs or getattr(t.inputs[0], "node", None) is not n:
+            continue
+        i = t.attrs["index"]
+        el = (n.name, i)
+        if el in done or el not in G or not (t.name == root or nx.has_path(G, t.name, root)):
+            continue
+        done.add(el)
+        always, flags = set(), {}
+        for k, x in enumerate(n.inputs):
+            if isinstance(x, SymbolicTensor) and G.has_edge(x.node.name, el):
+                f = n.op.input_used(n, k, {i})
+                u = x.node.name
+                if f is None:
+                    always.add(u)
+                elif f is not False:
+                    flags[u] = _or(flags.get(u), f)
+                else:
+                    flags.setdefault(u, False)
+        for u, f in flags.items():
+            if u in always:
+                continue
+            if f is False:
+                never.add((u, el))
+            else:
+                partial[(u, el)] = f
 
 
 def reached_at_run(graph, sources, root):
@@ -143,6 +192,9 @@ def reached_at_run(graph, sources, root):
             continue
         if G is None:
             G = _gradient_paths(graph)
+        if n.op.element_inputs is not None:
+            _element_flags(G, n, root, partial, never)
+            continue
         # the elements of the op's tuple that lead to the root (a gradient comes only from them)
         outs = {u.attrs["index"] for u in n.users
                 if "index" in u.attrs and u.inputs and getattr(u.inputs[0], "node", None) is n
@@ -166,6 +218,10 @@ def reached_at_run(graph, sources, root):
             else:
                 partial[(u, n.name)] = f
     if not partial and not never:
+        # (no run skips a way in; with control flow about, the root may still not depend on
+        # the sources at all: its elements' edges are exact)
+        if G is not None and not any(v == root or (v in G and nx.has_path(G, v, root)) for v in sources):
+            return False
         return None
     G.remove_edges_from(never)
     R = G.copy()

@@ -41,7 +41,7 @@ class Op:
         "name", "forward", "infer", "vjp", "elementwise", "view", "inplace", "random",
         "stateful", "differentiable", "saves", "saves_output", "check_eager", "ufunc",
         "torch_name", "doc", "graph_only", "source", "may_alias", "out_kernel", "no_value",
-        "subgraphs", "input_used", "subgraph_reads",
+        "subgraphs", "input_used", "subgraph_reads", "element_inputs",
         "_grad_allowed",
     )
 
@@ -50,7 +50,7 @@ class Op:
                  saves_output=False, check_eager=False, ufunc=None, torch_name=None, doc="",
                  graph_only=False, source=False, may_alias=False, out_kernel=None,
                  no_value=False, subgraphs=False, input_used=None,
-                 subgraph_reads=None):
+                 subgraph_reads=None, element_inputs=None):
         self.name = name
         self.forward = forward
         self.infer = infer
@@ -96,6 +96,10 @@ class Op:
         # control flow: subgraph_reads(node) -> the inputs whose values the rules inside its
         # subgraphs read (the eager version check's `saves`, for a node that has no rule of its own)
         self.subgraph_reads = subgraph_reads
+        # control flow: element_inputs(node, i, index) -> whether a gradient from element `index`
+        # of the op's tuple reaches input i (a loop result: the variables and captures its body
+        # computes it from), for which outputs a source's gradient leads to
+        self.element_inputs = element_inputs
 
     def __repr__(self):
         return f"<op {self.name}>"
