@@ -47,12 +47,11 @@ import numpy as np
 # name -> what it is. The generator consults `excluded(name)` where it would write the construct.
 KNOWN_BUGS = {
     # ---- found by the control-flow programs (generate_cf)
-    "cf_output_aliases": "a dg.function output that eagerly is, at some calls, a view of a parameter, "
-                         "buffer or argument, a nested dg.cond / dg.while_loop result that is one, or "
-                         "another output (through a dg.cond / dg.while_loop): a write to that tensor "
-                         "after the call (an optimizer step outside) shows in it eagerly, not in the "
-                         "compiled output (an output that is the very tensor is returned as that "
-                         "tensor: tests/test_control_flow_aliases.py)",
+    "cf_output_aliases": "a dg.function output that eagerly is, at some calls, another output (a branch "
+                         "returning one value twice) or a nested dg.cond / dg.while_loop result that is "
+                         "a parameter, buffer or argument: a write to one after the call shows in the "
+                         "other eagerly, not compiled (an output that is such a tensor or a view of one "
+                         "is returned as it: tests/test_control_flow_aliases.py)",
     "cf_count_use_then_write": "h = a dg.while_loop result, t = h * (k + 1) with k the loop's counter "
                                "(an int), then h written in place before backward: dg.function refuses "
                                "the backward (\"modified by an inplace operation ... output 0 of "

@@ -225,6 +225,28 @@ def test_returned_result_is_the_argument_or_parameter_itself():
     assert out.tolist() == [2.0, 3.0]              # it is p: the caller's write shows
 
 
+def test_returned_view_is_a_view_of_the_argument_or_parameter():
+    """A branch returning a view of an argument or parameter: the call returns that view of the
+    very tensor (made again eagerly), so a later write to it shows, as eagerly."""
+    p = dg.nn.Parameter(dg.tensor([1.0, 2.0]))
+    v = p[1:]                           # a view made outside, returned by a branch
+    fs = {"param view": lambda x: dg.cond(x.sum() > 0, lambda: p[0:1], lambda: p[1:] * 2),
+          "outer view": lambda x: dg.cond(x.sum() > 0, lambda: v, lambda: v * 2),
+          "argument view": lambda x: dg.cond(x.sum() > 0, lambda: x[1:], lambda: x[:1] * 2)}
+    for name, fn in fs.items():
+        f = dg.function(fn)
+        for run in (fn, f, f):
+            x = dg.tensor([1.0, 2.0])
+            out = run(x)
+            base = x if name == "argument view" else p
+            with dg.no_grad():
+                base.add_(1.0)
+            assert out._base is base, name
+            assert out.tolist() == ([3.0] if name == "argument view" else [2.0] if name == "param view" else [3.0]), name
+            with dg.no_grad():
+                base.sub_(1.0)
+
+
 def test_graph_mode_refuses_the_run_taking_the_sharing_branch():
     with dg.graph_mode() as gr:
         x = dg.placeholder([2])

@@ -14,6 +14,7 @@ tensor passed in: refused when built).
 import numpy as np
 
 from ..ops.dispatch import apply
+from ..state import _state
 from ..ops.registry import OPS
 from .builder import _ALIAS_OPS, _aliases, _memory_of
 from .core import CONSTANT, PLACEHOLDER, state_key
@@ -66,12 +67,31 @@ def _name(g, x):
     return "captured state (a parameter or buffer)" if g.state_of(x) is not None else repr(x.name)
 
 
+def _chain(x, b):
+    """The view ops from b to its view x ((op, extra inputs, attrs), in order), or None where one
+    cannot run eagerly on a tensor (a graph-only op, a tensor operand)."""
+    steps = []
+    while x.node is not b.node:
+        n = x.node
+        extra = tuple(n.inputs[1:])
+        if n.op.graph_only or any(hasattr(e, "node") for e in extra):
+            return None
+        steps.append((n.op, extra, n.attrs))
+        x = n.inputs[0]
+    return tuple(reversed(steps))
+
+
 def _outer_of(g, sub, x):
     """(memories in graph g, what, the tensor itself) that sub's value x eagerly is: a captured
-    outer tensor or state the subgraph wrote (the tensor: None where x is a view of it); None for
-    a value computed in sub."""
+    outer tensor or state the subgraph wrote (the tensor, or ("view", it, view chain, grad mode)
+    where x is a view of it; None where that cannot be made eagerly); None for a value computed
+    in sub."""
     b = _base(x)
     exact = b.node is x.node
+    chain = None if exact else _chain(x, b)
+
+    def it(t):
+        return t if exact else None if chain is None else ("view", t, chain, _state.grad_enabled)
     a = b._alias
     if a is not None and isinstance(a[0], Either) and b.node.op is not PLACEHOLDER:
         # a nested dg.cond / dg.while_loop result that eagerly may be an outer tensor: it may
@@ -80,11 +100,10 @@ def _outer_of(g, sub, x):
         return (mems, "a value of a nested dg.cond / dg.while_loop that may be one", None) if mems else None
     for ox, ph in sub.captures.values():
         if ph.node is b.node:
-            return _memories(g, ox), _name(g, ox), ox if exact else None
+            return _memories(g, ox), _name(g, ox), it(ox)
     for st in sub._states.values():
         if st.version and st.cur.node is b.node:
-            return ([g._state(st.ref)], "captured state (a parameter or buffer) it writes",
-                    ("state", st.ref) if exact else None)
+            return ([g._state(st.ref)], "captured state (a parameter or buffer) it writes", it(("state", st.ref)))
     return None
 
 

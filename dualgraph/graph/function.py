@@ -976,19 +976,38 @@ def _exact_alternatives(obj, feeds, g, stand_ins, flat):
         return []
     out = []
     for flag, x in a[0].exact:
-        if isinstance(x, tuple):
-            ref = x[1]
-        else:
-            i = next((i for i, f in enumerate(feeds) if f is x), None)
-            if i is not None:
-                out.append((None if flag is None else _fetch(flat, flag), (_A, i)))
-                continue
-            st = g.state_of(x) if x.node.graph is g else None
-            ref = None if st is None else st.ref
-        if isinstance(ref, Tensor) and id(ref) not in stand_ins:
-            out.append((None if flag is None else _fetch(flat, flag), (_V, ref)))
+        leaf = _exact_leaf(x, feeds, g, stand_ins)
+        if leaf is not None:
+            out.append((None if flag is None else _fetch(flat, flag), leaf))
     always = [e for e in out if e[0] is None]
     return always[:1] or out
+
+
+def _exact_leaf(x, feeds, g, stand_ins):
+    """The output leaf making the tensor Either.exact names: an argument (_A), captured state
+    (_V), or a view of either made again on it (_W); None if it is none of those."""
+    chain, grad_mode = (), None
+    if isinstance(x, tuple) and x[0] == "view":
+        _, x, chain, grad_mode = x
+    if isinstance(x, tuple):      # ("state", eager tensor): state a branch wrote
+        base = ("state", x[1])
+    else:
+        i = next((i for i, f in enumerate(feeds) if f is x), None)
+        st = g.state_of(x) if i is None and x.node.graph is g else None
+        if i is not None:
+            base = ("arg", i)
+        elif st is not None:
+            base = ("state", st.ref)
+        else:   # (a view of an argument or of state made outside: its chain first)
+            v = _view_of_input(x, feeds, stand_ins)
+            if v is None:
+                return None
+            base, chain, grad_mode = v[:2], v[2] + chain, v[3] if grad_mode is None else grad_mode
+    if base[0] == "state" and (not isinstance(base[1], Tensor) or id(base[1]) in stand_ins):
+        return None
+    if not chain:
+        return (_A, base[1]) if base[0] == "arg" else (_V, base[1])
+    return (_W, base + (chain, grad_mode))
 
 
 def _fetch(flat, x):
