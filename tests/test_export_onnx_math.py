@@ -16,7 +16,8 @@ onnxruntime has no float64 kernels of Tan, Sinh, ..., Atanh (nor of Atan, which 
 float64 export is valid ONNX (onnx.checker), which onnxruntime refuses with NOT_IMPLEMENTED; the
 test accepts that refusal, and compares the values should a later onnxruntime run it.
 
-Exact (the same bits): lerp, addcmul, addcdiv (the kernels' order of ops), frac, nan_to_num;
+Exact (the same bits): lerp, addcmul, addcdiv (the kernels' order of ops), clamp_tensor
+(torch.clamp with tensor bounds: ties, min > max, NaN bounds), frac, nan_to_num;
 within RTOL32 / RTOL64: logit, sinc (float32), logaddexp / logaddexp2 (float32).
 
 expm1, log2 and log10 are refused (ExportError: no spelling within 1 ulp of numpy's); so are
@@ -266,6 +267,38 @@ def test_addcdiv_int_input():
     b = np.array([3, -1, 0, 0, 2, 9], np.int64)
     c = np.array([2.0, 0.0, -0.0, 0.0, inf, nan], np.float32)
     _three_ways(lambda x, y, z: dg.addcdiv(x, y, z, value=2), a, b, c, rtol=None)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_clamp_tensor_bounds_exact(dtype):
+    """torch.clamp with tensor min and max (clamp_tensor): x on a tie (the sign of its zero),
+    max where min > max, NaN from x or either bound; every pair of SPECIAL as (x, min) with a
+    third max, then each pair as (x, max) with min = -inf, min == max, and the bounds swapped."""
+    a, b, c = _triples(dtype, seed=5)
+    _three_ways(dg.clamp, a, b, c, rtol=None)
+    _three_ways(dg.clamp, a, np.full_like(a, -inf), b, rtol=None)   # (every tie with max)
+    _three_ways(lambda x, lo: dg.clamp(x, lo, lo), a, b, rtol=None)
+    _three_ways(lambda x, lo, hi: dg.clamp(x, hi, lo), a, b, c, rtol=None)
+    _three_ways(lambda x, lo, hi: x.clamp(lo, hi), c, a, b, rtol=None)
+
+
+def test_clamp_tensor_bounds_broadcast_ints_and_zero_d():
+    """Broadcast bounds (either way), 0-d bounds, a 0-d tensor with a number (the number a
+    constant of the export), int64 / int32 bounds, an int input with float bounds (a Cast)."""
+    z = np.array([-0.0, 0.0, nan, 1.0, -1.0], np.float32)
+    x = _values("float32", n=20).reshape(-1, 1)
+    _three_ways(dg.clamp, x, z.reshape(1, -1), z[::-1].reshape(1, -1), rtol=None)
+    _three_ways(dg.clamp, z, x, np.array(0.0, np.float32), rtol=None)
+    for lo, hi in [(-0.0, 0.0), (0.0, -0.0), (nan, 1.0), (1.0, -1.0)]:
+        _three_ways(dg.clamp, x, np.array(lo, np.float32), np.array(hi, np.float32), rtol=None)
+        _three_ways(lambda x, t: dg.clamp(x, t, hi), x, np.array(lo, np.float32), rtol=None)
+        _three_ways(lambda x, t: dg.clamp(x, lo, t), x, np.array(hi, np.float32), rtol=None)
+    for dt in ("int64", "int32"):
+        i = np.array([-5, -1, 0, 3, 7, 2, -2, 9], dt)
+        _three_ways(dg.clamp, i, i[::-1].copy(), np.array([0, 5, -3, 3, 7, 1, -2, 8], dt), rtol=None)
+    (r,) = _three_ways(dg.clamp, np.array([-5, 0, 3, 7], np.int64), np.array([-0.5, 0.5, nan, 8.0], np.float32),
+                       np.array([1.5, -0.0, 2.0, 9.0], np.float32), rtol=None)
+    assert r.dtype == np.float32
 
 
 # ---------------------------------------------------------------- frac, nan_to_num, logit, sinc

@@ -18,10 +18,12 @@ modulo the dim's size, GatherElements), scatter_add (ScatterElements, reduction 
 
 Ternary, in the kernels' order of IEEE ops (the same bits): lerp (a + w*(e - a) where |w| < 0.5,
 else e - (e - a)*(1 - w); a number weight picks its formula at export), addcmul (a + (v*t1)*t2,
-ints wrapping), addcdiv (a + (v*t1)/t2). Exact too: frac (Mod fmod=1, zeros +0.0), nan_to_num
-(Where). Within a few ulps: logit (Log(x / (1 - x)), eps-clamped), float32 sinc (Sin(pi x) /
-(pi x)), float32 logaddexp / logaddexp2 (numpy's formula; exp and log1p in float64 rounded to
-float32, log1p as Goldberg's Log(1 + u) * u / ((1 + u) - 1)).
+ints wrapping), addcdiv (a + (v*t1)/t2). Exact too: clamp_tensor (torch.clamp with tensor min
+and max: Where on Less(x, min), then on Greater(., max), so x on a tie and max where min > max,
+NaN where either bound is NaN), frac (Mod fmod=1, zeros +0.0), nan_to_num (Where). Within a
+few ulps: logit (Log(x / (1 - x)), eps-clamped), float32 sinc (Sin(pi x) / (pi x)), float32
+logaddexp / logaddexp2 (numpy's formula; exp and log1p in float64 rounded to float32, log1p as
+Goldberg's Log(1 + u) * u / ((1 + u) - 1)).
 
 Refused (ExportError, saying why): float64 sinc, logaddexp, logaddexp2 (onnxruntime's float64
 Sin, Exp, Log: 2-5e-15 off where it matters, Sin(pi) is 0), nextafter (no bitcast), expm1 (Exp(x) - 1 is not numpy's expm1: every digit of a
@@ -309,6 +311,20 @@ def _addc_ins(ex, n):
         v = np.array(n.attrs.get("value", 1)).astype(out)[()]   # (the kernel's _scalar_in)
     ins = [ex.cast(x, out, dt) for x in ex.ins(n, out)]
     return ins, ex.const(np.asarray(v).astype(dt), dt, "value"), dt, out
+
+
+@_conv("clamp_tensor")
+def _clamp_tensor(ex, n):
+    """torch.clamp with tensor bounds, the kernel's order: min where x < min, then max where
+    that is > max (strict: x on a tie, its zero's sign kept; max where min > max); NaN where
+    either bound is NaN (a NaN x stays: its comparisons are false). Bools as uint8."""
+    (x, lo, hi), dt, out = _bool_as_u8(ex, n)
+    y = ex.where(ex.emit("Less", [x, lo]), lo, x, dt)
+    y = ex.where(ex.emit("Greater", [y, hi]), hi, y, dt)
+    if dt.kind == "f":
+        either_nan = ex.emit("Or", [ex.is_nan(lo), ex.is_nan(hi)])
+        y = ex.where(either_nan, ex.const(np.nan, dt, "nan"), y, dt, x_neg0=False)
+    return ex.cast(y, dt, out)
 
 
 @_conv("addcmul")
