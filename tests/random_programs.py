@@ -52,12 +52,6 @@ KNOWN_BUGS = {
                          "a parameter, buffer or argument: a write to one after the call shows in the "
                          "other eagerly, not compiled (an output that is such a tensor or a view of one "
                          "is returned as it: tests/test_control_flow_aliases.py)",
-    "cf_count_use_then_write": "h = a dg.while_loop result, t = h * (k + 1) with k the loop's counter "
-                               "(an int), then h written in place before backward: dg.function refuses "
-                               "the backward (\"modified by an inplace operation ... output 0 of "
-                               "TupleGet\"); eagerly mul saves h only for k's gradient, which an int "
-                               "does not take (gradients._on_path counts the counter as on a gradient "
-                               "path: it depends on the loop's inputs)",
     "cf_copy_of_detached_param": "a parameter written (under no_grad) with p.detach() of another parameter "
                                  "inside a loop body that is itself in a dg.cond branch, the loop carrying a "
                                  "parameter: \"must be from the same graph\" at trace time (a value of the "
@@ -2875,8 +2869,6 @@ class _CFGen(_Gen):
             self.pyints.append(cname)
             if self.r.random() < 0.4:     # the count (a Python int eagerly) in arithmetic
                 h = outs[0]
-                if _cf_excluded("cf_count_use_then_write"):
-                    self.storages[h.storage].frozen = True
                 v = self.new(h.shape, h.dtype, -(M + 1), M + 1, h.rg, dup=True)
                 self.emit(f"{v.name} = {h.name} * ({cname} + 1)", "count_use")
 

@@ -809,8 +809,9 @@ def test_known_cf_output_aliases():
     assert run(True) == run(False)     # compiled: [2.0]
 
 
-@_fixed("cf_count_use_then_write")
-def test_known_cf_count_use_then_write():
+def test_fixed_cf_count_use_then_write():
+    """(was KNOWN_BUGS['cf_count_use_then_write']: the loop counter counted as on a gradient
+    path, so mul's rule read h for it; gradients._on_path follows _gradient_paths now)"""
     def fn(state, x):
         (p,) = state
         p.grad = None
@@ -948,5 +949,4 @@ def test_fixed_cf_loop_state_write_grad():
 REPRODUCERS = {
     'cf_copy_of_detached_param': test_known_cf_copy_of_detached_param,
     'cf_output_aliases': test_known_cf_output_aliases,
-    'cf_count_use_then_write': test_known_cf_count_use_then_write,
 }

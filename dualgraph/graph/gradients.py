@@ -36,15 +36,20 @@ def _ones_like(y):
 
 
 def _on_path(graph, xs, ys):
-    """Tensors that depend on some x and feed some y: the ones worth differentiating."""
-    G = graph.to_networkx(control=False)
+    """Tensors that depend on some x and feed some y along a gradient path (_gradient_paths: an
+    element of a control-flow op's tuple from the inputs it depends on, so a loop's counter takes
+    none, as eagerly an int): the ones worth differentiating (with the control-flow op of each
+    such element: its vjp hands the elements' gradients on)."""
+    G = _gradient_paths(graph)
     down = set()
     for x in xs:
-        down |= nx.descendants(G, x.node.name) | {x.node.name}
+        if x.node.name in G:
+            down |= nx.descendants(G, x.node.name) | {x.node.name}
     up = set()
     for y in ys:
         up |= nx.ancestors(G, y.node.name) | {y.node.name}
-    return down & up
+    on = down & up
+    return on | {v[0] for v in on if type(v) is tuple}
 
 
 def _targets(graph, x):
