@@ -52,10 +52,11 @@ KNOWN_BUGS = {
                          "a parameter, buffer or argument: a write to one after the call shows in the "
                          "other eagerly, not compiled (an output that is such a tensor or a view of one "
                          "is returned as it: tests/test_control_flow_aliases.py)",
-    "cf_copy_of_detached_param": "a parameter written (under no_grad) with p.detach() of another parameter "
-                                 "inside a loop body that is itself in a dg.cond branch, the loop carrying a "
-                                 "parameter: \"must be from the same graph\" at trace time (a value of the "
-                                 "body escapes); the RecursionError it used to give is fixed",
+    "detached_read_cuts_other_grads": "in dg.function, a parameter read through p.detach() before it is "
+                                      "read with grad: the nodes that read it so far are marked no_grad "
+                                      "(core.Graph.capture), which also cuts their other inputs' gradients "
+                                      "((p.detach() * q).sum() + (p * p).sum(): q.grad None compiled); "
+                                      "the generator copies no parameter's detach() into state",
     # ---- found by the opt-in unknown-dims run (DG_RANDOM_PROGRAMS_UNKNOWN_DIMS=1): these
     # exclusions apply only in that mode (UNKNOWN_DIMS_ONLY)
 }
@@ -2578,7 +2579,7 @@ class _CFGen(_Gen):
         if self.depth and _cf_excluded("cf_grad_rerun_repeats_state_write") and not (
                 self.at_end and self.depth == 1):
             return      # (only as the last statement of a branch or body, not nested)
-        no_param = _cf_excluded("cf_copy_of_detached_param")
+        no_param = _cf_excluded("detached_read_cuts_other_grads")
         ok = (lambda v: v.storage != b.storage and not (no_param and v in self.params))
         src = self.pick_float(lambda v: ok(v) and self.bshape(v.shape, b.shape) == tuple(b.shape))
         if src is None:
@@ -2679,10 +2680,12 @@ class _CFGen(_Gen):
                 # tensor (or views of one): eagerly the cond returns those very tensors, so a write
                 # through one is seen by the other (KNOWN_BUGS cf_result_aliases)
                 alias = _cf_excluded("cf_result_aliases")
-                for v, loc in got:
-                    if alias and (not loc or v.vkind is not None):
-                        self.storages[v.storage].frozen = True
                 sids = [v.storage for v, _ in got]
+                for v, loc in got:
+                    # (one value returned twice: the generator's model of PyTorch's version
+                    # counter does not know the two results are one tensor; no writes to it)
+                    if alias and (not loc or v.vkind is not None) or sids.count(v.storage) > 1:
+                        self.storages[v.storage].frozen = True
 
                 def writable(v, loc):
                     st = self.storages[v.storage]

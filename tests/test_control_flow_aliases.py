@@ -291,3 +291,19 @@ def test_views_of_a_result_follow_it(fn):
 
 def test_write_through_a_view_of_a_result():
     run_calls(result_written_through_a_view, N, [(NEG, False), (POS, True), (NEG, False)])
+
+
+def nested_result_written(state, x):
+    """Inside a branch, a nested cond's result that eagerly is a tensor from outside the branch
+    (written through a view): eagerly that outer tensor changes."""
+    t0 = x * 2
+
+    def outer():
+        t4 = dg.cond(x[0] > 0, lambda: t0 * 1, lambda: t0)
+        t4[0:1].fill_(-0.75)
+        return t4 * 1
+    return t0 * 1, dg.cond(x.sum() > -10, outer, lambda: x * 1)
+
+
+def test_nested_result_that_is_an_outer_tensor():
+    run_calls(nested_result_written, N, [(POS, False), ([-1.0, 2.0], True), (POS, False)])

@@ -168,3 +168,22 @@ def test_backward_outside_reaches_only_what_a_loop_result_depends_on():
         loss.backward()
         assert p.grad is None                     # compiled: zeros before
         assert q.grad.tolist() == [4.0, 8.0]
+
+
+def test_loop_variable_reached_only_through_an_iteration():
+    """p enters as loop variable g, which the loss reaches only through h's update: after no
+    iteration eagerly p.grad is None (compiled: refused at that call, was zeros)."""
+    p = dg.nn.Parameter(dg.ones(2))
+
+    def fn(x, n):
+        p.grad = None
+        _, h, _ = dg.while_loop(lambda i, h, g: i < n, lambda i, h, g: (i + 1, h + g.sum(), g * 2),
+                                (dg.tensor(0), x, p * 1))
+        h.sum().backward()
+        return p.grad
+    f = dg.function(fn)
+    x = dg.tensor([1.0, 2.0], requires_grad=True)
+    assert fn(x, dg.tensor(2)).tolist() == f(x, dg.tensor(2)).tolist() == [6.0, 6.0]
+    assert fn(x, dg.tensor(0)) is None
+    with pytest.raises(dg.errors.DGRuntimeError, match=REFUSAL):
+        f(x, dg.tensor(0))

@@ -791,6 +791,21 @@ def test_fixed_cf_copy_of_detached_param_recursion():
     assert compiled == eager
 
 
+@_fixed("detached_read_cuts_other_grads")
+def test_known_detached_read_cuts_other_grads():
+    def fn(state, x):
+        p0, p1 = state
+        p0.grad = p1.grad = None
+        d = p0.detach()
+        y = (d * p1 * x).sum() + (p0 * p0).sum()
+        y.backward()
+        return y
+    eager, compiled = _both(fn, lambda: [dg.nn.Parameter(dg.tensor([1.0, 2.0])),
+                                         dg.nn.Parameter(dg.tensor([3.0, 4.0]))], [1.0, 1.0])
+    assert eager[0][2][1] == [1.0, 2.0]
+    assert compiled == eager              # compiled: p1.grad None
+
+
 @_fixed("cf_output_aliases")
 def test_known_cf_output_aliases():
     def run(compiled):
@@ -825,8 +840,9 @@ def test_fixed_cf_count_use_then_write():
     assert compiled == eager
 
 
-@_fixed("cf_copy_of_detached_param")
-def test_known_cf_copy_of_detached_param():
+def test_fixed_cf_copy_of_detached_param():
+    """(was KNOWN_BUGS['cf_copy_of_detached_param']: "must be from the same graph" while
+    tracing: an enclosing graph's stop_gradient of the state was built in the loop body)"""
     def fn(state, x):
         p0, p1, p2 = state
         for p in state:
@@ -842,8 +858,10 @@ def test_known_cf_copy_of_detached_param():
         loss.backward()          # compiled: "must be from the same graph" while tracing
         return loss
     make = lambda: [dg.nn.Parameter(dg.tensor([1.0, 2.0]) * k) for k in (1, 2, 3)]
-    eager, compiled = _both(fn, make, [1.0, 1.0])
+    eager, compiled = _both(fn, make, [6.0, 6.0], [7.0, 8.0])     # the true branch
     assert compiled == eager
+    with pytest.raises(dg.DualGraphError, match="has no gradient at this call"):
+        _both(fn, make, [1.0, 1.0])   # the loop's branch: eagerly p2.grad is None
 
 
 def test_fixed_cf_reach_zeros():
@@ -947,6 +965,6 @@ def test_fixed_cf_loop_state_write_grad():
 
 
 REPRODUCERS = {
-    'cf_copy_of_detached_param': test_known_cf_copy_of_detached_param,
     'cf_output_aliases': test_known_cf_output_aliases,
+    'detached_read_cuts_other_grads': test_known_detached_read_cuts_other_grads,
 }

@@ -759,10 +759,12 @@ def _while_input_used(n, k, outputs=None):
         return None
     live = range(a["n_vars"]) if outputs is None else [
         {p: j for j, p in _stack_positions(a["stacked"], a["n_vars"]).items()}.get(o, o) for o in outputs]
-    if k < a["n_vars"]:
-        return None if k in live or k in _loop_reached(a["body"], a["n_vars"], live) else False
+    if k < a["n_vars"] and k in live:
+        return None   # (its own result: itself after no iteration)
     if k not in _loop_reached(a["body"], a["n_vars"], live):
         return False
+    if k < a["n_vars"]:   # another result computed from it: after an iteration only
+        return apply(TUPLE_GET, n.out, index=a["n_vars"], shape=(), dtype=np.dtype(np.int64)) > 0
     var = dict(a.get("reach", ())).get(k)
     if var is not None:  # (used at some iterations only: whether one did, _reach_flags)
         return apply(TUPLE_GET, n.out, index=var, shape=(), dtype=np.dtype(np.bool_))

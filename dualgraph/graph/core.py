@@ -262,8 +262,12 @@ class Graph:
                 v._rg = True
                 v.node.attrs["trainable"] = True
         elif not t._rg and st.trained is not None:
-            from ..ops.dispatch import apply
-            out = apply(STOP_GRADIENT, st.cur)
+            if building() is self:
+                from ..ops.dispatch import apply
+                out = apply(STOP_GRADIENT, st.cur)
+            else:  # (a subgraph's capture asks: the detached value is this graph's)
+                cur = st.cur
+                out = self.add_node(STOP_GRADIENT, (cur,), {}, Spec(tuple(cur.shape), cur._dtype)).out
             out._rg = False
             return out
         return st.cur

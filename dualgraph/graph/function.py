@@ -1053,13 +1053,6 @@ def _wrap_out(treedef, leaves, vals, args):
 
 def _out_leaf(leaf, vals, args):
     kind, x = leaf
-    if kind is _E:
-        alts, leaf = x
-        for fi, alt in alts:
-            v = vals[fi]
-            if bool(np.asarray(v.numpy() if isinstance(v, Tensor) else v)):
-                return _out_leaf(alt, vals, args)
-        return _out_leaf(leaf, vals, args)
     if kind is _A:
         return args[x]
     if kind is _W:
@@ -1071,6 +1064,13 @@ def _out_leaf(leaf, vals, args):
         return v if isinstance(v, Tensor) else _wrap(np.asarray(v))  # (a Tensor: with its backward)
     if kind is _S:
         return np.asarray(vals[x]).item()
+    if kind is _E:  # (the tensor eagerly it is at this call, if a flag says so)
+        alts, leaf = x
+        for fi, alt in alts:
+            v = vals[fi]
+            if bool(np.asarray(v.numpy() if isinstance(v, Tensor) else v)):
+                return _out_leaf(alt, vals, args)
+        return _out_leaf(leaf, vals, args)
     return x
 
 

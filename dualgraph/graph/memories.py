@@ -193,7 +193,8 @@ def _written_through(m, flag, either, where, refuse, whats):
         for k, f in m.members:
             _written_through(k, both(flag, f), either, where, refuse, whats)
         return
-    if isinstance(m, _Memory) and "argument" not in m.root.node.attrs:
+    attrs = m.root.node.attrs if isinstance(m, _Memory) else {}
+    if isinstance(m, _Memory) and "argument" not in attrs and "captured" not in attrs:
         body = either.inside
         if body is None or not any(ox._storage is m or ox._alias is not None and ox._alias[0] is m
                                    for ox, _ in body.captures.values()):
@@ -201,8 +202,10 @@ def _written_through(m, flag, either, where, refuse, whats):
             return
         whats.append(f"{m.root.name!r}, which {body.what} reads too")
         flag = None
+    elif "captured" in attrs:   # (a tensor from outside the branch or body: it cannot be written)
+        whats.append(f"{attrs['captured']!r} from outside {m.root.node.graph.what}")
     elif isinstance(m, _Memory):
-        whats.append(f"argument {m.root.node.attrs['argument']!r} of the traced function")
+        whats.append(f"argument {attrs['argument']!r} of the traced function")
     else:
         whats.append("captured state")
     refuse.append(flag)

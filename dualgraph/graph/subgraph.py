@@ -94,7 +94,11 @@ class SubGraph(Graph):
                 raise DGNotImplementedError(
                     f"dg.Variable created inside {self.what}: create it outside the control "
                     "flow and use it inside (TensorFlow refuses this too)")
-            st = self._states[key] = _State(t, self._capture(self.outer.capture(t), state=True))
+            # (read through the alias that requires grad where the enclosing graph has one: a
+            # p.detach() read first is detached by capture() here, not the state's value itself)
+            o = self.outer._state(t)
+            ref = o.trained if o.trained is not None else t
+            st = self._states[key] = _State(ref, self._capture(self.outer.capture(ref), state=True))
         return st
 
     def bind_state(self, t, value):
