@@ -52,11 +52,6 @@ KNOWN_BUGS = {
                          "a parameter, buffer or argument: a write to one after the call shows in the "
                          "other eagerly, not compiled (an output that is such a tensor or a view of one "
                          "is returned as it: tests/test_control_flow_aliases.py)",
-    "detached_read_cuts_other_grads": "in dg.function, a parameter read through p.detach() before it is "
-                                      "read with grad: the nodes that read it so far are marked no_grad "
-                                      "(core.Graph.capture), which also cuts their other inputs' gradients "
-                                      "((p.detach() * q).sum() + (p * p).sum(): q.grad None compiled); "
-                                      "the generator copies no parameter's detach() into state",
     # ---- found by the opt-in unknown-dims run (DG_RANDOM_PROGRAMS_UNKNOWN_DIMS=1): these
     # exclusions apply only in that mode (UNKNOWN_DIMS_ONLY)
 }
@@ -2579,8 +2574,7 @@ class _CFGen(_Gen):
         if self.depth and _cf_excluded("cf_grad_rerun_repeats_state_write") and not (
                 self.at_end and self.depth == 1):
             return      # (only as the last statement of a branch or body, not nested)
-        no_param = _cf_excluded("detached_read_cuts_other_grads")
-        ok = (lambda v: v.storage != b.storage and not (no_param and v in self.params))
+        ok = (lambda v: v.storage != b.storage)
         src = self.pick_float(lambda v: ok(v) and self.bshape(v.shape, b.shape) == tuple(b.shape))
         if src is None:
             src = self.pick_float(ok)

@@ -222,6 +222,27 @@ class Graph:
         return x
 
     # ---- state: reads and writes keep program order
+    def _detach_readers(self, cur):
+        """Every node reading cur's node (but an assign) reads a stop_gradient of it, a node
+        placed right after it (its seq between cur's and the next node's)."""
+        src = cur.node
+        # (a write's assign keeps its target; a stop_gradient already is one)
+        readers = [n for n in dict.fromkeys(src.users) if n.op not in (ASSIGN, STOP_GRADIENT)]
+        if not readers:
+            return
+        i = self.nodes.index(src)
+        nxt = self.nodes[i + 1].seq if i + 1 < len(self.nodes) else src.seq + 1
+        node = GraphNode(self, STOP_GRADIENT, (cur,), {}, Spec(tuple(cur.shape), cur._dtype),
+                         self.unique_name(STOP_GRADIENT.name), (src.seq + nxt) / 2)
+        self.nodes.insert(i + 1, node)
+        self._by_name[node.name] = node
+        sg = node.out
+        sg._rg = False
+        src.users = [n for n in src.users if n not in readers] + [node]
+        for n in readers:
+            n.inputs = tuple(sg if isinstance(x, SymbolicTensor) and x.node is src else x for x in n.inputs)
+            node.users += [n] * sum(1 for x in n.inputs if x is sg)
+
     def _state(self, t, name="captured", attrs=None):
         key = state_key(t)
         st = self._states.get(key)
@@ -245,8 +266,12 @@ class Graph:
             # made a stop_gradient of the value, and a fresh object stands for the state
             cur = st.cur
             if building() is self and cur.node.graph is self:  # (not from inside a subgraph)
+                # the nodes that read the value so far read a stop_gradient of it instead (made
+                # right after it): only their path from this state carries no gradient
+                for v in {id(v.node): v for v in st.leaves + [cur]}.values():
+                    self._detach_readers(v)
                 from ..ops.dispatch import apply
-                sg = apply(STOP_GRADIENT, cur)
+                sg = apply(STOP_GRADIENT, cur)  # (and the object handed out: d's value)
                 rebind(cur, sg)
                 cur._rg = False
                 fresh_cur = sg.node.inputs[0]
@@ -254,11 +279,13 @@ class Graph:
                     st.handle = fresh_cur
                 st.leaves = [fresh_cur if v is cur else v for v in st.leaves]
                 st.cur = fresh_cur
+            else:
+                for v in st.leaves:
+                    for n in v.node.users:
+                        n.no_grad = True
+                        n.out._rg = False
             st.trained = t
             for v in st.leaves:
-                for n in v.node.users:
-                    n.no_grad = True
-                    n.out._rg = False
                 v._rg = True
                 v.node.attrs["trainable"] = True
         elif not t._rg and st.trained is not None:
