@@ -17,6 +17,7 @@ from ..ops.dispatch import apply
 from ..ops.registry import OPS, Spec, defop
 from ..ops.creation import full_op, full_like_op
 from .builder import GraphInterpreter
+from .memories import passes_unless_refused, passes_unless_refused_spec
 from .core import SymbolicTensor, SOURCE_OPS, STATE_OPS, STATE_VALUE
 
 
@@ -103,13 +104,7 @@ def gradients(ys, xs, grad_ys=None, name="gradients", tape=None, leaf_hooks=Fals
 
 
 # ---------------------------------------------------------------- gradients that exist at some runs only
-def _reached_kernel(g, flag, message):
-    if not bool(flag):
-        raise DGRuntimeError(message)
-    return g
-
-
-REACHED = defop("grad_reached", _reached_kernel, lambda g, flag, message: Spec(g.shape, g.dtype),
+REACHED = defop("grad_reached", passes_unless_refused, passes_unless_refused_spec,
                 lambda gg, n: (gg, None), graph_only=True, saves=(), may_alias=True,
                 doc="passes a gradient on; refuses a run where eagerly it would not exist")
 
@@ -164,24 +159,31 @@ def _element_flags(G, n, root, partial, never):
         if el in done or el not in G or not (t.name == root or nx.has_path(G, t.name, root)):
             continue
         done.add(el)
-        always, flags = set(), {}
-        for k, x in enumerate(n.inputs):
-            if isinstance(x, SymbolicTensor) and G.has_edge(x.node.name, el):
-                f = n.op.input_used(n, k, {i})
-                u = x.node.name
-                if f is None:
-                    always.add(u)
-                elif f is not False:
-                    flags[u] = _or(flags.get(u), f)
-                else:
-                    flags.setdefault(u, False)
-        for u, f in flags.items():
-            if u in always:
-                continue
-            if f is False:
-                never.add((u, el))
-            else:
-                partial[(u, el)] = f
+        ks = [k for k, x in enumerate(n.inputs) if isinstance(x, SymbolicTensor) and G.has_edge(x.node.name, el)]
+        _skipped_inputs(n, ks, {i}, el, partial, never)
+
+
+def _skipped_inputs(n, ks, outs, into, partial, never):
+    """Control-flow node n's inputs ks, for a gradient from its tuple's elements `outs`: the
+    edge (input, into) of each one a run may skip goes in `partial` with the flag of the runs
+    that use it, in `never` if none does (an input used twice counts if one use always is)."""
+    always, flags = set(), {}
+    for k in ks:
+        f = n.op.input_used(n, k, outs)
+        u = n.inputs[k].node.name
+        if f is None:
+            always.add(u)
+        elif f is not False:
+            flags[u] = _or(flags.get(u), f)
+        else:
+            flags.setdefault(u, False)
+    for u, f in flags.items():
+        if u in always:
+            continue
+        if f is False:
+            never.add((u, into))  # no gradient ever goes this way
+        else:
+            partial[(u, into)] = f
 
 
 def reached_at_run(graph, sources, root):
@@ -204,24 +206,8 @@ def reached_at_run(graph, sources, root):
         outs = {u.attrs["index"] for u in n.users
                 if "index" in u.attrs and u.inputs and getattr(u.inputs[0], "node", None) is n
                 and (u.name == root or nx.has_path(G, u.name, root))}
-        always, flags = set(), {}
-        for k, x in enumerate(n.inputs):
-            if isinstance(x, SymbolicTensor):
-                f = n.op.input_used(n, k, outs)
-                u = x.node.name
-                if f is None:
-                    always.add(u)
-                elif f is not False:
-                    flags[u] = _or(flags.get(u), f)
-                else:
-                    flags.setdefault(u, False)
-        for u, f in flags.items():
-            if u in always:
-                continue
-            if f is False:
-                never.add((u, n.name))  # no gradient ever goes this way
-            else:
-                partial[(u, n.name)] = f
+        _skipped_inputs(n, [k for k, x in enumerate(n.inputs) if isinstance(x, SymbolicTensor)], outs,
+                        n.name, partial, never)
     if not partial and not never:
         # (no run skips a way in; with control flow about, the root may still not depend on
         # the sources at all: its elements' edges are exact)

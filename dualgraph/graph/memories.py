@@ -21,13 +21,18 @@ _SHARED_REASON = ("Eagerly that write changes it at such a run, which a graph do
                   "values are tensors of their own); clone() one of them before writing it in place.")
 
 
-def _check_kernel(x, ok, message):
+def passes_unless_refused(x, ok, message):
+    """The kernel of a check that refuses a run (this one's, gradients.grad_reached's)."""
     if not bool(ok):
         raise DGRuntimeError(message)
     return x
 
 
-ALIAS_CHECK = defop("alias_check", _check_kernel, lambda x, ok, message: Spec(x.shape, x.dtype),
+def passes_unless_refused_spec(x, ok, message):
+    return Spec(x.shape, x.dtype)
+
+
+ALIAS_CHECK = defop("alias_check", passes_unless_refused, passes_unless_refused_spec,
                     lambda gg, n: (gg, None), graph_only=True, saves=(), may_alias=True,
                     doc="passes a value on; refuses a run where eagerly it is another tensor "
                         "written in place (graph/memories.py)")
