@@ -289,12 +289,8 @@ class Graph:
                 v._rg = True
                 v.node.attrs["trainable"] = True
         elif not t._rg and st.trained is not None:
-            if building() is self:
-                from ..ops.dispatch import apply
-                out = apply(STOP_GRADIENT, st.cur)
-            else:  # (a subgraph's capture asks: the detached value is this graph's)
-                cur = st.cur
-                out = self.add_node(STOP_GRADIENT, (cur,), {}, Spec(tuple(cur.shape), cur._dtype)).out
+            from ..ops.dispatch import apply
+            out = apply(STOP_GRADIENT, st.cur)
             out._rg = False
             return out
         return st.cur
@@ -557,6 +553,7 @@ def fresh(x, checks=True):
     would show a write the graph does not make is checked (graph/memories.py); not for a feed."""
     a = x._alias
     out = x
+    # (an Either's record names itself as its interpreter: its "regeneration" is a check)
     if a is not None and a[0].version != a[2] and (checks or a[4] is not a[0]):
         got = a[4]._regenerate(x)   # (a view is rebound; an Either's read comes back checked)
         out = x if got is None else got

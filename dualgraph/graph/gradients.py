@@ -127,17 +127,15 @@ def _gradient_paths(graph):
         ins = n.inputs
         src = ins[0].node if ins and isinstance(ins[0], SymbolicTensor) else None
         if src is not None and "index" in n.attrs and src.op.subgraphs:
-            if src.op.element_inputs is not None:
-                el = (src.name, n.attrs["index"])
-                if el not in G:
-                    G.add_node(el)
-                    for k, x in enumerate(src.inputs):
-                        if isinstance(x, SymbolicTensor) and src.op.element_inputs(src, k, n.attrs["index"]):
-                            G.add_edge(x.node.name, el)
-                G.add_edge(el, n.name)
-                continue
-            ins = ins[:1]
-        elif n.op is STATE_VALUE:  # (its gradient goes to the value before the write only)
+            el = (src.name, n.attrs["index"])
+            if el not in G:
+                G.add_node(el)
+                for k, x in enumerate(src.inputs):
+                    if isinstance(x, SymbolicTensor) and src.op.element_inputs(src, k, n.attrs["index"]):
+                        G.add_edge(x.node.name, el)
+            G.add_edge(el, n.name)
+            continue
+        if n.op is STATE_VALUE:  # (its gradient goes to the value before the write only)
             ins = ins[1:]
         for x in ins:
             if isinstance(x, SymbolicTensor):
@@ -149,7 +147,7 @@ def _element_flags(G, n, root, partial, never):
     """reached_at_run's edges into control-flow node n, one element of its tuple at a time (a
     dg.cond input both branches use for one result may be used by one branch only for another):
     partial[(input, element)] = the flag of the runs whose gradient from that element reaches
-    the input; never: the edges no gradient goes along."""
+    the input, in `never` if none does (an input used twice counts if one use always is)."""
     done = set()
     for t in list(n.users):   # (input_used adds users: flags the op's tuple hands on)
         if t.name not in G or "index" not in t.attrs or not t.inputs or getattr(t.inputs[0], "node", None) is not n:
@@ -159,31 +157,24 @@ def _element_flags(G, n, root, partial, never):
         if el in done or el not in G or not (t.name == root or nx.has_path(G, t.name, root)):
             continue
         done.add(el)
-        ks = [k for k, x in enumerate(n.inputs) if isinstance(x, SymbolicTensor) and G.has_edge(x.node.name, el)]
-        _skipped_inputs(n, ks, {i}, el, partial, never)
-
-
-def _skipped_inputs(n, ks, outs, into, partial, never):
-    """Control-flow node n's inputs ks, for a gradient from its tuple's elements `outs`: the
-    edge (input, into) of each one a run may skip goes in `partial` with the flag of the runs
-    that use it, in `never` if none does (an input used twice counts if one use always is)."""
-    always, flags = set(), {}
-    for k in ks:
-        f = n.op.input_used(n, k, outs)
-        u = n.inputs[k].node.name
-        if f is None:
-            always.add(u)
-        elif f is not False:
-            flags[u] = _or(flags.get(u), f)
-        else:
-            flags.setdefault(u, False)
-    for u, f in flags.items():
-        if u in always:
-            continue
-        if f is False:
-            never.add((u, into))  # no gradient ever goes this way
-        else:
-            partial[(u, into)] = f
+        always, flags = set(), {}
+        for k, x in enumerate(n.inputs):
+            if isinstance(x, SymbolicTensor) and G.has_edge(x.node.name, el):
+                f = n.op.input_used(n, k, {i})
+                u = x.node.name
+                if f is None:
+                    always.add(u)
+                elif f is not False:
+                    flags[u] = _or(flags.get(u), f)
+                else:
+                    flags.setdefault(u, False)
+        for u, f in flags.items():
+            if u in always:
+                continue
+            if f is False:
+                never.add((u, el))  # no gradient ever goes this way
+            else:
+                partial[(u, el)] = f
 
 
 def reached_at_run(graph, sources, root):
@@ -199,15 +190,7 @@ def reached_at_run(graph, sources, root):
             continue
         if G is None:
             G = _gradient_paths(graph)
-        if n.op.element_inputs is not None:
-            _element_flags(G, n, root, partial, never)
-            continue
-        # the elements of the op's tuple that lead to the root (a gradient comes only from them)
-        outs = {u.attrs["index"] for u in n.users
-                if "index" in u.attrs and u.inputs and getattr(u.inputs[0], "node", None) is n
-                and (u.name == root or nx.has_path(G, u.name, root))}
-        _skipped_inputs(n, [k for k, x in enumerate(n.inputs) if isinstance(x, SymbolicTensor)], outs,
-                        n.name, partial, never)
+        _element_flags(G, n, root, partial, never)
     if not partial and not never:
         # (no run skips a way in; with control flow about, the root may still not depend on
         # the sources at all: its elements' edges are exact)

@@ -24,7 +24,8 @@ from ..mode import push
 from ..ops.dispatch import apply
 from ..ops.registry import Spec, defop
 from ..state import _state
-from .builder import GraphInterpreter, Either, replay_view
+from .builder import GraphInterpreter, replay_view
+from .memories import Either
 from .core import (Graph, SymbolicTensor, PLACEHOLDER, CONSTANT, VARIABLE, STATE_VALUE, _State, state_key,
                    building)
 

@@ -96,9 +96,9 @@ class Op:
         # control flow: subgraph_reads(node) -> the inputs whose values the rules inside its
         # subgraphs read (the eager version check's `saves`, for a node that has no rule of its own)
         self.subgraph_reads = subgraph_reads
-        # control flow: element_inputs(node, i, index) -> whether a gradient from element `index`
-        # of the op's tuple reaches input i (a loop result: the variables and captures its body
-        # computes it from), for which outputs a source's gradient leads to
+        # control flow (every op with subgraphs gives it): element_inputs(node, i, index) ->
+        # whether a gradient from element `index` of the op's tuple reaches input i (a loop
+        # result: the variables and captures its body computes it from; graph/gradients.py)
         self.element_inputs = element_inputs
 
     def __repr__(self):
