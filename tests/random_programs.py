@@ -46,12 +46,6 @@ import numpy as np
 # ============================================================================ known bugs
 # name -> what it is. The generator consults `excluded(name)` where it would write the construct.
 KNOWN_BUGS = {
-    # ---- found by the control-flow programs (generate_cf)
-    "cf_output_aliases": "a dg.function output that eagerly is, at some calls, another output (a branch "
-                         "returning one value twice) or a nested dg.cond / dg.while_loop result that is "
-                         "a parameter, buffer or argument: a write to one after the call shows in the "
-                         "other eagerly, not compiled (an output that is such a tensor or a view of one "
-                         "is returned as it: tests/test_control_flow_aliases.py)",
     # ---- found by the opt-in unknown-dims run (DG_RANDOM_PROGRAMS_UNKNOWN_DIMS=1): these
     # exclusions apply only in that mode (UNKNOWN_DIMS_ONLY)
 }

@@ -307,3 +307,150 @@ def nested_result_written(state, x):
 
 def test_nested_result_that_is_an_outer_tensor():
     run_calls(nested_result_written, N, [(POS, False), ([-1.0, 2.0], True), (POS, False)])
+
+
+# ---- nested control flow and outputs that are one tensor: what a result eagerly IS is tracked
+# through nested dg.cond / dg.while_loop (their flags become outputs of the enclosing op, or
+# loop variables: control_flow_aliases.LoopIdentities), so a dg.function returns that very
+# tensor at exactly the calls where eagerly it is it, and a write is refused at exactly those.
+def _nested_param(p):
+    return lambda x: dg.cond(x.sum() > 0, lambda: dg.cond(x[0] > 0, lambda: p, lambda: p * 2),
+                             lambda: x * 3)
+
+
+def _nested_argument(x):
+    return dg.cond(x.sum() > 0, lambda: dg.cond(x[0] > 0, lambda: x, lambda: x * 2), lambda: x * 3)
+
+
+def _loop_nested(x):
+    def body(i, h):
+        return i + 1, dg.cond(x[0] > 0, lambda: h, lambda: h * 2)
+    return dg.while_loop(lambda i, h: i < 2, body, (0, x))[1]
+
+
+def _swapped(x, n):
+    def body(i, a, b):
+        return i + 1, b, a
+    _, a, b = dg.while_loop(lambda i, a, b: i < n, body, (0, x, x * 3))
+    return a
+
+
+def _calls(run, make_fn, xs, param=None):
+    """Per call: the result's values, whether it is the argument / parameter, after the caller
+    writes it; and the argument and parameter after."""
+    f = make_fn() if run == "eager" else dg.function(make_fn())
+    out = []
+    for x in xs:
+        x = dg.tensor(x)
+        y = f(x)
+        with dg.no_grad():
+            y.add_(1.0)
+        out.append((y.tolist(), y is x, param is not None and y is param, x.tolist(),
+                    None if param is None else param.tolist()))
+    return out
+
+
+XS = [[1.0, 1.0], [-1.0, 2.0], [-1.0, -2.0], [1.0, 1.0]]
+
+
+@pytest.mark.parametrize("which", ["nested param", "nested argument", "loop nested"])
+def test_returned_nested_result_is_the_argument_or_parameter_itself(which):
+    got = {}
+    for run in ("eager", "compiled"):
+        p = dg.nn.Parameter(dg.tensor([1.0, 2.0]))
+        make = {"nested param": lambda: _nested_param(p), "nested argument": lambda: _nested_argument,
+                "loop nested": lambda: _loop_nested}[which]
+        got[run] = _calls(run, make, XS, p)
+    assert any(c[1] or c[2] for c in got["eager"]) and not all(c[1] or c[2] for c in got["eager"])
+    assert got["compiled"] == got["eager"]
+
+
+def test_loop_results_that_swap_are_the_arguments_themselves():
+    f = dg.function(_swapped)
+    for n in (0, 1, 2, 3, 1):
+        x = dg.tensor([1.0, 2.0])
+        eager, compiled = _swapped(x, n), f(x, dg.tensor(n))
+        assert (eager is x) == (compiled is x) == (n % 2 == 0), n
+        assert compiled.tolist() == eager.tolist()
+
+
+def test_outputs_that_are_one_tensor_at_some_calls():
+    """A branch (or a loop body) returning one value twice: eagerly the two results are one
+    tensor; the call returns one tensor for both then, two at the other calls."""
+    def branch(x):
+        def yes():
+            t = x * 2
+            return t, t
+        return dg.cond(x.sum() > 0, yes, lambda: (x * 3, x * 4))
+
+    def loop(x, n):
+        def body(i, a, b):
+            t = a + b
+            return i + 1, t, t
+        return dg.while_loop(lambda i, a, b: i < n, body, (0, x * 1, x * 2))[1:]
+    cases = [(branch, [([1.0],), ([-1.0],), ([2.0],)]),
+             (loop, [([1.0], 1), ([1.0], 0), ([1.0], 2)])]
+    for fn, calls in cases:
+        f = dg.function(fn)
+        for args in calls * 2:
+            ea = [dg.tensor(a) for a in args]
+            ca = [dg.tensor(a) for a in args]
+            e, c = fn(*ea), f(*ca)
+            assert (e[0] is e[1]) == (c[0] is c[1]), (fn.__name__, args)
+            with dg.no_grad():
+                e[0].add_(1.0)
+                c[0].add_(1.0)
+            assert [t.tolist() for t in c] == [t.tolist() for t in e], (fn.__name__, args)
+
+
+def nested_param_written(state, x):
+    """Written inside the function: refused only where eagerly the nested result is p."""
+    (p,) = state
+    y = _nested_param(p)(x)
+    with dg.no_grad():
+        y.add_(1.0)
+    return y * 1, p * 1
+
+
+def loop_nested_param_written(state, x):
+    (p,) = state
+
+    def body(i, h):
+        return i + 1, dg.cond(x[0] > 0, lambda: h, lambda: h * 2)
+    y = dg.while_loop(lambda i, h: i < 2, body, (0, p))[1]
+    loss = (y * x).sum()
+    loss.backward()
+    with dg.no_grad():
+        y.add_(1.0)
+    return loss, p * 1
+
+
+@pytest.mark.parametrize("fn", [nested_param_written, loop_nested_param_written], ids=lambda v: v.__name__)
+def test_nested_sharing_refused_only_where_it_happens(fn):
+    run_calls(fn, P, [([-1.0, 2.0], False), ([1.0, 2.0], True), ([-1.0, 3.0], False), ([1.0, 2.0], True)])
+
+
+def param_result_written_unread(state, x):
+    """The written result is not read again: the refusal runs all the same (Graph.checks)."""
+    (p,) = state
+    y = dg.cond(x[0] > 0, lambda: p, lambda: p * 2)
+    with dg.no_grad():
+        y.add_(1.0)
+    return p * 1
+
+
+def nested_param_written_in_branch(state, x):
+    (p,) = state
+
+    def outer():
+        y = dg.cond(x[0] > 0, lambda: p, lambda: p * 2)
+        with dg.no_grad():
+            y.add_(1.0)
+        return x * 1
+    return dg.cond(x.sum() > -10, outer, lambda: x * 2), p * 1
+
+
+@pytest.mark.parametrize("fn", [param_result_written_unread, nested_param_written_in_branch],
+                         ids=lambda v: v.__name__)
+def test_unread_write_refused_where_it_happens(fn):
+    run_calls(fn, P, [([-1.0, 2.0], False), ([1.0, 2.0], True), ([-1.0, 3.0], False), ([1.0, 2.0], True)])

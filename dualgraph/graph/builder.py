@@ -132,7 +132,7 @@ class GraphInterpreter:
         new = _fit(self, _unsaved_target(self.apply(op, (target,) + tuple(inputs), attrs)), target, op)
         new = _keep_requires_grad(self, new, target, op)
         if refuse:
-            new = refuse_at(new, any_of(refuse), why)
+            new = refuse_at(new, any_of(refuse), why, always=True)
         if bad is not None:
             # whether such a write reaches the base depends on the memory layout at run time
             # (reshape copies a non-contiguous tensor), which a graph does not know: the view
@@ -179,7 +179,7 @@ class GraphInterpreter:
             if a is not None and isinstance(a[0], Either):  # (a write of a value that may be others)
                 refuse, why = a[0].written(mem.root, S.index_put_op)
                 if refuse:
-                    full = refuse_at(full, any_of(refuse), why)
+                    full = refuse_at(full, any_of(refuse), why, always=True)
             rebind(mem.root, full)
             mem.version += 1
         else:  # an eager tensor's state: the assign bumps its version

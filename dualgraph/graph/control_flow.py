@@ -26,7 +26,8 @@ from ..tensor_methods import TensorMethods
 from ..utils.tree import flatten, unflatten
 from .core import SymbolicTensor, VARIABLE, building, state_key
 from .subgraph import (trace, building_subgraph, inline, draws_random, to_literal_tensor)
-from .control_flow_aliases import mark_cond_results, mark_loop_inputs, mark_loop_results, runs_at_least_once
+from .control_flow_aliases import (LoopIdentities, cond_identities, mark_cond_results, mark_loop_inputs,
+                                   mark_loop_results, runs_at_least_once)
 
 
 # ---------------------------------------------------------------- building
@@ -40,7 +41,7 @@ class _Branch:
 
     def __init__(self, graph, outputs, index, carried_rg=()):
         self.graph, self.outputs, self.index = graph, outputs, index
-        self.plan = graph.compile(list(outputs), feeds=graph.feeds())
+        self.plan = graph.compile(list(outputs), feeds=graph.feeds(), updates=graph.checks)
         self._fns = {}
         self.uses_by_output = branch_uses(graph, outputs, index)
         self.uses = frozenset().union(*self.uses_by_output)
@@ -67,7 +68,7 @@ class _Branch:
     def add_output(self, value):
         """One more result (a flag the gradient reads: _cond_input_used); the plan is made again."""
         self.outputs = list(self.outputs) + [value]
-        self.plan = self.graph.compile(list(self.outputs), feeds=self.graph.feeds())
+        self.plan = self.graph.compile(list(self.outputs), feeds=self.graph.feeds(), updates=self.graph.checks)
         self._fns = {}
         self.uses_by_output = list(self.uses_by_output) + [frozenset()]
         return len(self.outputs) - 1
@@ -297,16 +298,18 @@ def cond(pred, true_fn, false_fn, name="cond"):
     for s, res in ((tsub, ts), (fsub, fs)):
         with building_subgraph(s):
             outs.append(res + [s._state(r).cur for r in refs])
-    specs += [(tuple(v.shape), v._dtype) for v in outs[0][len(ts):]]
+    n, w = len(ts), len(ts) + len(refs)
+    idents, lifted = cond_identities((tsub, fsub), outs, n)  # (flags of nested control flow: outputs)
+    specs += [(tuple(v.shape), v._dtype) for v in outs[0][n:]]
     cap_nodes, caps = _union_captures(tsub, fsub)
     branches = tuple(_Branch(s, o, _index(s, 0, cap_nodes, 0)) for s, o in zip((tsub, fsub), outs))
     packed = _packed(COND, [pred] + caps, branches=branches, n_out=len(specs))
-    n = len(ts)
     rg = [a._rg or b._rg for a, b in zip(*outs)]
-    assigns = _assign_written(g, refs, _outputs(packed, specs[n:], (), n, rg)) if refs else []
+    assigns = _assign_written(g, refs, _outputs(packed, specs[n:w], (), n, rg)) if refs else []
     _record_reads(g, packed)
     results = _outputs(packed, specs[:n], assigns, 0, rg)
-    mark_cond_results(g, pred, (tsub, fsub), outs, results)
+    flags = _outputs(packed, specs[w:], (), w)
+    mark_cond_results(g, pred, outs, results, idents, {key: flags[i - w] for key, i in lifted.items()})
     return unflatten(tdef, results)
 
 
@@ -366,15 +369,18 @@ def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invar
     if c.ndim != 0 and tuple(c.shape) != (1,):
         raise DGTypeError(f"dg.while_loop: cond_fn must return a scalar, got shape {fmt_shape(c.shape)}")
     found = _reach_flags(bsub, csub, out)
+    ids = LoopIdentities(bsub, csub, out, python, [t for t, _ in bound])  # (which tensor a result is)
     n_vars = len(out)
-    all_specs = specs + [s for _, s in bound] + [((), np.dtype(np.bool_))] * len(found)
+    n_flags = n_vars - len(init) - len(bound)
+    all_specs = specs + [s for _, s in bound] + [((), np.dtype(np.bool_))] * n_flags
     cap_nodes, caps = _union_captures(csub, bsub)
     reach = tuple((n_vars + cap_nodes.index(node), k) for node, k in found)
     body = _Branch(bsub, out, _index(bsub, n_vars, cap_nodes, n_vars),
-                   carried_rg=[v._rg for v in init] + [enters_rg(t) for t, _ in bound] + [False] * len(found))
+                   carried_rg=[v._rg for v in init] + [enters_rg(t) for t, _ in bound] + [False] * n_flags)
     condb = _Branch(csub, [c], _index(csub, n_vars, cap_nodes, n_vars))
     stacked = tuple(o.node is not p.node for o, p in zip(out, bsub.inputs))
-    inputs = (init + [g.capture(t) for t, _ in bound] + [to_literal_tensor(False) for _ in found] + caps
+    inputs = (init + [g.capture(t) for t, _ in bound] + [to_literal_tensor(False) for _ in found]
+              + [to_literal_tensor(v) for v in ids.initial] + caps
               + ([max_input] if max_input is not None else []))
     packed = _packed(WHILE_LOOP, inputs, cond=condb, body=body, n_vars=n_vars, n_caps=len(caps),
                    maximum_iterations=maximum_iterations, keep=_Keep(), stacked=stacked,
@@ -387,7 +393,8 @@ def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invar
     results = _outputs(packed, specs, assigns, 0, rg)
     once = runs_at_least_once(condb, init, n_vars, len(caps), maximum_iterations, max_input)
     mark_loop_results(g, lambda: apply(TUPLE_GET, packed, index=n_vars, shape=(), dtype=np.dtype(np.int64)),
-                      bsub, out, init, python, results, once)
+                      out, init, results, once, ids,
+                      lambda i: apply(TUPLE_GET, packed, index=i, shape=(), dtype=np.dtype(np.bool_)))
     return unflatten(treedef, results)
 
 

@@ -18,7 +18,8 @@ from ..state import _state
 from ..ops.registry import OPS
 from .builder import _ALIAS_OPS, _aliases, _memory_of
 from .core import CONSTANT, PLACEHOLDER, state_key
-from .memories import ALIAS_CHECK, Either
+from .memories import ALIAS_CHECK, Either, _node
+from .subgraph import _input, building_subgraph, to_literal_tensor
 
 
 class _BodyState:
@@ -36,9 +37,9 @@ class _BodyState:
         return 0 if st is None else st.version
 
 
-def _mark(x, members, why, inside=None, exact=()):
+def _mark(x, members, why, inside=None, exact=(), loose=()):
     if members:
-        x._alias = Either(members, why, x, inside, exact).alias()
+        x._alias = Either(members, why, x, inside, exact, loose).alias()
 
 
 def _base(x):
@@ -81,72 +82,131 @@ def _chain(x, b):
     return tuple(reversed(steps))
 
 
-def _outer_of(g, sub, x):
-    """(memories in graph g, what, the tensor itself) that sub's value x eagerly is: a captured
-    outer tensor or state the subgraph wrote (the tensor, or ("view", it, view chain, grad mode)
-    where x is a view of it; None where that cannot be made eagerly); None for a value computed
-    in sub."""
-    b = _base(x)
-    exact = b.node is x.node
-    chain = None if exact else _chain(x, b)
+def _and(a, b):
+    """The runs where both flags (of one graph; None: every run) hold."""
+    if a is None or b is None:
+        return b if a is None else a
+    if a.node.graph is not b.node.graph:
+        raise AssertionError("dualgraph: control-flow alias flags of two graphs")
+    return _node(a.node.graph, OPS["logical_and"], (a.reshape(()) if a.ndim else a, b.reshape(()) if b.ndim else b))
 
-    def it(t):
-        return t if exact else None if chain is None else ("view", t, chain, _state.grad_enabled)
-    a = b._alias
-    if a is not None and isinstance(a[0], Either) and b.node.op is not PLACEHOLDER:
-        # a nested dg.cond / dg.while_loop result that eagerly may be an outer tensor: it may
-        # be so here (at the runs of this branch: the nested flags are the subgraph's)
-        mems = _lifted(g, sub, a[0])
-        return (mems, "a value of a nested dg.cond / dg.while_loop that may be one", None) if mems else None
+
+def _identities(sub, x, var_of=None):
+    """What x, a value of subgraph sub, eagerly IS at some runs: [(flag of sub, None for every
+    run; source; exact)]. A source is ("var", j): loop variable j (var_of maps the body's
+    placeholders to theirs), ("cap", outer tensor), ("state", ref), or ("view", source, chain,
+    grad mode): a view of a capture or state made by eager-runnable view ops. `exact`: a
+    dg.function can return that very tensor then; else x only shares its memory (a view in a
+    loop body, a view of a view of a nested result)."""
+    var_of = var_of or {}
+    b = _base(x)
+    if b.node is not x.node:
+        chain = None if var_of else _chain(x, b)
+        out = []
+        for f, s, ex in _identities(sub, b, var_of):
+            ok = ex and chain is not None and s[0] != "view"
+            out.append((f, ("view", s, chain, _state.grad_enabled) if ok else s, ok))
+        return out
+    src = var_of.get(b.node)
+    if src is not None:
+        return [(None, src, True)]
     for ox, ph in sub.captures.values():
         if ph.node is b.node:
-            return _memories(g, ox), _name(g, ox), it(ox)
+            return [(None, ("cap", ox), True)]
     for st in sub._states.values():
         if st.version and st.cur.node is b.node:
-            return ([g._state(st.ref)], "captured state (a parameter or buffer) it writes", it(("state", st.ref)))
-    return None
-
-
-def _lifted(g, sub, either):
-    """The memories in g (enclosing sub) of sub's Either members: state by its tensor, captures
-    by their outer values (a value made in sub has none outside)."""
+            return [(None, ("state", st.ref), True)]
+    a = b._alias
+    if a is None or not isinstance(a[0], Either) or b.node.op is PLACEHOLDER:
+        return []
+    # a nested dg.cond / dg.while_loop result: what it is at its runs (its flags are sub's)
     out = []
-    for m, _ in either.members:
-        if isinstance(m, Either):
-            out += _lifted(g, sub, m)
-        elif not hasattr(m, "root"):   # (a _State, or a _BodyState)
-            out.append(g._state(m.ref))
-        else:
-            root = m.root
-            for ox, ph in sub.captures.values():
-                if ph.node is root.node:
-                    out += _memories(g, ox)
+    for (f, t), ex in [(e, True) for e in a[0].exact] + [(e, False) for e in a[0].loose]:
+        for f2, s, ex2 in _target_identities(sub, t, var_of):
+            out.append((_and(f, f2), s, ex and ex2))
     return out
 
 
-def mark_cond_results(g, pred, subs, branch_outs, results):
-    """results[i] may be what branch s's i-th output is, at the runs taking s."""
+def _target_identities(sub, t, var_of):
+    """_identities of an Either's target t (a tensor of sub, ("state", ref), ("view", ...))."""
+    if not isinstance(t, tuple):
+        return _identities(sub, t, var_of)
+    if t[0] == "state":
+        return [(None, t, True)]
+    _, base, chain, grad_mode = t
+    out = []
+    for f, s, ex in _target_identities(sub, base, var_of):
+        ok = ex and not var_of and s[0] != "view"
+        out.append((f, ("view", s, chain, grad_mode) if ok else s, ok))
+    return out
+
+
+def _outer(src):
+    """The target in the enclosing graph of a cond branch's source (_identities)."""
+    if src[0] == "cap":
+        return src[1]
+    if src[0] == "view":
+        return ("view", _outer(src[1])) + tuple(src[2:])
+    return src
+
+
+def _target_memories(g, t):
+    if isinstance(t, tuple):
+        return _target_memories(g, t[1]) if t[0] == "view" else [g._state(t[1])]
+    return _memories(g, t)
+
+
+def _what(g, t):
+    if isinstance(t, tuple):
+        return "a view of " + _what(g, t[1]) if t[0] == "view" else "captured state (a parameter or buffer)"
+    return _name(g, t)
+
+
+def cond_identities(subs, branch_outs, n):
+    """What each branch's first n outputs eagerly are (_identities), by branch. The flags of
+    nested control flow they name are appended to the branches' outputs (False in the other
+    branch): returns (identities, {(branch, id(flag)): output index})."""
+    idents = [[_identities(s, outs[i]) for i in range(n)] for s, outs in zip(subs, branch_outs)]
+    lifted = {}
+    for b, per in enumerate(idents):
+        for entries in per:
+            for f, _, _ in entries:
+                if f is None or (b, id(f)) in lifted:
+                    continue
+                lifted[(b, id(f))] = len(branch_outs[b])
+                for c, (s, outs) in enumerate(zip(subs, branch_outs)):
+                    with building_subgraph(s):
+                        outs.append(f.reshape(()) if c == b else to_literal_tensor(False))
+    return idents, lifted
+
+
+def mark_cond_results(g, pred, branch_outs, results, idents, lifted):
+    """results[i] is what branch b's i-th output is (idents[b][i]: flags lifted to the op's
+    outputs, `lifted`: {(b, id(flag)): its result}) at the runs taking b; or, where that
+    branch returns one value as two results, the other result."""
     taken = None
     for i, y in enumerate(results):
-        members, why, exact = [], [], []
-        for s, outs, side in zip(subs, branch_outs, ("true_fn", "false_fn")):
-            m = _outer_of(g, s, outs[i])
+        members, why, exact, loose = [], [], [], []
+        for b, (outs, side) in enumerate(zip(branch_outs, ("true_fn", "false_fn"))):
+            entries = idents[b][i]
             j = next((j for j in range(i) if _base(outs[j]).node is _base(outs[i]).node), None)
-            if m is None and j is None:
+            if not entries and j is None:
                 continue
             if taken is None:
                 t = pred if pred._dtype == np.bool_ else apply(OPS["ne"], pred, 0)
                 taken = (t.reshape(()), apply(OPS["logical_not"], t).reshape(()))
-            flag = taken[side == "false_fn"]
-            if m is not None:
-                members += [(mem, flag) for mem in m[0]]
-                why.append(f"{side} returns {m[1]} as result {i}")
-                if m[2] is not None:
-                    exact.append((flag, m[2]))
-            else:
-                members += [(mem, flag) for mem in _memories(g, results[j])]
+            for f, src, ex in entries:
+                t = _outer(src)
+                flag = taken[b] if f is None else lifted[(b, id(f))]
+                members += [(mem, flag) for mem in _target_memories(g, t)]
+                (exact if ex else loose).append((flag, t))
+                why.append(f"{side} returns {_what(g, t)} as result {i}"
+                           + ("" if f is None else " (at some runs of a nested dg.cond / dg.while_loop)"))
+            if not entries:
+                members += [(mem, taken[b]) for mem in _memories(g, results[j])]
                 why.append(f"{side} returns one value as results {j} and {i}")
-        _mark(y, members, "dg.cond: " + "; ".join(why), exact=exact)
+                (exact if outs[j].node is outs[i].node else loose).append((taken[b], results[j]))
+        _mark(y, members, "dg.cond: " + "; ".join(why), exact=exact, loose=loose)
 
 
 def mark_loop_inputs(g, init, python):
@@ -161,11 +221,119 @@ def mark_loop_inputs(g, init, python):
     return prepare
 
 
-def mark_loop_results(g, count, bsub, outs, init, python, results, once):
-    """results[k] may be init[k] (no iteration, or always where the body passes it on) and what
-    the body's k-th output is (after an iteration); `count()` builds the iteration count; `once`:
-    the loop surely runs."""
-    ins = [ph.node for ph in bsub.inputs[:len(results)]]
+def _source_key(s):
+    return ("cap", s[1].node) if s[0] == "cap" else ("state", state_key(s[1])) if s[0] == "state" else s
+
+
+class LoopIdentities:
+    """Which tensor each dg.while_loop result eagerly is, tracked through the iterations: for
+    each (result k, source s) that can be (s: ("init", j) the initial value of variable j, a
+    capture, state), its `form`: "self" (the body passes variable k on: it keeps its initial
+    answer), "false" / "true" (no longer / surely after an iteration), or "var": a boolean loop
+    variable the body computes (its initial value: s is ("init", k)), where the body returns a
+    nested dg.cond / dg.while_loop result that is something at some runs only, or another
+    variable that may be s. `exact`: a dg.function can return that very tensor."""
+
+    def __init__(self, bsub, csub, out, python, bound):
+        n = len(python)
+        ins = bsub.inputs
+        var_of = {ins[j].node: ("var", j) for j in range(n)}
+        var_of.update({ins[n + i].node: ("state", ref) for i, ref in enumerate(bound)})
+        entries = [_identities(bsub, out[k], var_of) for k in range(n)]
+        self.source = {("init", k): ("init", k) for k in range(n) if not python[k]}
+        can = [{("init", k)} if not python[k] else set() for k in range(n)]
+        grew = True
+        while grew:
+            grew = False
+            for k in range(n):
+                for _, s, _ in entries[k]:
+                    if s[0] == "var":
+                        new = can[s[1]]
+                    else:
+                        new = {_source_key(s)}
+                        self.source[_source_key(s)] = s
+                    if not new <= can[k]:
+                        can[k] |= new
+                        grew = True
+        self.can = can
+        terms = {}   # (k, s) -> [(flag, j or None, exact)]: s after an iteration (j: var j is s)
+        for k in range(n):
+            for s in sorted(can[k], key=str):
+                terms[(k, s)] = [(f, e[1] if e[0] == "var" else None, ex) for f, e, ex in entries[k]
+                                 if (s in can[e[1]] if e[0] == "var" else _source_key(e) == s)]
+        form = {}
+        for p, ts in terms.items():
+            form[p] = ("false" if not ts else "true" if any(f is None and j is None for f, j, _ in ts)
+                       else "self" if len(ts) == 1 and ts[0][0] is None and ts[0][1] == p[0] else "var")
+        grew = True
+        while grew:   # (a variable's value at an iteration is read: it is a variable too)
+            grew = False
+            for (k, s), ts in terms.items():
+                for _, j, _ in ts if form[(k, s)] == "var" else ():
+                    if j is not None and form[(j, s)] in ("false", "true"):
+                        form[(j, s)] = "var"
+                        grew = True
+        exact = dict.fromkeys(terms, True)
+        grew = True
+        while grew:
+            grew = False
+            for p, ts in terms.items():
+                if exact[p] and any(not ex or (j is not None and not exact[(j, p[1])]) for _, j, ex in ts):
+                    exact[p] = False
+                    grew = True
+        self.form, self.exact, self.pos = form, exact, {}
+        pairs = [p for p in terms if form[p] == "var"]
+        self.initial = [p[1] == ("init", p[0]) for p in pairs]
+        phs = {}
+        for p in pairs:
+            phs[p] = _input(bsub, (), np.dtype(np.bool_), f"{bsub.name}/is")
+            bsub.inputs = list(bsub.inputs) + [phs[p]]
+            csub.inputs = list(csub.inputs) + [_input(csub, (), np.dtype(np.bool_), f"{csub.name}/is")]
+        with building_subgraph(bsub):
+            for p in pairs:
+                out.append(self._update(terms[p], p[1], phs))
+                self.pos[p] = len(out) - 1
+
+    def _update(self, terms, s, phs):
+        acc = None
+        for f, j, _ in terms:
+            v = None
+            if j is not None:
+                if self.form[(j, s)] == "var":
+                    v = phs[(j, s)]
+                elif s != ("init", j):     # ("self": its initial answer, False)
+                    continue
+            v = _and(f, v)
+            if v is None:
+                return to_literal_tensor(True)
+            acc = v if acc is None else apply(OPS["logical_or"], acc, v)
+        return to_literal_tensor(False) if acc is None else acc
+
+    def flags(self, k, once, runs, var):
+        """[(flag or None, source, exact)] of result k (`var(pos)`: a loop variable's result)."""
+        out = []
+        for s in sorted(self.can[k], key=str):
+            form, initial = self.form[(k, s)], s == ("init", k)
+            if form == "var":
+                flag = var(self.pos[(k, s)])
+            elif form == "self" or (form == "true" and initial):
+                if not initial:
+                    continue
+                flag = None
+            elif form == "false":
+                if not initial or once:
+                    continue
+                flag = runs(False)
+            else:
+                flag = None if once else runs(True)
+            out.append((flag, self.source[s], self.exact[(k, s)]))
+        return out
+
+
+def mark_loop_results(g, count, outs, init, results, once, ids, var):
+    """results[k] may be what LoopIdentities `ids` says; or, where the body returns one value as
+    two results, the other result (after an iteration); `count()` builds the iteration count,
+    `var(pos)` a loop variable's result; `once`: the loop surely runs."""
     flags = {}
 
     def runs(some):
@@ -174,35 +342,20 @@ def mark_loop_results(g, count, bsub, outs, init, python, results, once):
         return flags[some]
 
     for k, y in enumerate(results):
-        members, why, exact = [], [], []
+        members, why, exact, loose = [], [], [], []
+        for flag, s, ex in ids.flags(k, once, runs, var):
+            t = init[s[1]] if s[0] == "init" else s[1] if s[0] == "cap" else s
+            members += [(m, flag) for m in _target_memories(g, t)]
+            (exact if ex else loose).append((flag, t))
+            why.append(f"{_what(g, t)}" + (" (the initial value)" if s == ("init", k) else "")
+                       + ("" if flag is None else " at some runs"))
         b = _base(outs[k])
-        mems = [] if python[k] else _memories(g, init[k])
-        if mems and b.node is ins[k]:
-            members += [(m, None) for m in mems]
-            why.append(f"its initial value {_name(g, init[k])}, which the body passes on")
-            exact.append((None, init[k]) if outs[k].node is b.node else (None, None))
-        elif mems and not once:
-            members += [(m, runs(False)) for m in mems]
-            why.append(f"its initial value {_name(g, init[k])} after no iteration")
-            exact.append((runs(False), init[k]))
-        if b.node in ins and b.node is not ins[k]:
-            j = ins.index(b.node)
-            mems = [] if python[j] else _memories(g, init[j])
-            members += [(m, runs(True)) for m in mems]
-            if mems:
-                why.append(f"the initial value {_name(g, init[j])} of loop variable {j}")
-        m = _outer_of(g, bsub, outs[k])
-        if m is not None:
-            members += [(mem, runs(True)) for mem in m[0]]
-            why.append(f"{m[1]}, which the body returns")
-            if m[2] is not None:
-                exact.append((runs(True), m[2]))
         j = next((j for j in range(k) if _base(outs[j]).node is b.node), None)
         if j is not None:
             members += [(m, runs(True)) for m in _memories(g, results[j])]
             why.append(f"result {j}: the body returns one value as both")
-        _mark(y, members, f"dg.while_loop result {k} may be " + "; ".join(why),
-              exact=[e for e in exact if e[1] is not None])
+            (exact if outs[j].node is outs[k].node else loose).append((runs(True), results[j]))
+        _mark(y, members, f"dg.while_loop result {k} may be " + "; ".join(why), exact=exact, loose=loose)
 
 
 def runs_at_least_once(condb, init, n_vars, n_caps, maximum_iterations, max_input):

@@ -149,6 +149,8 @@ class Graph:
         self._states = {}         # state_key(eager tensor) -> _State
         self.grads = {}           # id(eager tensor) -> (tensor, symbolic .grad or None)
         self.updates = []         # assign nodes, in program order
+        self.checks = []          # refusals every run makes though nothing reads them (a write
+        #                           that eagerly changes state or an argument at some runs)
         self.lifted = []          # (placeholder, read(), description): Python numbers fed per run
         self.grad_reads = []      # (tensor, its eager .grad, stand-in or None) read while building
         #                           (after a dg.function trace the .grad is None where a stand-in is)

@@ -396,7 +396,7 @@ class TracedFunction:
         tr.layouts = tuple(g.trace.layouts.items()) or None
         fetch = flat + extra + arg_outs
         plan_feeds = feeds + grad_feeds + [s for s, _, _ in g.lifted]
-        tr.plan = compile_graph(g, fetch, feeds=plan_feeds, optimize=self.optimize, updates=g.updates)
+        tr.plan = compile_graph(g, fetch, feeds=plan_feeds, optimize=self.optimize, updates=g.updates + g.checks)
         tr.plan.hidden = range(len(flat), len(flat) + len(extra))  # (exporters show the results)
         used = {st.name for st in tr.plan.steps}
         # read only what the plan uses (a number that decided only a Python branch is guarded)
@@ -904,6 +904,7 @@ def _out_structure(result, flat, g, feeds, ident):
     seen = {}  # id(graph tensor) -> its leaf: one tensor returned twice is one tensor, as eagerly
     later = {id(x) for x in leaves}
     pending = []  # (leaf, id of its base, its own fetch): views of outputs returned after them
+    others = []   # _E leaves whose alternatives may name another output: resolved at the end
     for obj in leaves:
         if id(obj) in seen:
             out.append(seen[id(obj)])
@@ -942,11 +943,19 @@ def _out_structure(result, flat, g, feeds, ident):
                 continue
             if obj.node.op.name == "variable":
                 obj = g.state_of(obj).cur
+            same = _always_another(obj, seen)
+            if same is not None:   # (eagerly at every call the tensor returned before it)
+                out.append(same)
+                seen[id(first)] = same
+                continue
             flat.append(fresh(obj))
             out.append((_S if obj._weak else _T, len(flat) - 1))
             alts = _exact_alternatives(obj, feeds, g, stand_ins, flat)
-            if alts:
-                out[-1] = alts[0][1] if alts[0][0] is None else (_E, (tuple(alts), out[-1]))
+            if alts and alts[0][0] is None and alts[0][1][0] != "out":
+                out[-1] = alts[0][1]
+            elif alts:
+                out[-1] = (_E, ([a for a in alts if a[0] is not None], out[-1]))
+                others.append(out[-1])
             seen[id(first)] = out[-1]
             continue
         if isinstance(obj, (list, tuple, dict)) and any(
@@ -963,24 +972,55 @@ def _out_structure(result, flat, g, feeds, ident):
             new = (_T, own)
             ident.discard(own)
         out = [new if e is leaf else e for e in out]
+    returned = {id(e) for e in out}
+    for leaf in others:   # ("out", x): the very tensor returned for x, else its own value
+        alts, own = leaf[1]
+        for k, (fi, alt) in enumerate(alts):
+            if alt[0] == "out":
+                other = seen.get(id(alt[1]))
+                alts[k] = (fi, other if other is not None and id(other) in returned else own)
     return out, treedef
+
+
+def _always_another(obj, seen):
+    """The leaf of an output returned before obj that eagerly obj is at every call (a loop that
+    surely runs, returning one value as two results), or None."""
+    from .memories import Either
+    a = obj._alias
+    if a is None or not isinstance(a[0], Either) or a[1]:
+        return None
+    for flag, x in a[0].exact:
+        if flag is None and isinstance(x, SymbolicTensor) and id(x) in seen:
+            return seen[id(x)]
+    return None
 
 
 def _exact_alternatives(obj, feeds, g, stand_ins, flat):
     """[(fetch of the flag or None: every run, leaf)] of a control-flow result that eagerly IS an
     argument or captured state at the runs where the flag holds (graph/memories.py Either.exact):
     the call returns that very tensor then, as eagerly (a later in-place write to it shows)."""
-    from .memories import Either
-    a = obj._alias
-    if a is None or not isinstance(a[0], Either) or a[1]:
-        return []
     out = []
-    for flag, x in a[0].exact:
-        leaf = _exact_leaf(x, feeds, g, stand_ins)
-        if leaf is not None:
-            out.append((None if flag is None else _fetch(flat, flag), leaf))
+    _alternatives(obj, None, feeds, g, stand_ins, flat, out)
     always = [e for e in out if e[0] is None]
     return always[:1] or out
+
+
+def _alternatives(obj, outer, feeds, g, stand_ins, flat, out):
+    """Appends obj's: (flag fetch, leaf), or (flag fetch, ("out", x)) where eagerly obj is
+    another value x of the graph (an output, if returned) and then what x eagerly is (its flags
+    and-ed with this one's)."""
+    from .memories import Either, both
+    a = obj._alias
+    if a is None or not isinstance(a[0], Either) or a[1]:
+        return
+    for flag, x in a[0].exact:
+        f = both(outer, flag)
+        leaf = _exact_leaf(x, feeds, g, stand_ins)
+        if leaf is None and not isinstance(x, SymbolicTensor):
+            continue
+        out.append((None if f is None else _fetch(flat, f), ("out", x) if leaf is None else leaf))
+        if leaf is None:
+            _alternatives(x, f, feeds, g, stand_ins, flat, out)
 
 
 def _exact_leaf(x, feeds, g, stand_ins):
@@ -1023,32 +1063,30 @@ def _fetched_too(flat, ident, obj, g):
 
 
 def _wrap_out(treedef, leaves, vals, args):
-    memo = {}  # (a fetch returned at two places: one tensor)
-    views = {}  # id(leaf) -> the view made of it (a view returned twice: one tensor, as eagerly)
-    out = []
-    for x in leaves:
-        if x[0] is _W and id(x) in views:
-            out.append(views[id(x)])
-            continue
-        if x[0] is _W and x[1][0] == "out":  # a view of another output: of that very tensor
-            i = x[1][1]
-            if i not in memo:
-                memo[i] = _out_leaf((_T, i), vals, args)
-            out.append(_remake_view(x[1], args, memo[i]))
-            views[id(x)] = out[-1]
-            continue
-        if x[0] is _W:
-            out.append(_out_leaf(x, vals, args))
-            views[id(x)] = out[-1]
-            continue
-        key = x[1] if x[0] is _T else ("E", id(x)) if x[0] is _E else None
+    # one tensor per fetch, view leaf and _E leaf (returned at two places, or eagerly another
+    # output at this call: one tensor, as eagerly)
+    memo = {}
+
+    def value(x):
+        key = ("T", x[1]) if x[0] is _T else id(x) if x[0] in (_W, _E) else None
         v = memo.get(key) if key is not None else None
-        if v is None:
+        if v is not None:
+            return v
+        if x[0] is _W and x[1][0] == "out":  # a view of another output: of that very tensor
+            v = _remake_view(x[1], args, value((_T, x[1][1])))
+        elif x[0] is _E:
+            alts, own = x[1]
+            v = value(next((alt for fi, alt in alts if _holds(vals[fi])), own))
+        else:
             v = _out_leaf(x, vals, args)
-            if key is not None:
-                memo[key] = v
-        out.append(v)
-    return unflatten(treedef, out)
+        if key is not None:
+            memo[key] = v
+        return v
+    return unflatten(treedef, [value(x) for x in leaves])
+
+
+def _holds(v):
+    return bool(np.asarray(v.numpy() if isinstance(v, Tensor) else v))
 
 
 def _out_leaf(leaf, vals, args):
@@ -1066,11 +1104,7 @@ def _out_leaf(leaf, vals, args):
         return np.asarray(vals[x]).item()
     if kind is _E:  # (the tensor eagerly it is at this call, if a flag says so)
         alts, leaf = x
-        for fi, alt in alts:
-            v = vals[fi]
-            if bool(np.asarray(v.numpy() if isinstance(v, Tensor) else v)):
-                return _out_leaf(alt, vals, args)
-        return _out_leaf(leaf, vals, args)
+        return _out_leaf(next((alt for fi, alt in alts if _holds(vals[fi])), leaf), vals, args)
     return x
 
 

@@ -62,15 +62,18 @@ def both(a, b):
     return _node(a.node.graph, OPS["logical_and"], (a, b)) if a.node.graph is b.node.graph else None
 
 
-def refuse_at(x, flag, message):
+def refuse_at(x, flag, message, always=False):
     """x passed on through a check refusing the runs where `flag` holds (built in x's graph);
-    `flag` None (every run, or not known there): refused now."""
+    `flag` None (every run, or not known there): refused now. `always`: the check runs whether
+    or not the value is read (a write that eagerly changes another tensor: Graph.checks)."""
     if flag is None or flag.node.graph is not x.node.graph:
         raise DGRuntimeError(message)
     g = x.node.graph
     ok = _node(g, OPS["logical_not"], (flag,))
     out = _node(g, ALIAS_CHECK, (x, ok), {"message": "at this call " + message})
     out._rg = x._rg
+    if always:
+        g.checks.append(out.node)
     return out
 
 
@@ -134,15 +137,18 @@ class Either:
     the value (named in errors); `inside`: the loop body whose variable it is (a write to it
     while the body reads what it may be is refused: eagerly the next iteration reads the write)."""
 
-    __slots__ = ("members", "base", "why", "root", "inside", "exact")
+    __slots__ = ("members", "base", "why", "root", "inside", "exact", "loose")
 
-    def __init__(self, members, why, root, inside=None, exact=()):
+    def __init__(self, members, why, root, inside=None, exact=(), loose=()):
         self.members = tuple(members)
         self.base = tuple(m.version for m, _ in self.members)
         self.why, self.root, self.inside = why, root, inside
         # (flag, tensor): the runs where eagerly the value is that very tensor (an outer value,
         # or ("state", eager tensor)): a dg.function returning it returns that tensor then
         self.exact = tuple(exact)
+        # (flag, tensor): the runs where eagerly the value is that tensor or shares its memory
+        # in a way a call cannot make again (a view a loop passes on): a member, never returned
+        self.loose = tuple(loose)
 
     @property
     def version(self):
