@@ -209,7 +209,7 @@ class TensorMethods:
 
     @property
     def T(self):
-        return self if self.ndim < 2 else apply(S.permute_op, self, dims=tuple(range(self.ndim - 1, -1, -1)))
+        return apply(S.permute_op, self, dims=tuple(range(self.ndim - 1, -1, -1)))  # (a view, as PyTorch's)
 
     @property
     def mT(self):

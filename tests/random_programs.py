@@ -3010,7 +3010,21 @@ def _cf_record(prog, fetch, outs, xs, S, grads=None):
             vals["grad " + n] = _np(x.grad) if grads is None else grads.get(n)
     for n, _, _ in prog.state:
         vals["state " + n] = _np(getattr(S, n))
+    if grads is None:   # (graph mode returns arrays: no identities)
+        vals["identity"] = _cf_identities(prog, outs, xs, S)
     return vals
+
+
+def _cf_identities(prog, outs, xs, S):
+    """Which tensor each fetched output IS (eagerly a cond / loop result may be its input, a
+    parameter or another output): input i -> i, state j -> 100 + j, output j -> 200 + j, else -1."""
+    state = [getattr(S, n) for n, _, _ in prog.state]
+    out = []
+    for k, o in enumerate(outs[1:]):
+        hit = ([i for i, x in enumerate(xs) if o is x] + [100 + j for j, t in enumerate(state) if o is t]
+               + [200 + j for j, t in enumerate(outs[1:k + 1]) if o is t] + [-1])
+        out.append(hit[0])
+    return np.array(out, np.int64)
 
 
 def run_cf_eager(prog, fetch=None, lib="dualgraph", outside=False):
@@ -3231,6 +3245,8 @@ def _cf_problems(prog, runs=None):
                     problems.append(("eager", f"{label} call {k + 1}", "error", _describe_error(b)))
                 break
             for name in a.values:
+                if name == "identity" and label == "graph":
+                    continue
                 x, y = a.values[name], b.values.get(name, "missing")
                 if isinstance(y, str):
                     problems.append(("eager", f"{label} call {k + 1}", name, "missing"))

@@ -454,3 +454,36 @@ def nested_param_written_in_branch(state, x):
                          ids=lambda v: v.__name__)
 def test_unread_write_refused_where_it_happens(fn):
     run_calls(fn, P, [([-1.0, 2.0], False), ([1.0, 2.0], True), ([-1.0, 3.0], False), ([1.0, 2.0], True)])
+
+
+def test_outputs_that_are_one_tensor_by_other_paths():
+    """Eagerly one tensor, compiled one too: two conds' results that are one value not returned
+    itself; a view returned twice by a branch; a value and a nested loop's result that is it
+    after no iteration; `v.contiguous()` beside v."""
+    b = dg.tensor([1.0, 2.0])
+
+    def two_conds(x):
+        u = x * 2
+        y1 = dg.cond(x[0] > 0, lambda: x * 3, lambda: u)
+        y2 = dg.cond(x[1] > 0, lambda: x * 4, lambda: u)
+        return y1, y2
+
+    def view_twice(x):
+        def yes():
+            v = dg.t(b)
+            return v, v
+        return dg.cond(x[0] > 0, yes, lambda: (x * 1, x * 2))
+
+    def nested_loop(x):
+        def yes():
+            t = x * 2
+            r = dg.while_loop(lambda i, h: i < x[1], lambda i, h: (i + 1, h * 2), (0, t),
+                              maximum_iterations=2)[1]
+            return r, t
+        return dg.cond(x[0] > 0, yes, lambda: (x * 1, x * 2))
+    for fn in (two_conds, view_twice, nested_loop):
+        f = dg.function(fn)
+        for xv in ([1.0, 1.0], [-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]) * 2:
+            e, c = fn(dg.tensor(xv)), f(dg.tensor(xv))
+            assert (e[0] is e[1]) == (c[0] is c[1]), (fn.__name__, xv)
+            assert [t.tolist() for t in c] == [t.tolist() for t in e], (fn.__name__, xv)

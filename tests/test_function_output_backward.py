@@ -673,3 +673,29 @@ def test_the_saved_values_go_after_a_backward_without_retain_graph():
     assert len(ctx.saved) == 0
     with pytest.raises(DGRuntimeError, match="second time"):
         out.sum().backward()
+
+
+def test_zero_grad_inside_the_function_backward_outside():
+    """The function clears .grad itself (zero_grad(set_to_none=True), p.grad = None) and the
+    caller runs backward: eagerly the output keeps its history. (Before: a trace touching
+    .grad gave its outputs no backward: "element 0 of tensors does not require grad".)"""
+    def make(compiled):
+        model = _mlp()
+        opt = dg.optim.SGD(model.parameters(), lr=0.1)
+
+        def forward(x):
+            opt.zero_grad(set_to_none=True)
+            model[0].weight.grad = None
+            return model(x)
+        fwd = dg.function(forward) if compiled else forward
+        xs = [dg.randn(4, 5) for _ in range(4)]
+        ys = dg.tensor([0, 2, 1, 2])
+
+        def step(i):
+            out = fwd(xs[i])
+            loss = F.cross_entropy(out, ys)
+            loss.backward()
+            opt.step()
+            return out, loss
+        return model, step, ()
+    _compare(make)

@@ -53,3 +53,61 @@ def test_gradients_through_a_view_returned_before_its_base():
             (h * h).sum().backward()
             grads.append(x.grad.numpy().copy())
         np.testing.assert_array_equal(grads[1], grads[0])
+
+
+def _contiguous_of_param_view(p):
+    def fn(x):
+        v = p[:2]
+        c = v.contiguous()          # eagerly v itself (it is contiguous)
+        return x * 1, c, v, p[1:].contiguous()
+    return fn
+
+
+def _view_of_param_after_detached_read(p, b):
+    def fn(x):
+        b.copy_(p.detach())         # p read without grad first
+        return (p[:2] * x).sum(), p[:2], p.t()
+    return fn
+
+
+def test_outputs_made_by_view_ops_from_other_outputs_are_as_eagerly():
+    """`c = v.contiguous()` returned with v: eagerly one tensor, whichever comes first."""
+    p = dg.nn.Parameter(dg.tensor([1.0, 2.0, 3.0]))
+    fn = _contiguous_of_param_view(p)
+    f = dg.function(fn)
+    for run in (fn, f, f):
+        out = run(dg.tensor([1.0]))
+        assert out[1] is out[2] and out[1]._base is p and out[3]._base is p
+        assert out[3] is not out[2]
+
+
+def test_view_of_a_parameter_read_after_its_detach_carries_its_gradient():
+    """(A silent divergence before: the view came back as a view of the detached alias, not
+    requiring grad, so a loss through it gave p no gradient.)"""
+    res = {}
+    for mode in ("eager", "compiled"):
+        p = dg.nn.Parameter(dg.tensor([1.0, 2.0, 3.0]))
+        b = dg.zeros(3)
+        fn = _view_of_param_after_detached_read(p, b)
+        f = fn if mode == "eager" else dg.function(fn)
+        got = []
+        for k in range(3):
+            p.grad = None
+            loss, v, t = f(dg.tensor([float(k + 1)]))
+            (loss + (v * v).sum() + t.sum()).backward()
+            got.append((v.requires_grad, v._base is p, t._base is p, p.grad.tolist()))
+        res[mode] = got
+    assert res["eager"][0][:3] == (True, True, True)
+    assert res["compiled"] == res["eager"]
+
+
+def test_identity_of_trivial_views_is_pytorchs():
+    """t() and .T of a tensor of < 2 dims are views of it (not it); flatten() of a 1-d tensor
+    is the tensor itself; ravel() never is (torch 2.x)."""
+    x = dg.tensor([1.0, 2.0])
+    s = dg.tensor(3.0)
+    assert x.t() is not x and x.t()._base is x and dg.t(x) is not x and x.T is not x
+    assert s.t() is not s and s.T is not s
+    assert x.flatten() is x and dg.flatten(x) is x and x.ravel() is not x
+    m = dg.ones(2, 3)
+    assert m.flatten(1, 1) is m

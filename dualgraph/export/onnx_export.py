@@ -148,11 +148,11 @@ def _leaf_fetches(fn, args, plan):
             i = x
         elif kind in (_fn._A, _fn._W) or (kind == _fn._V and isinstance(x, Tensor)):
             i = k
-        elif kind == _fn._E:  # (its value's fetch, then one per flag: the value is exported)
-            alts, (_, i) = x
+        elif kind == _fn._E:  # (its value's fetch, then its alternatives': the value is exported)
+            _, (_, i), taken = x
             if i != k:
                 return None
-            k += len(alts)
+            k += taken
         else:
             continue
         k += 1

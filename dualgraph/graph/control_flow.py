@@ -299,7 +299,7 @@ def cond(pred, true_fn, false_fn, name="cond"):
         with building_subgraph(s):
             outs.append(res + [s._state(r).cur for r in refs])
     n, w = len(ts), len(ts) + len(refs)
-    idents, lifted = cond_identities((tsub, fsub), outs, n)  # (flags of nested control flow: outputs)
+    idents, pairs, lifted = cond_identities((tsub, fsub), outs, n)  # (flags of nested control flow: outputs)
     specs += [(tuple(v.shape), v._dtype) for v in outs[0][n:]]
     cap_nodes, caps = _union_captures(tsub, fsub)
     branches = tuple(_Branch(s, o, _index(s, 0, cap_nodes, 0)) for s, o in zip((tsub, fsub), outs))
@@ -309,7 +309,7 @@ def cond(pred, true_fn, false_fn, name="cond"):
     _record_reads(g, packed)
     results = _outputs(packed, specs[:n], assigns, 0, rg)
     flags = _outputs(packed, specs[w:], (), w)
-    mark_cond_results(g, pred, outs, results, idents, {key: flags[i - w] for key, i in lifted.items()})
+    mark_cond_results(g, pred, results, idents, pairs, {key: flags[i - w] for key, i in lifted.items()})
     return unflatten(tdef, results)
 
 

@@ -103,8 +103,8 @@ def _identities(sub, x, var_of=None):
     if b.node is not x.node:
         chain = None if var_of else _chain(x, b)
         out = []
-        for f, s, ex in _identities(sub, b, var_of):
-            ok = ex and chain is not None and s[0] != "view"
+        for f, s, ex in _identities(sub, b, var_of):   # (a view of a value: it shares its memory)
+            ok = ex and chain is not None and s[0] not in ("view", "value")
             out.append((f, ("view", s, chain, _state.grad_enabled) if ok else s, ok))
         return out
     src = var_of.get(b.node)
@@ -128,15 +128,17 @@ def _identities(sub, x, var_of=None):
 
 
 def _target_identities(sub, t, var_of):
-    """_identities of an Either's target t (a tensor of sub, ("state", ref), ("view", ...))."""
+    """_identities of an Either's target t (a tensor of sub, ("state", ref), ("view", ...)); a
+    value computed in sub is ("value", its node): results that may be it may be one tensor."""
     if not isinstance(t, tuple):
-        return _identities(sub, t, var_of)
+        b = _base(t)
+        return _identities(sub, t, var_of) or [(None, ("value", b.node), b.node is t.node)]
     if t[0] == "state":
         return [(None, t, True)]
     _, base, chain, grad_mode = t
     out = []
     for f, s, ex in _target_identities(sub, base, var_of):
-        ok = ex and not var_of and s[0] != "view"
+        ok = ex and not var_of and s[0] not in ("view", "value")
         out.append((f, ("view", s, chain, grad_mode) if ok else s, ok))
     return out
 
@@ -167,34 +169,50 @@ def cond_identities(subs, branch_outs, n):
     nested control flow they name are appended to the branches' outputs (False in the other
     branch): returns (identities, {(branch, id(flag)): output index})."""
     idents = [[_identities(s, outs[i]) for i in range(n)] for s, outs in zip(subs, branch_outs)]
+    # results i > j that may be one value of the branch: (branch, i, j, flag of sub, exact)
+    pairs = []
+    for b, outs in enumerate(branch_outs):
+        values = [[(None, o.node, True)] + ([(None, _base(o).node, False)] if _base(o).node is not o.node else [])
+                  + [(f, s[1], ex) for f, s, ex in idents[b][i] if s[0] == "value"] for i, o in enumerate(outs[:n])]
+        for i in range(n):
+            for j in range(i):
+                for fi, ni, ei in values[i]:
+                    for fj, nj, ej in values[j]:
+                        if ni is nj and not any(p[:3] == (b, i, j) and p[4] for p in pairs):
+                            pairs.append((b, i, j, _and(fi, fj), ei and ej))
+        idents[b] = [[e for e in entries if e[1][0] != "value"] for entries in idents[b]]
     lifted = {}
-    for b, per in enumerate(idents):
-        for entries in per:
-            for f, _, _ in entries:
-                if f is None or (b, id(f)) in lifted:
-                    continue
-                lifted[(b, id(f))] = len(branch_outs[b])
-                for c, (s, outs) in enumerate(zip(subs, branch_outs)):
-                    with building_subgraph(s):
-                        outs.append(f.reshape(()) if c == b else to_literal_tensor(False))
-    return idents, lifted
+    flags = [(b, f) for b, per in enumerate(idents) for entries in per for f, _, _ in entries]
+    for b, f in flags + [(b, f) for b, _, _, f, _ in pairs]:
+        if f is None or (b, id(f)) in lifted:
+            continue
+        lifted[(b, id(f))] = len(branch_outs[b])
+        for c, (s, outs) in enumerate(zip(subs, branch_outs)):
+            with building_subgraph(s):
+                outs.append(f.reshape(()) if c == b else to_literal_tensor(False))
+    return idents, pairs, lifted
 
 
-def mark_cond_results(g, pred, branch_outs, results, idents, lifted):
+def mark_cond_results(g, pred, results, idents, pairs, lifted):
     """results[i] is what branch b's i-th output is (idents[b][i]: flags lifted to the op's
     outputs, `lifted`: {(b, id(flag)): its result}) at the runs taking b; or, where that
-    branch returns one value as two results, the other result."""
+    branch may return one value as two results (`pairs`), the other result."""
     taken = None
     for i, y in enumerate(results):
         members, why, exact, loose = [], [], [], []
-        for b, (outs, side) in enumerate(zip(branch_outs, ("true_fn", "false_fn"))):
+        for b, side in enumerate(("true_fn", "false_fn")):
             entries = idents[b][i]
-            j = next((j for j in range(i) if _base(outs[j]).node is _base(outs[i]).node), None)
-            if not entries and j is None:
+            same = [(j, f, ex) for b2, i2, j, f, ex in pairs if b2 == b and i2 == i]
+            if not entries and not same:
                 continue
             if taken is None:
                 t = pred if pred._dtype == np.bool_ else apply(OPS["ne"], pred, 0)
                 taken = (t.reshape(()), apply(OPS["logical_not"], t).reshape(()))
+            for j, f, ex in same:   # (first: that very output where both are returned)
+                flag = taken[b] if f is None else lifted[(b, id(f))]
+                members += [(mem, flag) for mem in _memories(g, results[j])]
+                why.append(f"{side} returns one value as results {j} and {i}")
+                (exact if ex else loose).append((flag, results[j]))
             for f, src, ex in entries:
                 t = _outer(src)
                 flag = taken[b] if f is None else lifted[(b, id(f))]
@@ -202,10 +220,6 @@ def mark_cond_results(g, pred, branch_outs, results, idents, lifted):
                 (exact if ex else loose).append((flag, t))
                 why.append(f"{side} returns {_what(g, t)} as result {i}"
                            + ("" if f is None else " (at some runs of a nested dg.cond / dg.while_loop)"))
-            if not entries:
-                members += [(mem, taken[b]) for mem in _memories(g, results[j])]
-                why.append(f"{side} returns one value as results {j} and {i}")
-                (exact if outs[j].node is outs[i].node else loose).append((taken[b], results[j]))
         _mark(y, members, "dg.cond: " + "; ".join(why), exact=exact, loose=loose)
 
 
@@ -239,7 +253,7 @@ class LoopIdentities:
         ins = bsub.inputs
         var_of = {ins[j].node: ("var", j) for j in range(n)}
         var_of.update({ins[n + i].node: ("state", ref) for i, ref in enumerate(bound)})
-        entries = [_identities(bsub, out[k], var_of) for k in range(n)]
+        entries = [[e for e in _identities(bsub, out[k], var_of) if e[1][0] != "value"] for k in range(n)]
         self.source = {("init", k): ("init", k) for k in range(n) if not python[k]}
         can = [{("init", k)} if not python[k] else set() for k in range(n)]
         grew = True
@@ -343,18 +357,18 @@ def mark_loop_results(g, count, outs, init, results, once, ids, var):
 
     for k, y in enumerate(results):
         members, why, exact, loose = [], [], [], []
+        b = _base(outs[k])
+        j = next((j for j in range(k) if _base(outs[j]).node is b.node), None)
+        if j is not None:   # (first: that very output where both are returned)
+            members += [(m, runs(True)) for m in _memories(g, results[j])]
+            why.append(f"result {j}: the body returns one value as both")
+            (exact if outs[j].node is outs[k].node else loose).append((runs(True), results[j]))
         for flag, s, ex in ids.flags(k, once, runs, var):
             t = init[s[1]] if s[0] == "init" else s[1] if s[0] == "cap" else s
             members += [(m, flag) for m in _target_memories(g, t)]
             (exact if ex else loose).append((flag, t))
             why.append(f"{_what(g, t)}" + (" (the initial value)" if s == ("init", k) else "")
                        + ("" if flag is None else " at some runs"))
-        b = _base(outs[k])
-        j = next((j for j in range(k) if _base(outs[j]).node is b.node), None)
-        if j is not None:
-            members += [(m, runs(True)) for m in _memories(g, results[j])]
-            why.append(f"result {j}: the body returns one value as both")
-            (exact if outs[j].node is outs[k].node else loose).append((runs(True), results[j]))
         _mark(y, members, f"dg.while_loop result {k} may be " + "; ".join(why), exact=exact, loose=loose)
 
 

@@ -18,7 +18,7 @@ import weakref
 
 import numpy as np
 
-from ..errors import DGRuntimeError, DGTypeError
+from ..errors import DualGraphError, DGRuntimeError, DGTypeError
 from ..ops.common import fmt_shape
 from ..mode import executing_eagerly
 from ..state import _state
@@ -361,8 +361,9 @@ class TracedFunction:
             arg_fetch = [i for i in arg_grads if feeds[i]._grad is not None]
             arg_outs = [feeds[i]._grad for i in arg_fetch]
             backward, extra = None, []
-            if not g.grads and not g.freed_by_backward:  # (outputs require grad, or not)
-                # no backward of its own: outputs that require grad get a compiled one
+            if not g.freed_by_backward and all(v is None for _, v in g.grads.values()):
+                # no backward of its own (at most .grad set to None: zero_grad): outputs that
+                # require grad get a compiled one, as eagerly they keep their history
                 built = function_backward.build(g, flat, feeds, arg_grads, self.optimize, skip=ident)
                 if built is not None:
                     backward, extra = built
@@ -846,15 +847,22 @@ def _view_of_input(obj, feeds, stand_ins):
         return None
     mem = a[0]
     if isinstance(mem, _State):
-        if id(mem.ref) in stand_ins or not isinstance(mem.ref, Tensor):
+        ref = _eager_alias(mem, obj._rg or not a[3])
+        if id(ref) in stand_ins or not isinstance(ref, Tensor):
             return None
-        return ("state", mem.ref, a[1], a[3])
+        return ("state", ref, a[1], a[3])
     if isinstance(mem, _Memory):
         root = getattr(mem.root, "node", None)
         for i, f in enumerate(feeds):
             if f.node is root:
                 return ("arg", i, a[1], a[3])
     return None
+
+
+def _eager_alias(st, with_grad):
+    """The eager tensor a value of state st was read through: the alias requiring grad (p, read
+    after a p.detach() was) where the value carries a gradient or was made under no_grad."""
+    return st.trained if with_grad and st.trained is not None else st.ref
 
 
 def _view_of_output(obj, seen):
@@ -884,10 +892,12 @@ def _remake_view(spec, args, base_value=None):
     from ..autograd.grad_mode import set_grad_enabled
     from ..ops.dispatch import apply
     kind, base, chain, grad_mode = spec
-    v = base if kind == "state" else base_value if kind == "out" else args[base]
+    v = base if kind == "state" else base_value if kind in ("out", "leaf") else args[base]
+    from ..ops.shape import contiguous_op
     with set_grad_enabled(grad_mode):
         for op, extra, attrs in chain:
-            v = apply(op, v, *extra, **attrs)
+            if op is not contiguous_op or not v.is_contiguous():  # (Tensor.contiguous: itself then)
+                v = apply(op, v, *extra, **attrs)
     return v
 
 
@@ -905,6 +915,8 @@ def _out_structure(result, flat, g, feeds, ident):
     later = {id(x) for x in leaves}
     pending = []  # (leaf, id of its base, its own fetch): views of outputs returned after them
     others = []   # _E leaves whose alternatives may name another output: resolved at the end
+    made = {}     # id(Either target) -> its leaf (two results eagerly one tensor: one leaf)
+    made_from = []  # [graph tensor]: views made from another output, which gets its leaf below
     for obj in leaves:
         if id(obj) in seen:
             out.append(seen[id(obj)])
@@ -922,7 +934,10 @@ def _out_structure(result, flat, g, feeds, ident):
                 out.append((_A, i))
                 _fetched_too(flat, ident, obj, g)
                 continue
-            view = _view_of_input(obj, feeds, stand_ins) or _view_of_output(obj, seen)
+            view = (_view_of_returned(obj, later) or _view_of_input(obj, feeds, stand_ins)
+                    or _view_of_output(obj, seen))
+            if view is not None and view[0] == "leaf":
+                made_from.append(view[1])
             if view is None:
                 a = _replayable_alias(obj)
                 root = None if a is None else getattr(a[0], "root", None)
@@ -950,11 +965,12 @@ def _out_structure(result, flat, g, feeds, ident):
                 continue
             flat.append(fresh(obj))
             out.append((_S if obj._weak else _T, len(flat) - 1))
-            alts = _exact_alternatives(obj, feeds, g, stand_ins, flat)
+            n0 = len(flat)
+            alts = _exact_alternatives(obj, feeds, g, stand_ins, flat, made)
             if alts and alts[0][0] is None and alts[0][1][0] != "out":
                 out[-1] = alts[0][1]
-            elif alts:
-                out[-1] = (_E, ([a for a in alts if a[0] is not None], out[-1]))
+            elif alts:   # (and how many fetches its alternatives took: exporters replay them)
+                out[-1] = (_E, ([a for a in alts if a[0] is not None], out[-1], len(flat) - n0))
                 others.append(out[-1])
             seen[id(first)] = out[-1]
             continue
@@ -973,12 +989,14 @@ def _out_structure(result, flat, g, feeds, ident):
             ident.discard(own)
         out = [new if e is leaf else e for e in out]
     returned = {id(e) for e in out}
-    for leaf in others:   # ("out", x): the very tensor returned for x, else its own value
-        alts, own = leaf[1]
+    for holder in made_from:
+        holder[0] = seen[id(holder[0])]
+    for leaf in others:   # ("out", x): the very tensor returned for x; None (skipped) if x is not
+        alts = leaf[1][0]
         for k, (fi, alt) in enumerate(alts):
             if alt[0] == "out":
                 other = seen.get(id(alt[1]))
-                alts[k] = (fi, other if other is not None and id(other) in returned else own)
+                alts[k] = (fi, other if other is not None and id(other) in returned else None)
     return out, treedef
 
 
@@ -995,17 +1013,37 @@ def _always_another(obj, seen):
     return None
 
 
-def _exact_alternatives(obj, feeds, g, stand_ins, flat):
+def _view_of_returned(obj, returned):
+    """("leaf", [that tensor], chain, grad mode) when obj was made by view ops (no tensor
+    operands) from a tensor the function returns too (`y = x.contiguous(); return x, y`): made
+    again on that very tensor, as eagerly (where eagerly the op returns its input itself, so
+    does the call). `returned`: ids of the returned objects (the holder gets x's leaf later)."""
+    from .builder import _ALIAS_OPS, _aliases
+    x, steps = obj, []
+    while True:
+        n = x.node
+        if not n.inputs or not (n.op.view and _aliases(n.op, n.attrs) or n.op in _ALIAS_OPS) \
+                or n.op.graph_only or any(isinstance(e, SymbolicTensor) for e in n.inputs[1:]):
+            return None
+        steps.append((n.op, tuple(n.inputs[1:]), n.attrs))
+        x = n.inputs[0]
+        if id(x) in returned and not x._weak:
+            a = obj._alias
+            return ("leaf", [x], tuple(reversed(steps)), a[3] if a is not None else not obj.node.no_grad)
+
+
+def _exact_alternatives(obj, feeds, g, stand_ins, flat, made):
     """[(fetch of the flag or None: every run, leaf)] of a control-flow result that eagerly IS an
-    argument or captured state at the runs where the flag holds (graph/memories.py Either.exact):
-    the call returns that very tensor then, as eagerly (a later in-place write to it shows)."""
+    argument, captured state or another value at the runs where the flag holds (graph/memories.py
+    Either.exact): the call returns that very tensor then, as eagerly (a later in-place write to
+    it shows). A leaf ("out", x) names another value x: the tensor returned for it, if it is."""
     out = []
-    _alternatives(obj, None, feeds, g, stand_ins, flat, out)
-    always = [e for e in out if e[0] is None]
+    _alternatives(obj, None, feeds, g, stand_ins, flat, out, made)
+    always = [e for e in out if e[0] is None and e[1][0] != "out"]
     return always[:1] or out
 
 
-def _alternatives(obj, outer, feeds, g, stand_ins, flat, out):
+def _alternatives(obj, outer, feeds, g, stand_ins, flat, out, made):
     """Appends obj's: (flag fetch, leaf), or (flag fetch, ("out", x)) where eagerly obj is
     another value x of the graph (an output, if returned) and then what x eagerly is (its flags
     and-ed with this one's)."""
@@ -1015,12 +1053,24 @@ def _alternatives(obj, outer, feeds, g, stand_ins, flat, out):
         return
     for flag, x in a[0].exact:
         f = both(outer, flag)
-        leaf = _exact_leaf(x, feeds, g, stand_ins)
-        if leaf is None and not isinstance(x, SymbolicTensor):
-            continue
-        out.append((None if f is None else _fetch(flat, f), ("out", x) if leaf is None else leaf))
-        if leaf is None:
-            _alternatives(x, f, feeds, g, stand_ins, flat, out)
+        if isinstance(x, SymbolicTensor):   # (first: if x is returned too, that very tensor)
+            out.append((None if f is None else _fetch(flat, f), ("out", x)))
+        if id(x) not in made:
+            made[id(x)] = _exact_leaf(x, feeds, g, stand_ins)
+        leaf = made[id(x)]
+        if leaf is not None:
+            out.append((None if f is None else _fetch(flat, f), leaf))
+        elif isinstance(x, SymbolicTensor) and not x._weak:
+            _alternatives(x, f, feeds, g, stand_ins, flat, out, made)   # (what x is at some runs)
+            # else x's own value, fetched once: two outputs that eagerly are x are one tensor
+            key = ("value", id(x))
+            if key not in made:
+                try:
+                    made[key] = (_T, _fetch(flat, fresh(x)))
+                except DualGraphError:   # (x may not be read now: no such tensor)
+                    made[key] = None
+            if made[key] is not None:
+                out.append((None if f is None else _fetch(flat, f), made[key]))
 
 
 def _exact_leaf(x, feeds, g, stand_ins):
@@ -1037,7 +1087,7 @@ def _exact_leaf(x, feeds, g, stand_ins):
         if i is not None:
             base = ("arg", i)
         elif st is not None:
-            base = ("state", st.ref)
+            base = ("state", _eager_alias(st, x._rg))
         else:   # (a view of an argument or of state made outside: its chain first)
             v = _view_of_input(x, feeds, stand_ins)
             if v is None:
@@ -1065,24 +1115,53 @@ def _fetched_too(flat, ident, obj, g):
 def _wrap_out(treedef, leaves, vals, args):
     # one tensor per fetch, view leaf and _E leaf (returned at two places, or eagerly another
     # output at this call: one tensor, as eagerly)
-    memo = {}
-
-    def value(x):
-        key = ("T", x[1]) if x[0] is _T else id(x) if x[0] in (_W, _E) else None
-        v = memo.get(key) if key is not None else None
-        if v is not None:
-            return v
-        if x[0] is _W and x[1][0] == "out":  # a view of another output: of that very tensor
-            v = _remake_view(x[1], args, value((_T, x[1][1])))
-        elif x[0] is _E:
-            alts, own = x[1]
-            v = value(next((alt for fi, alt in alts if _holds(vals[fi])), own))
+    memo, made = {}, {}
+    out = []
+    for x in leaves:
+        kind = x[0]
+        if kind is _T:
+            v = memo.get(x[1])
+            if v is None:
+                v = memo[x[1]] = _out_leaf(x, vals, args)
+        elif kind is _W or kind is _E:
+            v = _made_leaf(x, vals, args, memo, made)
         else:
             v = _out_leaf(x, vals, args)
-        if key is not None:
-            memo[key] = v
+        out.append(v)
+    return unflatten(treedef, out)
+
+
+def _made_leaf(x, vals, args, memo, made):
+    """A view or _E leaf's tensor at this call (made once per call: `made`, by leaf)."""
+    v = made.get(id(x))
+    if v is not None:
         return v
-    return unflatten(treedef, [value(x) for x in leaves])
+    kind, spec = x
+    if kind is _W and spec[0] == "out":  # a view of another output: of that very tensor
+        i = spec[1]
+        if i not in memo:
+            memo[i] = _out_leaf((_T, i), vals, args)
+        v = _remake_view(spec, args, memo[i])
+    elif kind is _W and spec[0] == "leaf":
+        v = _remake_view(spec, args, _any_leaf(spec[1][0], vals, args, memo, made))
+    elif kind is _W:
+        v = _out_leaf(x, vals, args)
+    else:
+        alts, own = spec[:2]
+        alt = next((alt for fi, alt in alts if alt is not None and _holds(vals[fi])), own)
+        v = _any_leaf(alt, vals, args, memo, made)
+    made[id(x)] = v
+    return v
+
+
+def _any_leaf(x, vals, args, memo, made):
+    if x[0] is _T:
+        if x[1] not in memo:
+            memo[x[1]] = _out_leaf(x, vals, args)
+        return memo[x[1]]
+    if x[0] is _W or x[0] is _E:
+        return _made_leaf(x, vals, args, memo, made)
+    return _out_leaf(x, vals, args)
 
 
 def _holds(v):
@@ -1103,8 +1182,8 @@ def _out_leaf(leaf, vals, args):
     if kind is _S:
         return np.asarray(vals[x]).item()
     if kind is _E:  # (the tensor eagerly it is at this call, if a flag says so)
-        alts, leaf = x
-        return _out_leaf(next((alt for fi, alt in alts if _holds(vals[fi])), leaf), vals, args)
+        alts, leaf = x[:2]
+        return _out_leaf(next((alt for fi, alt in alts if alt is not None and _holds(vals[fi])), leaf), vals, args)
     return x
 
 

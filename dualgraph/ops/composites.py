@@ -73,8 +73,8 @@ def tile(input, dims):
 
 
 def ravel(input):
-    """torch.ravel: the flattened input (a view where the layout allows)."""
-    return S.flatten(input)
+    """torch.ravel: the flattened input (a view where the layout allows; never input itself)."""
+    return S.reshape(input, -1)
 
 
 def _dim_list(v):

@@ -800,11 +800,8 @@ def flatten(input, start_dim=0, end_dim=-1):
     s, e = norm_dim(start_dim, nd), norm_dim(end_dim, nd)
     if s > e:
         raise DGRuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
-    if s == e:  # (PyTorch returns input itself; a graph with unknown sizes does too)
-        known = tuple(d for d in input.shape if d is not None)
-        return apply(reshape_op, input, shape=tuple(-1 if d is None else d for d in input.shape)) \
-            if len(known) == len(input.shape) or len(known) == len(input.shape) - 1 and numel(known) \
-            else input
+    if s == e:  # (PyTorch returns input itself)
+        return input
     shape = tuple(input.shape)
     mid = numel(shape[s:e + 1])
     new = shape[:s] + (-1 if mid is None else mid,) + shape[e + 1:]
@@ -1045,7 +1042,9 @@ def _unbind(input, dim=0):
 def t(input):
     if input.ndim > 2:
         raise DGRuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D")
-    return input if input.ndim < 2 else apply(transpose_op, input, dim0=0, dim1=1)
+    if input.ndim < 2:  # (a view of its own, as PyTorch's: not input itself)
+        return apply(permute_op, input, dims=tuple(range(input.ndim)))
+    return apply(transpose_op, input, dim0=0, dim1=1)
 
 
 def cartesian_prod(*tensors):
