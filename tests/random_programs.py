@@ -1849,6 +1849,7 @@ def run_torch(prog, fetch=None):
         outs = fn(torch, torch.nn.functional, *xs)
         outs[0].backward()
         vals = {n: _np(o) for n, o in zip(_names(prog, fetch), outs)}
+        vals["identity"] = _identities(outs, xs)
         for (n, _, rg), x in zip(prog.inputs, xs):
             if rg:
                 vals["grad " + n] = _np(x.grad)
@@ -1866,12 +1867,25 @@ def run_eager(prog, fetch=None):
         outs = fn(dg, dg.nn.functional, *xs)
         outs[0].backward()
         vals = {n: _np(o) for n, o in zip(_names(prog, fetch), outs)}
+        vals["identity"] = _identities(outs, xs)
         for (n, _, rg), x in zip(prog.inputs, xs):
             if rg:
                 vals["grad " + n] = _np(x.grad)
         return Outcome(vals)
     except Exception as e:  # noqa: BLE001
         return Outcome({}, e)
+
+
+def _identities(outs, xs, state=()):
+    """Which tensor each fetched output IS (eagerly a view op may return its input itself, a
+    cond / loop result an input, a parameter or another output): input i -> i, state j ->
+    100 + j, output j -> 200 + j, else -1 (graph mode returns arrays: not compared there)."""
+    out = []
+    for k, o in enumerate(outs[1:]):
+        hit = ([i for i, x in enumerate(xs) if o is x] + [100 + j for j, t in enumerate(state) if o is t]
+               + [200 + j for j, t in enumerate(outs[1:k + 1]) if o is t] + [-1])
+        out.append(hit[0])
+    return np.array(out, np.int64)
 
 
 def run_graph(prog, fetch=None, unknown_dims=False):
@@ -1940,6 +1954,7 @@ def run_function(prog, fetch=None, outside=False):
             for (n, _, rg), x in zip(prog.inputs, xs):
                 if rg:
                     vals["grad " + n] = x.grad
+            vals["identity"] = _identities(outs, xs)
             results.append(vals)
         out = [Outcome({k: _np(v) for k, v in r.items()}) for r in results]
         if fn.trace_count != 1:
@@ -1987,6 +2002,8 @@ def compare_outcomes(ref, got, *, exact):
     """[(name, description)] of the values that differ (and missing values)."""
     out = []
     for k in ref.values:
+        if k == "identity" and k not in got.values:   # (graph mode: arrays)
+            continue
         if k not in got.values:
             out.append((k, "missing"))
             continue
@@ -3011,20 +3028,8 @@ def _cf_record(prog, fetch, outs, xs, S, grads=None):
     for n, _, _ in prog.state:
         vals["state " + n] = _np(getattr(S, n))
     if grads is None:   # (graph mode returns arrays: no identities)
-        vals["identity"] = _cf_identities(prog, outs, xs, S)
+        vals["identity"] = _identities(outs, xs, [getattr(S, n) for n, _, _ in prog.state])
     return vals
-
-
-def _cf_identities(prog, outs, xs, S):
-    """Which tensor each fetched output IS (eagerly a cond / loop result may be its input, a
-    parameter or another output): input i -> i, state j -> 100 + j, output j -> 200 + j, else -1."""
-    state = [getattr(S, n) for n, _, _ in prog.state]
-    out = []
-    for k, o in enumerate(outs[1:]):
-        hit = ([i for i, x in enumerate(xs) if o is x] + [100 + j for j, t in enumerate(state) if o is t]
-               + [200 + j for j, t in enumerate(outs[1:k + 1]) if o is t] + [-1])
-        out.append(hit[0])
-    return np.array(out, np.int64)
 
 
 def run_cf_eager(prog, fetch=None, lib="dualgraph", outside=False):

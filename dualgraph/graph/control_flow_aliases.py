@@ -178,7 +178,7 @@ def cond_identities(subs, branch_outs, n):
             for j in range(i):
                 for fi, ni, ei in values[i]:
                     for fj, nj, ej in values[j]:
-                        if ni is nj and not any(p[:3] == (b, i, j) and p[4] for p in pairs):
+                        if ni is nj and not any(p[:3] == (b, i, j) and p[3] is None and p[4] for p in pairs):
                             pairs.append((b, i, j, _and(fi, fj), ei and ej))
         idents[b] = [[e for e in entries if e[1][0] != "value"] for entries in idents[b]]
     lifted = {}

@@ -925,6 +925,7 @@ def _out_structure(result, flat, g, feeds, ident):
         if isinstance(obj, Tensor):
             if id(obj) not in stand_ins:  # (a .grad read: its value now, as before)
                 out.append((_V, obj))
+                seen[id(first)] = out[-1]
                 _fetched_too(flat, ident, g.capture(obj), g)
                 continue
             obj = g.capture(obj)
@@ -932,11 +933,13 @@ def _out_structure(result, flat, g, feeds, ident):
             i = next((i for i, f in enumerate(feeds) if f is obj), None)
             if i is not None:  # an argument returned as it came
                 out.append((_A, i))
+                seen[id(first)] = out[-1]
                 _fetched_too(flat, ident, obj, g)
                 continue
             view = (_view_of_returned(obj, later) or _view_of_input(obj, feeds, stand_ins)
                     or _view_of_output(obj, seen))
             if view is not None and view[0] == "leaf":
+                view[1].append(len(flat))   # (its own fetch: the fallback)
                 made_from.append(view[1])
             if view is None:
                 a = _replayable_alias(obj)
@@ -990,7 +993,7 @@ def _out_structure(result, flat, g, feeds, ident):
         out = [new if e is leaf else e for e in out]
     returned = {id(e) for e in out}
     for holder in made_from:
-        holder[0] = seen[id(holder[0])]
+        holder[0] = seen.get(id(holder[0]))   # (None: not made of a leaf after all: its own value)
     for leaf in others:   # ("out", x): the very tensor returned for x; None (skipped) if x is not
         alts = leaf[1][0]
         for k, (fi, alt) in enumerate(alts):
@@ -1143,7 +1146,9 @@ def _made_leaf(x, vals, args, memo, made):
             memo[i] = _out_leaf((_T, i), vals, args)
         v = _remake_view(spec, args, memo[i])
     elif kind is _W and spec[0] == "leaf":
-        v = _remake_view(spec, args, _any_leaf(spec[1][0], vals, args, memo, made))
+        base, own = spec[1]
+        v = (_out_leaf((_T, own), vals, args) if base is None
+             else _remake_view(spec, args, _any_leaf(base, vals, args, memo, made)))
     elif kind is _W:
         v = _out_leaf(x, vals, args)
     else:
