@@ -487,3 +487,27 @@ def test_outputs_that_are_one_tensor_by_other_paths():
             e, c = fn(dg.tensor(xv)), f(dg.tensor(xv))
             assert (e[0] is e[1]) == (c[0] is c[1]), (fn.__name__, xv)
             assert [t.tolist() for t in c] == [t.tolist() for t in e], (fn.__name__, xv)
+
+
+def result_written_then_its_tensor_written(state, x):
+    """Eagerly y IS t after the true branch: y's write and t's later write both show in y (and
+    a read of y inside a branch reads it now: SubGraph._capture)."""
+    t = x * 1.0
+    y = dg.cond(x.sum() > 0, lambda: t, lambda: x * 3)
+    y.mul_(-1.0)
+    t.add_(5.0)
+    return dg.cond(x.mean() < 10, lambda: y + 1, lambda: y * 2)
+
+
+def result_view_written_then_its_tensor_written(state, x):
+    t = x * 1.0
+    y = dg.cond(x.sum() > 0, lambda: t, lambda: x * 3)
+    y[0:1].mul_(-1.0)
+    t.add_(5.0)
+    return y * 2
+
+
+@pytest.mark.parametrize("fn", [result_written_then_its_tensor_written,
+                                result_view_written_then_its_tensor_written], ids=lambda v: v.__name__)
+def test_a_written_result_stays_the_tensor_it_is(fn):
+    run_calls(fn, N, [(NEG, False), (POS, True), (NEG, False), (POS, True)])

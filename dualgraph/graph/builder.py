@@ -106,13 +106,13 @@ class GraphInterpreter:
                 "does not do. Write a copy (x = x.clone()) or return the new value; for state "
                 "kept across calls, keep the tensor in a module or closure instead of passing it.")
         alias = target._alias
-        refuse = None
+        refuse = either = None
         if alias is not None and isinstance(alias[0], Either):
             # a control-flow result that eagerly may be another tensor: the runs where that is
             # state or an argument are refused, other tensors poisoned (memories.Either.written);
             # its own memory is written as a plain value's
             refuse, why = alias[0].written(target, op)
-            alias = None
+            either, alias = alias[0], None
         if alias is not None and isinstance(alias[0], _Memory) and "argument" in alias[0].root.node.attrs:
             raise DGRuntimeError(
                 f"in-place {op.name} on {target.name!r}, a view of argument "
@@ -154,6 +154,8 @@ class GraphInterpreter:
             rebind(target, new)
             if target._storage is not None:
                 target._storage.version += 1  # its views are stale now
+            if either is not None:   # (eagerly still the tensors it was: their later writes show)
+                target._alias = Either(either.members, either.why, target, either.inside).alias()
         return target
 
     # ---- views in a graph: functional values that behave as shared memory
@@ -182,6 +184,9 @@ class GraphInterpreter:
                     full = refuse_at(full, any_of(refuse), why, always=True)
             rebind(mem.root, full)
             mem.version += 1
+            if a is not None and isinstance(a[0], Either):   # (as write(): still those tensors)
+                e = a[0]
+                mem.root._alias = Either(e.members, e.why, mem.root, e.inside).alias()
         else:  # an eager tensor's state: the assign bumps its version
             _write_state(self, mem, S.index_put_op, (child,) + tuple(idx), {"index": x.node.attrs["index"]})
         self._regenerate(target)

@@ -276,6 +276,7 @@ def cond(pred, true_fn, false_fn, name="cond"):
     (ts, tdef), (fs, fdef) = flatten(tres), flatten(fres)
     if tdef != fdef:
         raise DGValueError(f"dg.cond: true_fn and false_fn must return the same structure, got {tdef} and {fdef}")
+    raw = (ts, fs)   # (what the branches returned: an eager tensor returned is that very tensor)
     ts = _results(tsub, ts, fs)
     fs = _results(fsub, fs, ts)
     specs = []
@@ -299,7 +300,7 @@ def cond(pred, true_fn, false_fn, name="cond"):
         with building_subgraph(s):
             outs.append(res + [s._state(r).cur for r in refs])
     n, w = len(ts), len(ts) + len(refs)
-    idents, pairs, lifted = cond_identities((tsub, fsub), outs, n)  # (flags of nested control flow: outputs)
+    idents, pairs, lifted = cond_identities((tsub, fsub), outs, n, raw)  # (flags of nested control flow: outputs)
     specs += [(tuple(v.shape), v._dtype) for v in outs[0][n:]]
     cap_nodes, caps = _union_captures(tsub, fsub)
     branches = tuple(_Branch(s, o, _index(s, 0, cap_nodes, 0)) for s, o in zip((tsub, fsub), outs))

@@ -14,6 +14,7 @@ tensor passed in: refused when built).
 import numpy as np
 
 from ..ops.dispatch import apply
+from ..tensor import Tensor
 from ..state import _state
 from ..ops.registry import OPS
 from .builder import _ALIAS_OPS, _aliases, _memory_of
@@ -110,6 +111,9 @@ def _identities(sub, x, var_of=None):
     src = var_of.get(b.node)
     if src is not None:
         return [(None, src, True)]
+    for st in sub._states.values():   # (state read here: the eager tensor it was read through)
+        if st.cur is st.handle and st.handle.node is b.node:
+            return [(None, ("state", st.ref), True)]
     for ox, ph in sub.captures.values():
         if ph.node is b.node:
             return [(None, ("cap", ox), True)]
@@ -131,8 +135,8 @@ def _target_identities(sub, t, var_of):
     """_identities of an Either's target t (a tensor of sub, ("state", ref), ("view", ...)); a
     value computed in sub is ("value", its node): results that may be it may be one tensor."""
     if not isinstance(t, tuple):
-        b = _base(t)
-        return _identities(sub, t, var_of) or [(None, ("value", b.node), b.node is t.node)]
+        b = _base(t)   # (and t itself, a value of sub: at other runs it may be computed here)
+        return _identities(sub, t, var_of) + [(None, ("value", b.node), b.node is t.node)]
     if t[0] == "state":
         return [(None, t, True)]
     _, base, chain, grad_mode = t
@@ -164,11 +168,14 @@ def _what(g, t):
     return _name(g, t)
 
 
-def cond_identities(subs, branch_outs, n):
-    """What each branch's first n outputs eagerly are (_identities), by branch. The flags of
-    nested control flow they name are appended to the branches' outputs (False in the other
-    branch): returns (identities, {(branch, id(flag)): output index})."""
-    idents = [[_identities(s, outs[i]) for i in range(n)] for s, outs in zip(subs, branch_outs)]
+def cond_identities(subs, branch_outs, n, raw):
+    """What each branch's first n outputs eagerly are (_identities; `raw`: the leaves the
+    branches returned: an eager tensor is itself, whichever alias of its memory was read
+    first), by branch. The flags of nested control flow they name are appended to the
+    branches' outputs (False in the other branch): returns (identities, result pairs that may
+    be one value, {(branch, id(flag)): output index})."""
+    idents = [[[(None, ("state", r[i]), True)] if isinstance(r[i], Tensor) else _identities(s, outs[i])
+               for i in range(n)] for s, outs, r in zip(subs, branch_outs, raw)]
     # results i > j that may be one value of the branch: (branch, i, j, flag of sub, exact)
     pairs = []
     for b, outs in enumerate(branch_outs):

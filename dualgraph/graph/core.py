@@ -679,7 +679,12 @@ class SymbolicTensor(TensorMethods):
         return eager_array(self, "is_contiguous()").flags.c_contiguous
 
     def contiguous(self):
-        # the layout is known only when the plan runs: always a node (free when contiguous)
+        # eagerly the tensor itself when it is contiguous: so here too where dg.function's trace
+        # knows the layout (graph/layout.py, guarded: one tensor, its gradient accumulated as
+        # eagerly); else a node (free when contiguous at run time)
+        from .layout import known_contiguous
+        if known_contiguous(self):
+            return self
         from ..ops.dispatch import apply
         from ..ops.shape import contiguous_op
         return apply(contiguous_op, self)

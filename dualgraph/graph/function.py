@@ -1040,8 +1040,21 @@ def _exact_alternatives(obj, feeds, g, stand_ins, flat, made):
     argument, captured state or another value at the runs where the flag holds (graph/memories.py
     Either.exact): the call returns that very tensor then, as eagerly (a later in-place write to
     it shows). A leaf ("out", x) names another value x: the tensor returned for it, if it is."""
+    from .memories import Either
     out = []
-    _alternatives(obj, None, feeds, g, stand_ins, flat, out, made)
+    a = obj._alias
+    either = None if a is None else a[0] if isinstance(a[0], Either) else getattr(a[0], "either", None)
+    if either is not None and a[1]:
+        # a view of such a result (`y = dg.cond(c, lambda: p, ...)[:]`): that view of what the
+        # result is, made again on it (eagerly a view of p: an optimizer step shows in it)
+        r = _replayable_alias(obj)
+        if r is not None:
+            base = []
+            _alternatives(a[0].root, None, feeds, g, stand_ins, flat, base, made)   # (the result)
+            out = [(fi, (_W, ("leaf", [leaf, None], r[1], r[3]))) for fi, leaf in base
+                   if leaf[0] != "out"]
+    else:
+        _alternatives(obj, None, feeds, g, stand_ins, flat, out, made)
     always = [e for e in out if e[0] is None and e[1][0] != "out"]
     return always[:1] or out
 

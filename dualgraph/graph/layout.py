@@ -41,6 +41,23 @@ def eager_array(t, what):
             "or read it eagerly, outside the compiled function.") from None
 
 
+def known_contiguous(t):
+    """Whether eager code's value of t is C-contiguous, where dg.function's trace knows it (its
+    layout guarded); False where it is not or the layout is known only at run time. The arrays
+    computed are kept for the trace (a value's layout does not change: a write is a new node)."""
+    g = t.node.graph
+    trace = getattr(g, "trace", None)
+    if trace is None:
+        return False
+    memo = getattr(trace, "layout_memo", None)
+    if memo is None:
+        memo = trace.layout_memo = {}
+    try:
+        return bool(_evaluate(t.node, g, memo).flags.c_contiguous)
+    except _Unknown:
+        return False
+
+
 def _evaluate(node, g, memo):
     """node's eager array, computed from the trace's real arguments and state (iteratively:
     a long chain must not exhaust Python's recursion limit)."""

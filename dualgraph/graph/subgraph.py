@@ -27,7 +27,7 @@ from ..state import _state
 from .builder import GraphInterpreter, replay_view
 from .memories import Either
 from .core import (Graph, SymbolicTensor, PLACEHOLDER, CONSTANT, VARIABLE, STATE_VALUE, _State, state_key,
-                   building)
+                   building, fresh)
 
 
 class SubGraph(Graph):
@@ -75,7 +75,9 @@ class SubGraph(Graph):
                            "inside it where the tensor it was made from is written", "inside after the write")
 
     def _capture(self, x, state=False):
-        ox = self.outer.lift(x) if x.node.graph is not self.outer else x
+        # (an outer value read here is read now: brought up to date, checked as any read:
+        # core.fresh; eagerly a value that is another tensor shows that tensor's writes)
+        ox = self.outer.lift(x) if x.node.graph is not self.outer else fresh(x)
         hit = self.captures.get(ox.node)
         if hit is not None:
             return hit[1]

@@ -226,19 +226,6 @@ def _float_only(name):
     return rule
 
 
-# a float32 variance below this (or inf, or NaN) may have lost its squares to underflow or
-# overflow (|x - mean| beyond ~1.8e19 or below ~1e-19), or its mean to overflow
-_VAR32_LO = 1e-30
-
-
-def _in_range(v, lo, hi):
-    """lo <= v < hi everywhere, False at a NaN (min and max propagate it)."""
-    if v.ndim == 0:
-        return bool(lo <= v < hi)
-    return (np.minimum.reduce(v, axis=None, initial=hi) >= lo
-            and np.maximum.reduce(v, axis=None, initial=lo) < hi)
-
-
 def _var_std(x, dim, keepdim, correction, sqrt):
     if x.dtype.kind != "f":
         raise TypeError("integer var")
@@ -255,21 +242,15 @@ def _var_std(x, dim, keepdim, correction, sqrt):
 
 
 def _var_std_kernel(x, axis, keepdim, correction, sqrt):
-    if x.dtype == _F16:
-        # PyTorch accumulates float16 in double and takes the sqrt there, then rounds once:
-        # numpy's float16 mean overflows (60000 + 60000), and its squares past 256
+    if x.dtype in (_F16, np.float32):
+        # PyTorch accumulates float16 and float32 in double on CPU and takes the sqrt there, then
+        # rounds once (its bits; and all-equal values give exactly 0, where a float32 mean's
+        # rounding would give a tiny std whose gradient is large)
         w = np.var(x, axis=axis, ddof=correction, keepdims=keepdim, dtype=np.float64)
-        return np.asarray(np.sqrt(w) if sqrt else w, dtype=_F16)
+        return np.asarray(np.sqrt(w) if sqrt else w, dtype=x.dtype)
     # numpy, like PyTorch, divides by max(0, N - correction): inf or nan, never negative
     v = np.var(x, axis=axis, ddof=correction, keepdims=keepdim)
-    r = np.sqrt(v) if sqrt else v
-    if x.dtype == np.float32 and not _in_range(v, _VAR32_LO, np.inf):
-        # PyTorch accumulates in double on CPU (and takes the sqrt there): those slices again
-        # in float64; the others keep their float32 bits
-        w = np.var(x, axis=axis, ddof=correction, keepdims=keepdim, dtype=np.float64)
-        ok = (v >= _VAR32_LO) & (v < np.inf)
-        r = np.where(ok, r, (np.sqrt(w) if sqrt else w).astype(np.float32))
-    return r
+    return np.sqrt(v) if sqrt else v
 
 
 _var_std_silenced = _quiet_warnings(_var_std_kernel)

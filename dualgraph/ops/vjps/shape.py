@@ -69,9 +69,10 @@ defvjp(clone_op, _identity_vjp)
 @defvjp(copy_op)
 def _copy_vjp(g, n):
     """The gradient goes to src only (the overwritten value gets none), as PyTorch's
-    CopyBackwards."""
+    CopyBackwards: cast to src's dtype first, then summed to its shape (as the eager write's
+    expand-then-cast path does: float64 sums rounded once more would differ by an ulp)."""
     dst, src = n.inputs
-    return None, unbroadcast(g, src)
+    return None, unbroadcast(like_dtype(g, src), src)
 
 
 # ---------------------------------------------------------------- indexing
