@@ -2077,6 +2077,15 @@ def find_divergences(prog, runs=None):
     if t.error is not None:
         return [("torch", "-", "error", "the generator wrote a program PyTorch refuses: " + _describe_error(t))]
     skip = set()
+    import dualgraph as dg
+    for label, o in (("graph", g1), ("function", f1), ("outside", o1)):
+        if (o is not None and isinstance(o.error, dg.DualGraphError)
+                and "depending on the memory layout" in str(o.error)):
+            # (a read whose eager value depends on a reshape's layout (view or copy) after a
+            # write is refused when built, as it must be where the layout is not decided;
+            # dg.function could decide it from the trace's arguments: not yet done)
+            REFUSED.setdefault(str(o.error).split("\n")[0][:70], set()).add(prog.seed)
+            skip.add(label)
     for label, o in (("graph", g1), ("function", f1), ("outside", o1)):
         if o is None:
             continue

@@ -47,3 +47,28 @@ def test_detached_read_then_read_with_grad(body):
     for e, c in zip(eager, compiled):
         np.testing.assert_allclose(np.hstack([np.ravel(v) for v in c]), np.hstack([np.ravel(v) for v in e]),
                                    rtol=1e-6)
+
+
+def test_detached_then_with_grad_inside_a_branch():
+    """A branch reading p.detach() first and p with grad after (found by the random programs:
+    the branch's placeholder was rebound, "'stop_gradient' is not a placeholder and cannot be
+    fed"): p's gradient is the with-grad read's only, as eagerly, call after call."""
+    def run(compiled):
+        p = dg.nn.Parameter(dg.tensor([1.0, 2.0]))
+        b = dg.zeros(2)
+
+        def fn(x, n):
+            p.grad = None
+
+            def other():
+                b.copy_(p.detach())
+                return p
+            loss = (dg.cond(n > 2, lambda: p, other) * x).sum() + (x * 1).sum()
+            loss.backward()
+            return loss
+        f = dg.function(fn) if compiled else fn
+        return [(f(dg.tensor([1.0, 2.0]), dg.tensor(n)).item(), p.grad.tolist(), b.tolist())
+                for n in (1, 3, 1)]
+    eager = run(False)
+    assert eager[0][1] == [1.0, 2.0]
+    assert run(True) == eager

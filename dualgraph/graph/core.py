@@ -267,7 +267,14 @@ class Graph:
             # the object they handed out (held by the caller: d = p.detach(), used later) is
             # made a stop_gradient of the value, and a fresh object stands for the state
             cur = st.cur
-            if building() is self and cur.node.graph is self:  # (not from inside a subgraph)
+            if building() is self and cur.node.op is PLACEHOLDER and getattr(self, "outer", None) is not None:
+                # (a branch or loop body that read the state detached first: the enclosing
+                # graph reads it with grad now too, and the placeholder, fed with that value,
+                # stays the placeholder; the readers so far read a stop_gradient of it)
+                self.outer.capture(t)
+                for v in {id(v.node): v for v in st.leaves + [cur]}.values():
+                    self._detach_readers(v)
+            elif building() is self and cur.node.graph is self:  # (not from inside a subgraph)
                 # the nodes that read the value so far read a stop_gradient of it instead (made
                 # right after it): only their path from this state carries no gradient
                 for v in {id(v.node): v for v in st.leaves + [cur]}.values():
