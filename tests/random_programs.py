@@ -18,9 +18,11 @@ The program is Python source over two names, `L` (the library: `dualgraph` or `t
             with the same inputs (a plan keeps its buffers between runs);
   function  `dg.function` around forward + `loss.backward()`, called twice (inputs' `.grad`
             read after each call, reset to None between calls, one trace).
-Compared: the loss, a few fetched pool tensors (values and dtypes) and the gradients with
-respect to the inputs; rtol=1e-4, atol=1e-5 against torch, exact equality among the three
-dualgraph runs (`EXACT_TOL` says if that had to be relaxed).
+Compared: the loss, a few fetched pool tensors (values and dtypes), which tensor each fetched
+output IS (an input, a parameter or buffer, another output, or its own: `identity`, not in graph
+mode, whose plan returns arrays) and the gradients with respect to the inputs; rtol=1e-4,
+atol=1e-5 against torch, exact equality among the three dualgraph runs (`EXACT_TOL` says if that
+had to be relaxed).
 
 A failure prints the program as a runnable dualgraph script, the runners that disagree, the
 value, and the first op (line) whose result diverges.
