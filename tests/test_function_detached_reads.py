@@ -72,3 +72,36 @@ def test_detached_then_with_grad_inside_a_branch():
     eager = run(False)
     assert eager[0][1] == [1.0, 2.0]
     assert run(True) == eager
+
+
+def test_parameter_read_detached_then_written_under_no_grad_in_a_loop():
+    """(Found by the random programs, TF1 graph mode: the loop's write of p was taken for a
+    buffer taking a value with history, so dg.gradients(loss, [p]) gave None.) Eagerly p stays
+    the leaf: the loss's gradient reaches it, in graph mode, dg.function and eagerly alike."""
+    def body_fn(p, q):
+        def body(i, h):
+            with dg.no_grad():
+                q.add_(p.detach() * 0.5)
+                p.mul_(-0.5)
+            return i + 1, h * 1
+        dg.while_loop(lambda i, h: i < 1, body, (0, dg.ones(2)))
+        return (p * p).sum()
+
+    def make():
+        return dg.nn.Parameter(dg.tensor([1.0, 2.0])), dg.nn.Parameter(dg.tensor([0.0, 0.0]))
+    p, q = make()
+    body_fn(p, q).backward()
+    eager = (p.grad.tolist(), p.tolist(), q.tolist())
+    p, q = make()
+    with dg.graph_mode() as g:
+        loss = body_fn(p, q)
+        (gr,) = dg.gradients(loss, [p])
+    assert gr is not None
+    assert g.compile([gr], feeds=[])()[0].tolist() == eager[0]
+    p, q = make()
+
+    def step():
+        p.grad = None
+        body_fn(p, q).backward()
+        return p.grad * 1
+    assert dg.function(step)().tolist() == eager[0]

@@ -24,7 +24,7 @@ from ..ops.registry import Spec, defop, OPS
 from ..state import _state
 from ..tensor_methods import TensorMethods
 from ..utils.tree import flatten, unflatten
-from .core import SymbolicTensor, VARIABLE, building, state_key
+from .core import PLACEHOLDER, STATE_VALUE, SymbolicTensor, VARIABLE, building, state_key
 from .subgraph import (trace, building_subgraph, inline, draws_random, to_literal_tensor)
 from .control_flow_aliases import (LoopIdentities, cond_identities, mark_cond_results, mark_loop_inputs,
                                    mark_loop_results, runs_at_least_once)
@@ -232,11 +232,15 @@ def _index(sub, n_inputs, cap_nodes, offset):
 
 
 
-def _assign_written(g, refs, values):
+def _assign_written(g, refs, values, inner):
     """The enclosing graph takes the final value of each state written inside; a buffer that
-    took a value requiring grad keeps its history (as builder._write_state decides)."""
-    return [g.assign(ref, v, tracks=bool(_state.grad_enabled and v._rg and not g._state(ref).handle._rg))
-            for ref, v in zip(refs, values)]
+    took a value requiring grad keeps its history (as builder._write_state decides). `inner`:
+    per state, its final values inside (each branch's, the body's): where each is a write that
+    did not record (under no_grad: a state_value) or no write, the state keeps the history it
+    had (a parameter read detached first stays the leaf: eagerly it is)."""
+    return [g.assign(ref, v, tracks=bool(_state.grad_enabled and v._rg and not g._state(ref).handle._rg
+                                         and any(o.node.op not in (STATE_VALUE, PLACEHOLDER) for o in ins)))
+            for ref, v, ins in zip(refs, values, inner)]
 
 
 def _packed(op, inputs, **attrs):
@@ -306,7 +310,8 @@ def cond(pred, true_fn, false_fn, name="cond"):
     branches = tuple(_Branch(s, o, _index(s, 0, cap_nodes, 0)) for s, o in zip((tsub, fsub), outs))
     packed = _packed(COND, [pred] + caps, branches=branches, n_out=len(specs))
     rg = [a._rg or b._rg for a, b in zip(*outs)]
-    assigns = _assign_written(g, refs, _outputs(packed, specs[n:w], (), n, rg)) if refs else []
+    inner = list(zip(outs[0][n:w], outs[1][n:w]))
+    assigns = _assign_written(g, refs, _outputs(packed, specs[n:w], (), n, rg), inner) if refs else []
     _record_reads(g, packed)
     results = _outputs(packed, specs[:n], assigns, 0, rg)
     flags = _outputs(packed, specs[w:], (), w)
@@ -388,7 +393,8 @@ def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invar
                    specs=tuple(all_specs), reach=reach)
     n = len(init)
     rg = [k in body.carried for k in range(n_vars)]
-    assigns = (_assign_written(g, [t for t, _ in bound], _outputs(packed, all_specs[n:n + len(bound)], (), n, rg))
+    assigns = (_assign_written(g, [t for t, _ in bound], _outputs(packed, all_specs[n:n + len(bound)], (), n, rg),
+                               [(o,) for o in out[n:n + len(bound)]])
                if bound else [])
     _record_reads(g, packed)
     results = _outputs(packed, specs, assigns, 0, rg)
