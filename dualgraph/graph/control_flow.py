@@ -235,12 +235,20 @@ def _index(sub, n_inputs, cap_nodes, offset):
 def _assign_written(g, refs, values, inner):
     """The enclosing graph takes the final value of each state written inside; a buffer that
     took a value requiring grad keeps its history (as builder._write_state decides). `inner`:
-    per state, its final values inside (each branch's, the body's): where each is a write that
-    did not record (under no_grad: a state_value) or no write, the state keeps the history it
-    had (a parameter read detached first stays the leaf: eagerly it is)."""
+    per state, its final values inside (each branch's, the body's): where none recorded a write
+    (only writes under no_grad, state_values of the value it entered with, or none), the state
+    keeps the history it had (a parameter read detached first stays the leaf: eagerly it is)."""
     return [g.assign(ref, v, tracks=bool(_state.grad_enabled and v._rg and not g._state(ref).handle._rg
-                                         and any(o.node.op not in (STATE_VALUE, PLACEHOLDER) for o in ins)))
+                                         and not all(_unrecorded(o) for o in ins)))
             for ref, v, ins in zip(refs, values, inner)]
+
+
+def _unrecorded(x):
+    """Whether subgraph value x is the value its state entered with, through writes that did
+    not record only."""
+    while x.node.op is STATE_VALUE:
+        x = x.node.inputs[1]
+    return x.node.op is PLACEHOLDER
 
 
 def _packed(op, inputs, **attrs):
