@@ -3212,6 +3212,13 @@ def _alias_refusal(e):
     return isinstance(e, dg.DualGraphError) and "at such a run" in str(e)
 
 
+def _layout_refusal(e):
+    """A read whose eager value depends on a reshape's layout after a write, refused when built
+    (find_divergences accepts it too)."""
+    import dualgraph as dg
+    return isinstance(e, dg.DualGraphError) and "depending on the memory layout" in str(e)
+
+
 def _some_grad_none(o):
     return any(v is None for k, v in o.values.items() if k.startswith("grad "))
 
@@ -3255,7 +3262,8 @@ def _cf_problems(prog, runs=None):
             continue
         for k, (a, b) in enumerate(zip(ref, runs_)):
             if b.error is not None:
-                if _no_gradient_refusal(b.error) and _some_grad_none(a) or _alias_refusal(b.error):
+                if (_no_gradient_refusal(b.error) and _some_grad_none(a) or _alias_refusal(b.error)
+                        or _layout_refusal(b.error)):
                     CF_REFUSED.setdefault(label, set()).add(prog.seed)
                 else:
                     problems.append(("eager", f"{label} call {k + 1}", "error", _describe_error(b)))

@@ -511,3 +511,22 @@ def result_view_written_then_its_tensor_written(state, x):
                                 result_view_written_then_its_tensor_written], ids=lambda v: v.__name__)
 def test_a_written_result_stays_the_tensor_it_is(fn):
     run_calls(fn, N, [(NEG, False), (POS, True), (NEG, False), (POS, True)])
+
+
+def loop_over_a_result_that_is_a_buffer(state, x):
+    """The loop's initial value eagerly IS b when the cond takes the true branch; the body
+    writes b, then reads its variable: at the first iteration eagerly b, written (refused at
+    exactly those runs: the cond's flag is captured into the body)."""
+    (b,) = state
+    y = dg.cond(x.sum() > 0, lambda: b, lambda: x * 2)
+
+    def body(i, h):
+        b.clamp_(-0.5, 0.5)
+        return i + 1, (h * 0.5).clamp(-1.0, 1.0)
+    return dg.while_loop(lambda i, h: i < 2, body, (0, y))[1] * 1, b * 1
+
+
+def test_loop_whose_initial_value_is_a_buffer_at_some_runs():
+    make = lambda: [dg.tensor([1.0, -2.0])]  # noqa: E731
+    run_calls(loop_over_a_result_that_is_a_buffer, make,
+              [(NEG, False), (POS, True), (NEG, False), (POS, True)])

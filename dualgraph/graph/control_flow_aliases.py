@@ -100,6 +100,8 @@ def _identities(sub, x, var_of=None):
     dg.function can return that very tensor then; else x only shares its memory (a view in a
     loop body, a view of a view of a nested result)."""
     var_of = var_of or {}
+    while x.node.op is ALIAS_CHECK:  # (a read checked at some runs: still that value)
+        x = x.node.inputs[0]
     b = _base(x)
     if b.node is not x.node:
         chain = None if var_of else _chain(x, b)
@@ -234,12 +236,31 @@ def mark_loop_inputs(g, init, python):
     """The body's (or cond's) prepare hook: loop variable k is init[k] at the first iteration."""
     def prepare(sub, ins):
         for k, (ph, x) in enumerate(zip(ins, init)):
-            mems = [] if python[k] else _memories(g, x)
+            mems = [] if python[k] else _flat_members(sub, [(m, None) for m in _memories(g, x)])
             # (state: its value in this body)
-            mems = [m if hasattr(m, "root") else _BodyState(sub, m.ref) for m in mems]
-            _mark(ph, [(m, None) for m in mems],
-                  f"loop variable {k} is {_name(g, x)} at the first iteration of dg.while_loop", sub)
+            mems = [(m if hasattr(m, "root") else _BodyState(sub, m.ref), f) for m, f in mems]
+            _mark(ph, mems, f"loop variable {k} is {_name(g, x)} at the first iteration of dg.while_loop", sub)
     return prepare
+
+
+def _flat_members(sub, members):
+    """(memory, flag in sub) of what the initial value may be: the members of a value that
+    eagerly is other tensors at some runs (a cond result that is a buffer the body writes), at
+    those runs (the flags captured into the body: its checks refuse exactly those)."""
+    out = []
+    for m, f in members:
+        if isinstance(m, Either):
+            out += _flat_members(sub, [(k, _and_lifted(sub, f, fk)) for k, fk in m.members])
+        out.append((m, f))
+    return out
+
+
+def _and_lifted(sub, f, fk):
+    if fk is None:
+        return f
+    with building_subgraph(sub):
+        fk = sub.lift(fk)
+    return _and(f, fk)
 
 
 def _source_key(s):
