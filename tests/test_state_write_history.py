@@ -144,3 +144,29 @@ def test_a_buffer_a_branch_writes_does_not_require_grad_after_the_cond():
     loss.backward()
     assert np.allclose(p.grad.numpy(), -1.4 * 0.125 / 4)
     assert not b.requires_grad
+
+
+@pytest.mark.xfail(strict=True, reason="open (found by the random cf programs, seeds 10343 and 11664, "
+                   "outside the default range; present before 2026-12-07's sixth session): a buffer "
+                   "written in a dg.while_loop body with a value requiring grad and read by the next "
+                   "iteration: the compiled gradient misses that path (the backward loop, "
+                   "control_flow._while_vjp)")
+def test_loop_carried_buffer_history_reaches_the_gradient():
+    def run(compiled, n_iter):
+        p = dg.nn.Parameter(dg.tensor(0.5))
+        b = dg.zeros(())
+
+        def fn():
+            p.grad = None
+
+            def body(i, h):
+                t = h * 0.5 + b * 0.25
+                b.add_(h * 0.5)          # b takes a history from h
+                return i + 1, t
+            loss = dg.while_loop(lambda i, h: i < n_iter, body, (0, p * 1.0))[1] * 1.0
+            loss.backward()
+            return loss
+        f = dg.function(fn) if compiled else fn
+        return f().item(), p.grad.item()
+    for n in (1, 2, 3):
+        assert run(True, n) == run(False, n), n      # n=2: p.grad 0.25, eagerly 0.375
