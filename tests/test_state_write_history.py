@@ -146,12 +146,13 @@ def test_a_buffer_a_branch_writes_does_not_require_grad_after_the_cond():
     assert not b.requires_grad
 
 
-@pytest.mark.xfail(strict=True, reason="open (found by the random cf programs, seeds 10343 and 11664, "
-                   "outside the default range; present before 2026-12-07's sixth session): a buffer "
-                   "written in a dg.while_loop body with a value requiring grad and read by the next "
-                   "iteration: the compiled gradient misses that path (the backward loop, "
-                   "control_flow._while_vjp)")
 def test_loop_carried_buffer_history_reaches_the_gradient():
+    """(Found by the random cf programs, seeds 10343 and 11664; present before 2026-12-07's
+    sixth session.) A buffer written in a while body with a value computed from a loop variable
+    that requires grad, read by the next iteration: the loop variable's placeholder did not
+    require grad in the trace, so the write was taken for one that does not record and the
+    gradient missed that path (p.grad 0.25, eagerly 0.375). Loop variables that may require grad
+    are traced so now (found by tracing again, as loop-carried state is)."""
     def run(compiled, n_iter):
         p = dg.nn.Parameter(dg.tensor(0.5))
         b = dg.zeros(())

@@ -344,7 +344,16 @@ def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invar
     leaves, treedef = flatten(loop_vars)
     python = [_is_python_value(v) for v in leaves]
     init = [to_literal_tensor(v) if py else g.lift(v) for v, py in zip(leaves, python)]
-    prepare = mark_loop_inputs(g, init, python)  # (loop variable k is init[k] at first)
+    marks = mark_loop_inputs(g, init, python)  # (loop variable k is init[k] at first)
+    # loop variables that may require grad inside the body: the initial value does, or the body
+    # makes it so (found by tracing, then traced again: a buffer written with h * 0.5 then takes
+    # a history from h, as eagerly at the second iteration)
+    var_rg = [bool(v._rg) and v._dtype.kind in "fc" for v in init]
+
+    def prepare(sub, ins):
+        for ph, r in zip(ins, var_rg):
+            ph._rg = ph._rg or r
+        marks(sub, ins)
     specs = _invariants(init, shape_invariants, treedef)
     max_input = None
     if isinstance(maximum_iterations, TensorMethods):
@@ -369,11 +378,14 @@ def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invar
                if all(state_key(t) != key for t, _ in bound)]
         grew = {state_key(t) for t, _ in bound
                 if not enters_rg(t) and bsub._states[state_key(t)].cur._rg}
-        if not new and not grew:
+        out = _body_results(bsub, res, single, loop_vars, treedef, ins, specs)
+        grew_vars = [k for k, o in enumerate(out) if not var_rg[k] and o._rg and o._dtype.kind in "fc"]
+        if not new and not grew and not grew_vars:
             break
         carried_rg |= grew
+        for k in grew_vars:
+            var_rg[k] = True
         bound += [(t, (tuple(t.shape), t._data.dtype)) for t in new]
-    out = _body_results(bsub, res, single, loop_vars, treedef, ins, specs)
     out += [bsub._states[state_key(t)].cur for t, _ in bound]
     csub, c, _, _ = trace(lambda *a: call(cond_fn, a), specs, "dg.while_loop cond_fn",
                           f"{name}/cond", [(t, s, enters_rg(t)) for t, s in bound], prepare)
