@@ -379,7 +379,10 @@ def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invar
         grew = {state_key(t) for t, _ in bound
                 if not enters_rg(t) and bsub._states[state_key(t)].cur._rg}
         out = _body_results(bsub, res, single, loop_vars, treedef, ins, specs)
-        grew_vars = [k for k, o in enumerate(out) if not var_rg[k] and o._rg and o._dtype.kind in "fc"]
+        # (only a body that writes in place decides anything by it: state writes record or
+        # not, an overwritten value keeps its history; other bodies are not traced again)
+        grew_vars = [k for k, o in enumerate(out) if not var_rg[k] and o._rg and o._dtype.kind in "fc"
+                     and (bsub.written or bsub.overwritten)]
         if not new and not grew and not grew_vars:
             break
         carried_rg |= grew
