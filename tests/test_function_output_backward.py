@@ -57,22 +57,28 @@ def _mlp():
     return dg.nn.Sequential(dg.nn.Linear(5, 8), dg.nn.ReLU(), dg.nn.Linear(8, 3))
 
 
+def _classifier_step(fwd, opt, zero_grad=True):
+    """step(i): the forward on batch i, cross-entropy, backward and the optimizer step eagerly."""
+    xs = [dg.randn(4, 5) for _ in range(4)]
+    ys = dg.tensor([0, 2, 1, 2])
+
+    def step(i):
+        if zero_grad:
+            opt.zero_grad()
+        out = fwd(xs[i])
+        loss = F.cross_entropy(out, ys)
+        loss.backward()
+        opt.step()
+        return out, loss
+    return step
+
+
 def test_compiled_forward_eager_loss_backward_and_step():
     def make(compiled):
         model = _mlp()
         fwd = dg.function(model) if compiled else model
         opt = dg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01)
-        xs = [dg.randn(4, 5) for _ in range(4)]
-        ys = dg.tensor([0, 2, 1, 2])
-
-        def step(i):
-            opt.zero_grad()
-            out = fwd(xs[i])
-            loss = F.cross_entropy(out, ys)
-            loss.backward()
-            opt.step()
-            return out, loss
-        return model, step, ()
+        return model, _classifier_step(fwd, opt), ()
     _compare(make)
 
 
@@ -688,14 +694,5 @@ def test_zero_grad_inside_the_function_backward_outside():
             model[0].weight.grad = None
             return model(x)
         fwd = dg.function(forward) if compiled else forward
-        xs = [dg.randn(4, 5) for _ in range(4)]
-        ys = dg.tensor([0, 2, 1, 2])
-
-        def step(i):
-            out = fwd(xs[i])
-            loss = F.cross_entropy(out, ys)
-            loss.backward()
-            opt.step()
-            return out, loss
-        return model, step, ()
+        return model, _classifier_step(fwd, opt, zero_grad=False), ()
     _compare(make)

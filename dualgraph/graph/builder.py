@@ -155,7 +155,7 @@ class GraphInterpreter:
             if target._storage is not None:
                 target._storage.version += 1  # its views are stale now
             if either is not None:   # (eagerly still the tensors it was: their later writes show)
-                target._alias = Either(either.members, either.why, target, either.inside).alias()
+                target._alias = either.rebound(target)
         return target
 
     # ---- views in a graph: functional values that behave as shared memory
@@ -185,8 +185,7 @@ class GraphInterpreter:
             rebind(mem.root, full)
             mem.version += 1
             if a is not None and isinstance(a[0], Either):   # (as write(): still those tensors)
-                e = a[0]
-                mem.root._alias = Either(e.members, e.why, mem.root, e.inside).alias()
+                mem.root._alias = a[0].rebound(mem.root)
         else:  # an eager tensor's state: the assign bumps its version
             _write_state(self, mem, S.index_put_op, (child,) + tuple(idx), {"index": x.node.attrs["index"]})
         self._regenerate(target)

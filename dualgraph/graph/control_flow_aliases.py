@@ -19,7 +19,8 @@ from ..state import _state
 from ..ops.registry import OPS
 from .builder import _ALIAS_OPS, _aliases, _memory_of
 from .core import CONSTANT, PLACEHOLDER, state_key
-from .memories import ALIAS_CHECK, Either, _node
+from ..errors import DGRuntimeError
+from .memories import ALIAS_CHECK, Either, both
 from .subgraph import _input, building_subgraph, to_literal_tensor
 
 
@@ -84,12 +85,11 @@ def _chain(x, b):
 
 
 def _and(a, b):
-    """The runs where both flags (of one graph; None: every run) hold."""
-    if a is None or b is None:
-        return b if a is None else a
-    if a.node.graph is not b.node.graph:
-        raise AssertionError("dualgraph: control-flow alias flags of two graphs")
-    return _node(a.node.graph, OPS["logical_and"], (a.reshape(()) if a.ndim else a, b.reshape(()) if b.ndim else b))
+    """memories.both for flags that must be of one graph (an exact identity must not widen to
+    every run, as both() does for a refusal)."""
+    if a is not None and b is not None and a.node.graph is not b.node.graph:
+        raise DGRuntimeError("dualgraph internal error: control-flow alias flags of two graphs")
+    return both(a, b)
 
 
 def _identities(sub, x, var_of=None):

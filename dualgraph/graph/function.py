@@ -896,8 +896,8 @@ def _remake_view(spec, args, base_value=None):
     from ..ops.shape import contiguous_op
     with set_grad_enabled(grad_mode):
         for op, extra, attrs in chain:
-            if op is not contiguous_op or not v.is_contiguous():  # (Tensor.contiguous: itself then)
-                v = apply(op, v, *extra, **attrs)
+            # (Tensor.contiguous: the tensor itself when it is, as eagerly)
+            v = v.contiguous() if op is contiguous_op else apply(op, v, *extra, **attrs)
     return v
 
 
@@ -1165,9 +1165,7 @@ def _made_leaf(x, vals, args, memo, made):
     elif kind is _W:
         v = _out_leaf(x, vals, args)
     else:
-        alts, own = spec[:2]
-        alt = next((alt for fi, alt in alts if alt is not None and _holds(vals[fi])), own)
-        v = _any_leaf(alt, vals, args, memo, made)
+        v = _any_leaf(_picked(spec, vals), vals, args, memo, made)
     made[id(x)] = v
     return v
 
@@ -1182,8 +1180,15 @@ def _any_leaf(x, vals, args, memo, made):
     return _out_leaf(x, vals, args)
 
 
-def _holds(v):
-    return bool(np.asarray(v.numpy() if isinstance(v, Tensor) else v))
+def _picked(spec, vals):
+    """An _E leaf's leaf at this call: the first alternative whose flag holds, else its own."""
+    alts, own = spec[:2]
+    for fi, alt in alts:
+        if alt is not None:
+            v = vals[fi]
+            if bool(np.asarray(v.numpy() if isinstance(v, Tensor) else v)):
+                return alt
+    return own
 
 
 def _out_leaf(leaf, vals, args):
@@ -1200,8 +1205,7 @@ def _out_leaf(leaf, vals, args):
     if kind is _S:
         return np.asarray(vals[x]).item()
     if kind is _E:  # (the tensor eagerly it is at this call, if a flag says so)
-        alts, leaf = x[:2]
-        return _out_leaf(next((alt for fi, alt in alts if alt is not None and _holds(vals[fi])), leaf), vals, args)
+        return _out_leaf(_picked(x, vals), vals, args)
     return x
 
 

@@ -154,6 +154,11 @@ class Either:
     def version(self):
         return sum(m.version for m, _ in self.members)
 
+    def rebound(self, root):
+        """The `_alias` record of `root` written in place: eagerly still the tensors it may be
+        (their later writes show), its exact alternatives gone (it is a value of its own now)."""
+        return Either(self.members, self.why, root, self.inside).alias()
+
     def alias(self):
         """The `_alias` record of the value it was made for (core.fresh calls _regenerate)."""
         return (self, (), self.version, _state.grad_enabled, self)
