@@ -19,7 +19,7 @@ from ..autograd.views import inplace_each
 from ..mode import push
 from .layout import guard_layout
 from .core import (SymbolicTensor, Graph, CONSTANT, VARIABLE, ASSIGN, PLACEHOLDER, STOP_GRADIENT,
-                   rebind, current_graph)
+                   STATE_VALUE, rebind, current_graph)
 from .memories import _Memory, Either, any_of, own_memory, refuse_at
 
 
@@ -131,6 +131,7 @@ class GraphInterpreter:
                     "views (x[i].add_(...)) only. Write the base instead, or use the out-of-place op.")
         new = _fit(self, _unsaved_target(self.apply(op, (target,) + tuple(inputs), attrs)), target, op)
         new = _keep_requires_grad(self, new, target, op)
+        new = _keep_history(self, new, target)
         if refuse:
             new = refuse_at(new, any_of(refuse), why, always=True)
         if bad is not None:
@@ -177,6 +178,7 @@ class GraphInterpreter:
         if isinstance(mem, _Memory):
             full = _fit(self, self.apply(S.index_put_op, (root, child) + tuple(idx),
                                          {"index": x.node.attrs["index"]}), root, S.index_put_op)
+            full = _keep_history(self, full, root)
             a = mem.root._alias
             if a is not None and isinstance(a[0], Either):  # (a write of a value that may be others)
                 refuse, why = a[0].written(mem.root, S.index_put_op)
@@ -379,6 +381,21 @@ def _keep_requires_grad(interp, new, target, op):
         from ..ops.elementwise import where_op
         new = interp.apply(where_op, (interp.lift(np.array(False)), target, new), {})
     return new
+
+
+def _keep_history(interp, new, old):
+    """A write that does not record (under no_grad) to a value with history: eagerly the tensor
+    keeps its grad_fn, so a later read's gradient goes into the value before the write (as a
+    state's does: Graph.assign); the graph's new value is a state_value of it, not a constant."""
+    if _state.grad_enabled or not old._rg or new._rg:
+        return new
+    _state.grad_enabled = True
+    try:
+        kept = interp.apply(STATE_VALUE, (new, old), {})
+    finally:
+        _state.grad_enabled = False
+    kept._rg = True
+    return kept
 
 
 def _refuse_graph_attr(op, key, v):

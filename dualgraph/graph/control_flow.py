@@ -24,7 +24,7 @@ from ..ops.registry import Spec, defop, OPS
 from ..state import _state
 from ..tensor_methods import TensorMethods
 from ..utils.tree import flatten, unflatten
-from .core import PLACEHOLDER, STATE_VALUE, SymbolicTensor, VARIABLE, building, state_key
+from .core import PLACEHOLDER, STATE_VALUE, SymbolicTensor, VARIABLE, building, owned_alias, state_key
 from .subgraph import (trace, building_subgraph, inline, draws_random, to_literal_tensor)
 from .control_flow_aliases import (LoopIdentities, cond_identities, mark_cond_results, mark_loop_inputs,
                                    mark_loop_results, runs_at_least_once)
@@ -584,12 +584,24 @@ def _entry_values(xs):
     from ..ops.shape import clone_op
     out = []
     for x in xs:
-        if isinstance(x, SymbolicTensor) and x.node.op is VARIABLE:
+        if not isinstance(x, SymbolicTensor):
+            out.append(x)
+            continue
+        a = x._alias
+        if x.node.op is VARIABLE:
             st = x.node.graph.state_of(x)
-            if st is not None and st.cur is not x:
-                # (a node of its own: applying an op to the state's handle reads its value now)
-                x = x.node.graph.add_node(clone_op, (x,), {}, Spec(tuple(x.shape), x._dtype),
-                                          name=x.node.name + "/entry").out
+            stale = st is not None and st.cur is not x
+        else:
+            # a view whose memory was written since (t = p.expand(2), then p.mul_(0.5)): a read
+            # of it now is made again on the new value (core.fresh); the gradient re-reads the
+            # value the op read, as eagerly the branch's ops saved it
+            stale = a is not None and a[0].version != a[2]
+        if stale:
+            # (a node of its own: applying an op to the state's handle reads its value now; it
+            # reads the view's value as made, not the Python object, which a read brings up to
+            # date: core.owned_alias)
+            x = x.node.graph.add_node(clone_op, (x if a is None else owned_alias(x),), {},
+                                      Spec(tuple(x.shape), x._dtype), name=x.node.name + "/entry").out
         out.append(x)
     return out
 

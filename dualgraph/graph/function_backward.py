@@ -20,6 +20,7 @@ import functools
 import networkx as nx
 import numpy as np
 
+from ..autograd.engine import TracedTape
 from ..autograd.function import Function, FunctionCtx, _Call, custom_function_op, layout_orders, unpack
 from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tape import FREED, rule_reads, version_error
@@ -138,6 +139,10 @@ class Unavailable(CompiledBackward):
         self.error = error
 
     def run(self, ctx, grads):
+        if isinstance(self.error, DGRuntimeError):
+            # (what eagerly this backward raises too: a value written in place since, a node
+            # an earlier backward freed; in eager's words)
+            raise DGRuntimeError(str(self.error))
         raise DGNotImplementedError(
             f"the backward of this dg.function's output could not be compiled ({self.error}); "
             "call backward() inside the function, or call the function eagerly")
@@ -190,7 +195,10 @@ def build(g, flat, feeds, arg_grads, optimize, skip=()):
 def _build(g, flat, feeds, optimize, diff, sources, n0):
     ys = [flat[i] for i in diff]
     seeds = [placeholder(tuple(y.shape), y._dtype, name=f"grad_output{k}") for k, y in enumerate(ys)]
-    grads = gradients(ys, [x for _, x in sources], grad_ys=seeds, name="output_gradients")
+    # (a rule reading a value written in place since, or a node an inner backward() freed:
+    # eagerly the backward raises; so does this one, Unavailable says why)
+    grads = gradients(ys, [x for _, x in sources], grad_ys=seeds, name="output_gradients",
+                      tape=TracedTape(g.freed_by_backward, True))
     kept = [(s, gr) for s, gr in zip(sources, grads) if gr is not None]
     if not kept:
         _remove(g, g.nodes[n0:])

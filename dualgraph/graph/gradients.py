@@ -254,6 +254,31 @@ def _guard_reached(graph, t, g, root, what):
         "tensor on every path (e.g. add 0 * t.sum()), or make sure the loop runs."))
 
 
+def _rg_leaf(n):
+    """A value requiring grad that no gradient goes back from: a source, or a value made to
+    require grad (requires_grad_()) from inputs that do not."""
+    o = n.out
+    return o._rg and (o.grad_fn is None or not any(isinstance(x, SymbolicTensor) and x._rg for x in n.inputs))
+
+
+def _guard_loss_reached(graph, leaves, grads, root):
+    """loss.backward() whose loss has a history at some runs only (a dg.cond branch computing it
+    from nothing that requires grad): eagerly such a run raises, .grad kept or not, so the
+    compiled run is refused too rather than adding zeros."""
+    if not any(n.op.input_used is not None for n in graph.nodes):
+        return grads
+    flag = reached_at_run(graph, sorted(leaves), root)
+    if flag is None:
+        return grads
+    if flag is False:
+        raise DGRuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+    return [g if g is None else apply(REACHED, g, flag, message=(
+        "element 0 of tensors does not require grad and does not have a grad_fn at this call: "
+        "the dg.cond branch taken computes the loss from no tensor that requires grad (or the "
+        "dg.while_loop body that does ran 0 times), so eagerly backward() raises here"))
+        for g in grads]
+
+
 def _traced_tape(graph, retain_graph, create_graph):
     """While dg.function traces eager code, backward() and autograd.grad free what they went
     through (unless retain_graph, default create_graph), as eagerly: a TracedTape."""
@@ -297,6 +322,12 @@ def graph_backward(loss, gradient=None, inputs=None, retain_graph=None, create_g
     grads = gradients([loss], targets, None if gradient is None else [gradient],
                       tape=_traced_tape(graph, retain_graph, create_graph), leaf_hooks=True)
     with push(GraphInterpreter(graph)):
+        if inputs is None:
+            # (the leaves that require grad: the targets, and values made leaves in the trace,
+            # x.detach().requires_grad_(), whose .grad backward() does not write here)
+            leaves = {x.node.name for t in targets for x in _targets(graph, t)}
+            leaves |= {n for n in anc if _rg_leaf(graph._by_name[n])}
+            grads = _guard_loss_reached(graph, leaves, grads, loss.node.name)
         for t, g in zip(targets, grads):
             if g is None:
                 continue

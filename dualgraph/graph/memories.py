@@ -112,10 +112,19 @@ class _Memory:
         self.refuse_if_poisoned(x)
         if self.shared:
             where, reason, flag = self.shared
-            value = refuse_at(value, flag, f"{x.name!r} is read after {where}. {reason}")
+            value = _of_memory(refuse_at(value, flag, f"{x.name!r} is read after {where}. {reason}"), x)
         if self.either is not None and x is not self.root:
             value = self.either.checked(value, x)
         return value
+
+
+def _of_memory(checked, x):
+    """The checked value of x names x's memory: a view made of it, and a write through that
+    view, are of x, as eagerly (not of the check's own value)."""
+    checked._alias = x._alias
+    checked._storage = x._storage if x._storage is not None or (
+        x._alias is not None and not isinstance(x._alias[0], Either)) else own_memory(x)
+    return checked
 
 
 def own_memory(x):
@@ -137,11 +146,14 @@ class Either:
     the value (named in errors); `inside`: the loop body whose variable it is (a write to it
     while the body reads what it may be is refused: eagerly the next iteration reads the write)."""
 
-    __slots__ = ("members", "base", "why", "root", "inside", "exact", "loose")
+    __slots__ = ("members", "base", "poisons", "why", "root", "inside", "exact", "loose")
 
     def __init__(self, members, why, root, inside=None, exact=(), loose=()):
         self.members = tuple(members)
         self.base = tuple(m.version for m, _ in self.members)
+        # (the poisons its members carry now: a write to this value itself poisons them, and
+        # reading it after its own write is fine; only a later poison is another value's write)
+        self.poisons = tuple(_poison_records(self))  # (held, not ids: compared by identity)
         self.why, self.root, self.inside = why, root, inside
         # (flag, tensor): the runs where eagerly the value is that very tensor (an outer value,
         # or ("state", eager tensor)): a dg.function returning it returns that tensor then
@@ -170,7 +182,16 @@ class Either:
         """`value`: x (the value, or a view of it) read now: checked at the runs where eagerly
         it is a member written since it was made."""
         written = [f for (m, f), v in zip(self.members, self.base) if m.version != v]
-        return refuse_at(value, any_of(written), self._message(x)) if written else value
+        return _of_memory(refuse_at(value, any_of(written), self._message(x)), x) if written else value
+
+    def check(self, value, x):
+        """`value`: x read now (core.fresh): refused at the runs where eagerly it is a plain
+        tensor that a write through another value written since poisoned (two loop results
+        that are both the initial value after no iteration: writing one shows in the other)."""
+        for rec, where, reason, flag in _poisons(self, None):
+            if not any(rec is p for p in self.poisons):
+                value = _of_memory(refuse_at(value, flag, f"{x.name!r} is read after {where}. {reason}"), x)
+        return value
 
     def _message(self, x):
         return (f"{x.name!r} is read after an in-place write to a tensor it eagerly is at such a run "
@@ -195,12 +216,37 @@ class Either:
         refuse, whats = [], []
         for m, f in self.members:
             _written_through(m, f, self, where, refuse, whats)
+        self.poisons = tuple(_poison_records(self))   # (this write's own: x reads it fine)
         why = (f"in-place {op.name} on {x.name!r}, which eagerly is {' or '.join(whats)} at such a "
                f"run ({self.why}): eagerly the write changes that tensor, which a graph does not "
                "do. Write a clone() (x = x.clone()) or use the out-of-place op.")
         if any(f is None for f in refuse):
             raise DGRuntimeError(why)
         return refuse, why
+
+
+def _poison_records(m):
+    """The poison records (_Memory.poisoned / .shared) of the plain tensors Either m may be."""
+    if isinstance(m, Either):
+        for k, _ in m.members:
+            yield from _poison_records(k)
+    elif isinstance(m, _Memory):
+        if m.poisoned or m.shared:
+            yield m.poisoned or m.shared
+
+
+def _poisons(m, flag):
+    """(record, where, reason, the runs) of each write that poisoned a plain tensor Either m may
+    be, at the runs of flag."""
+    if isinstance(m, Either):
+        for k, f in m.members:
+            yield from _poisons(k, both(flag, f))
+    elif isinstance(m, _Memory):
+        if m.poisoned:
+            yield (m.poisoned, *m.poisoned, flag)
+        elif m.shared:
+            where, reason, f = m.shared
+            yield m.shared, where, reason, both(flag, f)
 
 
 def _written_through(m, flag, either, where, refuse, whats):

@@ -523,10 +523,19 @@ def _fetched_before_write(steps, fetches):
     (`sess.run([W, train_op])`): they are copied when read, so the fetch is the value in
     program order, not the value after the update."""
     fetched = set(fetches)
+    index = {s.name: i for i, s in enumerate(steps)}
     early = set()
     for i, s in enumerate(steps):
-        if s.name in fetched and s.op in STATE_OPS:
-            ref = s.attrs["ref"]
+        if s.name not in fetched:
+            continue
+        # (a view of such a read too, t = p.expand(2) fetched with p's update after it: its
+        # memory is the state's; dg.function's backward outside is fed such values)
+        base = s
+        while base.op not in STATE_OPS and aliases_input(base.op) and base.args \
+                and base.args[0][0] == "node" and base.args[0][1] in index:
+            base = steps[index[base.args[0][1]]]
+        if base.op in STATE_OPS:
+            ref = base.attrs["ref"]
             if any(t.op is ASSIGN and t.attrs["ref"] is ref for t in steps[i + 1:]):
                 early.add(i)
     return early
