@@ -1742,13 +1742,19 @@ class _Gen:
             lo, hi, dup = min(tgt.lo, f), max(tgt.hi, f), True
         if max(abs(lo), abs(hi)) > LIMIT:
             return
+        # a value with history written under no_grad: eagerly it keeps its history (PyTorch's
+        # version counter goes up, the grad_fn stays), the write records nothing
+        nograd = tgt.rg and self.r.random() < 0.15
+        if nograd:
+            code = f"with L.no_grad(): {code}"
+            saves_target = False
         # ---- bookkeeping: values, grads, saved tensors, aliases
         st = self.storages[tgt.storage]
         if operand is not None:
-            self.use(operand, saves=k in ("mul_t", "div_t"))
+            self.use(operand, saves=k in ("mul_t", "div_t") and not nograd)
         line = len(self.lines)
-        self.emit(code, "inplace_" + k)
-        rg = operand.rg if operand is not None else False
+        self.emit(code, "inplace_" + k + ("_nograd" if nograd else ""))
+        rg = operand.rg if operand is not None and not nograd else False
         if on is tgt:
             tgt.lo, tgt.hi = lo, hi     # (set_adv / set_mask computed the union already)
             tgt.dup = dup

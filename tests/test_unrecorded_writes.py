@@ -235,3 +235,26 @@ def test_loss_without_history_at_a_call_is_refused(set_to_none):
     for e, c in zip(eager, compiled):
         _same(e, c)
     assert eg == cg
+
+
+def test_graph_mode_gradient_wrt_placeholders_through_a_no_grad_write():
+    """TF1 style: a value computed from placeholders (no requires_grad in a graph) written under
+    no_grad keeps its history for dg.gradients, as eagerly x.requires_grad_() inputs do (random
+    seed 0 with no_grad writes: the gradients were None)."""
+    xs = [np.array([[0.5, -1.0, 2.0], [1.5, -0.2, 0.3]], np.float32),
+          np.array([[0.1, 0.2, -0.3], [-1.0, 0.4, 0.6]], np.float32)]
+    a, b = (dg.tensor(x, requires_grad=True) for x in xs)
+    t = a + b
+    with dg.no_grad():
+        t.relu_()
+    dg.sin(t).prod(-2).sum().backward()
+    with dg.graph_mode() as g:
+        x0, x1 = dg.placeholder([2, 3], dg.float32), dg.placeholder([2, 3], dg.float32)
+        t = x0 + x1
+        with dg.no_grad():
+            t.relu_()
+        grads = dg.gradients(dg.sin(t).prod(-2).sum(), [x0, x1])
+    assert all(gr is not None for gr in grads)
+    got = g.compile(grads, feeds=[x0, x1])(*xs)
+    np.testing.assert_allclose(got[0], a.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(got[1], b.grad.numpy(), rtol=1e-6)

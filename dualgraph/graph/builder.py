@@ -387,14 +387,17 @@ def _keep_history(interp, new, old):
     """A write that does not record (under no_grad) to a value with history: eagerly the tensor
     keeps its grad_fn, so a later read's gradient goes into the value before the write (as a
     state's does: Graph.assign); the graph's new value is a state_value of it, not a constant."""
-    if _state.grad_enabled or not old._rg or new._rg:
+    # (in a graph any value with a history may be differentiated, dg.gradients w.r.t. a
+    # placeholder: kept for those too, as _keep_requires_grad does)
+    if _state.grad_enabled or new._rg or new._dtype.kind not in "fc" or not (
+            old._rg or old.grad_fn is not None or old.node.op is PLACEHOLDER):
         return new
     _state.grad_enabled = True
     try:
         kept = interp.apply(STATE_VALUE, (new, old), {})
     finally:
         _state.grad_enabled = False
-    kept._rg = True
+    kept._rg = old._rg
     return kept
 
 

@@ -188,8 +188,11 @@ class Either:
         """`value`: x read now (core.fresh): refused at the runs where eagerly it is a plain
         tensor that a write through another value written since poisoned (two loop results
         that are both the initial value after no iteration: writing one shows in the other)."""
-        for rec, where, reason, flag in _poisons(self, None):
+        for rec, where, reason, flags in _poisons(self, ()):
             if not any(rec is p for p in self.poisons):
+                flag = None
+                for f in flags:    # (built only for a poison that is new: nodes of the graph)
+                    flag = both(flag, f)
                 value = _of_memory(refuse_at(value, flag, f"{x.name!r} is read after {where}. {reason}"), x)
         return value
 
@@ -235,18 +238,18 @@ def _poison_records(m):
             yield m.poisoned or m.shared
 
 
-def _poisons(m, flag):
-    """(record, where, reason, the runs) of each write that poisoned a plain tensor Either m may
-    be, at the runs of flag."""
+def _poisons(m, flags):
+    """(record, where, reason, the flags whose conjunction is the runs) of each write that
+    poisoned a plain tensor Either m may be, at the runs where all of `flags` hold (None: all)."""
     if isinstance(m, Either):
         for k, f in m.members:
-            yield from _poisons(k, both(flag, f))
+            yield from _poisons(k, flags + (f,))
     elif isinstance(m, _Memory):
         if m.poisoned:
-            yield (m.poisoned, *m.poisoned, flag)
+            yield (m.poisoned, *m.poisoned, flags)
         elif m.shared:
             where, reason, f = m.shared
-            yield m.shared, where, reason, both(flag, f)
+            yield m.shared, where, reason, flags + (f,)
 
 
 def _written_through(m, flag, either, where, refuse, whats):
