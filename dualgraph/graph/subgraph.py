@@ -25,7 +25,7 @@ from ..ops.dispatch import apply
 from ..ops.registry import Spec, defop
 from ..state import _state
 from .builder import GraphInterpreter, replay_view
-from .memories import Either
+from .memories import Either, _Memory
 from .core import (Graph, SymbolicTensor, PLACEHOLDER, CONSTANT, VARIABLE, STATE_VALUE, _State, state_key,
                    building, fresh)
 
@@ -57,8 +57,11 @@ class SubGraph(Graph):
             if x.node.op is VARIABLE:  # a variable's handle: its current value, as a read
                 return self._state(x.node.attrs["ref"]).cur
             a = x._alias
-            if a is not None and isinstance(a[0], Either):
-                a[0].check_inside(self, x)
+            # (a view of such a value is of the value's own memory, which names the Either)
+            either = a[0] if a is not None and isinstance(a[0], Either) else getattr(
+                a[0], "either", None) if a is not None and isinstance(a[0], _Memory) else None
+            if either is not None:
+                either.check_inside(self, x)
             if a is not None and isinstance(a[0], _State) and building() is self:
                 st = self._states.get(state_key(a[0].ref))
                 if st is not None and (st.version or any(h is st.handle for h in self.inputs)):

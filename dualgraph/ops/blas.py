@@ -115,9 +115,19 @@ def _operand(a, buffer):
     return None
 
 
+def _unbroadcast(a):
+    if any(s == 0 and d > 1 for s, d in zip(a.strides, a.shape)):
+        return np.ascontiguousarray(a)
+    return a
+
+
 def matmul(a, b, out=None):
     """np.matmul(a, b, out=out), on MKL when it is on and the product suits it (see the module
     docstring); the same signature, so it is also the ops' out_kernel."""
+    # a broadcast operand (stride 0 along a dimension: the gradient of x.sum() is ones made so)
+    # is not one BLAS reads, so numpy takes its own loop, which rounds otherwise: the same value
+    # laid out in memory (a compiled plan's buffer) would give other bits; a copy gives BLAS's
+    a, b = _unbroadcast(a), _unbroadcast(b)
     gemm = _state["gemm"]
     if gemm is None or a.ndim != 2 or b.ndim != 2:
         return np.matmul(a, b, out=out)
