@@ -115,3 +115,34 @@ def test_write_through_a_view_after_a_loop_result_was_written(written):
                 f(dg.tensor(n), x)
         else:
             np.testing.assert_allclose(f(dg.tensor(n), x).tolist(), want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["function", "outside"])
+def test_advanced_index_in_a_loop_body_is_a_copy_not_a_view(mode):
+    """The body reads t4[[-1]] (advanced indexing copies) and the rule of its product reads
+    that copy; t4 written after the loop: eagerly no saved value changed, so backward runs
+    (before: the compiled step took the copy for a view of t4 and raised the version error;
+    random cf seed 60831)."""
+    def forward(x0, x1, n):
+        t4 = x0[dg.tensor([1])]
+        _, t11 = dg.while_loop(lambda i, h: i < n, lambda i, h: (i + 1, dg.tanh(h * t4[dg.tensor([-1])])),
+                               (0, x1.clamp(-1.0, 1.0)))
+        t4.div_(2.0)
+        return 0.5 * t11.sum()
+
+    def run(compiled):
+        x0 = dg.tensor([[0.5, -1.0, 2.0], [1.5, -0.2, 0.3]], requires_grad=True)
+        x1 = dg.tensor([[0.1, 0.2, -0.3]], requires_grad=True)
+        fwd = dg.function(forward) if compiled and mode == "outside" else forward
+
+        def step(n):
+            x0.grad = x1.grad = None
+            loss = fwd(x0, x1, n)
+            loss.backward()
+            return loss
+        f = dg.function(step) if compiled and mode == "function" else step
+        out = []
+        for n in (2, 1, 3):
+            out.append([float(f(dg.tensor(n)))] + x0.grad.flatten().tolist() + x1.grad.flatten().tolist())
+        return out
+    np.testing.assert_allclose(run(True), run(False), rtol=1e-6)

@@ -25,6 +25,7 @@ from ..state import _state
 from ..tensor_methods import TensorMethods
 from ..utils.tree import flatten, unflatten
 from .core import PLACEHOLDER, STATE_VALUE, SymbolicTensor, VARIABLE, building, owned_alias, state_key
+from .builder import _aliases
 from .subgraph import (trace, building_subgraph, inline, draws_random, to_literal_tensor)
 from .control_flow_aliases import (LoopIdentities, cond_identities, mark_cond_results, mark_loop_inputs,
                                    mark_loop_results, runs_at_least_once)
@@ -151,7 +152,8 @@ def branch_reads(graph, outputs, index, carried=frozenset()):
                     p = of.get(getattr(ins[i], "node", None))
                     if p is not None:
                         reads.add(p)
-        if n.op.view and ins and isinstance(ins[0], SymbolicTensor) and ins[0].node in of:
+        if n.op.view and _aliases(n.op, n.attrs) and ins and isinstance(ins[0], SymbolicTensor) \
+                and ins[0].node in of:   # (advanced indexing copies: not a view of the frame)
             of[n] = of[ins[0].node]
     return frozenset(reads)
 
