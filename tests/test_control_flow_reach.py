@@ -187,3 +187,37 @@ def test_loop_variable_reached_only_through_an_iteration():
     assert fn(x, dg.tensor(0)) is None
     with pytest.raises(dg.errors.DGRuntimeError, match=REFUSAL):
         f(x, dg.tensor(0))
+
+
+def test_capture_reaching_an_output_after_two_iterations_only():
+    """h0 = f(h1), h1 = g(p): p's gradient reaches h0 from the second iteration on, so after one
+    iteration (or none) eagerly p.grad stays None, and the compiled step refuses that call rather
+    than hand zeros (before: "ran at least once" was taken for reached; random cf seed 80084)."""
+    def run(compiled):
+        p = dg.nn.Parameter(dg.tensor([0.3, -0.2]))
+
+        def step(x, n):
+            p.grad = None
+            _, h0, _ = dg.while_loop(lambda i, a, b: i < n,
+                                     lambda i, a, b: (i + 1, dg.tanh(a * 0.5 + b), dg.sin(b + p.mean())),
+                                     (dg.tensor(0), x * 0.5, x * 0.5))
+            loss = h0.sum()
+            loss.backward()
+            return loss
+        f = dg.function(step) if compiled else step
+        out = []
+        for n in (3, 1, 2, 0):
+            try:
+                loss = f(dg.tensor([1.0, -1.0], requires_grad=True), dg.tensor(n))
+                out.append((round(float(loss), 6), None if p.grad is None else p.grad.tolist()))
+            except dg.DualGraphError as e:
+                out.append(("refused", "has no gradient at this call" in str(e)))
+        return out
+    eager, compiled = run(False), run(True)
+    assert eager[1][1] is None and eager[3][1] is None and eager[0][1] is not None
+    for e, c in zip(eager, compiled):
+        if e[1] is None:
+            assert c == ("refused", True)
+        else:
+            assert c[0] == e[0]
+            np.testing.assert_allclose(c[1], e[1], rtol=1e-6)

@@ -812,15 +812,32 @@ def _while_input_used(n, k, outputs=None):
         {p: j for j, p in _stack_positions(a["stacked"], a["n_vars"]).items()}.get(o, o) for o in outputs]
     if k < a["n_vars"] and k in live:
         return None   # (its own result: itself after no iteration)
-    if k not in _loop_reached(a["body"], a["n_vars"], live):
+    depth = _loop_depth(a["body"], a["n_vars"], live, k)
+    if depth is None:
         return False
-    if k < a["n_vars"]:   # another result computed from it: after an iteration only
-        return apply(TUPLE_GET, n.out, index=a["n_vars"], shape=(), dtype=np.dtype(np.int64)) > 0
-    var = dict(a.get("reach", ())).get(k)
-    if var is not None:  # (used at some iterations only: whether one did, _reach_flags)
-        return apply(TUPLE_GET, n.out, index=var, shape=(), dtype=np.dtype(np.bool_))
+    # another result computed from it, or a capture: after `depth` iterations only (h = f(g),
+    # g = f(p): p reaches h from the second iteration on)
     count = apply(TUPLE_GET, n.out, index=a["n_vars"], shape=(), dtype=np.dtype(np.int64))
-    return count > 0
+    enough = count >= depth
+    var = dict(a.get("reach", ())).get(k) if k >= a["n_vars"] else None
+    if var is not None:  # (used at some iterations only: whether one did, _reach_flags)
+        used = apply(TUPLE_GET, n.out, index=var, shape=(), dtype=np.dtype(np.bool_))
+        return used if depth == 1 else apply(OPS["logical_and"], used, enough)
+    return enough
+
+
+def _loop_depth(body, n_vars, live, k):
+    """The fewest iterations after which a gradient from the loop outputs `live` reaches frame
+    position k (a loop variable or capture), or None when it never does."""
+    frontier, seen, depth = set(live), set(live), 0
+    while frontier:
+        depth += 1
+        reach = _reached_from(body, frontier)
+        if k in reach:
+            return depth
+        frontier = {j for j in reach if j < n_vars} - seen
+        seen |= frontier
+    return None
 
 
 def _stack_positions(stacked, n_vars):

@@ -116,7 +116,8 @@ def _operand(a, buffer):
 
 
 def _unbroadcast(a):
-    if any(s == 0 and d > 1 for s, d in zip(a.strides, a.shape)):
+    # (`0 in strides` first: this runs for every product, and a zero stride is rare)
+    if 0 in a.strides and any(s == 0 and d > 1 for s, d in zip(a.strides, a.shape)):
         return np.ascontiguousarray(a)
     return a
 
