@@ -230,6 +230,8 @@ class TensorMethods:
         return arr if made is None else made(arr)
 
     def __getitem__(self, key):
+        if getattr(_state.mode, "graph", None) is None:
+            key = _int_scalars(key)
         index, tensors = S.split_index(key, _is_tensor)
         tensors = [t if _is_tensor(t) else self._index_tensor(t) for t in tensors]
         return apply(S.getitem_op, self, *tensors, index=index)
@@ -765,3 +767,16 @@ class TensorMethods:
 
 def _is_tensor(x):
     return isinstance(x, TensorMethods)
+
+
+def _int_scalar(k):
+    d = getattr(k, "_data", None)   # (an eager tensor; a graph value stays an index input)
+    return type(d) is np.ndarray and d.ndim == 0 and d.dtype.kind in "iu"
+
+
+def _int_scalars(key):
+    """Eagerly a 0-d integer tensor index is the integer it holds (PyTorch: x[torch.tensor(1)]
+    is a view, as x[1]; numpy would copy)."""
+    if type(key) is tuple:
+        return tuple(int(k._data) if _int_scalar(k) else k for k in key) if any(map(_int_scalar, key)) else key
+    return int(key._data) if _int_scalar(key) else key

@@ -105,3 +105,34 @@ def test_parameter_read_detached_then_written_under_no_grad_in_a_loop():
         body_fn(p, q).backward()
         return p.grad * 1
     assert dg.function(step)().tolist() == eager[0]
+
+
+def test_detached_then_with_grad_in_nested_branches():
+    """An inner branch reads p.detach() (a buffer takes it), its sibling reads p with grad, both
+    inside an outer branch: p gets its gradient compiled as eagerly (before: the outer branch's
+    capture stayed the detached read, p.grad None; random cf seed 101971)."""
+    def run(compiled):
+        p = dg.nn.Parameter(dg.tensor([0.3, 0.7]))
+        b = dg.zeros(2)
+
+        def step(s, x):
+            p.grad = None
+
+            def inner():
+                return dg.cond(s < 0, lambda: (b.copy_(p.detach()), s * 1)[1], lambda: (p * 2).mean())
+            loss = dg.cond(x > 0, inner, lambda: s * 3) * 1.0 + 0 * s
+            loss.backward()
+            return loss
+        f = dg.function(step) if compiled else step
+        out = []
+        for s, x in ((0.5, 1.0), (0.7, 1.0), (-0.5, 1.0)):
+            try:
+                loss = f(dg.tensor(s, requires_grad=True), dg.tensor(x))
+                out.append((float(loss), None if p.grad is None else p.grad.tolist(), b.tolist()))
+            except dg.DualGraphError as e:   # (eagerly p.grad stays None at that call)
+                out.append(("refused", "has no gradient at this call" in str(e)))
+        return out
+    eager, compiled = run(False), run(True)
+    assert eager[0][1] == [1.0, 1.0] and eager[2][1] is None
+    for e, c in zip(eager, compiled):
+        assert c == e or (e[1] is None and c == ("refused", True))

@@ -146,3 +146,46 @@ def test_advanced_index_in_a_loop_body_is_a_copy_not_a_view(mode):
             out.append([float(f(dg.tensor(n)))] + x0.grad.flatten().tolist() + x1.grad.flatten().tolist())
         return out
     np.testing.assert_allclose(run(True), run(False), rtol=1e-6)
+
+
+def test_a_zero_d_integer_tensor_index_is_an_integer_eagerly():
+    """x[torch.tensor(1)] is a view in PyTorch (an integer index), not a copy."""
+    x = dg.arange(8.0).reshape(4, 2)
+    x[dg.tensor(1)].mul_(2)
+    x[dg.tensor(2), dg.tensor(0)].add_(10)
+    x[dg.tensor([3])].mul_(100)               # (a 1-d index is advanced: a copy)
+    assert x.tolist() == [[0.0, 1.0], [4.0, 6.0], [14.0, 5.0], [6.0, 7.0]]
+    torch = pytest.importorskip("torch")
+    t = torch.arange(8.0).reshape(4, 2)
+    t[torch.tensor(1)].mul_(2)
+    t[torch.tensor(2), torch.tensor(0)].add_(10)
+    t[torch.tensor([3])].mul_(100)
+    assert t.tolist() == x.tolist()
+
+
+def test_loop_counter_index_is_a_view_when_compiled():
+    """Inside a loop body x[i] (i the counter: a Python int eagerly, a 0-d tensor compiled) is a
+    view: a write to a branch result that eagerly is that view changes the outer tensor, so the
+    compiled step refuses such a call (before: it took x[i] for a copy and returned x unwritten;
+    random cf seed 101137); a write through x[i] itself is refused when built, as a write to
+    an outer tensor inside a body is (before: "'index_put' is not a placeholder", or with the
+    counter index the outer tensor silently unwritten)."""
+    def refused(x0, t2):
+        def body(i, h):
+            t23 = t2[i]
+            t29 = dg.cond(x0.mean() < -0.5, lambda: h.mean() * 3, lambda: t23)
+            t29.mul_(2.0)
+            return i + 1, dg.tanh(h)
+        return dg.while_loop(lambda i, h: i < 1, body, (0, x0 * 1))[1], t2
+
+    def through(x0, t2):
+        def body(i, h):
+            t2[i].mul_(2.0)
+            return i + 1, h + t2[i]
+        return dg.while_loop(lambda i, h: i < 2, body, (0, x0 * 1))[1], t2
+    f = dg.function(lambda x0: refused(x0, x0 * 0.5))
+    with pytest.raises(dg.DualGraphError, match="at this call in-place mul"):
+        f(dg.tensor([1.0, 2.0]))
+    g = dg.function(lambda x0: through(x0, x0 * 0.5))
+    with pytest.raises(dg.DualGraphError, match="a view of .* from outside dg.while_loop"):
+        g(dg.tensor([1.0, 2.0]))

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..dtypes import result_type
 from ..errors import DualGraphError, DGTypeError, DGRuntimeError, DGValueError
-from ..ops.common import fmt_shape
+from ..ops.common import Slot, fmt_shape
 from ..ops.registry import Spec
 from ..ops import shape as S
 from ..ops.elementwise import cast_op as E_cast_op
@@ -60,7 +60,7 @@ class GraphInterpreter:
         out = node.out
         if weak:
             out._weak = True
-        if (op.view and _aliases(op, attrs) or op in _ALIAS_OPS) and isinstance(ins[0], SymbolicTensor):
+        if (op.view and _aliases(op, attrs, ins) or op in _ALIAS_OPS) and isinstance(ins[0], SymbolicTensor):
             mem = _memory_of(g, ins[0])
             if mem is not None:
                 out._alias = (mem[0], mem[1] + ((op, tuple(ins[1:]), attrs),), mem[0].version,
@@ -344,9 +344,18 @@ _ALIAS_OPS = (STOP_GRADIENT, S.contiguous_op)
 _LAYOUT_DEPENDENT = (S.reshape_op, S.reshape_like_op, S.contiguous_op)
 
 
-def _aliases(op, attrs):
-    """Whether op's result shares its input's memory (advanced indexing copies, as in PyTorch)."""
-    return op is not S.getitem_op or S._is_basic(attrs["index"])
+def _aliases(op, attrs, ins):
+    """Whether op's result shares its input's memory (advanced indexing copies, as in PyTorch;
+    a 0-d integer tensor index is an integer there: x[i] with a loop counter i is a view, as
+    the Python int it is eagerly). `ins`: the node's inputs (x, then the index tensors)."""
+    if op is not S.getitem_op or S._is_basic(attrs["index"]):
+        return True
+    return all(k.i + 1 < len(ins) and _integer_scalar(ins[k.i + 1])
+               for k in attrs["index"] if isinstance(k, Slot))
+
+
+def _integer_scalar(t):
+    return getattr(t, "ndim", None) == 0 and np.dtype(getattr(t, "_dtype", getattr(t, "dtype", None))).kind in "iu"
 
 
 def _memory_of(g, x):

@@ -152,7 +152,7 @@ def branch_reads(graph, outputs, index, carried=frozenset()):
                     p = of.get(getattr(ins[i], "node", None))
                     if p is not None:
                         reads.add(p)
-        if n.op.view and _aliases(n.op, n.attrs) and ins and isinstance(ins[0], SymbolicTensor) \
+        if n.op.view and _aliases(n.op, n.attrs, ins) and ins and isinstance(ins[0], SymbolicTensor) \
                 and ins[0].node in of:   # (advanced indexing copies: not a view of the frame)
             of[n] = of[ins[0].node]
     return frozenset(reads)

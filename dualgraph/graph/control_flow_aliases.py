@@ -48,7 +48,7 @@ def _base(x):
     """The value x is a view (or detach, contiguous) of, through any chain of such ops."""
     while True:
         n = x.node
-        if not ((n.op.view and _aliases(n.op, n.attrs) or n.op in _ALIAS_OPS or n.op is ALIAS_CHECK)
+        if not ((n.op.view and _aliases(n.op, n.attrs, n.inputs) or n.op in _ALIAS_OPS or n.op is ALIAS_CHECK)
                 and n.inputs):
             return x
         x = n.inputs[0]

@@ -267,7 +267,10 @@ class Graph:
             # the object they handed out (held by the caller: d = p.detach(), used later) is
             # made a stop_gradient of the value, and a fresh object stands for the state
             cur = st.cur
-            if building() is self and cur.node.op is PLACEHOLDER and getattr(self, "outer", None) is not None:
+            if cur.node.op is PLACEHOLDER and getattr(self, "outer", None) is not None and (
+                    building() is self or cur.node.graph is self):
+                # (also for an enclosing branch whose nested branch reads it with grad: its
+                # placeholder is fed from further out, which is asked the same)
                 # (a branch or loop body that read the state detached first: the enclosing
                 # graph reads it with grad now too, and the placeholder, fed with that value,
                 # stays the placeholder; the readers so far read a stop_gradient of it)

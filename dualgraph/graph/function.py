@@ -1025,7 +1025,7 @@ def _view_of_returned(obj, returned):
     x, steps = obj, []
     while True:
         n = x.node
-        if not n.inputs or not (n.op.view and _aliases(n.op, n.attrs) or n.op in _ALIAS_OPS) \
+        if not n.inputs or not (n.op.view and _aliases(n.op, n.attrs, n.inputs) or n.op in _ALIAS_OPS) \
                 or n.op.graph_only or any(isinstance(e, SymbolicTensor) for e in n.inputs[1:]):
             return None
         steps.append((n.op, tuple(n.inputs[1:]), n.attrs))

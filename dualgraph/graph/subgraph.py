@@ -177,6 +177,13 @@ class SubGraphInterpreter(GraphInterpreter):
                 f"in-place {op.name} on {target.name!r}, a tensor from outside {self.graph.what}: "
                 "inside dg.cond / dg.while_loop return the new value instead (x = x + 1, then "
                 "return x from the branch or pass x as a loop variable)")
+        a = getattr(target, "_alias", None)
+        if a is not None and isinstance(a[0], _Memory) and "captured" in a[0].root.node.attrs:
+            raise DGNotImplementedError(
+                f"in-place {op.name} on {target.name!r}, a view of "
+                f"{a[0].root.node.attrs['captured']!r} from outside {self.graph.what}: inside "
+                "dg.cond / dg.while_loop return the new value instead (pass the tensor as a loop "
+                "variable and write it there, or return it from the branch)")
         return super().write(target, op, inputs, attrs)
 
 
