@@ -189,3 +189,34 @@ def test_loop_counter_index_is_a_view_when_compiled():
     g = dg.function(lambda x0: through(x0, x0 * 0.5))
     with pytest.raises(dg.DualGraphError, match="a view of .* from outside dg.while_loop"):
         g(dg.tensor([1.0, 2.0]))
+
+
+def test_write_in_a_nested_branch_to_a_result_that_is_an_outer_tensor():
+    """An inner dg.cond returns an outer tensor (captured twice) and the result is written: the
+    enclosing branch's refusal runs though nothing reads the outer cond's results (before: the
+    unread cond was pruned with its check, and t10 silently kept its value; random cf seed
+    121667), compiled and in a TF1 graph."""
+    def prog(x0, x1, p0):
+        t10 = p0 * 2
+        t7 = p0 * 3
+
+        def c1_f():
+            t17, _ = dg.cond(x0.sum() > 0.0, lambda: (t10, x0), lambda: (t7, x1))
+            t17.sub_(p0)
+            return x1 + p0
+        dg.cond(x1.sum() > 5, lambda: x1 * 1.0, c1_f)
+        return t10.sum()
+    p0 = dg.tensor([1.0, 2.0])
+    assert float(prog(dg.tensor([1.0, 1.0]), dg.tensor([0.0, 0.0]), p0)) == 3.0   # eagerly t10 written
+    f = dg.function(prog)
+    with dg.graph_mode() as g:
+        a, b = dg.placeholder([2], dg.float32), dg.placeholder([2], dg.float32)
+        out = prog(a, b, p0)
+    plan = g.compile([out], feeds=[a, b])
+    sess = dg.Session(g)
+    for run in (lambda x0, x1: f(dg.tensor(x0), dg.tensor(x1), p0),
+                lambda x0, x1: plan(np.array(x0, np.float32), np.array(x1, np.float32)),
+                lambda x0, x1: sess.run(out, {a: np.array(x0, np.float32), b: np.array(x1, np.float32)})):
+        with pytest.raises(dg.DualGraphError, match="at this call in-place sub"):
+            run([1.0, 1.0], [0.0, 0.0])
+        assert float(np.asarray(run([1.0, 1.0], [3.0, 3.0])).ravel()[0]) == 6.0   # (the other branch)

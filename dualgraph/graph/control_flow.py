@@ -257,6 +257,11 @@ def _packed(op, inputs, **attrs):
     packed = apply(op, *inputs, **attrs)
     # (an object-dtype value requires no grad by default: this one does if an input does)
     packed._rg = not packed.node.no_grad and any(isinstance(x, SymbolicTensor) and x._rg for x in inputs)
+    subs = attrs["branches"] if "branches" in attrs else (attrs["cond"], attrs["body"])
+    if any(b.graph.checks for b in subs):
+        # a branch or body refuses some runs whatever reads its results (a write that eagerly
+        # changes an outer tensor, graph/memories.py): the op runs at every run, so its checks do
+        building().checks.append(packed.node)
     return packed
 
 
@@ -399,13 +404,13 @@ def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invar
     (c,) = _results(csub, [c])
     if c.ndim != 0 and tuple(c.shape) != (1,):
         raise DGTypeError(f"dg.while_loop: cond_fn must return a scalar, got shape {fmt_shape(c.shape)}")
-    found = _reach_flags(bsub, csub, out)
+    found = _reach_flags(bsub, csub, out, [(len(init) + j, ph) for j, ph in enumerate(st_ins)])
     ids = LoopIdentities(bsub, csub, out, python, [t for t, _ in bound])  # (which tensor a result is)
     n_vars = len(out)
     n_flags = n_vars - len(init) - len(bound)
     all_specs = specs + [s for _, s in bound] + [((), np.dtype(np.bool_))] * n_flags
     cap_nodes, caps = _union_captures(csub, bsub)
-    reach = tuple((n_vars + cap_nodes.index(node), k) for node, k in found)
+    reach = tuple((node[1] if type(node) is tuple else n_vars + cap_nodes.index(node), k) for node, k in found)
     body = _Branch(bsub, out, _index(bsub, n_vars, cap_nodes, n_vars),
                    carried_rg=[v._rg for v in init] + [enters_rg(t) for t, _ in bound] + [False] * n_flags)
     condb = _Branch(csub, [c], _index(csub, n_vars, cap_nodes, n_vars))
@@ -430,23 +435,29 @@ def while_loop(cond_fn, body_fn, loop_vars, maximum_iterations=None, shape_invar
     return unflatten(treedef, results)
 
 
-def _reach_flags(bsub, csub, out):
+def _reach_flags(bsub, csub, out, states=()):
     """The body's captures that may require grad and that a gradient reaches at some
     iterations only (used in a nested dg.cond's branch, or a nested loop's body that may run no
     iteration): for each, one more loop variable, False at entry and OR-ed at each iteration with
     the body's "reached now" flag (gradients.reached_at_run), so the loop's final value says
     whether a gradient reaches it at this run (_while_input_used; eagerly its .grad stays None
     otherwise). Appends those variables to the body's outputs and both subgraphs' inputs;
-    returns [(the capture's outer node, its variable's position)]."""
+    returns [(the capture's outer node, its variable's position)]. `states`: (loop variable
+    position, placeholder) of loop-carried state (a parameter written in the body): the same, its
+    gradient through the other results (its own passes it on to the next iteration's read),
+    keyed ("var", position)."""
     from .gradients import reached_at_run
     from .subgraph import _input
     roots = [o.node.name for o in out]
     found = []
-    for node, (_, ph) in list(bsub.captures.items()):
+    cands = [(node, ph, roots) for node, (_, ph) in list(bsub.captures.items())]
+    for k, ph in states:   # (the user's results and the other states' values)
+        cands.append((("var", k), ph, [o.node.name for j, o in enumerate(out) if j != k]))
+    for node, ph, rts in cands:
         if not (ph._rg and ph._dtype.kind in "fc"):
             continue
         with building_subgraph(bsub):
-            flags = [reached_at_run(bsub, [ph.node.name], r) for r in roots]
+            flags = [reached_at_run(bsub, [ph.node.name], r) for r in rts]
             if any(f is None for f in flags) or all(f is False for f in flags):
                 continue
             flag = None
@@ -819,7 +830,7 @@ def _while_input_used(n, k, outputs=None):
     # g = f(p): p reaches h from the second iteration on)
     count = apply(TUPLE_GET, n.out, index=a["n_vars"], shape=(), dtype=np.dtype(np.int64))
     enough = count >= depth
-    var = dict(a.get("reach", ())).get(k) if k >= a["n_vars"] else None
+    var = dict(a.get("reach", ())).get(k)
     if var is not None:  # (used at some iterations only: whether one did, _reach_flags)
         used = apply(TUPLE_GET, n.out, index=var, shape=(), dtype=np.dtype(np.bool_))
         return used if depth == 1 else apply(OPS["logical_and"], used, enough)

@@ -441,9 +441,11 @@ class Graph:
         return "\n".join(lines)
 
     def compile(self, fetches, feeds=None, optimize=True, updates=()):
-        """A callable plan computing `fetches` (and running the assign ops in `updates`)."""
+        """A callable plan computing `fetches` (and running the assign ops in `updates`, and the
+        refusals every run makes: `checks`)."""
         from .compiler import compile_graph
-        return compile_graph(self, fetches, feeds, optimize=optimize, updates=updates)
+        return compile_graph(self, fetches, feeds, optimize=optimize, updates=list(updates) + [
+            c for c in self.checks if not any(c is u for u in updates)])
 
     def finalize(self):
         self.finalized = True

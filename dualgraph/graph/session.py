@@ -14,12 +14,13 @@ class Session:
         flat, treedef = flatten_fetches(fetches, self.graph)
         feed_ts = [resolve(k, self.graph, "feed") for k in feed_dict]
         lifted = self.graph.lifted  # Python numbers (an optimizer's lr, ...) read at every run
-        key = (tuple(t.name for t in flat), tuple(t.name for t in feed_ts), treedef, len(lifted))
+        checks = self.graph.checks  # (refusals every run makes: graph/memories.py refuse_at)
+        key = (tuple(t.name for t in flat), tuple(t.name for t in feed_ts), treedef, len(lifted), len(checks))
         plan = self._plans.get(key)
         if plan is None:
             plan = self._plans[key] = compile_graph(self.graph, fetches,
                                                     feeds=feed_ts + [s for s, _, _ in lifted],
-                                                    optimize=self.optimize)
+                                                    optimize=self.optimize, updates=list(checks))
         return plan(*feed_dict.values(), *[read() for _, read, _ in lifted])
 
     def close(self):
