@@ -89,6 +89,18 @@ def is_stale(t):
     return any(e[4] > vs for e in b._history)
 
 
+def _rg_now(t, itself=True):
+    """Whether a write to t records: t requires grad, or it is a view made before its base
+    took a history. PyTorch takes such a view for a leaf that requires grad: an in-place op on
+    it (`itself`) is refused; a write into an index of it (t[i] = v) records, the view made
+    again first."""
+    if not t._rg and t._base is not None and t._base._rg and is_stale(t):
+        if itself:
+            raise DGRuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        refresh(t)
+    return t._rg
+
+
 def refresh(t):
     """Remake a stale view's history from its base's current one (before writing through it)."""
     b = t._base
@@ -185,7 +197,7 @@ def inplace_op(t, op, *others, **attrs):
     grad = _state.grad_enabled
     if grad:
         check_inplace(t)  # (it refuses nothing under no_grad: the optimizers' updates skip it)
-    if grad and (t._rg or any(isinstance(o, Tensor) and o._rg for o in others)):
+    if grad and (_rg_now(t) or any(isinstance(o, Tensor) and o._rg for o in others)):
         # the op's backward may read its first input: then it gets the old value, copied
         saves = op.saves
         if saves is not None and type(saves) is not tuple:
@@ -269,7 +281,7 @@ def _into_place(t, others):
 
 def fill(t, fill_value, dtype=None):
     check_inplace(t)
-    if _state.grad_enabled and t._rg:
+    if _state.grad_enabled and _rg_now(t):
         return overwrite(t, fill_value)
     return raw_write(t, Ellipsis, fill_value)
 
@@ -284,7 +296,7 @@ def copy_from(t, src):
         raise DGRuntimeError(
             f"The size of tensor a ({t.shape[-1] if t.ndim else 1}) must match the size of "
             f"tensor b ({src.shape[-1] if src.ndim else 1}) at non-singleton dimension {max(t.ndim - 1, 0)}") from None
-    if _state.grad_enabled and (t._rg or src._rg):
+    if _state.grad_enabled and (_rg_now(t) or src._rg):
         return overwrite(t, b)
     if not t._data.flags.writeable:
         raise DGRuntimeError(OVERLAP)
@@ -311,7 +323,7 @@ def setitem(t, value, *tensors, index):
         if va.dtype != t._data.dtype:
             _check_index_put_dtype(t._data.dtype, va.dtype, index,
                                    [x._data.dtype for x in tensors], va.size)
-    if not (_state.grad_enabled and (t._rg or (vt and value._rg))):
+    if not (_state.grad_enabled and (_rg_now(t, itself=False) or (vt and value._rg))):
         raw_write(t, S._key(index, [x._data for x in tensors]), value._data if vt else value)
         return t
     try:

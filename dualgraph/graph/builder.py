@@ -94,6 +94,13 @@ class GraphInterpreter:
             return target
         if not isinstance(target, SymbolicTensor):
             raise DGTypeError(f"in-place {op.name} needs a tensor, got {type(target).__name__}")
+        a0 = target._alias
+        if (a0 is not None and isinstance(a0[0], _Memory) and _state.grad_enabled
+                and op is not S.index_put_op and not target._rg and a0[0].root._rg
+                and a0[2] != a0[0].version):
+            # a view made before its base took a history: PyTorch takes it for a leaf that
+            # requires grad (autograd/views.py _rg_now), as eagerly
+            raise DGRuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
         self.lift(target)  # same-graph check; a stale view is brought up to date first
         st = g.state_of(target)
         if st is not None:  # a dg.Variable (TF1): the handle stays the variable, the update is returned
