@@ -370,7 +370,8 @@ def _init(t, arr):
 
 
 # ---------------------------------------------------------------- in-place refusals
-VIEW_OF_LEAF = "a view of a leaf Variable that requires grad is being used in an in-place operation."
+LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+VIEW_OF_LEAF = "a view of " + LEAF_INPLACE
 
 
 def check_inplace(t, index=None):
@@ -380,7 +381,7 @@ def check_inplace(t, index=None):
         if t._rg and t.grad_fn is None:
             if index is not None and selects_view(t._data, index):
                 raise DGRuntimeError(VIEW_OF_LEAF)
-            raise DGRuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+            raise DGRuntimeError(LEAF_INPLACE)
         b = t._base
         if b is not None and b._rg and b.grad_fn is None:
             raise DGRuntimeError(VIEW_OF_LEAF)

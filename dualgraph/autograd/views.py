@@ -21,7 +21,7 @@ from ..ops.common import (check_inplace_result as _check_inplace_result,
                           check_sample_dtype as _check_sample_dtype,
                           check_index_put_dtype as _check_index_put_dtype)
 from ..state import _state
-from ..tensor import Tensor, wrap_array, tensor, check_inplace
+from ..tensor import LEAF_INPLACE, Tensor, wrap_array, tensor, check_inplace
 from .tape import next_seq
 
 OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a "
@@ -96,7 +96,7 @@ def _rg_now(t, itself=True):
     again first."""
     if not t._rg and t._base is not None and t._base._rg and is_stale(t):
         if itself:
-            raise DGRuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+            raise DGRuntimeError(LEAF_INPLACE)
         refresh(t)
     return t._rg
 

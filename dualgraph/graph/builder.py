@@ -14,7 +14,7 @@ from ..ops.registry import Spec
 from ..ops import shape as S
 from ..ops.elementwise import cast_op as E_cast_op
 from ..state import _state
-from ..tensor import Tensor
+from ..tensor import LEAF_INPLACE, Tensor
 from ..autograd.views import inplace_each
 from ..mode import push
 from .layout import guard_layout
@@ -100,7 +100,7 @@ class GraphInterpreter:
                 and a0[2] != a0[0].version):
             # a view made before its base took a history: PyTorch takes it for a leaf that
             # requires grad (autograd/views.py _rg_now), as eagerly
-            raise DGRuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+            raise DGRuntimeError(LEAF_INPLACE)
         self.lift(target)  # same-graph check; a stale view is brought up to date first
         st = g.state_of(target)
         if st is not None:  # a dg.Variable (TF1): the handle stays the variable, the update is returned
@@ -357,12 +357,11 @@ def _aliases(op, attrs, ins):
     the Python int it is eagerly). `ins`: the node's inputs (x, then the index tensors)."""
     if op is not S.getitem_op or S._is_basic(attrs["index"]):
         return True
-    return all(k.i + 1 < len(ins) and _integer_scalar(ins[k.i + 1])
-               for k in attrs["index"] if isinstance(k, Slot))
+    return all(_integer_scalar(ins[k.i + 1]) for k in attrs["index"] if isinstance(k, Slot))
 
 
 def _integer_scalar(t):
-    return getattr(t, "ndim", None) == 0 and np.dtype(getattr(t, "_dtype", getattr(t, "dtype", None))).kind in "iu"
+    return isinstance(t, SymbolicTensor) and t.ndim == 0 and t._dtype.kind in "iu"
 
 
 def _memory_of(g, x):

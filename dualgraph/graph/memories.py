@@ -153,7 +153,7 @@ class Either:
         self.base = tuple(m.version for m, _ in self.members)
         # (the poisons its members carry now: a write to this value itself poisons them, and
         # reading it after its own write is fine; only a later poison is another value's write)
-        self.poisons = tuple(_poison_records(self))  # (held, not ids: compared by identity)
+        self.poisons = _poison_records(self)  # (held, not ids: compared by identity)
         self.why, self.root, self.inside = why, root, inside
         # (flag, tensor): the runs where eagerly the value is that very tensor (an outer value,
         # or ("state", eager tensor)): a dg.function returning it returns that tensor then
@@ -219,7 +219,7 @@ class Either:
         refuse, whats = [], []
         for m, f in self.members:
             _written_through(m, f, self, where, refuse, whats)
-        self.poisons = tuple(_poison_records(self))   # (this write's own: x reads it fine)
+        self.poisons = _poison_records(self)   # (this write's own: x reads it fine)
         why = (f"in-place {op.name} on {x.name!r}, which eagerly is {' or '.join(whats)} at such a "
                f"run ({self.why}): eagerly the write changes that tensor, which a graph does not "
                "do. Write a clone() (x = x.clone()) or use the out-of-place op.")
@@ -230,12 +230,7 @@ class Either:
 
 def _poison_records(m):
     """The poison records (_Memory.poisoned / .shared) of the plain tensors Either m may be."""
-    if isinstance(m, Either):
-        for k, _ in m.members:
-            yield from _poison_records(k)
-    elif isinstance(m, _Memory):
-        if m.poisoned or m.shared:
-            yield m.poisoned or m.shared
+    return tuple(rec for rec, *_ in _poisons(m, ()))
 
 
 def _poisons(m, flags):
